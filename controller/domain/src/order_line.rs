@@ -1,0 +1,365 @@
+//! What a work order asks for: resource lines with requested and approved
+//! quantities, public IPs and ports, bastion accounts and cross-area access — the
+//! rows of Datong's resource requirement form (000 附件3).
+//!
+//! Owns the rule that a reviewer may lower a quantity but never raise it (000 art.
+//! 12; SPEC §3). When a line may be approved is the work order's business (`order`).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::num::{NonZeroU16, NonZeroU32};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{
+    arch::Architecture,
+    error::ErrorCode,
+    provider::NetworkAreaKind,
+    text::{Name, Text},
+};
+
+/// Why a line of a work order was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LineError {
+    #[error("approved quantity {approved} exceeds requested quantity {requested}; reviewers may only lower")]
+    ApproveRaises { requested: u32, approved: u32 },
+    #[error("cross-area access must join two different network areas, both ends are {area:?}")]
+    CrossZoneSameArea { area: NetworkAreaKind },
+}
+
+impl ErrorCode for LineError {
+    fn code(&self) -> &'static str {
+        match self {
+            LineError::ApproveRaises { .. } => "LINE_APPROVE_RAISES",
+            LineError::CrossZoneSameArea { .. } => "CROSS_ZONE_SAME_AREA",
+        }
+    }
+
+    fn message_zh(&self) -> String {
+        match self {
+            LineError::ApproveRaises {
+                requested,
+                approved,
+            } => format!("核定数量 {approved} 大于申请数量 {requested}：审核只能核减，不能增加"),
+            LineError::CrossZoneSameArea { area } => {
+                format!("跨域访问的源端和目的端不能同在 {} ", area.label_zh())
+            }
+        }
+    }
+}
+
+/// Server form (服务器形态, 000 附件3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerForm {
+    /// 虚拟机
+    Vm,
+    /// 实体独立服务器 (bare metal)
+    BareMetal,
+}
+
+/// One server row of the requirement form (000 附件3 "开通"): the shape of each of
+/// `quantity` identical servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRequest {
+    /// Server or VM name (服务器/虚拟机命名).
+    pub server_name: Name,
+    /// Network area (网络区域).
+    pub network_area: NetworkAreaKind,
+    pub form: ServerForm,
+    pub architecture: Architecture,
+    pub vcpu: NonZeroU32,
+    pub memory_gib: NonZeroU32,
+    pub system_disk_gib: NonZeroU32,
+    /// Data disk capacity (数据盘容量); 0 when none.
+    pub data_disk_gib: u32,
+    /// Operating system (操作系统), as the applicant names it.
+    pub os: Name,
+    /// Purpose (服务器用途).
+    pub purpose: Text,
+    /// Backup space (备份空间); 0 when none.
+    pub backup_gib: u32,
+}
+
+/// A requested server row with its requested and approved quantities.
+/// Invariant: `approved ≤ requested`; deserialization re-checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ResourceLineFields")]
+pub struct ResourceLine {
+    server: ServerRequest,
+    requested_qty: NonZeroU32,
+    approved_qty: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ResourceLineFields {
+    server: ServerRequest,
+    requested_qty: NonZeroU32,
+    #[serde(default)]
+    approved_qty: Option<u32>,
+}
+
+impl TryFrom<ResourceLineFields> for ResourceLine {
+    type Error = LineError;
+    fn try_from(f: ResourceLineFields) -> Result<Self, Self::Error> {
+        let mut line = ResourceLine::new(f.server, f.requested_qty);
+        if let Some(q) = f.approved_qty {
+            line.approve(q)?;
+        }
+        Ok(line)
+    }
+}
+
+impl ResourceLine {
+    /// A new, not yet reviewed line.
+    pub fn new(server: ServerRequest, requested_qty: NonZeroU32) -> Self {
+        ResourceLine {
+            server,
+            requested_qty,
+            approved_qty: None,
+        }
+    }
+
+    pub fn server(&self) -> &ServerRequest {
+        &self.server
+    }
+
+    pub fn requested_qty(&self) -> u32 {
+        self.requested_qty.get()
+    }
+
+    /// What the reviewer approved; `None` while not yet reviewed. The controller
+    /// provisions this, never the requested quantity (SPEC §3).
+    pub fn approved_qty(&self) -> Option<u32> {
+        self.approved_qty
+    }
+
+    /// Sets the approved quantity. Lowering, even to 0, is allowed; raising above the
+    /// request is refused with `LINE_APPROVE_RAISES` — reviewers reduce to reasonable
+    /// values (000 art. 12), a larger need is a new request. Idempotent.
+    pub fn approve(&mut self, qty: u32) -> Result<(), LineError> {
+        if qty > self.requested_qty.get() {
+            return Err(LineError::ApproveRaises {
+                requested: self.requested_qty.get(),
+                approved: qty,
+            });
+        }
+        self.approved_qty = Some(qty);
+        Ok(())
+    }
+
+    /// Approves the full request if nothing was approved yet.
+    pub(crate) fn approve_in_full_if_unset(&mut self) {
+        if self.approved_qty.is_none() {
+            self.approved_qty = Some(self.requested_qty.get());
+        }
+    }
+
+    /// Forgets any approval: a resubmitted order is reviewed afresh.
+    pub(crate) fn clear_approval(&mut self) {
+        self.approved_qty = None;
+    }
+}
+
+/// A TCP/UDP port, 1–65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Port(NonZeroU16);
+
+impl Port {
+    /// `None` for port 0.
+    pub fn new(port: u16) -> Option<Self> {
+        NonZeroU16::new(port).map(Port)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A public IP request (公网IP, 000 附件3 安全防护需求): what for, which server it maps
+/// to, and which ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicIpRequest {
+    /// 公网 IP 用途
+    pub purpose: Text,
+    /// 映射的虚拟机名称
+    pub server_name: Name,
+    /// 端口
+    pub ports: Vec<Port>,
+}
+
+/// A bastion-host account request (堡垒机账号开通, 000 附件3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BastionAccountRequest {
+    /// 账号使用人
+    pub holder: Name,
+    /// 账号名
+    pub account: Name,
+    /// 使用部门
+    pub department: Name,
+    /// 需访问的虚机名称
+    pub servers: Vec<Name>,
+}
+
+/// One end of a cross-area access (区域, 名称, IP, 端口).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEndpoint {
+    pub area: NetworkAreaKind,
+    pub name: Name,
+    pub ip: IpAddr,
+    pub port: Option<Port>,
+}
+
+/// A cross-area access need between 政务外网 and 互联网 through the gateway (网闸,
+/// 000 附件3). The areas are isolated by default (003 §2.3.2 (9)), so both ends must
+/// lie in different areas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CrossZoneAccessFields")]
+pub struct CrossZoneAccess {
+    source: AccessEndpoint,
+    destination: AccessEndpoint,
+}
+
+#[derive(Deserialize)]
+struct CrossZoneAccessFields {
+    source: AccessEndpoint,
+    destination: AccessEndpoint,
+}
+
+impl TryFrom<CrossZoneAccessFields> for CrossZoneAccess {
+    type Error = LineError;
+    fn try_from(f: CrossZoneAccessFields) -> Result<Self, Self::Error> {
+        CrossZoneAccess::new(f.source, f.destination)
+    }
+}
+
+impl CrossZoneAccess {
+    /// Refuses two ends in the same area (`CROSS_ZONE_SAME_AREA`).
+    pub fn new(source: AccessEndpoint, destination: AccessEndpoint) -> Result<Self, LineError> {
+        if source.area == destination.area {
+            return Err(LineError::CrossZoneSameArea { area: source.area });
+        }
+        Ok(CrossZoneAccess {
+            source,
+            destination,
+        })
+    }
+
+    pub fn source(&self) -> &AccessEndpoint {
+        &self.source
+    }
+
+    pub fn destination(&self) -> &AccessEndpoint {
+        &self.destination
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn nz(v: u32) -> NonZeroU32 {
+        NonZeroU32::new(v).expect("non-zero")
+    }
+
+    pub(crate) fn server() -> ServerRequest {
+        ServerRequest {
+            server_name: Name::new("web-01").expect("name"),
+            network_area: NetworkAreaKind::GovExtranet,
+            form: ServerForm::Vm,
+            architecture: Architecture::Arm64,
+            vcpu: nz(4),
+            memory_gib: nz(8),
+            system_disk_gib: nz(100),
+            data_disk_gib: 500,
+            os: Name::new("麒麟 V10").expect("name"),
+            purpose: Text::new("应用服务器").expect("text"),
+            backup_gib: 200,
+        }
+    }
+
+    fn check(requested: u32, approve: u32, expected: Result<Option<u32>, LineError>) {
+        let mut line = ResourceLine::new(server(), nz(requested));
+        let got = line.approve(approve).map(|()| line.approved_qty());
+        assert_eq!(got, expected, "requested {requested}, approve {approve}");
+    }
+
+    #[test]
+    fn approve_never_raises() {
+        check(3, 3, Ok(Some(3)));
+        check(3, 2, Ok(Some(2)));
+        check(3, 0, Ok(Some(0)));
+        check(
+            3,
+            4,
+            Err(LineError::ApproveRaises {
+                requested: 3,
+                approved: 4,
+            }),
+        );
+    }
+
+    #[test]
+    fn refused_approval_leaves_line_unchanged() {
+        let mut line = ResourceLine::new(server(), nz(2));
+        line.approve(1).expect("lower");
+        assert!(line.approve(5).is_err());
+        assert_eq!(line.approved_qty(), Some(1));
+    }
+
+    #[test]
+    fn serde_rechecks_invariant() {
+        let mut line = ResourceLine::new(server(), nz(3));
+        line.approve(2).expect("lower");
+        let json = serde_json::to_string(&line).expect("ser");
+        assert_eq!(serde_json::from_str::<ResourceLine>(&json).expect("de"), line);
+        let raised = json.replace(r#""approved_qty":2"#, r#""approved_qty":9"#);
+        assert!(serde_json::from_str::<ResourceLine>(&raised).is_err());
+        let zero_vcpu = json.replace(r#""vcpu":4"#, r#""vcpu":0"#);
+        assert!(serde_json::from_str::<ResourceLine>(&zero_vcpu).is_err());
+        let zero_qty = json.replace(r#""requested_qty":3"#, r#""requested_qty":0"#);
+        assert!(serde_json::from_str::<ResourceLine>(&zero_qty).is_err());
+    }
+
+    fn endpoint(area: NetworkAreaKind, ip: &str) -> AccessEndpoint {
+        AccessEndpoint {
+            area,
+            name: Name::new("db").expect("name"),
+            ip: ip.parse().expect("ip"),
+            port: Port::new(3306),
+        }
+    }
+
+    #[test]
+    fn cross_zone_needs_two_areas() {
+        let ok = CrossZoneAccess::new(
+            endpoint(NetworkAreaKind::Internet, "203.0.113.5"),
+            endpoint(NetworkAreaKind::GovExtranet, "10.1.2.3"),
+        )
+        .expect("valid");
+        let json = serde_json::to_string(&ok).expect("ser");
+        assert_eq!(serde_json::from_str::<CrossZoneAccess>(&json).expect("de"), ok);
+        let same = CrossZoneAccess::new(
+            endpoint(NetworkAreaKind::GovExtranet, "10.1.2.4"),
+            endpoint(NetworkAreaKind::GovExtranet, "10.1.2.3"),
+        );
+        assert_eq!(same.map_err(|e| e.code()), Err("CROSS_ZONE_SAME_AREA"));
+        let bad = json.replace("internet", "gov_extranet");
+        assert!(serde_json::from_str::<CrossZoneAccess>(&bad).is_err());
+    }
+
+    #[test]
+    fn port_zero_refused() {
+        assert!(Port::new(0).is_none());
+        assert!(serde_json::from_str::<Port>("0").is_err());
+        assert_eq!(serde_json::from_str::<Port>("443").expect("de").get(), 443);
+    }
+}

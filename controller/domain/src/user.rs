@@ -1,0 +1,527 @@
+//! Users, roles and role bindings (SPEC §1).
+//!
+//! Owns which role may hold which permission and in which scope. Roles are
+//! hierarchical: a higher admin grants a lower role and may narrow its permissions,
+//! never widen them (003 §3.2.2.15). Recording grants in the audit log and checking
+//! who may grant what are the workflow's job; password hashing lives in the server.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{
+    error::ErrorCode,
+    ids::{Actor, ProviderId, RoleBindingId, UserId},
+    record::Record,
+    tenant::TenantCode,
+    text::Name,
+};
+
+/// Why a user or role binding was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UserError {
+    #[error("role {role} cannot be bound in scope {scope}")]
+    RoleScopeMismatch { role: String, scope: String },
+    #[error("role {role} does not include permission {permission}; a binding may only narrow")]
+    PermissionNotGrantable { role: String, permission: String },
+    #[error("user {user} belongs to tenant {user_tenant:?} but the binding is scoped to {scope}")]
+    RoleTenantMismatch {
+        user: String,
+        user_tenant: Option<String>,
+        scope: String,
+    },
+}
+
+impl ErrorCode for UserError {
+    fn code(&self) -> &'static str {
+        match self {
+            UserError::RoleScopeMismatch { .. } => "ROLE_SCOPE_MISMATCH",
+            UserError::PermissionNotGrantable { .. } => "ROLE_PERMISSION_NOT_GRANTABLE",
+            UserError::RoleTenantMismatch { .. } => "ROLE_TENANT_MISMATCH",
+        }
+    }
+
+    fn message_zh(&self) -> String {
+        match self {
+            UserError::RoleScopeMismatch { role, scope } => {
+                format!("角色 {role} 不能在范围 {scope} 内授予")
+            }
+            UserError::PermissionNotGrantable { role, permission } => {
+                format!("角色 {role} 不含权限 {permission}，授权只能收窄不能扩大")
+            }
+            UserError::RoleTenantMismatch { user, scope, .. } => {
+                format!("用户 {user} 不属于授权范围 {scope} 对应的使用单位")
+            }
+        }
+    }
+}
+
+/// Whether a user may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    Active,
+    Disabled,
+}
+
+/// A person who signs in to yunshu.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub display_name: Name,
+    /// The tenant this person works for; `None` for platform staff (reviewers,
+    /// approvers, auditors, provider operators, platform admins).
+    pub tenant: Option<TenantCode>,
+    /// Opaque PHC string (`$argon2id$…`) written by the server; never shown.
+    pub password_hash: Option<String>,
+    pub state: UserState,
+    pub created_at: DateTime<Utc>,
+}
+
+// Hand-written so a password hash never lands in a log line.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("display_name", &self.display_name)
+            .field("tenant", &self.tenant)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("state", &self.state)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl User {
+    /// Checks that `binding` can apply to this user: tenant-scoped roles only for
+    /// members of that tenant, platform and provider roles only for platform staff.
+    pub fn check_binding(&self, binding: &RoleBinding) -> Result<(), UserError> {
+        let ok = match (&binding.scope, &self.tenant) {
+            (Scope::Tenant { tenant }, Some(mine)) => tenant == mine,
+            (Scope::Tenant { .. }, None) => false,
+            (Scope::Platform | Scope::Provider { .. }, mine) => mine.is_none(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(UserError::RoleTenantMismatch {
+                user: self.id.to_string(),
+                user_tenant: self.tenant.as_ref().map(ToString::to_string),
+                scope: binding.scope.to_string(),
+            })
+        }
+    }
+}
+
+impl Record for User {
+    const KIND: &'static str = "user";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// One thing a user may do. Handlers check permissions, never roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    SystemRead,
+    SystemWrite,
+    OrderRead,
+    OrderDraft,
+    OrderSubmit,
+    /// Accept or refuse a submitted order (受理).
+    OrderAccept,
+    /// Review an order, lower quantities, ask for expert review (审核, 000 art. 12).
+    OrderReview,
+    /// Final approval or rejection (审批).
+    OrderApprove,
+    /// Confirm delivery (交付确认, 000 art. 14).
+    DeliveryConfirm,
+    ChangeRequest,
+    ExitRequest,
+    ResourceRead,
+    BillRead,
+    /// Manage the users of one's own tenant.
+    TenantUserManage,
+    CatalogManage,
+    PolicyManage,
+    ReportRead,
+    CapacityRead,
+    /// Work on expansion orders (扩容, 003 §4.1.2.2 (1)).
+    ExpansionHandle,
+    AuditRead,
+    UserManage,
+    RoleManage,
+    DriverManage,
+    SettingsManage,
+}
+
+/// A role from SPEC §1.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Role {
+    /// Tenant user (使用单位经办人).
+    TenantUser,
+    /// Tenant admin: the department's IT head.
+    TenantAdmin,
+    /// Reviewer (审核), e.g. Datong 数字政府服务中心, Beijing 市公服中心.
+    Reviewer,
+    /// Approver (审批): the cloud management unit (政务云管理部门).
+    Approver,
+    /// Provider operator (云服务商) of one provider platform.
+    ProviderOperator { provider: ProviderId },
+    /// Security auditor (安全审计员).
+    Auditor,
+    /// Platform admin (系统管理员): runs yunshu, never reads tenant business data
+    /// (003 §3.2.2.15).
+    PlatformAdmin,
+}
+
+impl Role {
+    /// The permissions a binding of this role grants unless narrowed.
+    pub fn default_permissions(&self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::TenantUser => &[
+                SystemRead,
+                SystemWrite,
+                OrderRead,
+                OrderDraft,
+                OrderSubmit,
+                ResourceRead,
+                BillRead,
+            ],
+            Role::TenantAdmin => &[
+                SystemRead,
+                SystemWrite,
+                OrderRead,
+                OrderDraft,
+                OrderSubmit,
+                ResourceRead,
+                BillRead,
+                TenantUserManage,
+                DeliveryConfirm,
+                ChangeRequest,
+                ExitRequest,
+            ],
+            Role::Reviewer => &[
+                SystemRead,
+                OrderRead,
+                OrderAccept,
+                OrderReview,
+                ResourceRead,
+                ReportRead,
+            ],
+            Role::Approver => &[
+                SystemRead,
+                OrderRead,
+                OrderApprove,
+                ResourceRead,
+                BillRead,
+                CatalogManage,
+                PolicyManage,
+                ReportRead,
+                CapacityRead,
+            ],
+            // Sees orders assigned to its platform and capacity, never tenant data (SPEC §1).
+            Role::ProviderOperator { .. } => &[OrderRead, CapacityRead, ExpansionHandle],
+            Role::Auditor => &[AuditRead, ReportRead],
+            // No SystemRead/ResourceRead/BillRead on purpose (003 §3.2.2.15).
+            Role::PlatformAdmin => &[UserManage, RoleManage, DriverManage, SettingsManage],
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Role::TenantUser => "tenant_user",
+            Role::TenantAdmin => "tenant_admin",
+            Role::Reviewer => "reviewer",
+            Role::Approver => "approver",
+            Role::ProviderOperator { .. } => "provider_operator",
+            Role::Auditor => "auditor",
+            Role::PlatformAdmin => "platform_admin",
+        }
+    }
+
+    /// Whether this role can be bound in `scope`.
+    pub fn fits_scope(&self, scope: &Scope) -> bool {
+        match (self, scope) {
+            (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { .. }) => true,
+            (Role::ProviderOperator { provider }, Scope::Provider { provider: p }) => provider == p,
+            (Role::Reviewer | Role::Approver | Role::Auditor | Role::PlatformAdmin, Scope::Platform) => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::ProviderOperator { provider } => write!(f, "provider_operator({provider})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// Where a role binding applies. Every query is filtered by scope (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Scope {
+    Platform,
+    Tenant { tenant: TenantCode },
+    Provider { provider: ProviderId },
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Platform => f.write_str("platform"),
+            Scope::Tenant { tenant } => write!(f, "tenant:{tenant}"),
+            Scope::Provider { provider } => write!(f, "provider:{provider}"),
+        }
+    }
+}
+
+/// A grant of one role to one user in one scope, optionally narrowed to a subset of
+/// the role's permissions. Fields are private so a binding can never hold a
+/// permission its role lacks; deserialization runs the same checks as [`RoleBinding::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RoleBindingFields")]
+pub struct RoleBinding {
+    id: RoleBindingId,
+    user: UserId,
+    role: Role,
+    scope: Scope,
+    permissions: Option<BTreeSet<Permission>>,
+    granted_by: Actor,
+    granted_at: DateTime<Utc>,
+}
+
+/// The fields of a [`RoleBinding`], before validation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RoleBindingFields {
+    pub id: RoleBindingId,
+    pub user: UserId,
+    pub role: Role,
+    pub scope: Scope,
+    /// `None` grants all of the role's default permissions.
+    #[serde(default)]
+    pub permissions: Option<BTreeSet<Permission>>,
+    pub granted_by: Actor,
+    pub granted_at: DateTime<Utc>,
+}
+
+impl RoleBinding {
+    /// Refuses a role outside its scope (`ROLE_SCOPE_MISMATCH`) and a narrowed set
+    /// with a permission the role lacks (`ROLE_PERMISSION_NOT_GRANTABLE`).
+    pub fn new(fields: RoleBindingFields) -> Result<Self, UserError> {
+        if !fields.role.fits_scope(&fields.scope) {
+            return Err(UserError::RoleScopeMismatch {
+                role: fields.role.to_string(),
+                scope: fields.scope.to_string(),
+            });
+        }
+        if let Some(narrowed) = &fields.permissions {
+            let allowed = fields.role.default_permissions();
+            if let Some(p) = narrowed.iter().find(|p| !allowed.contains(p)) {
+                return Err(UserError::PermissionNotGrantable {
+                    role: fields.role.to_string(),
+                    permission: format!("{p:?}"),
+                });
+            }
+        }
+        Ok(RoleBinding {
+            id: fields.id,
+            user: fields.user,
+            role: fields.role,
+            scope: fields.scope,
+            permissions: fields.permissions,
+            granted_by: fields.granted_by,
+            granted_at: fields.granted_at,
+        })
+    }
+
+    pub fn id(&self) -> &RoleBindingId {
+        &self.id
+    }
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    pub fn narrowed(&self) -> Option<&BTreeSet<Permission>> {
+        self.permissions.as_ref()
+    }
+    pub fn granted_by(&self) -> &Actor {
+        &self.granted_by
+    }
+    pub fn granted_at(&self) -> DateTime<Utc> {
+        self.granted_at
+    }
+
+    /// The permissions this binding actually grants.
+    pub fn effective_permissions(&self) -> BTreeSet<Permission> {
+        match &self.permissions {
+            Some(p) => p.clone(),
+            None => self.role.default_permissions().iter().copied().collect(),
+        }
+    }
+
+    pub fn allows(&self, permission: Permission) -> bool {
+        match &self.permissions {
+            Some(p) => p.contains(&permission),
+            None => self.role.default_permissions().contains(&permission),
+        }
+    }
+}
+
+impl TryFrom<RoleBindingFields> for RoleBinding {
+    type Error = UserError;
+    fn try_from(fields: RoleBindingFields) -> Result<Self, Self::Error> {
+        RoleBinding::new(fields)
+    }
+}
+
+impl Record for RoleBinding {
+    const KIND: &'static str = "role_binding";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).single().expect("date")
+    }
+
+    fn fields(role: Role, scope: Scope, permissions: Option<Vec<Permission>>) -> RoleBindingFields {
+        RoleBindingFields {
+            id: RoleBindingId::new("rb-1").expect("id"),
+            user: UserId::new("zhangsan").expect("id"),
+            role,
+            scope,
+            permissions: permissions.map(|p| p.into_iter().collect()),
+            granted_by: "user:admin".parse().expect("actor"),
+            granted_at: at(),
+        }
+    }
+
+    fn tenant_scope() -> Scope {
+        Scope::Tenant {
+            tenant: TenantCode::new("110105").expect("code"),
+        }
+    }
+
+    fn check(f: RoleBindingFields, expected_code: Option<&str>) {
+        let got = RoleBinding::new(f);
+        assert_eq!(got.as_ref().err().map(|e| e.code()), expected_code, "{got:?}");
+    }
+
+    #[test]
+    fn role_scope_rules() {
+        check(fields(Role::TenantAdmin, tenant_scope(), None), None);
+        check(fields(Role::Reviewer, Scope::Platform, None), None);
+        check(fields(Role::TenantUser, Scope::Platform, None), Some("ROLE_SCOPE_MISMATCH"));
+        check(fields(Role::Auditor, tenant_scope(), None), Some("ROLE_SCOPE_MISMATCH"));
+        let sim = ProviderId::new("sim").expect("id");
+        let other = ProviderId::new("taiji").expect("id");
+        check(
+            fields(
+                Role::ProviderOperator { provider: sim.clone() },
+                Scope::Provider { provider: sim.clone() },
+                None,
+            ),
+            None,
+        );
+        check(
+            fields(
+                Role::ProviderOperator { provider: sim },
+                Scope::Provider { provider: other },
+                None,
+            ),
+            Some("ROLE_SCOPE_MISMATCH"),
+        );
+    }
+
+    #[test]
+    fn narrowing_only() {
+        let narrowed = fields(
+            Role::TenantAdmin,
+            tenant_scope(),
+            Some(vec![Permission::OrderRead, Permission::DeliveryConfirm]),
+        );
+        let b = RoleBinding::new(narrowed).expect("narrowed");
+        assert!(b.allows(Permission::DeliveryConfirm));
+        assert!(!b.allows(Permission::ExitRequest));
+        check(
+            fields(Role::TenantUser, tenant_scope(), Some(vec![Permission::AuditRead])),
+            Some("ROLE_PERMISSION_NOT_GRANTABLE"),
+        );
+    }
+
+    #[test]
+    fn platform_admin_cannot_read_tenant_data() {
+        let p = Role::PlatformAdmin.default_permissions();
+        for forbidden in [Permission::SystemRead, Permission::ResourceRead, Permission::BillRead] {
+            assert!(!p.contains(&forbidden));
+        }
+    }
+
+    #[test]
+    fn serde_round_trip_and_validation() {
+        let b = RoleBinding::new(fields(
+            Role::ProviderOperator {
+                provider: ProviderId::new("sim").expect("id"),
+            },
+            Scope::Provider {
+                provider: ProviderId::new("sim").expect("id"),
+            },
+            Some(vec![Permission::CapacityRead]),
+        ))
+        .expect("valid");
+        let json = serde_json::to_string(&b).expect("ser");
+        assert!(json.contains(r#""role":{"name":"provider_operator","provider":"sim"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<RoleBinding>(&json).expect("de"), b);
+        let bad = json.replace("capacity_read", "audit_read");
+        assert!(serde_json::from_str::<RoleBinding>(&bad).is_err());
+    }
+
+    #[test]
+    fn user_binding_tenant_match_and_hash_redacted() {
+        let user = User {
+            id: UserId::new("zhangsan").expect("id"),
+            display_name: Name::new("张三").expect("name"),
+            tenant: Some(TenantCode::new("110105").expect("code")),
+            password_hash: Some("$argon2id$v=19$secret".into()),
+            state: UserState::Active,
+            created_at: at(),
+        };
+        let b = RoleBinding::new(fields(Role::TenantUser, tenant_scope(), None)).expect("valid");
+        assert_eq!(user.check_binding(&b), Ok(()));
+        let platform = RoleBinding::new(fields(Role::Reviewer, Scope::Platform, None)).expect("valid");
+        assert_eq!(
+            user.check_binding(&platform).map_err(|e| e.code()),
+            Err("ROLE_TENANT_MISMATCH")
+        );
+        assert!(!format!("{user:?}").contains("secret"));
+    }
+}
