@@ -20,7 +20,8 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    pub const ALL: [Architecture; 3] = [Architecture::X86_64, Architecture::Arm64, Architecture::C86];
+    pub const ALL: [Architecture; 3] =
+        [Architecture::X86_64, Architecture::Arm64, Architecture::C86];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -9,8 +9,8 @@
 use thiserror::Error;
 
 use crate::{
-    alarm::AlarmError, audit::AuditError, catalog::CatalogError, ids::IdError,
-    order::OrderError, provider::ProviderError, record::RecordError, resource::ResourceError,
+    alarm::AlarmError, audit::AuditError, catalog::CatalogError, ids::IdError, order::OrderError,
+    order_line::LineError, provider::ProviderError, record::RecordError, resource::ResourceError,
     system::SystemError, tenant::TenantError, text::TextError, user::UserError,
 };
 
@@ -40,6 +40,8 @@ pub enum DomainError {
     #[error(transparent)]
     Order(#[from] OrderError),
     #[error(transparent)]
+    Line(#[from] LineError),
+    #[error(transparent)]
     Resource(#[from] ResourceError),
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -61,6 +63,7 @@ impl DomainError {
             DomainError::User(e) => e,
             DomainError::System(e) => e,
             DomainError::Order(e) => e,
+            DomainError::Line(e) => e,
             DomainError::Resource(e) => e,
             DomainError::Provider(e) => e,
             DomainError::Catalog(e) => e,

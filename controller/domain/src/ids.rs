@@ -68,7 +68,9 @@ pub(crate) fn check_slug(kind: &'static str, value: &str) -> Result<(), IdError>
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(invalid("only ASCII letters, digits, '-', '_' and '.' are allowed"));
+        return Err(invalid(
+            "only ASCII letters, digits, '-', '_' and '.' are allowed",
+        ));
     }
     Ok(())
 }

@@ -16,7 +16,9 @@ use thiserror::Error;
 use crate::{
     error::ErrorCode,
     ids::{Actor, OrderId, ProviderId, UserId, ZoneId},
-    order_line::{BastionAccountRequest, CrossZoneAccess, LineError, PublicIpRequest, ResourceLine},
+    order_line::{
+        BastionAccountRequest, CrossZoneAccess, LineError, PublicIpRequest, ResourceLine,
+    },
     record::Record,
     system::SystemNumber,
     tenant::TenantCode,
@@ -78,10 +80,16 @@ impl ErrorCode for OrderError {
             }
             OrderError::TimeBackwards { .. } => "操作时间早于工单上次变更时间".to_string(),
             OrderError::NotEditable { state } => {
-                format!("工单当前为“{}”，只有草稿、不予受理或审核不通过时可以修改", state.label_zh())
+                format!(
+                    "工单当前为“{}”，只有草稿、不予受理或审核不通过时可以修改",
+                    state.label_zh()
+                )
             }
             OrderError::NotInReview { state } => {
-                format!("工单当前为“{}”，不在审核阶段，不能核定数量", state.label_zh())
+                format!(
+                    "工单当前为“{}”，不在审核阶段，不能核定数量",
+                    state.label_zh()
+                )
             }
             OrderError::LineNotFound { index } => format!("工单没有第 {} 行资源", index + 1),
             OrderError::Line(e) => e.message_zh(),
@@ -277,7 +285,10 @@ impl OrderState {
 
     /// States in which the applicant may edit the request.
     pub fn is_editable(self) -> bool {
-        matches!(self, OrderState::Draft | OrderState::Refused | OrderState::Rejected)
+        matches!(
+            self,
+            OrderState::Draft | OrderState::Refused | OrderState::Rejected
+        )
     }
 
     /// States in which a reviewer may set approved quantities.
@@ -287,7 +298,9 @@ impl OrderState {
 
     /// No transition leaves this state.
     pub fn is_terminal(self) -> bool {
-        OrderState::ALL.iter().all(|to| !self.can_transition_to(*to))
+        OrderState::ALL
+            .iter()
+            .all(|to| !self.can_transition_to(*to))
     }
 }
 
@@ -560,7 +573,9 @@ mod tests {
     use OrderState::*;
 
     fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).single().expect("date")
+        Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0)
+            .single()
+            .expect("date")
     }
 
     fn actor() -> Actor {
@@ -583,16 +598,21 @@ mod tests {
 
     /// Walks `path` and returns the first error, if any.
     fn walk(o: &mut WorkOrder, path: &[OrderState]) -> Result<(), OrderError> {
-        for (i, to) in path.iter().enumerate() {
+        for to in path {
             let r = if to.requires_reason() { reason() } else { None };
-            o.transition(*to, actor(), t0() + Duration::hours(i as i64 + 1), r)?;
+            let at = o.updated_at() + Duration::hours(1);
+            o.transition(*to, actor(), at, r)?;
         }
         Ok(())
     }
 
     fn check(kind: OrderKind, path: &[OrderState], expected: Result<(), &str>) {
         let mut o = order(kind);
-        assert_eq!(walk(&mut o, path).map_err(|e| e.code()), expected, "{kind} {path:?}");
+        assert_eq!(
+            walk(&mut o, path).map_err(|e| e.code()),
+            expected,
+            "{kind} {path:?}"
+        );
     }
 
     #[test]
@@ -642,17 +662,37 @@ mod tests {
         .concat();
         check(OrderKind::Onboarding, &onboarding, Ok(()));
         check(OrderKind::GoLive, &[&review[..], &[Live]].concat(), Ok(()));
-        check(OrderKind::Change, &[&review[..], &[Delivered]].concat(), Ok(()));
-        check(OrderKind::Exit, &[&review[..], &[Exited, Purged]].concat(), Ok(()));
+        check(
+            OrderKind::Change,
+            &[&review[..], &[Delivered]].concat(),
+            Ok(()),
+        );
+        check(
+            OrderKind::Exit,
+            &[&review[..], &[Exited, Purged]].concat(),
+            Ok(()),
+        );
         check(
             OrderKind::Exit,
             &[&review[..], &[TestEnvReady]].concat(),
             Err("ORDER_TRANSITION_FORBIDDEN"),
         );
-        check(OrderKind::Onboarding, &[Approved], Err("ORDER_TRANSITION_FORBIDDEN"));
         check(
             OrderKind::Onboarding,
-            &[Submitted, Accepted, ExpertReview, Rejected, Submitted, Refused, Submitted],
+            &[Approved],
+            Err("ORDER_TRANSITION_FORBIDDEN"),
+        );
+        check(
+            OrderKind::Onboarding,
+            &[
+                Submitted,
+                Accepted,
+                ExpertReview,
+                Rejected,
+                Submitted,
+                Refused,
+                Submitted,
+            ],
             Ok(()),
         );
     }
@@ -681,22 +721,42 @@ mod tests {
             .expect("draft is editable")
             .lines
             .push(ResourceLine::new(server(), three));
-        assert_eq!(o.line_approve(0, 1).map_err(|e| e.code()), Err("ORDER_NOT_IN_REVIEW"));
+        assert_eq!(
+            o.line_approve(0, 1).map_err(|e| e.code()),
+            Err("ORDER_NOT_IN_REVIEW")
+        );
         walk(&mut o, &[Submitted, Accepted]).expect("accept");
-        assert_eq!(o.request_edit().map(|_| ()).map_err(|e| e.code()), Err("ORDER_NOT_EDITABLE"));
-        assert_eq!(o.line_approve(0, 4).map_err(|e| e.code()), Err("LINE_APPROVE_RAISES"));
-        assert_eq!(o.line_approve(5, 1).map_err(|e| e.code()), Err("ORDER_LINE_NOT_FOUND"));
+        assert_eq!(
+            o.request_edit().map(|_| ()).map_err(|e| e.code()),
+            Err("ORDER_NOT_EDITABLE")
+        );
+        assert_eq!(
+            o.line_approve(0, 4).map_err(|e| e.code()),
+            Err("LINE_APPROVE_RAISES")
+        );
+        assert_eq!(
+            o.line_approve(5, 1).map_err(|e| e.code()),
+            Err("ORDER_LINE_NOT_FOUND")
+        );
         o.line_approve(0, 2).expect("lower");
         o.transition(Rejected, actor(), t0() + Duration::days(1), reason())
             .expect("reject");
         o.transition(Submitted, actor(), t0() + Duration::days(2), None)
             .expect("resubmit");
-        assert_eq!(o.request().lines[0].approved_qty(), None, "cleared on resubmit");
+        assert_eq!(
+            o.request().lines[0].approved_qty(),
+            None,
+            "cleared on resubmit"
+        );
         o.transition(Accepted, actor(), t0() + Duration::days(3), None)
             .expect("accept");
         o.transition(Approved, actor(), t0() + Duration::days(4), None)
             .expect("approve");
-        assert_eq!(o.request().lines[0].approved_qty(), Some(3), "untouched line approved in full");
+        assert_eq!(
+            o.request().lines[0].approved_qty(),
+            Some(3),
+            "untouched line approved in full"
+        );
     }
 
     #[test]
@@ -716,7 +776,10 @@ mod tests {
         let forged = json.replace(r#""state":"approved""#, r#""state":"live""#);
         let err = serde_json::from_str::<WorkOrder>(&forged).expect_err("forged");
         assert!(err.to_string().contains("inconsistent"), "{err}");
-        let skipped = json.replace(r#""from":"submitted","to":"accepted""#, r#""from":"submitted","to":"approved""#);
+        let skipped = json.replace(
+            r#""from":"submitted","to":"accepted""#,
+            r#""from":"submitted","to":"approved""#,
+        );
         assert!(serde_json::from_str::<WorkOrder>(&skipped).is_err());
     }
 }

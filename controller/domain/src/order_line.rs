@@ -22,7 +22,9 @@ use crate::{
 /// Why a line of a work order was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LineError {
-    #[error("approved quantity {approved} exceeds requested quantity {requested}; reviewers may only lower")]
+    #[error(
+        "approved quantity {approved} exceeds requested quantity {requested}; reviewers may only lower"
+    )]
     ApproveRaises { requested: u32, approved: u32 },
     #[error("cross-area access must join two different network areas, both ends are {area:?}")]
     CrossZoneSameArea { area: NetworkAreaKind },
@@ -320,7 +322,10 @@ pub(crate) mod tests {
         let mut line = ResourceLine::new(server(), nz(3));
         line.approve(2).expect("lower");
         let json = serde_json::to_string(&line).expect("ser");
-        assert_eq!(serde_json::from_str::<ResourceLine>(&json).expect("de"), line);
+        assert_eq!(
+            serde_json::from_str::<ResourceLine>(&json).expect("de"),
+            line
+        );
         let raised = json.replace(r#""approved_qty":2"#, r#""approved_qty":9"#);
         assert!(serde_json::from_str::<ResourceLine>(&raised).is_err());
         let zero_vcpu = json.replace(r#""vcpu":4"#, r#""vcpu":0"#);
@@ -346,7 +351,10 @@ pub(crate) mod tests {
         )
         .expect("valid");
         let json = serde_json::to_string(&ok).expect("ser");
-        assert_eq!(serde_json::from_str::<CrossZoneAccess>(&json).expect("de"), ok);
+        assert_eq!(
+            serde_json::from_str::<CrossZoneAccess>(&json).expect("de"),
+            ok
+        );
         let same = CrossZoneAccess::new(
             endpoint(NetworkAreaKind::GovExtranet, "10.1.2.4"),
             endpoint(NetworkAreaKind::GovExtranet, "10.1.2.3"),

@@ -33,7 +33,9 @@ pub enum ProviderError {
     },
     #[error("vCPU ratio {ratio} must be between 1 and {max} vCPU per physical core")]
     PoolVcpuRatioInvalid { ratio: u32, max: u32 },
-    #[error("host reserved memory {reserved_mib} MiB must be less than its memory {memory_mib} MiB")]
+    #[error(
+        "host reserved memory {reserved_mib} MiB must be less than its memory {memory_mib} MiB"
+    )]
     HostReserveExceedsMemory { memory_mib: u64, reserved_mib: u64 },
     #[error("{class:?} storage must offer {min}-{max} IOPS per disk, got {iops}")]
     StorageIopsOutOfClass {
@@ -73,7 +75,10 @@ impl ErrorCode for ProviderError {
                 iops,
                 min,
                 max,
-            } => format!("{}存储单盘 IOPS 应为 {min}–{max}，实际 {iops}", class.label_zh()),
+            } => format!(
+                "{}存储单盘 IOPS 应为 {min}–{max}，实际 {iops}",
+                class.label_zh()
+            ),
         }
     }
 }
@@ -505,7 +510,11 @@ mod tests {
 
     fn check_pool(arch: Architecture, clock: u32, ratio: u32, expected: Option<&str>) {
         let got = Pool::new(pool_fields(arch, clock, ratio));
-        assert_eq!(got.err().map(|e| e.code()), expected, "{arch} {clock} {ratio}");
+        assert_eq!(
+            got.err().map(|e| e.code()),
+            expected,
+            "{arch} {clock} {ratio}"
+        );
     }
 
     #[test]
@@ -516,8 +525,18 @@ mod tests {
         check_pool(Architecture::X86_64, 2200, 4, None);
         check_pool(Architecture::C86, 2199, 4, Some("POOL_CLOCK_TOO_LOW"));
         check_pool(Architecture::C86, 2500, 2, None);
-        check_pool(Architecture::X86_64, 3000, 5, Some("POOL_VCPU_RATIO_INVALID"));
-        check_pool(Architecture::X86_64, 3000, 0, Some("POOL_VCPU_RATIO_INVALID"));
+        check_pool(
+            Architecture::X86_64,
+            3000,
+            5,
+            Some("POOL_VCPU_RATIO_INVALID"),
+        );
+        check_pool(
+            Architecture::X86_64,
+            3000,
+            0,
+            Some("POOL_VCPU_RATIO_INVALID"),
+        );
     }
 
     #[test]
@@ -559,7 +578,9 @@ mod tests {
         );
         let json = serde_json::to_string(&h).expect("ser");
         assert_eq!(serde_json::from_str::<Host>(&json).expect("de"), h);
-        assert!(serde_json::from_str::<Host>(&json.replace(r#""cores":64"#, r#""cores":0"#)).is_err());
+        assert!(
+            serde_json::from_str::<Host>(&json.replace(r#""cores":64"#, r#""cores":0"#)).is_err()
+        );
     }
 
     fn check_storage(class: IopsClass, iops: u32, ok: bool) {

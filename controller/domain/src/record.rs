@@ -26,7 +26,10 @@ pub trait Record {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
     #[error("expected a record of kind {expected:?}, found {found:?}")]
-    KindMismatch { expected: &'static str, found: String },
+    KindMismatch {
+        expected: &'static str,
+        found: String,
+    },
     #[error("{kind} record has schema version {found}; this binary knows up to {supported}")]
     SchemaTooNew {
         kind: String,
@@ -163,13 +166,22 @@ mod tests {
             r#"{"kind":"thing","schema_version":2,"data":{"name":"a"}}"#
         );
         let back: Stored<Thing> = serde_json::from_str(&json).expect("de");
-        assert_eq!(back.into_inner().expect("current"), Thing { name: "a".into() });
+        assert_eq!(
+            back.into_inner().expect("current"),
+            Thing { name: "a".into() }
+        );
     }
 
     #[test]
     fn envelope_checks() {
-        check(r#"{"kind":"thing","schema_version":1,"data":{"name":"a"}}"#, Ok(()));
-        check(r#"{"kind":"thing","schema_version":2,"data":{"name":"a"}}"#, Ok(()));
+        check(
+            r#"{"kind":"thing","schema_version":1,"data":{"name":"a"}}"#,
+            Ok(()),
+        );
+        check(
+            r#"{"kind":"thing","schema_version":2,"data":{"name":"a"}}"#,
+            Ok(()),
+        );
         check(
             r#"{"kind":"thing","schema_version":3,"data":{"name":"a"}}"#,
             Err(RecordError::SchemaTooNew {

@@ -32,7 +32,9 @@ pub enum SystemError {
         "security protection level {value:?} systems may not be deployed to the government cloud"
     )]
     LevelNotEligible { value: String },
-    #[error("phone number {value:?} is neither an 11-digit mobile number nor a landline with area code")]
+    #[error(
+        "phone number {value:?} is neither an 11-digit mobile number nor a landline with area code"
+    )]
     PhoneInvalid { value: String },
     #[error("e-mail address {value:?} is invalid")]
     EmailInvalid { value: String },
@@ -470,7 +472,12 @@ mod tests {
     fn number_formatting() {
         let n = SystemNumber::new(&tenant(), 1).expect("valid");
         assert_eq!(n.to_string(), "110105001");
-        assert_eq!(SystemNumber::new(&tenant(), 999).expect("valid").to_string(), "110105999");
+        assert_eq!(
+            SystemNumber::new(&tenant(), 999)
+                .expect("valid")
+                .to_string(),
+            "110105999"
+        );
         assert_eq!(
             SystemNumber::new(&tenant(), 0),
             Err(SystemError::SeqOutOfRange { seq: 0 })
@@ -507,7 +514,10 @@ mod tests {
     #[test]
     fn security_levels() {
         assert_eq!("三级".parse::<SecurityLevel>(), Ok(SecurityLevel::Level3));
-        assert_eq!("未备案".parse::<SecurityLevel>(), Ok(SecurityLevel::Unrated));
+        assert_eq!(
+            "未备案".parse::<SecurityLevel>(),
+            Ok(SecurityLevel::Unrated)
+        );
         assert_eq!(
             "四级".parse::<SecurityLevel>().map_err(|e| e.code()),
             Err("SYSTEM_LEVEL_NOT_ELIGIBLE")
@@ -516,7 +526,10 @@ mod tests {
             "level9".parse::<SecurityLevel>().map_err(|e| e.code()),
             Err("SYSTEM_LEVEL_INVALID")
         );
-        assert_eq!(serde_json::to_string(&SecurityLevel::Level2).expect("ser"), "\"level2\"");
+        assert_eq!(
+            serde_json::to_string(&SecurityLevel::Level2).expect("ser"),
+            "\"level2\""
+        );
         let err = serde_json::from_str::<SecurityLevel>("\"level4\"").expect_err("refused");
         assert!(err.to_string().contains("may not be deployed"), "{err}");
     }
@@ -551,8 +564,20 @@ mod tests {
         for ok in ["zhangsan@bj.gov.cn", "a.b+c@example.com"] {
             assert!(Email::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "zhangsan", "@bj.gov.cn", "a@b", "a@@b.cn", "a b@c.cn", "a@b..cn"] {
-            assert_eq!(Email::new(bad).map_err(|e| e.code()), Err("EMAIL_INVALID"), "{bad}");
+        for bad in [
+            "",
+            "zhangsan",
+            "@bj.gov.cn",
+            "a@b",
+            "a@@b.cn",
+            "a b@c.cn",
+            "a@b..cn",
+        ] {
+            assert_eq!(
+                Email::new(bad).map_err(|e| e.code()),
+                Err("EMAIL_INVALID"),
+                "{bad}"
+            );
         }
     }
 
@@ -576,7 +601,10 @@ mod tests {
                 number: Name::new("京经信函〔2023〕12号").expect("valid"),
                 title: Name::new("关于政务服务事项管理系统项目的复函").expect("valid"),
             },
-            created_at: Utc.with_ymd_and_hms(2026, 2, 1, 10, 0, 0).single().expect("date"),
+            created_at: Utc
+                .with_ymd_and_hms(2026, 2, 1, 10, 0, 0)
+                .single()
+                .expect("date"),
         }
     }
 
@@ -587,7 +615,10 @@ mod tests {
         assert_eq!(s.id(), "110105001");
         let json = serde_json::to_string(&s).expect("ser");
         assert!(json.contains(r#""run_schedule":"7x24""#), "{json}");
-        assert_eq!(serde_json::from_str::<InformationSystem>(&json).expect("de"), s);
+        assert_eq!(
+            serde_json::from_str::<InformationSystem>(&json).expect("de"),
+            s
+        );
         let bad = json.replace("13800138000", "12345");
         assert!(serde_json::from_str::<InformationSystem>(&bad).is_err());
     }

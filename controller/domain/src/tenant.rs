@@ -156,7 +156,10 @@ mod tests {
             code: TenantCode::new("110105").expect("valid"),
             name: Name::new("北京市朝阳区政务服务管理局").expect("valid"),
             supervising_unit: Name::new("北京市朝阳区人民政府").expect("valid"),
-            created_at: Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().expect("date"),
+            created_at: Utc
+                .with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+                .single()
+                .expect("date"),
         };
         let json = serde_json::to_string(&t).expect("ser");
         assert_eq!(serde_json::from_str::<Tenant>(&json).expect("de"), t);

@@ -165,8 +165,14 @@ mod tests {
 
     #[test]
     fn text_allows_newlines_but_not_other_controls() {
-        assert_eq!(Text::new("第一行\n第二行").map(String::from), Ok("第一行\n第二行".to_string()));
-        assert_eq!(Text::new("a\u{7}b"), Err(TextError::ControlChar { code: 7 }));
+        assert_eq!(
+            Text::new("第一行\n第二行").map(String::from),
+            Ok("第一行\n第二行".to_string())
+        );
+        assert_eq!(
+            Text::new("a\u{7}b"),
+            Err(TextError::ControlChar { code: 7 })
+        );
     }
 
     #[test]

@@ -255,9 +255,10 @@ impl Role {
         match (self, scope) {
             (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { .. }) => true,
             (Role::ProviderOperator { provider }, Scope::Provider { provider: p }) => provider == p,
-            (Role::Reviewer | Role::Approver | Role::Auditor | Role::PlatformAdmin, Scope::Platform) => {
-                true
-            }
+            (
+                Role::Reviewer | Role::Approver | Role::Auditor | Role::PlatformAdmin,
+                Scope::Platform,
+            ) => true,
             _ => false,
         }
     }
@@ -410,7 +411,9 @@ mod tests {
     use super::*;
 
     fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).single().expect("date")
+        Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0)
+            .single()
+            .expect("date")
     }
 
     fn fields(role: Role, scope: Scope, permissions: Option<Vec<Permission>>) -> RoleBindingFields {
@@ -433,21 +436,35 @@ mod tests {
 
     fn check(f: RoleBindingFields, expected_code: Option<&str>) {
         let got = RoleBinding::new(f);
-        assert_eq!(got.as_ref().err().map(|e| e.code()), expected_code, "{got:?}");
+        assert_eq!(
+            got.as_ref().err().map(|e| e.code()),
+            expected_code,
+            "{got:?}"
+        );
     }
 
     #[test]
     fn role_scope_rules() {
         check(fields(Role::TenantAdmin, tenant_scope(), None), None);
         check(fields(Role::Reviewer, Scope::Platform, None), None);
-        check(fields(Role::TenantUser, Scope::Platform, None), Some("ROLE_SCOPE_MISMATCH"));
-        check(fields(Role::Auditor, tenant_scope(), None), Some("ROLE_SCOPE_MISMATCH"));
+        check(
+            fields(Role::TenantUser, Scope::Platform, None),
+            Some("ROLE_SCOPE_MISMATCH"),
+        );
+        check(
+            fields(Role::Auditor, tenant_scope(), None),
+            Some("ROLE_SCOPE_MISMATCH"),
+        );
         let sim = ProviderId::new("sim").expect("id");
         let other = ProviderId::new("taiji").expect("id");
         check(
             fields(
-                Role::ProviderOperator { provider: sim.clone() },
-                Scope::Provider { provider: sim.clone() },
+                Role::ProviderOperator {
+                    provider: sim.clone(),
+                },
+                Scope::Provider {
+                    provider: sim.clone(),
+                },
                 None,
             ),
             None,
@@ -473,7 +490,11 @@ mod tests {
         assert!(b.allows(Permission::DeliveryConfirm));
         assert!(!b.allows(Permission::ExitRequest));
         check(
-            fields(Role::TenantUser, tenant_scope(), Some(vec![Permission::AuditRead])),
+            fields(
+                Role::TenantUser,
+                tenant_scope(),
+                Some(vec![Permission::AuditRead]),
+            ),
             Some("ROLE_PERMISSION_NOT_GRANTABLE"),
         );
     }
@@ -481,7 +502,11 @@ mod tests {
     #[test]
     fn platform_admin_cannot_read_tenant_data() {
         let p = Role::PlatformAdmin.default_permissions();
-        for forbidden in [Permission::SystemRead, Permission::ResourceRead, Permission::BillRead] {
+        for forbidden in [
+            Permission::SystemRead,
+            Permission::ResourceRead,
+            Permission::BillRead,
+        ] {
             assert!(!p.contains(&forbidden));
         }
     }
@@ -499,7 +524,10 @@ mod tests {
         ))
         .expect("valid");
         let json = serde_json::to_string(&b).expect("ser");
-        assert!(json.contains(r#""role":{"name":"provider_operator","provider":"sim"}"#), "{json}");
+        assert!(
+            json.contains(r#""role":{"name":"provider_operator","provider":"sim"}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<RoleBinding>(&json).expect("de"), b);
         let bad = json.replace("capacity_read", "audit_read");
         assert!(serde_json::from_str::<RoleBinding>(&bad).is_err());
@@ -517,7 +545,8 @@ mod tests {
         };
         let b = RoleBinding::new(fields(Role::TenantUser, tenant_scope(), None)).expect("valid");
         assert_eq!(user.check_binding(&b), Ok(()));
-        let platform = RoleBinding::new(fields(Role::Reviewer, Scope::Platform, None)).expect("valid");
+        let platform =
+            RoleBinding::new(fields(Role::Reviewer, Scope::Platform, None)).expect("valid");
         assert_eq!(
             user.check_binding(&platform).map_err(|e| e.code()),
             Err("ROLE_TENANT_MISMATCH")

@@ -21,7 +21,7 @@ mod etcd;
 mod keys;
 mod model;
 mod open;
-// records: typed records over the store (added with the domain model)
+pub mod records;
 mod redb;
 mod store;
 

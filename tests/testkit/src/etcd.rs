@@ -43,17 +43,12 @@ impl EtcdServer {
     /// is one second (etcd's is 1.5 × election timeout), which keeps lease tests
     /// fast.
     pub fn start() -> Result<Self, EtcdError> {
-        let binary = std::env::var_os("YUNSHU_ETCD_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
-        if !binary.exists() {
-            return Err(EtcdError::NotInstalled(binary));
-        }
+        let binary = etcd_binary()?;
         let mut last = None;
         // Ports are picked then bound by etcd: another process may win the race, so
         // try a few times.
         for _ in 0..5 {
-            match Self::try_start(&binary) {
+            match Self::try_start(&binary, None) {
                 Ok(server) => return Ok(server),
                 Err(e @ EtcdError::NotReady { .. }) => last = Some(e),
                 Err(e) => return Err(e),
@@ -65,12 +60,22 @@ impl EtcdServer {
         }))
     }
 
-    fn try_start(binary: &PathBuf) -> Result<Self, EtcdError> {
+    /// Starts etcd serving clients on `client_port` (tests of a client that was
+    /// configured before etcd came up).
+    pub fn start_on(client_port: u16) -> Result<Self, EtcdError> {
+        let binary = etcd_binary()?;
+        Self::try_start(&binary, Some(client_port))
+    }
+
+    fn try_start(binary: &PathBuf, client_port: Option<u16>) -> Result<Self, EtcdError> {
         let data = tempfile::Builder::new()
             .prefix("yunshu-etcd-")
             .tempdir()
             .map_err(EtcdError::TempDir)?;
-        let client_port = free_port().map_err(EtcdError::TempDir)?;
+        let client_port = match client_port {
+            Some(p) => p,
+            None => free_port().map_err(EtcdError::TempDir)?,
+        };
         let peer_port = free_port().map_err(EtcdError::TempDir)?;
         let client_url = format!("http://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
@@ -151,6 +156,17 @@ impl EtcdServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn etcd_binary() -> Result<PathBuf, EtcdError> {
+    let binary = std::env::var_os("YUNSHU_ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(EtcdError::NotInstalled(binary))
     }
 }
 

@@ -1,0 +1,107 @@
+//! `yunshu`: the one binary operators run. Subcommands parse flags and hand over to
+//! the library crates; nothing here holds business logic.
+
+mod logging;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use yunshu_controller::{ServeConfig, serve};
+use yunshu_store::StoreSpec;
+
+/// yunshu (云枢): control plane and self-service portal of a government cloud.
+#[derive(Debug, Parser)]
+#[command(name = "yunshu", version, about)]
+struct Cli {
+    /// Log format: `human` for terminals, `json` for log collectors.
+    #[arg(long, global = true, default_value = "human", env = "YUNSHU_LOG_FORMAT")]
+    log_format: logging::Format,
+    /// Log filter, e.g. `info` or `yunshu_store=debug,info` (RUST_LOG syntax).
+    #[arg(long, global = true, default_value = "info", env = "YUNSHU_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller: API, portal and operational endpoints.
+    Serve(ServeArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "YUNSHU_LISTEN")]
+    listen: SocketAddr,
+    /// Directory for the embedded store file (created if missing).
+    /// Default: ./yunshu-data, or ./.yunshu-demo with --demo.
+    #[arg(long, env = "YUNSHU_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store backend: `redb` (embedded file, one replica), `memory` (nothing kept),
+    /// or `etcd://host:port[,host:port…][/namespace]` (production, several replicas).
+    #[arg(long, default_value = "redb", env = "YUNSHU_STORE", value_parser = parse_store)]
+    store: StoreSpec,
+    /// Seed a demo tenant, information system and provider topology.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn parse_store(s: &str) -> Result<StoreSpec, String> {
+    s.parse().map_err(|e: yunshu_store::StoreError| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.log_format, &cli.log_level) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        Command::Version => {
+            println!("yunshu {}", yunshu_controller::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => run_serve(args),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> ExitCode {
+    let data_dir = args.data_dir.unwrap_or_else(|| {
+        PathBuf::from(if args.demo {
+            ".yunshu-demo"
+        } else {
+            "yunshu-data"
+        })
+    });
+    let config = ServeConfig {
+        listen: args.listen,
+        data_dir,
+        store: args.store,
+        demo: args.demo,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("yunshu")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, shutdown::signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain = yunshu_controller::readiness::error_chain(&e);
+            tracing::error!(error = %chain, "yunshu serve failed");
+            ExitCode::FAILURE
+        }
+    }
+}

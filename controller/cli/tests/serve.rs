@@ -1,0 +1,207 @@
+//! `yunshu serve` as operators run it: the real binary, real ports, real files,
+//! and a real etcd.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use yunshu_testkit::{EtcdServer, free_port, http_get, wait_until};
+
+/// A running `yunshu` process, killed on drop; its stderr (the log) goes to a file.
+struct Yunshu {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Yunshu {
+    fn start(data_dir: Option<&Path>, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port().expect("port");
+        let log = dir.path().join("yunshu.log");
+        let data = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
+        let child = Command::new(env!("CARGO_BIN_EXE_yunshu"))
+            .args(extra)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn yunshu");
+        Self {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn with_args(args: &[&str]) -> Self {
+        let mut s = Self::start(None, &[]);
+        s.child.kill().ok();
+        s.child.wait().ok();
+        let child = Command::new(env!("CARGO_BIN_EXE_yunshu"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", s.port))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&s.log).expect("log file"))
+            .spawn()
+            .expect("spawn yunshu");
+        s.child = child;
+        s
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path).ok()
+    }
+
+    fn wait_healthy(&self) {
+        let ok = wait_until(Duration::from_secs(30), || {
+            self.get("/healthz").is_some_and(|(s, _)| s == 200)
+        });
+        assert!(ok, "yunshu did not serve /healthz; log:\n{}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to exit by itself.
+    fn wait_exit(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(patience, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
+    fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    }
+}
+
+impl Drop for Yunshu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_serves_health_version_metrics_and_stops_on_sigterm() {
+    let mut y = Yunshu::start(None, &[]);
+    y.wait_healthy();
+    let (status, body) = y.get("/readyz").expect("readyz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = y.get("/api/v1/version").expect("version");
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["name"], "yunshu");
+    assert_eq!(json["store"], "redb");
+    let (status, body) = y.get("/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("yunshu_build_info"), "{body}");
+    y.terminate();
+    let exit = y.wait_exit(Duration::from_secs(15)).expect("exits after SIGTERM");
+    assert!(exit.success(), "{exit:?}\n{}", y.log_text());
+    assert!(y.log_text().contains("SIGTERM received"), "{}", y.log_text());
+}
+
+#[test]
+fn corrupt_store_file_fails_fast_with_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("yunshu.redb"), b"garbage, not a database".repeat(100))
+        .expect("write");
+    let mut y = Yunshu::start(Some(dir.path()), &[]);
+    let exit = y.wait_exit(Duration::from_secs(20)).expect("exits");
+    assert!(!exit.success());
+    let log = y.log_text();
+    assert!(log.contains("cannot open store file"), "{log}");
+    assert!(log.contains("yunshu.redb"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Yunshu::start(Some(dir.path()), &[]);
+    first.wait_healthy();
+    let mut second = Yunshu::start(Some(dir.path()), &[]);
+    let exit = second.wait_exit(Duration::from_secs(20)).expect("exits");
+    assert!(!exit.success());
+    let log = second.log_text();
+    assert!(log.contains("locked by another process"), "{log}");
+    // The first one is unharmed.
+    assert_eq!(first.get("/readyz").expect("readyz").0, 200);
+}
+
+#[test]
+fn unreachable_etcd_fails_readyz_logs_it_and_recovers() {
+    let etcd_port = free_port().expect("port");
+    let store = format!("--store=etcd://127.0.0.1:{etcd_port}");
+    let y = Yunshu::with_args(&[&store]);
+    y.wait_healthy();
+    let (status, body) = y.get("/readyz").expect("readyz");
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["ready"], false);
+    assert_eq!(json["store"], "etcd");
+    assert!(json["reason"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+    assert!(
+        wait_until(Duration::from_secs(10), || y.log_text().contains("store unavailable")),
+        "{}",
+        y.log_text()
+    );
+    // etcd comes up: the retry loop notices and readiness recovers.
+    let _etcd = EtcdServer::start_on(etcd_port).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            y.get("/readyz").is_some_and(|(s, _)| s == 200)
+        }),
+        "readyz never recovered; log:\n{}",
+        y.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || y.log_text().contains("store reachable again")),
+        "{}",
+        y.log_text()
+    );
+}
+
+#[test]
+fn json_log_format_writes_json_lines() {
+    let y = Yunshu::start(None, &["--log-format", "json"]);
+    y.wait_healthy();
+    let log = y.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "some log lines");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn a_bad_store_flag_is_refused_with_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_yunshu"))
+        .args(["serve", "--store", "postgres://nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown store"), "{err}");
+}

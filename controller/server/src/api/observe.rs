@@ -1,0 +1,44 @@
+//! Per-request logging and metrics.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+use crate::metrics::RequestLabels;
+
+pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let labels = RequestLabels {
+        method: method.clone(),
+        route: route.clone(),
+        status,
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .http_duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
+    // Probes arrive every few seconds from every kubelet: keep them out of info logs.
+    let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    if probe {
+        tracing::debug!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    response
+}

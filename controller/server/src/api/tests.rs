@@ -1,0 +1,100 @@
+//! Router tests through `oneshot`, on the in-memory store.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use yunshu_store::RedbStore;
+
+use crate::AppState;
+
+async fn app() -> (AppState, axum::Router) {
+    let store = Arc::new(RedbStore::in_memory().expect("memory store"));
+    let state = AppState::new(store);
+    state.readiness.probe(&*state.store).await;
+    (state.clone(), super::router(state))
+}
+
+async fn get(router: &axum::Router, path: &str) -> (StatusCode, String) {
+    let response = router
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_are_ok_on_a_working_store() {
+    let (_, router) = app().await;
+    assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
+    let (status, body) = get(&router, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["ready"], true);
+    assert_eq!(json["store"], "memory");
+}
+
+#[tokio::test]
+async fn version_names_the_build_and_store() {
+    let (_, router) = app().await;
+    let (status, body) = get(&router, "/api/v1/version").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["name"], "yunshu");
+    assert_eq!(json["version"], crate::VERSION);
+    assert_eq!(json["api"], "v1");
+    assert_eq!(json["store"], "memory");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_error_body_in_both_languages() {
+    let (_, router) = app().await;
+    let (status, body) = get(&router, "/api/v1/no-such-thing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["code"], "NOT_FOUND");
+    assert!(json["message"].as_str().expect("message").contains("/api/v1/no-such-thing"));
+    assert!(json["message_zh"].as_str().expect("message_zh").contains("未找到"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let (_, router) = app().await;
+    get(&router, "/api/v1/version").await;
+    get(&router, "/api/v1/version").await;
+    let (status, body) = get(&router, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(
+            r#"yunshu_http_requests_total{method="GET",route="/api/v1/version",status="200"} 2"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains("yunshu_store_ready 1"), "{body}");
+    assert!(body.contains("# EOF"), "OpenMetrics text ends with # EOF");
+}
+
+#[tokio::test]
+async fn readyz_is_503_with_a_reason_when_the_store_fails() {
+    let (state, router) = app().await;
+    // A readiness that was never probed successfully is not ready.
+    let fresh = AppState {
+        readiness: crate::readiness::Readiness::new("memory"),
+        ..state
+    };
+    let router2 = super::router(fresh);
+    let (status, body) = get(&router2, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("not been probed"), "{body}");
+    drop(router);
+}
