@@ -1,1 +1,33 @@
-fn main() {}
+//! yunshu's one benchmark binary.
+//!
+//! `cargo run --release -p yunshu-bench -- <name> [options]`; every benchmark ends
+//! with lines `BENCH <name> <value> <unit>`. Peers are measured in the same run so
+//! that their ratio is fair (same machine, same moment).
+
+mod report;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "yunshu-bench", about = "yunshu benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Store throughput: redb and a one-node etcd on loopback, side by side.
+    Store(store::Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.bench {
+        Bench::Store(options) => runtime.block_on(store::run(options)),
+    }
+}

@@ -20,7 +20,11 @@ pub fn init(format: Format, filter: &str) -> Result<(), String> {
         .with_writer(std::io::stderr);
     let result = match format {
         Format::Human => builder.try_init(),
-        Format::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        Format::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))
 }

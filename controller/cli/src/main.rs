@@ -17,7 +17,12 @@ use yunshu_store::StoreSpec;
 #[command(name = "yunshu", version, about)]
 struct Cli {
     /// Log format: `human` for terminals, `json` for log collectors.
-    #[arg(long, global = true, default_value = "human", env = "YUNSHU_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "human",
+        env = "YUNSHU_LOG_FORMAT"
+    )]
     log_format: logging::Format,
     /// Log filter, e.g. `info` or `yunshu_store=debug,info` (RUST_LOG syntax).
     #[arg(long, global = true, default_value = "info", env = "YUNSHU_LOG")]
@@ -53,7 +58,8 @@ struct ServeArgs {
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
-    s.parse().map_err(|e: yunshu_store::StoreError| e.to_string())
+    s.parse()
+        .map_err(|e: yunshu_store::StoreError| e.to_string())
 }
 
 fn main() -> ExitCode {

@@ -69,7 +69,11 @@ impl Yunshu {
         let ok = wait_until(Duration::from_secs(30), || {
             self.get("/healthz").is_some_and(|(s, _)| s == 200)
         });
-        assert!(ok, "yunshu did not serve /healthz; log:\n{}", self.log_text());
+        assert!(
+            ok,
+            "yunshu did not serve /healthz; log:\n{}",
+            self.log_text()
+        );
     }
 
     fn log_text(&self) -> String {
@@ -102,8 +106,17 @@ impl Drop for Yunshu {
 
 #[test]
 fn demo_serves_health_version_metrics_and_stops_on_sigterm() {
-    let mut y = Yunshu::start(None, &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let mut y = Yunshu::with_args(&["--demo", "--data-dir", data]);
     y.wait_healthy();
+    assert!(
+        wait_until(Duration::from_secs(10), || y
+            .log_text()
+            .contains("demo data seeded")),
+        "{}",
+        y.log_text()
+    );
     let (status, body) = y.get("/readyz").expect("readyz");
     assert_eq!(status, 200, "{body}");
     let (status, body) = y.get("/api/v1/version").expect("version");
@@ -115,16 +128,25 @@ fn demo_serves_health_version_metrics_and_stops_on_sigterm() {
     assert_eq!(status, 200);
     assert!(body.contains("yunshu_build_info"), "{body}");
     y.terminate();
-    let exit = y.wait_exit(Duration::from_secs(15)).expect("exits after SIGTERM");
+    let exit = y
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits after SIGTERM");
     assert!(exit.success(), "{exit:?}\n{}", y.log_text());
-    assert!(y.log_text().contains("SIGTERM received"), "{}", y.log_text());
+    assert!(
+        y.log_text().contains("SIGTERM received"),
+        "{}",
+        y.log_text()
+    );
 }
 
 #[test]
 fn corrupt_store_file_fails_fast_with_a_message_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("yunshu.redb"), b"garbage, not a database".repeat(100))
-        .expect("write");
+    std::fs::write(
+        dir.path().join("yunshu.redb"),
+        b"garbage, not a database".repeat(100),
+    )
+    .expect("write");
     let mut y = Yunshu::start(Some(dir.path()), &[]);
     let exit = y.wait_exit(Duration::from_secs(20)).expect("exits");
     assert!(!exit.success());
@@ -159,9 +181,14 @@ fn unreachable_etcd_fails_readyz_logs_it_and_recovers() {
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["ready"], false);
     assert_eq!(json["store"], "etcd");
-    assert!(json["reason"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
     assert!(
-        wait_until(Duration::from_secs(10), || y.log_text().contains("store unavailable")),
+        json["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || y
+            .log_text()
+            .contains("store unavailable")),
         "{}",
         y.log_text()
     );
@@ -175,7 +202,9 @@ fn unreachable_etcd_fails_readyz_logs_it_and_recovers() {
         y.log_text()
     );
     assert!(
-        wait_until(Duration::from_secs(5), || y.log_text().contains("store reachable again")),
+        wait_until(Duration::from_secs(5), || y
+            .log_text()
+            .contains("store reachable again")),
         "{}",
         y.log_text()
     );

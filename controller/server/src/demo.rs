@@ -1,6 +1,118 @@
-//! Demo data for `yunshu serve --demo`: filled in with the domain model.
+//! Demo data for `yunshu serve --demo`: a demo tenant (使用单位) and one of its
+//! information systems, written once and never overwritten (create-if-absent), so
+//! restarting the demo keeps whatever the user did with it.
+//!
+//! Built through the domain constructors, so the demo passes the same validation as
+//! real input. Provider inventory comes from the simulator driver, not from here.
+
+use chrono::Utc;
+use yunshu_domain::DomainError;
+use yunshu_domain::system::{
+    Contact, InformationSystem, NetworkNature, Phone, PreApproval, RunSchedule, SecurityLevel,
+    SystemType,
+};
+use yunshu_domain::tenant::Tenant;
+use yunshu_domain::{Name, SystemNumber, TenantCode, Text};
+use yunshu_store::{Store, StoreError, records};
 
 use crate::readiness::Readiness;
-use yunshu_store::Store;
 
-pub async fn seed_when_ready(_store: &dyn Store, _readiness: &Readiness) {}
+/// The demo tenant's code: 110105 is Beijing Chaoyang district's administrative
+/// division code, a realistic shape for a department code.
+pub const DEMO_TENANT: &str = "110105";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo data is invalid")]
+    Invalid(#[from] DomainError),
+    #[error("cannot write demo data")]
+    Store(#[from] StoreError),
+}
+
+/// The demo tenant and system, validated.
+pub fn demo_records() -> Result<(Tenant, InformationSystem), DomainError> {
+    let now = Utc::now();
+    let code = TenantCode::new(DEMO_TENANT)?;
+    let tenant = Tenant {
+        code: code.clone(),
+        name: Name::new("演示区政务服务数据管理局")?,
+        supervising_unit: Name::new("演示区人民政府办公室")?,
+        created_at: now,
+    };
+    let system = InformationSystem {
+        number: SystemNumber::new(&code, 1)?,
+        name: Name::new("一网通办政务服务平台（演示）")?,
+        system_type: SystemType::PublicService,
+        security_level: SecurityLevel::Level3,
+        run_schedule: RunSchedule::AllDay,
+        network_nature: NetworkNature::GovExtranetAndInternet,
+        contact: Contact {
+            name: Name::new("张演示")?,
+            phone: Phone::new("13800138000")?,
+            email: None,
+            landline: None,
+        },
+        technical_contact: None,
+        description: Text::new(
+            "演示数据：面向企业和群众的在线办事系统，用于体验云枢的申请、审批与交付流程。",
+        )?,
+        pre_approval: PreApproval::None,
+        created_at: now,
+    };
+    Ok((tenant, system))
+}
+
+/// Writes the demo records that are missing. Idempotent.
+pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
+    let (tenant, system) = demo_records()?;
+    let mut written = 0;
+    if records::create(store, &tenant).await?.is_some() {
+        written += 1;
+    }
+    if records::create(store, &system).await?.is_some() {
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Waits for the store to be ready, then seeds; logs the outcome. Runs in the
+/// background so that an etcd still starting does not block the server.
+pub async fn seed_when_ready(store: &dyn Store, readiness: &Readiness) {
+    let mut delay = std::time::Duration::from_millis(100);
+    while !readiness.status().ready {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+    match seed(store).await {
+        Ok(0) => tracing::info!(tenant = DEMO_TENANT, "demo data already present"),
+        Ok(n) => tracing::info!(tenant = DEMO_TENANT, records = n, "demo data seeded"),
+        Err(e) => tracing::error!(
+            error = %crate::readiness::error_chain(&e),
+            "cannot seed demo data"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use yunshu_store::RedbStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn seeding_twice_writes_once_and_reads_back() {
+        let store = RedbStore::in_memory().expect("store");
+        assert_eq!(seed(&store).await.expect("seed"), 2);
+        assert_eq!(seed(&store).await.expect("seed again"), 0);
+        let (tenant, _) = records::get::<Tenant>(&store, DEMO_TENANT)
+            .await
+            .expect("get")
+            .expect("present");
+        assert_eq!(tenant.code.to_string(), DEMO_TENANT);
+        let (system, _) = records::get::<InformationSystem>(&store, "110105001")
+            .await
+            .expect("get")
+            .expect("present");
+        assert_eq!(system.tenant().to_string(), DEMO_TENANT);
+    }
+}

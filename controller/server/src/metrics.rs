@@ -63,7 +63,11 @@ impl Metrics {
             store_revision.clone(),
         );
         let build_info = Family::<BuildLabels, Gauge>::default();
-        registry.register("build_info", "Version and store backend", build_info.clone());
+        registry.register(
+            "build_info",
+            "Version and store backend",
+            build_info.clone(),
+        );
         Self {
             registry,
             http_requests,

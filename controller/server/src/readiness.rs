@@ -48,7 +48,10 @@ impl Readiness {
     }
 
     pub fn status(&self) -> Status {
-        self.inner.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.inner
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     fn set(&self, ok: Result<(), String>) -> Status {

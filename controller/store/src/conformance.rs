@@ -108,7 +108,12 @@ pub async fn overwrite_bumps_version_keeps_create_revision(store: &dyn Store) {
     assert!(r2 > r1);
     let kv = store.get("c/over/a").await.expect("get").expect("present");
     assert_eq!(
-        (kv.value.as_slice(), kv.create_revision, kv.mod_revision, kv.version),
+        (
+            kv.value.as_slice(),
+            kv.create_revision,
+            kv.mod_revision,
+            kv.version
+        ),
         (&b"2"[..], r1, r2, 2)
     );
 }
@@ -117,7 +122,10 @@ pub async fn delete_is_idempotent(store: &dyn Store) {
     store.put("c/del/a", b"x".to_vec()).await.expect("put");
     assert!(store.delete("c/del/a").await.expect("delete"), "existed");
     let after = store.revision().await.expect("revision");
-    assert!(!store.delete("c/del/a").await.expect("delete again"), "gone");
+    assert!(
+        !store.delete("c/del/a").await.expect("delete again"),
+        "gone"
+    );
     assert_eq!(
         store.revision().await.expect("revision"),
         after,
@@ -133,10 +141,21 @@ pub async fn delete_is_idempotent(store: &dyn Store) {
 pub async fn values_are_binary_safe(store: &dyn Store) {
     let value: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
     store.put("c/bin/中文键", value.clone()).await.expect("put");
-    let kv = store.get("c/bin/中文键").await.expect("get").expect("present");
+    let kv = store
+        .get("c/bin/中文键")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!(kv.value, value);
-    store.put("c/bin/empty", Vec::new()).await.expect("put empty");
-    let kv = store.get("c/bin/empty").await.expect("get").expect("present");
+    store
+        .put("c/bin/empty", Vec::new())
+        .await
+        .expect("put empty");
+    let kv = store
+        .get("c/bin/empty")
+        .await
+        .expect("get")
+        .expect("present");
     assert!(kv.value.is_empty());
 }
 
@@ -153,7 +172,15 @@ pub async fn range_returns_only_prefix_in_key_order(store: &dyn Store) {
         .await
         .expect("range");
     assert!(page.next.is_none(), "one page holds three keys");
-    assert!(page.revision >= page.items.iter().map(|kv| kv.mod_revision).max().unwrap_or(0));
+    assert!(
+        page.revision
+            >= page
+                .items
+                .iter()
+                .map(|kv| kv.mod_revision)
+                .max()
+                .unwrap_or(0)
+    );
     assert!(keys_under(store, "c/none/").await.is_empty());
 }
 
@@ -264,7 +291,12 @@ pub async fn txn_is_all_or_nothing(store: &dyn Store) {
     assert!(store.get("c/txn/a").await.expect("get").is_none());
     assert!(store.get("c/txn/b").await.expect("get").is_some());
     assert_eq!(
-        store.get("c/txn/guard").await.expect("get").expect("guard").value,
+        store
+            .get("c/txn/guard")
+            .await
+            .expect("get")
+            .expect("guard")
+            .value,
         b"v1"
     );
     // The right compare: everything is applied, at one revision.
@@ -290,9 +322,17 @@ pub async fn txn_create_if_absent(store: &dyn Store) {
             .put("c/create/a", b"first".to_vec())
     };
     assert!(store.txn(create()).await.expect("txn").is_committed());
-    assert_eq!(store.txn(create()).await.expect("txn"), TxnOutcome::Conflict);
     assert_eq!(
-        store.get("c/create/a").await.expect("get").expect("a").value,
+        store.txn(create()).await.expect("txn"),
+        TxnOutcome::Conflict
+    );
+    assert_eq!(
+        store
+            .get("c/create/a")
+            .await
+            .expect("get")
+            .expect("a")
+            .value,
         b"first"
     );
 }
@@ -344,7 +384,11 @@ pub async fn bad_requests_write_nothing(store: &dyn Store) {
     invalid(store.txn(many).await);
     invalid(
         store
-            .txn(Txn::new().put("c/bad/dup", vec![1]).put("c/bad/dup", vec![2]))
+            .txn(
+                Txn::new()
+                    .put("c/bad/dup", vec![1])
+                    .put("c/bad/dup", vec![2]),
+            )
             .await,
     );
     // A good op beside a bad one does not slip through either.
@@ -459,7 +503,10 @@ pub async fn watch_from_range_revision_sees_only_later_changes(store: &dyn Store
         .range("c/lw/", PageRequest::default())
         .await
         .expect("range");
-    let mut watch = store.watch("c/lw/", page.revision + 1).await.expect("watch");
+    let mut watch = store
+        .watch("c/lw/", page.revision + 1)
+        .await
+        .expect("watch");
     let r = store.put("c/lw/b", vec![2]).await.expect("put");
     let b = next_batch(&mut watch).await;
     assert_eq!((b.revision, b.events[0].kv.key.as_str()), (r, "c/lw/b"));
@@ -480,14 +527,23 @@ pub async fn watch_from_compacted_revision_fails(store: &dyn Store) {
     };
     assert!(matches!(failed, StoreError::Compacted { .. }), "{failed:?}");
     // From the compaction point on, history is still there.
-    let mut watch = store.watch("c/cmp/", r3).await.expect("watch at compaction");
+    let mut watch = store
+        .watch("c/cmp/", r3)
+        .await
+        .expect("watch at compaction");
     assert_eq!(next_batch(&mut watch).await.revision, r3);
     // The current value survives compaction.
-    assert_eq!(store.get("c/cmp/a").await.expect("get").expect("a").value, vec![3]);
+    assert_eq!(
+        store.get("c/cmp/a").await.expect("get").expect("a").value,
+        vec![3]
+    );
 }
 
 pub async fn lease_expiry_deletes_keys(store: &dyn Store) {
-    let lease = store.lease_grant(Duration::from_secs(1)).await.expect("grant");
+    let lease = store
+        .lease_grant(Duration::from_secs(1))
+        .await
+        .expect("grant");
     let mut watch = store.watch("c/lexp/", 0).await.expect("watch");
     store
         .put_with_lease("c/lexp/a", vec![1], lease)
@@ -522,7 +578,10 @@ pub async fn lease_expiry_deletes_keys(store: &dyn Store) {
 }
 
 pub async fn lease_keep_alive_keeps_keys(store: &dyn Store) {
-    let lease = store.lease_grant(Duration::from_secs(2)).await.expect("grant");
+    let lease = store
+        .lease_grant(Duration::from_secs(2))
+        .await
+        .expect("grant");
     store
         .put_with_lease("c/lka/a", vec![1], lease)
         .await
@@ -538,7 +597,10 @@ pub async fn lease_keep_alive_keeps_keys(store: &dyn Store) {
 }
 
 pub async fn lease_revoke_deletes_keys_now(store: &dyn Store) {
-    let lease = store.lease_grant(Duration::from_secs(60)).await.expect("grant");
+    let lease = store
+        .lease_grant(Duration::from_secs(60))
+        .await
+        .expect("grant");
     store
         .put_with_lease("c/lrev/a", vec![1], lease)
         .await

@@ -21,7 +21,10 @@ pub enum StoreError {
     /// A watch asked for history the store no longer keeps. Re-list and watch
     /// from the listing's revision + 1.
     #[error("revision {requested} is compacted; the oldest revision still kept is {oldest}")]
-    Compacted { requested: Revision, oldest: Revision },
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
 
     /// The lease does not exist: never granted, revoked, or expired.
     #[error("lease {0} not found or expired")]

@@ -92,9 +92,10 @@ mod tests {
 
     #[test]
     fn txn_with_duplicate_key_is_refused() {
-        let txn = Txn::new()
-            .put("k", b"1".to_vec())
-            .delete("k");
-        assert!(matches!(check_txn(&txn), Err(StoreError::InvalidArgument(_))));
+        let txn = Txn::new().put("k", b"1".to_vec()).delete("k");
+        assert!(matches!(
+            check_txn(&txn),
+            Err(StoreError::InvalidArgument(_))
+        ));
     }
 }

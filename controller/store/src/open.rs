@@ -78,7 +78,10 @@ pub async fn open_store(spec: &StoreSpec, data_dir: &Path) -> Result<Arc<dyn Sto
                 path: data_dir.to_path_buf(),
                 reason: format!("cannot create the data directory: {e}"),
             })?;
-            Arc::new(RedbStore::open(&data_dir.join(REDB_FILE), RedbOptions::default())?)
+            Arc::new(RedbStore::open(
+                &data_dir.join(REDB_FILE),
+                RedbOptions::default(),
+            )?)
         }
         StoreSpec::Memory => Arc::new(RedbStore::in_memory()?),
         StoreSpec::Etcd(config) => Arc::new(EtcdStore::connect(config.clone()).await?),

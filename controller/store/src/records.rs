@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use yunshu_domain::{Record, Stored};
+use yunshu_domain::{Record, RecordHeader, Stored};
 
 use crate::error::StoreError;
 use crate::model::{PageRequest, Revision, Txn, TxnOutcome};
@@ -36,6 +36,14 @@ pub fn encode<T: Record + Serialize>(record: &T) -> Vec<u8> {
 
 /// The record stored at `key`, refusing other kinds and newer schema versions.
 pub fn decode<T: Record + DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason,
+    };
+    // The header first: a record from a newer yunshu may have a body this binary
+    // cannot parse, and must be reported as "too new", not as garbage.
+    let header: RecordHeader = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    header.check::<T>().map_err(|e| corrupt(e.to_string()))?;
     let envelope: Stored<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
         reason: e.to_string(),
@@ -117,18 +125,27 @@ mod tests {
             text: "云枢".into(),
         };
         assert!(create(&store, &note).await.expect("create").is_some());
-        assert!(create(&store, &note).await.expect("create").is_none(), "exists");
-        let (got, rev) = get::<Note>(&store, "n1").await.expect("get").expect("present");
+        assert!(
+            create(&store, &note).await.expect("create").is_none(),
+            "exists"
+        );
+        let (got, rev) = get::<Note>(&store, "n1")
+            .await
+            .expect("get")
+            .expect("present");
         assert_eq!(got, note);
         assert!(rev > 0);
-        let (all, next) = list::<Note>(&store, PageRequest::default()).await.expect("list");
+        let (all, next) = list::<Note>(&store, PageRequest::default())
+            .await
+            .expect("list");
         assert_eq!((all, next), (vec![note], None));
     }
 
     #[tokio::test]
     async fn newer_schema_is_refused_not_misread() {
         let store = RedbStore::in_memory().expect("store");
-        let future = br#"{"kind":"note","schema_version":9,"data":{"id":"n1","text":"x"}}"#;
+        // Version 9 also changed the body's shape: still reported as too new.
+        let future = br#"{"kind":"note","schema_version":9,"data":{"title":["x"]}}"#;
         store.put("note/n1", future.to_vec()).await.expect("put");
         let err = get::<Note>(&store, "n1").await.expect_err("too new");
         assert!(err.to_string().contains("schema version 9"), "{err}");

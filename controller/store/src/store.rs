@@ -69,7 +69,10 @@ pub trait Store: Send + Sync + 'static {
         value: Vec<u8>,
         lease: LeaseId,
     ) -> Result<Revision, StoreError> {
-        match self.txn(Txn::new().put_with_lease(key, value, lease)).await? {
+        match self
+            .txn(Txn::new().put_with_lease(key, value, lease))
+            .await?
+        {
             TxnOutcome::Committed { revision } => Ok(revision),
             TxnOutcome::Conflict => Err(StoreError::InvalidArgument(
                 "an unconditional put cannot conflict".into(),

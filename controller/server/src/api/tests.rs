@@ -63,8 +63,18 @@ async fn unknown_paths_get_the_error_body_in_both_languages() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["code"], "NOT_FOUND");
-    assert!(json["message"].as_str().expect("message").contains("/api/v1/no-such-thing"));
-    assert!(json["message_zh"].as_str().expect("message_zh").contains("未找到"));
+    assert!(
+        json["message"]
+            .as_str()
+            .expect("message")
+            .contains("/api/v1/no-such-thing")
+    );
+    assert!(
+        json["message_zh"]
+            .as_str()
+            .expect("message_zh")
+            .contains("未找到")
+    );
 }
 
 #[tokio::test]

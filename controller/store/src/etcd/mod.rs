@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions,
-    PutOptions, Txn as EtcdTxn, TxnOp, WatchOptions,
+    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions,
+    Txn as EtcdTxn, TxnOp, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -124,7 +124,10 @@ fn map_err(op: &'static str, e: etcd_client::Error) -> StoreError {
         etcd_client::Error::GRpcStatus(status) => {
             let msg = status.message().to_owned();
             match status.code() {
-                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled
+                Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Aborted
+                | Code::Cancelled
                 | Code::Unknown => StoreError::Unavailable { op, reason: msg },
                 Code::NotFound if msg.contains("lease") => StoreError::LeaseNotFound(0),
                 Code::OutOfRange => StoreError::Compacted {
@@ -203,9 +206,7 @@ impl Store for EtcdStore {
         }
         // The namespace prefix is never all 0xff, so the range end always exists.
         let end = prefix_end(&full_prefix).unwrap_or_default();
-        let options = GetOptions::new()
-            .with_range(end)
-            .with_limit(limit as i64);
+        let options = GetOptions::new().with_range(end).with_limit(limit as i64);
         let resp = self
             .client
             .kv_client()
@@ -358,7 +359,10 @@ impl Store for EtcdStore {
         let resp = self
             .client
             .kv_client()
-            .get(self.full("\u{0}revision-probe"), Some(GetOptions::new().with_count_only()))
+            .get(
+                self.full("\u{0}revision-probe"),
+                Some(GetOptions::new().with_count_only()),
+            )
             .await
             .map_err(|e| map_err("revision", e))?;
         Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
@@ -377,7 +381,9 @@ impl Store for EtcdStore {
 
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         if ttl.is_zero() {
-            return Err(StoreError::InvalidArgument("lease TTL must be positive".into()));
+            return Err(StoreError::InvalidArgument(
+                "lease TTL must be positive".into(),
+            ));
         }
         // etcd leases are whole seconds; round up so nobody gets less than asked.
         let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);

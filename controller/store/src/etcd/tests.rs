@@ -30,7 +30,13 @@ async fn namespaces_do_not_see_each_other() {
     let b = EtcdStore::connect(config).await.expect("connect");
     a.put("k", b"a".to_vec()).await.expect("put");
     assert!(b.get("k").await.expect("get").is_none());
-    assert!(b.range("", Default::default()).await.expect("range").items.is_empty());
+    assert!(
+        b.range("", Default::default())
+            .await
+            .expect("range")
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -133,7 +133,11 @@ impl RedbStore {
         })
     }
 
-    async fn submit(&self, op: &'static str, make: impl FnOnce(Reply) -> Command) -> Result<Answer, StoreError> {
+    async fn submit(
+        &self,
+        op: &'static str,
+        make: impl FnOnce(Reply) -> Command,
+    ) -> Result<Answer, StoreError> {
         let (tx, rx) = oneshot::channel();
         let closed = || StoreError::Unavailable {
             op,
@@ -188,17 +192,26 @@ impl Store for RedbStore {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        let rtx = self.inner.db.begin_read().map_err(|e| read_error("get")(e.into()))?;
-        let kv = rtx.open_table(tables::KV).map_err(|e| read_error("get")(e.into()))?;
-        let found = kv.get(key.as_bytes()).map_err(|e| read_error("get")(e.into()))?;
-        found
-            .map(|v| codec::decode_kv(key, v.value()))
-            .transpose()
+        let rtx = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| read_error("get")(e.into()))?;
+        let kv = rtx
+            .open_table(tables::KV)
+            .map_err(|e| read_error("get")(e.into()))?;
+        let found = kv
+            .get(key.as_bytes())
+            .map_err(|e| read_error("get")(e.into()))?;
+        found.map(|v| codec::decode_kv(key, v.value())).transpose()
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         check_key(key)?;
-        match self.submit("delete", |reply| Command::Delete(key.to_owned(), reply)).await? {
+        match self
+            .submit("delete", |reply| Command::Delete(key.to_owned(), reply))
+            .await?
+        {
             Answer::Deleted(existed) => Ok(existed),
             other => Err(unexpected("delete", other)),
         }
@@ -270,7 +283,10 @@ impl Store for RedbStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        match self.submit("compact", |reply| Command::Compact(revision, reply)).await? {
+        match self
+            .submit("compact", |reply| Command::Compact(revision, reply))
+            .await?
+        {
             Answer::Done => Ok(()),
             other => Err(unexpected("compact", other)),
         }
@@ -278,9 +294,14 @@ impl Store for RedbStore {
 
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         if ttl.is_zero() {
-            return Err(StoreError::InvalidArgument("lease TTL must be positive".into()));
+            return Err(StoreError::InvalidArgument(
+                "lease TTL must be positive".into(),
+            ));
         }
-        match self.submit("lease_grant", |reply| Command::LeaseGrant(ttl, reply)).await? {
+        match self
+            .submit("lease_grant", |reply| Command::LeaseGrant(ttl, reply))
+            .await?
+        {
             Answer::Lease(id) => Ok(id),
             other => Err(unexpected("lease_grant", other)),
         }
@@ -293,15 +314,23 @@ impl Store for RedbStore {
     }
 
     async fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
-        match self.submit("lease_revoke", |reply| Command::LeaseRevoke(lease, reply)).await? {
+        match self
+            .submit("lease_revoke", |reply| Command::LeaseRevoke(lease, reply))
+            .await?
+        {
             Answer::Done => Ok(()),
             other => Err(unexpected("lease_revoke", other)),
         }
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        let rtx = self.inner.db.begin_read().map_err(|e| StoreError::backend("health", redb::Error::from(e)))?;
-        tables::read_meta(&rtx, tables::META_REVISION).map_err(|e| StoreError::backend("health", e))?;
+        let rtx = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::backend("health", redb::Error::from(e)))?;
+        tables::read_meta(&rtx, tables::META_REVISION)
+            .map_err(|e| StoreError::backend("health", e))?;
         if self.inner.writer_tx.is_none() {
             return Err(StoreError::Unavailable {
                 op: "health",

@@ -36,7 +36,10 @@ async fn data_and_revision_survive_reopen() {
             .lease_grant(std::time::Duration::from_secs(60))
             .await
             .expect("grant");
-        let rev = store.put_with_lease("b", b"2".to_vec(), lease).await.expect("put");
+        let rev = store
+            .put_with_lease("b", b"2".to_vec(), lease)
+            .await
+            .expect("put");
         (rev, lease)
     };
     let store = RedbStore::open(&path, RedbOptions::default()).expect("reopen");
@@ -64,8 +67,11 @@ async fn second_open_is_refused_with_locked() {
 fn corrupt_file_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.redb");
-    std::fs::write(&path, b"this is not a database, it is a shopping list\n".repeat(200))
-        .expect("write");
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a shopping list\n".repeat(200),
+    )
+    .expect("write");
     match RedbStore::open(&path, RedbOptions::default()) {
         Err(e @ StoreError::Open { .. }) => {
             let text = e.to_string();

@@ -199,7 +199,11 @@ struct Batch<'t> {
 type Applied = Result<Result<Answer, StoreError>, redb::Error>;
 
 impl<'t> Batch<'t> {
-    fn open(wtx: &'t WriteTransaction, state: State, leases: &'t LeaseTable) -> Result<Self, redb::Error> {
+    fn open(
+        wtx: &'t WriteTransaction,
+        state: State,
+        leases: &'t LeaseTable,
+    ) -> Result<Self, redb::Error> {
         Ok(Self {
             kv: wtx.open_table(tables::KV)?,
             log: wtx.open_table(tables::LOG)?,
@@ -287,7 +291,9 @@ impl<'t> Batch<'t> {
         let mut events = Vec::with_capacity(txn.ops.len());
         for op in &txn.ops {
             match op {
-                Op::Put { key, value, lease } => self.put_key(key, value, *lease, rev, &mut events)?,
+                Op::Put { key, value, lease } => {
+                    self.put_key(key, value, *lease, rev, &mut events)?
+                }
                 Op::Delete { key } => {
                     self.delete_key(key, rev, &mut events)?;
                 }
@@ -304,7 +310,8 @@ impl<'t> Batch<'t> {
         if events.is_empty() {
             return Ok(());
         }
-        self.log.insert(rev as u64, codec::encode(&events).as_slice())?;
+        self.log
+            .insert(rev as u64, codec::encode(&events).as_slice())?;
         self.state.revision = rev;
         Ok(())
     }
@@ -357,7 +364,12 @@ impl<'t> Batch<'t> {
         Ok(())
     }
 
-    fn delete_key(&mut self, key: &str, rev: Revision, events: &mut Vec<WatchEvent>) -> Result<bool, redb::Error> {
+    fn delete_key(
+        &mut self,
+        key: &str,
+        rev: Revision,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<bool, redb::Error> {
         let old = self
             .kv
             .remove(key.as_bytes())?
@@ -408,7 +420,10 @@ impl<'t> Batch<'t> {
         let start = codec::lease_index_key(id, "");
         let end = codec::lease_index_key(id + 1, "");
         let mut keys = Vec::new();
-        for entry in self.lease_keys.range::<&[u8]>(start.as_slice()..end.as_slice())? {
+        for entry in self
+            .lease_keys
+            .range::<&[u8]>(start.as_slice()..end.as_slice())?
+        {
             let (k, _) = entry?;
             keys.push(String::from_utf8_lossy(&k.value()[8..]).into_owned());
         }
@@ -431,7 +446,8 @@ impl<'t> Batch<'t> {
     }
 
     fn finish(mut self) -> Result<(State, Vec<LeaseChange>), redb::Error> {
-        self.meta.insert(tables::META_REVISION, self.state.revision as u64)?;
+        self.meta
+            .insert(tables::META_REVISION, self.state.revision as u64)?;
         self.meta
             .insert(tables::META_COMPACT, self.state.compact_revision as u64)?;
         self.meta
