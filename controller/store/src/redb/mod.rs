@@ -173,8 +173,15 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
     }
 }
 
-fn read_error(op: &'static str) -> impl FnOnce(redb::Error) -> StoreError {
-    move |e| StoreError::backend(op, e)
+/// `?` for redb results: any redb error becomes [`StoreError::Backend`] for `op`.
+pub(crate) trait OrBackend<T> {
+    fn or_backend(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<redb::Error>> OrBackend<T> for Result<T, E> {
+    fn or_backend(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::backend(op, e.into()))
+    }
 }
 
 fn unexpected(op: &'static str, answer: Answer) -> StoreError {
@@ -192,17 +199,9 @@ impl Store for RedbStore {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
         check_key(key)?;
-        let rtx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| read_error("get")(e.into()))?;
-        let kv = rtx
-            .open_table(tables::KV)
-            .map_err(|e| read_error("get")(e.into()))?;
-        let found = kv
-            .get(key.as_bytes())
-            .map_err(|e| read_error("get")(e.into()))?;
+        let rtx = self.inner.db.begin_read().or_backend("get")?;
+        let kv = rtx.open_table(tables::KV).or_backend("get")?;
+        let found = kv.get(key.as_bytes()).or_backend("get")?;
         found.map(|v| codec::decode_kv(key, v.value())).transpose()
     }
 
@@ -219,10 +218,9 @@ impl Store for RedbStore {
 
     async fn range(&self, prefix: &str, page: PageRequest) -> Result<Page, StoreError> {
         let limit = page_limit(&page);
-        let err = |e: redb::Error| StoreError::backend("range", e);
-        let rtx = self.inner.db.begin_read().map_err(|e| err(e.into()))?;
-        let revision = tables::read_meta(&rtx, tables::META_REVISION).map_err(err)?;
-        let kv = rtx.open_table(tables::KV).map_err(|e| err(e.into()))?;
+        let rtx = self.inner.db.begin_read().or_backend("range")?;
+        let revision = tables::read_meta(&rtx, tables::META_REVISION).or_backend("range")?;
+        let kv = rtx.open_table(tables::KV).or_backend("range")?;
         let mut start = prefix.as_bytes().to_vec();
         if let Some(after) = &page.after {
             // Strictly after the cursor: the cursor followed by a NUL is the next key.
@@ -235,11 +233,11 @@ impl Store for RedbStore {
             Some(end) => kv.range::<&[u8]>(start.as_slice()..end.as_slice()),
             None => kv.range::<&[u8]>(start.as_slice()..),
         }
-        .map_err(|e| err(e.into()))?;
+        .or_backend("range")?;
         let mut items = Vec::with_capacity(limit.min(1024));
         let mut more = false;
         for entry in iter {
-            let (k, v) = entry.map_err(|e| err(e.into()))?;
+            let (k, v) = entry.or_backend("range")?;
             if items.len() == limit {
                 more = true;
                 break;
@@ -324,13 +322,8 @@ impl Store for RedbStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        let rtx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| StoreError::backend("health", redb::Error::from(e)))?;
-        tables::read_meta(&rtx, tables::META_REVISION)
-            .map_err(|e| StoreError::backend("health", e))?;
+        let rtx = self.inner.db.begin_read().or_backend("health")?;
+        tables::read_meta(&rtx, tables::META_REVISION).or_backend("health")?;
         if self.inner.writer_tx.is_none() {
             return Err(StoreError::Unavailable {
                 op: "health",

@@ -9,7 +9,7 @@ use redb::{Database, ReadableDatabase};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{codec, tables};
+use super::{OrBackend, codec, tables};
 use crate::error::StoreError;
 use crate::model::{Revision, WatchBatch, WatchStream};
 
@@ -93,19 +93,18 @@ fn read_chunk(
     from: Revision,
     upto: Revision,
 ) -> Result<(Vec<WatchBatch>, Revision), StoreError> {
-    let be = |e: redb::Error| StoreError::backend("watch", e);
-    let rtx = db.begin_read().map_err(|e| be(e.into()))?;
-    let compact = tables::read_meta(&rtx, tables::META_COMPACT).map_err(be)?;
+    let rtx = db.begin_read().or_backend("watch")?;
+    let compact = tables::read_meta(&rtx, tables::META_COMPACT).or_backend("watch")?;
     let mut out = Vec::new();
     if from > upto || from < compact {
         return Ok((out, compact));
     }
-    let log = rtx.open_table(tables::LOG).map_err(|e| be(e.into()))?;
+    let log = rtx.open_table(tables::LOG).or_backend("watch")?;
     for entry in log
         .range(from.max(0) as u64..=upto.max(0) as u64)
-        .map_err(|e| be(e.into()))?
+        .or_backend("watch")?
     {
-        let (rev, bytes) = entry.map_err(|e| be(e.into()))?;
+        let (rev, bytes) = entry.or_backend("watch")?;
         let revision = rev.value() as Revision;
         let events: Vec<_> = codec::decode_log(revision, bytes.value())?
             .into_iter()
