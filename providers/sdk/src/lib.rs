@@ -1,0 +1,25 @@
+//! The yunshu driver SDK.
+//!
+//! Writing a driver means implementing [`Driver`]. The SDK does the rest:
+//! - the gRPC service of `yunshu.provider.v1` ([`service::DriverService`]): request
+//!   validation, level-based Apply (the same generation twice changes nothing),
+//!   idempotency keys (one key never creates two things), per-resource
+//!   serialisation, pagination, error mapping;
+//! - watch cursors ([`events::EventLog`]): the driver reports changes through an
+//!   [`events::EventSink`]; watchers resume from any cursor still in the log;
+//! - serving with mutual TLS, bootstrap with a one-time token and certificate
+//!   renewal ([`server`]).
+//!
+//! Drivers speak the wire types of [`yunshu_proto::v1`] directly: the SDK *is* the
+//! edge where the protocol meets a provider's API, so a second set of types would
+//! only be copied field by field.
+
+pub mod driver;
+pub mod events;
+pub mod service;
+
+pub use driver::Driver;
+pub use events::{EventLog, EventSink};
+pub use service::DriverService;
+pub use yunshu_proto::errors::{reasons, status, status_with};
+pub use yunshu_proto::{tonic, v1};
