@@ -1,9 +1,11 @@
 //! The provider driver protocol, `yunshu.provider.v1` (see `proto/README.md`).
 //!
-//! Generated tonic/prost code ([`v1`]), the error contract ([`errors`]: retryable vs
+//! Generated tonic/prost code ([`v1`]), the bootstrap HTTP contract ([`bootstrap`]:
+//! one-time tokens, registration and renewal), the error contract ([`errors`]: retryable vs
 //! terminal codes, machine-readable reasons in status details) and conversions
 //! between wire enums and domain enums ([`convert`]).
 
+pub mod bootstrap;
 pub mod convert;
 pub mod errors;
 

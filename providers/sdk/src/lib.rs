@@ -14,12 +14,16 @@
 //! edge where the protocol meets a provider's API, so a second set of types would
 //! only be copied field by field.
 
+pub mod bootstrap;
 pub mod driver;
 pub mod events;
+pub mod server;
 pub mod service;
+pub mod tls;
 
 pub use driver::Driver;
 pub use events::{EventLog, EventSink};
+pub use server::{ServeError, ServeOptions, serve, serve_listener};
 pub use service::DriverService;
 pub use yunshu_proto::errors::{reasons, status, status_with};
 pub use yunshu_proto::{tonic, v1};
