@@ -34,7 +34,6 @@ pub struct BootstrapToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenFormatError;
 
-
 impl std::fmt::Display for TokenFormatError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -130,7 +129,12 @@ mod tests {
             ca_fingerprint: "b".repeat(64),
         };
         assert_eq!(BootstrapToken::parse(&t.to_string()), Ok(t));
-        for bad in ["", "ysdt1.x.y.z", "ysdt2.0123456789abcdef.aa.bb", "ysdt1...."] {
+        for bad in [
+            "",
+            "ysdt1.x.y.z",
+            "ysdt2.0123456789abcdef.aa.bb",
+            "ysdt1....",
+        ] {
             assert!(BootstrapToken::parse(bad).is_err(), "{bad}");
         }
     }

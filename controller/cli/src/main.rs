@@ -1,6 +1,7 @@
 //! `yunshu`: the one binary operators run. Subcommands parse flags and hand over to
 //! the library crates; nothing here holds business logic.
 
+mod driver_token;
 mod logging;
 mod shutdown;
 
@@ -35,6 +36,9 @@ struct Cli {
 enum Command {
     /// Run the controller: API, portal and operational endpoints.
     Serve(ServeArgs),
+    /// Driver bootstrap tokens: `yunshu driver-token create --provider NAME --ttl 1h`.
+    #[command(subcommand)]
+    DriverToken(driver_token::Command),
     /// Print the version.
     Version,
 }
@@ -55,6 +59,13 @@ struct ServeArgs {
     /// Seed a demo tenant, information system and provider topology.
     #[arg(long)]
     demo: bool,
+    /// Platform admin bearer token file (created, mode 0600, if missing).
+    /// Default: <data-dir>/admin-token.
+    #[arg(long, env = "YUNSHU_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Lifetime of driver certificates, in seconds (drivers renew two thirds in).
+    #[arg(long, default_value_t = 86_400, env = "YUNSHU_DRIVER_CERT_TTL")]
+    driver_cert_ttl_seconds: u64,
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -74,6 +85,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_serve(args),
+        Command::DriverToken(cmd) => driver_token::run(cmd),
     }
 }
 
@@ -90,6 +102,8 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         data_dir,
         store: args.store,
         demo: args.demo,
+        admin_token_file: args.admin_token_file,
+        driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

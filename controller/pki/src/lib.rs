@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -86,7 +85,8 @@ fn validity(params: &mut CertificateParams, lifetime: Duration) {
     let now = OffsetDateTime::now_utc();
     // Back-dated a minute: clocks of controller and driver hosts are never equal.
     params.not_before = now - time::Duration::minutes(1);
-    params.not_after = now + time::Duration::seconds(lifetime.as_secs().min(i64::MAX as u64) as i64);
+    params.not_after =
+        now + time::Duration::seconds(lifetime.as_secs().min(i64::MAX as u64) as i64);
     params.serial_number = Some(random_serial());
 }
 
@@ -165,14 +165,17 @@ impl CertificateAuthority {
         lifetime: Duration,
     ) -> Result<IssuedCertificate, PkiError> {
         check_provider_name(provider)?;
-        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::BadCsr)?;
+        let mut csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::BadCsr)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, provider);
         dn.push(DnType::OrganizationalUnitName, "yunshu driver");
         params.distinguished_name = dn;
         let mut sans = vec![SanType::DnsName(
-            driver_dns_name(provider).try_into().map_err(PkiError::Build)?,
+            driver_dns_name(provider)
+                .try_into()
+                .map_err(PkiError::Build)?,
         )];
         for name in extra_names {
             if let Ok(ip) = name.parse::<std::net::IpAddr>() {
@@ -207,7 +210,9 @@ impl CertificateAuthority {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, lifetime);
-        let cert = params.signed_by(&key, &self.issuer).map_err(PkiError::Build)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(PkiError::Build)?;
         Ok(KeyedCertificate {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -219,7 +224,8 @@ impl CertificateAuthority {
 pub fn driver_csr(provider: &str) -> Result<(String, String), PkiError> {
     check_provider_name(provider)?;
     let key = KeyPair::generate().map_err(PkiError::KeyGen)?;
-    let mut params = CertificateParams::new(vec![driver_dns_name(provider)]).map_err(PkiError::Build)?;
+    let mut params =
+        CertificateParams::new(vec![driver_dns_name(provider)]).map_err(PkiError::Build)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, provider);
     params.distinguished_name = dn;
@@ -238,12 +244,21 @@ mod tests {
         let reloaded = CertificateAuthority::from_pem(ca.cert_pem(), ca.key_pem()).expect("reload");
         let (csr, _key) = driver_csr("evil").expect("csr");
         let issued = reloaded
-            .sign_driver(&csr, "sim", &["127.0.0.1".into()], Duration::from_secs(3600))
+            .sign_driver(
+                &csr,
+                "sim",
+                &["127.0.0.1".into()],
+                Duration::from_secs(3600),
+            )
             .expect("sign");
         let der = pem::parse(&issued.cert_pem).expect("pem");
         let (_, cert) = x509_parser::parse_x509_certificate(der.contents()).expect("x509");
         let cn = cert.subject().iter_common_name().next().expect("cn");
-        assert_eq!(cn.as_str().expect("utf8"), "sim", "the CSR's name is ignored");
+        assert_eq!(
+            cn.as_str().expect("utf8"),
+            "sim",
+            "the CSR's name is ignored"
+        );
         assert_eq!(issued.fingerprint.len(), 64);
         assert!(issued.not_after_unix > 0);
     }
@@ -255,6 +270,20 @@ mod tests {
             ca.sign_driver("not a csr", "sim", &[], Duration::from_secs(60)),
             Err(PkiError::BadCsr(_))
         ));
-        assert!(matches!(driver_csr("Bad_Name"), Err(PkiError::BadProviderName(_))));
+        assert!(matches!(
+            driver_csr("Bad_Name"),
+            Err(PkiError::BadProviderName(_))
+        ));
     }
+}
+
+/// SHA-256 of `data`, lowercase hex: how secrets (tokens) are stored.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// `n` random bytes, lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
 }

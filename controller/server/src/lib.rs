@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod demo;
+pub mod drivers;
 pub mod metrics;
 pub mod readiness;
 mod serve;
@@ -22,16 +23,40 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub readiness: readiness::Readiness,
     pub metrics: Arc<metrics::Metrics>,
+    /// Loaded once the store answers (an etcd still starting must not stop the
+    /// server from serving `/healthz`).
+    pub pki: Arc<std::sync::OnceLock<Arc<drivers::DriverPki>>>,
+    /// SHA-256 of the platform admin bearer token; `None` disables admin endpoints.
+    pub admin_token_sha256: Option<String>,
+    /// Poked when a driver registers or renews, so it is checked at once.
+    pub driver_changed: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, admin_token_sha256: Option<String>) -> Self {
         let readiness = readiness::Readiness::new(store.backend());
         Self {
             store,
             readiness,
             metrics: Arc::new(metrics::Metrics::new()),
+            pki: Arc::new(std::sync::OnceLock::new()),
+            admin_token_sha256,
+            driver_changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+}
+
+impl AppState {
+    /// The driver PKI, or 503 while the store has not answered yet.
+    pub fn drivers(&self) -> Result<&Arc<drivers::DriverPki>, api::ApiError> {
+        self.pki.get().ok_or_else(|| {
+            api::ApiError::refused(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "DRIVERS_NOT_READY",
+                "The controller is still starting (waiting for its store); retry shortly.",
+                "控制器正在启动（等待数据存储），请稍后重试。",
+            )
+        })
     }
 }
 

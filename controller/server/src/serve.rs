@@ -19,6 +19,11 @@ pub struct ServeConfig {
     pub store: StoreSpec,
     /// Seed a demo tenant, system and provider topology (idempotent).
     pub demo: bool,
+    /// Platform admin bearer token file; created (mode 0600) if missing.
+    /// Default: `<data-dir>/admin-token`.
+    pub admin_token_file: Option<PathBuf>,
+    /// Lifetime of driver certificates.
+    pub driver_cert_ttl: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,60 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot read or create the admin token file {path}")]
+    AdminToken {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads the admin token file, or creates it with a fresh random token (0600).
+fn admin_token(path: &std::path::Path) -> Result<String, ServeError> {
+    let fail = |source| ServeError::AdminToken {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let token = yunshu_pki::random_hex(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes()).map_err(fail)?;
+    tracing::info!(path = %path.display(), "created the platform admin token file");
+    Ok(token)
+}
+
+/// Loads the driver PKI once the store answers, then checks drivers forever.
+async fn start_drivers(state: AppState, cert_ttl: std::time::Duration) {
+    let mut delay = std::time::Duration::from_millis(100);
+    let pki = loop {
+        if state.readiness.status().ready {
+            match crate::drivers::DriverPki::load(&*state.store, cert_ttl).await {
+                Ok(pki) => break std::sync::Arc::new(pki),
+                Err(e) => {
+                    tracing::warn!(error = %crate::readiness::error_chain(&e), "cannot load the driver CA yet")
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    };
+    let _ = state.pki.set(pki.clone());
+    crate::drivers::health::run(state.store.clone(), pki, state.driver_changed.clone()).await;
 }
 
 /// Serves until `shutdown` completes. Returns once in-flight requests are done.
@@ -43,7 +102,15 @@ pub async fn serve(
     let store = open_store(&config.store, &config.data_dir)
         .await
         .map_err(ServeError::OpenStore)?;
-    let state = AppState::new(store.clone());
+    let token_path = config
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("admin-token"));
+    let token = admin_token(&token_path)?;
+    let state = AppState::new(
+        store.clone(),
+        Some(yunshu_pki::sha256_hex(token.as_bytes())),
+    );
     state
         .metrics
         .build_info
@@ -66,6 +133,7 @@ pub async fn serve(
         tokio::spawn(async move { crate::demo::seed_when_ready(&*store, &readiness).await });
     }
     let monitor = tokio::spawn(state.readiness.clone().monitor(store.clone()));
+    let drivers = tokio::spawn(start_drivers(state.clone(), config.driver_cert_ttl));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -86,6 +154,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     monitor.abort();
+    drivers.abort();
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())

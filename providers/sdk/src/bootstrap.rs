@@ -66,12 +66,14 @@ impl Credentials {
     pub fn load(dir: &Path) -> Result<Option<Self>, BootstrapError> {
         let path = Self::path(dir);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                BootstrapError::CorruptState {
-                    path,
-                    reason: e.to_string(),
-                }
-            }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| BootstrapError::CorruptState {
+                        path,
+                        reason: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(BootstrapError::State { path, source }),
         }
@@ -137,15 +139,15 @@ async fn post<T: Serialize>(
     url: String,
     body: &T,
 ) -> Result<CertificateResponse, BootstrapError> {
-    let response = http
-        .post(&url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|source| BootstrapError::Http {
-            url: url.clone(),
-            source,
-        })?;
+    let response =
+        http.post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| BootstrapError::Http {
+                url: url.clone(),
+                source,
+            })?;
     let status = response.status();
     if !status.is_success() {
         // The controller's error body: {code, message, message_zh, details}.
@@ -221,5 +223,9 @@ pub async fn renew(
         endpoint: endpoint.to_owned(),
     };
     let response = post(http, url(controller, RENEW_PATH), &request).await?;
-    Ok(Credentials::from_response(&current.provider, key_pem, response))
+    Ok(Credentials::from_response(
+        &current.provider,
+        key_pem,
+        response,
+    ))
 }

@@ -78,7 +78,10 @@ pub async fn serve_listener<D: Driver>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let local = listener.local_addr().map_err(ServeError::Bind)?;
-    let endpoint = options.advertise.clone().unwrap_or_else(|| local.to_string());
+    let endpoint = options
+        .advertise
+        .clone()
+        .unwrap_or_else(|| local.to_string());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -90,8 +93,14 @@ pub async fn serve_listener<D: Driver>(
         not_after_unix = credentials.not_after_unix,
         "driver identity ready"
     );
-    let cert = SwappableCert::new(tls::certified_key(&credentials.cert_pem, &credentials.key_pem)?);
-    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(&credentials.ca_pem, cert.clone())?));
+    let cert = SwappableCert::new(tls::certified_key(
+        &credentials.cert_pem,
+        &credentials.key_pem,
+    )?);
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
+        &credentials.ca_pem,
+        cert.clone(),
+    )?));
 
     let renewal = tokio::spawn(renew_forever(
         http,
@@ -171,8 +180,14 @@ async fn obtain_credentials(
         .token
         .as_deref()
         .ok_or_else(|| ServeError::NoCredentials(options.state_dir.clone()))?;
-    let fresh =
-        bootstrap::register(http, &options.controller, token, &options.provider, endpoint).await?;
+    let fresh = bootstrap::register(
+        http,
+        &options.controller,
+        token,
+        &options.provider,
+        endpoint,
+    )
+    .await?;
     fresh.save(&options.state_dir)?;
     Ok(fresh)
 }

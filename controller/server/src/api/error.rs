@@ -27,11 +27,39 @@ pub enum ApiError {
     StoreUnavailable(#[source] yunshu_store::StoreError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A refusal the caller can act on: bad input, bad credentials, a conflict.
+    #[error("{code}: {message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        message_zh: String,
+    },
 }
 
 impl ApiError {
+    /// A 4xx with a stable code and both languages.
+    pub fn refused(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        message_zh: impl Into<String>,
+    ) -> Self {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+            message_zh: message_zh.into(),
+        }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Refused { status, .. } => *status,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -40,6 +68,17 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         let (code, message, message_zh, details) = match self {
+            ApiError::Refused {
+                code,
+                message,
+                message_zh,
+                ..
+            } => (
+                *code,
+                message.clone(),
+                message_zh.clone(),
+                serde_json::Value::Null,
+            ),
             ApiError::NotFound { path } => (
                 "NOT_FOUND",
                 format!("No resource at {path}."),

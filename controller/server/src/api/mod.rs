@@ -3,15 +3,19 @@
 //! Owns parsing, authorisation (later) and mapping errors to HTTP. Must not call
 //! drivers or hold business rules: those belong to the workflow and the domain.
 
+mod auth;
+mod drivers;
 mod error;
+mod json;
 mod observe;
 mod ops;
 mod version;
 
 pub use error::{ApiError, ErrorBody};
+pub use json::ApiJson;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::AppState;
 
@@ -19,6 +23,15 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/version", get(version::version))
+        .route("/drivers/ca", get(drivers::ca))
+        .route("/drivers/register", post(drivers::register))
+        .route("/drivers/renew", post(drivers::renew))
+        .route("/admin/driver-tokens", post(drivers::create_token))
+        .route("/admin/drivers", get(drivers::list_drivers))
+        .route(
+            "/admin/controller-certificates",
+            post(drivers::create_client_cert),
+        )
         .fallback(error::not_found);
     Router::new()
         .route("/healthz", get(ops::healthz))

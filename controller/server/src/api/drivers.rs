@@ -1,0 +1,321 @@
+//! Driver bootstrap and renewal endpoints (contract: `yunshu_proto::bootstrap`),
+//! and the admin endpoints that mint tokens and list drivers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, RenewRequest};
+use yunshu_store::{PageRequest, Txn, TxnOutcome, records};
+
+use super::auth::PlatformAdmin;
+use super::{ApiError, ApiJson};
+use crate::AppState;
+use crate::drivers::registry::{DriverRecord, DriverView, Health};
+use crate::drivers::tokens::{self, TokenError};
+
+/// Longest TTL a bootstrap token may have.
+const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+fn bad(code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> ApiError {
+    ApiError::refused(StatusCode::BAD_REQUEST, code, en, zh)
+}
+
+fn check_provider(provider: &str) -> Result<(), ApiError> {
+    yunshu_pki::check_provider_name(provider).map_err(|_| {
+        bad(
+            "PROVIDER_NAME_INVALID",
+            format!("Provider name {provider:?} must be 1–63 lowercase letters, digits or '-'."),
+            format!("云服务商名称“{provider}”须为 1–63 位小写字母、数字或“-”。"),
+        )
+    })
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), ApiError> {
+    let ok = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(
+            "ENDPOINT_INVALID",
+            format!("Driver endpoint {endpoint:?} must be host:port."),
+            format!("驱动地址“{endpoint}”须为 主机:端口。"),
+        ))
+    }
+}
+
+fn sign(
+    state: &AppState,
+    csr_pem: &str,
+    provider: &str,
+    endpoint: &str,
+) -> Result<yunshu_pki::IssuedCertificate, ApiError> {
+    let host = endpoint
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .unwrap_or_default();
+    let pki = state.drivers()?;
+    pki.ca
+        .sign_driver(csr_pem, provider, &[host], pki.driver_cert_ttl)
+        .map_err(|e| match e {
+            yunshu_pki::PkiError::BadCsr(_) => bad(
+                "CSR_INVALID",
+                "The certificate signing request is invalid or its signature does not verify.",
+                "证书签名请求无效或签名校验失败。",
+            ),
+            other => ApiError::internal(other),
+        })
+}
+
+pub(crate) async fn ca(State(state): State<AppState>) -> Result<Json<CaResponse>, ApiError> {
+    Ok(Json(CaResponse {
+        ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
+        fingerprint: state
+            .drivers()?
+            .ca
+            .fingerprint()
+            .map_err(ApiError::internal)?,
+    }))
+}
+
+fn token_refusal(e: TokenError) -> ApiError {
+    let unauthorized =
+        |code, en: String, zh: String| ApiError::refused(StatusCode::UNAUTHORIZED, code, en, zh);
+    match e {
+        TokenError::Invalid => unauthorized(
+            "TOKEN_INVALID",
+            "The bootstrap token is malformed or unknown.".into(),
+            "引导令牌格式错误或不存在。".into(),
+        ),
+        TokenError::Expired(at) => unauthorized(
+            "TOKEN_EXPIRED",
+            format!("The bootstrap token expired at {at}."),
+            format!("引导令牌已于 {at} 过期。"),
+        ),
+        TokenError::Used(at) => unauthorized(
+            "TOKEN_USED",
+            format!("The bootstrap token was already used at {at}; tokens are one-time."),
+            format!("引导令牌已于 {at} 使用过，令牌仅可使用一次。"),
+        ),
+        TokenError::ProviderMismatch {
+            issued_for,
+            claimed,
+        } => ApiError::refused(
+            StatusCode::FORBIDDEN,
+            "PROVIDER_MISMATCH",
+            format!("This token is for provider {issued_for:?}; the driver claims {claimed:?}."),
+            format!("该令牌签发给云服务商“{issued_for}”，驱动却声称是“{claimed}”。"),
+        ),
+        TokenError::Store(e) => e.into(),
+    }
+}
+
+/// `POST /api/v1/drivers/register`
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Json<CertificateResponse>, ApiError> {
+    check_provider(&req.provider)?;
+    check_endpoint(&req.endpoint)?;
+    // Sign before redeeming: a bad CSR must not burn the token.
+    let issued = sign(&state, &req.csr_pem, &req.provider, &req.endpoint)?;
+    let renewal_token = yunshu_pki::random_hex(32);
+    let now = Utc::now();
+    let record = DriverRecord {
+        provider: req.provider.clone(),
+        endpoint: req.endpoint.clone(),
+        fingerprint: issued.fingerprint.clone(),
+        not_after_unix: issued.not_after_unix,
+        renewal_token_sha256: yunshu_pki::sha256_hex(renewal_token.as_bytes()),
+        registered_at: now,
+        renewed_at: None,
+        last_seen: None,
+        health: Health::Unknown,
+        driver_name: None,
+        driver_version: None,
+        simulator: None,
+    };
+    let registry_write = Txn::new().put(
+        records::key::<DriverRecord>(&record.provider),
+        records::encode(&record),
+    );
+    tokens::redeem(
+        &*state.store,
+        &req.token,
+        &req.provider,
+        now,
+        registry_write,
+    )
+    .await
+    .map_err(token_refusal)?;
+    tracing::info!(
+        provider = %req.provider,
+        endpoint = %req.endpoint,
+        fingerprint = %issued.fingerprint,
+        "driver registered"
+    );
+    state.driver_changed.notify_one();
+    Ok(Json(CertificateResponse {
+        certificate_pem: issued.cert_pem,
+        ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
+        renewal_token,
+        not_after_unix: issued.not_after_unix,
+    }))
+}
+
+/// `POST /api/v1/drivers/renew`
+pub(crate) async fn renew(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RenewRequest>,
+) -> Result<Json<CertificateResponse>, ApiError> {
+    let denied = || {
+        ApiError::refused(
+            StatusCode::UNAUTHORIZED,
+            "RENEWAL_DENIED",
+            "Unknown provider or wrong renewal token; bootstrap again with a new token.",
+            "云服务商不存在或续期令牌错误，请使用新的引导令牌重新注册。",
+        )
+    };
+    check_provider(&req.provider)?;
+    check_endpoint(&req.endpoint)?;
+    let (mut record, revision) = records::get::<DriverRecord>(&*state.store, &req.provider)
+        .await?
+        .ok_or_else(denied)?;
+    if record.renewal_token_sha256 != yunshu_pki::sha256_hex(req.renewal_token.as_bytes()) {
+        return Err(denied());
+    }
+    let issued = sign(&state, &req.csr_pem, &req.provider, &req.endpoint)?;
+    let renewal_token = yunshu_pki::random_hex(32);
+    record.endpoint = req.endpoint.clone();
+    record.fingerprint = issued.fingerprint.clone();
+    record.not_after_unix = issued.not_after_unix;
+    record.renewal_token_sha256 = yunshu_pki::sha256_hex(renewal_token.as_bytes());
+    record.renewed_at = Some(Utc::now());
+    let key = records::key::<DriverRecord>(&record.provider);
+    let txn = Txn::new()
+        .when_mod_revision(key.clone(), revision)
+        .put(key, records::encode(&record));
+    match state.store.txn(txn).await? {
+        TxnOutcome::Committed { .. } => {}
+        // The same renewal token raced itself: only one wins.
+        TxnOutcome::Conflict => return Err(denied()),
+    }
+    tracing::info!(provider = %req.provider, fingerprint = %issued.fingerprint, "driver certificate renewed");
+    state.driver_changed.notify_one();
+    Ok(Json(CertificateResponse {
+        certificate_pem: issued.cert_pem,
+        ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
+        renewal_token,
+        not_after_unix: issued.not_after_unix,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateTokenRequest {
+    pub provider: String,
+    /// Seconds; default one hour.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreateTokenResponse {
+    pub token: String,
+    pub id: String,
+    pub provider: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// `POST /api/v1/admin/driver-tokens`
+pub(crate) async fn create_token(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateTokenRequest>,
+) -> Result<(StatusCode, Json<CreateTokenResponse>), ApiError> {
+    check_provider(&req.provider)?;
+    let ttl = req.ttl_seconds.unwrap_or(3600);
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECONDS {
+        return Err(bad(
+            "TTL_INVALID",
+            format!("ttl_seconds must be between 1 and {MAX_TOKEN_TTL_SECONDS}."),
+            format!("有效期（秒）须在 1 到 {MAX_TOKEN_TTL_SECONDS} 之间。"),
+        ));
+    }
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::seconds(ttl as i64);
+    let fingerprint = state
+        .drivers()?
+        .ca
+        .fingerprint()
+        .map_err(ApiError::internal)?;
+    let token = tokens::create(&*state.store, &req.provider, &fingerprint, now, expires_at).await?;
+    tracing::info!(provider = %req.provider, token_id = %token.id, %expires_at, "driver bootstrap token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateTokenResponse {
+            id: token.id.clone(),
+            token: token.to_string(),
+            provider: req.provider,
+            expires_at,
+        }),
+    ))
+}
+
+/// `GET /api/v1/admin/drivers`
+pub(crate) async fn list_drivers(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<DriverView>>, ApiError> {
+    let (drivers, _) = records::list::<DriverRecord>(&*state.store, PageRequest::default()).await?;
+    Ok(Json(drivers.into_iter().map(DriverView::from).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClientCertRequest {
+    /// Seconds; default one hour, at most a day.
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientCertResponse {
+    pub certificate_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+}
+
+/// `POST /api/v1/admin/controller-certificates`: a short-lived controller client
+/// identity, for running the driver conformance kit (`yunshu-conformance`) or
+/// debugging a driver by hand. Drivers accept it like a controller replica's.
+pub(crate) async fn create_client_cert(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ClientCertRequest>,
+) -> Result<(StatusCode, Json<ClientCertResponse>), ApiError> {
+    let ttl = req.ttl_seconds.unwrap_or(3600);
+    if ttl == 0 || ttl > 24 * 3600 {
+        return Err(bad(
+            "TTL_INVALID",
+            "ttl_seconds must be between 1 and 86400.",
+            "有效期（秒）须在 1 到 86400 之间。",
+        ));
+    }
+    let pki = state.drivers()?;
+    let issued = pki
+        .ca
+        .issue_controller(std::time::Duration::from_secs(ttl))
+        .map_err(ApiError::internal)?;
+    tracing::warn!(
+        ttl_seconds = ttl,
+        "issued a controller client certificate to an admin"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(ClientCertResponse {
+            certificate_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+            ca_pem: pki.ca.cert_pem().to_owned(),
+        }),
+    ))
+}

@@ -1,0 +1,261 @@
+//! Harness for end-to-end tests: an in-process controller on a loopback port with
+//! its admin token, and helpers to mint tokens and start SDK drivers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use yunshu_controller::{ServeConfig, serve};
+use yunshu_driver_sdk::{Driver, EventLog, ServeOptions};
+use yunshu_store::StoreSpec;
+
+/// A running controller, stopped on drop.
+pub struct Controller {
+    pub url: String,
+    pub admin_token: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Controller {
+    /// Starts `yunshu serve` in-process on the memory store.
+    pub async fn start(driver_cert_ttl: Duration) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = yunshu_testkit::free_port().expect("port");
+        let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let config = ServeConfig {
+            listen,
+            data_dir: dir.path().to_path_buf(),
+            store: StoreSpec::Memory,
+            demo: false,
+            admin_token_file: None,
+            driver_cert_ttl,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = serve(config, shutdown).await {
+                panic!("controller failed: {e}");
+            }
+        });
+        let url = format!("http://{listen}");
+        let http = reqwest::Client::new();
+        // Ready when the driver CA is served (store answered, PKI loaded).
+        let mut ready = false;
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{url}/api/v1/drivers/ca")).send().await
+                && r.status().is_success()
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ready, "controller did not come up at {url}");
+        let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))
+            .expect("admin token file")
+            .trim()
+            .to_owned();
+        Self {
+            url,
+            admin_token,
+            dir,
+            stop: Some(stop),
+        }
+    }
+
+    /// `POST /api/v1/admin/driver-tokens`: (status, body).
+    pub async fn create_token(&self, provider: &str, ttl_seconds: u64) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/admin/driver-tokens", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&serde_json::json!({"provider": provider, "ttl_seconds": ttl_seconds}))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("json"))
+    }
+
+    /// A fresh token for `provider`, valid for an hour.
+    pub async fn token(&self, provider: &str) -> String {
+        let (status, body) = self.create_token(provider, 3600).await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `GET /api/v1/admin/drivers`.
+    pub async fn drivers(&self) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/admin/drivers", self.url))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// A controller client identity from the admin API: (cert, key, ca).
+    pub async fn client_identity(&self) -> (String, String, String) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/admin/controller-certificates", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&serde_json::json!({"ttl_seconds": 600}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 201);
+        let body: serde_json::Value = r.json().await.expect("json");
+        let field = |k: &str| body[k].as_str().expect("pem").to_owned();
+        (field("certificate_pem"), field("key_pem"), field("ca_pem"))
+    }
+
+    /// The CA PEM drivers trust.
+    pub async fn ca_pem(&self) -> String {
+        let body: serde_json::Value = reqwest::get(format!("{}/api/v1/drivers/ca", self.url))
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        body["ca_pem"].as_str().expect("ca").to_owned()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A driver served by the SDK in-process, stopped on drop.
+pub struct RunningDriver {
+    pub endpoint: String,
+    pub state_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<Result<(), yunshu_driver_sdk::ServeError>>,
+}
+
+impl RunningDriver {
+    /// Binds a loopback port and serves `driver` for `provider`, bootstrapping with
+    /// `token`. Returns once the port is bound; registration happens in the task.
+    pub async fn start<D: Driver>(
+        driver: Arc<D>,
+        events: EventLog,
+        controller: &str,
+        provider: &str,
+        token: Option<String>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state_dir = dir.path().join("state");
+        let mut running =
+            Self::start_at(driver, events, controller, provider, token, state_dir).await;
+        running._dir = Some(dir);
+        running
+    }
+
+    /// Like [`RunningDriver::start`] with a state directory the caller keeps, so a
+    /// restart can reuse it.
+    pub async fn start_at<D: Driver>(
+        driver: Arc<D>,
+        events: EventLog,
+        controller: &str,
+        provider: &str,
+        token: Option<String>,
+        state_dir: PathBuf,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = listener.local_addr().expect("addr").to_string();
+        let options = ServeOptions {
+            provider: provider.to_owned(),
+            controller: controller.to_owned(),
+            token,
+            state_dir: state_dir.clone(),
+            advertise: None,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(yunshu_driver_sdk::serve_listener(
+            driver,
+            events,
+            listener,
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            endpoint,
+            state_dir,
+            _dir: None,
+            stop: Some(stop),
+            handle,
+        }
+    }
+}
+
+impl Drop for RunningDriver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Dials a driver over mTLS with the given identity (`None`: no client
+/// certificate) and trust anchor, and calls `GetInfo` (TLS 1.3 client
+/// certificates are checked after the handshake, so only a call proves access).
+pub async fn get_info(
+    endpoint: &str,
+    provider: &str,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<yunshu_proto::v1::DriverInfo, String> {
+    use yunshu_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name(yunshu_pki::driver_dns_name(provider));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let channel = Endpoint::from_shared(format!("https://{endpoint}"))
+        .map_err(|e| e.to_string())?
+        .tls_config(tls)
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let mut client = yunshu_proto::v1::driver_client::DriverClient::new(channel);
+    client
+        .get_info(yunshu_proto::v1::GetInfoRequest {})
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| format!("GetInfo: {s:?}"))
+}
+
+/// Waits until `cond` holds, polling every 100 ms, up to `patience`.
+pub async fn eventually<F, Fut>(patience: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < patience {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
