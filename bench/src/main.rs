@@ -4,6 +4,7 @@
 //! with lines `BENCH <name> <value> <unit>`. Peers are measured in the same run so
 //! that their ratio is fair (same machine, same moment).
 
+mod driver;
 mod report;
 mod store;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Bench {
     /// Store throughput: redb and a one-node etcd on loopback, side by side.
     Store(store::Options),
+    /// Driver Apply throughput: the simulator over gRPC + mTLS, 1/16/64 callers.
+    Driver(driver::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +32,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.bench {
         Bench::Store(options) => runtime.block_on(store::run(options)),
+        Bench::Driver(options) => runtime.block_on(driver::run(options)),
     }
 }

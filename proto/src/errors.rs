@@ -60,6 +60,7 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "INVALID_SPEC";
     pub const RESOURCE_NOT_FOUND: &str = "RESOURCE_NOT_FOUND";
     pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
+    pub const WATCH_DROPPED: &str = "WATCH_DROPPED";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
     pub const STALE_GENERATION: &str = "STALE_GENERATION";
     pub const PLACEMENT_INVALID: &str = "PLACEMENT_INVALID";

@@ -1,6 +1,7 @@
 //! `yunshu`: the one binary operators run. Subcommands parse flags and hand over to
 //! the library crates; nothing here holds business logic.
 
+mod demo_driver;
 mod driver_token;
 mod logging;
 mod shutdown;
@@ -97,12 +98,16 @@ fn run_serve(args: ServeArgs) -> ExitCode {
             "yunshu-data"
         })
     });
+    let admin_token_file = args
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("admin-token"));
     let config = ServeConfig {
         listen: args.listen,
-        data_dir,
+        data_dir: data_dir.clone(),
         store: args.store,
         demo: args.demo,
-        admin_token_file: args.admin_token_file,
+        admin_token_file: Some(admin_token_file.clone()),
         driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -116,7 +121,17 @@ fn run_serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, shutdown::signal())) {
+    let demo = config.demo;
+    let listen = config.listen;
+    let result = runtime.block_on(async move {
+        if demo {
+            tokio::spawn(demo_driver::run(listen, data_dir, admin_token_file));
+        }
+        serve(config, shutdown::signal()).await
+    });
+    // Dropping the runtime drops the demo driver task, which kills its child.
+    drop(runtime);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let chain = yunshu_controller::readiness::error_chain(&e);

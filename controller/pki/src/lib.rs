@@ -234,6 +234,17 @@ pub fn driver_csr(provider: &str) -> Result<(String, String), PkiError> {
     Ok((csr_pem, key.serialize_pem()))
 }
 
+/// SHA-256 of `data`, lowercase hex: how secrets (tokens) are stored.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// `n` random bytes, lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,15 +286,4 @@ mod tests {
             Err(PkiError::BadProviderName(_))
         ));
     }
-}
-
-/// SHA-256 of `data`, lowercase hex: how secrets (tokens) are stored.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// `n` random bytes, lowercase hex.
-pub fn random_hex(n: usize) -> String {
-    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
-    hex::encode(bytes)
 }

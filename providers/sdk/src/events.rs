@@ -157,7 +157,11 @@ impl EventLog {
                 tokio::select! {
                     changed = latest.changed() => if changed.is_err() { return },
                     _ = epoch.changed() => {
-                        let _ = tx.send(Err(Status::unavailable("watch stream dropped; resume from your last cursor"))).await;
+                        let _ = tx.send(Err(status(
+                            Code::Unavailable,
+                            reasons::WATCH_DROPPED,
+                            "watch stream dropped; resume from your last cursor",
+                        ))).await;
                         return;
                     }
                     _ = tx.closed() => return,

@@ -1,0 +1,48 @@
+//! The simulator passes the driver conformance kit over real mutual TLS on
+//! loopback: a real controller bootstraps it with a one-time token, the kit
+//! connects with a controller client certificate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use yunshu_driver_sdk::EventLog;
+use yunshu_e2e::{Controller, RunningDriver};
+use yunshu_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use yunshu_proto::v1::driver_client::DriverClient;
+use yunshu_sim::{Delays, Sim, SimConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_passes_the_conformance_kit_over_mtls() {
+    let controller = Controller::start(Duration::from_secs(3600)).await;
+    let mut config = SimConfig::demo();
+    // Short but non-zero delays: the kit must see PROVISIONING turn into RUNNING.
+    config.delays = Delays::uniform(30);
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(config, log.sink()).expect("simulator");
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+
+    let (cert, key, ca) = controller.client_identity().await;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca))
+        .identity(Identity::from_pem(&cert, &key))
+        .domain_name(yunshu_pki::driver_dns_name("sim"));
+    let endpoint = Endpoint::from_shared(format!("https://{}", driver.endpoint))
+        .expect("endpoint")
+        .tls_config(tls)
+        .expect("tls");
+    let mut channel = None;
+    for _ in 0..100 {
+        if let Ok(c) = endpoint.connect().await {
+            channel = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = DriverClient::new(channel.expect("the simulator serves"));
+    let report = yunshu_conformance::run(client, &yunshu_conformance::Options::default()).await;
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.checks.len() >= 15, "{report}");
+}
