@@ -234,3 +234,34 @@ fn a_bad_store_flag_is_refused_with_usage() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown store"), "{err}");
 }
+
+#[test]
+fn driver_token_create_prints_a_one_time_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let y = Yunshu::with_args(&["--data-dir", data]);
+    y.wait_healthy();
+    // The driver CA is loaded in the background once the store answers.
+    assert!(wait_until(Duration::from_secs(10), || {
+        y.get("/api/v1/drivers/ca").is_some_and(|(s, _)| s == 200)
+    }));
+    let server = format!("http://127.0.0.1:{}", y.port);
+    let run = |provider: &str, ttl: &str| {
+        Command::new(env!("CARGO_BIN_EXE_yunshu"))
+            .args(["driver-token", "create", "--provider", provider, "--ttl", ttl])
+            .args(["--server", &server, "--data-dir", data])
+            .output()
+            .expect("run")
+    };
+    let out = run("acme", "1h");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("ysdt1."), "{token}");
+    assert_eq!(token.split('.').count(), 4);
+    // Bad input: a clear message and a non-zero exit, nothing minted.
+    let out = run("Not_A_Label", "1h");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROVIDER_NAME_INVALID"));
+    let out = run("acme", "1y");
+    assert!(!out.status.success());
+}

@@ -121,6 +121,11 @@ pub async fn serve_listener<D: Driver>(
                     continue;
                 }
             };
+            // Small request/response frames: without TCP_NODELAY, Nagle and delayed
+            // ACKs add ~40 ms to every call.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             // Handshakes run concurrently so a slow or hostile client cannot stall
