@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use yunshu_driver_sdk::EventLog;
 use yunshu_e2e::{Controller, RunningDriver};
-use yunshu_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use yunshu_proto::v1;
-use yunshu_proto::v1::driver_client::DriverClient;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
 use crate::report::bench;
@@ -46,23 +44,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let token = controller.token("sim").await;
     let driver =
         RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
-    let (cert, key, ca) = controller.client_identity().await;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&ca))
-        .identity(Identity::from_pem(&cert, &key))
-        .domain_name(yunshu_pki::driver_dns_name("sim"));
-    let endpoint =
-        Endpoint::from_shared(format!("https://{}", driver.endpoint))?.tls_config(tls)?;
-    // The driver registers before it serves: retry the first connection briefly.
-    let mut channel = None;
-    for _ in 0..100 {
-        if let Ok(c) = endpoint.connect().await {
-            channel = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let client = DriverClient::new(channel.ok_or_else(|| anyhow::anyhow!("driver never served"))?);
+    let client = driver.client(&controller, "sim").await;
 
     let inventory = client
         .clone()

@@ -248,13 +248,24 @@ fn driver_token_create_prints_a_one_time_token() {
     let server = format!("http://127.0.0.1:{}", y.port);
     let run = |provider: &str, ttl: &str| {
         Command::new(env!("CARGO_BIN_EXE_yunshu"))
-            .args(["driver-token", "create", "--provider", provider, "--ttl", ttl])
+            .args([
+                "driver-token",
+                "create",
+                "--provider",
+                provider,
+                "--ttl",
+                ttl,
+            ])
             .args(["--server", &server, "--data-dir", data])
             .output()
             .expect("run")
     };
     let out = run("acme", "1h");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(token.starts_with("ysdt1."), "{token}");
     assert_eq!(token.split('.').count(), 4);

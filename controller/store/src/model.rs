@@ -152,6 +152,22 @@ pub struct Page {
     pub revision: Revision,
 }
 
+impl Page {
+    /// A page whose cursor is its last key when `more` items follow.
+    pub(crate) fn new(items: Vec<KeyValue>, more: bool, revision: Revision) -> Self {
+        let next = if more {
+            items.last().map(|kv| kv.key.clone())
+        } else {
+            None
+        };
+        Self {
+            items,
+            next,
+            revision,
+        }
+    }
+}
+
 /// Default and maximum page size.
 pub(crate) const DEFAULT_PAGE: usize = 1000;
 pub(crate) const MAX_PAGE: usize = 10_000;

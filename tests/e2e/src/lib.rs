@@ -203,6 +203,35 @@ impl RunningDriver {
     }
 }
 
+impl RunningDriver {
+    /// A client with a controller identity from `controller`, as the controller
+    /// itself dials drivers. Retries briefly: the driver registers before it serves.
+    pub async fn client(
+        &self,
+        controller: &Controller,
+        provider: &str,
+    ) -> yunshu_proto::v1::driver_client::DriverClient<yunshu_proto::tonic::transport::Channel>
+    {
+        use yunshu_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+        let (cert, key, ca) = controller.client_identity().await;
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca))
+            .identity(Identity::from_pem(&cert, &key))
+            .domain_name(yunshu_pki::driver_dns_name(provider));
+        let endpoint = Endpoint::from_shared(format!("https://{}", self.endpoint))
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("tls");
+        for _ in 0..100 {
+            if let Ok(channel) = endpoint.connect().await {
+                return yunshu_proto::v1::driver_client::DriverClient::new(channel);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("driver {provider} never served at {}", self.endpoint);
+    }
+}
+
 impl Drop for RunningDriver {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

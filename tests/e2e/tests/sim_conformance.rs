@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use yunshu_driver_sdk::EventLog;
 use yunshu_e2e::{Controller, RunningDriver};
-use yunshu_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-use yunshu_proto::v1::driver_client::DriverClient;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,24 +21,7 @@ async fn the_simulator_passes_the_conformance_kit_over_mtls() {
     let driver =
         RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
 
-    let (cert, key, ca) = controller.client_identity().await;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&ca))
-        .identity(Identity::from_pem(&cert, &key))
-        .domain_name(yunshu_pki::driver_dns_name("sim"));
-    let endpoint = Endpoint::from_shared(format!("https://{}", driver.endpoint))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls");
-    let mut channel = None;
-    for _ in 0..100 {
-        if let Ok(c) = endpoint.connect().await {
-            channel = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let client = DriverClient::new(channel.expect("the simulator serves"));
+    let client = driver.client(&controller, "sim").await;
     let report = yunshu_conformance::run(client, &yunshu_conformance::Options::default()).await;
     println!("{report}");
     assert!(report.passed(), "{report}");

@@ -218,17 +218,8 @@ impl Store for EtcdStore {
             .iter()
             .map(|kv| self.convert(kv))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if resp.more() {
-            items.last().map(|kv| kv.key.clone())
-        } else {
-            None
-        };
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
-        Ok(Page {
-            items,
-            next,
-            revision,
-        })
+        Ok(Page::new(items, resp.more(), revision))
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {

@@ -245,16 +245,7 @@ impl Store for RedbStore {
             let key = codec::decode_key(k.value())?;
             items.push(codec::decode_kv(&key, v.value())?);
         }
-        let next = if more {
-            items.last().map(|kv: &KeyValue| kv.key.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items,
-            next,
-            revision,
-        })
+        Ok(Page::new(items, more, revision))
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {
