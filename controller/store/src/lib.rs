@@ -14,6 +14,7 @@
 //! This crate owns keys and encodings ([`records`]); callers hold `Arc<dyn Store>`.
 //! It must not know about HTTP, drivers or work-order rules.
 
+pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;

@@ -117,6 +117,29 @@ impl Controller {
         (field("certificate_pem"), field("key_pem"), field("ca_pem"))
     }
 
+    /// `GET /api/v1/audit` (first page) and `GET /api/v1/audit/verify`.
+    pub async fn audit(&self) -> (serde_json::Value, serde_json::Value) {
+        let http = reqwest::Client::new();
+        let get = |path: &'static str| {
+            http.get(format!("{}{path}", self.url))
+                .bearer_auth(&self.admin_token)
+                .send()
+        };
+        let list = get("/api/v1/audit")
+            .await
+            .expect("audit")
+            .json()
+            .await
+            .expect("json");
+        let verify = get("/api/v1/audit/verify")
+            .await
+            .expect("verify")
+            .json()
+            .await
+            .expect("json");
+        (list, verify)
+    }
+
     /// The CA PEM drivers trust.
     pub async fn ca_pem(&self) -> String {
         let body: serde_json::Value = reqwest::get(format!("{}/api/v1/drivers/ca", self.url))

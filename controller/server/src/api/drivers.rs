@@ -7,8 +7,10 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, RenewRequest};
-use yunshu_store::{PageRequest, Txn, TxnOutcome, records};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{PageRequest, Txn, records};
 
+use super::audit::audit_draft;
 use super::auth::PlatformAdmin;
 use super::{ApiError, ApiJson};
 use crate::AppState;
@@ -142,12 +144,22 @@ pub(crate) async fn register(
         records::key::<DriverRecord>(&record.provider),
         records::encode(&record),
     );
+    let draft = audit_draft(
+        &format!("system:driver-{}", req.provider),
+        "driver.register",
+        &records::key::<DriverRecord>(&req.provider),
+        Some(format!(
+            "endpoint {} certificate sha256 {}",
+            req.endpoint, issued.fingerprint
+        )),
+    )?;
     tokens::redeem(
         &*state.store,
         &req.token,
         &req.provider,
         now,
         registry_write,
+        draft,
     )
     .await
     .map_err(token_refusal)?;
@@ -198,10 +210,16 @@ pub(crate) async fn renew(
     let txn = Txn::new()
         .when_mod_revision(key.clone(), revision)
         .put(key, records::encode(&record));
-    match state.store.txn(txn).await? {
-        TxnOutcome::Committed { .. } => {}
+    let draft = audit_draft(
+        &format!("system:driver-{}", req.provider),
+        "driver.renew",
+        &records::key::<DriverRecord>(&req.provider),
+        Some(format!("certificate sha256 {}", issued.fingerprint)),
+    )?;
+    match audit::append(&*state.store, draft, txn).await? {
+        Appended::Committed { .. } => {}
         // The same renewal token raced itself: only one wins.
-        TxnOutcome::Conflict => return Err(denied()),
+        Appended::Conflict => return Err(denied()),
     }
     tracing::info!(provider = %req.provider, fingerprint = %issued.fingerprint, "driver certificate renewed");
     state.driver_changed.notify_one();
@@ -250,7 +268,21 @@ pub(crate) async fn create_token(
         .ca
         .fingerprint()
         .map_err(ApiError::internal)?;
-    let token = tokens::create(&*state.store, &req.provider, &fingerprint, now, expires_at).await?;
+    let draft = audit_draft(
+        "user:platform-admin",
+        "driver_token.create",
+        "driver_token/-",
+        Some(format!("provider {} expires {expires_at}", req.provider)),
+    )?;
+    let token = tokens::create(
+        &*state.store,
+        &req.provider,
+        &fingerprint,
+        now,
+        expires_at,
+        draft,
+    )
+    .await?;
     tracing::info!(provider = %req.provider, token_id = %token.id, %expires_at, "driver bootstrap token created");
     Ok((
         StatusCode::CREATED,

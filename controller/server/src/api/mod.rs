@@ -3,6 +3,7 @@
 //! Owns parsing, authorisation (later) and mapping errors to HTTP. Must not call
 //! drivers or hold business rules: those belong to the workflow and the domain.
 
+mod audit;
 mod auth;
 mod drivers;
 mod error;
@@ -32,6 +33,8 @@ pub fn router(state: AppState) -> Router {
             "/admin/controller-certificates",
             post(drivers::create_client_cert),
         )
+        .route("/audit", get(audit::audit_list))
+        .route("/audit/verify", get(audit::audit_verify))
         .fallback(error::not_found);
     Router::new()
         .route("/healthz", get(ops::healthz))

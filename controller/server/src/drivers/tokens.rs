@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_domain::Record;
 use yunshu_proto::bootstrap::BootstrapToken;
-use yunshu_store::{Store, StoreError, Txn, TxnOutcome, records};
+use yunshu_store::audit::{self, Appended, AuditDraft};
+use yunshu_store::{Store, StoreError, Txn, records};
 
 /// A token as stored: only the secret's hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,13 +42,15 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
-/// Mints a token for `provider`, valid until `expires_at`.
+/// Mints a token for `provider`, valid until `expires_at`; audited as `audit`
+/// (whose target is filled in here).
 pub async fn create(
     store: &dyn Store,
     provider: &str,
     ca_fingerprint: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    mut audit: AuditDraft,
 ) -> Result<BootstrapToken, StoreError> {
     let token = BootstrapToken {
         id: yunshu_pki::random_hex(8),
@@ -62,19 +65,35 @@ pub async fn create(
         expires_at,
         used_at: None,
     };
-    records::create(store, &record).await?;
-    Ok(token)
+    let key = records::key::<StoredToken>(&record.id);
+    let txn = Txn::new()
+        .when_mod_revision(key.clone(), 0)
+        .put(key.clone(), records::encode(&record));
+    audit.target = target(&key)?;
+    match audit::append(store, audit, txn).await? {
+        Appended::Committed { .. } => Ok(token),
+        Appended::Conflict => Err(StoreError::Unavailable {
+            op: "driver token create",
+            reason: "token id collision; try again".into(),
+        }),
+    }
+}
+
+fn target(key: &str) -> Result<yunshu_domain::Text, StoreError> {
+    yunshu_domain::Text::new(key).map_err(|e| StoreError::InvalidArgument(e.to_string()))
 }
 
 /// Checks the token for `provider` and marks it used, atomically: of two drivers
-/// racing with one token, exactly one gets through. `then` is written in the same
-/// transaction (the registry entry), so a used token always has its driver.
+/// racing with one token, exactly one gets through. `then` (the registry entry)
+/// and the audit entry are written in the same transaction, so a used token
+/// always has its driver and its audit record.
 pub async fn redeem(
     store: &dyn Store,
     token: &str,
     provider: &str,
     now: DateTime<Utc>,
     then: Txn,
+    audit: AuditDraft,
 ) -> Result<StoredToken, TokenError> {
     let parsed = BootstrapToken::parse(token).map_err(|_| TokenError::Invalid)?;
     let (mut stored, revision) = records::get::<StoredToken>(store, &parsed.id)
@@ -99,9 +118,9 @@ pub async fn redeem(
     let key = records::key::<StoredToken>(&stored.id);
     let mut txn = then.when_mod_revision(key.clone(), revision);
     txn = txn.put(key, records::encode(&stored));
-    match store.txn(txn).await? {
-        TxnOutcome::Committed { .. } => Ok(stored),
+    match audit::append(store, audit, txn).await? {
+        Appended::Committed { .. } => Ok(stored),
         // Someone redeemed it between our read and our write.
-        TxnOutcome::Conflict => Err(TokenError::Used(now)),
+        Appended::Conflict => Err(TokenError::Used(now)),
     }
 }

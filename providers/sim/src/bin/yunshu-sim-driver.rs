@@ -43,6 +43,16 @@ struct Args {
     /// Datacenter file (TOML or JSON); default: the built-in demo datacenter.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Fault injection: fraction (0.0–1.0) of Apply/Delete/Get calls that fail
+    /// with UNAVAILABLE (overrides the config file).
+    #[arg(long)]
+    error_rate: Option<f64>,
+    /// Fault injection: milliseconds added to every call.
+    #[arg(long)]
+    added_latency_ms: Option<u64>,
+    /// Fault injection: cut every watch stream this often (milliseconds).
+    #[arg(long)]
+    drop_watch_every_ms: Option<u64>,
     /// Log format: human or json.
     #[arg(long, default_value = "human")]
     log_format: String,
@@ -90,10 +100,22 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => SimConfig::load(path).map_err(|e| chain(&e))?,
         None => SimConfig::demo(),
     };
+    if let Some(rate) = args.error_rate {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("--error-rate {rate} must be between 0.0 and 1.0"));
+        }
+        config.faults.error_rate = rate;
+    }
+    if let Some(ms) = args.added_latency_ms {
+        config.faults.added_latency_ms = ms;
+    }
+    if let Some(ms) = args.drop_watch_every_ms {
+        config.faults.drop_watch_every_ms = Some(ms);
+    }
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let sim = Sim::new(config, log.sink()).map_err(|e| chain(&e))?;
     tracing::info!(

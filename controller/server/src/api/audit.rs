@@ -1,0 +1,73 @@
+//! The audit log over HTTP: list and verify. Every audited change writes its
+//! entry in the same store transaction as the change (`yunshu_store::audit`).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use yunshu_store::PageRequest;
+use yunshu_store::audit::{self, AuditDraft};
+
+use super::ApiError;
+use super::auth::PlatformAdmin;
+use crate::AppState;
+
+/// An audit draft for `action` on `target` by `actor` (`user:…` or `system:…`).
+pub(crate) fn audit_draft(
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+) -> Result<AuditDraft, ApiError> {
+    let invalid =
+        |e: &dyn std::fmt::Display| ApiError::internal(std::io::Error::other(e.to_string()));
+    Ok(AuditDraft {
+        at: Utc::now(),
+        actor: actor.parse().map_err(|e| invalid(&e))?,
+        action: yunshu_domain::audit::AuditAction::new(action).map_err(|e| invalid(&e))?,
+        target: yunshu_domain::Text::new(target).map_err(|e| invalid(&e))?,
+        detail: detail
+            .map(yunshu_domain::Text::new)
+            .transpose()
+            .map_err(|e| invalid(&e))?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Return entries after this cursor (the previous page's `next`).
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub items: Vec<yunshu_domain::audit::AuditEntry>,
+    pub next: Option<String>,
+}
+
+/// `GET /api/v1/audit`: the audit log in sequence order. Platform admin for now;
+/// the auditor role reads it once users and roles exist.
+pub(crate) async fn audit_list(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let (items, next) = audit::list(
+        &*state.store,
+        PageRequest {
+            after: q.after,
+            limit: q.limit.unwrap_or(100).min(1000),
+        },
+    )
+    .await?;
+    Ok(Json(AuditPage { items, next }))
+}
+
+/// `GET /api/v1/audit/verify`: walks the hash chain.
+pub(crate) async fn audit_verify(
+    _: PlatformAdmin,
+    State(state): State<AppState>,
+) -> Result<Json<audit::Verification>, ApiError> {
+    Ok(Json(audit::verify(&*state.store).await?))
+}
