@@ -5,6 +5,7 @@
 //! Handlers never call drivers; the reconciler never sees HTTP types (STYLE.md).
 
 pub mod api;
+pub mod auth;
 pub mod demo;
 pub mod drivers;
 pub mod metrics;

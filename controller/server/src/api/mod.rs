@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod domain_error;
 mod drivers;
 mod error;
 mod json;
@@ -12,6 +13,8 @@ mod observe;
 mod ops;
 mod version;
 
+pub(crate) use audit::audit_draft;
+pub(crate) use domain_error::invalid as domain_invalid;
 pub use error::{ApiError, ErrorBody};
 pub use json::ApiJson;
 
@@ -33,6 +36,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/controller-certificates",
             post(drivers::create_client_cert),
         )
+        .route("/users", post(crate::auth::users::create_user))
+        .route("/auth/login", post(crate::auth::users::login))
+        .route("/auth/logout", post(crate::auth::users::logout))
+        .route("/auth/me", get(crate::auth::users::me))
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
         .fallback(error::not_found);

@@ -1,0 +1,104 @@
+//! Login sessions: a random id in an HttpOnly, SameSite=Strict cookie; the store
+//! keeps only its SHA-256, on a lease, so a session ends by itself after its TTL
+//! on every replica. Each session has a CSRF token the client must echo in
+//! `X-CSRF-Token` on every request that changes something.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_domain::UserId;
+use yunshu_store::{Store, StoreError};
+
+pub const COOKIE: &str = "yunshu_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const TTL: Duration = Duration::from_secs(8 * 3600);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user: UserId,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn key(id: &str) -> String {
+    format!("session/{}", yunshu_pki::sha256_hex(id.as_bytes()))
+}
+
+/// Starts a session; returns its id (for the cookie) and the session.
+pub async fn create(store: &dyn Store, user: UserId) -> Result<(String, Session), StoreError> {
+    let id = yunshu_pki::random_hex(32);
+    let session = Session {
+        user,
+        csrf_token: yunshu_pki::random_hex(16),
+        created_at: Utc::now(),
+    };
+    let lease = store.lease_grant(TTL).await?;
+    let value = serde_json::to_vec(&session).unwrap_or_default();
+    store.put_with_lease(&key(&id), value, lease).await?;
+    Ok((id, session))
+}
+
+pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Session>, StoreError> {
+    if id.len() != 64 {
+        return Ok(None);
+    }
+    Ok(store
+        .get(&key(id))
+        .await?
+        .and_then(|kv| serde_json::from_slice(&kv.value).ok()))
+}
+
+/// Ends a session now (revoking its lease removes the key everywhere).
+pub async fn end(store: &dyn Store, id: &str) -> Result<(), StoreError> {
+    if let Some(kv) = store.get(&key(id)).await? {
+        match kv.lease {
+            Some(lease) => match store.lease_revoke(lease).await {
+                Ok(()) | Err(StoreError::LeaseNotFound(_)) => {}
+                Err(e) => return Err(e),
+            },
+            None => {
+                store.delete(&key(id)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn cookie(id: &str) -> String {
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        TTL.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that removes the cookie.
+pub fn expired_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The session id from a `Cookie` header, if present.
+pub fn from_cookie_header(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .map(str::trim)
+        .find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_header_parsing() {
+        assert_eq!(
+            from_cookie_header("a=1; yunshu_session=abc; b=2"),
+            Some("abc")
+        );
+        assert_eq!(from_cookie_header("yunshu_session="), None);
+        assert_eq!(from_cookie_header("other=1"), None);
+        assert!(cookie("x").contains("HttpOnly; SameSite=Strict"));
+    }
+}

@@ -1,0 +1,325 @@
+//! Users, login, sessions, CSRF, lockout and scoping through the real router.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use yunshu_store::RedbStore;
+
+use crate::AppState;
+
+const ADMIN: &str = "admin-secret";
+
+struct App {
+    router: axum::Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    set_cookie: Option<String>,
+}
+
+impl App {
+    async fn new() -> Self {
+        let store = Arc::new(RedbStore::in_memory().expect("store"));
+        crate::demo::seed(&*store)
+            .await
+            .expect("demo tenant 110105");
+        let other = yunshu_domain::tenant::Tenant {
+            code: yunshu_domain::TenantCode::new("110106").expect("code"),
+            name: yunshu_domain::Name::new("另一个委办局").expect("name"),
+            supervising_unit: yunshu_domain::Name::new("区政府").expect("name"),
+            created_at: chrono::Utc::now(),
+        };
+        yunshu_store::records::create(&*store, &other)
+            .await
+            .expect("tenant 110106");
+        let state = AppState::new(store, Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())));
+        Self {
+            router: crate::api::router(state),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        auth: &[(&str, String)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in auth {
+            req = req.header(*k, v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let set_cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            set_cookie,
+        }
+    }
+
+    fn admin() -> Vec<(&'static str, String)> {
+        vec![("authorization", format!("Bearer {ADMIN}"))]
+    }
+
+    async fn create_user(&self, auth: &[(&str, String)], body: Value) -> Reply {
+        self.call("POST", "/api/v1/users", Some(body), auth).await
+    }
+
+    /// Logs in; returns the headers a browser would send next (cookie + CSRF).
+    async fn login(&self, user: &str, password: &str) -> Vec<(&'static str, String)> {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"user": user, "password": password})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let cookie = r.set_cookie.expect("Set-Cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let pair = cookie.split(';').next().expect("pair").to_owned();
+        vec![
+            ("cookie", pair),
+            (
+                "x-csrf-token",
+                r.body["csrf_token"].as_str().expect("csrf").to_owned(),
+            ),
+        ]
+    }
+}
+
+fn tenant_admin(id: &str, tenant: &str) -> Value {
+    json!({
+        "id": id, "display_name": "王管理", "tenant": tenant, "password": "Zhengwuyun2026",
+        "roles": [{"role": {"name": "tenant_admin"}, "scope": {"type": "tenant", "tenant": tenant}}]
+    })
+}
+
+#[tokio::test]
+async fn admin_creates_a_tenant_admin_who_logs_in() {
+    let app = App::new().await;
+    let r = app
+        .create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.get("password_hash").is_none());
+    let session = app.login("wang", "Zhengwuyun2026").await;
+    let me = app.call("GET", "/api/v1/auth/me", None, &session).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["actor"], "user:wang");
+    assert_eq!(me.body["tenant"], "110105");
+    // Logout ends the session for good.
+    let out = app
+        .call("POST", "/api/v1/auth/logout", None, &session)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let me = app.call("GET", "/api/v1/auth/me", None, &session).await;
+    assert_eq!(
+        (me.status, me.body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("AUTH_REQUIRED"))
+    );
+}
+
+#[tokio::test]
+async fn changes_need_the_csrf_token() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    let session = app.login("wang", "Zhengwuyun2026").await;
+    let no_csrf = vec![session[0].clone()];
+    let user = json!({
+        "id": "li", "display_name": "李经办", "tenant": "110105", "password": "Jingban20261",
+        "roles": [{"role": {"name": "tenant_user"}, "scope": {"type": "tenant", "tenant": "110105"}}]
+    });
+    let r = app.create_user(&no_csrf, user.clone()).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("CSRF_FAILED"))
+    );
+    let r = app.create_user(&session, user).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn tenant_admins_manage_only_their_own_tenant() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    let session = app.login("wang", "Zhengwuyun2026").await;
+    // Another tenant: not found, never forbidden (SPEC §1).
+    let r = app
+        .create_user(&session, tenant_admin("zhao", "110106"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("TENANT_NOT_FOUND"))
+    );
+    let foreign_user_in_own_scope = json!({
+        "id": "zhao", "display_name": "赵", "tenant": "110106", "password": "Zhengwuyun2026",
+        "roles": [{"role": {"name": "tenant_user"}, "scope": {"type": "tenant", "tenant": "110105"}}]
+    });
+    let r = app.create_user(&session, foreign_user_in_own_scope).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("TENANT_NOT_FOUND"))
+    );
+    // A tenant admin cannot make platform staff.
+    let reviewer = json!({
+        "id": "sun", "display_name": "孙审核", "password": "Shenhe202612",
+        "roles": [{"role": {"name": "reviewer"}, "scope": {"type": "platform"}}]
+    });
+    let r = app.create_user(&session, reviewer).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_users_are_refused_and_nothing_is_written() {
+    let app = App::new().await;
+    let mut weak = tenant_admin("wang", "110105");
+    weak["password"] = json!("short");
+    let r = app.create_user(&App::admin(), weak).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("PASSWORD_TOO_WEAK"))
+    );
+    assert!(
+        r.body["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("密码"))
+    );
+    let r = app
+        .create_user(&App::admin(), tenant_admin("Bad Id!", "110105"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app
+        .create_user(&App::admin(), tenant_admin("wang", "999999"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("TENANT_NOT_FOUND"))
+    );
+    // Nothing of the refused requests exists: the name is still free.
+    let r = app
+        .create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("USER_EXISTS"))
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_and_are_audited() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    for _ in 0..5 {
+        let r = app
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"user": "wang", "password": "wrong-password-1"})),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("LOGIN_FAILED"))
+        );
+    }
+    // Locked now, even with the right password.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"user": "wang", "password": "Zhengwuyun2026"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::LOCKED, Some("ACCOUNT_LOCKED"))
+    );
+    // Unknown users get the same answer as wrong passwords.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"user": "nobody", "password": "whatever-123"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["code"], "LOGIN_FAILED");
+    let audit = app
+        .call("GET", "/api/v1/audit?limit=100", None, &App::admin())
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "auth.login_failed")
+            .count(),
+        6,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"user.create"));
+    let verify = app
+        .call("GET", "/api/v1/audit/verify", None, &App::admin())
+        .await;
+    assert_eq!(verify.body["intact"], true, "{}", verify.body);
+}
+
+#[tokio::test]
+async fn no_credentials_and_a_wrong_bearer_are_401() {
+    let app = App::new().await;
+    let r = app.call("GET", "/api/v1/auth/me", None, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .call(
+            "GET",
+            "/api/v1/auth/me",
+            None,
+            &[("authorization", "Bearer nope".into())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,311 @@
+//! Users and login over HTTP: create a user with role bindings, log in and out,
+//! who am I.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use yunshu_domain::tenant::Tenant;
+use yunshu_domain::user::{
+    Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState,
+};
+use yunshu_domain::{Name, TenantCode, UserId};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{Txn, records};
+
+use super::principal::{Principal, bindings_of, forbidden};
+use super::{lockout, passwords, sessions};
+use crate::AppState;
+use crate::api::{ApiError, ApiJson, audit_draft, domain_invalid};
+
+#[derive(Debug, Deserialize)]
+pub struct RoleRequest {
+    pub role: Role,
+    pub scope: Scope,
+    /// Narrow the role to these permissions (default: all of the role's).
+    #[serde(default)]
+    pub permissions: Option<std::collections::BTreeSet<Permission>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateUserRequest {
+    pub id: String,
+    pub display_name: String,
+    /// The user's department (使用单位) code; absent for platform staff.
+    pub tenant: Option<String>,
+    pub password: String,
+    pub roles: Vec<RoleRequest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+fn not_found_tenant(code: &str) -> ApiError {
+    ApiError::refused(
+        StatusCode::NOT_FOUND,
+        "TENANT_NOT_FOUND",
+        format!("No tenant {code}."),
+        format!("未找到使用单位 {code}。"),
+    )
+}
+
+/// May `caller` grant `role` at `scope`? Platform user managers may grant any
+/// role; tenant admins only tenant roles in their own tenant (SPEC §1: a higher
+/// admin creates lower admins and users).
+fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
+    if caller.can(Permission::UserManage, None) {
+        return true;
+    }
+    match (role, scope) {
+        (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { tenant }) => {
+            caller.can(Permission::TenantUserManage, Some(tenant))
+        }
+        _ => false,
+    }
+}
+
+/// `POST /api/v1/users`
+pub(crate) async fn create_user(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let id = UserId::new(req.id.clone()).map_err(|e| domain_invalid(&e))?;
+    let display_name = Name::new(&req.display_name).map_err(|e| domain_invalid(&e))?;
+    let tenant = req
+        .tenant
+        .as_deref()
+        .map(TenantCode::new)
+        .transpose()
+        .map_err(|e| domain_invalid(&e))?;
+    if req.roles.is_empty() {
+        return Err(ApiError::refused(
+            StatusCode::BAD_REQUEST,
+            "USER_ROLES_REQUIRED",
+            "A user needs at least one role.",
+            "用户至少需要一个角色。",
+        ));
+    }
+    if let Some(t) = &tenant {
+        // A tenant the caller may not see is "not found", never "forbidden".
+        let visible = caller.can(Permission::UserManage, None)
+            || caller.can(Permission::TenantUserManage, Some(t));
+        if !visible
+            || records::get::<Tenant>(&*state.store, t.as_str())
+                .await?
+                .is_none()
+        {
+            return Err(not_found_tenant(t.as_str()));
+        }
+    }
+    for r in &req.roles {
+        if !may_grant(&caller, &r.role, &r.scope) {
+            return Err(forbidden());
+        }
+    }
+    passwords::check_strength(&req.password)?;
+    let user = User {
+        id: id.clone(),
+        display_name,
+        tenant: tenant.clone(),
+        password_hash: Some(passwords::hash(req.password).await?),
+        state: UserState::Active,
+        created_at: Utc::now(),
+    };
+    let mut bindings = Vec::new();
+    for (n, r) in req.roles.into_iter().enumerate() {
+        let binding = RoleBinding::new(RoleBindingFields {
+            id: format!("{id}.{n}")
+                .parse()
+                .map_err(|e| domain_invalid(&e))?,
+            user: id.clone(),
+            role: r.role,
+            scope: r.scope,
+            permissions: r.permissions,
+            granted_by: caller.actor.clone(),
+            granted_at: Utc::now(),
+        })
+        .map_err(|e| domain_invalid(&e))?;
+        user.check_binding(&binding)
+            .map_err(|e| domain_invalid(&e))?;
+        bindings.push(binding);
+    }
+    let user_key = records::key::<User>(id.as_str());
+    let mut txn = Txn::new()
+        .when_mod_revision(user_key.clone(), 0)
+        .put(user_key.clone(), records::encode(&user));
+    for b in &bindings {
+        let key = records::key::<RoleBinding>(&yunshu_domain::Record::id(b));
+        txn = txn
+            .when_mod_revision(key.clone(), 0)
+            .put(key, records::encode(b));
+    }
+    let roles: Vec<Role> = bindings.iter().map(|b| b.role().clone()).collect();
+    let detail = serde_json::to_string(&roles).ok();
+    let draft = audit_draft(&caller.actor.to_string(), "user.create", &user_key, detail)?;
+    match audit::append(&*state.store, draft, txn).await? {
+        Appended::Committed { .. } => {}
+        Appended::Conflict => {
+            return Err(ApiError::refused(
+                StatusCode::CONFLICT,
+                "USER_EXISTS",
+                format!("User {id} already exists."),
+                format!("用户 {id} 已存在。"),
+            ));
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            id: id.to_string(),
+            display_name: user.display_name.to_string(),
+            tenant: tenant.map(|t| t.to_string()),
+            roles,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    pub user: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    pub roles: Vec<Role>,
+    /// Echo in `X-CSRF-Token` on every request that changes something.
+    pub csrf_token: String,
+}
+
+fn login_failed() -> ApiError {
+    ApiError::refused(
+        StatusCode::UNAUTHORIZED,
+        "LOGIN_FAILED",
+        "Wrong user name or password.",
+        "用户名或密码错误。",
+    )
+}
+
+/// `POST /api/v1/auth/login`
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let store = &*state.store;
+    if lockout::is_locked(store, &req.user).await? {
+        return Err(ApiError::refused(
+            StatusCode::LOCKED,
+            "ACCOUNT_LOCKED",
+            format!(
+                "Too many failed logins; try again in {} minutes.",
+                lockout::WINDOW.as_secs() / 60
+            ),
+            format!(
+                "登录失败次数过多，请 {} 分钟后再试。",
+                lockout::WINDOW.as_secs() / 60
+            ),
+        ));
+    }
+    let found = match UserId::new(req.user.clone()) {
+        Ok(id) => records::get::<User>(store, id.as_str())
+            .await?
+            .map(|(u, _)| u),
+        Err(_) => None,
+    };
+    let hash = found.as_ref().and_then(|u| u.password_hash.clone());
+    // Verify even for unknown users so timing does not reveal who exists.
+    let phc = match hash {
+        Some(h) => h,
+        None => passwords::dummy_hash().await.unwrap_or_default(),
+    };
+    let ok = passwords::verify(req.password, phc).await;
+    let user = match found {
+        Some(u) if ok && u.state == UserState::Active => u,
+        _ => {
+            let failures = lockout::record_failure(store, &req.user).await?;
+            let target = format!("user/{}", req.user.chars().take(64).collect::<String>());
+            if let Ok(draft) = audit_draft(
+                "system:auth",
+                "auth.login_failed",
+                &target,
+                Some(format!("failure {failures} in the window")),
+            ) {
+                let _ = audit::record(store, draft).await;
+            }
+            return Err(login_failed());
+        }
+    };
+    lockout::clear(store, user.id.as_str()).await?;
+    let (session_id, session) = sessions::create(store, user.id.clone()).await?;
+    let roles = bindings_of(store, &user.id)
+        .await?
+        .iter()
+        .map(|b| b.role().clone())
+        .collect();
+    let draft = audit_draft(
+        &format!("user:{}", user.id),
+        "auth.login",
+        &records::key::<User>(user.id.as_str()),
+        None,
+    )?;
+    audit::record(store, draft).await?;
+    let body = LoginResponse {
+        user: user.id.to_string(),
+        display_name: user.display_name.to_string(),
+        tenant: user.tenant.map(|t| t.to_string()),
+        roles,
+        csrf_token: session.csrf_token,
+    };
+    Ok((
+        [(header::SET_COOKIE, sessions::cookie(&session_id))],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/auth/logout`
+pub(crate) async fn logout(
+    _caller: Principal,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(id) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(sessions::from_cookie_header)
+    {
+        sessions::end(&*state.store, id).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, sessions::expired_cookie())],
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub actor: String,
+    pub tenant: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// `GET /api/v1/auth/me`
+pub(crate) async fn me(caller: Principal) -> Json<Me> {
+    Json(Me {
+        actor: caller.actor.to_string(),
+        tenant: caller.tenant.as_ref().map(ToString::to_string),
+        roles: caller.roles().into_iter().cloned().collect(),
+    })
+}
