@@ -8,6 +8,7 @@ mod auth;
 mod domain_error;
 mod drivers;
 mod error;
+mod idempotency;
 mod json;
 mod observe;
 mod ops;
@@ -42,7 +43,11 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/me", get(crate::auth::users::me))
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
-        .fallback(error::not_found);
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -112,3 +112,78 @@ async fn readyz_is_503_with_a_reason_when_the_store_fails() {
     assert!(body.contains("not been probed"), "{body}");
     drop(router);
 }
+
+async fn post_json(
+    router: &axum::Router,
+    path: &str,
+    body: serde_json::Value,
+    key: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let mut req = Request::post(path)
+        .header("authorization", "Bearer admin")
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        req = req.header("idempotency-key", key);
+    }
+    let response = router
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_the_first_answer() {
+    let (_, router) = app().await;
+    let body = serde_json::json!({"provider": "acme", "ttl_seconds": 600});
+    let (s1, _, first) = post_json(
+        &router,
+        "/api/v1/admin/driver-tokens",
+        body.clone(),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    let (s2, h2, second) = post_json(
+        &router,
+        "/api/v1/admin/driver-tokens",
+        body.clone(),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!(s2, StatusCode::CREATED);
+    assert_eq!(
+        first["token"], second["token"],
+        "the same token, not a second one"
+    );
+    assert_eq!(
+        h2.get("idempotent-replayed").map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    // Without a key, a second token is minted.
+    let (_, _, third) = post_json(&router, "/api/v1/admin/driver-tokens", body, None).await;
+    assert_ne!(first["token"], third["token"]);
+    // The same key with another body is refused.
+    let other = serde_json::json!({"provider": "other", "ttl_seconds": 600});
+    let (s4, _, err) = post_json(&router, "/api/v1/admin/driver-tokens", other, Some("k-1")).await;
+    assert_eq!(
+        (s4, err["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("IDEMPOTENCY_KEY_REUSED")
+        )
+    );
+}
