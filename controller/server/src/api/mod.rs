@@ -41,6 +41,14 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(crate::auth::users::login))
         .route("/auth/logout", post(crate::auth::users::logout))
         .route("/auth/me", get(crate::auth::users::me))
+        .route(
+            "/auth/tokens",
+            post(crate::auth::tokens::create).get(crate::auth::tokens::list),
+        )
+        .route(
+            "/auth/tokens/{id}",
+            axum::routing::delete(crate::auth::tokens::revoke),
+        )
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
         .fallback(error::not_found)

@@ -9,6 +9,7 @@ pub mod lockout;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 pub use principal::Principal;

@@ -27,6 +27,8 @@ pub struct Principal {
     pub user: Option<UserId>,
     pub tenant: Option<TenantCode>,
     pub bindings: Vec<RoleBinding>,
+    /// An API token's scopes: the caller may use only these permissions.
+    pub scopes: Option<std::collections::BTreeSet<Permission>>,
 }
 
 fn unauthenticated() -> ApiError {
@@ -50,6 +52,13 @@ pub fn forbidden() -> ApiError {
 impl Principal {
     /// Whether some binding allows `permission` at platform scope or in `tenant`.
     pub fn can(&self, permission: Permission, tenant: Option<&TenantCode>) -> bool {
+        if self
+            .scopes
+            .as_ref()
+            .is_some_and(|s| !s.contains(&permission))
+        {
+            return false;
+        }
         self.bindings.iter().any(|b| {
             b.allows(permission)
                 && match (b.scope(), tenant) {
@@ -104,6 +113,7 @@ impl Principal {
             user: None,
             tenant: None,
             bindings: vec![binding],
+            scopes: None,
         })
     }
 }
@@ -133,10 +143,16 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|v| v.strip_prefix("Bearer "))
         {
             let admin = state.admin_token_sha256.as_deref();
-            if admin == Some(yunshu_pki::sha256_hex(bearer.trim().as_bytes()).as_str()) {
+            let bearer = bearer.trim();
+            if admin == Some(yunshu_pki::sha256_hex(bearer.as_bytes()).as_str()) {
                 return Principal::platform_admin();
             }
-            return Err(unauthenticated());
+            let token = super::tokens::resolve(&*state.store, bearer)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            let mut principal = user_principal(&*state.store, &token.user).await?;
+            principal.scopes = Some(token.scopes);
+            return Ok(principal);
         }
         let session_id = parts
             .headers
@@ -163,18 +179,24 @@ impl FromRequestParts<AppState> for Principal {
                 ));
             }
         }
-        let (user, _) = records::get::<User>(&*state.store, session.user.as_str())
-            .await?
-            .ok_or_else(unauthenticated)?;
-        if user.state != UserState::Active {
-            return Err(unauthenticated());
-        }
-        let bindings = bindings_of(&*state.store, &user.id).await?;
-        Ok(Principal {
-            actor: Actor::User(user.id.clone()),
-            user: Some(user.id),
-            tenant: user.tenant,
-            bindings,
-        })
+        user_principal(&*state.store, &session.user).await
     }
+}
+
+/// The principal of an active user with their stored role bindings.
+async fn user_principal(store: &dyn Store, id: &UserId) -> Result<Principal, ApiError> {
+    let (user, _) = records::get::<User>(store, id.as_str())
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if user.state != UserState::Active {
+        return Err(unauthenticated());
+    }
+    let bindings = bindings_of(store, &user.id).await?;
+    Ok(Principal {
+        actor: Actor::User(user.id.clone()),
+        user: Some(user.id),
+        tenant: user.tenant,
+        bindings,
+        scopes: None,
+    })
 }

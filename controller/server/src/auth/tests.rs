@@ -323,3 +323,61 @@ async fn no_credentials_and_a_wrong_bearer_are_401() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn api_tokens_act_as_their_user_within_their_scopes_until_revoked() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    let session = app.login("wang", "Zhengwuyun2026").await;
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "备份脚本", "scopes": ["order_read"], "days": 30})),
+            &session,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let bearer = vec![(
+        "authorization",
+        format!("Bearer {}", r.body["token"].as_str().expect("token")),
+    )];
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let me = app.call("GET", "/api/v1/auth/me", None, &bearer).await;
+    assert_eq!(
+        (me.status, me.body["actor"].as_str()),
+        (StatusCode::OK, Some("user:wang"))
+    );
+    // Outside its scopes: refused although the user could do it.
+    let user = json!({
+        "id": "li", "display_name": "李经办", "tenant": "110105", "password": "Jingban20261",
+        "roles": [{"role": {"name": "tenant_user"}, "scope": {"type": "tenant", "tenant": "110105"}}]
+    });
+    let r = app.create_user(&bearer, user).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // A token cannot be wider than its user.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "x", "scopes": ["driver_manage"]})),
+            &session,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Listing never shows the secret; revoking ends it.
+    let list = app.call("GET", "/api/v1/auth/tokens", None, &session).await;
+    assert!(list.body[0].get("token").is_none(), "{}", list.body);
+    let r = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/auth/tokens/{id}"),
+            None,
+            &session,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let me = app.call("GET", "/api/v1/auth/me", None, &bearer).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}

@@ -95,8 +95,7 @@ pub(crate) async fn create_user(
     }
     if let Some(t) = &tenant {
         // A tenant the caller may not see is "not found", never "forbidden".
-        let visible = caller.can(Permission::UserManage, None)
-            || caller.can(Permission::TenantUserManage, Some(t));
+        let visible = caller.can(Permission::UserManage, None) || caller.tenant.as_ref() == Some(t);
         if !visible
             || records::get::<Tenant>(&*state.store, t.as_str())
                 .await?
