@@ -51,6 +51,10 @@ pub enum DomainError {
     Alarm(#[from] AlarmError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
+    #[error(transparent)]
+    Policy(#[from] crate::calendar::PolicyError),
 }
 
 impl DomainError {
@@ -69,6 +73,8 @@ impl DomainError {
             DomainError::Catalog(e) => e,
             DomainError::Alarm(e) => e,
             DomainError::Audit(e) => e,
+            DomainError::Calendar(e) => e,
+            DomainError::Policy(e) => e,
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod alarm;
 pub mod arch;
 pub mod audit;
+pub mod calendar;
 pub mod catalog;
 pub mod error;
 pub mod ids;
