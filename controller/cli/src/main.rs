@@ -1,9 +1,11 @@
 //! `yunshu`: the one binary operators run. Subcommands parse flags and hand over to
 //! the library crates; nothing here holds business logic.
 
+mod client;
 mod demo_driver;
 mod driver_token;
 mod logging;
+mod session_cli;
 mod shutdown;
 
 use std::net::SocketAddr;
@@ -40,6 +42,11 @@ enum Command {
     /// Driver bootstrap tokens: `yunshu driver-token create --provider NAME --ttl 1h`.
     #[command(subcommand)]
     DriverToken(driver_token::Command),
+    /// Log in and save an API token for the other commands.
+    Login(session_cli::LoginArgs),
+    /// Work orders: list, show, apply from a file, transition, review, approve.
+    #[command(subcommand)]
+    Orders(session_cli::OrdersCommand),
     /// Print the version.
     Version,
 }
@@ -87,6 +94,8 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => run_serve(args),
         Command::DriverToken(cmd) => driver_token::run(cmd),
+        Command::Login(args) => session_cli::login(args),
+        Command::Orders(cmd) => session_cli::orders(cmd),
     }
 }
 

@@ -298,6 +298,8 @@ pub struct Me {
     pub actor: String,
     pub tenant: Option<String>,
     pub roles: Vec<Role>,
+    /// Every permission the caller holds (after narrowing and token scopes).
+    pub permissions: std::collections::BTreeSet<Permission>,
 }
 
 /// `GET /api/v1/auth/me`
@@ -306,5 +308,11 @@ pub(crate) async fn me(caller: Principal) -> Json<Me> {
         actor: caller.actor.to_string(),
         tenant: caller.tenant.as_ref().map(ToString::to_string),
         roles: caller.roles().into_iter().cloned().collect(),
+        permissions: caller
+            .bindings
+            .iter()
+            .flat_map(RoleBinding::effective_permissions)
+            .filter(|p| caller.scopes.as_ref().is_none_or(|s| s.contains(p)))
+            .collect(),
     })
 }
