@@ -11,6 +11,7 @@ pub mod drivers;
 pub mod metrics;
 pub mod readiness;
 mod serve;
+pub mod workflow;
 
 pub use serve::{ServeConfig, ServeError, serve};
 

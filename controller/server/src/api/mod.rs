@@ -12,6 +12,8 @@ mod idempotency;
 mod json;
 mod observe;
 mod ops;
+mod orders;
+mod systems;
 mod version;
 
 pub(crate) use audit::audit_draft;
@@ -51,6 +53,24 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
+        .route(
+            "/systems",
+            get(systems::system_list).post(systems::system_create),
+        )
+        .route("/systems/{number}", get(systems::system_get))
+        .route(
+            "/orders",
+            get(orders::order_list).post(orders::order_create),
+        )
+        .route(
+            "/orders/{id}",
+            get(orders::order_get).put(orders::order_edit),
+        )
+        .route("/orders/{id}/transitions", post(orders::order_transition))
+        .route(
+            "/orders/{id}/lines/{index}/approve",
+            post(orders::order_line_approve),
+        )
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

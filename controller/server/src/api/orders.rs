@@ -1,0 +1,355 @@
+//! Work orders (工单) over HTTP: create, list, read, edit, transitions and line
+//! approval under `/api/v1/orders`.
+//!
+//! Owns parsing, the wire shapes and the mapping of [`WorkflowError`] to HTTP
+//! statuses (one function, [`workflow_error`]). Who may do what, the state
+//! machine, deadlines and audit belong to `workflow::orders` and the domain.
+//! Must not call drivers: approval only records approved quantities.
+
+use std::num::NonZeroU32;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_domain::calendar::{Deadline, Step};
+use yunshu_domain::ids::ZoneId;
+use yunshu_domain::order::{HistoryEntry, OrderError, OrderKind, OrderRequest, OrderState};
+use yunshu_domain::order_line::{
+    BastionAccountRequest, CrossZoneAccess, PublicIpRequest, ResourceLine, ServerRequest,
+};
+use yunshu_domain::{ErrorCode, ProviderId, SystemNumber, Text};
+
+use super::{ApiError, ApiJson};
+use crate::AppState;
+use crate::auth::principal::Principal;
+use crate::workflow::deadline::{self, PolicyName, StepClock};
+use crate::workflow::orders::{self, Loaded, OrderDraft};
+use crate::workflow::{self, Clock, WorkflowError};
+
+/// The one mapping of workflow refusals to HTTP statuses. Codes come from the
+/// workflow or the domain unchanged.
+pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
+    let status = match &e {
+        WorkflowError::SystemNotFound { .. } | WorkflowError::OrderNotFound { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        WorkflowError::Forbidden => StatusCode::FORBIDDEN,
+        WorkflowError::OrderConflict { .. } | WorkflowError::SystemNumbersExhausted { .. } => {
+            StatusCode::CONFLICT
+        }
+        WorkflowError::SystemNumberBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        WorkflowError::Order(o) => match o {
+            // bad input: fix the request and send it again
+            OrderError::ReasonRequired { .. } | OrderError::Line(_) => StatusCode::BAD_REQUEST,
+            OrderError::LineNotFound { .. } => StatusCode::NOT_FOUND,
+            // the order's state does not allow this now
+            OrderError::TransitionForbidden { .. }
+            | OrderError::NotEditable { .. }
+            | OrderError::NotInReview { .. }
+            | OrderError::TimeBackwards { .. }
+            | OrderError::HistoryInconsistent { .. } => StatusCode::CONFLICT,
+        },
+        WorkflowError::Invalid(_) => StatusCode::BAD_REQUEST,
+        WorkflowError::Store { .. } => {
+            return match e {
+                WorkflowError::Store { source, .. } => ApiError::from(source),
+                other => ApiError::internal(other),
+            };
+        }
+    };
+    ApiError::refused(status, e.code(), e.to_string(), e.message_zh())
+}
+
+fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {
+    clock.map(|Extension(c)| c).unwrap_or_default().now()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// The previous page's `next`.
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// One requested server row. Only the requested quantity: approved quantities
+/// are the reviewer's (000 art. 12), so an applicant cannot send one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    pub server: ServerRequest,
+    pub quantity: NonZeroU32,
+}
+
+/// The editable part of an order (000 附件3; 004 附件1-3).
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderInput {
+    #[serde(default)]
+    pub provider: Option<ProviderId>,
+    #[serde(default)]
+    pub zone: Option<ZoneId>,
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+    #[serde(default)]
+    pub public_ips: Vec<PublicIpRequest>,
+    #[serde(default)]
+    pub bastion_accounts: Vec<BastionAccountRequest>,
+    #[serde(default)]
+    pub cross_zone_access: Vec<CrossZoneAccess>,
+    #[serde(default)]
+    pub note: Option<Text>,
+}
+
+impl From<OrderInput> for OrderRequest {
+    fn from(i: OrderInput) -> Self {
+        OrderRequest {
+            provider: i.provider,
+            zone: i.zone,
+            lines: i
+                .lines
+                .into_iter()
+                .map(|l| ResourceLine::new(l.server, l.quantity))
+                .collect(),
+            public_ips: i.public_ips,
+            bastion_accounts: i.bastion_accounts,
+            cross_zone_access: i.cross_zone_access,
+            note: i.note,
+        }
+    }
+}
+
+/// `POST /api/v1/orders` body.
+#[derive(Debug, Deserialize)]
+pub struct CreateOrderRequest {
+    pub kind: OrderKind,
+    pub system: SystemNumber,
+    /// Deadline policy: `datong` | `yongjia` | `beijing` (default `beijing`).
+    #[serde(default)]
+    pub policy: Option<PolicyName>,
+    #[serde(flatten)]
+    pub request: OrderInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub to: OrderState,
+    /// Required when refusing or rejecting (000 art. 12).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineApproveRequest {
+    pub quantity: u32,
+}
+
+/// The current step's deadline as shown to people.
+#[derive(Debug, Serialize)]
+pub struct DeadlineView {
+    pub step: Step,
+    pub step_zh: &'static str,
+    pub started_at: DateTime<Utc>,
+    /// Last day (China Standard Time) on which the step is on time.
+    pub due_date: NaiveDate,
+    /// First overdue instant (24:00 CST of `due_date`).
+    pub due_at: DateTime<Utc>,
+    /// 0 on the due day, negative when late; `None` if the calendar does not
+    /// cover the days in between.
+    pub working_days_left: Option<i64>,
+    pub overdue: bool,
+    /// The rule's citation, e.g. `002 art. 9`.
+    pub source: String,
+}
+
+impl DeadlineView {
+    fn new(d: &Deadline, now: DateTime<Utc>) -> Self {
+        DeadlineView {
+            step: d.step,
+            step_zh: d.step.name_zh(),
+            started_at: d.started_at,
+            due_date: d.due_date,
+            due_at: d.due_at(),
+            working_days_left: deadline::working_days_left(d, now),
+            overdue: d.is_overdue(now),
+            source: d.source.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub id: String,
+    pub kind: OrderKind,
+    pub kind_zh: &'static str,
+    pub system: String,
+    pub tenant: String,
+    pub state: OrderState,
+    pub state_zh: &'static str,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Lines carry `requested_qty` and, once reviewed, `approved_qty` — what the
+    /// controller provisions (SPEC §3).
+    pub request: OrderRequest,
+    pub history: Vec<HistoryEntry>,
+    pub policy: &'static str,
+    /// The deadline of the step the order is in, when its policy sets one.
+    pub deadline: Option<DeadlineView>,
+    /// Why the current step's deadline is unknown (a calendar error code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_unknown: Option<String>,
+    /// Delivery confirmation (交付确认): billing starts here (000 art. 14).
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub past_steps: Vec<StepClock>,
+}
+
+impl OrderView {
+    fn new(l: Loaded, now: DateTime<Utc>) -> Self {
+        let o = &l.order;
+        let current = l.track.current.as_ref();
+        OrderView {
+            id: o.id().to_string(),
+            kind: o.kind(),
+            kind_zh: o.kind().label_zh(),
+            system: o.system().to_string(),
+            tenant: o.tenant().to_string(),
+            state: o.state(),
+            state_zh: o.state().label_zh(),
+            created_by: o.created_by().to_string(),
+            created_at: o.created_at(),
+            updated_at: o.updated_at(),
+            request: o.request().clone(),
+            history: o.history().to_vec(),
+            policy: deadline::policy_str(l.track.policy),
+            deadline: current
+                .and_then(|c| c.deadline.as_ref())
+                .map(|d| DeadlineView::new(d, now)),
+            deadline_unknown: current.and_then(|c| c.unknown.clone()),
+            delivered_at: l.track.delivered_at,
+            past_steps: l.track.past.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    pub next: Option<String>,
+}
+
+/// `POST /api/v1/orders`: a draft for one of the caller's tenant's systems.
+pub(crate) async fn order_create(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiJson(req): ApiJson<CreateOrderRequest>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let now = now_of(clock);
+    let draft = OrderDraft {
+        kind: req.kind,
+        system: req.system,
+        policy: req.policy,
+        request: req.request.into(),
+    };
+    let loaded = orders::order_create(&*state.store, &caller, draft, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok((StatusCode::CREATED, Json(OrderView::new(loaded, now))))
+}
+
+/// `GET /api/v1/orders?after=&limit=`: orders the caller may see, by id.
+pub(crate) async fn order_list(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let now = now_of(clock);
+    let page = orders::order_list(
+        &*state.store,
+        &caller,
+        q.after.as_deref(),
+        workflow::page_limit(q.limit),
+    )
+    .await
+    .map_err(workflow_error)?;
+    Ok(Json(OrderPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|l| OrderView::new(l, now))
+            .collect(),
+        next: page.next,
+    }))
+}
+
+/// `GET /api/v1/orders/{id}`: another tenant's order is 404 `ORDER_NOT_FOUND`.
+pub(crate) async fn order_get(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = orders::order_get(&*state.store, &caller, &id)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now)))
+}
+
+/// `PUT /api/v1/orders/{id}`: replaces the request while draft, refused or
+/// rejected (`ORDER_NOT_EDITABLE` otherwise).
+pub(crate) async fn order_edit(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<OrderInput>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = orders::order_edit(&*state.store, &caller, &id, req.into(), now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now)))
+}
+
+/// `POST /api/v1/orders/{id}/transitions` `{to, reason}`.
+pub(crate) async fn order_transition(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TransitionRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    // A blank reason is no reason: the domain then says ORDER_REASON_REQUIRED.
+    let reason = req
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .map(Text::new)
+        .transpose()
+        .map_err(|e| super::domain_invalid(&e))?;
+    let loaded = orders::order_transition(&*state.store, &caller, &id, req.to, reason, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now)))
+}
+
+/// `POST /api/v1/orders/{id}/lines/{index}/approve` `{quantity}`: `index` is
+/// 0-based, as in the order's `request.lines`.
+pub(crate) async fn order_line_approve(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    Path((id, index)): Path<(String, usize)>,
+    ApiJson(req): ApiJson<LineApproveRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = orders::order_line_approve(&*state.store, &caller, &id, index, req.quantity, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now)))
+}

@@ -1,0 +1,131 @@
+//! Step deadlines (时限) of a work order: which policy step an order enters with
+//! each transition, and when that step is due under the order's policy preset,
+//! counted on the working-day calendar (SPEC §3 table).
+//!
+//! Owns the mapping (order kind, state entered) → policy step, and the one place a
+//! deadline is computed ([`step_due`]). The counting rules themselves (start day
+//! not counted, due by 24:00 China Standard Time, 调休) belong to
+//! `yunshu_domain::calendar`. Must not read the clock: callers pass the step's
+//! start and `now`.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_domain::ErrorCode;
+use yunshu_domain::calendar::{Calendar, Deadline, Policy, Preset, Step};
+use yunshu_domain::order::{OrderKind, OrderState};
+
+/// The deadline policy an order follows: one of the SPEC §3 presets. Stored with
+/// the order at creation so a later change of the default does not move the
+/// deadlines of orders already under way.
+pub type PolicyName = Preset;
+
+/// The policy used when a request names none: this deployment follows Beijing's
+/// rules (004) unless told otherwise.
+pub const DEFAULT_POLICY: PolicyName = Preset::Beijing;
+
+// Built once from data embedded in the binary; neither can fail at run time.
+static CALENDAR: LazyLock<Calendar> = LazyLock::new(Calendar::china);
+static POLICIES: LazyLock<[(Preset, Policy); 3]> =
+    LazyLock::new(|| Preset::ALL.map(|p| (p, Policy::preset(p))));
+
+/// The policy's stable name, as in requests and stored records.
+pub fn policy_str(name: PolicyName) -> &'static str {
+    match name {
+        Preset::Datong => "datong",
+        Preset::Yongjia => "yongjia",
+        Preset::Beijing => "beijing",
+    }
+}
+
+fn policy(name: PolicyName) -> &'static Policy {
+    // Preset::ALL covers every variant, so the search always finds one; the
+    // fallback keeps this total without a panic path.
+    let all = &*POLICIES;
+    all.iter()
+        .find(|(p, _)| *p == name)
+        .map_or(&all[0].1, |(_, policy)| policy)
+}
+
+/// The working-day calendar deadlines are counted on.
+pub fn calendar() -> &'static Calendar {
+    &CALENDAR
+}
+
+/// The policy step an order of `kind` starts when it enters `state`, if any.
+///
+/// Review steps (Yongjia 002 art. 9, 12, 13) start on submission and acceptance;
+/// the provider's step starts on approval (000 art. 13, 002 art. 10, 004 art. 13
+/// and 14); the test period on delivery confirmation (000 art. 14); data retention
+/// when the system has exited (002 art. 13).
+pub fn step_entered(kind: OrderKind, state: OrderState) -> Option<Step> {
+    use OrderKind::*;
+    use OrderState::*;
+    match (kind, state) {
+        (Onboarding | GoLive, Submitted) => Some(Step::AcceptOrRefuse),
+        (Change, Submitted) => Some(Step::ChangeReview),
+        (Exit, Submitted) => Some(Step::ExitReview),
+        (Onboarding | GoLive, Accepted) => Some(Step::ReviewOpinion),
+        (Onboarding, Approved) => Some(Step::ProvisionAfterApproval),
+        (GoLive, Approved) => Some(Step::GoLiveConfiguration),
+        (Change, Approved) => Some(Step::ChangeExecute),
+        (Exit, Approved) => Some(Step::ExitReclaim),
+        (Onboarding, Delivered) => Some(Step::TestPeriod),
+        (Onboarding | Exit, Exited) => Some(Step::DataRetention),
+        _ => None,
+    }
+}
+
+/// A step of one order and its deadline clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepClock {
+    pub step: Step,
+    pub started_at: DateTime<Utc>,
+    /// `None` when the policy sets no limit for this step, or when it could not
+    /// be computed (see `unknown`).
+    pub deadline: Option<Deadline>,
+    /// Error code when the calendar could not answer (e.g. `CALENDAR_YEAR_UNKNOWN`
+    /// for a year whose holiday notice is not loaded yet). Kept visible rather
+    /// than guessed: a deadline on a guessed calendar is silently wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// When `step`, started at `started_at`, is due under `policy`. The ONE function
+/// that computes a deadline; everything else stores or shows its answer.
+pub fn step_due(
+    policy_name: PolicyName,
+    step: Step,
+    started_at: DateTime<Utc>,
+) -> Result<Option<Deadline>, yunshu_domain::calendar::CalendarError> {
+    policy(policy_name).deadline(step, started_at, calendar())
+}
+
+/// Starts the clock of `step` at `started_at`. Never fails: a deadline the
+/// calendar cannot compute is recorded as unknown with the reason, and the order
+/// still moves (a missing holiday notice must not stop approvals).
+pub fn step_start(policy_name: PolicyName, step: Step, started_at: DateTime<Utc>) -> StepClock {
+    let (deadline, unknown) = match step_due(policy_name, step, started_at) {
+        Ok(d) => (d, None),
+        Err(e) => {
+            tracing::warn!(error = %e, step = %step, "deadline could not be computed");
+            (None, Some(e.code().to_owned()))
+        }
+    };
+    StepClock {
+        step,
+        started_at,
+        deadline,
+        unknown,
+        finished_at: None,
+    }
+}
+
+/// Working days left until `deadline` at `now` (0 on the due day, negative when
+/// late), or `None` if the calendar does not cover the range.
+pub fn working_days_left(deadline: &Deadline, now: DateTime<Utc>) -> Option<i64> {
+    deadline.working_days_left(now, calendar()).ok()
+}

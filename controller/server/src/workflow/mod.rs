@@ -1,0 +1,57 @@
+//! The work-order workflow (工单流程) over the store: information systems and their
+//! numbers, work orders from draft to purge, who may move an order where, and the
+//! deadline of the step an order is in (SPEC §2–3).
+//!
+//! Owns: allocating system numbers (tenant code + 001, 002 …, 003 §2.2.5 (6)),
+//! scoping every read to what the caller may see (another tenant's object is "not
+//! found", never "forbidden", SPEC §1), the permission each transition needs,
+//! writing every change together with its audit entry in one store transaction
+//! compared on the record's revision (optimistic concurrency), and starting each
+//! step's deadline clock.
+//!
+//! Must not: speak HTTP (the `api` module parses requests and maps
+//! [`WorkflowError`] to statuses), call drivers or create real resources (the
+//! reconciler provisions the *approved* quantities it reads from the store), or
+//! read the wall clock deep inside (callers pass `now`, see [`Clock`]).
+
+mod clock;
+pub mod deadline;
+mod error;
+pub mod orders;
+mod page;
+pub mod systems;
+
+pub use clock::Clock;
+pub use deadline::PolicyName;
+pub use error::WorkflowError;
+pub use page::{Page, limit as page_limit};
+
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use yunshu_domain::Text;
+use yunshu_domain::audit::AuditAction;
+use yunshu_store::audit::AuditDraft;
+
+use crate::auth::principal::Principal;
+
+/// The audit entry for `action` on `target` by the caller at `now`.
+fn audit_draft(
+    caller: &Principal,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<AuditDraft, WorkflowError> {
+    Ok(AuditDraft {
+        at: now,
+        actor: caller.actor.clone(),
+        action: AuditAction::new(action).map_err(WorkflowError::invalid)?,
+        target: Text::new(target).map_err(WorkflowError::invalid)?,
+        detail: detail
+            .map(|d| Text::new(d.chars().take(2000).collect::<String>()))
+            .transpose()
+            .map_err(WorkflowError::invalid)?,
+    })
+}

@@ -1,0 +1,450 @@
+//! Work orders (工单) over the store: create a draft, edit it while editable, move
+//! it through the SPEC §3 states, let reviewers lower line quantities, and keep
+//! each step's deadline clock.
+//!
+//! Stored as two records written together: the domain [`WorkOrder`] at
+//! `work_order/<id>` (what the reconciler reads: the approved quantities) and its
+//! [`OrderTrack`] at `work_order_track/<id>` (policy, step deadlines, delivery
+//! confirmation time). Every mutation compares both revisions and appends its
+//! audit entry in the same transaction; a lost race is `ORDER_CONFLICT` and
+//! writes nothing.
+//!
+//! Must not provision: approval only records approved quantities; the reconciler
+//! turns them into resources.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use yunshu_domain::order::{OrderKind, OrderRequest, OrderState, WorkOrder};
+use yunshu_domain::system::InformationSystem;
+use yunshu_domain::user::Permission;
+use yunshu_domain::{OrderId, Record, SystemNumber, TenantCode, Text};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{Revision, Store, Txn, records};
+
+use super::deadline::{self, DEFAULT_POLICY, PolicyName, StepClock};
+use super::page::{self, Page};
+use super::{WorkflowError, audit_draft};
+use crate::auth::principal::Principal;
+
+/// Workflow bookkeeping kept beside a work order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTrack {
+    pub order: OrderId,
+    /// The deadline policy chosen at creation (SPEC §3 presets).
+    pub policy: PolicyName,
+    /// The step the order is in now, when its policy limits that step.
+    #[serde(default)]
+    pub current: Option<StepClock>,
+    /// Finished steps with their deadlines, for overdue reports.
+    #[serde(default)]
+    pub past: Vec<StepClock>,
+    /// Delivery confirmation (交付确认): billing starts here (000 art. 14).
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl Record for OrderTrack {
+    const KIND: &'static str = "work_order_track";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.order.to_string()
+    }
+}
+
+/// An order as read, with the revisions a later write compares against.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub order: WorkOrder,
+    pub track: OrderTrack,
+    order_rev: Revision,
+    track_rev: Revision,
+}
+
+/// What the applicant asks for when creating a draft.
+#[derive(Debug, Clone)]
+pub struct OrderDraft {
+    pub kind: OrderKind,
+    pub system: SystemNumber,
+    pub policy: Option<PolicyName>,
+    pub request: OrderRequest,
+}
+
+/// Whether `caller` may see orders of `tenant`: tenant users their own tenant's,
+/// reviewers and approvers (platform `OrderRead`) all.
+/// TODO-security: provider operators should see orders assigned to their
+/// platform; their provider-scoped `OrderRead` grants nothing here yet.
+fn visible(caller: &Principal, tenant: &TenantCode) -> bool {
+    caller.can(Permission::OrderRead, Some(tenant))
+}
+
+/// The permission needed to draft, edit or submit an order of `kind`: change and
+/// exit are the tenant admin's to request (SPEC §1).
+fn applicant_permission(kind: OrderKind) -> Permission {
+    match kind {
+        OrderKind::Onboarding | OrderKind::GoLive => Permission::OrderDraft,
+        OrderKind::Change => Permission::ChangeRequest,
+        OrderKind::Exit => Permission::ExitRequest,
+    }
+}
+
+/// The permissions needed to move an order of `kind` from `from` to `to`; all of
+/// them are required. Transitions the table does not allow still map to
+/// something, so the caller learns "forbidden" before "invalid transition" only
+/// when they could never do it anyway.
+pub fn transition_permissions(
+    kind: OrderKind,
+    from: OrderState,
+    to: OrderState,
+) -> Vec<Permission> {
+    use OrderState::*;
+    match to {
+        Draft => vec![applicant_permission(kind)],
+        Submitted => {
+            let mut p = vec![Permission::OrderSubmit];
+            if applicant_permission(kind) != Permission::OrderDraft {
+                p.push(applicant_permission(kind));
+            }
+            p
+        }
+        // 受理 / 不予受理
+        Accepted | Refused => vec![Permission::OrderAccept],
+        // large or complex requests go to experts (000 art. 12)
+        ExpertReview => vec![Permission::OrderReview],
+        // 审批: the cloud management unit decides
+        Approved | Rejected => vec![Permission::OrderApprove],
+        // TODO-correctness: the reconciler marks these once the provider's
+        // resources are observed (test env ready, go-live configured, reclaimed,
+        // data purged); until it does, the approver records the provider's notice.
+        TestEnvReady | Exited | Purged => vec![Permission::OrderApprove],
+        Live if kind == OrderKind::GoLive => vec![Permission::OrderApprove],
+        // withdrawing an exit request is the requester's call
+        Live if from == ExitRequested => vec![Permission::ExitRequest],
+        // 交付确认 and declaring the tested system live: the tenant admin (000 art. 14)
+        Delivered | Live => vec![Permission::DeliveryConfirm],
+        ExitRequested => vec![Permission::ExitRequest],
+    }
+}
+
+fn order_not_found(id: &str) -> WorkflowError {
+    WorkflowError::OrderNotFound {
+        id: id.chars().take(64).collect(),
+    }
+}
+
+/// A fresh order id: `WO-<yyyymmdd>-<8 hex>`, so ids sort roughly by creation day.
+fn new_order_id(now: DateTime<Utc>) -> Result<OrderId, WorkflowError> {
+    let day = deadline_local_day(now);
+    let suffix: u32 = rand::rng().random();
+    OrderId::new(format!("WO-{day}-{suffix:08x}")).map_err(WorkflowError::invalid)
+}
+
+fn deadline_local_day(now: DateTime<Utc>) -> String {
+    yunshu_domain::calendar::local_date(now)
+        .format("%Y%m%d")
+        .to_string()
+}
+
+/// Creates a draft order for one of the caller's tenant's systems.
+///
+/// Errors: `SYSTEM_NOT_FOUND` for a system of another tenant or none;
+/// `FORBIDDEN` without the permission for this kind (`order_draft`, or
+/// `change_request` / `exit_request` for change and exit orders).
+pub async fn order_create(
+    store: &dyn Store,
+    caller: &Principal,
+    draft: OrderDraft,
+    now: DateTime<Utc>,
+) -> Result<Loaded, WorkflowError> {
+    let system_missing = || WorkflowError::SystemNotFound {
+        number: draft.system.to_string(),
+    };
+    if caller.tenant.as_ref() != Some(draft.system.tenant()) {
+        // Platform staff have no tenant and draft nothing; another tenant's
+        // system is "not found" (SPEC §1).
+        return Err(if caller.tenant.is_some() {
+            system_missing()
+        } else {
+            WorkflowError::Forbidden
+        });
+    }
+    let tenant = draft.system.tenant().clone();
+    if !caller.can(applicant_permission(draft.kind), Some(&tenant)) {
+        return Err(WorkflowError::Forbidden);
+    }
+    records::get::<InformationSystem>(store, &draft.system.to_string())
+        .await
+        .map_err(WorkflowError::store("system read"))?
+        .ok_or_else(system_missing)?;
+    let created_by = caller.user.clone().ok_or(WorkflowError::Forbidden)?;
+    // Ids are random: a collision is astronomically rare, but retry rather than
+    // overwrite.
+    for _ in 0..4 {
+        let id = new_order_id(now)?;
+        let mut order = WorkOrder::new(
+            id.clone(),
+            draft.kind,
+            draft.system.clone(),
+            created_by.clone(),
+            now,
+        );
+        *order.request_edit()? = draft.request.clone();
+        let track = OrderTrack {
+            order: id.clone(),
+            policy: draft.policy.unwrap_or(DEFAULT_POLICY),
+            current: None,
+            past: Vec::new(),
+            delivered_at: None,
+        };
+        let mut loaded = Loaded {
+            order,
+            track,
+            order_rev: 0,
+            track_rev: 0,
+        };
+        let detail = format!(
+            "{} {} {}",
+            draft.kind,
+            draft.system,
+            deadline::policy_str(loaded.track.policy)
+        );
+        match save(
+            store,
+            caller,
+            &mut loaded,
+            "order.create",
+            Some(detail),
+            now,
+        )
+        .await
+        {
+            Ok(()) => return Ok(loaded),
+            Err(WorkflowError::OrderConflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(WorkflowError::OrderConflict {
+        id: "new".to_owned(),
+    })
+}
+
+/// An order the caller may see; otherwise `ORDER_NOT_FOUND` (never forbidden).
+pub async fn order_get(
+    store: &dyn Store,
+    caller: &Principal,
+    id: &str,
+) -> Result<Loaded, WorkflowError> {
+    let oid = OrderId::new(id).map_err(|_| order_not_found(id))?;
+    let (order, order_rev) = records::get::<WorkOrder>(store, oid.as_str())
+        .await
+        .map_err(WorkflowError::store("order read"))?
+        .ok_or_else(|| order_not_found(id))?;
+    if !visible(caller, order.tenant()) {
+        return Err(order_not_found(id));
+    }
+    let (track, track_rev) = match records::get::<OrderTrack>(store, oid.as_str())
+        .await
+        .map_err(WorkflowError::store("order track read"))?
+    {
+        Some(t) => t,
+        // An order written without the workflow (imports, older data): start a
+        // track on the default policy; the first write creates it.
+        None => (
+            OrderTrack {
+                order: oid,
+                policy: DEFAULT_POLICY,
+                current: None,
+                past: Vec::new(),
+                delivered_at: None,
+            },
+            0,
+        ),
+    };
+    Ok(Loaded {
+        order,
+        track,
+        order_rev,
+        track_rev,
+    })
+}
+
+/// Orders the caller may see, in id order. `FORBIDDEN` without `OrderRead`
+/// anywhere (e.g. the platform admin: tenant business data, 003 §3.2.2.15).
+pub async fn order_list(
+    store: &dyn Store,
+    caller: &Principal,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<Loaded>, WorkflowError> {
+    let any_scope = caller.can(Permission::OrderRead, None)
+        || caller.tenant.as_ref().is_some_and(|t| visible(caller, t));
+    if !any_scope {
+        return Err(WorkflowError::Forbidden);
+    }
+    let orders = page::scan(
+        store,
+        &records::prefix::<WorkOrder>(),
+        after,
+        limit,
+        |o: &WorkOrder| visible(caller, o.tenant()),
+    )
+    .await
+    .map_err(WorkflowError::store("order list"))?;
+    let mut items = Vec::with_capacity(orders.items.len());
+    for o in orders.items {
+        items.push(order_get(store, caller, o.id().as_str()).await?);
+    }
+    Ok(Page {
+        items,
+        next: orders.next,
+    })
+}
+
+/// Replaces the request of an order while it is draft, refused or rejected
+/// (`ORDER_NOT_EDITABLE` otherwise); the applicant may edit and resubmit (000
+/// art. 12).
+pub async fn order_edit(
+    store: &dyn Store,
+    caller: &Principal,
+    id: &str,
+    request: OrderRequest,
+    now: DateTime<Utc>,
+) -> Result<Loaded, WorkflowError> {
+    let mut loaded = order_get(store, caller, id).await?;
+    let tenant = loaded.order.tenant().clone();
+    if !caller.can(applicant_permission(loaded.order.kind()), Some(&tenant)) {
+        return Err(WorkflowError::Forbidden);
+    }
+    *loaded.order.request_edit()? = request;
+    save(store, caller, &mut loaded, "order.edit", None, now).await?;
+    Ok(loaded)
+}
+
+/// Moves an order to `to`, recording who, when and why; closes the current
+/// step's clock and starts the next one under the order's policy.
+///
+/// Errors: `ORDER_NOT_FOUND`; `FORBIDDEN` without the step's permission;
+/// the domain's `ORDER_TRANSITION_FORBIDDEN` / `ORDER_REASON_REQUIRED` (nothing
+/// changes); `ORDER_CONFLICT` on a lost race.
+pub async fn order_transition(
+    store: &dyn Store,
+    caller: &Principal,
+    id: &str,
+    to: OrderState,
+    reason: Option<Text>,
+    now: DateTime<Utc>,
+) -> Result<Loaded, WorkflowError> {
+    let mut loaded = order_get(store, caller, id).await?;
+    let (kind, from) = (loaded.order.kind(), loaded.order.state());
+    let tenant = loaded.order.tenant().clone();
+    for p in transition_permissions(kind, from, to) {
+        if !caller.can(p, Some(&tenant)) {
+            return Err(WorkflowError::Forbidden);
+        }
+    }
+    // Replicas' clocks differ by milliseconds; never let that refuse a step with
+    // ORDER_TIME_BACKWARDS.
+    let at = now.max(loaded.order.updated_at());
+    let detail = match &reason {
+        Some(r) => format!("{from} -> {to}: {r}"),
+        None => format!("{from} -> {to}"),
+    };
+    loaded
+        .order
+        .transition(to, caller.actor.clone(), at, reason)?;
+    let track = &mut loaded.track;
+    if let Some(mut done) = track.current.take() {
+        done.finished_at = Some(at);
+        track.past.push(done);
+    }
+    track.current = deadline::step_entered(kind, to)
+        .map(|step| deadline::step_start(track.policy, step, at))
+        // a step the policy does not limit has no clock to show
+        .filter(|c| c.deadline.is_some() || c.unknown.is_some());
+    if to == OrderState::Delivered {
+        // 交付确认: billing starts now (000 art. 14; SPEC §6)
+        track.delivered_at = Some(at);
+    }
+    save(
+        store,
+        caller,
+        &mut loaded,
+        "order.transition",
+        Some(detail),
+        at,
+    )
+    .await?;
+    Ok(loaded)
+}
+
+/// Sets the approved quantity of line `index` (0-based). Reviewers may lower
+/// quantities to reasonable values, never raise them (000 art. 12): the domain
+/// refuses with `LINE_APPROVE_RAISES`; only while accepted or in expert review
+/// (`ORDER_NOT_IN_REVIEW`).
+pub async fn order_line_approve(
+    store: &dyn Store,
+    caller: &Principal,
+    id: &str,
+    index: usize,
+    quantity: u32,
+    now: DateTime<Utc>,
+) -> Result<Loaded, WorkflowError> {
+    let mut loaded = order_get(store, caller, id).await?;
+    let tenant = loaded.order.tenant().clone();
+    if !caller.can(Permission::OrderReview, Some(&tenant)) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let requested = loaded
+        .order
+        .request()
+        .lines
+        .get(index)
+        .map(|l| l.requested_qty());
+    loaded.order.line_approve(index, quantity)?;
+    let detail = format!(
+        "line {index}: requested {} approved {quantity}",
+        requested.unwrap_or_default()
+    );
+    save(
+        store,
+        caller,
+        &mut loaded,
+        "order.line_approve",
+        Some(detail),
+        now,
+    )
+    .await?;
+    Ok(loaded)
+}
+
+/// Writes the order and its track, compared on the revisions they were read at,
+/// with the audit entry in the same transaction. Updates the revisions.
+pub async fn save(
+    store: &dyn Store,
+    caller: &Principal,
+    loaded: &mut Loaded,
+    action: &str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), WorkflowError> {
+    let id = loaded.order.id().to_string();
+    let order_key = records::key::<WorkOrder>(&id);
+    let track_key = records::key::<OrderTrack>(&id);
+    let txn = Txn::new()
+        .when_mod_revision(order_key.clone(), loaded.order_rev)
+        .when_mod_revision(track_key.clone(), loaded.track_rev)
+        .put(order_key.clone(), records::encode(&loaded.order))
+        .put(track_key, records::encode(&loaded.track));
+    let draft = audit_draft(caller, action, &order_key, detail, now)?;
+    match audit::append(store, draft, txn)
+        .await
+        .map_err(WorkflowError::store("order write"))?
+    {
+        Appended::Committed { revision, .. } => {
+            loaded.order_rev = revision;
+            loaded.track_rev = revision;
+            Ok(())
+        }
+        Appended::Conflict => Err(WorkflowError::OrderConflict { id }),
+    }
+}

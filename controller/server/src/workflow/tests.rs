@@ -1,0 +1,718 @@
+//! The work-order workflow through the real router: memory store, admin bearer to
+//! create users, session cookie + CSRF for everyone else, and a manual clock
+//! injected as a request extension so deadlines across the 2025 National Day
+//! holiday are exact.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, TimeZone, Utc};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use yunshu_domain::audit::AuditEntry;
+use yunshu_domain::calendar::CHINA_STANDARD_TIME;
+use yunshu_domain::order::{OrderState, WorkOrder};
+use yunshu_domain::user::{Role, RoleBinding, RoleBindingFields, Scope};
+use yunshu_domain::{Actor, UserId};
+use yunshu_store::{PageRequest, RedbStore, Store, records};
+
+use super::{Clock, WorkflowError, orders};
+use crate::AppState;
+use crate::auth::principal::Principal;
+
+const ADMIN: &str = "admin-secret";
+const PASSWORD: &str = "Zhengwuyun2026";
+
+type Auth = Vec<(&'static str, String)>;
+
+/// An instant in China Standard Time.
+fn cst(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    CHINA_STANDARD_TIME
+        .with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("valid time")
+        .with_timezone(&Utc)
+}
+
+struct App {
+    router: axum::Router,
+    store: Arc<RedbStore>,
+    clock: Clock,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    set_cookie: Option<String>,
+}
+
+impl App {
+    async fn new() -> Self {
+        let store = Arc::new(RedbStore::in_memory().expect("store"));
+        crate::demo::seed(&*store)
+            .await
+            .expect("demo tenant 110105");
+        let other = yunshu_domain::tenant::Tenant {
+            code: yunshu_domain::TenantCode::new("110106").expect("code"),
+            name: yunshu_domain::Name::new("另一个委办局").expect("name"),
+            supervising_unit: yunshu_domain::Name::new("区政府").expect("name"),
+            created_at: Utc::now(),
+        };
+        records::create(&*store, &other)
+            .await
+            .expect("tenant 110106");
+        let state = AppState::new(
+            store.clone(),
+            Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())),
+        );
+        // Friday before the 2025 National Day holiday, 09:00 CST.
+        let clock = Clock::manual(cst(2025, 9, 26, 9));
+        let router = crate::api::router(state).layer(Extension(clock.clone()));
+        let app = Self {
+            router,
+            store,
+            clock,
+        };
+        for (id, tenant, role) in [
+            ("li", Some("110105"), "tenant_user"),
+            ("wang", Some("110105"), "tenant_admin"),
+            ("zhao", Some("110106"), "tenant_user"),
+            ("sun", None, "reviewer"),
+            ("qian", None, "approver"),
+        ] {
+            let scope = match tenant {
+                Some(t) => json!({"type": "tenant", "tenant": t}),
+                None => json!({"type": "platform"}),
+            };
+            let r = app
+                .call(
+                    "POST",
+                    "/api/v1/users",
+                    Some(json!({
+                        "id": id, "display_name": id, "tenant": tenant, "password": PASSWORD,
+                        "roles": [{"role": {"name": role}, "scope": scope}]
+                    })),
+                    &App::admin(),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{id}: {}", r.body);
+        }
+        app
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        auth: &[(&str, String)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in auth {
+            req = req.header(*k, v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let set_cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            set_cookie,
+        }
+    }
+
+    fn admin() -> Auth {
+        vec![("authorization", format!("Bearer {ADMIN}"))]
+    }
+
+    /// Logs in; returns the headers a browser would send next (cookie + CSRF).
+    async fn login(&self, user: &str) -> Auth {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"user": user, "password": PASSWORD})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let cookie = r.set_cookie.expect("Set-Cookie");
+        let pair = cookie.split(';').next().expect("pair").to_owned();
+        vec![
+            ("cookie", pair),
+            (
+                "x-csrf-token",
+                r.body["csrf_token"].as_str().expect("csrf").to_owned(),
+            ),
+        ]
+    }
+
+    async fn system_create(&self, auth: &Auth, name: &str) -> Reply {
+        self.call("POST", "/api/v1/systems", Some(system_body(name)), auth)
+            .await
+    }
+
+    async fn order_create(&self, auth: &Auth, system: &str, policy: Option<&str>) -> Reply {
+        let mut body = json!({
+            "kind": "onboarding",
+            "system": system,
+            "lines": [line("web-01", 3), line("db-01", 2)],
+            "note": "入云申请"
+        });
+        if let Some(p) = policy {
+            body["policy"] = json!(p);
+        }
+        self.call("POST", "/api/v1/orders", Some(body), auth).await
+    }
+
+    async fn order_get(&self, auth: &Auth, id: &str) -> Reply {
+        self.call("GET", &format!("/api/v1/orders/{id}"), None, auth)
+            .await
+    }
+
+    async fn transition(&self, auth: &Auth, id: &str, to: &str, reason: Option<&str>) -> Reply {
+        let mut body = json!({"to": to});
+        if let Some(r) = reason {
+            body["reason"] = json!(r);
+        }
+        self.call(
+            "POST",
+            &format!("/api/v1/orders/{id}/transitions"),
+            Some(body),
+            auth,
+        )
+        .await
+    }
+
+    /// Moves `id` to `to` and expects success.
+    async fn step(&self, auth: &Auth, id: &str, to: &str) -> Value {
+        let r = self.transition(auth, id, to, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.body);
+        assert_eq!(r.body["state"], to);
+        r.body
+    }
+
+    async fn audit_count(&self) -> usize {
+        records::list::<AuditEntry>(&*self.store, PageRequest::default())
+            .await
+            .expect("audit")
+            .0
+            .len()
+    }
+}
+
+fn system_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "system_type": "business_production",
+        "security_level": "level2",
+        "run_schedule": "7x24",
+        "network_nature": "gov_extranet",
+        "contact": {"name": "李经办", "phone": "13800138001"},
+        "description": "不动产登记业务办理"
+    })
+}
+
+fn line(name: &str, quantity: u32) -> Value {
+    json!({
+        "server": {
+            "server_name": name, "network_area": "gov_extranet", "form": "vm",
+            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+            "data_disk_gib": 500, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 200
+        },
+        "quantity": quantity
+    })
+}
+
+fn code(r: &Reply) -> (StatusCode, Option<&str>) {
+    (r.status, r.body["code"].as_str())
+}
+
+#[tokio::test]
+async fn systems_are_numbered_in_order_per_tenant() {
+    let app = App::new().await;
+    let li = app.login("li").await;
+    let zhao = app.login("zhao").await;
+    // The demo seed holds 110105001 without a counter: numbering continues after it.
+    let a = app.system_create(&li, "不动产登记系统").await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(
+        (a.body["number"].as_str(), a.body["tenant"].as_str()),
+        (Some("110105002"), Some("110105"))
+    );
+    let b = app.system_create(&li, "公积金系统").await;
+    assert_eq!(b.body["number"], "110105003");
+    let c = app.system_create(&zhao, "社保系统").await;
+    assert_eq!(c.body["number"], "110106001");
+
+    let mut bad = system_body("x");
+    bad["security_level"] = json!("四级");
+    let r = app.call("POST", "/api/v1/systems", Some(bad), &li).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // A refused creation burns no number.
+    assert_eq!(
+        app.system_create(&li, "档案系统").await.body["number"],
+        "110105004"
+    );
+
+    let mine = app.call("GET", "/api/v1/systems", None, &zhao).await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let numbers: Vec<&str> = mine.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|s| s["number"].as_str())
+        .collect();
+    assert_eq!(numbers, ["110106001"]);
+    let r = app
+        .call("GET", "/api/v1/systems/110105002", None, &zhao)
+        .await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("SYSTEM_NOT_FOUND")));
+    let r = app
+        .call("GET", "/api/v1/systems/110105002", None, &li)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Reviewers see every tenant's systems, page by page.
+    let sun = app.login("sun").await;
+    let p1 = app.call("GET", "/api/v1/systems?limit=3", None, &sun).await;
+    assert_eq!(p1.body["items"].as_array().map(Vec::len), Some(3));
+    let next = p1.body["next"].as_str().expect("next").to_owned();
+    let p2 = app
+        .call(
+            "GET",
+            &format!("/api/v1/systems?limit=3&after={next}"),
+            None,
+            &sun,
+        )
+        .await;
+    assert_eq!(
+        p2.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        p2.body
+    );
+    assert!(p2.body["next"].is_null());
+    // Reviewers create nothing for tenants; the platform admin reads no tenant data.
+    assert_eq!(
+        app.system_create(&sun, "x").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .call("GET", "/api/v1/systems", None, &App::admin())
+        .await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+}
+
+#[tokio::test]
+async fn beijing_onboarding_reviewer_lowers_a_line_and_approval_stores_it() {
+    let app = App::new().await;
+    let (li, wang, sun, qian) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("qian").await,
+    );
+    let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let r = app.order_create(&li, &sys, None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["policy"].as_str()),
+        (Some("draft"), Some("beijing"))
+    );
+    let id = r.body["id"].as_str().expect("id").to_owned();
+
+    app.step(&li, &id, "submitted").await;
+    app.step(&sun, &id, "accepted").await;
+    // Reviewers may reduce quantities to reasonable values, never raise them (000 art. 12).
+    let path = format!("/api/v1/orders/{id}/lines/0/approve");
+    let r = app
+        .call("POST", &path, Some(json!({"quantity": 2})), &sun)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let raise = format!("/api/v1/orders/{id}/lines/1/approve");
+    let r = app
+        .call("POST", &raise, Some(json!({"quantity": 5})), &sun)
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("LINE_APPROVE_RAISES"))
+    );
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/lines/9/approve"),
+            Some(json!({"quantity": 1})),
+            &sun,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::NOT_FOUND, Some("ORDER_LINE_NOT_FOUND"))
+    );
+    // Applicants cannot approve lines or orders.
+    let r = app
+        .call("POST", &path, Some(json!({"quantity": 1})), &li)
+        .await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app.transition(&li, &id, "approved", None).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    // The reviewer accepts and reviews; approval is the management unit's (审批).
+    let r = app.transition(&sun, &id, "approved", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Approved on Tuesday 30 September 2025, the eve of National Day.
+    app.clock.set(cst(2025, 9, 30, 10));
+    let approved = app.step(&qian, &id, "approved").await;
+    let lines = approved["request"]["lines"].as_array().expect("lines");
+    let qty: Vec<(u64, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["requested_qty"].as_u64().unwrap_or(0),
+                l["approved_qty"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        qty,
+        [(3, 2), (2, 2)],
+        "lowered line kept, untouched line approved in full"
+    );
+    // Provision within 3 working days (004 art. 13): 1–8 October are off, so the
+    // days are 9, 10 and Saturday 11 October (a make-up working day, 调休).
+    let d = &approved["deadline"];
+    assert_eq!(d["step"], "provision_after_approval");
+    assert_eq!(d["due_date"], "2025-10-11", "{d}");
+    assert_eq!(d["working_days_left"], 3);
+    assert_eq!(d["overdue"], false);
+    app.clock.set(cst(2025, 10, 10, 9));
+    let r = app.order_get(&li, &id).await;
+    assert_eq!(
+        r.body["deadline"]["working_days_left"], 1,
+        "{}",
+        r.body["deadline"]
+    );
+
+    // What the reconciler reads: the stored order with approved quantities.
+    let (stored, _) = records::get::<WorkOrder>(&*app.store, &id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(stored.state(), OrderState::Approved);
+    let approved_qty: Vec<Option<u32>> = stored
+        .request()
+        .lines
+        .iter()
+        .map(|l| l.approved_qty())
+        .collect();
+    assert_eq!(approved_qty, [Some(2), Some(2)]);
+
+    // Delivery confirmation is the tenant admin's, and billing starts then.
+    app.step(&qian, &id, "test_env_ready").await;
+    let r = app.transition(&li, &id, "delivered", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    app.clock.set(cst(2025, 10, 13, 15));
+    let delivered = app.step(&wang, &id, "delivered").await;
+    assert_eq!(delivered["delivered_at"], json!(cst(2025, 10, 13, 15)));
+    assert!(
+        delivered["deadline"].is_null(),
+        "Beijing sets no test period"
+    );
+    assert_eq!(delivered["history"].as_array().map(Vec::len), Some(5));
+
+    let v = yunshu_store::audit::verify(&*app.store)
+        .await
+        .expect("verify");
+    assert!(v.intact, "{v:?}");
+}
+
+#[tokio::test]
+async fn yongjia_refusal_needs_a_reason_then_resubmission_is_approved() {
+    let app = App::new().await;
+    let (li, sun, qian) = (
+        app.login("li").await,
+        app.login("sun").await,
+        app.login("qian").await,
+    );
+    let sys = app.system_create(&li, "公积金系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let id = app.order_create(&li, &sys, Some("yongjia")).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Submitted on Monday 29 September: accept or refuse within 3 working days
+    // (002 art. 9): 30 September, 9 and 10 October.
+    app.clock.set(cst(2025, 9, 29, 9));
+    let submitted = app.step(&li, &id, "submitted").await;
+    assert_eq!(submitted["policy"], "yongjia");
+    assert_eq!(submitted["deadline"]["step"], "accept_or_refuse");
+    assert_eq!(submitted["deadline"]["due_date"], "2025-10-10");
+
+    let before = app.order_get(&sun, &id).await.body;
+    let audits = app.audit_count().await;
+    for reason in [None, Some("   ")] {
+        let r = app.transition(&sun, &id, "refused", reason).await;
+        assert_eq!(
+            code(&r),
+            (StatusCode::BAD_REQUEST, Some("ORDER_REASON_REQUIRED")),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        app.order_get(&sun, &id).await.body,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(app.audit_count().await, audits);
+
+    app.clock.set(cst(2025, 9, 30, 9));
+    let refused = app
+        .transition(&sun, &id, "refused", Some("资源需求说明不全"))
+        .await;
+    assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
+    assert_eq!(refused.body["history"][1]["reason"], "资源需求说明不全");
+    assert!(refused.body["deadline"].is_null());
+    assert_eq!(refused.body["past_steps"][0]["step"], "accept_or_refuse");
+
+    // The applicant edits and resubmits (000 art. 12).
+    let edit = json!({"lines": [line("web-01", 2)], "note": "补充说明"});
+    let r = app
+        .call("PUT", &format!("/api/v1/orders/{id}"), Some(edit), &li)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["request"]["lines"].as_array().map(Vec::len), Some(1));
+    app.step(&li, &id, "submitted").await;
+    app.clock.set(cst(2025, 10, 9, 9));
+    let accepted = app.step(&sun, &id, "accepted").await;
+    // Review opinion within 5 working days of acceptance: 10, 11 (调休), 13, 14, 15 October.
+    assert_eq!(accepted["deadline"]["due_date"], "2025-10-15");
+    let approved = app.step(&qian, &id, "approved").await;
+    assert_eq!(approved["request"]["lines"][0]["approved_qty"], 2);
+    let states: Vec<&str> = approved["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["to"].as_str())
+        .collect();
+    assert_eq!(
+        states,
+        ["submitted", "refused", "submitted", "accepted", "approved"]
+    );
+    // Yongjia: test environment within 3 working days of approval (002 art. 10):
+    // 10, 11 (调休) and 13 October.
+    assert_eq!(approved["deadline"]["due_date"], "2025-10-13");
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_and_bad_transitions_change_nothing() {
+    let app = App::new().await;
+    let (li, zhao, sun, qian) = (
+        app.login("li").await,
+        app.login("zhao").await,
+        app.login("sun").await,
+        app.login("qian").await,
+    );
+    let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let id = app.order_create(&li, &sys, None).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // Another tenant: "not found", never "forbidden" (SPEC §1).
+    let r = app.order_get(&zhao, &id).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ORDER_NOT_FOUND")));
+    let r = app.transition(&zhao, &id, "submitted", None).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ORDER_NOT_FOUND")));
+    let r = app
+        .call("GET", &format!("/api/v1/systems/{sys}"), None, &zhao)
+        .await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("SYSTEM_NOT_FOUND")));
+    let r = app.order_create(&zhao, &sys, None).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("SYSTEM_NOT_FOUND")));
+    let r = app.call("GET", "/api/v1/orders", None, &zhao).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0));
+    // The platform admin runs yunshu but reads no tenant business data (003 §3.2.2.15).
+    let r = app.call("GET", "/api/v1/orders", None, &App::admin()).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app.order_get(&App::admin(), &id).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ORDER_NOT_FOUND")));
+
+    // Bad transitions: refused with the domain's code, nothing written.
+    let before = app.order_get(&li, &id).await.body;
+    let audits = app.audit_count().await;
+    let r = app.transition(&qian, &id, "approved", None).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_TRANSITION_FORBIDDEN")),
+        "{}",
+        r.body
+    );
+    let r = app.transition(&li, &id, "live", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app.transition(&li, &id, "bogus", None).await;
+    assert_eq!(code(&r), (StatusCode::BAD_REQUEST, Some("BODY_INVALID")));
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/lines/0/approve"),
+            Some(json!({"quantity": 1})),
+            &sun,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_NOT_IN_REVIEW"))
+    );
+    assert_eq!(app.order_get(&li, &id).await.body, before);
+    assert_eq!(app.audit_count().await, audits);
+
+    // Once submitted, the request is frozen until refused or rejected.
+    app.step(&li, &id, "submitted").await;
+    let edit = json!({"lines": [line("web-01", 9)]});
+    let r = app
+        .call("PUT", &format!("/api/v1/orders/{id}"), Some(edit), &li)
+        .await;
+    assert_eq!(code(&r), (StatusCode::CONFLICT, Some("ORDER_NOT_EDITABLE")));
+    // Applicants cannot set approved quantities through the request body.
+    let sneaky = json!({"kind": "onboarding", "system": sys, "lines": [{"server": line("a", 1)["server"], "quantity": 1, "approved_qty": 1}]});
+    let r = app.call("POST", "/api/v1/orders", Some(sneaky), &li).await;
+    assert_eq!(code(&r), (StatusCode::BAD_REQUEST, Some("BODY_INVALID")));
+}
+
+#[tokio::test]
+async fn orders_list_in_pages_scoped_to_the_tenant() {
+    let app = App::new().await;
+    let (li, zhao, sun) = (
+        app.login("li").await,
+        app.login("zhao").await,
+        app.login("sun").await,
+    );
+    let a = app.system_create(&li, "甲系统").await.body["number"]
+        .as_str()
+        .expect("n")
+        .to_owned();
+    let b = app.system_create(&zhao, "乙系统").await.body["number"]
+        .as_str()
+        .expect("n")
+        .to_owned();
+    for _ in 0..3 {
+        assert_eq!(
+            app.order_create(&li, &a, None).await.status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            app.order_create(&zhao, &b, None).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/orders?limit=2".to_owned();
+    loop {
+        let r = app.call("GET", &path, None, &li).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for o in r.body["items"].as_array().expect("items") {
+            assert_eq!(o["tenant"], "110105");
+            seen.push(o["id"].as_str().expect("id").to_owned());
+        }
+        match r.body["next"].as_str() {
+            Some(next) => path = format!("/api/v1/orders?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3);
+    let all = app
+        .call("GET", "/api/v1/orders?limit=100", None, &sun)
+        .await;
+    assert_eq!(all.body["items"].as_array().map(Vec::len), Some(6));
+}
+
+#[tokio::test]
+async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
+    let app = App::new().await;
+    let li = app.login("li").await;
+    let sys = app.system_create(&li, "甲系统").await.body["number"]
+        .as_str()
+        .expect("n")
+        .to_owned();
+    let id = app.order_create(&li, &sys, None).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let user = UserId::new("li").expect("id");
+    let binding = RoleBinding::new(RoleBindingFields {
+        id: "li.0".parse().expect("id"),
+        user: user.clone(),
+        role: Role::TenantUser,
+        scope: Scope::Tenant {
+            tenant: "110105".parse().expect("tenant"),
+        },
+        permissions: None,
+        granted_by: "user:platform-admin".parse().expect("actor"),
+        granted_at: Utc::now(),
+    })
+    .expect("binding");
+    let caller = Principal {
+        actor: Actor::User(user.clone()),
+        user: Some(user),
+        tenant: Some("110105".parse().expect("tenant")),
+        bindings: vec![binding],
+        scopes: None,
+    };
+    let store: &dyn Store = &*app.store;
+    let now = app.clock.now();
+    let mut first = orders::order_get(store, &caller, &id).await.expect("get");
+    let mut second = first.clone();
+    first
+        .order
+        .transition(OrderState::Submitted, caller.actor.clone(), now, None)
+        .expect("submit");
+    orders::save(store, &caller, &mut first, "order.transition", None, now)
+        .await
+        .expect("first wins");
+    let audits = app.audit_count().await;
+    second
+        .order
+        .request_edit()
+        .expect("still a draft in this copy")
+        .note = None;
+    let lost = orders::save(store, &caller, &mut second, "order.edit", None, now).await;
+    assert!(
+        matches!(lost, Err(WorkflowError::OrderConflict { .. })),
+        "{lost:?}"
+    );
+    assert_eq!(app.audit_count().await, audits);
+    let r = app.order_get(&li, &id).await;
+    assert_eq!(r.body["state"], "submitted");
+}
