@@ -114,6 +114,7 @@ fn spawn(
         .arg(state_dir)
         .arg("--listen")
         .arg("127.0.0.1:0")
+        .arg("--exit-with-parent")
         .kill_on_drop(true);
     if let Some(token) = token {
         // Through the environment, not argv: other users can read argv in ps.

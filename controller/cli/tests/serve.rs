@@ -99,6 +99,14 @@ impl Yunshu {
 
 impl Drop for Yunshu {
     fn drop(&mut self) {
+        // SIGTERM first, so `yunshu` stops its children (the demo's simulator).
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let pid = self.child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            if self.wait_exit(Duration::from_secs(5)).is_some() {
+                return;
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -275,4 +283,108 @@ fn driver_token_create_prints_a_one_time_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("PROVIDER_NAME_INVALID"));
     let out = run("acme", "1y");
     assert!(!out.status.success());
+}
+
+#[test]
+fn an_sre_scripts_login_apply_and_list_with_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_str = data.to_str().expect("utf-8 path");
+    let y = Yunshu::with_args(&["--demo", "--data-dir", data_str]);
+    y.wait_healthy();
+    assert!(wait_until(Duration::from_secs(10), || y
+        .log_text()
+        .contains("demo data")));
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let user = r#"{"id":"li","display_name":"李经办","tenant":"110105","password":"Jingban20261",
+        "roles":[{"role":{"name":"tenant_user"},"scope":{"type":"tenant","tenant":"110105"}}]}"#;
+    let (status, body) =
+        yunshu_testkit::http_post_json(y.port, "/api/v1/users", Some(admin.trim()), user)
+            .expect("create user");
+    assert_eq!(status, 201, "{body}");
+
+    let config = dir.path().join("credentials.json");
+    let server = format!("http://127.0.0.1:{}", y.port);
+    let yunshu = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_yunshu"))
+            .args(args)
+            .env("YUNSHU_CONFIG", &config)
+            .env("YUNSHU_SERVER", &server)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write");
+        }
+        child.wait_with_output().expect("wait")
+    };
+    let out = yunshu(
+        &["login", "--user", "li", "--password-stdin"],
+        Some("Jingban20261\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config)
+            .expect("config")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the saved token is private");
+    }
+
+    let order = dir.path().join("order.json");
+    std::fs::write(
+        &order,
+        r#"{"kind":"onboarding","system":"110105001","policy":"beijing","lines":[{"server":{
+            "server_name":"app-01","network_area":"gov_extranet","form":"vm","architecture":"arm64",
+            "vcpu":4,"memory_gib":8,"system_disk_gib":100,"data_disk_gib":500,"os":"麒麟 V10",
+            "purpose":"应用服务器","backup_gib":200},"quantity":2}]}"#,
+    )
+    .expect("write order");
+    let order_path = order.to_str().expect("utf-8");
+    let first = yunshu(&["orders", "apply", "-f", order_path], None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let id = String::from_utf8_lossy(&first.stdout).trim().to_owned();
+    assert!(id.starts_with("WO-"), "{id}");
+    // Applying the same file again (a retried script) is the same order.
+    let again = yunshu(&["orders", "apply", "-f", order_path], None);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), id);
+    let list = yunshu(&["orders", "list"], None);
+    let listing = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listing.contains(&id) && listing.contains("draft"),
+        "{listing}"
+    );
+    assert_eq!(
+        listing.matches("WO-").count(),
+        1,
+        "one order, not two: {listing}"
+    );
+    // A tenant user cannot approve: a clear error and a non-zero exit.
+    let submit = yunshu(&["orders", "transition", &id, "--to", "submitted"], None);
+    assert!(
+        submit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let approve = yunshu(&["orders", "approve", &id], None);
+    assert!(!approve.status.success());
+    assert!(String::from_utf8_lossy(&approve.stderr).contains("FORBIDDEN"));
 }

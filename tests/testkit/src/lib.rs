@@ -9,5 +9,5 @@ mod http;
 mod ports;
 
 pub use etcd::{EtcdError, EtcdServer};
-pub use http::{http_get, wait_until};
+pub use http::{http_get, http_post_json, wait_until};
 pub use ports::free_port;

@@ -53,6 +53,10 @@ struct Args {
     /// Fault injection: cut every watch stream this often (milliseconds).
     #[arg(long)]
     drop_watch_every_ms: Option<u64>,
+    /// Exit when the process that started this one exits (used by
+    /// `yunshu serve --demo`, so a killed demo leaves no driver behind).
+    #[arg(long)]
+    exit_with_parent: bool,
     /// Log format: human or json.
     #[arg(long, default_value = "human")]
     log_format: String,
@@ -133,7 +137,23 @@ async fn run(args: Args) -> Result<(), String> {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
+    let exit_with_parent = args.exit_with_parent;
+    #[cfg(unix)]
     let shutdown = async move {
+        let orphaned = async {
+            if !exit_with_parent {
+                return std::future::pending().await;
+            }
+            // A child whose parent died is re-parented: its parent id changes.
+            let parent = std::os::unix::process::parent_id();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                if std::os::unix::process::parent_id() != parent {
+                    tracing::info!("the parent process is gone; stopping");
+                    return;
+                }
+            }
+        };
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(term) => term,
@@ -142,6 +162,7 @@ async fn run(args: Args) -> Result<(), String> {
         tokio::select! {
             () = shutdown => {}
             _ = term.recv() => {}
+            () = orphaned => {}
         }
     };
     yunshu_driver_sdk::serve(Arc::new(sim), log, args.listen, options, shutdown)
