@@ -117,12 +117,37 @@ impl Controller {
         (field("certificate_pem"), field("key_pem"), field("ca_pem"))
     }
 
-    /// `GET /api/v1/audit` (first page) and `GET /api/v1/audit/verify`.
+    /// `GET /api/v1/audit` (first page) and `GET /api/v1/audit/verify`, read as an
+    /// auditor (the platform admin may not read the audit log).
     pub async fn audit(&self) -> (serde_json::Value, serde_json::Value) {
         let http = reqwest::Client::new();
+        let auditor = serde_json::json!({
+            "id": "e2e-auditor", "display_name": "审计员", "password": "Shenji202612",
+            "roles": [{"role": {"name": "auditor"}, "scope": {"type": "platform"}}]
+        });
+        // Created once per controller; a second call finds it already there.
+        let _ = http
+            .post(format!("{}/api/v1/users", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&auditor)
+            .send()
+            .await;
+        let login = http
+            .post(format!("{}/api/v1/auth/login", self.url))
+            .json(&serde_json::json!({"user": "e2e-auditor", "password": "Shenji202612"}))
+            .send()
+            .await
+            .expect("login");
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_owned();
         let get = |path: &'static str| {
             http.get(format!("{}{path}", self.url))
-                .bearer_auth(&self.admin_token)
+                .header("cookie", cookie.clone())
                 .send()
         };
         let list = get("/api/v1/audit")

@@ -9,8 +9,9 @@ use yunshu_store::PageRequest;
 use yunshu_store::audit::{self, AuditDraft};
 
 use super::ApiError;
-use super::auth::PlatformAdmin;
 use crate::AppState;
+use crate::auth::Principal;
+use yunshu_domain::user::Permission;
 
 /// An audit draft for `action` on `target` by `actor` (`user:…` or `system:…`).
 pub(crate) fn audit_draft(
@@ -46,13 +47,15 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
-/// `GET /api/v1/audit`: the audit log in sequence order. Platform admin for now;
-/// the auditor role reads it once users and roles exist.
+/// `GET /api/v1/audit`: the audit log in sequence order, for auditors
+/// (安全审计员). The platform admin cannot read it: whoever administers the
+/// system must not also audit it (separation of duties, 003 §3.2.2.15).
 pub(crate) async fn audit_list(
-    _: PlatformAdmin,
+    caller: Principal,
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    caller.require(Permission::AuditRead, None)?;
     let (items, next) = audit::list(
         &*state.store,
         PageRequest {
@@ -66,8 +69,9 @@ pub(crate) async fn audit_list(
 
 /// `GET /api/v1/audit/verify`: walks the hash chain.
 pub(crate) async fn audit_verify(
-    _: PlatformAdmin,
+    caller: Principal,
     State(state): State<AppState>,
 ) -> Result<Json<audit::Verification>, ApiError> {
+    caller.require(Permission::AuditRead, None)?;
     Ok(Json(audit::verify(&*state.store).await?))
 }

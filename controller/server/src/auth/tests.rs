@@ -284,8 +284,20 @@ async fn repeated_failures_lock_the_account_and_are_audited() {
         )
         .await;
     assert_eq!(r.body["code"], "LOGIN_FAILED");
+    // The platform admin may not read the audit log; an auditor may.
+    let denied = app.call("GET", "/api/v1/audit", None, &App::admin()).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let auditor = json!({
+        "id": "qian", "display_name": "钱审计", "password": "Shenji202612",
+        "roles": [{"role": {"name": "auditor"}, "scope": {"type": "platform"}}]
+    });
+    assert_eq!(
+        app.create_user(&App::admin(), auditor).await.status,
+        StatusCode::CREATED
+    );
+    let qian = app.login("qian", "Shenji202612").await;
     let audit = app
-        .call("GET", "/api/v1/audit?limit=100", None, &App::admin())
+        .call("GET", "/api/v1/audit?limit=100", None, &qian)
         .await;
     let actions: Vec<&str> = audit.body["items"]
         .as_array()
@@ -302,9 +314,7 @@ async fn repeated_failures_lock_the_account_and_are_audited() {
         "{actions:?}"
     );
     assert!(actions.contains(&"user.create"));
-    let verify = app
-        .call("GET", "/api/v1/audit/verify", None, &App::admin())
-        .await;
+    let verify = app.call("GET", "/api/v1/audit/verify", None, &qian).await;
     assert_eq!(verify.body["intact"], true, "{}", verify.body);
 }
 
