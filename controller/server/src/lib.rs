@@ -11,6 +11,8 @@ pub mod drivers;
 pub mod metrics;
 pub mod readiness;
 mod serve;
+#[cfg(test)]
+mod test_app;
 pub mod workflow;
 
 pub use serve::{ServeConfig, ServeError, serve};

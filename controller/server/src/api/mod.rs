@@ -90,4 +90,6 @@ pub fn router(state: AppState) -> Router {
 }
 
 #[cfg(test)]
+mod isolation_tests;
+#[cfg(test)]
 mod tests;
