@@ -72,6 +72,13 @@ fn sign(
         })
 }
 
+/// `GET /api/v1/drivers/ca`: the driver CA certificate drivers pin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drivers/ca",
+    tag = "drivers",
+    responses((status = 200, description = "The driver CA", body = crate::api::openapi::CaResponseDoc))
+)]
 pub(crate) async fn ca(State(state): State<AppState>) -> Result<Json<CaResponse>, ApiError> {
     Ok(Json(CaResponse {
         ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
@@ -115,7 +122,20 @@ fn token_refusal(e: TokenError) -> ApiError {
     }
 }
 
-/// `POST /api/v1/drivers/register`
+/// `POST /api/v1/drivers/register`: a driver redeems a one-time bootstrap token
+/// for a client certificate.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drivers/register",
+    tag = "drivers",
+    request_body = crate::api::openapi::RegisterRequestDoc,
+    responses(
+        (status = 200, description = "The driver's certificate and a renewal token", body = crate::api::openapi::CertificateResponseDoc),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::api::ErrorBody),
+        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::api::ErrorBody),
+        (status = 403, description = "PROVIDER_MISMATCH", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -178,7 +198,18 @@ pub(crate) async fn register(
     }))
 }
 
-/// `POST /api/v1/drivers/renew`
+/// `POST /api/v1/drivers/renew`: a registered driver renews its certificate.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drivers/renew",
+    tag = "drivers",
+    request_body = crate::api::openapi::RenewRequestDoc,
+    responses(
+        (status = 200, description = "A new certificate and renewal token", body = crate::api::openapi::CertificateResponseDoc),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::api::ErrorBody),
+        (status = 401, description = "RENEWAL_DENIED", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn renew(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RenewRequest>,
@@ -231,14 +262,16 @@ pub(crate) async fn renew(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateDriverTokenRequest)]
 pub struct CreateTokenRequest {
     pub provider: String,
     /// Seconds; default one hour.
     pub ttl_seconds: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreateDriverTokenResponse)]
 pub struct CreateTokenResponse {
     pub token: String,
     pub id: String,
@@ -246,7 +279,19 @@ pub struct CreateTokenResponse {
     pub expires_at: chrono::DateTime<Utc>,
 }
 
-/// `POST /api/v1/admin/driver-tokens`
+/// `POST /api/v1/admin/driver-tokens`: a one-time bootstrap token for a driver.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/driver-tokens",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, description = "The token (shown once)", body = CreateTokenResponse),
+        (status = 400, description = "Malformed body, provider name or TTL", body = crate::api::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn create_token(
     _: PlatformAdmin,
     State(state): State<AppState>,
@@ -295,7 +340,17 @@ pub(crate) async fn create_token(
     ))
 }
 
-/// `GET /api/v1/admin/drivers`
+/// `GET /api/v1/admin/drivers`: the driver registry, without secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/drivers",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Registered drivers", body = Vec<DriverView>),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn list_drivers(
     _: PlatformAdmin,
     State(state): State<AppState>,
@@ -304,13 +359,13 @@ pub(crate) async fn list_drivers(
     Ok(Json(drivers.into_iter().map(DriverView::from).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ClientCertRequest {
     /// Seconds; default one hour, at most a day.
     pub ttl_seconds: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientCertResponse {
     pub certificate_pem: String,
     pub key_pem: String,
@@ -320,6 +375,18 @@ pub struct ClientCertResponse {
 /// `POST /api/v1/admin/controller-certificates`: a short-lived controller client
 /// identity, for running the driver conformance kit (`yunshu-conformance`) or
 /// debugging a driver by hand. Drivers accept it like a controller replica's.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/controller-certificates",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = ClientCertRequest,
+    responses(
+        (status = 201, description = "A controller client certificate and key", body = ClientCertResponse),
+        (status = 400, description = "Malformed body or TTL", body = crate::api::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn create_client_cert(
     _: PlatformAdmin,
     State(state): State<AppState>,

@@ -10,12 +10,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// `{code, message, message_zh, details}` — every API error looks like this.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `AUTH_REQUIRED`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,
     pub message_zh: String,
+    /// Extra structured detail, when there is any.
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    #[schema(value_type = Option<Object>, required = false)]
     pub details: serde_json::Value,
 }
 

@@ -11,6 +11,7 @@ mod error;
 mod idempotency;
 mod json;
 mod observe;
+pub mod openapi;
 mod ops;
 mod orders;
 mod systems;
@@ -19,7 +20,7 @@ mod version;
 pub(crate) use audit::audit_draft;
 pub(crate) use domain_error::invalid as domain_invalid;
 pub use error::{ApiError, ErrorBody};
-pub use json::ApiJson;
+pub use json::{ApiJson, ApiPath, ApiQuery};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,6 +31,7 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/version", get(version::version))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/drivers/ca", get(drivers::ca))
         .route("/drivers/register", post(drivers::register))
         .route("/drivers/renew", post(drivers::renew))

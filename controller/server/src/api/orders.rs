@@ -9,7 +9,7 @@
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use yunshu_domain::order_line::{
 };
 use yunshu_domain::{ErrorCode, ProviderId, SystemNumber, Text};
 
-use super::{ApiError, ApiJson};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use crate::auth::principal::Principal;
 use crate::workflow::deadline::{self, PolicyName, StepClock};
@@ -66,7 +66,8 @@ fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {
     clock.map(|Extension(c)| c).unwrap_or_default().now()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The previous page's `next`.
     pub after: Option<String>,
@@ -75,29 +76,38 @@ pub struct ListQuery {
 
 /// One requested server row. Only the requested quantity: approved quantities
 /// are the reviewer's (000 art. 12), so an applicant cannot send one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
+    /// A `ServerRequest` (domain type).
+    #[schema(value_type = Object)]
     pub server: ServerRequest,
+    #[schema(value_type = u32, minimum = 1)]
     pub quantity: NonZeroU32,
 }
 
 /// The editable part of an order (000 附件3; 004 附件1-3).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct OrderInput {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub provider: Option<ProviderId>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub zone: Option<ZoneId>,
     #[serde(default)]
     pub lines: Vec<LineInput>,
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub public_ips: Vec<PublicIpRequest>,
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub bastion_accounts: Vec<BastionAccountRequest>,
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub cross_zone_access: Vec<CrossZoneAccess>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub note: Option<Text>,
 }
 
@@ -120,36 +130,46 @@ impl From<OrderInput> for OrderRequest {
 }
 
 /// `POST /api/v1/orders` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateOrderRequest {
+    /// An `OrderKind` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub kind: OrderKind,
+    /// The information system's number.
+    #[schema(value_type = String)]
     pub system: SystemNumber,
     /// Deadline policy: `datong` | `yongjia` | `beijing` (default `beijing`).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub policy: Option<PolicyName>,
     #[serde(flatten)]
     pub request: OrderInput,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
+    /// The target `OrderState` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub to: OrderState,
     /// Required when refusing or rejecting (000 art. 12).
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineApproveRequest {
     pub quantity: u32,
 }
 
 /// The current step's deadline as shown to people.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadlineView {
+    /// A `Step` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub step: Step,
+    #[schema(value_type = String)]
     pub step_zh: &'static str,
     pub started_at: DateTime<Utc>,
     /// Last day (China Standard Time) on which the step is on time.
@@ -179,30 +199,43 @@ impl DeadlineView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: String,
+    /// An `OrderKind` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub kind: OrderKind,
+    #[schema(value_type = String)]
     pub kind_zh: &'static str,
     pub system: String,
     pub tenant: String,
+    /// An `OrderState` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub state: OrderState,
+    #[schema(value_type = String)]
     pub state_zh: &'static str,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Lines carry `requested_qty` and, once reviewed, `approved_qty` — what the
     /// controller provisions (SPEC §3).
+    #[schema(value_type = Object)]
     pub request: OrderRequest,
+    /// `HistoryEntry` records (domain type), oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub history: Vec<HistoryEntry>,
+    #[schema(value_type = String)]
     pub policy: &'static str,
     /// The deadline of the step the order is in, when its policy sets one.
     pub deadline: Option<DeadlineView>,
     /// Why the current step's deadline is unknown (a calendar error code).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub deadline_unknown: Option<String>,
     /// Delivery confirmation (交付确认): billing starts here (000 art. 14).
     pub delivered_at: Option<DateTime<Utc>>,
+    /// `StepClock` records of the steps already left.
+    #[schema(value_type = Vec<Object>)]
     pub past_steps: Vec<StepClock>,
 }
 
@@ -234,13 +267,28 @@ impl OrderView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub items: Vec<OrderView>,
     pub next: Option<String>,
 }
 
 /// `POST /api/v1/orders`: a draft for one of the caller's tenant's systems.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "The new draft order", body = OrderView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "A concurrent change; try again", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_create(
     caller: Principal,
     State(state): State<AppState>,
@@ -261,11 +309,24 @@ pub(crate) async fn order_create(
 }
 
 /// `GET /api/v1/orders?after=&limit=`: orders the caller may see, by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    params(ListQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "One page of orders", body = OrderPage),
+        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_list(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let now = now_of(clock);
     let page = orders::order_list(
@@ -287,11 +348,25 @@ pub(crate) async fn order_list(
 }
 
 /// `GET /api/v1/orders/{id}`: another tenant's order is 404 `ORDER_NOT_FOUND`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id"),),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 400, description = "Malformed order id", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_get(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_of(clock);
     let loaded = orders::order_get(&*state.store, &caller, &id)
@@ -302,11 +377,27 @@ pub(crate) async fn order_get(
 
 /// `PUT /api/v1/orders/{id}`: replaces the request while draft, refused or
 /// rejected (`ORDER_NOT_EDITABLE` otherwise).
+#[utoipa::path(
+    put,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id"),),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = OrderInput,
+    responses(
+        (status = 200, description = "The edited order", body = OrderView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_edit(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<OrderInput>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_of(clock);
@@ -317,11 +408,27 @@ pub(crate) async fn order_edit(
 }
 
 /// `POST /api/v1/orders/{id}/transitions` `{to, reason}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/transitions",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id"),),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = TransitionRequest,
+    responses(
+        (status = 200, description = "The order in its new state", body = OrderView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_transition(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<TransitionRequest>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_of(clock);
@@ -340,11 +447,30 @@ pub(crate) async fn order_transition(
 
 /// `POST /api/v1/orders/{id}/lines/{index}/approve` `{quantity}`: `index` is
 /// 0-based, as in the order's `request.lines`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/lines/{index}/approve",
+    tag = "orders",
+    params(
+        ("id" = String, Path, description = "The order id"),
+        ("index" = u32, Path, description = "0-based index into `request.lines`"),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = LineApproveRequest,
+    responses(
+        (status = 200, description = "The order with the approved quantity recorded", body = OrderView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn order_line_approve(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    Path((id, index)): Path<(String, usize)>,
+    ApiPath((id, index)): ApiPath<(String, usize)>,
     ApiJson(req): ApiJson<LineApproveRequest>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_of(clock);

@@ -5,7 +5,7 @@
 //! workflow's (`workflow::systems`). Must not call drivers.
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use yunshu_domain::system::{
@@ -13,35 +13,50 @@ use yunshu_domain::system::{
 };
 use yunshu_domain::{Name, Text};
 
-use super::ApiError;
 use super::orders::{ListQuery, workflow_error};
+use super::{ApiError, ApiPath, ApiQuery};
 use crate::AppState;
 use crate::auth::principal::Principal;
 use crate::workflow::{self, Clock, systems::SystemFields};
 
 /// `POST /api/v1/systems` body: the fields of the Beijing work order part 1
 /// (004 附件1-3); the number is assigned by the controller.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSystemRequest {
+    #[schema(value_type = String)]
     pub name: Name,
+    /// A `SystemType` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub system_type: SystemType,
+    /// A `SecurityLevel` (domain enum).
+    #[schema(value_type = String)]
     pub security_level: SecurityLevel,
+    /// A `RunSchedule` (domain enum).
+    #[schema(value_type = serde_json::Value)]
     pub run_schedule: RunSchedule,
+    /// A `NetworkNature` (domain enum, snake_case).
+    #[schema(value_type = String)]
     pub network_nature: NetworkNature,
+    #[schema(value_type = Object)]
     pub contact: Contact,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub technical_contact: Option<Contact>,
+    #[schema(value_type = String)]
     pub description: Text,
     /// 前置审批情况; absent means none.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub pre_approval: Option<PreApproval>,
 }
 
-#[derive(Debug, Serialize)]
+/// The system as stored (`InformationSystem`, flattened) plus its tenant.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SystemView {
     pub tenant: String,
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub system: InformationSystem,
 }
 
@@ -54,13 +69,27 @@ impl From<InformationSystem> for SystemView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SystemPage {
     pub items: Vec<SystemView>,
     pub next: Option<String>,
 }
 
 /// `POST /api/v1/systems`: a system of the caller's own tenant (`system_write`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/systems",
+    tag = "systems",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = CreateSystemRequest,
+    responses(
+        (status = 201, description = "The system, with its assigned number", body = SystemView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 409, description = "SYSTEM_NUMBERS_EXHAUSTED", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn system_create(
     caller: Principal,
     State(state): State<AppState>,
@@ -87,10 +116,23 @@ pub(crate) async fn system_create(
 
 /// `GET /api/v1/systems?after=&limit=`: the caller's tenant's systems, or all for
 /// platform roles with `system_read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/systems",
+    tag = "systems",
+    params(ListQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "One page of systems", body = SystemPage),
+        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn system_list(
     caller: Principal,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<SystemPage>, ApiError> {
     let page = workflow::systems::system_list(
         &*state.store,
@@ -108,10 +150,24 @@ pub(crate) async fn system_list(
 
 /// `GET /api/v1/systems/{number}`: another tenant's system is 404
 /// `SYSTEM_NOT_FOUND`, never 403 (SPEC §1).
+#[utoipa::path(
+    get,
+    path = "/api/v1/systems/{number}",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The system", body = SystemView),
+        (status = 400, description = "Malformed system number", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn system_get(
     caller: Principal,
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> Result<Json<SystemView>, ApiError> {
     let system = workflow::systems::system_get(&*state.store, &caller, &number)
         .await

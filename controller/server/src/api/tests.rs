@@ -187,3 +187,50 @@ async fn idempotency_key_replays_the_first_answer() {
         )
     );
 }
+
+#[tokio::test]
+async fn openapi_json_is_served_and_is_the_committed_contract() {
+    let (_, router) = app().await;
+    let (status, body) = get(&router, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let served: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(served["info"]["version"], crate::VERSION);
+    assert!(served["paths"]["/api/v1/orders/{id}/transitions"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn bad_query_and_path_parameters_get_the_error_body() {
+    let (_, router) = app().await;
+    for (path, code) in [
+        ("/api/v1/orders?limit=-1", "QUERY_INVALID"),
+        ("/api/v1/orders/o/lines/x/approve", "PATH_INVALID"),
+    ] {
+        let method = if path.ends_with("approve") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let response = router
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("authorization", "Bearer admin")
+                    .header("content-type", "application/json")
+                    .body(Body::from("{\"quantity\":1}"))
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json body");
+        assert_eq!(json["code"], code, "{path}");
+    }
+}

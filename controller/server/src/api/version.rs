@@ -6,16 +6,26 @@ use serde::Serialize;
 
 use crate::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
+    #[schema(value_type = String)]
     pub name: &'static str,
+    #[schema(value_type = String)]
     pub version: &'static str,
     /// The API generation served under `/api/<api>`.
+    #[schema(value_type = String)]
     pub api: &'static str,
     /// The store backend: `redb`, `memory` or `etcd`.
+    #[schema(value_type = String)]
     pub store: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/version",
+    tag = "meta",
+    responses((status = 200, description = "Name, version, API generation and store backend", body = VersionInfo))
+)]
 pub(crate) async fn version(State(state): State<AppState>) -> Json<VersionInfo> {
     Json(VersionInfo {
         name: "yunshu",

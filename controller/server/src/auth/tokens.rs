@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use yunshu_store::{PageRequest, Store, StoreError, Txn, records};
 
 use super::principal::{Principal, forbidden};
 use crate::AppState;
-use crate::api::{ApiError, ApiJson, audit_draft};
+use crate::api::{ApiError, ApiJson, ApiPath, audit_draft};
 
 pub const PREFIX: &str = "yst1.";
 const MAX_DAYS: i64 = 365;
@@ -63,24 +63,30 @@ pub async fn resolve(store: &dyn Store, bearer: &str) -> Result<Option<ApiToken>
     Ok(valid.then_some(token))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateApiTokenRequest)]
 pub struct CreateTokenRequest {
     pub name: String,
+    /// `Permission`s (domain enum, snake_case) the token may use.
+    #[schema(value_type = Vec<String>)]
     pub scopes: BTreeSet<Permission>,
     /// Days until it expires; default 90, at most 365.
     pub days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
+    /// `Permission`s (domain enum, snake_case).
+    #[schema(value_type = Vec<String>)]
     pub scopes: BTreeSet<Permission>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     /// Only in the answer to its creation; never shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub token: Option<String>,
 }
 
@@ -104,6 +110,20 @@ fn user_of(caller: &Principal) -> Result<&UserId, ApiError> {
 }
 
 /// `POST /api/v1/auth/tokens`
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/tokens",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, description = "The token; `token` is shown only here", body = TokenView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: not a user, or scopes beyond the user's permissions", body = crate::api::ErrorBody),
+        (status = 409, description = "TOKEN_ID_COLLISION; try again", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     caller: Principal,
     State(state): State<AppState>,
@@ -167,6 +187,17 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/auth/tokens`: the caller's own tokens.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/tokens",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The caller's tokens (never the secrets)", body = Vec<TokenView>),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller is not a user", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     caller: Principal,
     State(state): State<AppState>,
@@ -183,10 +214,23 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /api/v1/auth/tokens/{id}`: revoke one of the caller's tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/tokens/{id}",
+    tag = "auth",
+    params(("id" = String, Path, description = "The token id")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Revoked (also if it already was)"),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "TOKEN_NOT_FOUND", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn revoke(
     caller: Principal,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_of(&caller)?;
     let not_found = || {

@@ -20,16 +20,21 @@ use super::{lockout, passwords, sessions};
 use crate::AppState;
 use crate::api::{ApiError, ApiJson, audit_draft, domain_invalid};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RoleRequest {
+    /// A `Role` (domain type, `{"name": …}`).
+    #[schema(value_type = Object)]
     pub role: Role,
+    /// A `Scope` (domain type, `{"type": …}`).
+    #[schema(value_type = Object)]
     pub scope: Scope,
     /// Narrow the role to these permissions (default: all of the role's).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub permissions: Option<std::collections::BTreeSet<Permission>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateUserRequest {
     pub id: String,
     pub display_name: String,
@@ -39,11 +44,13 @@ pub struct CreateUserRequest {
     pub roles: Vec<RoleRequest>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub display_name: String,
     pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
     pub roles: Vec<Role>,
 }
 
@@ -72,6 +79,21 @@ fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
 }
 
 /// `POST /api/v1/users`
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "TENANT_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "USER_EXISTS", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn create_user(
     caller: Principal,
     State(state): State<AppState>,
@@ -171,17 +193,19 @@ pub(crate) async fn create_user(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     pub user: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     pub user: String,
     pub display_name: String,
     pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
     pub roles: Vec<Role>,
     /// Echo in `X-CSRF-Token` on every request that changes something.
     pub csrf_token: String,
@@ -196,7 +220,20 @@ fn login_failed() -> ApiError {
     )
 }
 
-/// `POST /api/v1/auth/login`
+/// `POST /api/v1/auth/login`: sets the `yunshu_session` cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse,
+            headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict`"))),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "LOGIN_FAILED", body = crate::api::ErrorBody),
+        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -273,7 +310,18 @@ pub(crate) async fn login(
         .into_response())
 }
 
-/// `POST /api/v1/auth/logout`
+/// `POST /api/v1/auth/logout`: ends the session and expires the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn logout(
     _caller: Principal,
     State(state): State<AppState>,
@@ -293,16 +341,29 @@ pub(crate) async fn logout(
         .into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     pub actor: String,
     pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
     pub roles: Vec<Role>,
     /// Every permission the caller holds (after narrowing and token scopes).
+    #[schema(value_type = Vec<String>)]
     pub permissions: std::collections::BTreeSet<Permission>,
 }
 
 /// `GET /api/v1/auth/me`
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Who the caller is and what they may do", body = Me),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+    )
+)]
 pub(crate) async fn me(caller: Principal) -> Json<Me> {
     Json(Me {
         actor: caller.actor.to_string(),

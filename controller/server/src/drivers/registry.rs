@@ -26,7 +26,7 @@ pub struct DriverRecord {
     pub simulator: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 pub enum Health {
     /// Registered; not yet checked.
@@ -44,7 +44,7 @@ impl Record for DriverRecord {
 }
 
 /// The registry entry as the admin API shows it: no secrets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DriverView {
     pub provider: String,
     pub endpoint: String,
