@@ -55,6 +55,8 @@ pub enum DomainError {
     Calendar(#[from] crate::calendar::CalendarError),
     #[error(transparent)]
     Policy(#[from] crate::calendar::PolicyError),
+    #[error(transparent)]
+    CatalogImport(#[from] crate::catalog_data::CatalogImportError),
 }
 
 impl DomainError {
@@ -75,6 +77,7 @@ impl DomainError {
             DomainError::Audit(e) => e,
             DomainError::Calendar(e) => e,
             DomainError::Policy(e) => e,
+            DomainError::CatalogImport(e) => e,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod arch;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
+pub mod catalog_data;
 pub mod error;
 pub mod ids;
 pub mod order;
