@@ -716,3 +716,66 @@ async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
     let r = app.order_get(&li, &id).await;
     assert_eq!(r.body["state"], "submitted");
 }
+
+#[tokio::test]
+async fn yongjia_change_then_exit_with_their_deadlines() {
+    let app = App::new().await;
+    // Everything below happens from Thursday 25 September 2025 on.
+    app.clock.set(cst(2025, 9, 25, 8));
+    let (wang, sun, qian) = (
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("qian").await,
+    );
+    let sys = app.system_create(&wang, "社保查询系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let create = |kind: &str| json!({"kind": kind, "system": sys, "policy": "yongjia", "lines": [line("app-01", 2)]});
+
+    // Change (变更): review within 5 working days, then execute within 3 (002 art. 12).
+    let r = app
+        .call("POST", "/api/v1/orders", Some(create("change")), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let change = r.body["id"].as_str().expect("id").to_owned();
+    // Thursday 25 September 2025: 26, 28 (调休 Sunday), 29, 30 September, 9 October.
+    app.clock.set(cst(2025, 9, 25, 9));
+    let submitted = app.step(&wang, &change, "submitted").await;
+    assert_eq!(submitted["deadline"]["step"], "change_review");
+    assert_eq!(submitted["deadline"]["due_date"], "2025-10-09");
+    app.clock.set(cst(2025, 9, 26, 9));
+    app.step(&sun, &change, "accepted").await;
+    // Approved 30 September: 9, 10, 11 (调休 Saturday) October.
+    app.clock.set(cst(2025, 9, 30, 9));
+    let approved = app.step(&qian, &change, "approved").await;
+    assert_eq!(approved["deadline"]["step"], "change_execute");
+    assert_eq!(approved["deadline"]["due_date"], "2025-10-11");
+    app.clock.set(cst(2025, 10, 10, 9));
+    let delivered = app.step(&wang, &change, "delivered").await;
+    assert!(delivered["delivered_at"].is_string(), "{delivered}");
+
+    // Exit (退出): review 5 wd, stop within 3 wd, keep data and logs 3 months (002 art. 13).
+    let r = app
+        .call("POST", "/api/v1/orders", Some(create("exit")), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let exit = r.body["id"].as_str().expect("id").to_owned();
+    app.clock.set(cst(2025, 10, 13, 9));
+    let submitted = app.step(&wang, &exit, "submitted").await;
+    assert_eq!(submitted["deadline"]["step"], "exit_review");
+    assert_eq!(submitted["deadline"]["due_date"], "2025-10-20");
+    app.clock.set(cst(2025, 10, 14, 9));
+    app.step(&sun, &exit, "accepted").await;
+    app.clock.set(cst(2025, 10, 15, 9));
+    let approved = app.step(&qian, &exit, "approved").await;
+    assert_eq!(approved["deadline"]["step"], "exit_reclaim");
+    assert_eq!(approved["deadline"]["due_date"], "2025-10-20");
+    app.clock.set(cst(2025, 10, 17, 9));
+    let exited = app.step(&qian, &exit, "exited").await;
+    assert_eq!(exited["deadline"]["step"], "data_retention");
+    assert_eq!(exited["deadline"]["due_date"], "2026-01-17");
+    app.clock.set(cst(2026, 1, 19, 9));
+    let purged = app.step(&qian, &exit, "purged").await;
+    assert!(purged["deadline"].is_null(), "{purged}");
+}
