@@ -23,6 +23,7 @@ pub type Auth = Vec<(&'static str, String)>;
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    pub set_cookie: Option<String>,
 }
 
 pub struct App {
@@ -34,6 +35,13 @@ impl App {
     /// user, 110106), sun (reviewer), zhou (approver), qian (auditor), op
     /// (provider operator of `sim`).
     pub async fn with_users() -> Self {
+        let app = Self::new().await;
+        app.add_users().await;
+        app
+    }
+
+    /// The two tenants and no users (tests that create their own).
+    pub async fn new() -> Self {
         let store = Arc::new(RedbStore::in_memory().expect("store"));
         crate::demo::seed(&*store)
             .await
@@ -48,9 +56,12 @@ impl App {
             .await
             .expect("tenant 110106");
         let state = AppState::new(store, Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())));
-        let app = Self {
+        Self {
             router: crate::api::router(state),
-        };
+        }
+    }
+
+    async fn add_users(&self) {
         for (id, tenant, role, scope) in [
             (
                 "li",
@@ -95,7 +106,7 @@ impl App {
                 json!({"type": "provider", "provider": "sim"}),
             ),
         ] {
-            let r = app
+            let r = self
                 .call(
                     "POST",
                     "/api/v1/users",
@@ -108,7 +119,6 @@ impl App {
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{id}: {}", r.body);
         }
-        app
     }
 
     pub async fn call(
@@ -131,6 +141,11 @@ impl App {
         .expect("request");
         let response = self.router.clone().oneshot(req).await.expect("infallible");
         let status = response.status();
+        let set_cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response
             .into_body()
             .collect()
@@ -140,6 +155,7 @@ impl App {
         Reply {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            set_cookie,
         }
     }
 
@@ -147,43 +163,32 @@ impl App {
         vec![("authorization", format!("Bearer {ADMIN}"))]
     }
 
-    /// Logs in; the headers a browser sends next (cookie + CSRF token).
+    /// Logs in with the shared test password.
     pub async fn login(&self, user: &str) -> Auth {
-        let req = Request::builder()
-            .method("POST")
-            .uri("/api/v1/auth/login")
-            .header(header::CONTENT_TYPE, "application/json");
-        let response = self
-            .router
-            .clone()
-            .oneshot(
-                req.body(Body::from(
-                    json!({"user": user, "password": PASSWORD}).to_string(),
-                ))
-                .expect("request"),
+        self.login_with(user, PASSWORD).await
+    }
+
+    /// Logs in; the headers a browser sends next (cookie + CSRF token).
+    pub async fn login_with(&self, user: &str, password: &str) -> Auth {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"user": user, "password": password})),
+                &[],
             )
-            .await
-            .expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK, "login {user}");
-        let cookie = response
-            .headers()
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_owned();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body: Value = serde_json::from_slice(&bytes).expect("json");
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.body);
+        let cookie = r.set_cookie.expect("Set-Cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         vec![
-            ("cookie", cookie),
+            ("cookie", cookie.split(';').next().expect("pair").to_owned()),
             (
                 "x-csrf-token",
-                body["csrf_token"].as_str().expect("csrf").to_owned(),
+                r.body["csrf_token"].as_str().expect("csrf").to_owned(),
             ),
         ]
     }

@@ -1,120 +1,17 @@
 //! Users, login, sessions, CSRF, lockout and scoping through the real router.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use yunshu_store::RedbStore;
 
-use crate::AppState;
+use crate::test_app::{App, Reply};
 
-const ADMIN: &str = "admin-secret";
-
-struct App {
-    router: axum::Router,
+trait CreateUser {
+    async fn create_user(&self, auth: &[(&str, String)], body: Value) -> Reply;
 }
 
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    set_cookie: Option<String>,
-}
-
-impl App {
-    async fn new() -> Self {
-        let store = Arc::new(RedbStore::in_memory().expect("store"));
-        crate::demo::seed(&*store)
-            .await
-            .expect("demo tenant 110105");
-        let other = yunshu_domain::tenant::Tenant {
-            code: yunshu_domain::TenantCode::new("110106").expect("code"),
-            name: yunshu_domain::Name::new("另一个委办局").expect("name"),
-            supervising_unit: yunshu_domain::Name::new("区政府").expect("name"),
-            created_at: chrono::Utc::now(),
-        };
-        yunshu_store::records::create(&*store, &other)
-            .await
-            .expect("tenant 110106");
-        let state = AppState::new(store, Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())));
-        Self {
-            router: crate::api::router(state),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        auth: &[(&str, String)],
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        for (k, v) in auth {
-            req = req.header(*k, v);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .expect("request");
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let set_cookie = response
-            .headers()
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            set_cookie,
-        }
-    }
-
-    fn admin() -> Vec<(&'static str, String)> {
-        vec![("authorization", format!("Bearer {ADMIN}"))]
-    }
-
+impl CreateUser for App {
     async fn create_user(&self, auth: &[(&str, String)], body: Value) -> Reply {
         self.call("POST", "/api/v1/users", Some(body), auth).await
-    }
-
-    /// Logs in; returns the headers a browser would send next (cookie + CSRF).
-    async fn login(&self, user: &str, password: &str) -> Vec<(&'static str, String)> {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                Some(json!({"user": user, "password": password})),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let cookie = r.set_cookie.expect("Set-Cookie");
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-            "{cookie}"
-        );
-        let pair = cookie.split(';').next().expect("pair").to_owned();
-        vec![
-            ("cookie", pair),
-            (
-                "x-csrf-token",
-                r.body["csrf_token"].as_str().expect("csrf").to_owned(),
-            ),
-        ]
     }
 }
 
@@ -133,7 +30,7 @@ async fn admin_creates_a_tenant_admin_who_logs_in() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert!(r.body.get("password_hash").is_none());
-    let session = app.login("wang", "Zhengwuyun2026").await;
+    let session = app.login_with("wang", "Zhengwuyun2026").await;
     let me = app.call("GET", "/api/v1/auth/me", None, &session).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["actor"], "user:wang");
@@ -155,7 +52,7 @@ async fn changes_need_the_csrf_token() {
     let app = App::new().await;
     app.create_user(&App::admin(), tenant_admin("wang", "110105"))
         .await;
-    let session = app.login("wang", "Zhengwuyun2026").await;
+    let session = app.login_with("wang", "Zhengwuyun2026").await;
     let no_csrf = vec![session[0].clone()];
     let user = json!({
         "id": "li", "display_name": "李经办", "tenant": "110105", "password": "Jingban20261",
@@ -175,7 +72,7 @@ async fn tenant_admins_manage_only_their_own_tenant() {
     let app = App::new().await;
     app.create_user(&App::admin(), tenant_admin("wang", "110105"))
         .await;
-    let session = app.login("wang", "Zhengwuyun2026").await;
+    let session = app.login_with("wang", "Zhengwuyun2026").await;
     // Another tenant: not found, never forbidden (SPEC §1).
     let r = app
         .create_user(&session, tenant_admin("zhao", "110106"))
@@ -295,7 +192,7 @@ async fn repeated_failures_lock_the_account_and_are_audited() {
         app.create_user(&App::admin(), auditor).await.status,
         StatusCode::CREATED
     );
-    let qian = app.login("qian", "Shenji202612").await;
+    let qian = app.login_with("qian", "Shenji202612").await;
     let audit = app
         .call("GET", "/api/v1/audit?limit=100", None, &qian)
         .await;
@@ -339,7 +236,7 @@ async fn api_tokens_act_as_their_user_within_their_scopes_until_revoked() {
     let app = App::new().await;
     app.create_user(&App::admin(), tenant_admin("wang", "110105"))
         .await;
-    let session = app.login("wang", "Zhengwuyun2026").await;
+    let session = app.login_with("wang", "Zhengwuyun2026").await;
     let r = app
         .call(
             "POST",
