@@ -51,6 +51,13 @@ impl AppState {
 }
 
 impl AppState {
+    /// Whether `bearer` is the platform admin token (compared by SHA-256, the only
+    /// form the server keeps).
+    pub fn is_admin_token(&self, bearer: &str) -> bool {
+        self.admin_token_sha256.as_deref()
+            == Some(yunshu_pki::sha256_hex(bearer.trim().as_bytes()).as_str())
+    }
+
     /// The driver PKI, or 503 while the store has not answered yet.
     pub fn drivers(&self) -> Result<&Arc<drivers::DriverPki>, api::ApiError> {
         self.pki.get().ok_or_else(|| {

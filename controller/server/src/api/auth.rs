@@ -24,14 +24,13 @@ impl FromRequestParts<AppState> for PlatformAdmin {
                 "此操作需要平台管理员令牌（Authorization: Bearer …）。",
             )
         };
-        let expected = state.admin_token_sha256.as_deref().ok_or_else(denied)?;
         let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(denied)?;
-        if yunshu_pki::sha256_hex(presented.trim().as_bytes()) == expected {
+        if state.is_admin_token(presented) {
             Ok(PlatformAdmin)
         } else {
             Err(denied())

@@ -62,7 +62,8 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh())
 }
 
-fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {
+/// The request's clock (tests inject one), or the system clock.
+pub(super) fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {
     clock.map(|Extension(c)| c).unwrap_or_default().now()
 }
 

@@ -96,7 +96,7 @@ pub(crate) async fn system_create(
     clock: Option<Extension<Clock>>,
     super::ApiJson(req): super::ApiJson<CreateSystemRequest>,
 ) -> Result<(StatusCode, Json<SystemView>), ApiError> {
-    let now = clock.map(|Extension(c)| c).unwrap_or_default().now();
+    let now = super::orders::now_of(clock);
     let fields = SystemFields {
         name: req.name,
         system_type: req.system_type,

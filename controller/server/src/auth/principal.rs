@@ -142,9 +142,8 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
         {
-            let admin = state.admin_token_sha256.as_deref();
             let bearer = bearer.trim();
-            if admin == Some(yunshu_pki::sha256_hex(bearer.as_bytes()).as_str()) {
+            if state.is_admin_token(bearer) {
                 return Principal::platform_admin();
             }
             let token = super::tokens::resolve(&*state.store, bearer)
