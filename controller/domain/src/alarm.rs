@@ -13,6 +13,7 @@ use crate::{
     error::ErrorCode,
     ids::{AlarmId, UserId},
     record::Record,
+    tenant::TenantCode,
     text::Text,
 };
 
@@ -69,6 +70,34 @@ impl AlarmLevel {
     }
 }
 
+/// What an alarm is about; decides who sees it and who may acknowledge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmCategory {
+    /// A work-order step passed its deadline (SPEC §3; 004 art. 13–14).
+    OrderOverdue,
+    /// A system's usage period ends within a month (002 art. 14).
+    UsageExpiring,
+    /// A system's usage period ended without an extension request (002 art. 14).
+    UsageExpired,
+    /// A resource pool passed its allocation threshold (SPEC §5).
+    Capacity,
+    /// Everything else raised by an operator or a component.
+    Other,
+}
+
+impl AlarmCategory {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            AlarmCategory::OrderOverdue => "工单超时",
+            AlarmCategory::UsageExpiring => "使用期即将届满",
+            AlarmCategory::UsageExpired => "使用期已满",
+            AlarmCategory::Capacity => "资源容量",
+            AlarmCategory::Other => "其他",
+        }
+    }
+}
+
 /// Who confirmed an alarm, and when (状态确认).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acknowledgement {
@@ -85,7 +114,23 @@ pub struct Alarm {
     level: AlarmLevel,
     trigger: Text,
     content: Text,
+    #[serde(default = "other")]
+    category: AlarmCategory,
+    /// The tenant the alarm concerns, if any: its users see it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<TenantCode>,
+    /// The record it is about, e.g. `work_order/WO-…` or `system/110105001`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<Text>,
     acknowledged: Option<Acknowledgement>,
+    /// When the condition stopped holding (the late step finished, the pool fell
+    /// back under the line). A cleared alarm stays on record until acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cleared_at: Option<DateTime<Utc>>,
+}
+
+fn other() -> AlarmCategory {
+    AlarmCategory::Other
 }
 
 #[derive(Deserialize)]
@@ -95,14 +140,24 @@ struct AlarmFields {
     level: AlarmLevel,
     trigger: Text,
     content: Text,
+    #[serde(default = "other")]
+    category: AlarmCategory,
+    #[serde(default)]
+    tenant: Option<TenantCode>,
+    #[serde(default)]
+    subject: Option<Text>,
     #[serde(default)]
     acknowledged: Option<Acknowledgement>,
+    #[serde(default)]
+    cleared_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<AlarmFields> for Alarm {
     type Error = AlarmError;
     fn try_from(f: AlarmFields) -> Result<Self, Self::Error> {
-        let mut alarm = Alarm::new(f.id, f.raised_at, f.level, f.trigger, f.content);
+        let mut alarm = Alarm::new(f.id, f.raised_at, f.level, f.trigger, f.content)
+            .about(f.category, f.tenant, f.subject);
+        alarm.cleared_at = f.cleared_at.map(|at| at.max(alarm.raised_at));
         if let Some(ack) = f.acknowledged {
             alarm.acknowledge(ack.by, ack.at)?;
         }
@@ -126,8 +181,36 @@ impl Alarm {
             level,
             trigger,
             content,
+            category: AlarmCategory::Other,
+            tenant: None,
+            subject: None,
             acknowledged: None,
+            cleared_at: None,
         }
+    }
+
+    /// Says what the alarm is about: its category, the tenant it concerns (whose
+    /// users may then see it) and the record it names.
+    pub fn about(
+        mut self,
+        category: AlarmCategory,
+        tenant: Option<TenantCode>,
+        subject: Option<Text>,
+    ) -> Self {
+        self.category = category;
+        self.tenant = tenant;
+        self.subject = subject;
+        self
+    }
+
+    pub fn category(&self) -> AlarmCategory {
+        self.category
+    }
+    pub fn tenant(&self) -> Option<&TenantCode> {
+        self.tenant.as_ref()
+    }
+    pub fn subject(&self) -> Option<&Text> {
+        self.subject.as_ref()
     }
 
     pub fn id(&self) -> &AlarmId {
@@ -147,6 +230,17 @@ impl Alarm {
     }
     pub fn acknowledged(&self) -> Option<&Acknowledgement> {
         self.acknowledged.as_ref()
+    }
+    pub fn cleared_at(&self) -> Option<DateTime<Utc>> {
+        self.cleared_at
+    }
+
+    /// Records that the condition no longer holds; the first time counts, and
+    /// never before the alarm was raised.
+    pub fn clear(&mut self, at: DateTime<Utc>) {
+        if self.cleared_at.is_none() {
+            self.cleared_at = Some(at.max(self.raised_at));
+        }
     }
 
     /// Marks the alarm confirmed. Refuses a second acknowledgement

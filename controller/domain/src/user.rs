@@ -234,7 +234,14 @@ impl Role {
             Role::ProviderOperator { .. } => &[OrderRead, CapacityRead, ExpansionHandle],
             Role::Auditor => &[AuditRead, ReportRead],
             // No SystemRead/ResourceRead/BillRead on purpose (003 §3.2.2.15).
-            Role::PlatformAdmin => &[UserManage, RoleManage, DriverManage, SettingsManage],
+            Role::PlatformAdmin => &[
+                UserManage,
+                RoleManage,
+                DriverManage,
+                SettingsManage,
+                CatalogManage,
+                PolicyManage,
+            ],
         }
     }
 

@@ -134,6 +134,13 @@ pub async fn serve(
     }
     let monitor = tokio::spawn(state.readiness.clone().monitor(store.clone()));
     let drivers = tokio::spawn(start_drivers(state.clone(), config.driver_cert_ttl));
+    // Overdue steps and usage periods are checked each minute: deadlines fall at
+    // 24:00 China Standard Time, so a minute's delay is far inside any limit.
+    let timers = tokio::spawn(crate::workflow::timers::run(
+        store.clone(),
+        crate::workflow::Clock::System,
+        std::time::Duration::from_secs(60),
+    ));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -155,6 +162,7 @@ pub async fn serve(
         .await;
     monitor.abort();
     drivers.abort();
+    timers.abort();
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())

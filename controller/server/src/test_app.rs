@@ -5,20 +5,63 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_store::{RedbStore, records};
 
 use crate::AppState;
+use crate::workflow::Clock;
 
 pub const ADMIN: &str = "admin-secret";
 pub const PASSWORD: &str = "Zhengwuyun2026";
 
 /// Headers that authenticate a request.
 pub type Auth = Vec<(&'static str, String)>;
+
+/// An instant in China Standard Time.
+pub fn cst(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    CHINA_STANDARD_TIME
+        .with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("valid time")
+        .with_timezone(&Utc)
+}
+
+/// A valid `POST /api/v1/systems` body.
+pub fn system_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "system_type": "business_production",
+        "security_level": "level2",
+        "run_schedule": "7x24",
+        "network_nature": "gov_extranet",
+        "contact": {"name": "李经办", "phone": "13800138001"},
+        "description": "不动产登记业务办理"
+    })
+}
+
+/// One server line of an order.
+pub fn line(name: &str, quantity: u32) -> Value {
+    json!({
+        "server": {
+            "server_name": name, "network_area": "gov_extranet", "form": "vm",
+            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+            "data_disk_gib": 500, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 200
+        },
+        "quantity": quantity
+    })
+}
+
+/// Status and error code of a reply.
+pub fn code(r: &Reply) -> (StatusCode, Option<&str>) {
+    (r.status, r.body["code"].as_str())
+}
 
 pub struct Reply {
     pub status: StatusCode,
@@ -28,6 +71,9 @@ pub struct Reply {
 
 pub struct App {
     pub router: axum::Router,
+    pub store: Arc<RedbStore>,
+    /// A manual clock every handler reads "now" from; starts at the real time.
+    pub clock: Clock,
 }
 
 impl App {
@@ -37,6 +83,13 @@ impl App {
     pub async fn with_users() -> Self {
         let app = Self::new().await;
         app.add_users().await;
+        app
+    }
+
+    /// [`App::with_users`] with the clock set to `at`.
+    pub async fn with_users_at(at: DateTime<Utc>) -> Self {
+        let app = Self::with_users().await;
+        app.clock.set(at);
         app
     }
 
@@ -55,9 +108,15 @@ impl App {
         records::create(&*store, &other)
             .await
             .expect("tenant 110106");
-        let state = AppState::new(store, Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())));
+        let state = AppState::new(
+            store.clone(),
+            Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())),
+        );
+        let clock = Clock::manual(Utc::now());
         Self {
-            router: crate::api::router(state),
+            router: crate::api::router(state).layer(Extension(clock.clone())),
+            store,
+            clock,
         }
     }
 
@@ -156,6 +215,96 @@ impl App {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             set_cookie,
+        }
+    }
+
+    pub async fn system_create(&self, auth: &Auth, name: &str) -> Reply {
+        self.call("POST", "/api/v1/systems", Some(system_body(name)), auth)
+            .await
+    }
+
+    /// An onboarding draft with two lines (web-01 ×3, db-01 ×2).
+    pub async fn order_create(&self, auth: &Auth, system: &str, policy: Option<&str>) -> Reply {
+        let mut body = json!({
+            "kind": "onboarding",
+            "system": system,
+            "lines": [line("web-01", 3), line("db-01", 2)],
+            "note": "入云申请"
+        });
+        if let Some(p) = policy {
+            body["policy"] = json!(p);
+        }
+        self.call("POST", "/api/v1/orders", Some(body), auth).await
+    }
+
+    pub async fn order_get(&self, auth: &Auth, id: &str) -> Reply {
+        self.call("GET", &format!("/api/v1/orders/{id}"), None, auth)
+            .await
+    }
+
+    pub async fn transition(&self, auth: &Auth, id: &str, to: &str, reason: Option<&str>) -> Reply {
+        let mut body = json!({"to": to});
+        if let Some(r) = reason {
+            body["reason"] = json!(r);
+        }
+        self.call(
+            "POST",
+            &format!("/api/v1/orders/{id}/transitions"),
+            Some(body),
+            auth,
+        )
+        .await
+    }
+
+    /// Moves `id` to `to` and expects success.
+    pub async fn step(&self, auth: &Auth, id: &str, to: &str) -> Value {
+        let r = self.transition(auth, id, to, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.body);
+        assert_eq!(r.body["state"], to);
+        r.body
+    }
+
+    /// Number of audit entries so far.
+    pub async fn audit_count(&self) -> usize {
+        records::list::<yunshu_domain::audit::AuditEntry>(
+            &*self.store,
+            yunshu_store::PageRequest::default(),
+        )
+        .await
+        .expect("audit")
+        .0
+        .len()
+    }
+
+    /// Sends a raw text body (file uploads).
+    pub async fn call_text(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        auth: &[(&str, String)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in auth {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+            set_cookie: None,
         }
     }
 

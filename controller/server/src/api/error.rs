@@ -38,6 +38,8 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         message_zh: String,
+        /// Structured detail, e.g. every bad row of an upload; `Null` if none.
+        details: serde_json::Value,
     },
 }
 
@@ -54,7 +56,16 @@ impl ApiError {
             code,
             message: message.into(),
             message_zh: message_zh.into(),
+            details: serde_json::Value::Null,
         }
+    }
+
+    /// Adds structured detail to a refusal (no effect on other errors).
+    pub fn with_details(mut self, value: serde_json::Value) -> Self {
+        if let ApiError::Refused { details, .. } = &mut self {
+            *details = value;
+        }
+        self
     }
 
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -76,13 +87,9 @@ impl ApiError {
                 code,
                 message,
                 message_zh,
+                details,
                 ..
-            } => (
-                *code,
-                message.clone(),
-                message_zh.clone(),
-                serde_json::Value::Null,
-            ),
+            } => (*code, message.clone(), message_zh.clone(), details.clone()),
             ApiError::NotFound { path } => (
                 "NOT_FOUND",
                 format!("No resource at {path}."),

@@ -3,8 +3,10 @@
 //! Owns parsing, authorisation (later) and mapping errors to HTTP. Must not call
 //! drivers or hold business rules: those belong to the workflow and the domain.
 
+mod alarms;
 mod audit;
 mod auth;
+mod catalogs;
 mod domain_error;
 mod drivers;
 mod error;
@@ -14,6 +16,7 @@ mod observe;
 pub mod openapi;
 mod ops;
 mod orders;
+mod rules;
 mod systems;
 mod version;
 
@@ -60,6 +63,31 @@ pub fn router(state: AppState) -> Router {
             get(systems::system_list).post(systems::system_create),
         )
         .route("/systems/{number}", get(systems::system_get))
+        .route("/systems/{number}/usage-term", get(systems::usage_term_get))
+        .route(
+            "/systems/{number}/usage-term/extension-request",
+            post(systems::usage_extension_request),
+        )
+        .route(
+            "/systems/{number}/usage-term/extend",
+            post(systems::usage_extend),
+        )
+        .route("/alarms", get(alarms::alarm_list))
+        .route("/alarms/{id}", get(alarms::alarm_get))
+        .route("/alarms/{id}/ack", post(alarms::alarm_ack))
+        .route("/catalogs", get(catalogs::catalog_list))
+        .route("/catalogs/import", post(catalogs::catalog_import))
+        .route("/catalogs/{id}", get(catalogs::catalog_get))
+        .route("/calendar", get(rules::calendar_get))
+        .route(
+            "/calendar/{year}",
+            get(rules::calendar_year_get).put(rules::calendar_year_put),
+        )
+        .route("/policies", get(rules::policy_list))
+        .route(
+            "/policies/{name}",
+            get(rules::policy_get).put(rules::policy_put),
+        )
         .route(
             "/orders",
             get(orders::order_list).post(orders::order_create),
@@ -93,5 +121,7 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod isolation_tests;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use yunshu_domain::calendar::{Deadline, Step};
+use yunshu_domain::calendar::{Calendar, Deadline, Step};
 use yunshu_domain::ids::ZoneId;
 use yunshu_domain::order::{HistoryEntry, OrderError, OrderKind, OrderRequest, OrderState};
 use yunshu_domain::order_line::{
@@ -39,7 +39,19 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::OrderConflict { .. } | WorkflowError::SystemNumbersExhausted { .. } => {
             StatusCode::CONFLICT
         }
-        WorkflowError::SystemNumberBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        WorkflowError::SystemNumberBusy { .. } | WorkflowError::Busy => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        WorkflowError::PolicyUnknown { .. } => StatusCode::BAD_REQUEST,
+        WorkflowError::PolicyPresetReadOnly { .. }
+        | WorkflowError::UsageExtensionRefused { .. }
+        | WorkflowError::CatalogBuiltInReadOnly { .. } => StatusCode::CONFLICT,
+        WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
+        // acknowledging twice is a state conflict, not bad input
+        WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
+        WorkflowError::AlarmNotFound { .. } | WorkflowError::UsageTermMissing { .. } => {
+            StatusCode::NOT_FOUND
+        }
         WorkflowError::Order(o) => match o {
             // bad input: fix the request and send it again
             OrderError::ReasonRequired { .. } | OrderError::Line(_) => StatusCode::BAD_REQUEST,
@@ -59,7 +71,21 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
             };
         }
     };
-    ApiError::refused(status, e.code(), e.to_string(), e.message_zh())
+    let details = match &e {
+        WorkflowError::Invalid(yunshu_domain::DomainError::CatalogImport(c)) => {
+            super::catalogs::issues_json(c)
+        }
+        _ => serde_json::Value::Null,
+    };
+    ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)
+}
+
+/// The working-day calendar in force (shipped years plus the operator's).
+pub(super) async fn calendar(state: &AppState) -> Result<Calendar, ApiError> {
+    Ok(workflow::rules::load(&*state.store)
+        .await
+        .map_err(workflow_error)?
+        .calendar)
 }
 
 /// The request's clock (tests inject one), or the system clock.
@@ -186,14 +212,14 @@ pub struct DeadlineView {
 }
 
 impl DeadlineView {
-    fn new(d: &Deadline, now: DateTime<Utc>) -> Self {
+    fn new(d: &Deadline, now: DateTime<Utc>, calendar: &Calendar) -> Self {
         DeadlineView {
             step: d.step,
             step_zh: d.step.name_zh(),
             started_at: d.started_at,
             due_date: d.due_date,
             due_at: d.due_at(),
-            working_days_left: deadline::working_days_left(d, now),
+            working_days_left: deadline::working_days_left(d, now, calendar),
             overdue: d.is_overdue(now),
             source: d.source.clone(),
         }
@@ -226,7 +252,7 @@ pub struct OrderView {
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<HistoryEntry>,
     #[schema(value_type = String)]
-    pub policy: &'static str,
+    pub policy: String,
     /// The deadline of the step the order is in, when its policy sets one.
     pub deadline: Option<DeadlineView>,
     /// Why the current step's deadline is unknown (a calendar error code).
@@ -241,7 +267,7 @@ pub struct OrderView {
 }
 
 impl OrderView {
-    fn new(l: Loaded, now: DateTime<Utc>) -> Self {
+    fn new(l: Loaded, now: DateTime<Utc>, calendar: &Calendar) -> Self {
         let o = &l.order;
         let current = l.track.current.as_ref();
         OrderView {
@@ -257,10 +283,10 @@ impl OrderView {
             updated_at: o.updated_at(),
             request: o.request().clone(),
             history: o.history().to_vec(),
-            policy: deadline::policy_str(l.track.policy),
+            policy: l.track.policy.to_string(),
             deadline: current
                 .and_then(|c| c.deadline.as_ref())
-                .map(|d| DeadlineView::new(d, now)),
+                .map(|d| DeadlineView::new(d, now, calendar)),
             deadline_unknown: current.and_then(|c| c.unknown.clone()),
             delivered_at: l.track.delivered_at,
             past_steps: l.track.past.clone(),
@@ -306,7 +332,10 @@ pub(crate) async fn order_create(
     let loaded = orders::order_create(&*state.store, &caller, draft, now)
         .await
         .map_err(workflow_error)?;
-    Ok((StatusCode::CREATED, Json(OrderView::new(loaded, now))))
+    Ok((
+        StatusCode::CREATED,
+        Json(OrderView::new(loaded, now, &calendar(&state).await?)),
+    ))
 }
 
 /// `GET /api/v1/orders?after=&limit=`: orders the caller may see, by id.
@@ -338,11 +367,12 @@ pub(crate) async fn order_list(
     )
     .await
     .map_err(workflow_error)?;
+    let cal = calendar(&state).await?;
     Ok(Json(OrderPage {
         items: page
             .items
             .into_iter()
-            .map(|l| OrderView::new(l, now))
+            .map(|l| OrderView::new(l, now, &cal))
             .collect(),
         next: page.next,
     }))
@@ -373,7 +403,7 @@ pub(crate) async fn order_get(
     let loaded = orders::order_get(&*state.store, &caller, &id)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(OrderView::new(loaded, now)))
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
 }
 
 /// `PUT /api/v1/orders/{id}`: replaces the request while draft, refused or
@@ -405,7 +435,7 @@ pub(crate) async fn order_edit(
     let loaded = orders::order_edit(&*state.store, &caller, &id, req.into(), now)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(OrderView::new(loaded, now)))
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
 }
 
 /// `POST /api/v1/orders/{id}/transitions` `{to, reason}`.
@@ -443,7 +473,7 @@ pub(crate) async fn order_transition(
     let loaded = orders::order_transition(&*state.store, &caller, &id, req.to, reason, now)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(OrderView::new(loaded, now)))
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
 }
 
 /// `POST /api/v1/orders/{id}/lines/{index}/approve` `{quantity}`: `index` is
@@ -478,5 +508,5 @@ pub(crate) async fn order_line_approve(
     let loaded = orders::order_line_approve(&*state.store, &caller, &id, index, req.quantity, now)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(OrderView::new(loaded, now)))
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
 }

@@ -8,49 +8,18 @@
 //! `yunshu_domain::calendar`. Must not read the clock: callers pass the step's
 //! start and `now`.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_domain::ErrorCode;
 use yunshu_domain::calendar::{Calendar, Deadline, Policy, Preset, Step};
 use yunshu_domain::order::{OrderKind, OrderState};
 
-/// The deadline policy an order follows: one of the SPEC §3 presets. Stored with
-/// the order at creation so a later change of the default does not move the
-/// deadlines of orders already under way.
-pub type PolicyName = Preset;
+pub use super::rules::PolicyName;
 
 /// The policy used when a request names none: this deployment follows Beijing's
 /// rules (004) unless told otherwise.
-pub const DEFAULT_POLICY: PolicyName = Preset::Beijing;
-
-// Built once from data embedded in the binary; neither can fail at run time.
-static CALENDAR: LazyLock<Calendar> = LazyLock::new(Calendar::china);
-static POLICIES: LazyLock<[(Preset, Policy); 3]> =
-    LazyLock::new(|| Preset::ALL.map(|p| (p, Policy::preset(p))));
-
-/// The policy's stable name, as in requests and stored records.
-pub fn policy_str(name: PolicyName) -> &'static str {
-    match name {
-        Preset::Datong => "datong",
-        Preset::Yongjia => "yongjia",
-        Preset::Beijing => "beijing",
-    }
-}
-
-fn policy(name: PolicyName) -> &'static Policy {
-    // Preset::ALL covers every variant, so the search always finds one; the
-    // fallback keeps this total without a panic path.
-    let all = &*POLICIES;
-    all.iter()
-        .find(|(p, _)| *p == name)
-        .map_or(&all[0].1, |(_, policy)| policy)
-}
-
-/// The working-day calendar deadlines are counted on.
-pub fn calendar() -> &'static Calendar {
-    &CALENDAR
+pub fn default_policy() -> PolicyName {
+    PolicyName::preset(Preset::Beijing)
 }
 
 /// The policy step an order of `kind` starts when it enters `state`, if any.
@@ -94,21 +63,28 @@ pub struct StepClock {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// When `step`, started at `started_at`, is due under `policy`. The ONE function
-/// that computes a deadline; everything else stores or shows its answer.
+/// When `step`, started at `started_at`, is due under `policy` on `calendar`.
+/// The ONE function that computes a deadline; everything else stores or shows
+/// its answer.
 pub fn step_due(
-    policy_name: PolicyName,
+    policy: &Policy,
+    calendar: &Calendar,
     step: Step,
     started_at: DateTime<Utc>,
 ) -> Result<Option<Deadline>, yunshu_domain::calendar::CalendarError> {
-    policy(policy_name).deadline(step, started_at, calendar())
+    policy.deadline(step, started_at, calendar)
 }
 
 /// Starts the clock of `step` at `started_at`. Never fails: a deadline the
 /// calendar cannot compute is recorded as unknown with the reason, and the order
 /// still moves (a missing holiday notice must not stop approvals).
-pub fn step_start(policy_name: PolicyName, step: Step, started_at: DateTime<Utc>) -> StepClock {
-    let (deadline, unknown) = match step_due(policy_name, step, started_at) {
+pub fn step_start(
+    policy: &Policy,
+    calendar: &Calendar,
+    step: Step,
+    started_at: DateTime<Utc>,
+) -> StepClock {
+    let (deadline, unknown) = match step_due(policy, calendar, step, started_at) {
         Ok(d) => (d, None),
         Err(e) => {
             tracing::warn!(error = %e, step = %step, "deadline could not be computed");
@@ -126,6 +102,10 @@ pub fn step_start(policy_name: PolicyName, step: Step, started_at: DateTime<Utc>
 
 /// Working days left until `deadline` at `now` (0 on the due day, negative when
 /// late), or `None` if the calendar does not cover the range.
-pub fn working_days_left(deadline: &Deadline, now: DateTime<Utc>) -> Option<i64> {
-    deadline.working_days_left(now, calendar()).ok()
+pub fn working_days_left(
+    deadline: &Deadline,
+    now: DateTime<Utc>,
+    calendar: &Calendar,
+) -> Option<i64> {
+    deadline.working_days_left(now, calendar).ok()
 }

@@ -26,6 +26,29 @@ pub enum WorkflowError {
     SystemNumbersExhausted { tenant: String },
     #[error("could not allocate a system number for tenant {tenant}: too much contention")]
     SystemNumberBusy { tenant: String },
+    /// No preset or operator policy has this name.
+    #[error("no deadline policy {name:?}")]
+    PolicyUnknown { name: String },
+    #[error(
+        "policy {name:?} is a built-in preset and cannot be overwritten; write a policy with another name"
+    )]
+    PolicyPresetReadOnly { name: String },
+    #[error("no alarm {id}")]
+    AlarmNotFound { id: String },
+    /// The system has no usage period on record yet (it starts at delivery).
+    #[error("system {number} has no usage period yet")]
+    UsageTermMissing { number: String },
+    /// An extension that does not extend, goes beyond 3 years, or comes after
+    /// the system was taken offline or exited.
+    #[error("the usage period of system {number} cannot be extended like this")]
+    UsageExtensionRefused { number: String },
+    #[error("no service catalog {id}")]
+    CatalogNotFound { id: String },
+    #[error("catalog {id:?} ships with yunshu and cannot be replaced; import it under another id")]
+    CatalogBuiltInReadOnly { id: String },
+    /// Too many concurrent writers; nothing was written.
+    #[error("too many concurrent changes; try again")]
+    Busy,
     /// A refusal by the domain (state machine, validation), with its own code.
     #[error(transparent)]
     Order(#[from] OrderError),
@@ -58,6 +81,14 @@ impl ErrorCode for WorkflowError {
             WorkflowError::OrderConflict { .. } => "ORDER_CONFLICT",
             WorkflowError::SystemNumbersExhausted { .. } => "SYSTEM_NUMBERS_EXHAUSTED",
             WorkflowError::SystemNumberBusy { .. } => "SYSTEM_NUMBER_BUSY",
+            WorkflowError::PolicyUnknown { .. } => "POLICY_UNKNOWN",
+            WorkflowError::PolicyPresetReadOnly { .. } => "POLICY_PRESET_READONLY",
+            WorkflowError::AlarmNotFound { .. } => "ALARM_NOT_FOUND",
+            WorkflowError::UsageTermMissing { .. } => "USAGE_TERM_MISSING",
+            WorkflowError::UsageExtensionRefused { .. } => "USAGE_EXTENSION_REFUSED",
+            WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
+            WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
+            WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
             WorkflowError::Store { .. } => "STORE_UNAVAILABLE",
@@ -78,6 +109,22 @@ impl ErrorCode for WorkflowError {
             WorkflowError::SystemNumberBusy { tenant } => {
                 format!("为使用单位 {tenant} 分配信息系统编号时冲突过多，请稍后重试。")
             }
+            WorkflowError::PolicyUnknown { name } => format!("未找到时限规则“{name}”。"),
+            WorkflowError::PolicyPresetReadOnly { name } => {
+                format!("“{name}”是内置时限规则，不能覆盖；请以其他名称新建规则。")
+            }
+            WorkflowError::AlarmNotFound { id } => format!("未找到告警 {id}。"),
+            WorkflowError::UsageTermMissing { number } => {
+                format!("信息系统 {number} 尚无使用期记录（交付确认后开始计算）。")
+            }
+            WorkflowError::UsageExtensionRefused { number } => format!(
+                "信息系统 {number} 的使用期不能这样延长：新的到期日须晚于当前到期日、自今日起不超过 3 年，且系统尚未下线或退出。"
+            ),
+            WorkflowError::CatalogNotFound { id } => format!("未找到服务目录 {id}。"),
+            WorkflowError::CatalogBuiltInReadOnly { id } => {
+                format!("服务目录“{id}”为系统内置，不能覆盖；请使用其他标识导入。")
+            }
+            WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),
             WorkflowError::Invalid(e) => e.message_zh(),
             WorkflowError::Store { .. } => "数据存储暂不可用，请稍后重试。".to_string(),

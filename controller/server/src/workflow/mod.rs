@@ -14,12 +14,17 @@
 //! reconciler provisions the *approved* quantities it reads from the store), or
 //! read the wall clock deep inside (callers pass `now`, see [`Clock`]).
 
+pub mod alarms;
+pub mod catalogs;
 mod clock;
 pub mod deadline;
 mod error;
 pub mod orders;
-mod page;
+pub mod page;
+pub mod rules;
 pub mod systems;
+pub mod timers;
+pub mod usage;
 
 pub use clock::Clock;
 pub use deadline::PolicyName;
@@ -28,6 +33,8 @@ pub use page::{Page, limit as page_limit};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timers_tests;
 
 use chrono::{DateTime, Utc};
 use yunshu_domain::Text;

@@ -22,16 +22,17 @@ use yunshu_domain::{OrderId, Record, SystemNumber, TenantCode, Text};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
-use super::deadline::{self, DEFAULT_POLICY, PolicyName, StepClock};
+use super::deadline::{self, PolicyName, StepClock};
 use super::page::{self, Page};
 use super::{WorkflowError, audit_draft};
+use super::{rules, usage};
 use crate::auth::principal::Principal;
 
 /// Workflow bookkeeping kept beside a work order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTrack {
     pub order: OrderId,
-    /// The deadline policy chosen at creation (SPEC §3 presets).
+    /// The deadline policy chosen at creation (a SPEC §3 preset or an operator's).
     pub policy: PolicyName,
     /// The step the order is in now, when its policy limits that step.
     #[serde(default)]
@@ -177,6 +178,16 @@ pub async fn order_create(
         .map_err(WorkflowError::store("system read"))?
         .ok_or_else(system_missing)?;
     let created_by = caller.user.clone().ok_or(WorkflowError::Forbidden)?;
+    let policy = draft
+        .policy
+        .clone()
+        .unwrap_or_else(deadline::default_policy);
+    // Refuse an unknown policy now, not at the first transition.
+    if rules::load(store).await?.policy(&policy).is_none() {
+        return Err(WorkflowError::PolicyUnknown {
+            name: policy.to_string(),
+        });
+    }
     // Ids are random: a collision is astronomically rare, but retry rather than
     // overwrite.
     for _ in 0..4 {
@@ -191,7 +202,7 @@ pub async fn order_create(
         *order.request_edit()? = draft.request.clone();
         let track = OrderTrack {
             order: id.clone(),
-            policy: draft.policy.unwrap_or(DEFAULT_POLICY),
+            policy: policy.clone(),
             current: None,
             past: Vec::new(),
             delivered_at: None,
@@ -202,12 +213,7 @@ pub async fn order_create(
             order_rev: 0,
             track_rev: 0,
         };
-        let detail = format!(
-            "{} {} {}",
-            draft.kind,
-            draft.system,
-            deadline::policy_str(loaded.track.policy)
-        );
+        let detail = format!("{} {} {}", draft.kind, draft.system, loaded.track.policy);
         match save(
             store,
             caller,
@@ -252,7 +258,7 @@ pub async fn order_get(
         None => (
             OrderTrack {
                 order: oid,
-                policy: DEFAULT_POLICY,
+                policy: deadline::default_policy(),
                 current: None,
                 past: Vec::new(),
                 delivered_at: None,
@@ -357,21 +363,29 @@ pub async fn order_transition(
         done.finished_at = Some(at);
         track.past.push(done);
     }
+    let rules = rules::load(store).await?;
+    let policy = rules
+        .policy(&track.policy)
+        .ok_or_else(|| WorkflowError::PolicyUnknown {
+            name: track.policy.to_string(),
+        })?;
     track.current = deadline::step_entered(kind, to)
-        .map(|step| deadline::step_start(track.policy, step, at))
+        .map(|step| deadline::step_start(policy, &rules.calendar, step, at))
         // a step the policy does not limit has no clock to show
         .filter(|c| c.deadline.is_some() || c.unknown.is_some());
     if to == OrderState::Delivered {
         // 交付确认: billing starts now (000 art. 14; SPEC §6)
         track.delivered_at = Some(at);
     }
-    save(
+    let with = usage_term_change(store, &loaded.order, to, &rules.calendar, at).await?;
+    save_with(
         store,
         caller,
         &mut loaded,
         "order.transition",
         Some(detail),
         at,
+        with,
     )
     .await?;
     Ok(loaded)
@@ -427,10 +441,56 @@ pub async fn save(
     detail: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(), WorkflowError> {
+    save_with(store, caller, loaded, action, detail, now, Txn::new()).await
+}
+
+/// The usage-period change a transition brings, as operations to commit with
+/// it: delivery of an onboarding order starts the system's period (002 art. 14;
+/// an existing period is kept), completion of an exit order closes it.
+async fn usage_term_change(
+    store: &dyn Store,
+    order: &WorkOrder,
+    to: OrderState,
+    calendar: &yunshu_domain::calendar::Calendar,
+    at: DateTime<Utc>,
+) -> Result<Txn, WorkflowError> {
+    let starts = order.kind() == OrderKind::Onboarding && to == OrderState::Delivered;
+    let closes = order.kind() == OrderKind::Exit && to == OrderState::Exited;
+    if !starts && !closes {
+        return Ok(Txn::new());
+    }
+    let key = usage::key(order.system());
+    match (usage::load(store, order.system()).await?, starts) {
+        (None, true) => {
+            let term = usage::UsageTerm::starting(order.system().clone(), at, calendar)?;
+            Ok(Txn::new()
+                .when_mod_revision(key.clone(), 0)
+                .put(key, records::encode(&term)))
+        }
+        (Some((mut term, rev)), false) if term.closed_at.is_none() => {
+            term.closed_at = Some(at);
+            Ok(Txn::new()
+                .when_mod_revision(key.clone(), rev)
+                .put(key, records::encode(&term)))
+        }
+        _ => Ok(Txn::new()),
+    }
+}
+
+/// [`save`], committing the operations of `with` in the same transaction.
+pub async fn save_with(
+    store: &dyn Store,
+    caller: &Principal,
+    loaded: &mut Loaded,
+    action: &str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+    with: Txn,
+) -> Result<(), WorkflowError> {
     let id = loaded.order.id().to_string();
     let order_key = records::key::<WorkOrder>(&id);
     let track_key = records::key::<OrderTrack>(&id);
-    let txn = Txn::new()
+    let txn = with
         .when_mod_revision(order_key.clone(), loaded.order_rev)
         .when_mod_revision(track_key.clone(), loaded.track_rev)
         .put(order_key.clone(), records::encode(&loaded.order))

@@ -72,3 +72,30 @@ pub async fn scan<T: Record + DeserializeOwned>(
         }
     }
 }
+
+/// Every record of kind `T` with its mod revision, for passes over a whole kind
+/// (timers, rules). Reads in store-sized pages.
+pub async fn scan_all<T: Record + DeserializeOwned>(
+    store: &dyn Store,
+) -> Result<Vec<(T, yunshu_store::Revision)>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .range(
+                &records::prefix::<T>(),
+                PageRequest {
+                    after: after.take(),
+                    limit: 0,
+                },
+            )
+            .await?;
+        for kv in &page.items {
+            out.push((records::decode(&kv.key, &kv.value)?, kv.mod_revision));
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}

@@ -3,255 +3,20 @@
 //! injected as a request extension so deadlines across the 2025 National Day
 //! holiday are exact.
 
-use std::sync::Arc;
-
-use axum::Extension;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use chrono::{DateTime, TimeZone, Utc};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-use yunshu_domain::audit::AuditEntry;
-use yunshu_domain::calendar::CHINA_STANDARD_TIME;
+use axum::http::StatusCode;
+use serde_json::json;
 use yunshu_domain::order::{OrderState, WorkOrder};
 use yunshu_domain::user::{Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_domain::{Actor, UserId};
-use yunshu_store::{PageRequest, RedbStore, Store, records};
+use yunshu_store::{Store, records};
 
-use super::{Clock, WorkflowError, orders};
-use crate::AppState;
+use super::{WorkflowError, orders};
 use crate::auth::principal::Principal;
-
-const ADMIN: &str = "admin-secret";
-const PASSWORD: &str = "Zhengwuyun2026";
-
-type Auth = Vec<(&'static str, String)>;
-
-/// An instant in China Standard Time.
-fn cst(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    CHINA_STANDARD_TIME
-        .with_ymd_and_hms(y, m, d, h, 0, 0)
-        .single()
-        .expect("valid time")
-        .with_timezone(&Utc)
-}
-
-struct App {
-    router: axum::Router,
-    store: Arc<RedbStore>,
-    clock: Clock,
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    set_cookie: Option<String>,
-}
-
-impl App {
-    async fn new() -> Self {
-        let store = Arc::new(RedbStore::in_memory().expect("store"));
-        crate::demo::seed(&*store)
-            .await
-            .expect("demo tenant 110105");
-        let other = yunshu_domain::tenant::Tenant {
-            code: yunshu_domain::TenantCode::new("110106").expect("code"),
-            name: yunshu_domain::Name::new("另一个委办局").expect("name"),
-            supervising_unit: yunshu_domain::Name::new("区政府").expect("name"),
-            created_at: Utc::now(),
-        };
-        records::create(&*store, &other)
-            .await
-            .expect("tenant 110106");
-        let state = AppState::new(
-            store.clone(),
-            Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())),
-        );
-        // Friday before the 2025 National Day holiday, 09:00 CST.
-        let clock = Clock::manual(cst(2025, 9, 26, 9));
-        let router = crate::api::router(state).layer(Extension(clock.clone()));
-        let app = Self {
-            router,
-            store,
-            clock,
-        };
-        for (id, tenant, role) in [
-            ("li", Some("110105"), "tenant_user"),
-            ("wang", Some("110105"), "tenant_admin"),
-            ("zhao", Some("110106"), "tenant_user"),
-            ("sun", None, "reviewer"),
-            ("qian", None, "approver"),
-        ] {
-            let scope = match tenant {
-                Some(t) => json!({"type": "tenant", "tenant": t}),
-                None => json!({"type": "platform"}),
-            };
-            let r = app
-                .call(
-                    "POST",
-                    "/api/v1/users",
-                    Some(json!({
-                        "id": id, "display_name": id, "tenant": tenant, "password": PASSWORD,
-                        "roles": [{"role": {"name": role}, "scope": scope}]
-                    })),
-                    &App::admin(),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{id}: {}", r.body);
-        }
-        app
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        auth: &[(&str, String)],
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        for (k, v) in auth {
-            req = req.header(*k, v);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .expect("request");
-        let response = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = response.status();
-        let set_cookie = response
-            .headers()
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            set_cookie,
-        }
-    }
-
-    fn admin() -> Auth {
-        vec![("authorization", format!("Bearer {ADMIN}"))]
-    }
-
-    /// Logs in; returns the headers a browser would send next (cookie + CSRF).
-    async fn login(&self, user: &str) -> Auth {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                Some(json!({"user": user, "password": PASSWORD})),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let cookie = r.set_cookie.expect("Set-Cookie");
-        let pair = cookie.split(';').next().expect("pair").to_owned();
-        vec![
-            ("cookie", pair),
-            (
-                "x-csrf-token",
-                r.body["csrf_token"].as_str().expect("csrf").to_owned(),
-            ),
-        ]
-    }
-
-    async fn system_create(&self, auth: &Auth, name: &str) -> Reply {
-        self.call("POST", "/api/v1/systems", Some(system_body(name)), auth)
-            .await
-    }
-
-    async fn order_create(&self, auth: &Auth, system: &str, policy: Option<&str>) -> Reply {
-        let mut body = json!({
-            "kind": "onboarding",
-            "system": system,
-            "lines": [line("web-01", 3), line("db-01", 2)],
-            "note": "入云申请"
-        });
-        if let Some(p) = policy {
-            body["policy"] = json!(p);
-        }
-        self.call("POST", "/api/v1/orders", Some(body), auth).await
-    }
-
-    async fn order_get(&self, auth: &Auth, id: &str) -> Reply {
-        self.call("GET", &format!("/api/v1/orders/{id}"), None, auth)
-            .await
-    }
-
-    async fn transition(&self, auth: &Auth, id: &str, to: &str, reason: Option<&str>) -> Reply {
-        let mut body = json!({"to": to});
-        if let Some(r) = reason {
-            body["reason"] = json!(r);
-        }
-        self.call(
-            "POST",
-            &format!("/api/v1/orders/{id}/transitions"),
-            Some(body),
-            auth,
-        )
-        .await
-    }
-
-    /// Moves `id` to `to` and expects success.
-    async fn step(&self, auth: &Auth, id: &str, to: &str) -> Value {
-        let r = self.transition(auth, id, to, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.body);
-        assert_eq!(r.body["state"], to);
-        r.body
-    }
-
-    async fn audit_count(&self) -> usize {
-        records::list::<AuditEntry>(&*self.store, PageRequest::default())
-            .await
-            .expect("audit")
-            .0
-            .len()
-    }
-}
-
-fn system_body(name: &str) -> Value {
-    json!({
-        "name": name,
-        "system_type": "business_production",
-        "security_level": "level2",
-        "run_schedule": "7x24",
-        "network_nature": "gov_extranet",
-        "contact": {"name": "李经办", "phone": "13800138001"},
-        "description": "不动产登记业务办理"
-    })
-}
-
-fn line(name: &str, quantity: u32) -> Value {
-    json!({
-        "server": {
-            "server_name": name, "network_area": "gov_extranet", "form": "vm",
-            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
-            "data_disk_gib": 500, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 200
-        },
-        "quantity": quantity
-    })
-}
-
-fn code(r: &Reply) -> (StatusCode, Option<&str>) {
-    (r.status, r.body["code"].as_str())
-}
+use crate::test_app::{App, code, cst, line, system_body};
 
 #[tokio::test]
 async fn systems_are_numbered_in_order_per_tenant() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let li = app.login("li").await;
     let zhao = app.login("zhao").await;
     // The demo seed holds 110105001 without a counter: numbering continues after it.
@@ -327,12 +92,12 @@ async fn systems_are_numbered_in_order_per_tenant() {
 
 #[tokio::test]
 async fn beijing_onboarding_reviewer_lowers_a_line_and_approval_stores_it() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let (li, wang, sun, qian) = (
         app.login("li").await,
         app.login("wang").await,
         app.login("sun").await,
-        app.login("qian").await,
+        app.login("zhou").await,
     );
     let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
         .as_str()
@@ -453,11 +218,11 @@ async fn beijing_onboarding_reviewer_lowers_a_line_and_approval_stores_it() {
 
 #[tokio::test]
 async fn yongjia_refusal_needs_a_reason_then_resubmission_is_approved() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let (li, sun, qian) = (
         app.login("li").await,
         app.login("sun").await,
-        app.login("qian").await,
+        app.login("zhou").await,
     );
     let sys = app.system_create(&li, "公积金系统").await.body["number"]
         .as_str()
@@ -533,12 +298,12 @@ async fn yongjia_refusal_needs_a_reason_then_resubmission_is_approved() {
 
 #[tokio::test]
 async fn tenants_are_isolated_and_bad_transitions_change_nothing() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let (li, zhao, sun, qian) = (
         app.login("li").await,
         app.login("zhao").await,
         app.login("sun").await,
-        app.login("qian").await,
+        app.login("zhou").await,
     );
     let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
         .as_str()
@@ -613,7 +378,7 @@ async fn tenants_are_isolated_and_bad_transitions_change_nothing() {
 
 #[tokio::test]
 async fn orders_list_in_pages_scoped_to_the_tenant() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let (li, zhao, sun) = (
         app.login("li").await,
         app.login("zhao").await,
@@ -660,7 +425,7 @@ async fn orders_list_in_pages_scoped_to_the_tenant() {
 
 #[tokio::test]
 async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     let li = app.login("li").await;
     let sys = app.system_create(&li, "甲系统").await.body["number"]
         .as_str()
@@ -680,7 +445,7 @@ async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
         },
         permissions: None,
         granted_by: "user:platform-admin".parse().expect("actor"),
-        granted_at: Utc::now(),
+        granted_at: chrono::Utc::now(),
     })
     .expect("binding");
     let caller = Principal {
@@ -719,13 +484,13 @@ async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
 
 #[tokio::test]
 async fn yongjia_change_then_exit_with_their_deadlines() {
-    let app = App::new().await;
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
     // Everything below happens from Thursday 25 September 2025 on.
     app.clock.set(cst(2025, 9, 25, 8));
     let (wang, sun, qian) = (
         app.login("wang").await,
         app.login("sun").await,
-        app.login("qian").await,
+        app.login("zhou").await,
     );
     let sys = app.system_create(&wang, "社保查询系统").await.body["number"]
         .as_str()

@@ -1,0 +1,287 @@
+//! Time-driven work of the workflow: overdue steps raise alarms; usage periods
+//! send their notice, expire, and force systems offline (002 art. 14).
+//!
+//! Owns [`tick`], one pass over the stored orders and usage terms at a given
+//! `now`, and [`run`], which calls it on an interval with a [`Clock`] (tests
+//! pass a manual clock and call [`tick`] directly). Every action is written with
+//! a compare on the record it changes (and alarms with "must not exist"), so a
+//! pass repeated — by a restart, or by two replicas before leader election
+//! exists — does nothing twice. Must not provision or stop resources: it records
+//! `offline_at`, and the reconciler acts on it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
+use yunshu_domain::calendar::{Calendar, end_of_day, local_date};
+use yunshu_domain::ids::AlarmId;
+use yunshu_domain::order::WorkOrder;
+use yunshu_domain::{Actor, Text};
+use yunshu_store::audit::{self, Appended, AuditDraft};
+use yunshu_store::{Revision, Store, Txn, records};
+
+use super::orders::OrderTrack;
+use super::usage::{self, BACKUP_RETENTION_MONTHS, OFFLINE_WORKING_DAYS, UsageTerm};
+use super::{Clock, WorkflowError, alarms, page, rules};
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub overdue_raised: usize,
+    pub overdue_cleared: usize,
+    pub notices_sent: usize,
+    pub expired: usize,
+    pub taken_offline: usize,
+}
+
+fn component() -> Actor {
+    Actor::System("timers".to_owned())
+}
+
+/// Calls [`tick`] every `every` until the task is dropped. A failed pass is
+/// logged and retried on the next interval: the store may be down for a while.
+pub async fn run(store: std::sync::Arc<dyn Store>, clock: Clock, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match tick(&*store, clock.now()).await {
+            Ok(r) if r != TickReport::default() => tracing::info!(?r, "timers pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "timers pass failed; retrying next interval"),
+        }
+    }
+}
+
+/// One pass at `now`.
+pub async fn tick(store: &dyn Store, now: DateTime<Utc>) -> Result<TickReport, WorkflowError> {
+    let mut report = TickReport::default();
+    overdue_steps(store, now, &mut report).await?;
+    usage_terms(store, now, &mut report).await?;
+    Ok(report)
+}
+
+/// The alarm id of an overdue step: one per order and step start, so a step
+/// entered again (after a refusal and resubmission) raises again.
+fn overdue_id(order: &str, started_at: DateTime<Utc>) -> Result<AlarmId, WorkflowError> {
+    AlarmId::new(format!("od-{order}-{}", started_at.timestamp())).map_err(WorkflowError::invalid)
+}
+
+fn text(s: String) -> Result<Text, WorkflowError> {
+    Text::new(s).map_err(WorkflowError::invalid)
+}
+
+async fn overdue_steps(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), WorkflowError> {
+    // TODO-perf: a due-date index would make this proportional to overdue
+    // orders rather than to all orders; fine at thousands of orders a year.
+    for (track, _) in page::scan_all::<OrderTrack>(store)
+        .await
+        .map_err(WorkflowError::store("timers scan"))?
+    {
+        let order_id = track.order.to_string();
+        // Steps left after their deadline: their alarm's condition is over.
+        for past in &track.past {
+            if let (Some(d), Some(done)) = (&past.deadline, past.finished_at)
+                && done > d.due_at()
+            {
+                let id = overdue_id(&order_id, past.started_at)?;
+                if let Some((alarm, _)) = records::get::<Alarm>(store, id.as_ref())
+                    .await
+                    .map_err(WorkflowError::store("alarm read"))?
+                    && alarm.cleared_at().is_none()
+                {
+                    alarms::clear(store, &component(), id.as_ref(), done).await?;
+                    report.overdue_cleared += 1;
+                }
+            }
+        }
+        let Some(current) = &track.current else {
+            continue;
+        };
+        let Some(deadline) = &current.deadline else {
+            continue;
+        };
+        if !deadline.is_overdue(now) {
+            continue;
+        }
+        let Some((order, _)) = records::get::<WorkOrder>(store, &order_id)
+            .await
+            .map_err(WorkflowError::store("order read"))?
+        else {
+            continue;
+        };
+        let id = overdue_id(&order_id, current.started_at)?;
+        let alarm = Alarm::new(
+            id,
+            deadline.due_at(),
+            AlarmLevel::Major,
+            text(format!(
+                "工单环节超时：{}（{}，依据 {}）",
+                deadline.step.name_zh(),
+                track.policy,
+                deadline.source
+            ))?,
+            text(format!(
+                "工单 {order_id}（信息系统 {}）的“{}”环节应于 {} 前完成，现已超时。",
+                order.system(),
+                deadline.step.name_zh(),
+                deadline.due_date
+            ))?,
+        )
+        .about(
+            AlarmCategory::OrderOverdue,
+            Some(order.tenant().clone()),
+            Some(text(records::key::<WorkOrder>(&order_id))?),
+        );
+        if alarms::raise(store, &component(), &alarm).await? {
+            report.overdue_raised += 1;
+        }
+    }
+    Ok(())
+}
+
+async fn usage_terms(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), WorkflowError> {
+    let mut calendar = None;
+    let terms = page::scan_all::<UsageTerm>(store)
+        .await
+        .map_err(WorkflowError::store("timers scan"))?;
+    for (term, rev) in terms {
+        if term.closed_at.is_some() || term.offline_at.is_some() {
+            continue;
+        }
+        let cal = match &calendar {
+            Some(c) => c,
+            None => &*calendar.insert(rules::load(store).await?.calendar),
+        };
+        let number = term.system.to_string();
+        // One term's problem (a year missing from the calendar) must not stop
+        // the others; it is retried on every pass until an operator fixes it.
+        if let Err(e) = usage_term(store, cal, term, rev, now, report).await {
+            tracing::warn!(system = %number, error = %e, "usage period not processed");
+        }
+    }
+    Ok(())
+}
+
+async fn usage_term(
+    store: &dyn Store,
+    cal: &Calendar,
+    mut term: UsageTerm,
+    rev: Revision,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), WorkflowError> {
+    let today = local_date(now);
+    let number = term.system.to_string();
+    let subject = Some(text(usage::key(&term.system))?);
+    let tenant = Some(term.tenant().clone());
+    // 1. one month before the end: notify the tenant and the management unit
+    if term.notice_sent_at.is_none() && today >= term.notice_on(cal)? && today <= term.expires_on {
+        term.notice_sent_at = Some(now);
+        let alarm = Alarm::new(
+            AlarmId::new(format!(
+                "usage-expiring-{number}-{}",
+                term.expires_on.format("%Y%m%d")
+            ))
+            .map_err(WorkflowError::invalid)?,
+            now,
+            AlarmLevel::Minor,
+            text("资源使用期满前 1 个月通知（永嘉 002 第十四条）".to_owned())?,
+            text(format!(
+                "信息系统 {number} 的云资源使用期将于 {} 届满；如需继续使用，请在届满前提出延期申请。",
+                term.expires_on
+            ))?,
+        )
+        .about(AlarmCategory::UsageExpiring, tenant, subject);
+        if commit(store, &term, rev, Some(&alarm), "usage.notice", now).await? {
+            report.notices_sent += 1;
+        }
+        return Ok(());
+    }
+    // 2. over, and no extension asked for: the 15-working-day window starts
+    if term.expired_at.is_none()
+        && term.extension_requested.is_none()
+        && now >= end_of_day(term.expires_on)
+    {
+        let due = cal
+            .add_working_days(term.expires_on, OFFLINE_WORKING_DAYS)
+            .map_err(WorkflowError::invalid)?;
+        term.expired_at = Some(now);
+        term.offline_due = Some(due);
+        let alarm = Alarm::new(
+            AlarmId::new(format!(
+                "usage-expired-{number}-{}",
+                term.expires_on.format("%Y%m%d")
+            ))
+            .map_err(WorkflowError::invalid)?,
+            now,
+            AlarmLevel::Major,
+            text("资源使用期已满且未申请延期（永嘉 002 第十四条）".to_owned())?,
+            text(format!(
+                "信息系统 {number} 的云资源使用期已于 {} 届满且未申请延期，将于 {due} 前强制下线并备份数据，备份保留 3 个月。",
+                term.expires_on
+            ))?,
+        )
+        .about(AlarmCategory::UsageExpired, tenant, subject);
+        if commit(store, &term, rev, Some(&alarm), "usage.expire", now).await? {
+            report.expired += 1;
+        }
+        return Ok(());
+    }
+    // 3. the window is over with still no extension asked for: offline
+    if let Some(due) = term.offline_due
+        && term.extension_requested.is_none()
+        && now >= end_of_day(due)
+    {
+        term.offline_at = Some(now);
+        term.backups_kept_until = Some(
+            cal.add_months(today, BACKUP_RETENTION_MONTHS)
+                .map_err(WorkflowError::invalid)?,
+        );
+        if commit(store, &term, rev, None, "usage.force_offline", now).await? {
+            report.taken_offline += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `term` (compared on `rev`) and raises `alarm` with it, audited.
+/// Returns false when someone else changed the term first.
+async fn commit(
+    store: &dyn Store,
+    term: &UsageTerm,
+    rev: Revision,
+    alarm: Option<&Alarm>,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, WorkflowError> {
+    let key = usage::key(&term.system);
+    let mut txn = Txn::new()
+        .when_mod_revision(key.clone(), rev)
+        .put(key.clone(), records::encode(term));
+    if let Some(a) = alarm {
+        txn = alarms::raise_in(txn, a);
+    }
+    let draft = AuditDraft {
+        at: now,
+        actor: component(),
+        action: yunshu_domain::audit::AuditAction::new(action).map_err(WorkflowError::invalid)?,
+        target: text(key)?,
+        detail: Some(text(format!("expires_on {}", term.expires_on))?),
+    };
+    match audit::append(store, draft, txn)
+        .await
+        .map_err(WorkflowError::store("usage term write"))?
+    {
+        Appended::Committed { .. } => Ok(true),
+        Appended::Conflict => Ok(false),
+    }
+}

@@ -1,0 +1,297 @@
+//! Time-driven behaviour through the real router and a manual clock: overdue
+//! steps raise one alarm each (visible to the tenant, acknowledged by staff,
+//! cleared when the step ends) and usage periods send their notice, expire and
+//! force the system offline on the Yongjia 002 art. 14 dates.
+
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+use yunshu_store::{Store, records};
+
+use super::timers::{self, TickReport};
+use super::usage::UsageTerm;
+use crate::test_app::{App, Auth, code, cst, line};
+
+async fn new_system(app: &App, auth: &Auth, name: &str) -> String {
+    let r = app.system_create(auth, name).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["number"].as_str().expect("number").to_owned()
+}
+
+async fn yongjia_order(app: &App, auth: &Auth, sys: &str) -> String {
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(json!({"kind": "onboarding", "system": sys, "policy": "yongjia", "lines": [line("web-01", 2)]})),
+            auth,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+async fn tick(app: &App) -> TickReport {
+    timers::tick(&*app.store, app.clock.now())
+        .await
+        .expect("tick")
+}
+
+async fn alarms(app: &App, auth: &Auth, query: &str) -> Vec<Value> {
+    let r = app
+        .call("GET", &format!("/api/v1/alarms{query}"), None, auth)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["items"].as_array().expect("items").clone()
+}
+
+#[tokio::test]
+async fn an_overdue_step_raises_one_alarm_that_staff_acknowledge_and_the_step_clears() {
+    // Friday before the 2025 National Day holiday.
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
+    let (li, zhao, sun) = (
+        app.login("li").await,
+        app.login("zhao").await,
+        app.login("sun").await,
+    );
+    let sys = new_system(&app, &li, "不动产登记系统").await;
+    let id = yongjia_order(&app, &li, &sys).await;
+    let submitted = app.step(&li, &id, "submitted").await;
+    // 3 working days (002 art. 9): Sun 28 Sep (调休), Mon 29, Tue 30 Sep.
+    assert_eq!(submitted["deadline"]["due_date"], "2025-09-30");
+
+    app.clock.set(cst(2025, 9, 30, 23));
+    assert_eq!(tick(&app).await, TickReport::default(), "not late yet");
+
+    // The holiday ends; nobody accepted the order in time.
+    app.clock.set(cst(2025, 10, 9, 9));
+    let first = tick(&app).await;
+    assert_eq!(first.overdue_raised, 1);
+    assert_eq!(tick(&app).await.overdue_raised, 0, "raised once only");
+
+    let seen = alarms(&app, &sun, "?acknowledged=false&category=order_overdue").await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let alarm = &seen[0];
+    assert_eq!(alarm["level"], "major");
+    assert_eq!(alarm["level_zh"], "重要");
+    assert_eq!(
+        alarm["raised_at"], "2025-09-30T16:00:00Z",
+        "at 24:00 CST of the due day"
+    );
+    assert!(
+        alarm["trigger"]
+            .as_str()
+            .expect("trigger")
+            .contains("002 art. 9"),
+        "{alarm}"
+    );
+    assert!(
+        alarm["content"].as_str().expect("content").contains(&id),
+        "{alarm}"
+    );
+    let alarm_id = alarm["id"].as_str().expect("id").to_owned();
+
+    // The tenant sees its own order's alarm; another tenant gets 404.
+    assert_eq!(alarms(&app, &li, "").await.len(), 1);
+    assert!(alarms(&app, &zhao, "").await.is_empty());
+    let r = app
+        .call("GET", &format!("/api/v1/alarms/{alarm_id}"), None, &zhao)
+        .await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ALARM_NOT_FOUND")));
+    // A tenant user may see it but not acknowledge it.
+    let ack = format!("/api/v1/alarms/{alarm_id}/ack");
+    let r = app.call("POST", &ack, None, &li).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    // The auditor and the platform admin see no alarms at all.
+    let r = app
+        .call("GET", "/api/v1/alarms", None, &app.login("qian").await)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The reviewer accepts (late): the next pass clears the alarm.
+    app.step(&sun, &id, "accepted").await;
+    assert_eq!(tick(&app).await.overdue_cleared, 1);
+    let r = app.call("POST", &ack, None, &sun).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["acknowledged_by"], "sun");
+    assert!(r.body["cleared_at"].is_string(), "{}", r.body);
+    let audits = app.audit_count().await;
+    let r = app.call("POST", &ack, None, &sun).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ALARM_ALREADY_ACKNOWLEDGED"))
+    );
+    assert_eq!(
+        app.audit_count().await,
+        audits,
+        "a refused ack writes nothing"
+    );
+    assert!(
+        alarms(&app, &sun, "?acknowledged=false").await.is_empty(),
+        "nothing open"
+    );
+}
+
+/// Puts a term on `sys` ending on `expires_on`, as if delivered long ago.
+async fn term_ending(app: &App, sys: &str, expires_on: NaiveDate) {
+    let (mut term, _) = records::get::<UsageTerm>(&*app.store, sys)
+        .await
+        .expect("read")
+        .expect("term started at delivery");
+    term.expires_on = expires_on;
+    app.store
+        .put(&records::key::<UsageTerm>(sys), records::encode(&term))
+        .await
+        .expect("write");
+}
+
+async fn deliver(app: &App, sys: &str, li: &Auth, wang: &Auth, sun: &Auth, zhou: &Auth) {
+    let id = yongjia_order(app, li, sys).await;
+    app.step(li, &id, "submitted").await;
+    app.step(sun, &id, "accepted").await;
+    app.step(zhou, &id, "approved").await;
+    app.step(zhou, &id, "test_env_ready").await;
+    app.step(wang, &id, "delivered").await;
+}
+
+#[tokio::test]
+async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
+    let app = App::with_users_at(cst(2025, 10, 13, 10)).await;
+    let (li, wang, zhao, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("zhao").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let a = new_system(&app, &li, "甲系统").await;
+    let b = new_system(&app, &li, "乙系统").await;
+    let term_path = |s: &str| format!("/api/v1/systems/{s}/usage-term");
+    let r = app.call("GET", &term_path(&a), None, &li).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::NOT_FOUND, Some("USAGE_TERM_MISSING")),
+        "no period before delivery"
+    );
+    deliver(&app, &a, &li, &wang, &sun, &zhou).await;
+    deliver(&app, &b, &li, &wang, &sun, &zhou).await;
+    // Delivery confirmation starts a 3-year period.
+    let r = app.call("GET", &term_path(&a), None, &li).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (&r.body["starts_on"], &r.body["expires_on"]),
+        (&json!("2025-10-13"), &json!("2028-10-13"))
+    );
+    let r = app.call("GET", &term_path(&a), None, &zhao).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("SYSTEM_NOT_FOUND")));
+
+    // Both periods end on Tuesday 30 June 2026 (dates the shipped calendar covers).
+    let end = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
+    term_ending(&app, &a, end).await;
+    term_ending(&app, &b, end).await;
+
+    app.clock.set(cst(2026, 5, 29, 9));
+    assert_eq!(tick(&app).await.notices_sent, 0, "more than a month left");
+    app.clock.set(cst(2026, 5, 30, 9));
+    assert_eq!(tick(&app).await.notices_sent, 2, "one month before: notice");
+    assert_eq!(tick(&app).await.notices_sent, 0, "once");
+    let notices = alarms(&app, &wang, "?category=usage_expiring").await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(alarms(&app, &zhao, "").await.is_empty());
+    // The tenant admin acknowledges its own notice.
+    let nid = notices[0]["id"].as_str().expect("id");
+    let r = app
+        .call("POST", &format!("/api/v1/alarms/{nid}/ack"), None, &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // B asks for an extension before the end; a tenant user may not, and an
+    // extension to a date before the end is refused.
+    let ext = |s: &str| format!("/api/v1/systems/{s}/usage-term/extension-request");
+    let body = json!({"until": "2027-06-30", "reason": "二期建设未完成"});
+    let r = app.call("POST", &ext(&b), Some(body.clone()), &li).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app
+        .call(
+            "POST",
+            &ext(&b),
+            Some(json!({"until": "2026-01-01", "reason": "x"})),
+            &wang,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_EXTENSION_REFUSED"))
+    );
+    let r = app.call("POST", &ext(&b), Some(body), &wang).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The day after the end: A (no request) expires with its offline deadline,
+    // 15 working days after 30 June = Tuesday 21 July 2026; B does not.
+    app.clock.set(cst(2026, 7, 1, 9));
+    assert_eq!(tick(&app).await.expired, 1);
+    let r = app.call("GET", &term_path(&a), None, &li).await;
+    assert_eq!(r.body["offline_due"], "2026-07-21", "{}", r.body);
+    let r = app.call("GET", &term_path(&b), None, &li).await;
+    assert!(r.body["expired_at"].is_null(), "{}", r.body);
+
+    app.clock.set(cst(2026, 7, 21, 23));
+    assert_eq!(tick(&app).await.taken_offline, 0, "still inside the window");
+    app.clock.set(cst(2026, 7, 22, 9));
+    assert_eq!(tick(&app).await.taken_offline, 1);
+    let r = app.call("GET", &term_path(&a), None, &li).await;
+    assert!(r.body["offline_at"].is_string(), "{}", r.body);
+    assert_eq!(
+        r.body["backups_kept_until"], "2026-10-22",
+        "3 months of backups"
+    );
+
+    // The approver grants B's extension; A, offline, cannot be extended.
+    let extend = |s: &str| format!("/api/v1/systems/{s}/usage-term/extend");
+    let r = app
+        .call(
+            "POST",
+            &extend(&b),
+            Some(json!({"until": "2027-06-30"})),
+            &wang,
+        )
+        .await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app
+        .call(
+            "POST",
+            &extend(&b),
+            Some(json!({"until": "2030-01-01"})),
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_EXTENSION_REFUSED")),
+        "more than 3 years"
+    );
+    let r = app
+        .call(
+            "POST",
+            &extend(&b),
+            Some(json!({"until": "2027-06-30"})),
+            &zhou,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["expires_on"], "2027-06-30");
+    assert!(r.body["extension_requested"].is_null());
+    let r = app
+        .call(
+            "POST",
+            &extend(&a),
+            Some(json!({"until": "2027-06-30"})),
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_EXTENSION_REFUSED"))
+    );
+    assert_eq!(tick(&app).await, TickReport::default());
+}

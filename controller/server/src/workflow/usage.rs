@@ -1,0 +1,265 @@
+//! Usage periods (使用期) of information systems, Yongjia 002 art. 14: a period
+//! of at most 3 years, a notice one month before it ends, an extension the
+//! tenant asks for before the end and the management unit grants, and — with no
+//! extension asked for — a forced offline within 15 working days of the end,
+//! after which backups are kept 3 months.
+//!
+//! Owns the record `usage_term/<system number>`: started by the onboarding
+//! order's delivery confirmation (written in the same transaction), closed by
+//! the exit order's completion, and the dates the timers act on. Must not
+//! decide when to act (`timers.rs` does, on a clock it is given) or stop
+//! resources (the reconciler reads `offline_at`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_domain::calendar::{Calendar, local_date};
+use yunshu_domain::user::Permission;
+use yunshu_domain::{Actor, Record, SystemNumber, TenantCode, Text};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{Revision, Store, Txn, records};
+
+use super::{WorkflowError, audit_draft};
+use crate::auth::principal::Principal;
+
+/// The longest usage period granted at once: "一般不超过 3 年" (002 art. 14).
+pub const MAX_TERM_MONTHS: u32 = 36;
+/// The notice goes out this many months before the end (002 art. 14).
+pub const NOTICE_MONTHS: u32 = 1;
+/// Forced offline is complete this many working days after the end (002 art. 14).
+pub const OFFLINE_WORKING_DAYS: u32 = 15;
+/// Backups of a system taken offline are kept this long (002 art. 14).
+pub const BACKUP_RETENTION_MONTHS: u32 = 3;
+
+/// A tenant's request to extend (延期使用申请).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    pub by: Actor,
+    pub at: DateTime<Utc>,
+    pub until: NaiveDate,
+    pub reason: Text,
+}
+
+/// The usage period of one information system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTerm {
+    pub system: SystemNumber,
+    pub starts_on: NaiveDate,
+    /// Last day of use (China Standard Time).
+    pub expires_on: NaiveDate,
+    /// When the one-month notice went out (to the tenant and the management
+    /// unit, as an alarm each can see).
+    #[serde(default)]
+    pub notice_sent_at: Option<DateTime<Utc>>,
+    /// An extension asked for and not yet granted: while one is pending the
+    /// system is not forced offline.
+    #[serde(default)]
+    pub extension_requested: Option<ExtensionRequest>,
+    /// When the timers found the period over with no extension asked for.
+    #[serde(default)]
+    pub expired_at: Option<DateTime<Utc>>,
+    /// The last working day of the forced-offline window (end + 15 working days).
+    #[serde(default)]
+    pub offline_due: Option<NaiveDate>,
+    /// When the system was declared offline; the reconciler stops its resources.
+    #[serde(default)]
+    pub offline_at: Option<DateTime<Utc>>,
+    /// Backups are deleted after this day.
+    #[serde(default)]
+    pub backups_kept_until: Option<NaiveDate>,
+    /// The system exited through an exit order: no more notices.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Record for UsageTerm {
+    const KIND: &'static str = "usage_term";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.system.to_string()
+    }
+}
+
+impl UsageTerm {
+    /// A full period starting on the day of `delivered_at`.
+    pub fn starting(
+        system: SystemNumber,
+        delivered_at: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> Result<UsageTerm, WorkflowError> {
+        let starts_on = local_date(delivered_at);
+        let expires_on = calendar
+            .add_months(starts_on, MAX_TERM_MONTHS)
+            .map_err(WorkflowError::invalid)?;
+        Ok(UsageTerm {
+            system,
+            starts_on,
+            expires_on,
+            notice_sent_at: None,
+            extension_requested: None,
+            expired_at: None,
+            offline_due: None,
+            offline_at: None,
+            backups_kept_until: None,
+            closed_at: None,
+        })
+    }
+
+    pub fn tenant(&self) -> &TenantCode {
+        self.system.tenant()
+    }
+
+    /// The first day the notice is due.
+    pub fn notice_on(&self, calendar: &Calendar) -> Result<NaiveDate, WorkflowError> {
+        calendar
+            .sub_months(self.expires_on, NOTICE_MONTHS)
+            .map_err(WorkflowError::invalid)
+    }
+}
+
+/// The key of a system's usage term.
+pub fn key(system: &SystemNumber) -> String {
+    records::key::<UsageTerm>(&system.to_string())
+}
+
+/// The term of `system` with its revision, if any.
+pub async fn load(
+    store: &dyn Store,
+    system: &SystemNumber,
+) -> Result<Option<(UsageTerm, Revision)>, WorkflowError> {
+    records::get::<UsageTerm>(store, &system.to_string())
+        .await
+        .map_err(WorkflowError::store("usage term read"))
+}
+
+fn term_missing(system: &SystemNumber) -> WorkflowError {
+    WorkflowError::UsageTermMissing {
+        number: system.to_string(),
+    }
+}
+
+/// The term of a system the caller may see (`SystemRead` in its tenant);
+/// otherwise `SYSTEM_NOT_FOUND`.
+pub async fn get(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+) -> Result<UsageTerm, WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    load(store, &system.number)
+        .await?
+        .map(|(t, _)| t)
+        .ok_or_else(|| term_missing(&system.number))
+}
+
+/// The tenant admin asks to extend (`ChangeRequest` in the tenant). Accepted
+/// until the system has been taken offline; a pending request stops the forced
+/// offline (002 art. 14).
+pub async fn request_extension(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+    until: NaiveDate,
+    reason: Text,
+    now: DateTime<Utc>,
+) -> Result<UsageTerm, WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    if !caller.can(Permission::ChangeRequest, Some(system.tenant())) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let (mut term, rev) = load(store, &system.number)
+        .await?
+        .ok_or_else(|| term_missing(&system.number))?;
+    if term.offline_at.is_some() || term.closed_at.is_some() || until <= term.expires_on {
+        return Err(WorkflowError::UsageExtensionRefused {
+            number: system.number.to_string(),
+        });
+    }
+    term.extension_requested = Some(ExtensionRequest {
+        by: caller.actor.clone(),
+        at: now,
+        until,
+        reason: reason.clone(),
+    });
+    save(
+        store,
+        caller,
+        &term,
+        rev,
+        "usage.extension_request",
+        format!("until {until}: {reason}"),
+        now,
+    )
+    .await?;
+    Ok(term)
+}
+
+/// The management unit grants an extension (`OrderApprove`): the period ends
+/// on `until` (at most 3 years from today), the notice and expiry start over.
+pub async fn grant_extension(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+    until: NaiveDate,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> Result<UsageTerm, WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    if !caller.can(Permission::OrderApprove, Some(system.tenant())) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let (mut term, rev) = load(store, &system.number)
+        .await?
+        .ok_or_else(|| term_missing(&system.number))?;
+    let latest = calendar
+        .add_months(local_date(now), MAX_TERM_MONTHS)
+        .map_err(WorkflowError::invalid)?;
+    if term.offline_at.is_some()
+        || term.closed_at.is_some()
+        || until <= term.expires_on
+        || until > latest
+    {
+        return Err(WorkflowError::UsageExtensionRefused {
+            number: system.number.to_string(),
+        });
+    }
+    let old = term.expires_on;
+    term.expires_on = until;
+    term.extension_requested = None;
+    term.notice_sent_at = None;
+    term.expired_at = None;
+    term.offline_due = None;
+    save(
+        store,
+        caller,
+        &term,
+        rev,
+        "usage.extend",
+        format!("{old} -> {until}"),
+        now,
+    )
+    .await?;
+    Ok(term)
+}
+
+async fn save(
+    store: &dyn Store,
+    caller: &Principal,
+    term: &UsageTerm,
+    rev: Revision,
+    action: &str,
+    detail: String,
+    now: DateTime<Utc>,
+) -> Result<(), WorkflowError> {
+    let key = key(&term.system);
+    let txn = Txn::new()
+        .when_mod_revision(key.clone(), rev)
+        .put(key.clone(), records::encode(term));
+    let draft = audit_draft(caller, action, &key, Some(detail), now)?;
+    match audit::append(store, draft, txn)
+        .await
+        .map_err(WorkflowError::store("usage term write"))?
+    {
+        Appended::Committed { .. } => Ok(()),
+        Appended::Conflict => Err(WorkflowError::Busy),
+    }
+}
