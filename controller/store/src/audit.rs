@@ -147,6 +147,12 @@ pub async fn record(store: &dyn Store, draft: AuditDraft) -> Result<AuditEntry, 
     }
 }
 
+/// The page cursor that continues after entry `seq` (what [`list`] returns as
+/// `next` when its page ends there).
+pub fn cursor_of(seq: u64) -> String {
+    records::key::<AuditEntry>(&entry_id(seq))
+}
+
 /// One page of entries in sequence order.
 pub async fn list(
     store: &dyn Store,

@@ -40,6 +40,99 @@ pub struct AuditQuery {
     /// Return entries after this cursor (the previous page's `next`).
     pub after: Option<String>,
     pub limit: Option<usize>,
+    /// Exactly this actor, e.g. `user:sun` or `system:timers`.
+    pub actor: Option<String>,
+    /// Actions starting with this, e.g. `order.` or `alarm.acknowledge`.
+    pub action: Option<String>,
+    /// Targets starting with this, e.g. `work_order/WO-20251009-`.
+    pub target: Option<String>,
+    /// At or after this instant (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this instant (RFC 3339).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AuditQuery {
+    fn filter(&self) -> AuditFilter {
+        AuditFilter {
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            from: self.from,
+            until: self.until,
+        }
+    }
+}
+
+/// Which entries to return; every given condition must hold.
+#[derive(Debug, Default)]
+struct AuditFilter {
+    /// Exactly this actor, e.g. `user:sun` or `system:timers`.
+    actor: Option<String>,
+    /// Actions starting with this, e.g. `order.` or `alarm.acknowledge`.
+    action: Option<String>,
+    /// Targets starting with this, e.g. `work_order/WO-20251009-`.
+    target: Option<String>,
+    /// At or after this instant (RFC 3339).
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this instant (RFC 3339).
+    until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl AuditFilter {
+    fn keeps(&self, e: &yunshu_domain::audit::AuditEntry) -> bool {
+        self.actor
+            .as_ref()
+            .is_none_or(|a| e.actor.to_string() == *a)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| e.action.as_str().starts_with(a.as_str()))
+            && self
+                .target
+                .as_ref()
+                .is_none_or(|t| e.target.as_str().starts_with(t.as_str()))
+            && self.from.is_none_or(|f| e.at >= f)
+            && self.until.is_none_or(|u| e.at < u)
+    }
+}
+
+/// Entries after `after` that `filter` keeps, at most `limit` (0 = all), and the
+/// cursor of the next page.
+async fn filtered(
+    store: &dyn yunshu_store::Store,
+    filter: &AuditFilter,
+    mut after: Option<String>,
+    limit: usize,
+) -> Result<(Vec<yunshu_domain::audit::AuditEntry>, Option<String>), ApiError> {
+    let mut out = Vec::new();
+    loop {
+        let (items, next) = audit::list(
+            store,
+            PageRequest {
+                after: after.clone(),
+                limit: 1000,
+            },
+        )
+        .await?;
+        let count = items.len();
+        for (i, e) in items.into_iter().enumerate() {
+            if !filter.keeps(&e) {
+                continue;
+            }
+            out.push(e);
+            if limit > 0 && out.len() == limit {
+                let more = i + 1 < count || next.is_some();
+                // The cursor is the store key of the last entry returned.
+                let cursor = more.then(|| audit::cursor_of(out.last().map_or(0, |e| e.seq)));
+                return Ok((out, cursor));
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok((out, None)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -72,15 +165,77 @@ pub(crate) async fn audit_list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require(Permission::AuditRead, None)?;
-    let (items, next) = audit::list(
-        &*state.store,
-        PageRequest {
-            after: q.after,
-            limit: q.limit.unwrap_or(100).min(1000),
-        },
-    )
-    .await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let (items, next) = filtered(&*state.store, &q.filter(), q.after, limit).await?;
     Ok(Json(AuditPage { items, next }))
+}
+
+/// `GET /api/v1/audit/export`: every entry the filter keeps (`after` and `limit`
+/// are ignored), as CSV with the hashes, so an outside auditor can re-check the
+/// chain (seq, prev_hash, hash).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/export",
+    tag = "audit",
+    params(AuditQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "CSV: seq,at,actor,action,target,detail,prev_hash,hash", content_type = "text/csv", body = String),
+        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: auditors only", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn audit_export(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require(Permission::AuditRead, None)?;
+    let (items, _) = filtered(&*state.store, &q.filter(), None, 0).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "target",
+        "detail",
+        "prev_hash",
+        "hash",
+    ])
+    .map_err(ApiError::internal)?;
+    for e in &items {
+        w.write_record([
+            e.seq.to_string(),
+            e.at.to_rfc3339(),
+            e.actor.to_string(),
+            e.action.as_str().to_owned(),
+            e.target.to_string(),
+            e.detail
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            e.prev_hash.to_string(),
+            e.hash.to_string(),
+        ])
+        .map_err(ApiError::internal)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ApiError::internal(e.into_error()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"yunshu-audit.csv\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/audit/verify`: walks the hash chain.

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
+        .route("/audit/export", get(audit::audit_export))
         .route(
             "/systems",
             get(systems::system_list).post(systems::system_create),
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
             get(orders::order_get).put(orders::order_edit),
         )
         .route("/orders/{id}/transitions", post(orders::order_transition))
+        .route("/orders/{id}/emergency", post(orders::order_emergency))
         .route(
             "/orders/{id}/lines/{index}/approve",
             post(orders::order_line_approve),

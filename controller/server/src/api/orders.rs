@@ -45,7 +45,8 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::PolicyUnknown { .. } => StatusCode::BAD_REQUEST,
         WorkflowError::PolicyPresetReadOnly { .. }
         | WorkflowError::UsageExtensionRefused { .. }
-        | WorkflowError::CatalogBuiltInReadOnly { .. } => StatusCode::CONFLICT,
+        | WorkflowError::CatalogBuiltInReadOnly { .. }
+        | WorkflowError::EmergencyNotAllowed { .. } => StatusCode::CONFLICT,
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
         WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
@@ -261,6 +262,9 @@ pub struct OrderView {
     pub deadline_unknown: Option<String>,
     /// Delivery confirmation (交付确认): billing starts here (000 art. 14).
     pub delivered_at: Option<DateTime<Utc>>,
+    /// An emergency change filing `{by, at, reason}` (002 art. 12), if any.
+    #[schema(value_type = Option<Object>)]
+    pub emergency: Option<orders::EmergencyFiling>,
     /// `StepClock` records of the steps already left.
     #[schema(value_type = Vec<Object>)]
     pub past_steps: Vec<StepClock>,
@@ -289,6 +293,7 @@ impl OrderView {
                 .map(|d| DeadlineView::new(d, now, calendar)),
             deadline_unknown: current.and_then(|c| c.unknown.clone()),
             delivered_at: l.track.delivered_at,
+            emergency: l.track.emergency.clone(),
             past_steps: l.track.past.clone(),
         }
     }
@@ -506,6 +511,46 @@ pub(crate) async fn order_line_approve(
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_of(clock);
     let loaded = orders::order_line_approve(&*state.store, &caller, &id, index, req.quantity, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// Why the change cannot wait for the review (reported to the management unit).
+    #[schema(value_type = String)]
+    pub reason: Text,
+}
+
+/// `POST /api/v1/orders/{id}/emergency` `{reason}`: file a change order in
+/// review as an emergency change (002 art. 12: change first, paperwork after).
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/emergency",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = EmergencyRequest,
+    responses(
+        (status = 200, description = "Filed; the change is carried out at once", body = OrderView),
+        (status = 400, description = "Malformed body (a reason is required)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::api::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn order_emergency(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<EmergencyRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = orders::order_emergency(&*state.store, &caller, &id, req.reason, now)
         .await
         .map_err(workflow_error)?;
     Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))

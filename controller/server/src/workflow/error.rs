@@ -46,6 +46,10 @@ pub enum WorkflowError {
     CatalogNotFound { id: String },
     #[error("catalog {id:?} ships with yunshu and cannot be replaced; import it under another id")]
     CatalogBuiltInReadOnly { id: String },
+    #[error(
+        "work order {id} cannot be filed as an emergency change: only a change order in review, once"
+    )]
+    EmergencyNotAllowed { id: String },
     /// Too many concurrent writers; nothing was written.
     #[error("too many concurrent changes; try again")]
     Busy,
@@ -88,6 +92,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::UsageExtensionRefused { .. } => "USAGE_EXTENSION_REFUSED",
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
+            WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
@@ -124,6 +129,9 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogBuiltInReadOnly { id } => {
                 format!("服务目录“{id}”为系统内置，不能覆盖；请使用其他标识导入。")
             }
+            WorkflowError::EmergencyNotAllowed { id } => format!(
+                "工单 {id} 不能报备为应急变更：仅审核中的变更工单可以报备，且只能报备一次。"
+            ),
             WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),
             WorkflowError::Invalid(e) => e.message_zh(),

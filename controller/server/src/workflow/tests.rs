@@ -544,3 +544,109 @@ async fn yongjia_change_then_exit_with_their_deadlines() {
     let purged = app.step(&qian, &exit, "purged").await;
     assert!(purged["deadline"].is_null(), "{purged}");
 }
+
+#[tokio::test]
+async fn an_emergency_change_is_filed_once_reported_and_reviewed_afterwards() {
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
+    let (li, wang, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let sys = app.system_create(&wang, "应急指挥系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let create = |kind: &str| json!({"kind": kind, "system": sys, "policy": "yongjia", "lines": [line("app-01", 4)]});
+    let change = app
+        .call("POST", "/api/v1/orders", Some(create("change")), &wang)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let onboarding = app
+        .call("POST", "/api/v1/orders", Some(create("onboarding")), &wang)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = |id: &str| format!("/api/v1/orders/{id}/emergency");
+    let body = json!({"reason": "汛期应急，访问量激增"});
+    // Not before it is submitted, not for other kinds, not by a tenant user,
+    // not without a reason; each refusal writes nothing.
+    let audits = app.audit_count().await;
+    let r = app
+        .call("POST", &path(&change), Some(body.clone()), &wang)
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_EMERGENCY_NOT_ALLOWED"))
+    );
+    app.step(&wang, &change, "submitted").await;
+    app.step(&wang, &onboarding, "submitted").await;
+    let r = app
+        .call("POST", &path(&onboarding), Some(body.clone()), &wang)
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_EMERGENCY_NOT_ALLOWED"))
+    );
+    let r = app
+        .call("POST", &path(&change), Some(body.clone()), &li)
+        .await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app
+        .call("POST", &path(&change), Some(json!({"reason": ""})), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        app.audit_count().await,
+        audits + 2,
+        "only the two submissions"
+    );
+
+    let r = app
+        .call("POST", &path(&change), Some(body.clone()), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["emergency"]["by"], "user:wang");
+    assert_eq!(r.body["state"], "submitted", "the paperwork is still to do");
+    let r = app.call("POST", &path(&change), Some(body), &wang).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_EMERGENCY_NOT_ALLOWED")),
+        "once"
+    );
+    // Reported to the management unit as an alarm.
+    let r = app
+        .call(
+            "GET",
+            &format!("/api/v1/alarms/emergency-{change}"),
+            None,
+            &sun,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body["content"]
+            .as_str()
+            .expect("content")
+            .contains("汛期应急")
+    );
+    // The review finishes afterwards as usual, and may still lower the line.
+    app.step(&sun, &change, "accepted").await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{change}/lines/0/approve"),
+            Some(json!({"quantity": 2})),
+            &sun,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let approved = app.step(&zhou, &change, "approved").await;
+    assert!(approved["emergency"].is_object());
+}
