@@ -50,7 +50,7 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
         WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
-        WorkflowError::AlarmNotFound { .. } | WorkflowError::UsageTermMissing { .. } => {
+        WorkflowError::AlarmNotFound { .. } | WorkflowError::UsageTermNotFound { .. } => {
             StatusCode::NOT_FOUND
         }
         WorkflowError::Order(o) => match o {

@@ -243,7 +243,7 @@ pub struct ExtendBody {
         (status = 200, description = "The usage period", body = UsageTermView),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
         (status = 403, description = "FORBIDDEN", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_MISSING (starts at delivery confirmation)", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::api::ErrorBody),
     )
 )]
 pub(crate) async fn usage_term_get(
@@ -272,7 +272,7 @@ pub(crate) async fn usage_term_get(
         (status = 400, description = "Malformed body", body = crate::api::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs change_request", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_MISSING", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::api::ErrorBody),
         (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::api::ErrorBody),
     )
 )]
@@ -311,7 +311,7 @@ pub(crate) async fn usage_extension_request(
         (status = 400, description = "Malformed body", body = crate::api::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_MISSING", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::api::ErrorBody),
         (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::api::ErrorBody),
     )
 )]

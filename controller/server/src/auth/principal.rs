@@ -70,6 +70,26 @@ impl Principal {
         })
     }
 
+    /// The providers whose scope grants `permission` to the caller (provider
+    /// operators: SPEC §1).
+    pub fn providers_with(&self, permission: Permission) -> Vec<&yunshu_domain::ProviderId> {
+        if self
+            .scopes
+            .as_ref()
+            .is_some_and(|s| !s.contains(&permission))
+        {
+            return Vec::new();
+        }
+        self.bindings
+            .iter()
+            .filter(|b| b.allows(permission))
+            .filter_map(|b| match b.scope() {
+                Scope::Provider { provider } => Some(provider),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn require(
         &self,
         permission: Permission,

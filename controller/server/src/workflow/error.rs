@@ -37,7 +37,7 @@ pub enum WorkflowError {
     AlarmNotFound { id: String },
     /// The system has no usage period on record yet (it starts at delivery).
     #[error("system {number} has no usage period yet")]
-    UsageTermMissing { number: String },
+    UsageTermNotFound { number: String },
     /// An extension that does not extend, goes beyond 3 years, or comes after
     /// the system was taken offline or exited.
     #[error("the usage period of system {number} cannot be extended like this")]
@@ -88,7 +88,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::PolicyUnknown { .. } => "POLICY_UNKNOWN",
             WorkflowError::PolicyPresetReadOnly { .. } => "POLICY_PRESET_READONLY",
             WorkflowError::AlarmNotFound { .. } => "ALARM_NOT_FOUND",
-            WorkflowError::UsageTermMissing { .. } => "USAGE_TERM_MISSING",
+            WorkflowError::UsageTermNotFound { .. } => "USAGE_TERM_NOT_FOUND",
             WorkflowError::UsageExtensionRefused { .. } => "USAGE_EXTENSION_REFUSED",
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
@@ -119,7 +119,7 @@ impl ErrorCode for WorkflowError {
                 format!("“{name}”是内置时限规则，不能覆盖；请以其他名称新建规则。")
             }
             WorkflowError::AlarmNotFound { id } => format!("未找到告警 {id}。"),
-            WorkflowError::UsageTermMissing { number } => {
+            WorkflowError::UsageTermNotFound { number } => {
                 format!("信息系统 {number} 尚无使用期记录（交付确认后开始计算）。")
             }
             WorkflowError::UsageExtensionRefused { number } => format!(

@@ -86,10 +86,25 @@ pub struct OrderDraft {
 
 /// Whether `caller` may see orders of `tenant`: tenant users their own tenant's,
 /// reviewers and approvers (platform `OrderRead`) all.
-/// TODO-security: provider operators should see orders assigned to their
-/// platform; their provider-scoped `OrderRead` grants nothing here yet.
 fn visible(caller: &Principal, tenant: &TenantCode) -> bool {
     caller.can(Permission::OrderRead, Some(tenant))
+}
+
+/// Whether `caller` may see `order`: as [`visible`], or as the operator of the
+/// provider the order names once it is approved — the provider has work to do
+/// from then on (000 art. 13); drafts and orders in review stay the tenant's
+/// and the management unit's business.
+fn order_visible(caller: &Principal, order: &WorkOrder) -> bool {
+    use OrderState::*;
+    visible(caller, order.tenant())
+        || (matches!(
+            order.state(),
+            Approved | TestEnvReady | Delivered | Live | ExitRequested | Exited | Purged
+        ) && order
+            .request()
+            .provider
+            .as_ref()
+            .is_some_and(|p| caller.providers_with(Permission::OrderRead).contains(&p)))
 }
 
 /// The permission needed to draft, edit or submit an order of `kind`: change and
@@ -259,7 +274,7 @@ pub async fn order_get(
         .await
         .map_err(WorkflowError::store("order read"))?
         .ok_or_else(|| order_not_found(id))?;
-    if !visible(caller, order.tenant()) {
+    if !order_visible(caller, &order) {
         return Err(order_not_found(id));
     }
     let (track, track_rev) = match records::get::<OrderTrack>(store, oid.as_str())
@@ -298,7 +313,8 @@ pub async fn order_list(
     limit: usize,
 ) -> Result<Page<Loaded>, WorkflowError> {
     let any_scope = caller.can(Permission::OrderRead, None)
-        || caller.tenant.as_ref().is_some_and(|t| visible(caller, t));
+        || caller.tenant.as_ref().is_some_and(|t| visible(caller, t))
+        || !caller.providers_with(Permission::OrderRead).is_empty();
     if !any_scope {
         return Err(WorkflowError::Forbidden);
     }
@@ -307,7 +323,7 @@ pub async fn order_list(
         &records::prefix::<WorkOrder>(),
         after,
         limit,
-        |o: &WorkOrder| visible(caller, o.tenant()),
+        |o: &WorkOrder| order_visible(caller, o),
     )
     .await
     .map_err(WorkflowError::store("order list"))?;

@@ -650,3 +650,55 @@ async fn an_emergency_change_is_filed_once_reported_and_reviewed_afterwards() {
     let approved = app.step(&zhou, &change, "approved").await;
     assert!(approved["emergency"].is_object());
 }
+
+#[tokio::test]
+async fn a_provider_operator_sees_approved_orders_naming_its_platform_only() {
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
+    let (li, sun, zhou, op) = (
+        app.login("li").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+        app.login("op").await,
+    );
+    let sys = app.system_create(&li, "供应商可见系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let mut ids = Vec::new();
+    for provider in ["sim", "other"] {
+        let r = app
+            .call(
+                "POST",
+                "/api/v1/orders",
+                Some(json!({"kind": "onboarding", "system": sys, "provider": provider, "lines": [line("a", 1)]})),
+                &li,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    let get = |id: &str| format!("/api/v1/orders/{id}");
+    for id in &ids {
+        app.step(&li, id, "submitted").await;
+        app.step(&sun, id, "accepted").await;
+        // In review the order is the tenant's and the management unit's business.
+        let r = app.call("GET", &get(id), None, &op).await;
+        assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ORDER_NOT_FOUND")));
+        app.step(&zhou, id, "approved").await;
+    }
+    let r = app.call("GET", &get(&ids[0]), None, &op).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.call("GET", &get(&ids[1]), None, &op).await;
+    assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("ORDER_NOT_FOUND")));
+    let r = app.call("GET", "/api/v1/orders", None, &op).await;
+    let listed: Vec<_> = r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(listed, [ids[0].clone()]);
+    // Seeing is not acting: the operator cannot move the order.
+    let r = app.transition(&op, &ids[0], "test_env_ready", None).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+}

@@ -170,7 +170,7 @@ async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
     let r = app.call("GET", &term_path(&a), None, &li).await;
     assert_eq!(
         code(&r),
-        (StatusCode::NOT_FOUND, Some("USAGE_TERM_MISSING")),
+        (StatusCode::NOT_FOUND, Some("USAGE_TERM_NOT_FOUND")),
         "no period before delivery"
     );
     deliver(&app, &a, &li, &wang, &sun, &zhou).await;

@@ -132,7 +132,7 @@ pub async fn load(
 }
 
 fn term_missing(system: &SystemNumber) -> WorkflowError {
-    WorkflowError::UsageTermMissing {
+    WorkflowError::UsageTermNotFound {
         number: system.to_string(),
     }
 }
