@@ -43,6 +43,7 @@ impl From<FormatParam> for CatalogFormat {
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// The body's format.
+    #[param(inline)]
     pub format: FormatParam,
 }
 
@@ -50,6 +51,7 @@ pub struct ImportQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Download the catalog as a file in this format instead of the JSON view.
+    #[param(inline)]
     pub format: Option<FormatParam>,
 }
 
