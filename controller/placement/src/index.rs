@@ -22,8 +22,8 @@ use yunshu_domain::{
 };
 
 use crate::model::{
-    AreaKey, BandwidthSpec, HostRef, HostSpec, Placement, PoolKey, PoolRef, PoolSpec,
-    PublicIpSpec, StorageClassSpec, StorageKey, VmShape,
+    AreaKey, BandwidthSpec, HostRef, HostSpec, Placement, PoolKey, PoolRef, PoolSpec, PublicIpSpec,
+    StorageClassSpec, StorageKey, VmShape,
 };
 use crate::report::Usage;
 
@@ -45,7 +45,9 @@ pub enum IndexError {
     HostInvalid { host: String, detail: &'static str },
     #[error("host {host} is not in the index")]
     HostUnknown { host: String },
-    #[error("host {host} holds {allocations} allocations; release them before moving or removing it")]
+    #[error(
+        "host {host} holds {allocations} allocations; release them before moving or removing it"
+    )]
     HostHasAllocations { host: String, allocations: u32 },
     #[error("VM shape {vcpu} vCPU / {memory_mib} MiB is invalid: both must be at least 1")]
     ShapeInvalid { vcpu: u32, memory_mib: u64 },
@@ -132,7 +134,9 @@ impl ErrorCode for IndexError {
                 host,
                 need_mib,
                 free_mib,
-            } => format!("宿主机 {host} 需要 {need_mib} MiB 内存，仅剩 {free_mib} MiB（内存不超分）"),
+            } => {
+                format!("宿主机 {host} 需要 {need_mib} MiB 内存，仅剩 {free_mib} MiB（内存不超分）")
+            }
             IndexError::VcpuOvercommit { host, need, free } => {
                 format!("宿主机 {host} 需要 {need} 个 vCPU，仅剩 {free} 个")
             }
@@ -144,7 +148,9 @@ impl ErrorCode for IndexError {
                 class,
                 need_gib,
                 free_gib,
-            } => format!("部署节点 {zone} 存储类型 {class} 需要 {need_gib} GiB，仅剩 {free_gib} GiB"),
+            } => {
+                format!("部署节点 {zone} 存储类型 {class} 需要 {need_gib} GiB，仅剩 {free_gib} GiB")
+            }
             IndexError::BandwidthOvercommit {
                 zone,
                 network_area,

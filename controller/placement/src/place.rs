@@ -57,7 +57,7 @@ impl Index {
             if !seen.insert(&r.alloc) {
                 return Err(Unschedulable {
                     alloc: r.alloc.clone(),
-                    reason: Reason::AllocationConflict { host: None },
+                    reason: Box::new(Reason::AllocationConflict { host: None }),
                 });
             }
         }
@@ -105,7 +105,7 @@ impl Index {
 
     /// The existing placement when the allocation is already recorded with the
     /// same shape and matching key; a conflict when recorded otherwise.
-    fn existing(&self, request: &VmRequest) -> Result<Option<Placement>, Reason> {
+    fn existing(&self, request: &VmRequest) -> Result<Option<Placement>, Box<Reason>> {
         let Some(a) = self.allocations.get(&request.alloc) else {
             return Ok(None);
         };
@@ -113,29 +113,32 @@ impl Index {
         if a.shape == request.shape && pool.key == request.key {
             Ok(Some(self.placement(&request.alloc, a.host)))
         } else {
-            Err(Reason::AllocationConflict {
+            Err(Box::new(Reason::AllocationConflict {
                 host: Some(self.host_ref(a.host)),
-            })
+            }))
         }
     }
 
     /// The host for `request` under `strategy`, or why there is none. Reads only.
-    fn choose(&self, request: &VmRequest, strategy: Strategy) -> Result<u32, Reason> {
+    fn choose(&self, request: &VmRequest, strategy: Strategy) -> Result<u32, Box<Reason>> {
         let shape = &request.shape;
         if !shape.is_valid() {
-            return Err(Reason::ShapeInvalid {
+            return Err(Box::new(Reason::ShapeInvalid {
                 vcpu: shape.vcpu,
                 memory_mib: shape.memory_mib,
-            });
+            }));
         }
         let Some(pools) = self.pools_by_key.get(&request.key) else {
-            return Err(self.no_pool(request));
+            return Err(Box::new(self.no_pool(request)));
         };
         if let Some(reason) = self.shared_reason(request) {
-            return Err(reason);
+            return Err(Box::new(reason));
         }
 
-        let group = shape.anti_affinity.as_ref().and_then(|g| self.groups.get(g));
+        let group = shape
+            .anti_affinity
+            .as_ref()
+            .and_then(|g| self.groups.get(g));
         let need_vcpu = u64::from(shape.vcpu);
         let mut best: Option<Candidate> = None;
         for &pool in pools {
@@ -183,7 +186,7 @@ impl Index {
             }
         }
         best.map(|(_, slot)| slot)
-            .ok_or_else(|| self.diagnose(request, pools))
+            .ok_or_else(|| Box::new(self.diagnose(request, pools)))
     }
 
     /// The better of two pools' candidates: strategy first, then host id, then
@@ -203,7 +206,9 @@ impl Index {
         let mut available: Vec<_> = self
             .pools_by_key
             .keys()
-            .filter(|o| o.provider == k.provider && o.zone == k.zone && o.network_area == k.network_area)
+            .filter(|o| {
+                o.provider == k.provider && o.zone == k.zone && o.network_area == k.network_area
+            })
             .map(|o| o.arch)
             .collect();
         available.sort();
@@ -368,7 +373,11 @@ impl Index {
 impl Index {
     /// Whether `alloc` could be placed right now, without reserving (a dry run
     /// for the approval screen). Same rules and reasons as [`Index::place`].
-    pub fn check(&self, request: &VmRequest, strategy: Strategy) -> Result<Placement, Unschedulable> {
+    pub fn check(
+        &self,
+        request: &VmRequest,
+        strategy: Strategy,
+    ) -> Result<Placement, Unschedulable> {
         let unschedulable = |reason| Unschedulable {
             alloc: request.alloc.clone(),
             reason,
@@ -380,4 +389,3 @@ impl Index {
         Ok(self.placement(&request.alloc, slot))
     }
 }
-

@@ -131,7 +131,7 @@ pub enum Reason {
 
 /// Renders MiB as GiB: `64 GiB`, or `1.5 GiB` when not whole.
 fn gib(mib: u64) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{} GiB", mib / 1024)
     } else {
         format!("{:.1} GiB", mib as f64 / 1024.0)
@@ -268,7 +268,9 @@ impl Reason {
     pub fn message_zh(&self) -> String {
         match self {
             Reason::ShapeInvalid { vcpu, memory_mib } => {
-                format!("虚拟机至少需要 1 个 vCPU 和 1 MiB 内存，实际为 {vcpu} vCPU、{memory_mib} MiB")
+                format!(
+                    "虚拟机至少需要 1 个 vCPU 和 1 MiB 内存，实际为 {vcpu} vCPU、{memory_mib} MiB"
+                )
             }
             Reason::AllocationConflict { host: Some(h) } => {
                 format!("已分配在宿主机 {}，但规格或位置不同；请先释放", h.host)
@@ -380,7 +382,8 @@ impl Reason {
 #[error("cannot place {alloc}: {}", reason.message_en())]
 pub struct Unschedulable {
     pub alloc: ResourceId,
-    pub reason: Reason,
+    /// Boxed: reasons carry pool labels and figures, and the miss path is cold.
+    pub reason: Box<Reason>,
 }
 
 impl ErrorCode for Unschedulable {
