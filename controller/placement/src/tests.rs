@@ -934,3 +934,29 @@ fn randomized_sequences_keep_every_invariant() {
         "placed {placed}, refused {refused}"
     );
 }
+
+#[test]
+fn pools_sharing_a_key_compete_on_strategy_then_host_id() {
+    let mut idx = index_with(&[("b1", 16, 64), ("b2", 16, 128)]);
+    idx.upsert_pool(pool_spec("q", &x86(), 4)).expect("pool");
+    idx.upsert_host(host_spec("q", "a1", 16, 64)).expect("host");
+    idx.upsert_host(host_spec("q", "a2", 16, 128))
+        .expect("host");
+    // Equal free memory in both pools: the smaller host id wins, whatever the pool.
+    check(&mut idx, &req("vm1", &x86(), 1, 8), Strategy::Spread, "a2");
+    check(&mut idx, &req("vm2", &x86(), 1, 8), Strategy::Spread, "b2");
+    check(&mut idx, &req("vm3", &x86(), 1, 8), Strategy::Pack, "a1");
+    // A dry run answers the same as place without reserving.
+    let before = idx.clone();
+    let dry = idx
+        .check(&req("vm4", &x86(), 1, 8), Strategy::Pack)
+        .expect("fits");
+    assert_eq!(dry.host.as_str(), "a1");
+    assert_eq!(idx, before);
+    assert_eq!(
+        idx.check(&req("vm4", &x86(), 1, 1024), Strategy::Pack)
+            .expect_err("too big")
+            .code(),
+        "HOST_MEMORY_INSUFFICIENT"
+    );
+}
