@@ -41,8 +41,16 @@ pub enum IndexError {
     PoolKeyChanged { pool: String },
     #[error("host {host} names pool {pool}, which is not in the index")]
     PoolUnknown { host: String, pool: String },
-    #[error("host {host}: {detail}")]
-    HostInvalid { host: String, detail: &'static str },
+    #[error("host {host} reports 0 cores")]
+    HostCoresZero { host: String },
+    #[error(
+        "host {host}: reserved memory {reserved_mib} MiB must be below its memory {memory_mib} MiB"
+    )]
+    HostReserveExceedsMemory {
+        host: String,
+        memory_mib: u64,
+        reserved_mib: u64,
+    },
     #[error("host {host} is not in the index")]
     HostUnknown { host: String },
     #[error(
@@ -93,7 +101,8 @@ impl ErrorCode for IndexError {
             IndexError::PoolNotEmpty { .. } => "POOL_NOT_EMPTY",
             IndexError::PoolKeyChanged { .. } => "POOL_KEY_CHANGED",
             IndexError::PoolUnknown { .. } => "POOL_UNKNOWN",
-            IndexError::HostInvalid { .. } => "HOST_INVALID",
+            IndexError::HostCoresZero { .. } => "HOST_CORES_ZERO",
+            IndexError::HostReserveExceedsMemory { .. } => "HOST_RESERVE_EXCEEDS_MEMORY",
             IndexError::HostUnknown { .. } => "HOST_UNKNOWN",
             IndexError::HostHasAllocations { .. } => "HOST_HAS_ALLOCATIONS",
             IndexError::ShapeInvalid { .. } => "VM_SHAPE_INVALID",
@@ -119,7 +128,12 @@ impl ErrorCode for IndexError {
             IndexError::PoolUnknown { host, pool } => {
                 format!("宿主机 {host} 所属资源池 {pool} 不存在")
             }
-            IndexError::HostInvalid { host, detail } => format!("宿主机 {host} 无效：{detail}"),
+            IndexError::HostCoresZero { host } => format!("宿主机 {host} 的物理核数为 0"),
+            IndexError::HostReserveExceedsMemory {
+                host,
+                memory_mib,
+                reserved_mib,
+            } => format!("宿主机 {host} 预留内存 {reserved_mib} MiB 不小于其内存 {memory_mib} MiB"),
             IndexError::HostUnknown { host } => format!("宿主机 {host} 不存在"),
             IndexError::HostHasAllocations { host, allocations } => {
                 format!("宿主机 {host} 上还有 {allocations} 个已分配虚拟机，请先释放")
@@ -406,22 +420,20 @@ impl Index {
 
     /// Adds or updates a host (inventory rebuild or a watch event). Idempotent.
     /// A host that shrinks or goes down keeps its allocations; only its free
-    /// figures drop (never below 0). Errors: `HostInvalid` (0 cores, reserve not
-    /// below memory), `PoolUnknown`, `HostHasAllocations` when it would move pool
+    /// figures drop (never below 0). Errors: `HostCoresZero`,
+    /// `HostReserveExceedsMemory`, `PoolUnknown`, `HostHasAllocations` when it would move pool
     /// while holding VMs.
     pub fn upsert_host(&mut self, spec: HostSpec) -> Result<(), IndexError> {
         let href = spec.host_ref();
         let name = || host_name(&spec.provider, &spec.id);
         if spec.cores == 0 {
-            return Err(IndexError::HostInvalid {
-                host: name(),
-                detail: "a host needs at least one core",
-            });
+            return Err(IndexError::HostCoresZero { host: name() });
         }
         if spec.reserved_memory_mib >= spec.memory_mib {
-            return Err(IndexError::HostInvalid {
+            return Err(IndexError::HostReserveExceedsMemory {
                 host: name(),
-                detail: "reserved memory must be below the host's memory",
+                memory_mib: spec.memory_mib,
+                reserved_mib: spec.reserved_memory_mib,
             });
         }
         let pref = PoolRef {

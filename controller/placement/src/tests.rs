@@ -960,3 +960,38 @@ fn pools_sharing_a_key_compete_on_strategy_then_host_id() {
         "HOST_MEMORY_INSUFFICIENT"
     );
 }
+
+#[test]
+fn bad_inventory_is_refused_with_a_code() {
+    let mut idx = index_with(&[]);
+    let mut h = host_spec("p", "h1", 0, 64);
+    assert_eq!(
+        idx.upsert_host(h.clone()).expect_err("0 cores").code(),
+        "HOST_CORES_ZERO"
+    );
+    h.cores = 8;
+    h.reserved_memory_mib = h.memory_mib;
+    let e = idx.upsert_host(h.clone()).expect_err("reserve");
+    assert_eq!(e.code(), "HOST_RESERVE_EXCEEDS_MEMORY");
+    assert!(e.message_zh().contains("预留内存"));
+    let mut h = host_spec("nope", "h1", 8, 64);
+    assert_eq!(
+        idx.upsert_host(h.clone()).expect_err("pool").code(),
+        "POOL_UNKNOWN"
+    );
+    h.pool = PoolId::new("p").expect("id");
+    idx.upsert_host(h).expect("host");
+    assert_eq!(
+        idx.remove_pool(&pref("p")).expect_err("hosts").code(),
+        "POOL_NOT_EMPTY"
+    );
+    let moved = pool_spec("p", &key("b", "extranet", Architecture::X86_64), 4);
+    assert_eq!(
+        idx.upsert_pool(moved).expect_err("key").code(),
+        "POOL_KEY_CHANGED"
+    );
+    assert!(idx.remove_host(&href("h1")).expect("removed"));
+    assert!(idx.remove_pool(&pref("p")).expect("removed"));
+    assert!(!idx.remove_pool(&pref("p")).expect("idempotent"));
+    check_consistent(&idx);
+}
