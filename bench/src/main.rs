@@ -5,6 +5,7 @@
 //! that their ratio is fair (same machine, same moment).
 
 mod driver;
+mod placement;
 mod report;
 mod store;
 
@@ -23,6 +24,8 @@ enum Bench {
     Store(store::Options),
     /// Driver Apply throughput: the simulator over gRPC + mTLS, 1/16/64 callers.
     Driver(driver::Options),
+    /// Placement decisions per second on the in-memory index: 1k/10k/50k hosts.
+    Placement(placement::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,7 @@ fn main() -> anyhow::Result<()> {
     match cli.bench {
         Bench::Store(options) => runtime.block_on(store::run(options)),
         Bench::Driver(options) => runtime.block_on(driver::run(options)),
+        // Pure CPU and single-threaded: runs on this thread, outside the runtime.
+        Bench::Placement(options) => placement::run(options),
     }
 }
