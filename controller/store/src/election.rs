@@ -532,7 +532,7 @@ mod tests {
     use yunshu_testkit::EtcdServer;
 
     use super::*;
-    use crate::{EtcdConfig, EtcdStore, RedbStore};
+    use crate::{EtcdConfig, EtcdStore, KeyValue, Page, PageRequest, RedbStore};
 
     const KEY: &str = "leader/controller";
 
@@ -653,6 +653,97 @@ mod tests {
             .expect("channel open");
         let (_, again) = wait_one_leader(&elections, None, Duration::from_secs(1)).await;
         assert!(again > term, "a new term: {again} > {term}");
+    }
+
+    /// A store whose every call hangs once `stalled` is set: a partition in which
+    /// requests neither fail nor answer.
+    struct Stalling {
+        inner: Arc<dyn Store>,
+        stalled: AtomicBool,
+    }
+
+    impl Stalling {
+        async fn gate(&self) {
+            if self.stalled.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Stalling {
+        fn backend(&self) -> &'static str {
+            "stalling"
+        }
+        async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+            self.gate().await;
+            self.inner.get(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+            self.gate().await;
+            self.inner.delete(key).await
+        }
+        async fn range(&self, prefix: &str, page: PageRequest) -> Result<Page, StoreError> {
+            self.gate().await;
+            self.inner.range(prefix, page).await
+        }
+        async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {
+            self.gate().await;
+            self.inner.txn(txn).await
+        }
+        async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream, StoreError> {
+            self.gate().await;
+            self.inner.watch(prefix, from).await
+        }
+        async fn revision(&self) -> Result<Revision, StoreError> {
+            self.gate().await;
+            self.inner.revision().await
+        }
+        async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+            self.gate().await;
+            self.inner.compact(revision).await
+        }
+        async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+            self.gate().await;
+            self.inner.lease_grant(ttl).await
+        }
+        async fn lease_keep_alive(&self, lease: LeaseId) -> Result<Duration, StoreError> {
+            self.gate().await;
+            self.inner.lease_keep_alive(lease).await
+        }
+        async fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+            self.gate().await;
+            self.inner.lease_revoke(lease).await
+        }
+        async fn health(&self) -> Result<(), StoreError> {
+            self.gate().await;
+            self.inner.health().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leader_steps_down_before_its_lease_can_expire_when_calls_hang() {
+        let inner = memory_store();
+        let stalling = Arc::new(Stalling {
+            inner: inner.clone(),
+            stalled: AtomicBool::new(false),
+        });
+        let ttl = Duration::from_secs(1);
+        let elections = candidates(&[stalling.clone() as Arc<dyn Store>], ttl);
+        wait_one_leader(&elections, None, Duration::from_secs(1)).await;
+        let mut rx = elections[0].as_ref().expect("c0").leadership();
+        stalling.stalled.store(true, Ordering::SeqCst);
+        let stalled = StdInstant::now();
+        tokio::time::timeout(ttl, rx.wait_for(|l| !l.is_leader()))
+            .await
+            .expect("stepped down within the TTL")
+            .expect("channel open");
+        let after = stalled.elapsed();
+        // The store has not expired the lease yet: nobody else could have led
+        // while this candidate still believed it did.
+        let key = inner.get(KEY).await.expect("get");
+        assert!(key.is_some(), "stepped down only after the lease expired");
+        println!("hung store: leader stepped down after {after:?} (ttl {ttl:?})");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
