@@ -347,8 +347,11 @@ impl Campaign {
             "another candidate holds the key",
         );
         let mut watch = self.open_watch(seen + 1).await;
+        let recheck_every = |watch: &Option<WatchStream>| {
+            Instant::now() + if watch.is_some() { s.ttl } else { s.poll() }
+        };
+        let mut recheck = recheck_every(&watch);
         loop {
-            let recheck = if watch.is_some() { s.ttl } else { s.poll() };
             tokio::select! {
                 item = next_batch(&mut watch) => match item {
                     Some(Ok(batch)) => {
@@ -368,10 +371,14 @@ impl Campaign {
                     Some(Err(e)) => {
                         tracing::debug!(candidate = %s.candidate, error = %e, "leader watch ended; polling");
                         watch = None;
+                        recheck = recheck.min(recheck_every(&watch));
                     }
-                    None => watch = None,
+                    None => {
+                        watch = None;
+                        recheck = recheck.min(recheck_every(&watch));
+                    }
                 },
-                () = sleep(recheck) => {
+                () = sleep_until(recheck) => {
                     let Some(kv) = s.store.get(&s.key).await? else {
                         return Ok(());
                     };
@@ -385,6 +392,7 @@ impl Campaign {
                     if watch.is_none() {
                         watch = self.open_watch(seen + 1).await;
                     }
+                    recheck = recheck_every(&watch);
                 }
             }
         }
@@ -415,8 +423,10 @@ impl Campaign {
             Ok(Ok(w)) => Some(w),
             _ => None,
         };
+        // Fixed per round: watch batches for other keys under the prefix must not
+        // postpone the keep-alive.
+        let mut tick = Instant::now() + s.keep_alive_every();
         let reason = loop {
-            let tick = Instant::now() + s.keep_alive_every();
             tokio::select! {
                 () = sleep_until(tick.min(deadline)) => {}
                 item = next_batch(&mut watch) => match item {
@@ -437,6 +447,7 @@ impl Campaign {
                 break "the lease deadline passed".to_owned();
             }
             let sent = Instant::now();
+            tick = sent + s.keep_alive_every();
             match timeout_at(deadline, s.store.lease_keep_alive(lease)).await {
                 Ok(Ok(granted)) => deadline = sent + granted.min(s.ttl).saturating_sub(s.margin()),
                 Ok(Err(e)) => break format!("keep-alive failed: {e}"),
@@ -653,6 +664,27 @@ mod tests {
             .expect("channel open");
         let (_, again) = wait_one_leader(&elections, None, Duration::from_secs(1)).await;
         assert!(again > term, "a new term: {again} > {term}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_to_neighbouring_keys_do_not_disturb_the_leader() {
+        let store = memory_store();
+        let ttl = Duration::from_secs(1);
+        let elections = candidates(std::slice::from_ref(&store), ttl);
+        let (_, term) = wait_one_leader(&elections, None, Duration::from_secs(1)).await;
+        let mut rx = elections[0].as_ref().expect("c0").leadership();
+        rx.mark_unchanged();
+        // The watch is by prefix: these land in the leader's watch every 10 ms.
+        let started = StdInstant::now();
+        while started.elapsed() < ttl * 2 {
+            store
+                .put(&format!("{KEY}-other"), b"x".to_vec())
+                .await
+                .expect("put");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!rx.has_changed().expect("open"), "{:?}", *rx.borrow());
+        assert_eq!(leaders(&elections), vec![(0, term)]);
     }
 
     /// A store whose every call hangs once `stalled` is set: a partition in which
