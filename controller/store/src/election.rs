@@ -285,14 +285,16 @@ impl Campaign {
     async fn attempt(&self) -> Result<Option<Term>, StoreError> {
         let s = &self.shared;
         let sent = Instant::now();
-        let lease = s.store.lease_grant(s.ttl).await?;
+        let lease = self
+            .bounded("lease_grant", s.store.lease_grant(s.ttl))
+            .await?;
         s.set_lease(Some(lease));
         let txn = Txn::new().when_mod_revision(&s.key, 0).put_with_lease(
             &s.key,
             s.candidate.as_bytes().to_vec(),
             lease,
         );
-        match s.store.txn(txn).await {
+        match self.bounded("txn", s.store.txn(txn)).await {
             Ok(TxnOutcome::Committed { revision }) => {
                 return Ok(Some(Term {
                     lease,
@@ -324,19 +326,16 @@ impl Campaign {
     /// Follows the current holder until the key is deleted.
     async fn follow(&self) -> Result<(), StoreError> {
         let s = &self.shared;
-        let Some(kv) = s.store.get(&s.key).await? else {
+        let Some(kv) = self.bounded("get", s.store.get(&s.key)).await? else {
             return Ok(());
         };
         if kv.value == s.candidate.as_bytes() {
             // Ours, under a lease this task does not hold: a previous incarnation's.
             tracing::info!(candidate = %s.candidate, "deleting a stale leader key left by this candidate");
-            s.store
-                .txn(
-                    Txn::new()
-                        .when_mod_revision(&s.key, kv.mod_revision)
-                        .delete(&s.key),
-                )
-                .await?;
+            let stale = Txn::new()
+                .when_mod_revision(&s.key, kv.mod_revision)
+                .delete(&s.key);
+            self.bounded("txn", s.store.txn(stale)).await?;
             return Ok(());
         }
         let mut seen = kv.mod_revision;
@@ -379,7 +378,7 @@ impl Campaign {
                     }
                 },
                 () = sleep_until(recheck) => {
-                    let Some(kv) = s.store.get(&s.key).await? else {
+                    let Some(kv) = self.bounded("get", s.store.get(&s.key)).await? else {
                         return Ok(());
                     };
                     self.publish(
@@ -395,6 +394,23 @@ impl Campaign {
                     recheck = recheck_every(&watch);
                 }
             }
+        }
+    }
+
+    /// A campaign call with a time limit, so a store that hangs instead of failing
+    /// (a partition) delays the campaign rather than stopping it for good.
+    async fn bounded<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.shared.ttl * 2;
+        match timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable {
+                op,
+                reason: format!("no answer within {limit:?}"),
+            }),
         }
     }
 
@@ -776,6 +792,16 @@ mod tests {
         let key = inner.get(KEY).await.expect("get");
         assert!(key.is_some(), "stepped down only after the lease expired");
         println!("hung store: leader stepped down after {after:?} (ttl {ttl:?})");
+        // Calls hung during the partition time out; the candidate leads again.
+        stalling.stalled.store(false, Ordering::SeqCst);
+        let healed = StdInstant::now();
+        let (_, term) = wait_one_leader(&elections, None, ttl * 5).await;
+        let old_term = key.map(|kv| kv.mod_revision).unwrap_or_default();
+        assert!(term > old_term, "a new term: {term} > {old_term}");
+        println!(
+            "hung store: leading again {:?} after it answered",
+            healed.elapsed()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
