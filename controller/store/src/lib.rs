@@ -17,6 +17,7 @@
 pub mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod election;
 mod error;
 mod etcd;
 mod keys;
