@@ -187,6 +187,9 @@ pub struct VmSpec {
     pub vcpu: NonZeroU32,
     pub memory_mib: NonZeroU64,
     pub system_disk_gib: NonZeroU32,
+    /// Storage class of the system disk; `None` lets the provider choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_disk_class: Option<StorageClassId>,
     #[serde(default)]
     pub data_disks: Vec<DiskSpec>,
     pub image: ImageId,
@@ -497,6 +500,20 @@ impl ResourceStatus {
     }
 }
 
+/// Where the controller placed a resource (SPEC §4): the provider and, for
+/// compute, the pool and host. Written with the resource's intent in one store
+/// transaction, so capacity is never counted twice or lost across a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub provider: crate::ids::ProviderId,
+    pub zone: ZoneId,
+    pub network_area: NetworkAreaId,
+    pub pool: crate::ids::PoolId,
+    /// For VMs and bare metal.
+    #[serde(default)]
+    pub host: Option<crate::ids::HostId>,
+}
+
 /// A resource owned by one information system. Fields are private so the
 /// generation rule holds; deserialization re-checks spec and generations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -509,6 +526,11 @@ pub struct Resource {
     generation: u64,
     status: ResourceStatus,
     created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    placement: Option<Placement>,
+    /// When deletion was asked for (an exit order, a change scaling down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deletion_requested_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -521,6 +543,10 @@ struct ResourceFields {
     generation: u64,
     status: ResourceStatus,
     created_at: DateTime<Utc>,
+    #[serde(default)]
+    placement: Option<Placement>,
+    #[serde(default)]
+    deletion_requested_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ResourceFields> for Resource {
@@ -541,6 +567,8 @@ impl TryFrom<ResourceFields> for Resource {
             generation: f.generation,
             status: f.status,
             created_at: f.created_at,
+            placement: f.placement,
+            deletion_requested_at: f.deletion_requested_at,
         })
     }
 }
@@ -564,7 +592,31 @@ impl Resource {
             generation: 1,
             status: ResourceStatus::pending(),
             created_at,
+            placement: None,
+            deletion_requested_at: None,
         })
+    }
+
+    /// Records where the scheduler placed it.
+    pub fn place(&mut self, placement: Placement) {
+        self.placement = Some(placement);
+    }
+
+    pub fn placement(&self) -> Option<&Placement> {
+        self.placement.as_ref()
+    }
+
+    /// Asks for deletion (once; the first time counts). Bumps the generation so
+    /// the reconciler sees new desired state.
+    pub fn request_deletion(&mut self, at: DateTime<Utc>) {
+        if self.deletion_requested_at.is_none() {
+            self.deletion_requested_at = Some(at);
+            self.generation += 1;
+        }
+    }
+
+    pub fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
+        self.deletion_requested_at
     }
 
     pub fn id(&self) -> &ResourceId {
@@ -655,6 +707,7 @@ mod tests {
             vcpu: NonZeroU32::new(vcpu).expect("nz"),
             memory_mib: NonZeroU64::new(8192).expect("nz"),
             system_disk_gib: NonZeroU32::new(40).expect("nz"),
+            system_disk_class: None,
             data_disks: vec![DiskSpec {
                 size_gib: NonZeroU32::new(100).expect("nz"),
                 storage_class: StorageClassId::new("ssd").expect("id"),

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod drivers;
 pub mod metrics;
 pub mod readiness;
+pub mod reconciler;
 mod serve;
 #[cfg(test)]
 mod test_app;

@@ -91,7 +91,66 @@ async fn start_drivers(state: AppState, cert_ttl: std::time::Duration) {
         delay = (delay * 2).min(std::time::Duration::from_secs(5));
     };
     let _ = state.pki.set(pki.clone());
-    crate::drivers::health::run(state.store.clone(), pki, state.driver_changed.clone()).await;
+    tokio::join!(
+        crate::drivers::health::run(
+            state.store.clone(),
+            pki.clone(),
+            state.driver_changed.clone()
+        ),
+        lead(state.store.clone(), pki),
+    );
+}
+
+/// Campaigns for leadership; while this replica leads, runs the reconciler and
+/// the workflow timers, and stops them the moment it does not (every replica
+/// serves the API). With redb there is one replica and it leads at once.
+async fn lead(
+    store: std::sync::Arc<dyn yunshu_store::Store>,
+    pki: std::sync::Arc<crate::drivers::DriverPki>,
+) {
+    use yunshu_store::election::{DEFAULT_TTL, Election};
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yunshu".to_owned());
+    // Unique per live replica (the election relies on it).
+    let candidate = format!("{host}-{}", yunshu_pki::random_hex(4));
+    let election = Election::new(store.clone(), "leader/controller", candidate, DEFAULT_TTL);
+    let mut leadership = election.leadership();
+    let mut running: Option<[tokio::task::JoinHandle<()>; 2]> = None;
+    loop {
+        let leads = leadership.borrow_and_update().is_leader();
+        match (leads, running.is_some()) {
+            (true, false) => {
+                tracing::info!("this replica leads: starting the reconciler and timers");
+                running = Some([
+                    tokio::spawn(crate::reconciler::run(
+                        store.clone(),
+                        pki.clone(),
+                        crate::reconciler::Config::default(),
+                    )),
+                    // Overdue steps and usage periods are checked each minute:
+                    // deadlines fall at 24:00 China Standard Time, so a minute's
+                    // delay is far inside any limit.
+                    tokio::spawn(crate::workflow::timers::run(
+                        store.clone(),
+                        crate::workflow::Clock::System,
+                        std::time::Duration::from_secs(60),
+                    )),
+                ]);
+            }
+            (false, true) => {
+                tracing::warn!("leadership lost: stopping the reconciler and timers");
+                for task in running.take().into_iter().flatten() {
+                    task.abort();
+                }
+            }
+            _ => {}
+        }
+        if leadership.changed().await.is_err() {
+            break;
+        }
+    }
+    for task in running.take().into_iter().flatten() {
+        task.abort();
+    }
 }
 
 /// Serves until `shutdown` completes. Returns once in-flight requests are done.
@@ -134,13 +193,6 @@ pub async fn serve(
     }
     let monitor = tokio::spawn(state.readiness.clone().monitor(store.clone()));
     let drivers = tokio::spawn(start_drivers(state.clone(), config.driver_cert_ttl));
-    // Overdue steps and usage periods are checked each minute: deadlines fall at
-    // 24:00 China Standard Time, so a minute's delay is far inside any limit.
-    let timers = tokio::spawn(crate::workflow::timers::run(
-        store.clone(),
-        crate::workflow::Clock::System,
-        std::time::Duration::from_secs(60),
-    ));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -162,7 +214,6 @@ pub async fn serve(
         .await;
     monitor.abort();
     drivers.abort();
-    timers.abort();
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -82,6 +82,87 @@ impl Controller {
         (status, r.json().await.expect("json"))
     }
 
+    /// Creates user `id` with one role (`role` and `scope` as in `POST
+    /// /api/v1/users`) and returns an API token carrying every permission the
+    /// role grants, for scripted calls with [`Controller::api`].
+    pub async fn user_token(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        role: serde_json::Value,
+        scope: serde_json::Value,
+    ) -> String {
+        let http = reqwest::Client::new();
+        let password = "E2e-Zhengwuyun-2026";
+        let r = http
+            .post(format!("{}/api/v1/users", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&serde_json::json!({
+                "id": id, "display_name": id, "tenant": tenant, "password": password,
+                "roles": [{"role": role, "scope": scope}]
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 201, "create {id}");
+        let login = http
+            .post(format!("{}/api/v1/auth/login", self.url))
+            .json(&serde_json::json!({"user": id, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_owned();
+        let body: serde_json::Value = login.json().await.expect("json");
+        let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
+        let me: serde_json::Value = http
+            .get(format!("{}/api/v1/auth/me", self.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        let r: serde_json::Value = http
+            .post(format!("{}/api/v1/auth/tokens", self.url))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", csrf)
+            .json(&serde_json::json!({"name": "e2e", "scopes": me["permissions"]}))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        r["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A JSON call to the API with a bearer token: (status, body).
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// A fresh token for `provider`, valid for an hour.
     pub async fn token(&self, provider: &str) -> String {
         let (status, body) = self.create_token(provider, 3600).await;

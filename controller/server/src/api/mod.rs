@@ -18,6 +18,7 @@ mod ops;
 mod orders;
 mod rules;
 mod systems;
+mod tenants;
 mod version;
 
 pub(crate) use audit::audit_draft;
@@ -45,6 +46,10 @@ pub fn router(state: AppState) -> Router {
             post(drivers::create_client_cert),
         )
         .route("/users", post(crate::auth::users::create_user))
+        .route(
+            "/tenants",
+            get(tenants::tenant_list).post(tenants::tenant_create),
+        )
         .route("/auth/login", post(crate::auth::users::login))
         .route("/auth/logout", post(crate::auth::users::logout))
         .route("/auth/me", get(crate::auth::users::me))

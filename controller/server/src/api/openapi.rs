@@ -132,6 +132,8 @@ impl Modify for SecuritySchemes {
         super::drivers::list_drivers,
         super::drivers::create_client_cert,
         crate::auth::users::create_user,
+        super::tenants::tenant_create,
+        super::tenants::tenant_list,
         crate::auth::users::login,
         crate::auth::users::logout,
         crate::auth::users::me,

@@ -1,0 +1,155 @@
+//! Order completion: when every VM an approved onboarding order asks for runs
+//! at its desired generation, the provider's step is done and the order moves to
+//! `test_env_ready` (000 art. 13; 002 art. 10); when an approved exit order's
+//! system has nothing left, it moves to `exited` (000 art. 16; 002 art. 13).
+//! The move goes through the workflow like any other, as the system actor
+//! `reconciler`, so it is audited and starts the next step's deadline.
+//!
+//! Must not decide quantities (`desired.rs`) or call drivers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use yunshu_domain::UserId;
+use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
+use yunshu_domain::resource::Phase;
+use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
+use yunshu_store::{PageRequest, records};
+
+use super::status::StatusRecord;
+use super::{ReconcileError, Reconciler, desired, materialize};
+use crate::auth::principal::Principal;
+use crate::workflow::orders::{self, OrderTrack};
+
+/// How often approved orders are checked.
+const EVERY: Duration = Duration::from_millis(250);
+
+/// The reconciler as a caller of the workflow: it may read orders and record
+/// the provider's steps (the approver's `order_approve` on those steps only).
+fn principal() -> Result<Principal, ReconcileError> {
+    let invalid = |e: &dyn std::fmt::Display| ReconcileError::Invalid(e.to_string());
+    let binding = RoleBinding::new(RoleBindingFields {
+        id: "reconciler.system".parse().map_err(|e| invalid(&e))?,
+        user: UserId::new("reconciler").map_err(|e| invalid(&e))?,
+        role: Role::Approver,
+        scope: Scope::Platform,
+        permissions: Some([Permission::OrderRead, Permission::OrderApprove].into()),
+        granted_by: super::actor(),
+        granted_at: Utc::now(),
+    })
+    .map_err(|e| invalid(&e))?;
+    Ok(Principal {
+        actor: super::actor(),
+        user: None,
+        tenant: None,
+        bindings: vec![binding],
+        scopes: None,
+    })
+}
+
+pub(super) async fn run(r: Arc<Reconciler>) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = pass(&r).await {
+            tracing::warn!(error = %e, "order completion pass failed");
+        }
+    }
+}
+
+/// One pass; returns the orders moved.
+pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
+    let caller = principal()?;
+    // TODO-perf: an index of approved orders would avoid reading them all.
+    let mut all: Vec<WorkOrder> = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = records::list::<WorkOrder>(
+            &*r.store,
+            PageRequest {
+                after: after.take(),
+                limit: 1000,
+            },
+        )
+        .await?;
+        all.extend(page);
+        match next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    let mut moved = 0;
+    for order in all.iter().filter(|o| o.state() == OrderState::Approved) {
+        let to = match order.kind() {
+            OrderKind::Onboarding if provisioned(r, order, &all).await? => OrderState::TestEnvReady,
+            OrderKind::Exit if reclaimed(r, order).await? => OrderState::Exited,
+            _ => continue,
+        };
+        match orders::order_transition(
+            &*r.store,
+            &caller,
+            order.id().as_str(),
+            to,
+            None,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(_) => {
+                moved += 1;
+                tracing::info!(order = %order.id(), %to, "order moved by the reconciler");
+            }
+            // Someone moved it first, or it changed: the next pass sees it.
+            Err(e) => tracing::debug!(order = %order.id(), error = %e, "order not moved"),
+        }
+    }
+    Ok(moved)
+}
+
+/// Whether every VM the system's orders want runs at its desired generation.
+async fn provisioned(
+    r: &Reconciler,
+    order: &WorkOrder,
+    all: &[WorkOrder],
+) -> Result<bool, ReconcileError> {
+    let system = order.system();
+    // The system's orders decide what is wanted now (a later change counts).
+    let mut orders_of = Vec::new();
+    for o in all.iter().filter(|o| o.system() == system) {
+        if let Some((t, _)) = records::get::<OrderTrack>(&*r.store, o.id().as_str()).await? {
+            orders_of.push((o.clone(), t));
+        }
+    }
+    let groups = desired::groups(&orders_of);
+    let resources = materialize::resources_of(r, system).await?;
+    let generations: std::collections::HashMap<_, _> = resources
+        .iter()
+        .map(|(res, _)| (res.id().clone(), res.generation()))
+        .collect();
+    for (name, g) in &groups {
+        for n in 1..=g.quantity {
+            let Some(id) = desired::member_id(system, name, n) else {
+                return Ok(false);
+            };
+            let Some(generation) = generations.get(&id) else {
+                return Ok(false);
+            };
+            let Some((st, _)) = records::get::<StatusRecord>(&*r.store, id.as_str()).await? else {
+                return Ok(false);
+            };
+            if st.status.phase != Phase::Running || st.status.observed_generation != *generation {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(!groups.is_empty())
+}
+
+/// Whether the system of an exit order has no resources left.
+async fn reclaimed(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
+    Ok(materialize::resources_of(r, order.system())
+        .await?
+        .is_empty())
+}

@@ -1,0 +1,303 @@
+//! What a system should have, from its work orders: the server groups (服务器
+//! rows, by name) with the quantities the reviewers approved, and the resource
+//! ids of their members. Pure functions; the store is read by the caller.
+//!
+//! Level-based: the answer depends only on the orders' current states, never on
+//! what happened before, so it can be recomputed after any crash. Rules, in the
+//! order the orders were approved:
+//! - an onboarding or go-live order from its approval until the system exits
+//!   sets the groups of its lines to the **approved** quantities (000 art. 12:
+//!   the approved quantities are what gets provisioned);
+//! - an approved change order sets the groups it names (quantity 0 removes
+//!   one); an emergency change (002 art. 12) does so from its filing, on the
+//!   requested quantities, until reviewed;
+//! - an approved exit order, or the onboarding order's exit, empties the system.
+//!
+//! Must not place or write anything. Quota is this module's invariant: nothing
+//! beyond the approved quantities is ever desired.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
+use yunshu_domain::order_line::{ServerForm, ServerRequest};
+use yunshu_domain::{OrderId, ResourceId, SystemNumber};
+
+use crate::workflow::orders::OrderTrack;
+
+/// One server group of a system: `quantity` identical VMs named `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub server: ServerRequest,
+    pub quantity: u32,
+    /// The order whose approval set this group last.
+    pub order: OrderId,
+    pub provider: Option<yunshu_domain::ProviderId>,
+    pub zone: Option<yunshu_domain::ids::ZoneId>,
+}
+
+/// When the order's approval took effect (or its emergency filing), if it has.
+fn effective_at(order: &WorkOrder, track: &OrderTrack) -> Option<DateTime<Utc>> {
+    let approved = order
+        .history()
+        .iter()
+        .rev()
+        .find(|h| h.to == OrderState::Approved)
+        .map(|h| h.at);
+    match (approved, &track.emergency) {
+        (Some(a), _) => Some(a),
+        (None, Some(e)) if in_review(order.state()) => Some(e.at),
+        _ => None,
+    }
+}
+
+fn in_review(s: OrderState) -> bool {
+    matches!(
+        s,
+        OrderState::Submitted | OrderState::Accepted | OrderState::ExpertReview
+    )
+}
+
+/// What one order does to the groups.
+enum Effect<'a> {
+    Set(&'a WorkOrder, bool),
+    Clear,
+    Nothing,
+}
+
+fn effect<'a>(order: &'a WorkOrder, track: &OrderTrack) -> Effect<'a> {
+    use OrderState::*;
+    match (order.kind(), order.state()) {
+        (OrderKind::Onboarding | OrderKind::GoLive, Exited | Purged) => Effect::Clear,
+        (
+            OrderKind::Onboarding | OrderKind::GoLive,
+            Approved | TestEnvReady | Delivered | Live | ExitRequested,
+        ) => Effect::Set(order, false),
+        (OrderKind::Change, Approved | Delivered) => Effect::Set(order, false),
+        (OrderKind::Change, s) if in_review(s) && track.emergency.is_some() => {
+            Effect::Set(order, true)
+        }
+        (OrderKind::Exit, Approved | Exited | Purged) => Effect::Clear,
+        _ => Effect::Nothing,
+    }
+}
+
+/// The groups `orders` (all of one system's) ask for, by server name.
+pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
+    let mut effective: Vec<(DateTime<Utc>, &WorkOrder, &OrderTrack)> = orders
+        .iter()
+        .filter_map(|(o, t)| effective_at(o, t).map(|at| (at, o, t)))
+        .collect();
+    // Ties (same instant) resolve by id so the answer never depends on read order.
+    effective.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id().cmp(b.1.id())));
+    let mut groups = BTreeMap::new();
+    for (_, order, track) in effective {
+        match effect(order, track) {
+            Effect::Clear => groups.clear(),
+            Effect::Nothing => {}
+            Effect::Set(order, requested) => {
+                for line in &order.request().lines {
+                    if line.server().form != ServerForm::Vm {
+                        // TODO-correctness: bare metal goes through the same
+                        // path once the placement index models whole hosts.
+                        continue;
+                    }
+                    let quantity = if requested {
+                        line.requested_qty()
+                    } else {
+                        line.approved_qty().unwrap_or(line.requested_qty())
+                    };
+                    let name = line.server().server_name.to_string();
+                    if quantity == 0 {
+                        groups.remove(&name);
+                        continue;
+                    }
+                    groups.insert(
+                        name,
+                        Group {
+                            server: line.server().clone(),
+                            quantity,
+                            order: order.id().clone(),
+                            provider: order.request().provider.clone(),
+                            zone: order.request().zone.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    groups
+}
+
+/// The id prefix of every VM of `system`: `vm-<system>-`.
+pub fn system_prefix(system: &SystemNumber) -> String {
+    format!("vm-{system}-")
+}
+
+/// The id of member `n` (1-based) of group `name` of `system`:
+/// `vm-<system>-<8 hex of the name's SHA-256>-<n>`. Stable, so recomputing
+/// after a crash names the same VMs; short enough for any name (names may be
+/// Chinese, ids are ASCII slugs).
+pub fn member_id(system: &SystemNumber, name: &str, n: u32) -> Option<ResourceId> {
+    let hash = yunshu_pki::sha256_hex(name.as_bytes());
+    ResourceId::new(format!("{}{}-{n}", system_prefix(system), &hash[..8])).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+    use yunshu_domain::Actor;
+
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn order(id: &str, kind: OrderKind, lines: &[(&str, u32, Option<u32>)]) -> WorkOrder {
+        let mut o = WorkOrder::new(
+            id.parse().expect("id"),
+            kind,
+            "110105001".parse().expect("system"),
+            "li".parse().expect("user"),
+            at(1),
+        );
+        let request = o.request_edit().expect("draft");
+        request.lines = lines
+            .iter()
+            .map(|(name, qty, _)| {
+                serde_json::from_value(json!({
+                    "server": {
+                        "server_name": name, "network_area": "gov_extranet", "form": "vm",
+                        "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+                        "data_disk_gib": 0, "os": "麒麟 V10", "purpose": "应用", "backup_gib": 0
+                    },
+                    "requested_qty": qty
+                }))
+                .expect("line")
+            })
+            .collect();
+        o
+    }
+
+    fn approve(o: &mut WorkOrder, h: u32, approved: &[Option<u32>]) {
+        let actor: Actor = "user:sun".parse().expect("actor");
+        o.transition(OrderState::Submitted, actor.clone(), at(h), None)
+            .expect("submit");
+        o.transition(OrderState::Accepted, actor.clone(), at(h), None)
+            .expect("accept");
+        for (i, q) in approved.iter().enumerate() {
+            if let Some(q) = q {
+                o.line_approve(i, *q).expect("lower");
+            }
+        }
+        o.transition(OrderState::Approved, actor, at(h), None)
+            .expect("approve");
+    }
+
+    fn track(o: &WorkOrder) -> OrderTrack {
+        OrderTrack {
+            order: o.id().clone(),
+            policy: crate::workflow::deadline::default_policy(),
+            current: None,
+            past: Vec::new(),
+            delivered_at: None,
+            emergency: None,
+        }
+    }
+
+    fn quantities(g: &BTreeMap<String, Group>) -> Vec<(String, u32)> {
+        g.iter().map(|(k, v)| (k.clone(), v.quantity)).collect()
+    }
+
+    #[test]
+    fn approved_quantities_then_changes_then_exit() {
+        let mut onboard = order(
+            "WO-1",
+            OrderKind::Onboarding,
+            &[("web", 3, None), ("db", 2, None)],
+        );
+        let draft = order("WO-0", OrderKind::Onboarding, &[("x", 9, None)]);
+        assert!(
+            groups(&[(draft.clone(), track(&draft))]).is_empty(),
+            "drafts ask nothing"
+        );
+        // The reviewer lowered web to 2: only 2 are desired.
+        approve(&mut onboard, 2, &[Some(2), None]);
+        let all = vec![
+            (onboard.clone(), track(&onboard)),
+            (draft.clone(), track(&draft)),
+        ];
+        assert_eq!(
+            quantities(&groups(&all)),
+            [("db".into(), 2), ("web".into(), 2)]
+        );
+
+        let mut change = order(
+            "WO-2",
+            OrderKind::Change,
+            &[("web", 5, None), ("db", 1, Some(0))],
+        );
+        let mut all2 = all.clone();
+        all2.push((change.clone(), track(&change)));
+        assert_eq!(
+            quantities(&groups(&all2)),
+            [("db".into(), 2), ("web".into(), 2)],
+            "unapproved change does nothing"
+        );
+        approve(&mut change, 3, &[None, Some(0)]);
+        all2.pop();
+        all2.push((change.clone(), track(&change)));
+        assert_eq!(
+            quantities(&groups(&all2)),
+            [("web".into(), 5)],
+            "db removed, web scaled"
+        );
+
+        let mut exit = order("WO-3", OrderKind::Exit, &[]);
+        approve(&mut exit, 4, &[]);
+        all2.push((exit.clone(), track(&exit)));
+        assert!(groups(&all2).is_empty());
+    }
+
+    #[test]
+    fn an_emergency_change_applies_its_requested_quantities_while_in_review() {
+        let mut onboard = order("WO-1", OrderKind::Onboarding, &[("web", 2, None)]);
+        approve(&mut onboard, 2, &[]);
+        let mut change = order("WO-2", OrderKind::Change, &[("web", 6, None)]);
+        change
+            .transition(
+                OrderState::Submitted,
+                "user:wang".parse().expect("a"),
+                at(3),
+                None,
+            )
+            .expect("submit");
+        let mut t = track(&change);
+        let all = vec![
+            (onboard.clone(), track(&onboard)),
+            (change.clone(), t.clone()),
+        ];
+        assert_eq!(quantities(&groups(&all)), [("web".into(), 2)]);
+        t.emergency = Some(crate::workflow::orders::EmergencyFiling {
+            by: "user:wang".parse().expect("actor"),
+            at: at(3),
+            reason: yunshu_domain::Text::new("应急").expect("text"),
+        });
+        let all = vec![(onboard, track(&change)), (change, t)];
+        assert_eq!(quantities(&groups(&all)), [("web".into(), 6)]);
+    }
+
+    #[test]
+    fn member_ids_are_stable_ascii_slugs() {
+        let sys: SystemNumber = "110105001".parse().expect("system");
+        let a = member_id(&sys, "应用服务器", 1).expect("id");
+        assert_eq!(a, member_id(&sys, "应用服务器", 1).expect("id"));
+        assert!(a.as_str().starts_with("vm-110105001-"), "{a}");
+        assert_ne!(a, member_id(&sys, "应用服务器", 2).expect("id"));
+        assert_ne!(a, member_id(&sys, "数据库服务器", 1).expect("id"));
+    }
+}

@@ -1,0 +1,464 @@
+//! One system at a time: compare what its orders ask for ([`desired`]) with the
+//! resources it has, place what is missing — all of it or none — and write the
+//! new resources with their placements; ask for deletion of what is no longer
+//! wanted.
+//!
+//! Crash safety: a resource's intent and its placement are one record written
+//! with a "must not exist" compare, before any driver is called; the placement
+//! index is rebuilt from those records at start, so a restart neither loses nor
+//! double-counts capacity, and re-running this pass names the same resources
+//! (stable ids) and skips the ones already written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
+use yunshu_domain::ids::{AlarmId, AntiAffinityGroup, ImageId, StorageClassId};
+use yunshu_domain::order::WorkOrder;
+use yunshu_domain::resource::{Placement, Resource, ResourceSpec, VmSpec};
+use yunshu_domain::{ErrorCode, ProviderId, ResourceId, SystemNumber, Text};
+use yunshu_placement::{Disk, PoolKey, Strategy, Unschedulable, VmRequest, VmShape};
+use yunshu_store::audit::{self, AuditDraft};
+use yunshu_store::{PageRequest, Revision, Txn, records};
+
+use super::desired::{self, Group};
+use super::{ReconcileError, Reconciler};
+use crate::workflow::orders::OrderTrack;
+
+/// Resources written per transaction (the store allows 128 ops; the audit
+/// entry takes 2).
+const CHUNK: usize = 100;
+
+/// What a pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub created: Vec<ResourceId>,
+    pub deleting: Vec<ResourceId>,
+}
+
+/// Every order of `system` with its track.
+async fn orders_of(
+    r: &Reconciler,
+    system: &SystemNumber,
+) -> Result<Vec<(WorkOrder, OrderTrack)>, ReconcileError> {
+    // TODO-perf: an order index per system would avoid scanning every order.
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = records::list::<WorkOrder>(
+            &*r.store,
+            PageRequest {
+                after: after.take(),
+                limit: 500,
+            },
+        )
+        .await?;
+        for o in page {
+            if o.system() != system {
+                continue;
+            }
+            let track = records::get::<OrderTrack>(&*r.store, o.id().as_str())
+                .await?
+                .map(|(t, _)| t);
+            if let Some(t) = track {
+                out.push((o, t));
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The system's VMs with their revisions.
+pub async fn resources_of(
+    r: &Reconciler,
+    system: &SystemNumber,
+) -> Result<Vec<(Resource, Revision)>, ReconcileError> {
+    let prefix = records::key::<Resource>(&desired::system_prefix(system));
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = r
+            .store
+            .range(
+                &prefix,
+                PageRequest {
+                    after: after.take(),
+                    limit: 0,
+                },
+            )
+            .await?;
+        for kv in &page.items {
+            out.push((records::decode(&kv.key, &kv.value)?, kv.mod_revision));
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// An image id for the OS the applicant named ("麒麟 V10" → `kylin-v10`); a
+/// name with no ASCII in it gets `os-<hash>`.
+fn image_for(os: &str) -> Result<ImageId, ReconcileError> {
+    const NAMES: [(&str, &str); 6] = [
+        ("麒麟", "kylin"),
+        ("统信", "uos"),
+        ("欧拉", "openeuler"),
+        ("龙蜥", "anolis"),
+        ("中标", "neokylin"),
+        ("红旗", "redflag"),
+    ];
+    let mut s = os.to_owned();
+    for (zh, en) in NAMES {
+        s = s.replace(zh, &format!("{en} "));
+    }
+    let slug: String = s
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+        .to_ascii_lowercase();
+    let slug: String = slug.chars().take(48).collect();
+    ImageId::new(&slug).or_else(|_| {
+        let hash = yunshu_pki::sha256_hex(os.as_bytes());
+        ImageId::new(format!("os-{}", &hash[..12]))
+            .map_err(|e| ReconcileError::Invalid(e.to_string()))
+    })
+}
+
+/// Where a group may go: the providers it may use and, in each, the pool keys
+/// of its architecture and network-area kind (and zone, if the order names one).
+fn candidate_keys(r: &Reconciler, group: &Group) -> Vec<(PoolKey, StorageClassId)> {
+    let inventories = r.inventories.lock().unwrap_or_else(|e| e.into_inner());
+    let mut keys = Vec::new();
+    for (provider, inv) in inventories.iter() {
+        if group.provider.as_ref().is_some_and(|p| p != provider) {
+            continue;
+        }
+        let mut areas: Vec<_> = inv
+            .areas
+            .iter()
+            .filter(|(_, (zone, kind))| {
+                *kind == group.server.network_area && group.zone.as_ref().is_none_or(|z| z == zone)
+            })
+            .collect();
+        areas.sort_by(|a, b| a.0.cmp(b.0));
+        for (area, (zone, _)) in areas {
+            // The system disk goes to the zone's first storage class.
+            let Some(class) = inv
+                .index
+                .storage_classes
+                .iter()
+                .filter(|s| &s.key.zone == zone)
+                .map(|s| s.key.class.clone())
+                .min()
+            else {
+                continue;
+            };
+            keys.push((
+                PoolKey {
+                    provider: provider.clone(),
+                    zone: zone.clone(),
+                    network_area: area.clone(),
+                    arch: group.server.architecture,
+                },
+                class,
+            ));
+        }
+    }
+    keys
+}
+
+fn shape(group: &Group, class: &StorageClassId, anti: &AntiAffinityGroup) -> VmShape {
+    let mut s = VmShape::new(
+        group.server.vcpu.get(),
+        u64::from(group.server.memory_gib.get()) * 1024,
+    );
+    s.disks.push(Disk {
+        storage_class: class.clone(),
+        size_gib: u64::from(group.server.system_disk_gib.get()),
+    });
+    if group.server.data_disk_gib > 0 {
+        s.disks.push(Disk {
+            storage_class: class.clone(),
+            size_gib: u64::from(group.server.data_disk_gib),
+        });
+    }
+    s.anti_affinity = Some(anti.clone());
+    s
+}
+
+fn anti_group(system: &SystemNumber, name: &str) -> Option<AntiAffinityGroup> {
+    let hash = yunshu_pki::sha256_hex(name.as_bytes());
+    AntiAffinityGroup::new(format!("{system}-{}", &hash[..8])).ok()
+}
+
+/// Places `ids` of `group` on one candidate key, all or none. Returns the
+/// placements with the storage class used, or the last refusal.
+fn place_group(
+    r: &Reconciler,
+    system: &SystemNumber,
+    name: &str,
+    group: &Group,
+    ids: &[ResourceId],
+) -> Result<Vec<(yunshu_placement::Placement, StorageClassId)>, Option<Unschedulable>> {
+    let anti = anti_group(system, name).ok_or(None)?;
+    let mut last = None;
+    for (key, class) in candidate_keys(r, group) {
+        let requests: Vec<VmRequest> = ids
+            .iter()
+            .map(|id| VmRequest {
+                alloc: id.clone(),
+                key: key.clone(),
+                shape: shape(group, &class, &anti),
+            })
+            .collect();
+        let mut index = r.index.lock().unwrap_or_else(|e| e.into_inner());
+        match index.place_all(&requests, Strategy::Spread) {
+            Ok(p) => return Ok(p.into_iter().map(|p| (p, class.clone())).collect()),
+            Err(u) => last = Some(u),
+        }
+    }
+    Err(last)
+}
+
+fn vm_resource(
+    id: ResourceId,
+    system: &SystemNumber,
+    group: &Group,
+    placement: yunshu_placement::Placement,
+    class: StorageClassId,
+    anti: Option<AntiAffinityGroup>,
+    now: DateTime<Utc>,
+) -> Result<Resource, ReconcileError> {
+    let spec = ResourceSpec::Vm(VmSpec {
+        arch: group.server.architecture,
+        vcpu: group.server.vcpu,
+        memory_mib: std::num::NonZeroU64::from(group.server.memory_gib)
+            .saturating_mul(std::num::NonZeroU64::new(1024).unwrap_or(std::num::NonZeroU64::MIN)),
+        system_disk_gib: group.server.system_disk_gib,
+        system_disk_class: Some(class.clone()),
+        data_disks: std::num::NonZeroU32::new(group.server.data_disk_gib)
+            .map(|size_gib| yunshu_domain::resource::DiskSpec {
+                size_gib,
+                storage_class: class.clone(),
+            })
+            .into_iter()
+            .collect(),
+        image: image_for(group.server.os.as_str())?,
+        network_area: placement.network_area.clone(),
+        zone: placement.zone.clone(),
+        anti_affinity_group: anti,
+    });
+    let mut resource = Resource::new(id, system.clone(), Some(group.order.clone()), spec, now)
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    resource.place(Placement {
+        provider: placement.provider,
+        zone: placement.zone,
+        network_area: placement.network_area,
+        pool: placement.pool,
+        host: Some(placement.host),
+    });
+    Ok(resource)
+}
+
+/// One pass over `system`.
+pub async fn system(
+    r: &Reconciler,
+    system: &SystemNumber,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ReconcileError> {
+    let orders = orders_of(r, system).await?;
+    let groups = desired::groups(&orders);
+    // A driver registered since the last inventory read: read it now rather
+    // than wait for the periodic refresh.
+    if groups.values().any(|g| candidate_keys(r, g).is_empty()) {
+        r.refresh_inventory().await;
+    }
+    let mut wanted: BTreeMap<ResourceId, &str> = BTreeMap::new();
+    for (name, g) in &groups {
+        for n in 1..=g.quantity {
+            if let Some(id) = desired::member_id(system, name, n) {
+                wanted.insert(id, name.as_str());
+            }
+        }
+    }
+    let existing = resources_of(r, system).await?;
+    let have: BTreeSet<&ResourceId> = existing.iter().map(|(res, _)| res.id()).collect();
+
+    // Place everything missing first; write nothing unless all of it fits.
+    let mut missing: BTreeMap<&str, Vec<ResourceId>> = BTreeMap::new();
+    for (id, name) in &wanted {
+        if !have.contains(id) {
+            missing.entry(name).or_default().push(id.clone());
+        }
+    }
+    let mut placed = Vec::new();
+    for (name, ids) in &missing {
+        let Some(group) = groups.get(*name) else {
+            continue;
+        };
+        match place_group(r, system, name, group, ids) {
+            Ok(p) => placed.extend(p.into_iter().map(|(p, c)| (*name, p, c))),
+            Err(reason) => {
+                {
+                    let mut index = r.index.lock().unwrap_or_else(|e| e.into_inner());
+                    for (_, p, _) in &placed {
+                        index.release(&p.alloc);
+                    }
+                }
+                unschedulable(r, system, group, reason, now).await?;
+                return Err(ReconcileError::Unschedulable {
+                    system: system.to_string(),
+                });
+            }
+        }
+    }
+    let mut outcome = Outcome::default();
+    let mut batch = Vec::new();
+    for (name, p, class) in placed {
+        let Some(group) = groups.get(name) else {
+            continue;
+        };
+        let id = p.alloc.clone();
+        batch.push(vm_resource(
+            id.clone(),
+            system,
+            group,
+            p,
+            class,
+            anti_group(system, name),
+            now,
+        )?);
+        outcome.created.push(id);
+    }
+    for (i, chunk) in batch.chunks(CHUNK).enumerate() {
+        let mut txn = Txn::new();
+        for res in chunk {
+            let key = records::key::<Resource>(res.id().as_str());
+            txn = txn
+                .when_mod_revision(key.clone(), 0)
+                .put(key, records::encode(res));
+        }
+        let detail = format!("{} VMs placed and created", chunk.len());
+        if let Err(e) = commit(r, txn, "resource.create", system, detail, now).await {
+            // What was not written must not hold capacity; the next pass
+            // places it again.
+            let mut index = r.index.lock().unwrap_or_else(|e| e.into_inner());
+            for res in batch.iter().skip(i * CHUNK) {
+                index.release(res.id());
+            }
+            return Err(e);
+        }
+    }
+
+    // Ask for deletion of what no order wants any more.
+    let mut deletions = Vec::new();
+    for (mut res, rev) in existing {
+        if wanted.contains_key(res.id()) || res.deletion_requested_at().is_some() {
+            continue;
+        }
+        res.request_deletion(now);
+        deletions.push((res, rev));
+    }
+    for chunk in deletions.chunks(CHUNK) {
+        let mut txn = Txn::new();
+        for (res, rev) in chunk {
+            let key = records::key::<Resource>(res.id().as_str());
+            txn = txn
+                .when_mod_revision(key.clone(), *rev)
+                .put(key, records::encode(res));
+            outcome.deleting.push(res.id().clone());
+        }
+        let detail = format!("{} VMs no longer wanted", chunk.len());
+        commit(r, txn, "resource.delete_request", system, detail, now).await?;
+    }
+    Ok(outcome)
+}
+
+async fn commit(
+    r: &Reconciler,
+    txn: Txn,
+    action: &str,
+    system: &SystemNumber,
+    detail: String,
+    now: DateTime<Utc>,
+) -> Result<(), ReconcileError> {
+    let draft = AuditDraft {
+        at: now,
+        actor: super::actor(),
+        action: yunshu_domain::audit::AuditAction::new(action)
+            .map_err(|e| ReconcileError::Invalid(e.to_string()))?,
+        target: Text::new(format!("system/{system}"))
+            .map_err(|e| ReconcileError::Invalid(e.to_string()))?,
+        detail: Some(Text::new(detail).map_err(|e| ReconcileError::Invalid(e.to_string()))?),
+    };
+    match audit::append(&*r.store, draft, txn).await? {
+        audit::Appended::Committed { .. } => Ok(()),
+        // Someone wrote these keys meanwhile (another leader, a retry that
+        // committed): the next pass starts from what is stored.
+        audit::Appended::Conflict => Err(ReconcileError::Conflict),
+    }
+}
+
+/// Records that `group` fits nowhere: a capacity alarm naming the reason, once
+/// per order and group (the alarm id names them).
+async fn unschedulable(
+    r: &Reconciler,
+    system: &SystemNumber,
+    group: &Group,
+    reason: Option<Unschedulable>,
+    now: DateTime<Utc>,
+) -> Result<(), ReconcileError> {
+    let (en, zh) = match &reason {
+        Some(u) => (u.to_string(), u.message_zh()),
+        None => (
+            "no registered provider offers this architecture and network area".to_owned(),
+            "没有已注册的供应商提供该架构与网络区域的资源池".to_owned(),
+        ),
+    };
+    tracing::warn!(%system, order = %group.order, reason = %en, "order unschedulable");
+    let hash = yunshu_pki::sha256_hex(group.server.server_name.as_str().as_bytes());
+    let id = AlarmId::new(format!("unsched-{}-{}", group.order, &hash[..8]))
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    let text = |s: String| Text::new(s).map_err(|e| ReconcileError::Invalid(e.to_string()));
+    let alarm = Alarm::new(
+        id,
+        now,
+        AlarmLevel::Major,
+        text(format!("资源不足，工单 {} 无法调度", group.order))?,
+        text(format!("{zh}（{en}）"))?,
+    )
+    .about(
+        AlarmCategory::Capacity,
+        None,
+        Some(text(records::key::<WorkOrder>(group.order.as_str()))?),
+    );
+    crate::workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
+        .await
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    let mut u = r.unschedulable.lock().unwrap_or_else(|e| e.into_inner());
+    u.insert(group.order.clone(), (en, zh));
+    Ok(())
+}
+
+/// The provider of a placed resource.
+pub fn provider_of(res: &Resource) -> Option<&ProviderId> {
+    res.placement().map(|p| &p.provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_for;
+
+    #[test]
+    fn images_from_os_names() {
+        let image = |s| image_for(s).expect("image").to_string();
+        assert_eq!(image("麒麟 V10"), "kylin-v10");
+        assert_eq!(image("openEuler 22.03"), "openeuler-22.03");
+        assert!(image("某国产系统").starts_with("os-"));
+    }
+}

@@ -1,0 +1,395 @@
+//! The reconciler: approved work orders become resources through the drivers,
+//! level-triggered like a Kubernetes controller (SPEC §4–5, issue 6).
+//!
+//! ```text
+//! store watch (work_order/…) ─▶ systems queue ─▶ materialize: desired vs stored,
+//!                                                  place all-or-nothing, write
+//!                                                  intent+placement (1 txn/chunk)
+//!                                       │ new / changed resource ids (Fresh)
+//!                                       ▼
+//! periodic resync (Resync) ───▶ resources queue ─▶ worker: Apply / Delete via the
+//!                                                  driver (idempotency key
+//!                                                  id@generation) ─▶ status writer
+//!                                                  (batched) ─▶ order completion
+//! ```
+//!
+//! Owns the placement index of the leader (rebuilt at start from inventory and
+//! the stored placements), the two work queues and their workers. Must not
+//! speak HTTP, and must run in one replica at a time (the leader); every write
+//! it makes is compared on the revision it read, so a stale leader's write
+//! fails rather than overwrites.
+
+mod complete;
+pub mod desired;
+pub mod materialize;
+pub mod providers;
+pub mod queue;
+pub mod status;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use yunshu_domain::order::WorkOrder;
+use yunshu_domain::resource::Resource;
+use yunshu_domain::{Actor, OrderId, ProviderId, ResourceId, SystemNumber};
+use yunshu_placement::{HostRef, Index};
+use yunshu_store::{PageRequest, Store, StoreError, records};
+
+use self::providers::{Inventory, Providers};
+use self::queue::{Backoff, Priority, WorkQueue};
+use self::status::StatusWriter;
+use crate::drivers::DriverPki;
+use crate::workflow::orders::OrderTrack;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Provider(#[from] providers::ProviderError),
+    #[error("driver call failed: {0}")]
+    Driver(yunshu_proto::tonic::Status),
+    #[error("a concurrent write changed the records; retrying from what is stored")]
+    Conflict,
+    #[error("system {system} cannot be placed now")]
+    Unschedulable { system: String },
+    #[error("invalid value: {0}")]
+    Invalid(String),
+}
+
+/// How the reconciler runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Concurrent resource workers (driver calls in flight).
+    pub resource_workers: usize,
+    pub system_workers: usize,
+    /// Every managed resource is re-checked this often (drift, lost events).
+    pub resync_every: Duration,
+    /// Inventory is re-read this often (new hosts, maintenance).
+    pub inventory_every: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            resource_workers: 64,
+            system_workers: 4,
+            resync_every: Duration::from_secs(600),
+            inventory_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The component that writes as the reconciler (audit entries, alarms).
+pub fn actor() -> Actor {
+    Actor::System("reconciler".to_owned())
+}
+
+/// The leader's reconciler state. Shared by its tasks.
+pub struct Reconciler {
+    pub store: Arc<dyn Store>,
+    pub providers: Providers,
+    pub index: Mutex<Index>,
+    pub inventories: Mutex<HashMap<ProviderId, Inventory>>,
+    pub systems: WorkQueue<SystemNumber>,
+    pub resources: WorkQueue<ResourceId>,
+    pub status: StatusWriter,
+    /// Orders that could not be placed, with the reason (en, zh).
+    pub unschedulable: Mutex<HashMap<OrderId, (String, String)>>,
+}
+
+impl Reconciler {
+    /// Reads inventory from every registered driver into the index.
+    pub async fn refresh_inventory(&self) {
+        let providers = match self.providers.registered().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list drivers");
+                return;
+            }
+        };
+        for provider in providers {
+            match self.providers.inventory(&provider).await {
+                Ok(inv) => {
+                    let Ok(pid) = provider.parse::<ProviderId>() else {
+                        continue;
+                    };
+                    let result = self
+                        .index
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .sync_provider(&pid, inv.index.clone());
+                    match result {
+                        Ok(()) => {
+                            self.inventories
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(pid, inv);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%provider, error = %e, "inventory refused by the index")
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%provider, error = %e, "inventory not read"),
+            }
+        }
+    }
+
+    /// Records the placements already stored (after a restart) in the index and
+    /// queues every resource: unconverged ones as fresh work.
+    async fn adopt_stored(&self) -> Result<usize, ReconcileError> {
+        let mut after = None;
+        let mut n = 0;
+        loop {
+            let (page, next) = records::list::<Resource>(
+                &*self.store,
+                PageRequest {
+                    after: after.take(),
+                    limit: 1000,
+                },
+            )
+            .await?;
+            for res in page {
+                n += 1;
+                if let (Some(p), yunshu_domain::resource::ResourceSpec::Vm(vm)) =
+                    (res.placement(), res.spec())
+                    && let Some(host) = &p.host
+                {
+                    let mut shape =
+                        yunshu_placement::VmShape::new(vm.vcpu.get(), vm.memory_mib.get());
+                    shape.anti_affinity = vm.anti_affinity_group.clone();
+                    if let Some(class) = &vm.system_disk_class {
+                        shape.disks.push(yunshu_placement::Disk {
+                            storage_class: class.clone(),
+                            size_gib: u64::from(vm.system_disk_gib.get()),
+                        });
+                    }
+                    for d in &vm.data_disks {
+                        shape.disks.push(yunshu_placement::Disk {
+                            storage_class: d.storage_class.clone(),
+                            size_gib: u64::from(d.size_gib.get()),
+                        });
+                    }
+                    let href = HostRef {
+                        provider: p.provider.clone(),
+                        host: host.clone(),
+                    };
+                    if let Err(e) = self
+                        .index
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .reserve_on(&href, res.id().clone(), shape)
+                    {
+                        // Stored placements are facts: report, never move silently.
+                        tracing::error!(resource = %res.id(), error = %e, "stored placement not adoptable");
+                    }
+                }
+                self.resources.add(res.id().clone(), Priority::Resync);
+            }
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(n),
+            }
+        }
+    }
+
+    /// Queues every system that has orders.
+    async fn queue_all_systems(&self) -> Result<(), ReconcileError> {
+        let mut after = None;
+        loop {
+            let (page, next) = records::list::<WorkOrder>(
+                &*self.store,
+                PageRequest {
+                    after: after.take(),
+                    limit: 1000,
+                },
+            )
+            .await?;
+            for o in page {
+                self.systems.add(o.system().clone(), Priority::Fresh);
+            }
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Runs the reconciler until the task is dropped.
+pub async fn run(store: Arc<dyn Store>, pki: Arc<DriverPki>, config: Config) {
+    let (status, _writer) = StatusWriter::start(store.clone());
+    let r = Arc::new(Reconciler {
+        providers: Providers::new(pki, store.clone()),
+        store: store.clone(),
+        index: Mutex::new(Index::new()),
+        inventories: Mutex::new(HashMap::new()),
+        systems: WorkQueue::new(Backoff {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+        }),
+        resources: WorkQueue::new(Backoff::default()),
+        status,
+        unschedulable: Mutex::new(HashMap::new()),
+    });
+    run_with(r, config).await;
+}
+
+/// Runs an already built reconciler (tests and benchmarks hold on to it).
+pub async fn run_with(r: Arc<Reconciler>, config: Config) {
+    r.refresh_inventory().await;
+    // Watch before the first full pass so nothing written meanwhile is missed.
+    let from = match r.store.revision().await {
+        Ok(rev) => rev + 1,
+        Err(_) => 0,
+    };
+    match r.adopt_stored().await {
+        Ok(n) => tracing::info!(resources = n, "reconciler adopted stored resources"),
+        Err(e) => tracing::error!(error = %e, "reconciler could not read stored resources"),
+    }
+    if let Err(e) = r.queue_all_systems().await {
+        tracing::error!(error = %e, "reconciler could not list orders");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(watch_orders(r.clone(), from));
+    for _ in 0..config.system_workers {
+        tasks.spawn(system_worker(r.clone()));
+    }
+    for _ in 0..config.resource_workers {
+        tasks.spawn(resource_worker(r.clone()));
+    }
+    tasks.spawn(complete::run(r.clone()));
+    tasks.spawn({
+        let r = r.clone();
+        async move {
+            let mut tick = tokio::time::interval(config.inventory_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                r.refresh_inventory().await;
+            }
+        }
+    });
+    tasks.spawn({
+        let r = r.clone();
+        async move {
+            let mut tick = tokio::time::interval(config.resync_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = r.adopt_stored_ids().await {
+                    tracing::warn!(error = %e, "resync listing failed");
+                }
+            }
+        }
+    });
+    // The tasks run until this future is dropped (leadership lost, shutdown).
+    while tasks.join_next().await.is_some() {}
+}
+
+impl Reconciler {
+    /// Queues every stored resource for a low-priority re-check.
+    async fn adopt_stored_ids(&self) -> Result<(), ReconcileError> {
+        let mut after = None;
+        loop {
+            let (page, next) = records::list::<Resource>(
+                &*self.store,
+                PageRequest {
+                    after: after.take(),
+                    limit: 1000,
+                },
+            )
+            .await?;
+            for res in page {
+                self.resources.add(res.id().clone(), Priority::Resync);
+            }
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Orders changing → their system is looked at again.
+async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
+    let prefixes = [
+        records::prefix::<WorkOrder>(),
+        records::prefix::<OrderTrack>(),
+    ];
+    loop {
+        let mut watch = match r.store.watch("work_order", from).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "order watch failed; relisting");
+                let _ = r.queue_all_systems().await;
+                from = r.store.revision().await.map(|v| v + 1).unwrap_or(0);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(batch) = watch.next().await {
+            let Ok(batch) = batch else {
+                break;
+            };
+            from = batch.revision + 1;
+            for ev in batch.events {
+                if !prefixes.iter().any(|p| ev.kv.key.starts_with(p.as_str())) {
+                    continue;
+                }
+                if ev
+                    .kv
+                    .key
+                    .starts_with(records::prefix::<WorkOrder>().as_str())
+                    && let Ok(o) = records::decode::<WorkOrder>(&ev.kv.key, &ev.kv.value)
+                {
+                    r.systems.add(o.system().clone(), Priority::Fresh);
+                } else if let Ok(t) = records::decode::<OrderTrack>(&ev.kv.key, &ev.kv.value)
+                    && let Ok(Some((o, _))) =
+                        records::get::<WorkOrder>(&*r.store, t.order.as_str()).await
+                {
+                    r.systems.add(o.system().clone(), Priority::Fresh);
+                }
+            }
+        }
+    }
+}
+
+async fn system_worker(r: Arc<Reconciler>) {
+    while let Some((system, priority)) = r.systems.next().await {
+        match materialize::system(&r, &system, Utc::now()).await {
+            Ok(outcome) => {
+                r.systems.forget(&system);
+                for id in outcome.created.into_iter().chain(outcome.deleting) {
+                    r.resources.add(id, Priority::Fresh);
+                }
+            }
+            Err(e) => {
+                let delay = r.systems.retry(system.clone(), priority);
+                tracing::info!(%system, error = %e, ?delay, "system not reconciled; retrying");
+            }
+        }
+        r.systems.done(&system);
+    }
+}
+
+async fn resource_worker(r: Arc<Reconciler>) {
+    while let Some((id, priority)) = r.resources.next().await {
+        match worker::turn(&r, &id).await {
+            Ok(worker::Turn::Converged | worker::Turn::Failed) => r.resources.forget(&id),
+            Ok(worker::Turn::Pending) => {
+                r.resources.retry(id.clone(), priority);
+            }
+            Err(e) => {
+                let delay = r.resources.retry(id.clone(), priority);
+                tracing::debug!(resource = %id, error = %e, ?delay, "resource turn failed");
+            }
+        }
+        r.resources.done(&id);
+    }
+}

@@ -1,0 +1,235 @@
+//! The reconciler's view of the drivers: one mTLS client per registered provider
+//! (dialled on first use, dropped on a transport error so the next call
+//! re-dials) and their inventory, translated into the placement index's terms.
+//!
+//! Owns the proto → placement translation. Must not place anything.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use yunshu_domain::ProviderId;
+use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
+use yunshu_domain::provider::{HostState, NetworkAreaKind};
+use yunshu_placement::{
+    AreaKey, BandwidthSpec, HostSpec, PoolKey, PoolSpec, ProviderInventory, PublicIpSpec,
+    StorageClassSpec, StorageKey,
+};
+use yunshu_proto::tonic::transport::Channel;
+use yunshu_proto::v1;
+use yunshu_proto::v1::driver_client::DriverClient;
+use yunshu_store::{PageRequest, Store, records};
+
+use crate::drivers::registry::DriverRecord;
+use crate::drivers::{DriverPki, client};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("no driver is registered for provider {0}")]
+    NotRegistered(String),
+    #[error(transparent)]
+    Connect(#[from] client::ConnectError),
+    #[error("driver call failed: {0}")]
+    Call(#[from] yunshu_proto::tonic::Status),
+    #[error(transparent)]
+    Store(#[from] yunshu_store::StoreError),
+    #[error("inventory of {provider} is invalid: {reason}")]
+    Inventory { provider: String, reason: String },
+}
+
+/// Driver clients by provider.
+pub struct Providers {
+    pki: Arc<DriverPki>,
+    store: Arc<dyn Store>,
+    clients: Mutex<HashMap<String, DriverClient<Channel>>>,
+}
+
+impl Providers {
+    pub fn new(pki: Arc<DriverPki>, store: Arc<dyn Store>) -> Self {
+        Providers {
+            pki,
+            store,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A client for `provider` (a cheap clone of a shared channel).
+    pub async fn client(&self, provider: &str) -> Result<DriverClient<Channel>, ProviderError> {
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(provider)
+        {
+            return Ok(c.clone());
+        }
+        let (record, _) = records::get::<DriverRecord>(&*self.store, provider)
+            .await?
+            .ok_or_else(|| ProviderError::NotRegistered(provider.to_owned()))?;
+        let c = client::connect(&self.pki, provider, &record.endpoint).await?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(provider.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// Drops the cached client after a transport failure (the driver may have
+    /// moved or renewed its certificate): the next call dials again.
+    pub fn forget(&self, provider: &str) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(provider);
+    }
+
+    /// The providers with a registered driver.
+    pub async fn registered(&self) -> Result<Vec<String>, ProviderError> {
+        let (items, _) =
+            records::list::<DriverRecord>(&*self.store, PageRequest::default()).await?;
+        Ok(items.into_iter().map(|d| d.provider).collect())
+    }
+
+    /// The provider's inventory, for the placement index, with each network
+    /// area's kind (requests name kinds: 政务外网区, 互联网区).
+    pub async fn inventory(&self, provider: &str) -> Result<Inventory, ProviderError> {
+        let mut c = self.client(provider).await?;
+        let inv = match c.get_inventory(v1::GetInventoryRequest {}).await {
+            Ok(r) => r.into_inner(),
+            Err(e) => {
+                self.forget(provider);
+                return Err(e.into());
+            }
+        };
+        translate(provider, &inv)
+    }
+}
+
+/// A provider's inventory in placement terms.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub index: ProviderInventory,
+    /// Network area id → (zone, kind).
+    pub areas: HashMap<NetworkAreaId, (ZoneId, NetworkAreaKind)>,
+}
+
+fn bad(provider: &str, reason: impl Into<String>) -> ProviderError {
+    ProviderError::Inventory {
+        provider: provider.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn id<T: std::str::FromStr>(provider: &str, what: &str, v: &str) -> Result<T, ProviderError> {
+    v.parse()
+        .map_err(|_| bad(provider, format!("{what} id {v:?} is not a valid id")))
+}
+
+fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderError> {
+    let pid: ProviderId = id(provider, "provider", provider)?;
+    let mut areas = HashMap::new();
+    for a in &inv.network_areas {
+        let kind = match v1::NetworkAreaKind::try_from(a.kind) {
+            Ok(v1::NetworkAreaKind::GovExtranet) => NetworkAreaKind::GovExtranet,
+            Ok(v1::NetworkAreaKind::Internet) => NetworkAreaKind::Internet,
+            _ => NetworkAreaKind::Dedicated,
+        };
+        areas.insert(
+            id::<NetworkAreaId>(provider, "network area", &a.id)?,
+            (id::<ZoneId>(provider, "zone", &a.zone)?, kind),
+        );
+    }
+    let mut pools = Vec::new();
+    for p in &inv.pools {
+        let arch = v1::Architecture::try_from(p.arch)
+            .ok()
+            .and_then(yunshu_proto::convert::arch_from_wire)
+            .ok_or_else(|| bad(provider, format!("pool {} has no architecture", p.id)))?;
+        let area: NetworkAreaId = id(provider, "network area", &p.network_area)?;
+        let kind = areas
+            .get(&area)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| bad(provider, format!("pool {} names unknown area", p.id)))?;
+        pools.push(PoolSpec {
+            id: id::<PoolId>(provider, "pool", &p.id)?,
+            key: PoolKey {
+                provider: pid.clone(),
+                zone: id(provider, "zone", &p.zone)?,
+                network_area: area,
+                arch,
+            },
+            area_kind: kind,
+            vcpu_ratio: if p.vcpu_ratio == 0 {
+                yunshu_placement::DEFAULT_VCPU_RATIO
+            } else {
+                p.vcpu_ratio
+            },
+        });
+    }
+    let mut hosts = Vec::new();
+    for h in &inv.hosts {
+        let state = match v1::HostState::try_from(h.state) {
+            Ok(v1::HostState::Up) => HostState::Ready,
+            Ok(v1::HostState::Maintenance) => HostState::Maintenance,
+            _ => HostState::Down,
+        };
+        hosts.push(HostSpec {
+            provider: pid.clone(),
+            pool: id(provider, "pool", &h.pool)?,
+            id: id::<HostId>(provider, "host", &h.id)?,
+            cores: h.cores,
+            memory_mib: h.memory_mib,
+            reserved_memory_mib: h.reserved_memory_mib,
+            state,
+        });
+    }
+    let storage_classes = inv
+        .storage_classes
+        .iter()
+        .map(|s| {
+            Ok(StorageClassSpec {
+                key: StorageKey {
+                    provider: pid.clone(),
+                    zone: id(provider, "zone", &s.zone)?,
+                    class: id::<StorageClassId>(provider, "storage class", &s.id)?,
+                },
+                capacity_gib: s.capacity_gib,
+            })
+        })
+        .collect::<Result<Vec<_>, ProviderError>>()?;
+    let area_key = |zone: &str, area: &str| -> Result<AreaKey, ProviderError> {
+        Ok(AreaKey {
+            provider: pid.clone(),
+            zone: id(provider, "zone", zone)?,
+            network_area: id(provider, "network area", area)?,
+        })
+    };
+    let bandwidth = inv
+        .bandwidth
+        .iter()
+        .map(|b| {
+            Ok(BandwidthSpec {
+                area: area_key(&b.zone, &b.network_area)?,
+                total_mbps: b.total_mbps,
+            })
+        })
+        .collect::<Result<Vec<_>, ProviderError>>()?;
+    // The proto has IP pools; placement counts public IPs per zone and area.
+    let mut ips: HashMap<AreaKey, u64> = HashMap::new();
+    for p in &inv.ip_pools {
+        *ips.entry(area_key(&p.zone, &p.network_area)?).or_default() += u64::from(p.total);
+    }
+    let public_ips = ips
+        .into_iter()
+        .map(|(area, total)| PublicIpSpec { area, total })
+        .collect();
+    Ok(Inventory {
+        index: ProviderInventory {
+            pools,
+            hosts,
+            storage_classes,
+            bandwidth,
+            public_ips,
+        },
+        areas,
+    })
+}

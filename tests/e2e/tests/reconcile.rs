@@ -1,0 +1,235 @@
+//! Approved orders become VMs in the simulator over real gRPC + mTLS: a tenant
+//! applies, a reviewer lowers a line, the approver approves, and the reconciler
+//! places and creates exactly the approved quantity, never more, then moves the
+//! order to test_env_ready; an exit order deletes them all and releases the
+//! capacity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use yunshu_driver_sdk::EventLog;
+use yunshu_e2e::{Controller, RunningDriver, eventually};
+use yunshu_proto::v1;
+use yunshu_sim::{Delays, Sim, SimConfig};
+
+fn line(name: &str, quantity: u32) -> serde_json::Value {
+    json!({
+        "server": {
+            "server_name": name, "network_area": "gov_extranet", "form": "vm",
+            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 50,
+            "data_disk_gib": 100, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 0
+        },
+        "quantity": quantity
+    })
+}
+
+async fn vms_in_driver(
+    client: &mut v1::driver_client::DriverClient<yunshu_proto::tonic::transport::Channel>,
+) -> Vec<v1::ResourceState> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list(v1::ListRequest {
+                kind: v1::ResourceKind::Vm as i32,
+                page_size: 1000,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        out.extend(page.items);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
+    let controller = Controller::start(Duration::from_secs(3600)).await;
+    let mut config = SimConfig::demo();
+    // Non-zero: the reconciler must see PROVISIONING turn into RUNNING.
+    config.delays = Delays::uniform(20);
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(config, log.sink()).expect("simulator");
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/tenants",
+            &controller.admin_token,
+            Some(json!({"code": "110105", "name": "朝阳区政务服务数据管理局", "supervising_unit": "朝阳区人民政府"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let tenant = json!({"type": "tenant", "tenant": "110105"});
+    let platform = json!({"type": "platform"});
+    let wang = controller
+        .user_token(
+            "wang",
+            Some("110105"),
+            json!({"name": "tenant_admin"}),
+            tenant,
+        )
+        .await;
+    let sun = controller
+        .user_token("sun", None, json!({"name": "reviewer"}), platform.clone())
+        .await;
+    let zhou = controller
+        .user_token("zhou", None, json!({"name": "approver"}), platform)
+        .await;
+    // The controller has no demo data here: a tenant and a system first.
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/systems",
+            &wang,
+            Some(json!({
+                "name": "不动产登记系统", "system_type": "business_production",
+                "security_level": "level2", "run_schedule": "7x24",
+                "network_nature": "gov_extranet",
+                "contact": {"name": "王管理", "phone": "13800138002"},
+                "description": "测试"
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let system = body["number"].as_str().expect("number").to_owned();
+
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &wang,
+            Some(
+                json!({"kind": "onboarding", "system": system, "provider": "sim",
+                        "lines": [line("web", 5), line("db", 2)]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let order = body["id"].as_str().expect("id").to_owned();
+    let step = |who: &str, to: &str| json!({"to": to, "reason": format!("{who}: ok")});
+    let path = format!("/api/v1/orders/{order}/transitions");
+    assert_eq!(
+        controller
+            .api("POST", &path, &wang, Some(step("wang", "submitted")))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        controller
+            .api("POST", &path, &sun, Some(step("sun", "accepted")))
+            .await
+            .0,
+        200
+    );
+    // The reviewer lowers web from 5 to 3: 5 VMs in all, not 7.
+    let (s, body) = controller
+        .api(
+            "POST",
+            &format!("/api/v1/orders/{order}/lines/0/approve"),
+            &sun,
+            Some(json!({"quantity": 3})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = controller
+        .api("POST", &path, &zhou, Some(step("zhou", "approved")))
+        .await;
+    assert_eq!(s, 200, "{body}");
+
+    let ready = eventually(Duration::from_secs(30), || {
+        let controller = &controller;
+        let (wang, order) = (wang.clone(), order.clone());
+        async move {
+            let (_, body) = controller
+                .api("GET", &format!("/api/v1/orders/{order}"), &wang, None)
+                .await;
+            body["state"] == "test_env_ready"
+        }
+    })
+    .await;
+    let vms = vms_in_driver(&mut client).await;
+    assert!(ready, "order not ready; driver has {} VMs", vms.len());
+    assert_eq!(vms.len(), 5, "exactly the approved quantity");
+    assert!(vms.iter().all(|v| v.phase == v1::Phase::Running as i32));
+    assert!(vms.iter().all(|v| v.tenant == "110105"));
+    let hosts: std::collections::BTreeSet<_> = vms
+        .iter()
+        .filter_map(|v| v.placement.as_ref().map(|p| p.host.clone()))
+        .collect();
+    assert!(
+        hosts.len() >= 3,
+        "anti-affinity spreads a group's replicas: {hosts:?}"
+    );
+    // The reconciler's move is on the order's timeline and in the audit log.
+    let (_, body) = controller
+        .api("GET", &format!("/api/v1/orders/{order}"), &wang, None)
+        .await;
+    let last = body["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["actor"], "system:reconciler", "{last}");
+
+    // Exit: every VM goes, the order reaches exited.
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &wang,
+            Some(json!({"kind": "exit", "system": system})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let exit = body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/orders/{exit}/transitions");
+    assert_eq!(
+        controller
+            .api("POST", &path, &wang, Some(step("wang", "submitted")))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        controller
+            .api("POST", &path, &sun, Some(step("sun", "accepted")))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        controller
+            .api("POST", &path, &zhou, Some(step("zhou", "approved")))
+            .await
+            .0,
+        200
+    );
+    let exited = eventually(Duration::from_secs(30), || {
+        let controller = &controller;
+        let (wang, exit) = (wang.clone(), exit.clone());
+        async move {
+            let (_, body) = controller
+                .api("GET", &format!("/api/v1/orders/{exit}"), &wang, None)
+                .await;
+            body["state"] == "exited"
+        }
+    })
+    .await;
+    let left = vms_in_driver(&mut client).await;
+    assert!(exited, "exit not done; driver still has {} VMs", left.len());
+    assert!(
+        left.iter().all(|v| v.phase == v1::Phase::Deleted as i32),
+        "{left:?}"
+    );
+}
