@@ -6,6 +6,7 @@
 
 mod driver;
 mod placement;
+mod reconcile;
 mod report;
 mod store;
 
@@ -26,6 +27,8 @@ enum Bench {
     Driver(driver::Options),
     /// Placement decisions per second on the in-memory index: 1k/10k/50k hosts.
     Placement(placement::Options),
+    /// VMs in approved orders reconciled to running through the simulator.
+    Reconcile(reconcile::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     match cli.bench {
         Bench::Store(options) => runtime.block_on(store::run(options)),
         Bench::Driver(options) => runtime.block_on(driver::run(options)),
+        Bench::Reconcile(options) => runtime.block_on(reconcile::run(options)),
         // Pure CPU and single-threaded: runs on this thread, outside the runtime.
         Bench::Placement(options) => placement::run(options),
     }

@@ -23,13 +23,18 @@ pub struct Controller {
 impl Controller {
     /// Starts `yunshu serve` in-process on the memory store.
     pub async fn start(driver_cert_ttl: Duration) -> Self {
+        Self::start_on(StoreSpec::Memory, driver_cert_ttl).await
+    }
+
+    /// Starts `yunshu serve` in-process on `store` (redb: a file in a temp dir).
+    pub async fn start_on(store: StoreSpec, driver_cert_ttl: Duration) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = yunshu_testkit::free_port().expect("port");
         let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let config = ServeConfig {
             listen,
             data_dir: dir.path().to_path_buf(),
-            store: StoreSpec::Memory,
+            store,
             demo: false,
             admin_token_file: None,
             driver_cert_ttl,

@@ -18,6 +18,9 @@ pub struct VersionInfo {
     /// The store backend: `redb`, `memory` or `etcd`.
     #[schema(value_type = String)]
     pub store: &'static str,
+    /// The store's current revision (each committed write advances it); absent
+    /// while the store does not answer. For SREs comparing replicas and writes.
+    pub store_revision: Option<i64>,
 }
 
 #[utoipa::path(
@@ -32,5 +35,6 @@ pub(crate) async fn version(State(state): State<AppState>) -> Json<VersionInfo> 
         version: crate::VERSION,
         api: "v1",
         store: state.store.backend(),
+        store_revision: state.store.revision().await.ok(),
     })
 }

@@ -1,0 +1,243 @@
+//! `reconcile`: VMs in approved work orders reconciled to running through the
+//! simulator over gRPC + mTLS, end to end — an in-process `yunshu serve` (its
+//! elected reconciler, placement, store writes) and a real simulator driver.
+//!
+//! Wall time runs from the first approval to the moment every order is
+//! `test_env_ready` (all its VMs observed running at their generation); store
+//! transactions are the store revision's growth over that time (each committed
+//! transaction is one revision), reported per 1,000 VMs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use yunshu_driver_sdk::EventLog;
+use yunshu_e2e::{Controller, RunningDriver};
+use yunshu_proto::v1;
+use yunshu_sim::{Delays, Sim, SimConfig};
+use yunshu_store::StoreSpec;
+
+use crate::report::bench;
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// VMs in all.
+    #[arg(long, default_value_t = 10_000)]
+    vms: u32,
+    /// `redb` or `etcd` (a one-node etcd on loopback, started here).
+    #[arg(long, default_value = "redb")]
+    store: String,
+    /// VMs per order (five lines per order).
+    #[arg(long, default_value_t = 500)]
+    per_order: u32,
+}
+
+fn line(name: &str, quantity: u32) -> serde_json::Value {
+    json!({
+        "server": {
+            "server_name": name, "network_area": "gov_extranet", "form": "vm",
+            "architecture": "x86_64", "vcpu": 2, "memory_gib": 4, "system_disk_gib": 40,
+            "data_disk_gib": 0, "os": "openEuler 22.03", "purpose": "bench", "backup_gib": 0
+        },
+        "quantity": quantity
+    })
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let _etcd;
+    let spec = match options.store.as_str() {
+        "redb" => StoreSpec::Redb,
+        "etcd" => {
+            let etcd = yunshu_testkit::EtcdServer::start()?;
+            let spec: StoreSpec = format!("etcd://{}/bench", etcd.endpoint()).parse()?;
+            _etcd = etcd;
+            spec
+        }
+        other => anyhow::bail!("unknown store {other:?}: redb or etcd"),
+    };
+    let controller = Controller::start_on(spec, Duration::from_secs(3600)).await;
+    let mut config = SimConfig::demo();
+    config.delays = Delays::zero();
+    // Room for every VM: 2 vCPU / 4 GiB each, one group of up to 100 per host set.
+    let hosts_per_pool = (options.vms / 20).max(100);
+    for pool in &mut config.pools {
+        for template in &mut pool.hosts {
+            template.count = hosts_per_pool;
+        }
+    }
+    for class in &mut config.storage_classes {
+        class.capacity_gib = u64::from(options.vms) * 100;
+    }
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(config, log.sink())?;
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+
+    let admin = controller.admin_token.clone();
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/tenants",
+            &admin,
+            Some(json!({"code": "110105", "name": "基准测试单位", "supervising_unit": "基准测试"})),
+        )
+        .await;
+    anyhow::ensure!(s == 201, "tenant: {body}");
+    let tenant = json!({"type": "tenant", "tenant": "110105"});
+    let platform = json!({"type": "platform"});
+    let wang = controller
+        .user_token("wang", Some("110105"), json!({"name": "tenant_admin"}), tenant)
+        .await;
+    let sun = controller
+        .user_token("sun", None, json!({"name": "reviewer"}), platform.clone())
+        .await;
+    let zhou = controller
+        .user_token("zhou", None, json!({"name": "approver"}), platform)
+        .await;
+
+    let orders_n = options.vms.div_ceil(options.per_order);
+    let mut orders = Vec::new();
+    let mut remaining = options.vms;
+    for i in 0..orders_n {
+        let (s, body) = controller
+            .api(
+                "POST",
+                "/api/v1/systems",
+                &wang,
+                Some(json!({
+                    "name": format!("基准系统{i}"), "system_type": "business_production",
+                    "security_level": "level2", "run_schedule": "7x24",
+                    "network_nature": "gov_extranet",
+                    "contact": {"name": "王管理", "phone": "13800138002"},
+                    "description": "bench"
+                })),
+            )
+            .await;
+        anyhow::ensure!(s == 201, "system: {body}");
+        let system = body["number"].as_str().unwrap_or_default().to_owned();
+        let here = remaining.min(options.per_order);
+        remaining -= here;
+        let lines: Vec<_> = (0..5)
+            .map(|l| line(&format!("g{l}"), here / 5 + u32::from(l < here % 5)))
+            .filter(|v| v["quantity"].as_u64().unwrap_or(0) > 0)
+            .collect();
+        let (s, body) = controller
+            .api(
+                "POST",
+                "/api/v1/orders",
+                &wang,
+                Some(json!({"kind": "onboarding", "system": system, "provider": "sim", "lines": lines})),
+            )
+            .await;
+        anyhow::ensure!(s == 201, "order: {body}");
+        let id = body["id"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/api/v1/orders/{id}/transitions");
+        for (who, to) in [(&wang, "submitted"), (&sun, "accepted")] {
+            let (s, body) = controller
+                .api("POST", &path, who, Some(json!({"to": to})))
+                .await;
+            anyhow::ensure!(s == 200, "{to}: {body}");
+        }
+        orders.push(id);
+    }
+    let before = store_revision(&controller).await?;
+    eprintln!(
+        "# reconcile: {} VMs in {} orders on {}; approving",
+        options.vms,
+        orders.len(),
+        options.store
+    );
+    let started = Instant::now();
+    for id in &orders {
+        let (s, body) = controller
+            .api(
+                "POST",
+                &format!("/api/v1/orders/{id}/transitions"),
+                &zhou,
+                Some(json!({"to": "approved"})),
+            )
+            .await;
+        anyhow::ensure!(s == 200, "approve: {body}");
+    }
+    let approved_in = started.elapsed();
+    let mut ready = 0;
+    while ready < orders.len() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "not converged after 900 s: {ready}/{} orders ready",
+            orders.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = 0;
+        for id in &orders {
+            let (_, body) = controller
+                .api("GET", &format!("/api/v1/orders/{id}"), &wang, None)
+                .await;
+            if body["state"] == "test_env_ready" {
+                ready += 1;
+            }
+        }
+    }
+    let wall = started.elapsed();
+    let after = store_revision(&controller).await?;
+
+    // Exactly once: the driver holds every VM, each running, none twice.
+    let mut ids = std::collections::BTreeSet::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list(v1::ListRequest {
+                kind: v1::ResourceKind::Vm as i32,
+                page_size: 1000,
+                page_token: token.clone(),
+            })
+            .await?
+            .into_inner();
+        for vm in page.items {
+            anyhow::ensure!(vm.phase == v1::Phase::Running as i32, "{} not running", vm.id);
+            anyhow::ensure!(ids.insert(vm.id.clone()), "{} listed twice", vm.id);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    anyhow::ensure!(
+        ids.len() == options.vms as usize,
+        "driver has {} VMs, expected {}",
+        ids.len(),
+        options.vms
+    );
+    let txns = (after - before) as f64;
+    eprintln!(
+        "# approvals took {:.2} s; {} store transactions",
+        approved_in.as_secs_f64(),
+        after - before
+    );
+    let name = format!("reconcile_{}_vms_{}", options.vms, options.store);
+    bench(&name, wall.as_secs_f64(), "s");
+    bench(
+        &format!("{name}_store_txns_per_1000_vms"),
+        txns * 1000.0 / f64::from(options.vms),
+        "txn",
+    );
+    bench(
+        &format!("{name}_vms_per_second"),
+        f64::from(options.vms) / wall.as_secs_f64(),
+        "vm/s",
+    );
+    Ok(())
+}
+
+/// The store's revision as the controller reports it.
+async fn store_revision(controller: &Controller) -> anyhow::Result<i64> {
+    let body: serde_json::Value = reqwest::get(format!("{}/api/v1/version", controller.url))
+        .await?
+        .json()
+        .await?;
+    body["store_revision"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("no store_revision in /api/v1/version: {body}"))
+}
