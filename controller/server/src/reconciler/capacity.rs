@@ -339,7 +339,8 @@ pub async fn pass(
             note(breach(store, order, rev, None, now).await, &mut breached);
         }
     }
-    outcome.open = outcome.open + opened.len() - closed.len();
+    // Closed orders were among the open ones read above.
+    outcome.open = (outcome.open + opened.len()).saturating_sub(closed.len());
     outcome.opened = opened;
     outcome.closed = closed;
     outcome.breached = breached;

@@ -283,7 +283,7 @@ async fn an_order_still_open_after_seven_days_breaches_once() {
     assert!(o.breached.is_empty(), "{o:?}");
     let late = order.due_at + Duration::seconds(1);
     let o = f.pass(late).await;
-    assert_eq!(o.breached, [order.id.clone()]);
+    assert_eq!(o.breached, std::slice::from_ref(&order.id));
     let breached = f.orders().await.remove(0);
     assert_eq!(breached.breached_at, Some(late));
     assert!(breached.is_open());
@@ -310,7 +310,7 @@ async fn an_order_still_open_after_seven_days_breaches_once() {
     f.add_host("h3", 200);
     let done = t0() + Duration::days(11);
     let o = f.pass(done).await;
-    assert_eq!(o.closed, [order.id.clone()]);
+    assert_eq!(o.closed, std::slice::from_ref(&order.id));
     for id in [order.alarm_id(), order.breach_alarm_id()] {
         assert_eq!(f.alarm(&id).await.expect("alarm").cleared_at(), Some(done));
     }
