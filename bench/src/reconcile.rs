@@ -55,7 +55,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("unknown store {other:?}: redb or etcd"),
     };
-    let controller = Controller::start_on(spec, Duration::from_secs(3600)).await;
+    let controller = Controller::start_on(
+        spec,
+        Duration::from_secs(3600),
+        yunshu_controller::reconciler::Config::default(),
+    )
+    .await;
     let mut config = SimConfig::demo();
     config.delays = Delays::zero();
     // Room for every VM: 2 vCPU / 4 GiB each, one group of up to 100 per host set.
@@ -88,7 +93,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let tenant = json!({"type": "tenant", "tenant": "110105"});
     let platform = json!({"type": "platform"});
     let wang = controller
-        .user_token("wang", Some("110105"), json!({"name": "tenant_admin"}), tenant)
+        .user_token(
+            "wang",
+            Some("110105"),
+            json!({"name": "tenant_admin"}),
+            tenant,
+        )
         .await;
     let sun = controller
         .user_token("sun", None, json!({"name": "reviewer"}), platform.clone())
@@ -196,7 +206,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .await?
             .into_inner();
         for vm in page.items {
-            anyhow::ensure!(vm.phase == v1::Phase::Running as i32, "{} not running", vm.id);
+            anyhow::ensure!(
+                vm.phase == v1::Phase::Running as i32,
+                "{} not running",
+                vm.id
+            );
             anyhow::ensure!(ids.insert(vm.id.clone()), "{} listed twice", vm.id);
         }
         if page.next_page_token.is_empty() {

@@ -35,6 +35,9 @@ pub struct AppState {
     pub admin_token_sha256: Option<String>,
     /// Poked when a driver registers or renews, so it is checked at once.
     pub driver_changed: Arc<tokio::sync::Notify>,
+    /// The capacity figures the reconciler publishes while this replica leads;
+    /// a follower serves the last figures it had (`leader: false`).
+    pub capacity: reconciler::capacity::SharedSnapshot,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             pki: Arc::new(std::sync::OnceLock::new()),
             admin_token_sha256,
             driver_changed: Arc::new(tokio::sync::Notify::new()),
+            capacity: Arc::default(),
         }
     }
 }

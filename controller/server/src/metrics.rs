@@ -1,5 +1,9 @@
 //! Prometheus metrics of this process, in a registry owned by the server (no
 //! globals, so several servers in one test process do not mix their numbers).
+//! The capacity gauges are set from the capacity snapshot at each scrape, so
+//! they show exactly what `GET /api/v1/capacity` shows.
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +27,21 @@ pub struct BuildLabels {
     pub store: String,
 }
 
+/// One resource of one pool (`resource`: `vcpu`, `memory`, `storage:<class>`,
+/// `bandwidth`, `public_ips`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolResourceLabels {
+    pub provider: String,
+    pub pool: String,
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub provider: String,
+    pub pool: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
@@ -30,6 +49,12 @@ pub struct Metrics {
     pub store_ready: Gauge,
     pub store_revision: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
+    pub pool_allocated_ratio: Family<PoolResourceLabels, Gauge<f64, AtomicU64>>,
+    pub pool_total: Family<PoolResourceLabels, Gauge>,
+    pub pool_allocated: Family<PoolResourceLabels, Gauge>,
+    pub pool_largest_vm_vcpu: Family<PoolLabels, Gauge>,
+    pub pool_largest_vm_memory_mib: Family<PoolLabels, Gauge>,
+    pub expansion_orders_open: Gauge,
 }
 
 impl Metrics {
@@ -68,14 +93,101 @@ impl Metrics {
             "Version and store backend",
             build_info.clone(),
         );
+        let pool_allocated_ratio = Family::<PoolResourceLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "pool_allocated_ratio",
+            "Allocated / total of one resource of a pool (expansion line: 0.8)",
+            pool_allocated_ratio.clone(),
+        );
+        let pool_total = Family::<PoolResourceLabels, Gauge>::default();
+        registry.register(
+            "pool_total",
+            "Total of one resource of a pool (vCPU: ratio x cores; memory MiB less reserve; storage GiB; bandwidth Mbps; public IPs)",
+            pool_total.clone(),
+        );
+        let pool_allocated = Family::<PoolResourceLabels, Gauge>::default();
+        registry.register(
+            "pool_allocated",
+            "Allocated amount of one resource of a pool",
+            pool_allocated.clone(),
+        );
+        let pool_largest_vm_vcpu = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "pool_largest_vm_vcpu",
+            "Most vCPU one new VM can get in the pool now (fragmentation)",
+            pool_largest_vm_vcpu.clone(),
+        );
+        let pool_largest_vm_memory_mib = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "pool_largest_vm_memory_mib",
+            "Most memory (MiB) one new VM can get in the pool now (fragmentation)",
+            pool_largest_vm_memory_mib.clone(),
+        );
+        let expansion_orders_open = Gauge::default();
+        registry.register(
+            "expansion_orders_open",
+            "Expansion orders (80% rule) not closed yet",
+            expansion_orders_open.clone(),
+        );
         Self {
             registry,
+            pool_allocated_ratio,
+            pool_total,
+            pool_allocated,
+            pool_largest_vm_vcpu,
+            pool_largest_vm_memory_mib,
+            expansion_orders_open,
             http_requests,
             http_duration,
             store_ready,
             store_revision,
             build_info,
         }
+    }
+
+    /// Sets the capacity gauges to `snapshot`, dropping series of pools that
+    /// are gone.
+    pub fn observe_capacity(&self, snapshot: &crate::reconciler::capacity::Snapshot) {
+        use crate::reconciler::capacity::{resource_label, resources};
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.pool_allocated_ratio.clear();
+        self.pool_total.clear();
+        self.pool_allocated.clear();
+        self.pool_largest_vm_vcpu.clear();
+        self.pool_largest_vm_memory_mib.clear();
+        for pool in &snapshot.pools {
+            let (provider, id) = (pool.pool.provider.to_string(), pool.pool.pool.to_string());
+            for (resource, usage) in resources(pool) {
+                let labels = PoolResourceLabels {
+                    provider: provider.clone(),
+                    pool: id.clone(),
+                    resource: resource_label(&resource),
+                };
+                self.pool_allocated_ratio
+                    .get_or_create(&labels)
+                    .set(usage.ratio());
+                self.pool_total
+                    .get_or_create(&labels)
+                    .set(gauge(usage.total));
+                self.pool_allocated
+                    .get_or_create(&labels)
+                    .set(gauge(usage.allocated));
+            }
+            let labels = PoolLabels { provider, pool: id };
+            self.pool_largest_vm_vcpu.get_or_create(&labels).set(gauge(
+                pool.largest.by_vcpu.as_ref().map_or(0, |r| r.free_vcpu),
+            ));
+            self.pool_largest_vm_memory_mib
+                .get_or_create(&labels)
+                .set(gauge(
+                    pool.largest
+                        .by_memory
+                        .as_ref()
+                        .map_or(0, |r| r.free_memory_mib),
+                ));
+        }
+        self.expansion_orders_open
+            .set(gauge(snapshot.expansion_orders_open as u64));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub admin_token_file: Option<PathBuf>,
     /// Lifetime of driver certificates.
     pub driver_cert_ttl: std::time::Duration,
+    /// How the reconciler runs on the leader (the CLI uses the default; tests
+    /// shorten the intervals).
+    pub reconciler: crate::reconciler::Config,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +79,11 @@ fn admin_token(path: &std::path::Path) -> Result<String, ServeError> {
 }
 
 /// Loads the driver PKI once the store answers, then checks drivers forever.
-async fn start_drivers(state: AppState, cert_ttl: std::time::Duration) {
+async fn start_drivers(
+    state: AppState,
+    cert_ttl: std::time::Duration,
+    reconciler: crate::reconciler::Config,
+) {
     let mut delay = std::time::Duration::from_millis(100);
     let pki = loop {
         if state.readiness.status().ready {
@@ -97,7 +104,7 @@ async fn start_drivers(state: AppState, cert_ttl: std::time::Duration) {
             pki.clone(),
             state.driver_changed.clone()
         ),
-        lead(state.store.clone(), pki),
+        lead(state.store.clone(), pki, reconciler, state.capacity.clone()),
     );
 }
 
@@ -107,6 +114,8 @@ async fn start_drivers(state: AppState, cert_ttl: std::time::Duration) {
 async fn lead(
     store: std::sync::Arc<dyn yunshu_store::Store>,
     pki: std::sync::Arc<crate::drivers::DriverPki>,
+    config: crate::reconciler::Config,
+    capacity: crate::reconciler::capacity::SharedSnapshot,
 ) {
     use yunshu_store::election::{DEFAULT_TTL, Election};
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yunshu".to_owned());
@@ -124,7 +133,8 @@ async fn lead(
                     tokio::spawn(crate::reconciler::run(
                         store.clone(),
                         pki.clone(),
-                        crate::reconciler::Config::default(),
+                        config.clone(),
+                        capacity.clone(),
                     )),
                     // Overdue steps and usage periods are checked each minute:
                     // deadlines fall at 24:00 China Standard Time, so a minute's
@@ -141,6 +151,8 @@ async fn lead(
                 for task in running.take().into_iter().flatten() {
                     task.abort();
                 }
+                // The figures stay readable but say they are no longer kept.
+                crate::reconciler::capacity::mark_follower(&capacity);
             }
             _ => {}
         }
@@ -192,7 +204,11 @@ pub async fn serve(
         tokio::spawn(async move { crate::demo::seed_when_ready(&*store, &readiness).await });
     }
     let monitor = tokio::spawn(state.readiness.clone().monitor(store.clone()));
-    let drivers = tokio::spawn(start_drivers(state.clone(), config.driver_cert_ttl));
+    let drivers = tokio::spawn(start_drivers(
+        state.clone(),
+        config.driver_cert_ttl,
+        config.reconciler.clone(),
+    ));
 
     let listener = TcpListener::bind(config.listen)
         .await

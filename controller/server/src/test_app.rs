@@ -74,6 +74,8 @@ pub struct App {
     pub store: Arc<RedbStore>,
     /// A manual clock every handler reads "now" from; starts at the real time.
     pub clock: Clock,
+    /// The capacity snapshot the handlers serve (tests fill it by hand).
+    pub capacity: crate::reconciler::capacity::SharedSnapshot,
 }
 
 impl App {
@@ -113,7 +115,9 @@ impl App {
             Some(yunshu_pki::sha256_hex(ADMIN.as_bytes())),
         );
         let clock = Clock::manual(Utc::now());
+        let capacity = state.capacity.clone();
         Self {
+            capacity,
             router: crate::api::router(state).layer(Extension(clock.clone())),
             store,
             clock,

@@ -452,6 +452,71 @@ impl Datacenter {
         self.storage_index.get(id).copied()
     }
 
+    /// Adds `count` Up hosts to `pool` (a provider racking new servers): ids
+    /// `<pool>-h<number>` continuing after the pool's hosts, skipping ids taken.
+    /// Checks the rules of a config host template; bumps the inventory revision
+    /// once. Returns the new host ids.
+    pub fn add_hosts(
+        &mut self,
+        pool: &str,
+        count: u32,
+        cores: u32,
+        memory_mib: u64,
+        reserved_memory_mib: u64,
+    ) -> Result<Vec<String>, SimError> {
+        let p = self.pool(pool).ok_or_else(|| SimError::UnknownReference {
+            field: "add_hosts.pool".to_owned(),
+            what: "pool",
+            id: pool.to_owned(),
+        })?;
+        if cores == 0 {
+            return Err(SimError::invalid("add_hosts.cores", "must be at least 1"));
+        }
+        if memory_mib == 0 || reserved_memory_mib >= memory_mib {
+            return Err(SimError::invalid(
+                "add_hosts.memory_mib",
+                format!(
+                    "{memory_mib} MiB must be at least 1 and above the reserve {reserved_memory_mib} MiB"
+                ),
+            ));
+        }
+        if self.hosts.len() as u64 + u64::from(count) > MAX_HOSTS {
+            return Err(SimError::invalid(
+                "add_hosts.count",
+                format!("more than {MAX_HOSTS} hosts in total"),
+            ));
+        }
+        let mut number = self.hosts.iter().filter(|h| h.pool == p).count() as u64;
+        let mut added = Vec::new();
+        for _ in 0..count {
+            let id = loop {
+                number += 1;
+                let id = format!("{pool}-h{number:04}");
+                if !self.host_index.contains_key(&id) {
+                    break id;
+                }
+            };
+            slug("add_hosts.pool", || HostId::new(&id).map(drop))?;
+            self.host_index.insert(id.clone(), self.hosts.len());
+            self.hosts.push(HostRt {
+                id: id.clone(),
+                pool: p,
+                cores,
+                memory_mib,
+                reserved_memory_mib,
+                state: v1::HostState::Up,
+                vcpu_used: 0,
+                memory_used_mib: 0,
+                residents: BTreeSet::new(),
+            });
+            added.push(id);
+        }
+        if !added.is_empty() {
+            self.revision += 1;
+        }
+        Ok(added)
+    }
+
     /// vCPUs a host may hand out: cores × its pool's ratio.
     pub fn vcpu_capacity(&self, host: usize) -> u64 {
         let h = &self.hosts[host];

@@ -201,6 +201,30 @@ impl Sim {
         Ok(())
     }
 
+    /// Adds `count` Up hosts with `cores` and `memory_mib` (no reserve) to
+    /// `pool`, as a provider expanding a pool does. Emits HostChanged (UP) for
+    /// each and one InventoryChanged (the revision increases), so the controller
+    /// sees the larger totals on its next inventory read. Returns the host ids.
+    pub fn add_hosts(
+        &self,
+        pool: &str,
+        count: u32,
+        cores: u32,
+        memory_mib: u64,
+    ) -> Result<Vec<String>, SimError> {
+        let mut st = self.shared.lock();
+        let added = st.dc.add_hosts(pool, count, cores, memory_mib, 0)?;
+        if !added.is_empty() {
+            let revision = st.dc.revision;
+            tracing::info!(pool, count, revision, "simulator: hosts added");
+            for host in &added {
+                self.shared.events.host(host, v1::HostState::Up);
+            }
+            self.shared.events.inventory(revision);
+        }
+        Ok(added)
+    }
+
     /// What `host` carries now; `None` for an unknown host.
     pub fn host_usage(&self, host: &str) -> Option<HostUsage> {
         self.shared.lock().host_usage(host)

@@ -23,11 +23,28 @@ pub struct Controller {
 impl Controller {
     /// Starts `yunshu serve` in-process on the memory store.
     pub async fn start(driver_cert_ttl: Duration) -> Self {
-        Self::start_on(StoreSpec::Memory, driver_cert_ttl).await
+        Self::start_with(
+            driver_cert_ttl,
+            yunshu_controller::reconciler::Config::default(),
+        )
+        .await
+    }
+
+    /// [`Controller::start`] with a reconciler configuration (e.g. a short
+    /// inventory interval, so a test sees a driver's new hosts quickly).
+    pub async fn start_with(
+        driver_cert_ttl: Duration,
+        reconciler: yunshu_controller::reconciler::Config,
+    ) -> Self {
+        Self::start_on(StoreSpec::Memory, driver_cert_ttl, reconciler).await
     }
 
     /// Starts `yunshu serve` in-process on `store` (redb: a file in a temp dir).
-    pub async fn start_on(store: StoreSpec, driver_cert_ttl: Duration) -> Self {
+    pub async fn start_on(
+        store: StoreSpec,
+        driver_cert_ttl: Duration,
+        reconciler: yunshu_controller::reconciler::Config,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = yunshu_testkit::free_port().expect("port");
         let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -38,6 +55,7 @@ impl Controller {
             demo: false,
             admin_token_file: None,
             driver_cert_ttl,
+            reconciler,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -151,6 +151,21 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             body: None,
             expect: [200, 200, 200, 200, 200, 403, 403, 403, 401],
         },
+        // Capacity: approvers see every provider, provider operators their own.
+        Cell {
+            endpoint: "read capacity",
+            method: "GET",
+            path: "/api/v1/capacity".into(),
+            body: None,
+            expect: [403, 403, 403, 403, 200, 403, 200, 403, 401],
+        },
+        Cell {
+            endpoint: "list expansion orders",
+            method: "GET",
+            path: "/api/v1/expansion-orders?open=true".into(),
+            body: None,
+            expect: [403, 403, 403, 403, 200, 403, 200, 403, 401],
+        },
         Cell {
             endpoint: "list catalogs",
             method: "GET",

@@ -6,6 +6,7 @@
 mod alarms;
 mod audit;
 mod auth;
+mod capacity;
 mod catalogs;
 mod domain_error;
 mod drivers;
@@ -81,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .route("/alarms", get(alarms::alarm_list))
         .route("/alarms/{id}", get(alarms::alarm_get))
         .route("/alarms/{id}/ack", post(alarms::alarm_ack))
+        .route("/capacity", get(capacity::capacity_get))
+        .route("/expansion-orders", get(capacity::expansion_order_list))
         .route("/catalogs", get(catalogs::catalog_list))
         .route("/catalogs/import", post(catalogs::catalog_import))
         .route("/catalogs/{id}", get(catalogs::catalog_get))

@@ -159,6 +159,8 @@ impl Modify for SecuritySchemes {
         super::alarms::alarm_list,
         super::alarms::alarm_get,
         super::alarms::alarm_ack,
+        super::capacity::capacity_get,
+        super::capacity::expansion_order_list,
         super::catalogs::catalog_list,
         super::catalogs::catalog_get,
         super::catalogs::catalog_import,
@@ -181,6 +183,7 @@ impl Modify for SecuritySchemes {
         (name = "systems", description = "Information systems (信息系统)"),
         (name = "orders", description = "Work orders (工单)"),
         (name = "alarms", description = "The alarm centre (告警中心)"),
+        (name = "capacity", description = "Pool capacity and expansion orders (扩容单, the 80% rule)"),
         (name = "catalogs", description = "Service catalogs (服务目录) and their import"),
         (name = "rules", description = "Working-day calendar and deadline policies"),
     )

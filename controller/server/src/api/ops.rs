@@ -34,6 +34,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     {
         state.metrics.store_revision.set(rev);
     }
+    {
+        let snapshot = state.capacity.read().unwrap_or_else(|e| e.into_inner());
+        state.metrics.observe_capacity(&snapshot);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -14,11 +14,14 @@
 //! ```
 //!
 //! Owns the placement index of the leader (rebuilt at start from inventory and
-//! the stored placements), the two work queues and their workers. Must not
+//! the stored placements), the two work queues and their workers, and the
+//! capacity manager (`capacity`: snapshot, 80 % rule, expansion orders) that
+//! runs after every inventory refresh and every placement or release. Must not
 //! speak HTTP, and must run in one replica at a time (the leader); every write
 //! it makes is compared on the revision it read, so a stale leader's write
 //! fails rather than overwrites.
 
+pub mod capacity;
 mod complete;
 pub mod desired;
 pub mod materialize;
@@ -71,6 +74,9 @@ pub struct Config {
     pub resync_every: Duration,
     /// Inventory is re-read this often (new hosts, maintenance).
     pub inventory_every: Duration,
+    /// A capacity pass runs at least this often even when nothing changed, so
+    /// an expansion order's due time is noticed.
+    pub capacity_every: Duration,
 }
 
 impl Default for Config {
@@ -80,6 +86,7 @@ impl Default for Config {
             system_workers: 4,
             resync_every: Duration::from_secs(600),
             inventory_every: Duration::from_secs(30),
+            capacity_every: Duration::from_secs(60),
         }
     }
 }
@@ -100,6 +107,9 @@ pub struct Reconciler {
     pub status: StatusWriter,
     /// Orders that could not be placed, with the reason (en, zh).
     pub unschedulable: Mutex<HashMap<OrderId, (String, String)>>,
+    /// The capacity snapshot this reconciler publishes and the signal that
+    /// asks for a capacity pass.
+    pub capacity: capacity::Capacity,
 }
 
 impl Reconciler {
@@ -138,6 +148,8 @@ impl Reconciler {
                 Err(e) => tracing::warn!(%provider, error = %e, "inventory not read"),
             }
         }
+        // Totals may have changed (hosts added, taken down): recheck the line.
+        self.capacity.changed();
     }
 
     /// Records the placements already stored (after a restart) in the index and
@@ -221,8 +233,14 @@ impl Reconciler {
     }
 }
 
-/// Runs the reconciler until the task is dropped.
-pub async fn run(store: Arc<dyn Store>, pki: Arc<DriverPki>, config: Config) {
+/// Runs the reconciler until the task is dropped, publishing capacity figures
+/// into `snapshot`.
+pub async fn run(
+    store: Arc<dyn Store>,
+    pki: Arc<DriverPki>,
+    config: Config,
+    snapshot: capacity::SharedSnapshot,
+) {
     let (status, _writer) = StatusWriter::start(store.clone());
     let r = Arc::new(Reconciler {
         providers: Providers::new(pki, store.clone()),
@@ -236,6 +254,7 @@ pub async fn run(store: Arc<dyn Store>, pki: Arc<DriverPki>, config: Config) {
         resources: WorkQueue::new(Backoff::default()),
         status,
         unschedulable: Mutex::new(HashMap::new()),
+        capacity: capacity::Capacity::new(snapshot),
     });
     run_with(r, config).await;
 }
@@ -264,6 +283,8 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config) {
         tasks.spawn(resource_worker(r.clone()));
     }
     tasks.spawn(complete::run(r.clone()));
+    // After adopt_stored: the index holds every stored placement by now.
+    tasks.spawn(capacity::run(r.clone(), config.capacity_every));
     tasks.spawn({
         let r = r.clone();
         async move {
@@ -365,6 +386,9 @@ async fn system_worker(r: Arc<Reconciler>) {
         match materialize::system(&r, &system, Utc::now()).await {
             Ok(outcome) => {
                 r.systems.forget(&system);
+                if !(outcome.created.is_empty() && outcome.deleting.is_empty()) {
+                    r.capacity.changed();
+                }
                 for id in outcome.created.into_iter().chain(outcome.deleting) {
                     r.resources.add(id, Priority::Fresh);
                 }

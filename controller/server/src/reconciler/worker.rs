@@ -116,10 +116,14 @@ async fn report(
 pub async fn turn(r: &Reconciler, id: &ResourceId) -> Result<Turn, ReconcileError> {
     let Some((res, rev)) = records::get::<Resource>(&*r.store, id.as_str()).await? else {
         // Gone (deleted by an earlier turn): make sure nothing is held for it.
-        r.index
+        let released = r
+            .index
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .release(id);
+        if released.is_some() {
+            r.capacity.changed();
+        }
         return Ok(Turn::Converged);
     };
     let Some(placement) = res.placement() else {
@@ -158,6 +162,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId) -> Result<Turn, ReconcileErro
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .release(id);
+            r.capacity.changed();
             r.status.delete(id.clone()).await;
             return Ok(Turn::Converged);
         }

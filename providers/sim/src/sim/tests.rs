@@ -1273,3 +1273,58 @@ async fn end_to_end_over_grpc() {
     assert_eq!(missing.code(), Code::NotFound);
     server.abort();
 }
+
+#[tokio::test]
+async fn added_hosts_show_in_the_inventory_and_take_vms() {
+    let (sim, log) = sim_with(Delays::zero());
+    let before = sim.inventory().await.expect("inventory");
+    let mut watch = log.watch("").expect("watch");
+
+    let added = sim.add_hosts(POOL, 2, 32, 256 * GIB).expect("added");
+    assert_eq!(added, ["fsc-gov-x86_64-h0004", "fsc-gov-x86_64-h0005"]);
+    for host in &added {
+        match next_event(&mut watch).await {
+            v1::watch_event::Event::Host(h) => {
+                assert_eq!((&h.host, h.state), (host, v1::HostState::Up as i32));
+            }
+            other => panic!("expected HostChanged, got {other:?}"),
+        }
+    }
+    match next_event(&mut watch).await {
+        v1::watch_event::Event::Inventory(i) => assert_eq!(i.revision, before.revision + 1),
+        other => panic!("expected InventoryChanged, got {other:?}"),
+    }
+    let after = sim.inventory().await.expect("inventory");
+    assert_eq!(after.hosts.len(), before.hosts.len() + 2);
+    let new = after
+        .hosts
+        .iter()
+        .find(|h| h.id == added[0])
+        .expect("new host listed");
+    assert_eq!(
+        (new.pool.as_str(), new.cores, new.memory_mib),
+        (POOL, 32, 256 * GIB)
+    );
+    // The new host takes a VM like any other.
+    sim.apply(&vm("vm-new", 1, &added[1], 4, 8 * GIB))
+        .await
+        .expect("placed on a new host");
+
+    assert!(matches!(
+        sim.add_hosts("nowhere", 1, 8, GIB),
+        Err(SimError::UnknownReference { .. })
+    ));
+    assert!(matches!(
+        sim.add_hosts(POOL, 1, 0, GIB),
+        Err(SimError::Invalid { .. })
+    ));
+    assert_eq!(
+        sim.add_hosts(POOL, 0, 8, GIB).expect("nothing"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        sim.inventory().await.expect("inventory").revision,
+        before.revision + 1,
+        "an empty addition changes nothing"
+    );
+}
