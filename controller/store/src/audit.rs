@@ -57,8 +57,18 @@ pub enum Appended {
 }
 
 /// Appends a transaction that was retried this many times because other
-/// appenders moved the head is given up (the store is then very busy).
-const MAX_ATTEMPTS: usize = 16;
+/// appenders moved the head is given up (the store is then very busy). Each
+/// retry first waits a random moment that grows with the attempt, so appenders
+/// that collided do not collide again in lock step (the reconciler's batches
+/// and API requests share one chain).
+const MAX_ATTEMPTS: usize = 64;
+
+async fn back_off(attempt: usize) {
+    use rand::Rng;
+    let cap_us = 200u64.saturating_mul(1 << attempt.min(6));
+    let us = rand::rng().random_range(0..=cap_us);
+    tokio::time::sleep(std::time::Duration::from_micros(us)).await;
+}
 
 fn hash_of(entry: &AuditEntry) -> Result<HexDigest, StoreError> {
     HexDigest::new(hex_lower(&Sha256::digest(entry.canonical_bytes())))
@@ -91,7 +101,10 @@ pub async fn append(
     draft: AuditDraft,
     with: Txn,
 ) -> Result<Appended, StoreError> {
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            back_off(attempt).await;
+        }
         let (current, head_revision) = head(store).await?;
         let mut entry = AuditEntry {
             seq: current.seq + 1,
