@@ -233,3 +233,97 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         "{left:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_in_the_driver_is_reported_and_left_alone() {
+    let config = yunshu_controller::reconciler::Config {
+        resync_every: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let controller = Controller::start_with(Duration::from_secs(3600), config).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+    // Someone creates a VM on the provider's side, not through yunshu.
+    let inventory = client
+        .get_inventory(v1::GetInventoryRequest {})
+        .await
+        .expect("inventory")
+        .into_inner();
+    let host = inventory.hosts.first().expect("a host");
+    let pool = inventory
+        .pools
+        .iter()
+        .find(|p| p.id == host.pool)
+        .expect("pool");
+    client
+        .apply(v1::ApplyRequest {
+            kind: v1::ResourceKind::Vm as i32,
+            id: "console-made-vm".into(),
+            generation: 1,
+            idempotency_key: "console-made-vm@1".into(),
+            spec: Some(v1::ResourceSpec {
+                spec: Some(v1::resource_spec::Spec::Vm(v1::VmSpec {
+                    arch: pool.arch,
+                    vcpu: 2,
+                    memory_mib: 2048,
+                    system_disk: Some(v1::Disk {
+                        size_gib: 40,
+                        storage_class: inventory
+                            .storage_classes
+                            .iter()
+                            .find(|s| s.zone == pool.zone)
+                            .expect("class")
+                            .id
+                            .clone(),
+                    }),
+                    image: "kylin-v10".into(),
+                    ..Default::default()
+                })),
+            }),
+            placement: Some(v1::Placement {
+                zone: pool.zone.clone(),
+                network_area: pool.network_area.clone(),
+                pool: pool.id.clone(),
+                host: host.id.clone(),
+            }),
+            tenant: "110105".into(),
+        })
+        .await
+        .expect("apply behind yunshu's back");
+    let zhou = controller
+        .user_token(
+            "zhou",
+            None,
+            json!({"name": "approver"}),
+            json!({"type": "platform"}),
+        )
+        .await;
+    let reported = eventually(Duration::from_secs(15), || {
+        let controller = &controller;
+        let zhou = zhou.clone();
+        async move {
+            let (_, body) = controller
+                .api("GET", "/api/v1/alarms?category=capacity", &zhou, None)
+                .await;
+            body["items"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("console-made-vm"))
+                })
+            })
+        }
+    })
+    .await;
+    assert!(reported, "the orphan was not reported");
+    let vms = vms_in_driver(&mut client).await;
+    assert!(
+        vms.iter()
+            .any(|v| v.id == "console-made-vm" && v.phase == v1::Phase::Running as i32),
+        "never deleted silently"
+    );
+}

@@ -25,6 +25,7 @@ pub mod capacity;
 mod complete;
 pub mod desired;
 pub mod materialize;
+pub mod orphans;
 pub mod providers;
 pub mod queue;
 pub mod status;
@@ -305,6 +306,13 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config) {
                 tick.tick().await;
                 if let Err(e) = r.adopt_stored_ids().await {
                     tracing::warn!(error = %e, "resync listing failed");
+                }
+                match orphans::pass(&r).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(orphans = n, "drivers hold resources yunshu does not know")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "orphan check failed"),
                 }
             }
         }
