@@ -182,6 +182,64 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .unwrap_or_default();
     assert_eq!(last["actor"], "system:reconciler", "{last}");
 
+    // A free temporary expansion (seed 003: at most 20 % over the approved
+    // resources): 20 vCPU approved, so one more 4-vCPU web VM, not two.
+    let exp = format!("/api/v1/systems/{system}/temporary-expansion");
+    let (s, body) = controller
+        .api(
+            "PUT",
+            &exp,
+            &wang,
+            Some(json!({"extra": {"web": 2}, "days": 7})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (409, Some("EXPANSION_REFUSED")),
+        "{body}"
+    );
+    assert_eq!(body["details"]["approved_vcpu"], 20, "{body}");
+    let (s, body) = controller
+        .api(
+            "PUT",
+            &exp,
+            &wang,
+            Some(json!({"extra": {"web": 1}, "days": 7})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["active"], true);
+    let mut running = 0;
+    for _ in 0..150 {
+        running = vms_in_driver(&mut client)
+            .await
+            .iter()
+            .filter(|v| v.phase == v1::Phase::Running as i32)
+            .count();
+        if running == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(running, 6, "the expansion's VM runs");
+    // Ending it early removes the extra VM again.
+    let (s, body) = controller
+        .api("PUT", &exp, &wang, Some(json!({"extra": {}, "days": 1})))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    for _ in 0..150 {
+        running = vms_in_driver(&mut client)
+            .await
+            .iter()
+            .filter(|v| v.phase == v1::Phase::Running as i32)
+            .count();
+        if running == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(running, 5, "back to the approved quantity");
+
     // Exit: every VM goes, the order reaches exited.
     let (s, body) = controller
         .api(

@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router {
             post(systems::usage_extension_request),
         )
         .route(
+            "/systems/{number}/temporary-expansion",
+            get(systems::expansion_get).put(systems::expansion_put),
+        )
+        .route(
             "/systems/{number}/usage-term/extend",
             post(systems::usage_extend),
         )

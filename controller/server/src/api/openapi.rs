@@ -156,6 +156,8 @@ impl Modify for SecuritySchemes {
         super::systems::usage_term_get,
         super::systems::usage_extension_request,
         super::systems::usage_extend,
+        super::systems::expansion_get,
+        super::systems::expansion_put,
         super::alarms::alarm_list,
         super::alarms::alarm_get,
         super::alarms::alarm_ack,

@@ -46,7 +46,8 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::PolicyPresetReadOnly { .. }
         | WorkflowError::UsageExtensionRefused { .. }
         | WorkflowError::CatalogBuiltInReadOnly { .. }
-        | WorkflowError::EmergencyNotAllowed { .. } => StatusCode::CONFLICT,
+        | WorkflowError::EmergencyNotAllowed { .. }
+        | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
         WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
@@ -76,6 +77,9 @@ pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::Invalid(yunshu_domain::DomainError::CatalogImport(c)) => {
             super::catalogs::issues_json(c)
         }
+        WorkflowError::ExpansionRefused {
+            totals: Some(t), ..
+        } => serde_json::to_value(t).unwrap_or_default(),
         _ => serde_json::Value::Null,
     };
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)

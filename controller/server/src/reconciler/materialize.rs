@@ -272,7 +272,13 @@ pub async fn system(
     now: DateTime<Utc>,
 ) -> Result<Outcome, ReconcileError> {
     let orders = orders_of(r, system).await?;
-    let groups = desired::groups(&orders);
+    let expansion =
+        records::get::<crate::workflow::expansion::Expansion>(&*r.store, &system.to_string())
+            .await?
+            .map(|(e, _)| e);
+    // Approved groups plus a free temporary expansion while it lasts.
+    let groups =
+        crate::workflow::expansion::apply(desired::groups(&orders), expansion.as_ref(), now);
     // A driver registered since the last inventory read: read it now rather
     // than wait for the periodic refresh.
     if groups.values().any(|g| candidate_keys(r, g).is_empty()) {

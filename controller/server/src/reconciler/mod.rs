@@ -307,6 +307,10 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config) {
                 if let Err(e) = r.adopt_stored_ids().await {
                     tracing::warn!(error = %e, "resync listing failed");
                 }
+                // Systems too: a temporary expansion that ended shrinks them.
+                if let Err(e) = r.queue_all_systems().await {
+                    tracing::warn!(error = %e, "resync of systems failed");
+                }
                 match orphans::pass(&r).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -350,6 +354,7 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
     let prefixes = [
         records::prefix::<WorkOrder>(),
         records::prefix::<OrderTrack>(),
+        records::prefix::<crate::workflow::expansion::Expansion>(),
     ];
     loop {
         let mut watch = match r.store.watch("work_order", from).await {
@@ -378,6 +383,11 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
                     && let Ok(o) = records::decode::<WorkOrder>(&ev.kv.key, &ev.kv.value)
                 {
                     r.systems.add(o.system().clone(), Priority::Fresh);
+                } else if let Ok(e) = records::decode::<crate::workflow::expansion::Expansion>(
+                    &ev.kv.key,
+                    &ev.kv.value,
+                ) {
+                    r.systems.add(e.system.clone(), Priority::Fresh);
                 } else if let Ok(t) = records::decode::<OrderTrack>(&ev.kv.key, &ev.kv.value)
                     && let Ok(Some((o, _))) =
                         records::get::<WorkOrder>(&*r.store, t.order.as_str()).await

@@ -50,6 +50,15 @@ pub enum WorkflowError {
         "work order {id} cannot be filed as an emergency change: only a change order in review, once"
     )]
     EmergencyNotAllowed { id: String },
+    /// Beyond 20 % of the approved vCPU or memory, longer than 90 days, or
+    /// naming a server group the system does not have.
+    #[error(
+        "the temporary expansion of system {number} is refused: at most 20 % over the approved vCPU and memory, at most 90 days, existing server groups only"
+    )]
+    ExpansionRefused {
+        number: String,
+        totals: Option<super::expansion::Totals>,
+    },
     /// Too many concurrent writers; nothing was written.
     #[error("too many concurrent changes; try again")]
     Busy,
@@ -93,6 +102,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
+            WorkflowError::ExpansionRefused { .. } => "EXPANSION_REFUSED",
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
@@ -131,6 +141,9 @@ impl ErrorCode for WorkflowError {
             }
             WorkflowError::EmergencyNotAllowed { id } => format!(
                 "工单 {id} 不能报备为应急变更：仅审核中的变更工单可以报备，且只能报备一次。"
+            ),
+            WorkflowError::ExpansionRefused { number, .. } => format!(
+                "信息系统 {number} 的临时扩展不予受理：免费扩展不超过已批准 vCPU 与内存的 20%，期限不超过 90 天，且只能扩展已有的服务器组。"
             ),
             WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),

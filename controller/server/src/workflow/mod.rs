@@ -19,6 +19,7 @@ pub mod catalogs;
 mod clock;
 pub mod deadline;
 mod error;
+pub mod expansion;
 pub mod orders;
 pub mod page;
 pub mod rules;

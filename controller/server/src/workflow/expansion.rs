@@ -1,0 +1,266 @@
+//! Free temporary expansion (免费的云资源扩展服务): for a short time a system may
+//! run up to 20 % more than its approved resources without a new order — the
+//! providers' commitment in the Beijing procurement (seed 003 §5, "短期内提供免费
+//! 的云资源扩展服务（不超过原有资源的 20%）").
+//!
+//! Owns the record `work_order_expansion/<system>` (named under the work-order
+//! key space so the reconciler's order watch sees it change) and the 20 % rule,
+//! counted on vCPU and on memory over all of the system's approved server
+//! groups. The reconciler adds the extra members while the expansion lasts and
+//! removes them when it ends. Must not provision anything itself.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_domain::order::WorkOrder;
+use yunshu_domain::user::Permission;
+use yunshu_domain::{Actor, Record, SystemNumber};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{PageRequest, Store, Txn, records};
+
+use super::orders::OrderTrack;
+use super::{WorkflowError, audit_draft};
+use crate::auth::principal::Principal;
+use crate::reconciler::desired::{self, Group};
+
+/// At most this share over the approved resources, in percent (seed 003).
+pub const LIMIT_PERCENT: u64 = 20;
+/// "短期": the longest an expansion may last.
+pub const MAX_DAYS: i64 = 90;
+
+/// A system's temporary expansion: extra members per server group, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expansion {
+    pub system: SystemNumber,
+    /// Server name → extra VMs beyond the approved quantity.
+    pub extra: BTreeMap<String, u32>,
+    pub until: DateTime<Utc>,
+    pub requested_by: Actor,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl Record for Expansion {
+    const KIND: &'static str = "work_order_expansion";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.system.to_string()
+    }
+}
+
+impl Expansion {
+    /// Whether it still applies at `now`.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        now < self.until
+    }
+}
+
+/// Approved and expanded totals of a system, for the 20 % rule and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Totals {
+    pub approved_vcpu: u64,
+    pub approved_memory_gib: u64,
+    pub extra_vcpu: u64,
+    pub extra_memory_gib: u64,
+}
+
+impl Totals {
+    fn within_limit(&self) -> bool {
+        self.extra_vcpu * 100 <= self.approved_vcpu * LIMIT_PERCENT
+            && self.extra_memory_gib * 100 <= self.approved_memory_gib * LIMIT_PERCENT
+    }
+}
+
+/// The totals of `extra` over `groups`; `None` if `extra` names a group the
+/// system does not have.
+pub fn totals(groups: &BTreeMap<String, Group>, extra: &BTreeMap<String, u32>) -> Option<Totals> {
+    let mut t = Totals {
+        approved_vcpu: 0,
+        approved_memory_gib: 0,
+        extra_vcpu: 0,
+        extra_memory_gib: 0,
+    };
+    for g in groups.values() {
+        t.approved_vcpu += u64::from(g.quantity) * u64::from(g.server.vcpu.get());
+        t.approved_memory_gib += u64::from(g.quantity) * u64::from(g.server.memory_gib.get());
+    }
+    for (name, n) in extra {
+        let g = groups.get(name)?;
+        t.extra_vcpu += u64::from(*n) * u64::from(g.server.vcpu.get());
+        t.extra_memory_gib += u64::from(*n) * u64::from(g.server.memory_gib.get());
+    }
+    Some(t)
+}
+
+/// The groups with an active expansion's extra members added.
+pub fn apply(
+    mut groups: BTreeMap<String, Group>,
+    expansion: Option<&Expansion>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Group> {
+    if let Some(e) = expansion.filter(|e| e.active(now)) {
+        for (name, n) in &e.extra {
+            if let Some(g) = groups.get_mut(name) {
+                g.quantity = g.quantity.saturating_add(*n);
+            }
+        }
+    }
+    groups
+}
+
+/// Every order of `system` with its track.
+pub async fn orders_of(
+    store: &dyn Store,
+    system: &SystemNumber,
+) -> Result<Vec<(WorkOrder, OrderTrack)>, WorkflowError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = records::list::<WorkOrder>(
+            store,
+            PageRequest {
+                after: after.take(),
+                limit: 500,
+            },
+        )
+        .await
+        .map_err(WorkflowError::store("order scan"))?;
+        for o in page.into_iter().filter(|o| o.system() == system) {
+            if let Some((t, _)) = records::get::<OrderTrack>(store, o.id().as_str())
+                .await
+                .map_err(WorkflowError::store("order track read"))?
+            {
+                out.push((o, t));
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The system's expansion, if any, with the current totals.
+pub async fn get(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+) -> Result<(Option<Expansion>, Totals), WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    let groups = desired::groups(&orders_of(store, &system.number).await?);
+    let expansion = records::get::<Expansion>(store, &system.number.to_string())
+        .await
+        .map_err(WorkflowError::store("expansion read"))?
+        .map(|(e, _)| e);
+    let extra = expansion
+        .as_ref()
+        .map(|e| e.extra.clone())
+        .unwrap_or_default();
+    let t = totals(&groups, &extra).unwrap_or(Totals {
+        approved_vcpu: 0,
+        approved_memory_gib: 0,
+        extra_vcpu: 0,
+        extra_memory_gib: 0,
+    });
+    Ok((expansion, t))
+}
+
+/// Sets (or replaces) the system's expansion: the tenant admin
+/// (`ChangeRequest`) asks, and it takes effect at once if it stays within 20 %
+/// of the approved vCPU and memory and lasts at most 90 days. An empty `extra`
+/// ends it.
+pub async fn set(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+    extra: BTreeMap<String, u32>,
+    days: i64,
+    now: DateTime<Utc>,
+) -> Result<(Expansion, Totals), WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    if !caller.can(Permission::ChangeRequest, Some(system.tenant())) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let extra: BTreeMap<String, u32> = extra.into_iter().filter(|(_, n)| *n > 0).collect();
+    let groups = desired::groups(&orders_of(store, &system.number).await?);
+    let refused = |t: Option<Totals>| WorkflowError::ExpansionRefused {
+        number: system.number.to_string(),
+        totals: t,
+    };
+    let t = totals(&groups, &extra).ok_or_else(|| refused(None))?;
+    if !(1..=MAX_DAYS).contains(&days) || !t.within_limit() {
+        return Err(refused(Some(t)));
+    }
+    let expansion = Expansion {
+        system: system.number.clone(),
+        extra,
+        until: now + Duration::days(days),
+        requested_by: caller.actor.clone(),
+        requested_at: now,
+    };
+    let key = records::key::<Expansion>(&expansion.id());
+    let txn = Txn::new().put(key.clone(), records::encode(&expansion));
+    let detail = format!(
+        "+{} vCPU / +{} GiB over {} vCPU / {} GiB approved, until {}",
+        t.extra_vcpu, t.extra_memory_gib, t.approved_vcpu, t.approved_memory_gib, expansion.until
+    );
+    let draft = audit_draft(caller, "expansion.set", &key, Some(detail), now)?;
+    match audit::append(store, draft, txn)
+        .await
+        .map_err(WorkflowError::store("expansion write"))?
+    {
+        Appended::Committed { .. } => Ok((expansion, t)),
+        Appended::Conflict => Err(WorkflowError::Busy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups() -> BTreeMap<String, Group> {
+        let server: yunshu_domain::order_line::ServerRequest =
+            serde_json::from_value(serde_json::json!({
+                "server_name": "web", "network_area": "gov_extranet", "form": "vm",
+                "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+                "data_disk_gib": 0, "os": "麒麟 V10", "purpose": "应用", "backup_gib": 0
+            }))
+            .expect("server");
+        let g = Group {
+            server,
+            quantity: 10,
+            order: "WO-1".parse().expect("id"),
+            provider: None,
+            zone: None,
+        };
+        [("web".to_owned(), g)].into()
+    }
+
+    #[test]
+    fn twenty_percent_of_vcpu_and_memory() {
+        let g = groups();
+        let ok = totals(&g, &[("web".to_owned(), 2)].into()).expect("totals");
+        assert_eq!((ok.approved_vcpu, ok.extra_vcpu), (40, 8));
+        assert!(ok.within_limit(), "exactly 20 %");
+        let over = totals(&g, &[("web".to_owned(), 3)].into()).expect("totals");
+        assert!(!over.within_limit());
+        assert!(totals(&g, &[("db".to_owned(), 1)].into()).is_none());
+    }
+
+    #[test]
+    fn an_expansion_adds_members_only_while_active() {
+        let now = Utc::now();
+        let e = Expansion {
+            system: "110105001".parse().expect("system"),
+            extra: [("web".to_owned(), 2)].into(),
+            until: now + Duration::days(1),
+            requested_by: "user:wang".parse().expect("actor"),
+            requested_at: now,
+        };
+        assert_eq!(apply(groups(), Some(&e), now)["web"].quantity, 12);
+        assert_eq!(
+            apply(groups(), Some(&e), now + Duration::days(2))["web"].quantity,
+            10
+        );
+    }
+}
