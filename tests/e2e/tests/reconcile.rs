@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use yunshu_driver_sdk::EventLog;
-use yunshu_e2e::{Controller, RunningDriver, eventually};
+use yunshu_e2e::{Controller, RunningDriver, eventually, list_vms};
 use yunshu_proto::v1;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
@@ -22,29 +22,6 @@ fn line(name: &str, quantity: u32) -> serde_json::Value {
         },
         "quantity": quantity
     })
-}
-
-async fn vms_in_driver(
-    client: &mut v1::driver_client::DriverClient<yunshu_proto::tonic::transport::Channel>,
-) -> Vec<v1::ResourceState> {
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = client
-            .list(v1::ListRequest {
-                kind: v1::ResourceKind::Vm as i32,
-                page_size: 1000,
-                page_token: token.clone(),
-            })
-            .await
-            .expect("list")
-            .into_inner();
-        out.extend(page.items);
-        if page.next_page_token.is_empty() {
-            return out;
-        }
-        token = page.next_page_token;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,48 +37,9 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
     let mut client = driver.client(&controller, "sim").await;
 
-    let (s, body) = controller
-        .api(
-            "POST",
-            "/api/v1/tenants",
-            &controller.admin_token,
-            Some(json!({"code": "110105", "name": "朝阳区政务服务数据管理局", "supervising_unit": "朝阳区人民政府"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    let tenant = json!({"type": "tenant", "tenant": "110105"});
-    let platform = json!({"type": "platform"});
-    let wang = controller
-        .user_token(
-            "wang",
-            Some("110105"),
-            json!({"name": "tenant_admin"}),
-            tenant,
-        )
-        .await;
-    let sun = controller
-        .user_token("sun", None, json!({"name": "reviewer"}), platform.clone())
-        .await;
-    let zhou = controller
-        .user_token("zhou", None, json!({"name": "approver"}), platform)
-        .await;
-    // The controller has no demo data here: a tenant and a system first.
-    let (s, body) = controller
-        .api(
-            "POST",
-            "/api/v1/systems",
-            &wang,
-            Some(json!({
-                "name": "不动产登记系统", "system_type": "business_production",
-                "security_level": "level2", "run_schedule": "7x24",
-                "network_nature": "gov_extranet",
-                "contact": {"name": "王管理", "phone": "13800138002"},
-                "description": "测试"
-            })),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    let system = body["number"].as_str().expect("number").to_owned();
+    let staff = controller.tenant_and_staff().await;
+    let (wang, sun, zhou) = (staff.tenant_admin, staff.reviewer, staff.approver);
+    let system = controller.system(&wang, "不动产登记系统").await;
 
     let (s, body) = controller
         .api(
@@ -158,7 +96,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         }
     })
     .await;
-    let vms = vms_in_driver(&mut client).await;
+    let vms = list_vms(&mut client).await;
     assert!(ready, "order not ready; driver has {} VMs", vms.len());
     assert_eq!(vms.len(), 5, "exactly the approved quantity");
     assert!(vms.iter().all(|v| v.phase == v1::Phase::Running as i32));
@@ -211,7 +149,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
     assert_eq!(body["active"], true);
     let mut running = 0;
     for _ in 0..150 {
-        running = vms_in_driver(&mut client)
+        running = list_vms(&mut client)
             .await
             .iter()
             .filter(|v| v.phase == v1::Phase::Running as i32)
@@ -228,7 +166,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .await;
     assert_eq!(s, 200, "{body}");
     for _ in 0..150 {
-        running = vms_in_driver(&mut client)
+        running = list_vms(&mut client)
             .await
             .iter()
             .filter(|v| v.phase == v1::Phase::Running as i32)
@@ -284,7 +222,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         }
     })
     .await;
-    let left = vms_in_driver(&mut client).await;
+    let left = list_vms(&mut client).await;
     assert!(exited, "exit not done; driver still has {} VMs", left.len());
     assert!(
         left.iter().all(|v| v.phase == v1::Phase::Deleted as i32),
@@ -378,7 +316,7 @@ async fn an_orphan_in_the_driver_is_reported_and_left_alone() {
     })
     .await;
     assert!(reported, "the orphan was not reported");
-    let vms = vms_in_driver(&mut client).await;
+    let vms = list_vms(&mut client).await;
     assert!(
         vms.iter()
             .any(|v| v.id == "console-made-vm" && v.phase == v1::Phase::Running as i32),

@@ -15,7 +15,7 @@ use yunshu_domain::UserId;
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
 use yunshu_domain::resource::Phase;
 use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
-use yunshu_store::{PageRequest, records};
+use yunshu_store::records;
 
 use super::status::StatusRecord;
 use super::{ReconcileError, Reconciler, desired, materialize};
@@ -63,23 +63,11 @@ pub(super) async fn run(r: Arc<Reconciler>) {
 pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
     let caller = principal()?;
     // TODO-perf: an index of approved orders would avoid reading them all.
-    let mut all: Vec<WorkOrder> = Vec::new();
-    let mut after = None;
-    loop {
-        let (page, next) = records::list::<WorkOrder>(
-            &*r.store,
-            PageRequest {
-                after: after.take(),
-                limit: 1000,
-            },
-        )
-        .await?;
-        all.extend(page);
-        match next {
-            Some(k) => after = Some(k),
-            None => break,
-        }
-    }
+    let all: Vec<WorkOrder> = crate::workflow::page::scan_all::<WorkOrder>(&*r.store)
+        .await?
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
     let mut moved = 0;
     for order in all.iter().filter(|o| o.state() == OrderState::Approved) {
         let to = match order.kind() {

@@ -19,11 +19,10 @@ use yunshu_domain::resource::{Placement, Resource, ResourceSpec, VmSpec};
 use yunshu_domain::{ErrorCode, ProviderId, ResourceId, SystemNumber, Text};
 use yunshu_placement::{Disk, PoolKey, Strategy, Unschedulable, VmRequest, VmShape};
 use yunshu_store::audit::{self, AuditDraft};
-use yunshu_store::{PageRequest, Revision, Txn, records};
+use yunshu_store::{Revision, Txn, records};
 
 use super::desired::{self, Group};
 use super::{ReconcileError, Reconciler};
-use crate::workflow::orders::OrderTrack;
 
 /// Resources written per transaction (the store allows 128 ops; the audit
 /// entry takes 2).
@@ -36,68 +35,13 @@ pub struct Outcome {
     pub deleting: Vec<ResourceId>,
 }
 
-/// Every order of `system` with its track.
-async fn orders_of(
-    r: &Reconciler,
-    system: &SystemNumber,
-) -> Result<Vec<(WorkOrder, OrderTrack)>, ReconcileError> {
-    // TODO-perf: an order index per system would avoid scanning every order.
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let (page, next) = records::list::<WorkOrder>(
-            &*r.store,
-            PageRequest {
-                after: after.take(),
-                limit: 500,
-            },
-        )
-        .await?;
-        for o in page {
-            if o.system() != system {
-                continue;
-            }
-            let track = records::get::<OrderTrack>(&*r.store, o.id().as_str())
-                .await?
-                .map(|(t, _)| t);
-            if let Some(t) = track {
-                out.push((o, t));
-            }
-        }
-        match next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
-}
-
 /// The system's VMs with their revisions.
 pub async fn resources_of(
     r: &Reconciler,
     system: &SystemNumber,
 ) -> Result<Vec<(Resource, Revision)>, ReconcileError> {
     let prefix = records::key::<Resource>(&desired::system_prefix(system));
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = r
-            .store
-            .range(
-                &prefix,
-                PageRequest {
-                    after: after.take(),
-                    limit: 0,
-                },
-            )
-            .await?;
-        for kv in &page.items {
-            out.push((records::decode(&kv.key, &kv.value)?, kv.mod_revision));
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
+    Ok(crate::workflow::page::scan_all_under(&*r.store, &prefix).await?)
 }
 
 /// An image id for the OS the applicant named ("麒麟 V10" → `kylin-v10`); a
@@ -271,7 +215,9 @@ pub async fn system(
     system: &SystemNumber,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ReconcileError> {
-    let orders = orders_of(r, system).await?;
+    let orders = crate::workflow::expansion::orders_of(&*r.store, system)
+        .await
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
     let expansion =
         records::get::<crate::workflow::expansion::Expansion>(&*r.store, &system.to_string())
             .await?

@@ -41,7 +41,7 @@ use yunshu_domain::order::WorkOrder;
 use yunshu_domain::resource::Resource;
 use yunshu_domain::{Actor, OrderId, ProviderId, ResourceId, SystemNumber};
 use yunshu_placement::{HostRef, Index};
-use yunshu_store::{PageRequest, Store, StoreError, records};
+use yunshu_store::{Store, StoreError, records};
 
 use self::providers::{Inventory, Providers};
 use self::queue::{Backoff, Priority, WorkQueue};
@@ -156,81 +156,52 @@ impl Reconciler {
     /// Records the placements already stored (after a restart) in the index and
     /// queues every resource: unconverged ones as fresh work.
     async fn adopt_stored(&self) -> Result<usize, ReconcileError> {
-        let mut after = None;
-        let mut n = 0;
-        loop {
-            let (page, next) = records::list::<Resource>(
-                &*self.store,
-                PageRequest {
-                    after: after.take(),
-                    limit: 1000,
-                },
-            )
-            .await?;
-            for res in page {
-                n += 1;
-                if let (Some(p), yunshu_domain::resource::ResourceSpec::Vm(vm)) =
-                    (res.placement(), res.spec())
-                    && let Some(host) = &p.host
-                {
-                    let mut shape =
-                        yunshu_placement::VmShape::new(vm.vcpu.get(), vm.memory_mib.get());
-                    shape.anti_affinity = vm.anti_affinity_group.clone();
-                    if let Some(class) = &vm.system_disk_class {
-                        shape.disks.push(yunshu_placement::Disk {
-                            storage_class: class.clone(),
-                            size_gib: u64::from(vm.system_disk_gib.get()),
-                        });
-                    }
-                    for d in &vm.data_disks {
-                        shape.disks.push(yunshu_placement::Disk {
-                            storage_class: d.storage_class.clone(),
-                            size_gib: u64::from(d.size_gib.get()),
-                        });
-                    }
-                    let href = HostRef {
-                        provider: p.provider.clone(),
-                        host: host.clone(),
-                    };
-                    if let Err(e) = self
-                        .index
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .reserve_on(&href, res.id().clone(), shape)
-                    {
-                        // Stored placements are facts: report, never move silently.
-                        tracing::error!(resource = %res.id(), error = %e, "stored placement not adoptable");
-                    }
+        let stored = crate::workflow::page::scan_all::<Resource>(&*self.store).await?;
+        let n = stored.len();
+        for (res, _) in stored {
+            if let (Some(p), yunshu_domain::resource::ResourceSpec::Vm(vm)) =
+                (res.placement(), res.spec())
+                && let Some(host) = &p.host
+            {
+                let mut shape = yunshu_placement::VmShape::new(vm.vcpu.get(), vm.memory_mib.get());
+                shape.anti_affinity = vm.anti_affinity_group.clone();
+                if let Some(class) = &vm.system_disk_class {
+                    shape.disks.push(yunshu_placement::Disk {
+                        storage_class: class.clone(),
+                        size_gib: u64::from(vm.system_disk_gib.get()),
+                    });
                 }
-                self.resources.add(res.id().clone(), Priority::Resync);
+                for d in &vm.data_disks {
+                    shape.disks.push(yunshu_placement::Disk {
+                        storage_class: d.storage_class.clone(),
+                        size_gib: u64::from(d.size_gib.get()),
+                    });
+                }
+                let href = HostRef {
+                    provider: p.provider.clone(),
+                    host: host.clone(),
+                };
+                if let Err(e) = self
+                    .index
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .reserve_on(&href, res.id().clone(), shape)
+                {
+                    // Stored placements are facts: report, never move silently.
+                    tracing::error!(resource = %res.id(), error = %e, "stored placement not adoptable");
+                }
             }
-            match next {
-                Some(k) => after = Some(k),
-                None => return Ok(n),
-            }
+            self.resources.add(res.id().clone(), Priority::Resync);
         }
+        Ok(n)
     }
 
     /// Queues every system that has orders.
     async fn queue_all_systems(&self) -> Result<(), ReconcileError> {
-        let mut after = None;
-        loop {
-            let (page, next) = records::list::<WorkOrder>(
-                &*self.store,
-                PageRequest {
-                    after: after.take(),
-                    limit: 1000,
-                },
-            )
-            .await?;
-            for o in page {
-                self.systems.add(o.system().clone(), Priority::Fresh);
-            }
-            match next {
-                Some(k) => after = Some(k),
-                None => return Ok(()),
-            }
+        for (o, _) in crate::workflow::page::scan_all::<WorkOrder>(&*self.store).await? {
+            self.systems.add(o.system().clone(), Priority::Fresh);
         }
+        Ok(())
     }
 }
 
@@ -328,24 +299,10 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config) {
 impl Reconciler {
     /// Queues every stored resource for a low-priority re-check.
     async fn adopt_stored_ids(&self) -> Result<(), ReconcileError> {
-        let mut after = None;
-        loop {
-            let (page, next) = records::list::<Resource>(
-                &*self.store,
-                PageRequest {
-                    after: after.take(),
-                    limit: 1000,
-                },
-            )
-            .await?;
-            for res in page {
-                self.resources.add(res.id().clone(), Priority::Resync);
-            }
-            match next {
-                Some(k) => after = Some(k),
-                None => return Ok(()),
-            }
+        for (res, _) in crate::workflow::page::scan_all::<Resource>(&*self.store).await? {
+            self.resources.add(res.id().clone(), Priority::Resync);
         }
+        Ok(())
     }
 }
 

@@ -74,16 +74,25 @@ pub async fn scan<T: Record + DeserializeOwned>(
 }
 
 /// Every record of kind `T` with its mod revision, for passes over a whole kind
-/// (timers, rules). Reads in store-sized pages.
+/// (timers, rules, the reconciler). Reads in store-sized pages.
 pub async fn scan_all<T: Record + DeserializeOwned>(
     store: &dyn Store,
+) -> Result<Vec<(T, yunshu_store::Revision)>, StoreError> {
+    scan_all_under(store, &records::prefix::<T>()).await
+}
+
+/// Every record of kind `T` whose key starts with `prefix` (a prefix of `T`'s
+/// keys, e.g. one system's resources), with its mod revision.
+pub async fn scan_all_under<T: Record + DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &str,
 ) -> Result<Vec<(T, yunshu_store::Revision)>, StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
         let page = store
             .range(
-                &records::prefix::<T>(),
+                prefix,
                 PageRequest {
                     after: after.take(),
                     limit: 0,
