@@ -499,6 +499,9 @@ impl XorShift {
 pub struct CountingDriver<D> {
     pub inner: Arc<D>,
     pub applied: std::sync::atomic::AtomicU64,
+    /// Applies that failed with a retryable code (UNAVAILABLE, DEADLINE_EXCEEDED,
+    /// ABORTED), e.g. the simulator's injected faults.
+    pub retryable: std::sync::atomic::AtomicU64,
     /// Refusals other than the retryable codes, with their messages.
     pub refused: std::sync::Mutex<Vec<String>>,
 }
@@ -508,6 +511,7 @@ impl<D> CountingDriver<D> {
         CountingDriver {
             inner,
             applied: std::sync::atomic::AtomicU64::new(0),
+            retryable: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -553,7 +557,10 @@ impl<D: Driver> Driver for CountingDriver<D> {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(format!("{} {:?}: {}", request.id, s.code(), s.message()));
             }
-            Err(_) => {}
+            Err(_) => {
+                self.retryable
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         answer
     }
