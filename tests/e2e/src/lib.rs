@@ -115,55 +115,7 @@ impl Controller {
         role: serde_json::Value,
         scope: serde_json::Value,
     ) -> String {
-        let http = reqwest::Client::new();
-        let password = "E2e-Zhengwuyun-2026";
-        let r = http
-            .post(format!("{}/api/v1/users", self.url))
-            .bearer_auth(&self.admin_token)
-            .json(&serde_json::json!({
-                "id": id, "display_name": id, "tenant": tenant, "password": password,
-                "roles": [{"role": role, "scope": scope}]
-            }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(r.status().as_u16(), 201, "create {id}");
-        let login = http
-            .post(format!("{}/api/v1/auth/login", self.url))
-            .json(&serde_json::json!({"user": id, "password": password}))
-            .send()
-            .await
-            .expect("login");
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("session cookie")
-            .to_owned();
-        let body: serde_json::Value = login.json().await.expect("json");
-        let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
-        let me: serde_json::Value = http
-            .get(format!("{}/api/v1/auth/me", self.url))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("me")
-            .json()
-            .await
-            .expect("json");
-        let r: serde_json::Value = http
-            .post(format!("{}/api/v1/auth/tokens", self.url))
-            .header("cookie", &cookie)
-            .header("x-csrf-token", csrf)
-            .json(&serde_json::json!({"name": "e2e", "scopes": me["permissions"]}))
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
-        r["token"].as_str().expect("token").to_owned()
+        user_token_at(&self.url, &self.admin_token, id, tenant, role, scope).await
     }
 
     /// A JSON call to the API with a bearer token: (status, body).
@@ -174,16 +126,7 @@ impl Controller {
         bearer: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(bearer);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        api_at(&self.url, method, path, bearer, body).await
     }
 
     /// A fresh token for `provider`, valid for an hour.
@@ -287,6 +230,517 @@ impl Drop for Controller {
             let _ = stop.send(());
         }
     }
+}
+
+/// [`Controller::user_token`] against any controller at `url` (e.g. a `yunshu`
+/// process) whose platform admin token is `admin_token`.
+pub async fn user_token_at(
+    url: &str,
+    admin_token: &str,
+    id: &str,
+    tenant: Option<&str>,
+    role: serde_json::Value,
+    scope: serde_json::Value,
+) -> String {
+    let http = reqwest::Client::new();
+    let password = "E2e-Zhengwuyun-2026";
+    let r = http
+        .post(format!("{url}/api/v1/users"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({
+            "id": id, "display_name": id, "tenant": tenant, "password": password,
+            "roles": [{"role": role, "scope": scope}]
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 201, "create {id}");
+    let login = http
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"user": id, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let body: serde_json::Value = login.json().await.expect("json");
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
+    let me: serde_json::Value = http
+        .get(format!("{url}/api/v1/auth/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    let r: serde_json::Value = http
+        .post(format!("{url}/api/v1/auth/tokens"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"name": "e2e", "scopes": me["permissions"]}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    r["token"].as_str().expect("token").to_owned()
+}
+
+/// [`Controller::api`] against any controller at `url`. A request that gets no
+/// answer at all (the controller is down) panics.
+pub async fn api_at(
+    url: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    try_api_at(url, method, path, bearer, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}{path}: {e}"))
+}
+
+/// [`api_at`] that reports a failed connection instead of panicking (for
+/// controllers that are being killed and restarted).
+pub async fn try_api_at(
+    url: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .timeout(Duration::from_secs(30))
+        .bearer_auth(bearer);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+/// The `yunshu` binary of this build (`target/<profile>/yunshu`, beside the
+/// test executable's `deps/`). `cargo test --workspace` builds it; alone, run
+/// `cargo build -p yunshu` first.
+pub fn yunshu_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("yunshu"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build -p yunshu` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A real `yunshu serve` process on a fixed loopback port and data directory,
+/// killed (SIGKILL) on drop. Every start appends its log (stderr) to `log`, so
+/// the whole history of a restarted controller is in one file.
+pub struct YunshuProcess {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    args: Vec<String>,
+}
+
+impl YunshuProcess {
+    /// Starts `yunshu serve --listen 127.0.0.1:<free port> --data-dir <data_dir>`
+    /// with `extra` serve flags (e.g. `--store=etcd://…`). Returns at once; see
+    /// [`YunshuProcess::wait_healthy`].
+    pub fn start(data_dir: PathBuf, log: PathBuf, extra: &[&str]) -> Self {
+        let port = yunshu_testkit::free_port().expect("port");
+        let mut p = YunshuProcess {
+            child: None,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            log,
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = std::process::Command::new(yunshu_binary())
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env_remove("RUST_LOG")
+            .env_remove("YUNSHU_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn yunshu");
+        self.child = Some(child);
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
+    /// SIGKILL (no shutdown, no flush, no lease revoked) and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the same command again (same port, data directory and flags).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Waits until `/healthz` answers 200 (panics with the log after `patience`).
+    pub async fn wait_healthy(&mut self, patience: Duration) {
+        let url = format!("{}/healthz", self.url);
+        let http = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        while started.elapsed() < patience {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("yunshu exited with {status}; log:\n{}", self.log_text());
+            }
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("yunshu did not serve {url}; log:\n{}", self.log_text());
+    }
+
+    /// The platform admin token `yunshu serve` wrote into its data directory.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-token"))
+            .expect("admin token file")
+            .trim()
+            .to_owned()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for YunshuProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A small xorshift generator for test randomness (no extra dependency); the
+/// seed is printed by the tests that use it so a run can be repeated.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// Seeded from `YUNSHU_TEST_SEED` if set, else from the clock.
+    pub fn from_env() -> Self {
+        let seed = std::env::var("YUNSHU_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        XorShift(seed.max(1))
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.0
+    }
+
+    /// Uniform-ish in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        lo + x % (hi - lo + 1)
+    }
+}
+
+/// Wraps a driver and counts what its `Apply` answered, so a test can assert
+/// that the driver never had to refuse (e.g. the simulator's
+/// FAILED_PRECONDITION for a host without room: an overcommitting request).
+pub struct CountingDriver<D> {
+    pub inner: Arc<D>,
+    pub applied: std::sync::atomic::AtomicU64,
+    /// Applies that failed with a retryable code (UNAVAILABLE, DEADLINE_EXCEEDED,
+    /// ABORTED), e.g. the simulator's injected faults.
+    pub retryable: std::sync::atomic::AtomicU64,
+    /// Refusals other than the retryable codes, with their messages.
+    pub refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl<D> CountingDriver<D> {
+    pub fn new(inner: Arc<D>) -> Self {
+        CountingDriver {
+            inner,
+            applied: std::sync::atomic::AtomicU64::new(0),
+            retryable: std::sync::atomic::AtomicU64::new(0),
+            refused: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The terminal refusals so far.
+    pub fn refusals(&self) -> Vec<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: Driver> Driver for CountingDriver<D> {
+    fn info(&self) -> yunshu_proto::v1::DriverInfo {
+        self.inner.info()
+    }
+
+    async fn inventory(&self) -> Result<yunshu_proto::v1::Inventory, yunshu_proto::tonic::Status> {
+        self.inner.inventory().await
+    }
+
+    async fn apply(
+        &self,
+        request: &yunshu_proto::v1::ApplyRequest,
+    ) -> Result<yunshu_proto::v1::ResourceState, yunshu_proto::tonic::Status> {
+        use yunshu_proto::tonic::Code;
+        let answer = self.inner.apply(request).await;
+        match &answer {
+            Ok(_) => {
+                self.applied
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(s)
+                if !matches!(
+                    s.code(),
+                    Code::Unavailable | Code::DeadlineExceeded | Code::Aborted
+                ) =>
+            {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{} {:?}: {}", request.id, s.code(), s.message()));
+            }
+            Err(_) => {
+                self.retryable
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        answer
+    }
+
+    async fn get(
+        &self,
+        kind: yunshu_proto::v1::ResourceKind,
+        id: &str,
+    ) -> Result<Option<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
+        self.inner.get(kind, id).await
+    }
+
+    async fn delete(
+        &self,
+        kind: yunshu_proto::v1::ResourceKind,
+        id: &str,
+    ) -> Result<Option<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
+        self.inner.delete(kind, id).await
+    }
+
+    async fn list(
+        &self,
+        kind: Option<yunshu_proto::v1::ResourceKind>,
+        after: Option<(yunshu_proto::v1::ResourceKind, String)>,
+        limit: usize,
+    ) -> Result<Vec<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
+        self.inner.list(kind, after, limit).await
+    }
+}
+
+/// Every VM `driver` lists (all pages of its `List`).
+pub async fn list_vms<D: Driver>(driver: &D) -> Vec<yunshu_proto::v1::ResourceState> {
+    use yunshu_proto::v1::ResourceKind;
+    let mut out: Vec<yunshu_proto::v1::ResourceState> = Vec::new();
+    loop {
+        let after = out.last().map(|v| (ResourceKind::Vm, v.id.clone()));
+        let page = driver
+            .list(Some(ResourceKind::Vm), after, 500)
+            .await
+            .expect("list");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// The people of a scripted onboarding: a tenant (110105) and its admin, a
+/// platform reviewer and a platform approver, each with an API token.
+pub struct People {
+    pub tenant: String,
+    pub wang: String,
+    pub sun: String,
+    pub zhou: String,
+}
+
+impl People {
+    /// Registers the tenant and creates the three users through the API of the
+    /// controller at `url` (platform admin token `admin`).
+    pub async fn create(url: &str, admin: &str) -> People {
+        let (s, body) = api_at(
+            url,
+            "POST",
+            "/api/v1/tenants",
+            admin,
+            Some(serde_json::json!({"code": "110105", "name": "朝阳区政务服务数据管理局", "supervising_unit": "朝阳区人民政府"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let tenant = serde_json::json!({"type": "tenant", "tenant": "110105"});
+        let platform = serde_json::json!({"type": "platform"});
+        let role = |name: &str| serde_json::json!({"name": name});
+        People {
+            tenant: "110105".to_owned(),
+            wang: user_token_at(
+                url,
+                admin,
+                "wang",
+                Some("110105"),
+                role("tenant_admin"),
+                tenant,
+            )
+            .await,
+            sun: user_token_at(url, admin, "sun", None, role("reviewer"), platform.clone()).await,
+            zhou: user_token_at(url, admin, "zhou", None, role("approver"), platform).await,
+        }
+    }
+
+    /// A new system and an onboarding order for it with `lines` on
+    /// `provider`, submitted and accepted (ready for approval): (system, order).
+    pub async fn accepted_order(
+        &self,
+        url: &str,
+        system_name: &str,
+        provider: &str,
+        lines: Vec<serde_json::Value>,
+    ) -> (String, String) {
+        let (s, body) = api_at(
+            url,
+            "POST",
+            "/api/v1/systems",
+            &self.wang,
+            Some(serde_json::json!({
+                "name": system_name, "system_type": "business_production",
+                "security_level": "level2", "run_schedule": "7x24",
+                "network_nature": "gov_extranet",
+                "contact": {"name": "王管理", "phone": "13800138002"},
+                "description": "e2e"
+            })),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let system = body["number"].as_str().expect("number").to_owned();
+        let (s, body) = api_at(
+            url,
+            "POST",
+            "/api/v1/orders",
+            &self.wang,
+            Some(serde_json::json!({"kind": "onboarding", "system": system,
+                "provider": provider, "lines": lines})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let order = body["id"].as_str().expect("id").to_owned();
+        let path = format!("/api/v1/orders/{order}/transitions");
+        for (who, to) in [(&self.wang, "submitted"), (&self.sun, "accepted")] {
+            let (s, body) = api_at(
+                url,
+                "POST",
+                &path,
+                who,
+                Some(serde_json::json!({"to": to, "reason": "e2e"})),
+            )
+            .await;
+            assert_eq!(s, 200, "{to}: {body}");
+        }
+        (system, order)
+    }
+
+    /// The approver approves `order`.
+    pub async fn approve(&self, url: &str, order: &str) {
+        let (s, body) = api_at(
+            url,
+            "POST",
+            &format!("/api/v1/orders/{order}/transitions"),
+            &self.zhou,
+            Some(serde_json::json!({"to": "approved", "reason": "e2e"})),
+        )
+        .await;
+        assert_eq!(s, 200, "approve {order}: {body}");
+    }
+
+    /// The state of `order`, or `None` if the controller did not answer.
+    pub async fn order_state(&self, url: &str, order: &str) -> Option<String> {
+        match try_api_at(
+            url,
+            "GET",
+            &format!("/api/v1/orders/{order}"),
+            &self.wang,
+            None,
+        )
+        .await
+        {
+            Ok((200, body)) => body["state"].as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+/// An order line of `quantity` x86_64 VMs (2 vCPU, 4 GiB, 20 GiB system disk,
+/// no data disk) named `name`.
+pub fn small_vm_line(name: &str, quantity: u32) -> serde_json::Value {
+    serde_json::json!({
+        "server": {
+            "server_name": name, "network_area": "gov_extranet", "form": "vm",
+            "architecture": "x86_64", "vcpu": 2, "memory_gib": 4, "system_disk_gib": 20,
+            "data_disk_gib": 0, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 0
+        },
+        "quantity": quantity
+    })
 }
 
 /// A driver served by the SDK in-process, stopped on drop.
