@@ -895,83 +895,9 @@ where
     false
 }
 
-/// API tokens of the people an order passes through, for scripted walks.
-pub struct Staff {
-    /// Tenant admin (`wang`) of tenant 110105.
-    pub tenant_admin: String,
-    /// Reviewer (`sun`).
-    pub reviewer: String,
-    /// Approver (`zhou`).
-    pub approver: String,
-}
-
-impl Controller {
-    /// Registers tenant 110105 and creates its admin, a reviewer and an approver.
-    pub async fn tenant_and_staff(&self) -> Staff {
-        let (status, body) = self
-            .api(
-                "POST",
-                "/api/v1/tenants",
-                &self.admin_token,
-                Some(serde_json::json!({
-                    "code": "110105", "name": "朝阳区政务服务数据管理局",
-                    "supervising_unit": "朝阳区人民政府"
-                })),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let platform = serde_json::json!({"type": "platform"});
-        Staff {
-            tenant_admin: self
-                .user_token(
-                    "wang",
-                    Some("110105"),
-                    serde_json::json!({"name": "tenant_admin"}),
-                    serde_json::json!({"type": "tenant", "tenant": "110105"}),
-                )
-                .await,
-            reviewer: self
-                .user_token(
-                    "sun",
-                    None,
-                    serde_json::json!({"name": "reviewer"}),
-                    platform.clone(),
-                )
-                .await,
-            approver: self
-                .user_token(
-                    "zhou",
-                    None,
-                    serde_json::json!({"name": "approver"}),
-                    platform,
-                )
-                .await,
-        }
-    }
-
-    /// A new information system of the caller's tenant; returns its number.
-    pub async fn system(&self, bearer: &str, name: &str) -> String {
-        let (status, body) = self
-            .api(
-                "POST",
-                "/api/v1/systems",
-                bearer,
-                Some(serde_json::json!({
-                    "name": name, "system_type": "business_production",
-                    "security_level": "level2", "run_schedule": "7x24",
-                    "network_nature": "gov_extranet",
-                    "contact": {"name": "王管理", "phone": "13800138002"},
-                    "description": "端到端测试"
-                })),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["number"].as_str().expect("number").to_owned()
-    }
-}
-
-/// Every VM the driver holds, all pages.
-pub async fn list_vms(
+/// Every VM the driver holds, all pages, asked over gRPC + mTLS (what the
+/// controller sees; [`list_vms`] asks an in-process driver directly).
+pub async fn list_vms_grpc(
     client: &mut yunshu_proto::v1::driver_client::DriverClient<
         yunshu_proto::tonic::transport::Channel,
     >,

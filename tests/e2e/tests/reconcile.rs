@@ -9,9 +9,28 @@ use std::time::Duration;
 
 use serde_json::json;
 use yunshu_driver_sdk::EventLog;
-use yunshu_e2e::{Controller, RunningDriver, eventually, list_vms};
+use yunshu_e2e::{Controller, People, RunningDriver, eventually, list_vms_grpc};
 use yunshu_proto::v1;
 use yunshu_sim::{Delays, Sim, SimConfig};
+
+async fn controller_system(controller: &Controller, wang: &str) -> String {
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/systems",
+            wang,
+            Some(json!({
+                "name": "不动产登记系统", "system_type": "business_production",
+                "security_level": "level2", "run_schedule": "7x24",
+                "network_nature": "gov_extranet",
+                "contact": {"name": "王管理", "phone": "13800138002"},
+                "description": "测试"
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    body["number"].as_str().expect("number").to_owned()
+}
 
 fn line(name: &str, quantity: u32) -> serde_json::Value {
     json!({
@@ -37,9 +56,9 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
     let mut client = driver.client(&controller, "sim").await;
 
-    let staff = controller.tenant_and_staff().await;
-    let (wang, sun, zhou) = (staff.tenant_admin, staff.reviewer, staff.approver);
-    let system = controller.system(&wang, "不动产登记系统").await;
+    let people = People::create(&controller.url, &controller.admin_token).await;
+    let (wang, sun, zhou) = (people.wang.clone(), people.sun.clone(), people.zhou.clone());
+    let system = controller_system(&controller, &wang).await;
 
     let (s, body) = controller
         .api(
@@ -96,7 +115,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         }
     })
     .await;
-    let vms = list_vms(&mut client).await;
+    let vms = list_vms_grpc(&mut client).await;
     assert!(ready, "order not ready; driver has {} VMs", vms.len());
     assert_eq!(vms.len(), 5, "exactly the approved quantity");
     assert!(vms.iter().all(|v| v.phase == v1::Phase::Running as i32));
@@ -149,7 +168,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
     assert_eq!(body["active"], true);
     let mut running = 0;
     for _ in 0..150 {
-        running = list_vms(&mut client)
+        running = list_vms_grpc(&mut client)
             .await
             .iter()
             .filter(|v| v.phase == v1::Phase::Running as i32)
@@ -166,7 +185,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .await;
     assert_eq!(s, 200, "{body}");
     for _ in 0..150 {
-        running = list_vms(&mut client)
+        running = list_vms_grpc(&mut client)
             .await
             .iter()
             .filter(|v| v.phase == v1::Phase::Running as i32)
@@ -222,7 +241,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         }
     })
     .await;
-    let left = list_vms(&mut client).await;
+    let left = list_vms_grpc(&mut client).await;
     assert!(exited, "exit not done; driver still has {} VMs", left.len());
     assert!(
         left.iter().all(|v| v.phase == v1::Phase::Deleted as i32),
@@ -316,7 +335,7 @@ async fn an_orphan_in_the_driver_is_reported_and_left_alone() {
     })
     .await;
     assert!(reported, "the orphan was not reported");
-    let vms = list_vms(&mut client).await;
+    let vms = list_vms_grpc(&mut client).await;
     assert!(
         vms.iter()
             .any(|v| v.id == "console-made-vm" && v.phase == v1::Phase::Running as i32),
