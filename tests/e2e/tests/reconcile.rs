@@ -128,6 +128,24 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         hosts.len() >= 3,
         "anti-affinity spreads a group's replicas: {hosts:?}"
     );
+    // The tenant sees its VMs and their live state.
+    let (s, body) = controller
+        .api(
+            "GET",
+            &format!("/api/v1/systems/{system}/resources"),
+            &wang,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5, "{body}");
+    assert!(
+        items
+            .iter()
+            .all(|r| r["phase"] == "running" && r["vcpu"] == 4),
+        "{body}"
+    );
     // The reconciler's move is on the order's timeline and in the audit log.
     let (_, body) = controller
         .api("GET", &format!("/api/v1/orders/{order}"), &wang, None)

@@ -145,6 +145,13 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             expect: [404, 404, 404, 404, 404, 404, 404, 404, 401],
         },
         Cell {
+            endpoint: "list A's system's resources",
+            method: "GET",
+            path: "/api/v1/systems/110105001/resources".into(),
+            body: None,
+            expect: [200, 200, 404, 200, 200, 404, 404, 404, 401],
+        },
+        Cell {
             endpoint: "list alarms",
             method: "GET",
             path: "/api/v1/alarms".into(),

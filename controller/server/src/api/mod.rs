@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             "/systems/{number}/usage-term/extension-request",
             post(systems::usage_extension_request),
         )
+        .route("/systems/{number}/resources", get(systems::resource_list))
         .route(
             "/systems/{number}/temporary-expansion",
             get(systems::expansion_get).put(systems::expansion_put),

@@ -156,6 +156,7 @@ impl Modify for SecuritySchemes {
         super::systems::usage_term_get,
         super::systems::usage_extension_request,
         super::systems::usage_extend,
+        super::systems::resource_list,
         super::systems::expansion_get,
         super::systems::expansion_put,
         super::alarms::alarm_list,

@@ -430,3 +430,102 @@ pub(crate) async fn expansion_put(
             .map_err(workflow_error)?;
     Ok(Json(expansion_view(number, Some(e), totals, now)))
 }
+
+/// One resource of a system as its tenant sees it: desired shape, placement
+/// (zone and pool; hosts are the provider's business) and observed state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResourceView {
+    pub id: String,
+    /// `vm`, `volume`, … (domain `ResourceKind`).
+    pub kind: String,
+    /// The work order that asked for it.
+    pub order: Option<String>,
+    pub vcpu: Option<u32>,
+    pub memory_gib: Option<u64>,
+    pub zone: Option<String>,
+    pub network_area: Option<String>,
+    pub pool: Option<String>,
+    pub generation: u64,
+    /// `pending`, `provisioning`, `running`, `failed`, `deleting` … (observed).
+    pub phase: String,
+    pub message: Option<String>,
+    pub observed_generation: u64,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// What the driver reports for the tenant: addresses, endpoints …
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResourceList {
+    pub items: Vec<ResourceView>,
+}
+
+/// `GET /api/v1/systems/{number}/resources`: the system's resources with their
+/// live state (what the reconciler last observed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/systems/{number}/resources",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The system's resources", body = ResourceList),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::api::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn resource_list(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiPath(number): ApiPath<String>,
+) -> Result<Json<ResourceList>, ApiError> {
+    use yunshu_domain::resource::{Resource, ResourceSpec};
+    use yunshu_domain::user::Permission;
+    let system = workflow::systems::system_get(&*state.store, &caller, &number)
+        .await
+        .map_err(workflow_error)?;
+    caller.require(Permission::ResourceRead, Some(system.tenant()))?;
+    let prefix = yunshu_store::records::key::<Resource>(
+        &crate::reconciler::desired::system_prefix(&system.number),
+    );
+    let resources = workflow::page::scan_all_under::<Resource>(&*state.store, &prefix).await?;
+    let mut items = Vec::with_capacity(resources.len());
+    for (res, _) in resources {
+        let observed = yunshu_store::records::get::<crate::reconciler::status::StatusRecord>(
+            &*state.store,
+            res.id().as_str(),
+        )
+        .await?
+        .map(|(s, _)| s);
+        let (status, outputs) = match observed {
+            Some(s) => (s.status, s.outputs),
+            None => (res.status().clone(), Default::default()),
+        };
+        let (vcpu, memory_gib) = match res.spec() {
+            ResourceSpec::Vm(vm) => (Some(vm.vcpu.get()), Some(vm.memory_mib.get() / 1024)),
+            _ => (None, None),
+        };
+        let placement = res.placement();
+        items.push(ResourceView {
+            id: res.id().to_string(),
+            kind: res.kind().as_str().to_owned(),
+            order: res.order().map(ToString::to_string),
+            vcpu,
+            memory_gib,
+            zone: placement.map(|p| p.zone.to_string()),
+            network_area: placement.map(|p| p.network_area.to_string()),
+            pool: placement.map(|p| p.pool.to_string()),
+            generation: res.generation(),
+            phase: serde_json::to_value(status.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(ToOwned::to_owned))
+                .unwrap_or_default(),
+            message: status.message,
+            observed_generation: status.observed_generation,
+            deletion_requested_at: res.deletion_requested_at(),
+            outputs,
+        });
+    }
+    Ok(Json(ResourceList { items }))
+}
