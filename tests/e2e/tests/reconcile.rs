@@ -360,3 +360,63 @@ async fn an_orphan_in_the_driver_is_reported_and_left_alone() {
         "never deleted silently"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_that_fits_nowhere_waits_whole_with_a_reason() {
+    let controller = Controller::start(Duration::from_secs(3600)).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    // The demo pools have 3 hosts each; four replicas of one group must go on
+    // four different hosts (anti-affinity).
+    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+    let people = People::create(&controller.url, &controller.admin_token).await;
+    let (_, order) = people
+        .accepted_order(
+            &controller.url,
+            "大数据平台",
+            "sim",
+            vec![line("node", 4), line("web", 1)],
+        )
+        .await;
+    let (s, body) = controller
+        .api(
+            "POST",
+            &format!("/api/v1/orders/{order}/transitions"),
+            &people.zhou,
+            Some(json!({"to": "approved"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let waiting = eventually(Duration::from_secs(15), || {
+        let controller = &controller;
+        let (wang, order) = (people.wang.clone(), order.clone());
+        async move {
+            let (_, body) = controller
+                .api("GET", &format!("/api/v1/orders/{order}"), &wang, None)
+                .await;
+            body["unschedulable"]["reason"].is_string()
+        }
+    })
+    .await;
+    let (_, view) = controller
+        .api(
+            "GET",
+            &format!("/api/v1/orders/{order}"),
+            &people.wang,
+            None,
+        )
+        .await;
+    assert!(waiting, "no reason on the order: {view}");
+    assert_eq!(view["state"], "approved", "{view}");
+    assert!(
+        view["unschedulable"]["reason_zh"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{view}"
+    );
+    // Nothing of the order was created, not even the group that would fit.
+    assert!(list_vms_grpc(&mut client).await.is_empty());
+}

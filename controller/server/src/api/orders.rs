@@ -269,6 +269,11 @@ pub struct OrderView {
     /// An emergency change filing `{by, at, reason}` (002 art. 12), if any.
     #[schema(value_type = Option<Object>)]
     pub emergency: Option<orders::EmergencyFiling>,
+    /// Set while the approved order cannot be placed: why, in both languages
+    /// (the reconciler retries; a capacity alarm was raised).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub unschedulable: Option<crate::reconciler::status::ScheduleNote>,
     /// `StepClock` records of the steps already left.
     #[schema(value_type = Vec<Object>)]
     pub past_steps: Vec<StepClock>,
@@ -298,6 +303,7 @@ impl OrderView {
             deadline_unknown: current.and_then(|c| c.unknown.clone()),
             delivered_at: l.track.delivered_at,
             emergency: l.track.emergency.clone(),
+            unschedulable: None,
             past_steps: l.track.past.clone(),
         }
     }
@@ -412,7 +418,14 @@ pub(crate) async fn order_get(
     let loaded = orders::order_get(&*state.store, &caller, &id)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
+    let mut view = OrderView::new(loaded, now, &calendar(&state).await?);
+    view.unschedulable = yunshu_store::records::get::<crate::reconciler::status::ScheduleNote>(
+        &*state.store,
+        &view.id,
+    )
+    .await?
+    .map(|(n, _)| n);
+    Ok(Json(view))
 }
 
 /// `PUT /api/v1/orders/{id}`: replaces the request while draft, refused or

@@ -269,6 +269,13 @@ pub async fn system(
             }
         }
     }
+    // Everything fits: no order of this system waits any more.
+    for (order, _) in &orders {
+        let key = records::key::<super::status::ScheduleNote>(order.id().as_str());
+        if r.store.get(&key).await?.is_some() {
+            r.store.delete(&key).await?;
+        }
+    }
     let mut outcome = Outcome::default();
     let mut batch = Vec::new();
     for (name, p, class) in placed {
@@ -392,6 +399,18 @@ async fn unschedulable(
     crate::workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
         .await
         .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    let note = super::status::ScheduleNote {
+        order: group.order.clone(),
+        reason: en.clone(),
+        reason_zh: zh.clone(),
+        at: now,
+    };
+    r.store
+        .put(
+            &records::key::<super::status::ScheduleNote>(group.order.as_str()),
+            records::encode(&note),
+        )
+        .await?;
     let mut u = r.unschedulable.lock().unwrap_or_else(|e| e.into_inner());
     u.insert(group.order.clone(), (en, zh));
     Ok(())

@@ -40,6 +40,26 @@ impl Record for StatusRecord {
     }
 }
 
+/// Why an approved order's resources wait (SPEC §4: the whole order waits as
+/// unschedulable, with a reason a human can act on). Written by the
+/// reconciler when placement fails, deleted when the order's system places.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScheduleNote {
+    #[schema(value_type = String)]
+    pub order: yunshu_domain::OrderId,
+    pub reason: String,
+    pub reason_zh: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Record for ScheduleNote {
+    const KIND: &'static str = "schedule_note";
+    const SCHEMA_VERSION: u32 = 1;
+    fn id(&self) -> String {
+        self.order.to_string()
+    }
+}
+
 enum Item {
     Put(StatusRecord),
     Delete(ResourceId),
