@@ -108,6 +108,9 @@ async fn start_drivers(
     );
 }
 
+/// The election key of the controller's leader.
+const LEADER_KEY: &str = "leader/controller";
+
 /// Campaigns for leadership; while this replica leads, runs the reconciler and
 /// the workflow timers, and stops them the moment it does not (every replica
 /// serves the API). With redb there is one replica and it leads at once.
@@ -121,17 +124,38 @@ async fn lead(
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yunshu".to_owned());
     // Unique per live replica (the election relies on it).
     let candidate = format!("{host}-{}", yunshu_pki::random_hex(4));
-    let election = Election::new(store.clone(), "leader/controller", candidate, DEFAULT_TTL);
+    let election = Election::new(store.clone(), LEADER_KEY, candidate, DEFAULT_TTL);
     let mut leadership = election.leadership();
-    let mut running: Option<[tokio::task::JoinHandle<()>; 2]> = None;
+    // The term the running tasks were started for, and the tasks.
+    let mut running: Option<(yunshu_store::Revision, [tokio::task::JoinHandle<()>; 2])> = None;
     loop {
-        let leads = leadership.borrow_and_update().is_leader();
-        match (leads, running.is_some()) {
-            (true, false) => {
-                tracing::info!("this replica leads: starting the reconciler and timers");
-                running = Some([
+        let term = leadership.borrow_and_update().term();
+        let current = running.as_ref().map(|(t, _)| *t);
+        if current.is_some() && current != term {
+            tracing::warn!("leadership lost: stopping the reconciler and timers");
+            if let Some((_, tasks)) = running.take() {
+                for task in tasks {
+                    task.abort();
+                }
+            }
+            // The figures stay readable but say they are no longer kept.
+            crate::reconciler::capacity::mark_follower(&capacity);
+        }
+        if let (Some(term), None) = (term, &running) {
+            tracing::info!(
+                term,
+                "this replica leads: starting the reconciler and timers"
+            );
+            // Every write of this term's tasks is fenced on the election key:
+            // once another replica wins, they change nothing.
+            let fenced: std::sync::Arc<dyn yunshu_store::Store> = std::sync::Arc::new(
+                yunshu_store::fenced::Fenced::new(store.clone(), LEADER_KEY, term),
+            );
+            running = Some((
+                term,
+                [
                     tokio::spawn(crate::reconciler::run(
-                        store.clone(),
+                        fenced.clone(),
                         pki.clone(),
                         config.clone(),
                         capacity.clone(),
@@ -140,28 +164,21 @@ async fn lead(
                     // deadlines fall at 24:00 China Standard Time, so a minute's
                     // delay is far inside any limit.
                     tokio::spawn(crate::workflow::timers::run(
-                        store.clone(),
+                        fenced,
                         crate::workflow::Clock::System,
                         std::time::Duration::from_secs(60),
                     )),
-                ]);
-            }
-            (false, true) => {
-                tracing::warn!("leadership lost: stopping the reconciler and timers");
-                for task in running.take().into_iter().flatten() {
-                    task.abort();
-                }
-                // The figures stay readable but say they are no longer kept.
-                crate::reconciler::capacity::mark_follower(&capacity);
-            }
-            _ => {}
+                ],
+            ));
         }
         if leadership.changed().await.is_err() {
             break;
         }
     }
-    for task in running.take().into_iter().flatten() {
-        task.abort();
+    if let Some((_, tasks)) = running.take() {
+        for task in tasks {
+            task.abort();
+        }
     }
 }
 

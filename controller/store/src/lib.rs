@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod election;
 mod error;
 mod etcd;
+pub mod fenced;
 mod keys;
 mod model;
 mod open;
