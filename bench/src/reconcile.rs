@@ -30,6 +30,11 @@ pub struct Options {
     /// VMs per order (five lines per order).
     #[arg(long, default_value_t = 500)]
     per_order: u32,
+    /// After convergence, start a resync of every resource and approve one
+    /// more order meanwhile: how long until it runs (issue 6: within 1 s while
+    /// 100,000 resources are being resynced).
+    #[arg(long)]
+    resync_probe: bool,
 }
 
 fn line(name: &str, quantity: u32) -> serde_json::Value {
@@ -74,10 +79,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         class.capacity_gib = u64::from(options.vms) * 100;
     }
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
-    let sim = Sim::new(config, log.sink())?;
+    let sim = Arc::new(yunshu_e2e::CountingDriver::new(Arc::new(Sim::new(
+        config,
+        log.sink(),
+    )?)));
     let token = controller.token("sim").await;
-    let driver =
-        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let driver = RunningDriver::start(sim.clone(), log, &controller.url, "sim", Some(token)).await;
     let mut client = driver.client(&controller, "sim").await;
 
     let admin = controller.admin_token.clone();
@@ -224,6 +231,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         ids.len(),
         options.vms
     );
+    if options.resync_probe {
+        resync_probe(&controller, &sim, &wang, &sun, &zhou, options.vms).await?;
+    }
     let txns = (after - before) as f64;
     eprintln!(
         "# approvals took {:.2} s; {} store transactions",
@@ -254,4 +264,120 @@ async fn store_revision(controller: &Controller) -> anyhow::Result<i64> {
     body["store_revision"]
         .as_i64()
         .ok_or_else(|| anyhow::anyhow!("no store_revision in /api/v1/version: {body}"))
+}
+
+/// Approves one more order while every resource is being resynced and times
+/// its pickup; also times the resync itself (until the driver stops seeing
+/// re-applies).
+async fn resync_probe(
+    controller: &Controller,
+    sim: &yunshu_e2e::CountingDriver<Sim>,
+    wang: &str,
+    sun: &str,
+    zhou: &str,
+    vms: u32,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/systems",
+            wang,
+            Some(json!({
+                "name": "新批准系统", "system_type": "business_production",
+                "security_level": "level2", "run_schedule": "7x24",
+                "network_nature": "gov_extranet",
+                "contact": {"name": "王管理", "phone": "13800138002"},
+                "description": "bench"
+            })),
+        )
+        .await;
+    anyhow::ensure!(s == 201, "system: {body}");
+    let system = body["number"].as_str().unwrap_or_default().to_owned();
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/orders",
+            wang,
+            Some(json!({"kind": "onboarding", "system": system, "provider": "sim", "lines": [line("new", 1)]})),
+        )
+        .await;
+    anyhow::ensure!(s == 201, "order: {body}");
+    let id = body["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/api/v1/orders/{id}/transitions");
+    for (who, to) in [(wang, "submitted"), (sun, "accepted")] {
+        let (s, body) = controller
+            .api("POST", &path, who, Some(json!({"to": to})))
+            .await;
+        anyhow::ensure!(s == 200, "{to}: {body}");
+    }
+    // The resync reads every resource back with Get (and re-applies drift).
+    let applied_before = sim.got.load(Ordering::Relaxed);
+    let resync_started = Instant::now();
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/admin/resync",
+            &controller.admin_token,
+            None,
+        )
+        .await;
+    anyhow::ensure!(s == 202, "resync: {body}");
+    // Let the resync get going before the new order arrives.
+    while sim.got.load(Ordering::Relaxed) < applied_before + u64::from(vms / 10).max(100) {
+        anyhow::ensure!(
+            resync_started.elapsed() < Duration::from_secs(60),
+            "resync never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let approved = Instant::now();
+    let (s, body) = controller
+        .api("POST", &path, zhou, Some(json!({"to": "approved"})))
+        .await;
+    anyhow::ensure!(s == 200, "approve: {body}");
+    loop {
+        let (_, body) = controller
+            .api("GET", &format!("/api/v1/orders/{id}"), wang, None)
+            .await;
+        if body["state"] == "test_env_ready" {
+            break;
+        }
+        anyhow::ensure!(
+            approved.elapsed() < Duration::from_secs(120),
+            "new order not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pickup = approved.elapsed();
+    let resynced_at_pickup = sim.got.load(Ordering::Relaxed) - applied_before;
+    // The resync is over when its Gets stop.
+    let mut last = sim.got.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sim.got.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let resync = resync_started
+        .elapsed()
+        .saturating_sub(Duration::from_millis(500));
+    eprintln!(
+        "# resync probe: new order ready {:.0} ms after approval, {resynced_at_pickup} of {vms} resources re-read by then; the resync took {:.1} s",
+        pickup.as_secs_f64() * 1000.0,
+        resync.as_secs_f64()
+    );
+    bench(
+        &format!("reconcile_fresh_order_during_resync_of_{vms}"),
+        pickup.as_secs_f64() * 1000.0,
+        "ms",
+    );
+    bench(
+        &format!("reconcile_resync_of_{vms}"),
+        resync.as_secs_f64(),
+        "s",
+    );
+    Ok(())
 }

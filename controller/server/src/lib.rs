@@ -38,6 +38,9 @@ pub struct AppState {
     /// The capacity figures the reconciler publishes while this replica leads;
     /// a follower serves the last figures it had (`leader: false`).
     pub capacity: reconciler::capacity::SharedSnapshot,
+    /// Poked by `POST /api/v1/admin/resync`: the leader's reconciler re-checks
+    /// every resource and system now instead of at its next interval.
+    pub resync: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             admin_token_sha256,
             driver_changed: Arc::new(tokio::sync::Notify::new()),
             capacity: Arc::default(),
+            resync: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

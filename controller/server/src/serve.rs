@@ -104,7 +104,13 @@ async fn start_drivers(
             pki.clone(),
             state.driver_changed.clone()
         ),
-        lead(state.store.clone(), pki, reconciler, state.capacity.clone()),
+        lead(
+            state.store.clone(),
+            pki,
+            reconciler,
+            state.capacity.clone(),
+            state.resync.clone(),
+        ),
     );
 }
 
@@ -119,6 +125,7 @@ async fn lead(
     pki: std::sync::Arc<crate::drivers::DriverPki>,
     config: crate::reconciler::Config,
     capacity: crate::reconciler::capacity::SharedSnapshot,
+    resync: std::sync::Arc<tokio::sync::Notify>,
 ) {
     use yunshu_store::election::{DEFAULT_TTL, Election};
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "yunshu".to_owned());
@@ -159,6 +166,7 @@ async fn lead(
                         pki.clone(),
                         config.clone(),
                         capacity.clone(),
+                        resync.clone(),
                     )),
                     // Overdue steps and usage periods are checked each minute:
                     // deadlines fall at 24:00 China Standard Time, so a minute's

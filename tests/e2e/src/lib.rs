@@ -504,6 +504,8 @@ pub struct CountingDriver<D> {
     pub retryable: std::sync::atomic::AtomicU64,
     /// Refusals other than the retryable codes, with their messages.
     pub refused: std::sync::Mutex<Vec<String>>,
+    /// Gets answered (the reconciler's resync reads state this way).
+    pub got: std::sync::atomic::AtomicU64,
 }
 
 impl<D> CountingDriver<D> {
@@ -513,6 +515,7 @@ impl<D> CountingDriver<D> {
             applied: std::sync::atomic::AtomicU64::new(0),
             retryable: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::Mutex::new(Vec::new()),
+            got: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -570,6 +573,7 @@ impl<D: Driver> Driver for CountingDriver<D> {
         kind: yunshu_proto::v1::ResourceKind,
         id: &str,
     ) -> Result<Option<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
+        self.got.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.get(kind, id).await
     }
 

@@ -209,6 +209,14 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             body: None,
             expect: [403, 403, 403, 403, 403, 200, 403, 403, 401],
         },
+        // Only the platform admin; the test app runs no reconciler, so 409.
+        Cell {
+            endpoint: "request a resync",
+            method: "POST",
+            path: "/api/v1/admin/resync".into(),
+            body: None,
+            expect: [403, 403, 403, 403, 403, 403, 403, 409, 401],
+        },
         Cell {
             endpoint: "who am I",
             method: "GET",

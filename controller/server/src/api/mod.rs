@@ -17,6 +17,7 @@ mod observe;
 pub mod openapi;
 mod ops;
 mod orders;
+mod resync;
 mod rules;
 mod systems;
 mod tenants;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/drivers/renew", post(drivers::renew))
         .route("/admin/driver-tokens", post(drivers::create_token))
         .route("/admin/drivers", get(drivers::list_drivers))
+        .route("/admin/resync", post(resync::resync))
         .route(
             "/admin/controller-certificates",
             post(drivers::create_client_cert),

@@ -130,6 +130,7 @@ impl Modify for SecuritySchemes {
         super::drivers::renew,
         super::drivers::create_token,
         super::drivers::list_drivers,
+        super::resync::resync,
         super::drivers::create_client_cert,
         crate::auth::users::create_user,
         super::tenants::tenant_create,

@@ -212,6 +212,7 @@ pub async fn run(
     pki: Arc<DriverPki>,
     config: Config,
     snapshot: capacity::SharedSnapshot,
+    resync: Arc<tokio::sync::Notify>,
 ) {
     let (status, _writer) = StatusWriter::start(store.clone());
     let r = Arc::new(Reconciler {
@@ -228,11 +229,11 @@ pub async fn run(
         unschedulable: Mutex::new(HashMap::new()),
         capacity: capacity::Capacity::new(snapshot),
     });
-    run_with(r, config).await;
+    run_with(r, config, resync).await;
 }
 
 /// Runs an already built reconciler (tests and benchmarks hold on to it).
-pub async fn run_with(r: Arc<Reconciler>, config: Config) {
+pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::sync::Notify>) {
     r.refresh_inventory().await;
     // Watch before the first full pass so nothing written meanwhile is missed.
     let from = match r.store.revision().await {
@@ -248,6 +249,20 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config) {
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(watch_orders(r.clone(), from));
+    // An operator's resync request: everything is queued as low-priority work,
+    // so it never delays a newly approved order (Fresh goes first).
+    tasks.spawn({
+        let r = r.clone();
+        async move {
+            loop {
+                resync.notified().await;
+                tracing::info!("resync requested");
+                if let Err(e) = r.adopt_stored_ids().await {
+                    tracing::warn!(error = %e, "resync listing failed");
+                }
+            }
+        }
+    });
     for _ in 0..config.system_workers {
         tasks.spawn(system_worker(r.clone()));
     }
@@ -379,7 +394,7 @@ async fn system_worker(r: Arc<Reconciler>) {
 
 async fn resource_worker(r: Arc<Reconciler>) {
     while let Some((id, priority)) = r.resources.next().await {
-        match worker::turn(&r, &id).await {
+        match worker::turn(&r, &id, priority == Priority::Resync).await {
             Ok(worker::Turn::Converged | worker::Turn::Failed) => r.resources.forget(&id),
             Ok(worker::Turn::Pending) => {
                 r.resources.retry(id.clone(), priority);

@@ -112,8 +112,12 @@ async fn report(
         .await;
 }
 
-/// One turn for `id`.
-pub async fn turn(r: &Reconciler, id: &ResourceId) -> Result<Turn, ReconcileError> {
+/// One turn for `id`. A `resync` turn of a resource last seen converged reads
+/// it back with `Get` first: the driver's idempotency cache would answer a
+/// repeated `Apply` from memory, so only a read shows drift (gone, stopped,
+/// older generation), which is then corrected with an `Apply` under a fresh
+/// key.
+pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn, ReconcileError> {
     let Some((res, rev)) = records::get::<Resource>(&*r.store, id.as_str()).await? else {
         // Gone (deleted by an earlier turn): make sure nothing is held for it.
         let released = r
@@ -171,11 +175,59 @@ pub async fn turn(r: &Reconciler, id: &ResourceId) -> Result<Turn, ReconcileErro
     let Some(spec) = wire_spec(&res) else {
         return Ok(Turn::Converged);
     };
+    let mut key = format!("{}@{}", id, res.generation());
+    if resync {
+        match client
+            .get(v1::GetRequest {
+                kind,
+                id: id.to_string(),
+            })
+            .await
+        {
+            Ok(state) => {
+                let state = state.into_inner();
+                if phase_from_wire(state.phase) == Phase::Running
+                    && state.observed_generation == res.generation()
+                {
+                    // Record it unless already on record (an Apply answer lost
+                    // in a crash leaves the status behind the driver).
+                    let recorded = records::get::<StatusRecord>(&*r.store, id.as_str())
+                        .await?
+                        .is_some_and(|(st, _)| {
+                            st.status.phase == Phase::Running
+                                && st.status.observed_generation == res.generation()
+                        });
+                    if !recorded {
+                        r.status
+                            .put(StatusRecord {
+                                id: id.clone(),
+                                status: ResourceStatus {
+                                    phase: Phase::Running,
+                                    message: None,
+                                    observed_generation: res.generation(),
+                                },
+                                outputs: state.outputs.into_iter().collect(),
+                                observed_at: Utc::now(),
+                            })
+                            .await;
+                    }
+                    return Ok(Turn::Converged);
+                }
+                tracing::warn!(resource = %id, phase = state.phase, "drift: re-applying");
+            }
+            Err(s) if s.code() == Code::NotFound => {
+                tracing::warn!(resource = %id, "drift: gone from the driver; re-creating");
+            }
+            Err(s) => return Err(call_failed(r, &provider, s)),
+        }
+        // A new key, so the driver evaluates the spec again instead of replaying.
+        key = format!("{key}-r{}", Utc::now().timestamp_millis());
+    }
     let request = v1::ApplyRequest {
         kind,
         id: id.to_string(),
         generation: res.generation(),
-        idempotency_key: format!("{}@{}", id, res.generation()),
+        idempotency_key: key,
         spec: Some(spec),
         placement: wire_placement(&res),
         tenant: res.tenant().to_string(),
