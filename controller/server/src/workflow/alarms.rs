@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use yunshu_domain::Actor;
 use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_domain::user::Permission;
-use yunshu_store::audit::{self, Appended, AuditDraft};
+use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::page::{self, Page};
@@ -37,7 +37,7 @@ pub async fn raise(
     alarm: &Alarm,
 ) -> Result<bool, WorkflowError> {
     let key = records::key::<Alarm>(alarm.id().as_ref());
-    let draft = system_draft(
+    let draft = super::system_audit_draft(
         component,
         "alarm.raise",
         &key,
@@ -83,29 +83,13 @@ pub async fn clear(
     let txn = Txn::new()
         .when_mod_revision(key.clone(), rev)
         .put(key.clone(), records::encode(&alarm));
-    let draft = system_draft(component, "alarm.clear", &key, "condition over", at)?;
+    let draft = super::system_audit_draft(component, "alarm.clear", &key, "condition over", at)?;
     // A lost race means someone else cleared or acknowledged it: both fine, the
     // next pass sees the new record.
     audit::append(store, draft, txn)
         .await
         .map_err(WorkflowError::store("alarm clear"))?;
     Ok(())
-}
-
-fn system_draft(
-    component: &Actor,
-    action: &str,
-    target: &str,
-    detail: &str,
-    at: DateTime<Utc>,
-) -> Result<AuditDraft, WorkflowError> {
-    Ok(AuditDraft {
-        at,
-        actor: component.clone(),
-        action: yunshu_domain::audit::AuditAction::new(action).map_err(WorkflowError::invalid)?,
-        target: yunshu_domain::Text::new(target).map_err(WorkflowError::invalid)?,
-        detail: Some(yunshu_domain::Text::new(detail).map_err(WorkflowError::invalid)?),
-    })
 }
 
 /// Whether `caller` may see `alarm`.

@@ -44,6 +44,24 @@ use yunshu_store::audit::AuditDraft;
 
 use crate::auth::principal::Principal;
 
+/// The audit entry for `action` on `target` by a component (timers, the
+/// reconciler) rather than a person.
+pub(crate) fn system_audit_draft(
+    component: &yunshu_domain::Actor,
+    action: &str,
+    target: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> Result<AuditDraft, WorkflowError> {
+    Ok(AuditDraft {
+        at,
+        actor: component.clone(),
+        action: AuditAction::new(action).map_err(WorkflowError::invalid)?,
+        target: Text::new(target).map_err(WorkflowError::invalid)?,
+        detail: Some(Text::new(detail).map_err(WorkflowError::invalid)?),
+    })
+}
+
 /// The audit entry for `action` on `target` by the caller at `now`.
 fn audit_draft(
     caller: &Principal,

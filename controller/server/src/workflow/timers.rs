@@ -17,7 +17,7 @@ use yunshu_domain::calendar::{Calendar, end_of_day, local_date};
 use yunshu_domain::ids::AlarmId;
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::{Actor, Text};
-use yunshu_store::audit::{self, Appended, AuditDraft};
+use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::orders::OrderTrack;
@@ -270,13 +270,13 @@ async fn commit(
     if let Some(a) = alarm {
         txn = alarms::raise_in(txn, a);
     }
-    let draft = AuditDraft {
-        at: now,
-        actor: component(),
-        action: yunshu_domain::audit::AuditAction::new(action).map_err(WorkflowError::invalid)?,
-        target: text(key)?,
-        detail: Some(text(format!("expires_on {}", term.expires_on))?),
-    };
+    let draft = super::system_audit_draft(
+        &component(),
+        action,
+        &key,
+        &format!("expires_on {}", term.expires_on),
+        now,
+    )?;
     match audit::append(store, draft, txn)
         .await
         .map_err(WorkflowError::store("usage term write"))?
