@@ -118,22 +118,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut orders = Vec::new();
     let mut remaining = options.vms;
     for i in 0..orders_n {
-        let (s, body) = controller
-            .api(
-                "POST",
-                "/api/v1/systems",
-                &wang,
-                Some(json!({
-                    "name": format!("基准系统{i}"), "system_type": "business_production",
-                    "security_level": "level2", "run_schedule": "7x24",
-                    "network_nature": "gov_extranet",
-                    "contact": {"name": "王管理", "phone": "13800138002"},
-                    "description": "bench"
-                })),
-            )
+        let system = controller
+            .create_system(&wang, &format!("基准系统{i}"))
             .await;
-        anyhow::ensure!(s == 201, "system: {body}");
-        let system = body["number"].as_str().unwrap_or_default().to_owned();
         let here = remaining.min(options.per_order);
         remaining -= here;
         let lines: Vec<_> = (0..5)
@@ -268,7 +255,7 @@ async fn store_revision(controller: &Controller) -> anyhow::Result<i64> {
 
 /// Approves one more order while every resource is being resynced and times
 /// its pickup; also times the resync itself (until the driver stops seeing
-/// re-applies).
+/// its reads).
 async fn resync_probe(
     controller: &Controller,
     sim: &yunshu_e2e::CountingDriver<Sim>,
@@ -278,22 +265,7 @@ async fn resync_probe(
     vms: u32,
 ) -> anyhow::Result<()> {
     use std::sync::atomic::Ordering;
-    let (s, body) = controller
-        .api(
-            "POST",
-            "/api/v1/systems",
-            wang,
-            Some(json!({
-                "name": "新批准系统", "system_type": "business_production",
-                "security_level": "level2", "run_schedule": "7x24",
-                "network_nature": "gov_extranet",
-                "contact": {"name": "王管理", "phone": "13800138002"},
-                "description": "bench"
-            })),
-        )
-        .await;
-    anyhow::ensure!(s == 201, "system: {body}");
-    let system = body["number"].as_str().unwrap_or_default().to_owned();
+    let system = controller.create_system(wang, "新批准系统").await;
     let (s, body) = controller
         .api(
             "POST",

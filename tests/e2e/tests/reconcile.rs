@@ -13,25 +13,6 @@ use yunshu_e2e::{Controller, People, RunningDriver, eventually, list_vms_grpc};
 use yunshu_proto::v1;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
-async fn controller_system(controller: &Controller, wang: &str) -> String {
-    let (s, body) = controller
-        .api(
-            "POST",
-            "/api/v1/systems",
-            wang,
-            Some(json!({
-                "name": "不动产登记系统", "system_type": "business_production",
-                "security_level": "level2", "run_schedule": "7x24",
-                "network_nature": "gov_extranet",
-                "contact": {"name": "王管理", "phone": "13800138002"},
-                "description": "测试"
-            })),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    body["number"].as_str().expect("number").to_owned()
-}
-
 fn line(name: &str, quantity: u32) -> serde_json::Value {
     json!({
         "server": {
@@ -58,7 +39,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
 
     let people = People::create(&controller.url, &controller.admin_token).await;
     let (wang, sun, zhou) = (people.wang.clone(), people.sun.clone(), people.zhou.clone());
-    let system = controller_system(&controller, &wang).await;
+    let system = controller.create_system(&wang, "不动产登记系统").await;
 
     let (s, body) = controller
         .api(
