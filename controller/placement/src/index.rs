@@ -907,6 +907,17 @@ impl Index {
             .map(|a| self.placement(alloc, a.host))
     }
 
+    /// The allocations on `provider`'s hosts (a resync of one driver).
+    pub fn allocations_of(&self, provider: &str) -> Vec<ResourceId> {
+        self.allocations
+            .iter()
+            .filter(|(_, a)| {
+                self.pool(self.host(a.host).pool).spec.key.provider.as_str() == provider
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Number of recorded allocations.
     pub fn allocation_count(&self) -> usize {
         self.allocations.len()

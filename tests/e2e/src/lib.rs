@@ -45,6 +45,7 @@ impl Controller {
         driver_cert_ttl: Duration,
         reconciler: yunshu_controller::reconciler::Config,
     ) -> Self {
+        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = yunshu_testkit::free_port().expect("port");
         let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -631,6 +632,17 @@ pub async fn list_vms<D: Driver>(driver: &D) -> Vec<yunshu_proto::v1::ResourceSt
         }
         out.extend(page);
     }
+}
+
+/// The in-process controller's logs, shown with a failing test's output:
+/// `RUST_LOG=yunshu_controller=debug cargo test …` (default: warnings).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// The people of a scripted onboarding: a tenant (110105) and its admin, a

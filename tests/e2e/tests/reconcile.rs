@@ -402,3 +402,144 @@ async fn an_order_that_fits_nowhere_waits_whole_with_a_reason() {
     // Nothing of the order was created, not even the group that would fit.
     assert!(list_vms_grpc(&mut client).await.is_empty());
 }
+
+/// The state of every VM in `system` as the tenant sees it: (id, phase).
+async fn phases(controller: &Controller, bearer: &str, system: &str) -> Vec<(String, String)> {
+    let (_, body) = controller
+        .api(
+            "GET",
+            &format!("/api/v1/systems/{system}/resources"),
+            bearer,
+            None,
+        )
+        .await;
+    body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap_or_default().to_owned(),
+                        r["phase"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_the_driver_watch_stream_is_seen_and_corrected_without_a_resync() {
+    // No periodic resync within the test: only the watch stream can explain
+    // what the controller learns.
+    let config = yunshu_controller::reconciler::Config {
+        resync_every: Duration::from_secs(3600),
+        inventory_every: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let controller = Controller::start_with(Duration::from_secs(3600), config).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
+    let provider_console = sim.clone();
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+    let people = People::create(&controller.url, &controller.admin_token).await;
+    let (system, order) = people
+        .accepted_order(
+            &controller.url,
+            "公积金管理系统",
+            "sim",
+            vec![yunshu_e2e::small_vm_line("app", 2)],
+        )
+        .await;
+    people.approve(&controller.url, &order).await;
+    let ready = eventually(Duration::from_secs(30), || {
+        let (people, url, order) = (&people, &controller.url, order.clone());
+        async move { people.order_state(url, &order).await.as_deref() == Some("test_env_ready") }
+    })
+    .await;
+    assert!(ready, "order not ready");
+    let vms = list_vms_grpc(&mut client).await;
+    assert_eq!(vms.len(), 2, "{vms:?}");
+
+    // Someone deletes a VM on the provider's console: the controller hears it
+    // on the stream and creates it again under the same id.
+    let victim = vms[0].id.clone();
+    client
+        .delete(v1::DeleteRequest {
+            kind: v1::ResourceKind::Vm as i32,
+            id: victim.clone(),
+        })
+        .await
+        .expect("delete behind yunshu's back");
+    let gone = eventually(Duration::from_secs(5), || {
+        let mut client = client.clone();
+        let victim = victim.clone();
+        async move {
+            !list_vms_grpc(&mut client)
+                .await
+                .iter()
+                .any(|v| v.id == victim && v.phase == v1::Phase::Running as i32)
+        }
+    })
+    .await;
+    assert!(gone, "the console delete never took effect");
+    let back = eventually(Duration::from_secs(10), || {
+        let mut client = client.clone();
+        let victim = victim.clone();
+        async move {
+            let vms = list_vms_grpc(&mut client).await;
+            vms.len() == 2
+                && vms.iter().all(|v| v.phase == v1::Phase::Running as i32)
+                && vms.iter().any(|v| v.id == victim)
+        }
+    })
+    .await;
+    assert!(
+        back,
+        "the deleted VM was not re-created: {:?}",
+        list_vms_grpc(&mut client).await
+    );
+
+    // A host goes down on the provider's side: its VM shows stopped to the
+    // tenant, and running again once the host is back.
+    let other = vms[1].clone();
+    let host = other.placement.as_ref().expect("placement").host.clone();
+    provider_console
+        .set_host_state(&host, v1::HostState::Down)
+        .expect("host down");
+    let stopped = eventually(Duration::from_secs(10), || {
+        let (controller, wang, system, id) = (&controller, &people.wang, &system, &other.id);
+        async move {
+            phases(controller, wang, system)
+                .await
+                .iter()
+                .any(|(i, p)| i == id && p == "stopped")
+        }
+    })
+    .await;
+    assert!(
+        stopped,
+        "the stop was not observed: {:?}",
+        phases(&controller, &people.wang, &system).await
+    );
+    provider_console
+        .set_host_state(&host, v1::HostState::Up)
+        .expect("host up");
+    let running = eventually(Duration::from_secs(10), || {
+        let (controller, wang, system) = (&controller, &people.wang, &system);
+        async move {
+            let p = phases(controller, wang, system).await;
+            p.len() == 2 && p.iter().all(|(_, p)| p == "running")
+        }
+    })
+    .await;
+    assert!(
+        running,
+        "the restart was not observed: {:?}",
+        phases(&controller, &people.wang, &system).await
+    );
+}

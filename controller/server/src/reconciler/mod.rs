@@ -25,13 +25,14 @@ pub mod capacity;
 mod complete;
 pub mod desired;
 pub mod materialize;
+mod observe;
 pub mod orphans;
 pub mod providers;
 pub mod queue;
 pub mod status;
 pub mod worker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,6 +112,12 @@ pub struct Reconciler {
     /// The capacity snapshot this reconciler publishes and the signal that
     /// asks for a capacity pass.
     pub capacity: capacity::Capacity,
+    /// Resources whose next turn reads the driver back first (drift seen on
+    /// a driver's watch stream).
+    suspects: Mutex<HashSet<ResourceId>>,
+    /// Asks the inventory task for a read now (a driver reported host or
+    /// inventory changes); bursts of events collapse into one read.
+    inventory_wanted: tokio::sync::Notify,
 }
 
 impl Reconciler {
@@ -228,6 +235,8 @@ pub async fn run(
         status,
         unschedulable: Mutex::new(HashMap::new()),
         capacity: capacity::Capacity::new(snapshot),
+        suspects: Mutex::new(HashSet::new()),
+        inventory_wanted: tokio::sync::Notify::new(),
     });
     run_with(r, config, resync).await;
 }
@@ -249,6 +258,7 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(watch_orders(r.clone(), from));
+    tasks.spawn(observe::run(r.clone()));
     // An operator's resync request: everything is queued as low-priority work,
     // so it never delays a newly approved order (Fresh goes first).
     tasks.spawn({
@@ -278,7 +288,10 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
             let mut tick = tokio::time::interval(config.inventory_every);
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = r.inventory_wanted.notified() => {}
+                }
                 r.refresh_inventory().await;
             }
         }
@@ -312,6 +325,11 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
 }
 
 impl Reconciler {
+    /// Asks for an inventory read soon (see `inventory_wanted`).
+    pub fn wants_inventory(&self) {
+        self.inventory_wanted.notify_one();
+    }
+
     /// Queues every stored resource for a low-priority re-check.
     async fn adopt_stored_ids(&self) -> Result<(), ReconcileError> {
         for (res, _) in crate::workflow::page::scan_all::<Resource>(&*self.store).await? {
@@ -394,7 +412,8 @@ async fn system_worker(r: Arc<Reconciler>) {
 
 async fn resource_worker(r: Arc<Reconciler>) {
     while let Some((id, priority)) = r.resources.next().await {
-        match worker::turn(&r, &id, priority == Priority::Resync).await {
+        let read_back = r.take_suspect(&id) || priority == Priority::Resync;
+        match worker::turn(&r, &id, read_back).await {
             Ok(worker::Turn::Converged | worker::Turn::Failed) => r.resources.forget(&id),
             Ok(worker::Turn::Pending) => {
                 r.resources.retry(id.clone(), priority);

@@ -57,7 +57,7 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
     Ok(seen)
 }
 
-async fn raise(
+pub(super) async fn raise(
     r: &Reconciler,
     provider: &str,
     state: &v1::ResourceState,

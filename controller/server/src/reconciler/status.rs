@@ -98,8 +98,22 @@ impl StatusWriter {
     }
 }
 
+/// What makes two observations the same, without the time they were made.
+fn fingerprint(r: &StatusRecord) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.status.phase.hash(&mut h);
+    r.status.message.hash(&mut h);
+    r.status.observed_generation.hash(&mut h);
+    r.outputs.hash(&mut h);
+    h.finish()
+}
+
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>) {
     let mut pending: Vec<Item> = Vec::with_capacity(BATCH);
+    // What this writer last made durable per resource (a fingerprint), so a
+    // repeat of the same observation costs no write.
+    let mut written: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     while let Some(first) = rx.recv().await {
         pending.push(first);
         // Take what is already waiting, up to a batch; no timer: under load the
@@ -125,17 +139,39 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>) {
                 Item::Flush(done) => waiters.push(done),
             }
         }
+        let mut wrote = Vec::with_capacity(last.len());
         for (id, record) in last {
+            let print = record.as_ref().map(fingerprint);
+            if print.is_some() && written.get(&id) == print.as_ref() {
+                // The Apply answer and the watch event report the same
+                // state: one durable write is enough.
+                continue;
+            }
             let key = records::key::<StatusRecord>(&id);
             txn = match record {
                 Some(r) => txn.put(key, records::encode(&r)),
                 None => txn.delete(key),
             };
+            wrote.push((id, print));
+        }
+        if wrote.is_empty() {
+            for w in waiters {
+                let _ = w.send(());
+            }
+            continue;
         }
         let mut delay = Duration::from_millis(50);
         loop {
             match store.txn(txn.clone()).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    for (id, print) in wrote.drain(..) {
+                        match print {
+                            Some(p) => written.insert(id, p),
+                            None => written.remove(&id),
+                        };
+                    }
+                    break;
+                }
                 Err(e) => {
                     // Observations are re-derived by the next resync, but losing
                     // them would stall order completion: keep trying.

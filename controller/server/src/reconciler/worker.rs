@@ -38,7 +38,7 @@ fn retryable(code: Code) -> bool {
     yunshu_proto::errors::is_retryable(code) || code == Code::ResourceExhausted
 }
 
-fn phase_from_wire(p: i32) -> Phase {
+pub(super) fn phase_from_wire(p: i32) -> Phase {
     match v1::Phase::try_from(p) {
         Ok(v1::Phase::Provisioning) => Phase::Provisioning,
         Ok(v1::Phase::Running) => Phase::Running,
