@@ -50,7 +50,7 @@ pub struct Metrics {
     pub store_revision: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
     pub pool_allocated_ratio: Family<PoolResourceLabels, Gauge<f64, AtomicU64>>,
-    pub pool_total: Family<PoolResourceLabels, Gauge>,
+    pub pool_capacity: Family<PoolResourceLabels, Gauge>,
     pub pool_allocated: Family<PoolResourceLabels, Gauge>,
     pub pool_largest_vm_vcpu: Family<PoolLabels, Gauge>,
     pub pool_largest_vm_memory_mib: Family<PoolLabels, Gauge>,
@@ -99,11 +99,11 @@ impl Metrics {
             "Allocated / total of one resource of a pool (expansion line: 0.8)",
             pool_allocated_ratio.clone(),
         );
-        let pool_total = Family::<PoolResourceLabels, Gauge>::default();
+        let pool_capacity = Family::<PoolResourceLabels, Gauge>::default();
         registry.register(
-            "pool_total",
+            "pool_capacity",
             "Total of one resource of a pool (vCPU: ratio x cores; memory MiB less reserve; storage GiB; bandwidth Mbps; public IPs)",
-            pool_total.clone(),
+            pool_capacity.clone(),
         );
         let pool_allocated = Family::<PoolResourceLabels, Gauge>::default();
         registry.register(
@@ -132,7 +132,7 @@ impl Metrics {
         Self {
             registry,
             pool_allocated_ratio,
-            pool_total,
+            pool_capacity,
             pool_allocated,
             pool_largest_vm_vcpu,
             pool_largest_vm_memory_mib,
@@ -151,7 +151,7 @@ impl Metrics {
         use crate::reconciler::capacity::{resource_label, resources};
         let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.pool_allocated_ratio.clear();
-        self.pool_total.clear();
+        self.pool_capacity.clear();
         self.pool_allocated.clear();
         self.pool_largest_vm_vcpu.clear();
         self.pool_largest_vm_memory_mib.clear();
@@ -166,7 +166,7 @@ impl Metrics {
                 self.pool_allocated_ratio
                     .get_or_create(&labels)
                     .set(usage.ratio());
-                self.pool_total
+                self.pool_capacity
                     .get_or_create(&labels)
                     .set(gauge(usage.total));
                 self.pool_allocated

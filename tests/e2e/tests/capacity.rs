@@ -284,7 +284,7 @@ async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_
         .expect("text");
     for line in [
         "yunshu_pool_allocated_ratio{provider=\"sim\",pool=\"fsc-gov-arm64\",resource=\"memory\"} 0.875",
-        "yunshu_pool_total{provider=\"sim\",pool=\"fsc-gov-arm64\",resource=\"memory\"} 65536",
+        "yunshu_pool_capacity{provider=\"sim\",pool=\"fsc-gov-arm64\",resource=\"memory\"} 65536",
         "yunshu_pool_largest_vm_memory_mib{provider=\"sim\",pool=\"fsc-gov-arm64\"} 4096",
         "yunshu_expansion_orders_open 1",
     ] {
