@@ -99,9 +99,34 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> BTreeMap<String, Group> {
     if let Some(e) = expansion.filter(|e| e.active(now)) {
+        // The 20 % is of what is approved now: a change order that lowered
+        // the approval after the expansion was granted shrinks what it may
+        // add. Members are added group by group, in name order, while the
+        // next one stays within the line.
+        let (approved_vcpu, approved_memory) = groups.values().fold((0u64, 0u64), |(v, m), g| {
+            let q = u64::from(g.quantity);
+            (
+                v + q * u64::from(g.server.vcpu.get()),
+                m + q * u64::from(g.server.memory_gib.get()),
+            )
+        });
+        let (mut vcpu, mut memory) = (0u64, 0u64);
         for (name, n) in &e.extra {
             if let Some(g) = groups.get_mut(name) {
-                g.quantity = g.quantity.saturating_add(*n);
+                let (v, m) = (
+                    u64::from(g.server.vcpu.get()),
+                    u64::from(g.server.memory_gib.get()),
+                );
+                let mut added = 0;
+                while added < *n
+                    && (vcpu + v) * 100 <= approved_vcpu * LIMIT_PERCENT
+                    && (memory + m) * 100 <= approved_memory * LIMIT_PERCENT
+                {
+                    vcpu += v;
+                    memory += m;
+                    added += 1;
+                }
+                g.quantity = g.quantity.saturating_add(added);
             }
         }
     }
@@ -262,5 +287,28 @@ mod tests {
             apply(groups(), Some(&e), now + Duration::days(2))["web"].quantity,
             10
         );
+    }
+
+    #[test]
+    fn a_later_lower_approval_shrinks_the_expansion_to_twenty_percent_of_it() {
+        let now = Utc::now();
+        let e = Expansion {
+            system: "110105001".parse().expect("system"),
+            extra: [("web".to_owned(), 2)].into(),
+            until: now + Duration::days(1),
+            requested_by: "user:wang".parse().expect("actor"),
+            requested_at: now,
+        };
+        // Granted at 10 approved (2 extra = 20 %); a change order then
+        // approves 5: 20 % of 5 × 4 vCPU is 4 vCPU, one member, not two.
+        let mut lowered = groups();
+        if let Some(g) = lowered.get_mut("web") {
+            g.quantity = 5;
+        }
+        assert_eq!(apply(lowered.clone(), Some(&e), now)["web"].quantity, 6);
+        if let Some(g) = lowered.get_mut("web") {
+            g.quantity = 4;
+        }
+        assert_eq!(apply(lowered, Some(&e), now)["web"].quantity, 4, "16 vCPU: 3.2 < 4");
     }
 }
