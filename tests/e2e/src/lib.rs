@@ -500,6 +500,11 @@ impl XorShift {
         XorShift(seed.max(1))
     }
 
+    /// A generator starting at `seed` (0 is taken as 1).
+    pub fn from_seed(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+
     pub fn seed(&self) -> u64 {
         self.0
     }
@@ -528,6 +533,17 @@ pub struct CountingDriver<D> {
     pub refused: std::sync::Mutex<Vec<String>>,
     /// Gets answered (the reconciler's resync reads state this way).
     pub got: std::sync::atomic::AtomicU64,
+    /// VMs applied and not yet asked to be deleted, and the most of them each
+    /// system (`vm-<system>-…`) ever had at once.
+    live: std::sync::Mutex<(
+        std::collections::BTreeSet<String>,
+        std::collections::BTreeMap<String, usize>,
+    )>,
+}
+
+/// The system of a reconciler-made VM id `vm-<system>-<hash>-<n>`.
+fn system_of(id: &str) -> Option<&str> {
+    id.strip_prefix("vm-")?.split('-').next()
 }
 
 impl<D> CountingDriver<D> {
@@ -538,7 +554,34 @@ impl<D> CountingDriver<D> {
             retryable: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::Mutex::new(Vec::new()),
             got: std::sync::atomic::AtomicU64::new(0),
+            live: std::sync::Mutex::new(Default::default()),
         }
+    }
+
+    /// The most VMs of `system` that existed (applied, no delete asked) at once.
+    pub fn peak_live(&self, system: &str) -> usize {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.1.get(system).copied().unwrap_or(0)
+    }
+
+    fn track(&self, id: &str, alive: bool) {
+        let Some(system) = system_of(id) else {
+            return;
+        };
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let (ids, peaks) = &mut *live;
+        if alive {
+            ids.insert(id.to_owned());
+        } else {
+            ids.remove(id);
+        }
+        let prefix = format!("vm-{system}-");
+        let now = ids
+            .range(prefix.clone()..)
+            .take_while(|i| i.starts_with(&prefix))
+            .count();
+        let peak = peaks.entry(system.to_owned()).or_default();
+        *peak = (*peak).max(now);
     }
 
     /// The terminal refusals so far.
@@ -570,6 +613,7 @@ impl<D: Driver> Driver for CountingDriver<D> {
             Ok(_) => {
                 self.applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.track(&request.id, true);
             }
             Err(s)
                 if !matches!(
@@ -604,7 +648,11 @@ impl<D: Driver> Driver for CountingDriver<D> {
         kind: yunshu_proto::v1::ResourceKind,
         id: &str,
     ) -> Result<Option<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
-        self.inner.delete(kind, id).await
+        let answer = self.inner.delete(kind, id).await;
+        if answer.is_ok() {
+            self.track(id, false);
+        }
+        answer
     }
 
     async fn list(

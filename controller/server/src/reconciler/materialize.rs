@@ -209,6 +209,50 @@ fn vm_resource(
     Ok(resource)
 }
 
+/// vCPU and memory, the two resources the 20 % rule and the quota count.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Footprint {
+    vcpu: u64,
+    memory_mib: u64,
+}
+
+impl Footprint {
+    fn of_group(g: &Group) -> Self {
+        Footprint {
+            vcpu: u64::from(g.server.vcpu.get()),
+            memory_mib: u64::from(g.server.memory_gib.get()) * 1024,
+        }
+    }
+
+    fn of_resource(res: &Resource) -> Self {
+        match res.spec() {
+            ResourceSpec::Vm(vm) => Footprint {
+                vcpu: u64::from(vm.vcpu.get()),
+                memory_mib: vm.memory_mib.get(),
+            },
+            _ => Footprint::default(),
+        }
+    }
+
+    fn times(self, n: u32) -> Self {
+        Footprint {
+            vcpu: self.vcpu * u64::from(n),
+            memory_mib: self.memory_mib * u64::from(n),
+        }
+    }
+
+    fn plus(self, o: Self) -> Self {
+        Footprint {
+            vcpu: self.vcpu + o.vcpu,
+            memory_mib: self.memory_mib + o.memory_mib,
+        }
+    }
+
+    fn within(self, limit: Self) -> bool {
+        self.vcpu <= limit.vcpu && self.memory_mib <= limit.memory_mib
+    }
+}
+
 /// One pass over `system`.
 pub async fn system(
     r: &Reconciler,
@@ -241,12 +285,37 @@ pub async fn system(
     let existing = resources_of(r, system).await?;
     let have: BTreeSet<&ResourceId> = existing.iter().map(|(res, _)| res.id()).collect();
 
+    // Quota at every instant, not only at rest: what the system holds —
+    // including VMs still being deleted — plus what is created now never
+    // exceeds what its orders allow (approved + temporary expansion). When a
+    // change swaps one group for another, the new members wait for the old
+    // ones to be gone (the worker queues the system when a deletion ends).
+    let allowed = groups.values().fold(Footprint::default(), |f, g| {
+        f.plus(Footprint::of_group(g).times(g.quantity))
+    });
+    let mut held = existing.iter().fold(Footprint::default(), |f, (res, _)| {
+        f.plus(Footprint::of_resource(res))
+    });
     // Place everything missing first; write nothing unless all of it fits.
     let mut missing: BTreeMap<&str, Vec<ResourceId>> = BTreeMap::new();
+    let mut waiting = 0usize;
     for (id, name) in &wanted {
-        if !have.contains(id) {
-            missing.entry(name).or_default().push(id.clone());
+        if have.contains(id) {
+            continue;
         }
+        let Some(group) = groups.get(*name) else {
+            continue;
+        };
+        let next = held.plus(Footprint::of_group(group));
+        if next.within(allowed) {
+            held = next;
+            missing.entry(name).or_default().push(id.clone());
+        } else {
+            waiting += 1;
+        }
+    }
+    if waiting > 0 {
+        tracing::info!(%system, waiting, "new VMs wait for the deletion of replaced ones (quota)");
     }
     let mut placed = Vec::new();
     for (name, ids) in &missing {

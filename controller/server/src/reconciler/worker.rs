@@ -168,6 +168,9 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                 .release(id);
             r.capacity.changed();
             r.status.delete(id.clone()).await;
+            // New members of the system may have waited for this one to go.
+            r.systems
+                .add(res.system().clone(), super::queue::Priority::Fresh);
             return Ok(Turn::Converged);
         }
         return Err(ReconcileError::Conflict);

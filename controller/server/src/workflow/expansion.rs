@@ -309,6 +309,10 @@ mod tests {
         if let Some(g) = lowered.get_mut("web") {
             g.quantity = 4;
         }
-        assert_eq!(apply(lowered, Some(&e), now)["web"].quantity, 4, "16 vCPU: 3.2 < 4");
+        assert_eq!(
+            apply(lowered, Some(&e), now)["web"].quantity,
+            4,
+            "16 vCPU: 3.2 < 4"
+        );
     }
 }
