@@ -20,7 +20,7 @@ use yunshu_store::records;
 use super::status::StatusRecord;
 use super::{ReconcileError, Reconciler, desired, materialize};
 use crate::auth::principal::Principal;
-use crate::workflow::orders::{self, OrderTrack};
+use crate::workflow::orders;
 
 /// How often approved orders are checked.
 const EVERY: Duration = Duration::from_millis(250);
@@ -62,17 +62,18 @@ pub(super) async fn run(r: Arc<Reconciler>) {
 /// One pass; returns the orders moved.
 pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
     let caller = principal()?;
-    // TODO-perf: an index of approved orders would avoid reading them all.
-    let all: Vec<WorkOrder> = crate::workflow::page::scan_all::<WorkOrder>(&*r.store)
-        .await?
-        .into_iter()
-        .map(|(o, _)| o)
-        .collect();
+    let approved = r.book.lock().unwrap_or_else(|e| e.into_inner()).approved();
     let mut moved = 0;
-    for order in all.iter().filter(|o| o.state() == OrderState::Approved) {
+    for id in approved {
+        let Some((order, _)) = records::get::<WorkOrder>(&*r.store, id.as_str()).await? else {
+            continue;
+        };
+        if order.state() != OrderState::Approved {
+            continue;
+        }
         let to = match order.kind() {
-            OrderKind::Onboarding if provisioned(r, order, &all).await? => OrderState::TestEnvReady,
-            OrderKind::Exit if reclaimed(r, order).await? => OrderState::Exited,
+            OrderKind::Onboarding if provisioned(r, &order).await? => OrderState::TestEnvReady,
+            OrderKind::Exit if reclaimed(r, &order).await? => OrderState::Exited,
             _ => continue,
         };
         match orders::order_transition(
@@ -97,19 +98,10 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
 }
 
 /// Whether every VM the system's orders want runs at its desired generation.
-async fn provisioned(
-    r: &Reconciler,
-    order: &WorkOrder,
-    all: &[WorkOrder],
-) -> Result<bool, ReconcileError> {
+async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
     let system = order.system();
     // The system's orders decide what is wanted now (a later change counts).
-    let mut orders_of = Vec::new();
-    for o in all.iter().filter(|o| o.system() == system) {
-        if let Some((t, _)) = records::get::<OrderTrack>(&*r.store, o.id().as_str()).await? {
-            orders_of.push((o.clone(), t));
-        }
-    }
+    let orders_of = r.orders_of(system).await?;
     let groups = desired::groups(&orders_of);
     let resources = materialize::resources_of(r, system).await?;
     let generations: std::collections::HashMap<_, _> = resources

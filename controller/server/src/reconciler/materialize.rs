@@ -259,9 +259,7 @@ pub async fn system(
     system: &SystemNumber,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ReconcileError> {
-    let orders = crate::workflow::expansion::orders_of(&*r.store, system)
-        .await
-        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    let orders = r.orders_of(system).await?;
     let expansion =
         records::get::<crate::workflow::expansion::Expansion>(&*r.store, &system.to_string())
             .await?

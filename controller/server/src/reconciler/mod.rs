@@ -21,6 +21,7 @@
 //! it makes is compared on the revision it read, so a stale leader's write
 //! fails rather than overwrites.
 
+mod book;
 pub mod capacity;
 mod complete;
 pub mod desired;
@@ -115,6 +116,8 @@ pub struct Reconciler {
     /// Resources whose next turn reads the driver back first (drift seen on
     /// a driver's watch stream).
     suspects: Mutex<HashSet<ResourceId>>,
+    /// Which orders each system has, and which are approved (see `book.rs`).
+    book: Mutex<book::OrderBook>,
     /// Asks the inventory task for a read now (a driver reported host or
     /// inventory changes); bursts of events collapse into one read.
     inventory_wanted: tokio::sync::Notify,
@@ -203,9 +206,15 @@ impl Reconciler {
         Ok(n)
     }
 
-    /// Queues every system that has orders.
+    /// Queues every system that has orders, and rebuilds the order book from
+    /// the same listing.
     async fn queue_all_systems(&self) -> Result<(), ReconcileError> {
-        for (o, _) in crate::workflow::page::scan_all::<WorkOrder>(&*self.store).await? {
+        let all = crate::workflow::page::scan_all::<WorkOrder>(&*self.store).await?;
+        self.book
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset(all.iter().map(|(o, _)| o));
+        for (o, _) in all {
             self.systems.add(o.system().clone(), Priority::Fresh);
         }
         Ok(())
@@ -236,6 +245,7 @@ pub async fn run(
         unschedulable: Mutex::new(HashMap::new()),
         capacity: capacity::Capacity::new(snapshot),
         suspects: Mutex::new(HashSet::new()),
+        book: Mutex::new(book::OrderBook::default()),
         inventory_wanted: tokio::sync::Notify::new(),
     });
     run_with(r, config, resync).await;
@@ -366,12 +376,17 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
                 if !prefixes.iter().any(|p| ev.kv.key.starts_with(p.as_str())) {
                     continue;
                 }
-                if ev
-                    .kv
-                    .key
-                    .starts_with(records::prefix::<WorkOrder>().as_str())
+                let order_prefix = records::prefix::<WorkOrder>();
+                if ev.kind == yunshu_store::EventKind::Delete
+                    && let Some(id) = ev.kv.key.strip_prefix(order_prefix.as_str())
+                {
+                    if let Ok(id) = id.parse::<OrderId>() {
+                        r.book.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    }
+                } else if ev.kv.key.starts_with(order_prefix.as_str())
                     && let Ok(o) = records::decode::<WorkOrder>(&ev.kv.key, &ev.kv.value)
                 {
+                    r.book.lock().unwrap_or_else(|e| e.into_inner()).upsert(&o);
                     r.systems.add(o.system().clone(), Priority::Fresh);
                 } else if let Ok(e) = records::decode::<crate::workflow::expansion::Expansion>(
                     &ev.kv.key,
