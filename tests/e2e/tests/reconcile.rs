@@ -24,6 +24,25 @@ fn line(name: &str, quantity: u32) -> serde_json::Value {
     })
 }
 
+/// Whether the driver comes to run exactly `n` VMs within 15 s.
+async fn running_count_reaches(
+    client: &v1::driver_client::DriverClient<yunshu_proto::tonic::transport::Channel>,
+    n: usize,
+) -> bool {
+    eventually(Duration::from_secs(15), || {
+        let mut client = client.clone();
+        async move {
+            list_vms_grpc(&mut client)
+                .await
+                .iter()
+                .filter(|v| v.phase == v1::Phase::Running as i32)
+                .count()
+                == n
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
     let controller = Controller::start(Duration::from_secs(3600)).await;
@@ -165,36 +184,19 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["active"], true);
-    let mut running = 0;
-    for _ in 0..150 {
-        running = list_vms_grpc(&mut client)
-            .await
-            .iter()
-            .filter(|v| v.phase == v1::Phase::Running as i32)
-            .count();
-        if running == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(running, 6, "the expansion's VM runs");
+    assert!(
+        running_count_reaches(&client, 6).await,
+        "the expansion's VM runs"
+    );
     // Ending it early removes the extra VM again.
     let (s, body) = controller
         .api("PUT", &exp, &wang, Some(json!({"extra": {}, "days": 1})))
         .await;
     assert_eq!(s, 200, "{body}");
-    for _ in 0..150 {
-        running = list_vms_grpc(&mut client)
-            .await
-            .iter()
-            .filter(|v| v.phase == v1::Phase::Running as i32)
-            .count();
-        if running == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(running, 5, "back to the approved quantity");
+    assert!(
+        running_count_reaches(&client, 5).await,
+        "back to the approved quantity"
+    );
 
     // Exit: every VM goes, the order reaches exited.
     let (s, body) = controller
