@@ -6,7 +6,10 @@
 //! approved order) always goes before `Resync` (the periodic re-check of every
 //! managed resource), so new work is picked up within one worker turn even while
 //! 100,000 resources are being resynced (issue 6). Failed keys come back after
-//! an exponential backoff with full jitter.
+//! an exponential backoff with full jitter, and all retries together are held
+//! to a token bucket (client-go's `MaxOfRateLimiter(ItemExponential, Bucket)`),
+//! so a driver that fails everything at once is retried at a bounded rate,
+//! not by a wave of 100,000 calls.
 //!
 //! Owns ordering, dedupe and backoff. Must not know what a key means.
 
@@ -63,7 +66,57 @@ struct State<K> {
     dirty: HashMap<K, Priority>,
     delayed: BinaryHeap<Delayed<K>>,
     failures: HashMap<K, u32>,
+    bucket: Bucket,
     shut_down: bool,
+}
+
+/// A token bucket over retries: `burst` at once, then `per_second`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Default for RateLimit {
+    /// Generous enough that a 10,000-VM order's provisioning polls pass at
+    /// once; a failure storm beyond that drains at 1,000 retries a second.
+    fn default() -> Self {
+        RateLimit {
+            per_second: 1_000.0,
+            burst: 10_000.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    limit: RateLimit,
+    /// May go negative: a debt that later retries wait out.
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit) -> Self {
+        Bucket {
+            limit,
+            tokens: limit.burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes a token; returns how long the caller must wait for it.
+    fn reserve(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 || self.limit.per_second <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.limit.per_second)
+        }
+    }
 }
 
 /// Backoff of a key that failed `n` times in a row: full jitter over
@@ -105,6 +158,10 @@ pub struct WorkQueue<K> {
 
 impl<K: Clone + Eq + Hash> WorkQueue<K> {
     pub fn new(backoff: Backoff) -> Self {
+        Self::with_rate_limit(backoff, RateLimit::default())
+    }
+
+    pub fn with_rate_limit(backoff: Backoff, limit: RateLimit) -> Self {
         WorkQueue {
             state: Mutex::new(State {
                 fresh: VecDeque::new(),
@@ -114,6 +171,7 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
                 dirty: HashMap::new(),
                 delayed: BinaryHeap::new(),
                 failures: HashMap::new(),
+                bucket: Bucket::new(limit),
                 shut_down: false,
             }),
             ready: Notify::new(),
@@ -156,10 +214,12 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
     pub fn retry(&self, key: K, priority: Priority) -> Duration {
         let mut s = self.lock();
         let n = s.failures.entry(key.clone()).or_insert(0);
-        let delay = self.backoff.delay(*n);
+        let backoff = self.backoff.delay(*n);
         *n = n.saturating_add(1);
+        let now = Instant::now();
+        let delay = backoff.max(s.bucket.reserve(now));
         s.delayed.push(Delayed {
-            at: Instant::now() + delay,
+            at: now + delay,
             key,
             priority,
         });
@@ -286,6 +346,31 @@ mod tests {
             base: Duration::from_millis(10),
             max: Duration::from_millis(100),
         })
+    }
+
+    #[test]
+    fn retries_beyond_the_burst_wait_for_the_bucket() {
+        let q = WorkQueue::with_rate_limit(
+            Backoff {
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+            },
+            RateLimit {
+                per_second: 10.0,
+                burst: 2.0,
+            },
+        );
+        let delays: Vec<Duration> = (0..5).map(|k| q.retry(k, Priority::Fresh)).collect();
+        assert!(delays[0] <= Duration::from_millis(1) && delays[1] <= Duration::from_millis(1));
+        // Third, fourth, fifth: 100, 200, 300 ms of debt at 10 a second.
+        for (i, d) in delays[2..].iter().enumerate() {
+            let want = Duration::from_millis(100 * (i as u64 + 1));
+            assert!(
+                *d + Duration::from_millis(5) >= want && *d <= want + Duration::from_millis(5),
+                "retry {}: {d:?}, want ≈ {want:?}",
+                i + 3
+            );
+        }
     }
 
     #[tokio::test]
