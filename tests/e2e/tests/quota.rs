@@ -102,6 +102,35 @@ async fn review(
     body
 }
 
+/// Files a `kind` order of `lines` for `system`, and has it reviewed — each
+/// line lowered to its approved quantity where that is less — and approved.
+async fn file_and_approve(
+    c: &Controller,
+    people: &People,
+    kind: &str,
+    system: &str,
+    lines: &[(String, u32, u32)],
+) {
+    let (s, body) = c
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &people.wang,
+            Some(json!({"kind": kind, "system": system, "provider": "sim",
+                "lines": lines.iter().map(|(n, q, _)| line(n, *q)).collect::<Vec<_>>()})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let order = body["id"].as_str().expect("id").to_owned();
+    let lowered: Vec<(usize, u32)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, q, a))| a < q)
+        .map(|(i, (_, _, a))| (i, *a))
+        .collect();
+    review(c, people, &order, &lowered).await;
+}
+
 /// A random order's lines over `names`: (name, requested, approved).
 fn random_lines(rng: &mut XorShift, names: &[&str], allow_zero: bool) -> Vec<(String, u32, u32)> {
     let mut out = Vec::new();
@@ -132,26 +161,7 @@ async fn script(c: &Controller, people: &People, seed: u64, n: usize) -> (String
     let system = c
         .create_system(&people.wang, &format!("配额测试系统{n}"))
         .await;
-    let (s, body) = c
-        .api(
-            "POST",
-            "/api/v1/orders",
-            &people.wang,
-            Some(
-                json!({"kind": "onboarding", "system": system, "provider": "sim",
-                "lines": lines.iter().map(|(n, q, _)| line(n, *q)).collect::<Vec<_>>()}),
-            ),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    let order = body["id"].as_str().expect("id").to_owned();
-    let lowered: Vec<(usize, u32)> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, q, a))| a < q)
-        .map(|(i, (_, _, a))| (i, *a))
-        .collect();
-    review(c, people, &order, &lowered).await;
+    file_and_approve(c, people, "onboarding", &system, &lines).await;
     for (name, _, approved) in &lines {
         if *approved > 0 {
             model.groups.insert(name.clone(), *approved);
@@ -194,24 +204,7 @@ async fn script(c: &Controller, people: &People, seed: u64, n: usize) -> (String
             _ => {
                 // A change order resizing, adding or removing groups.
                 let lines = random_lines(&mut rng, &["app", "db", "cache", "mq"], true);
-                let (s, body) = c
-                    .api(
-                        "POST",
-                        "/api/v1/orders",
-                        &people.wang,
-                        Some(json!({"kind": "change", "system": system, "provider": "sim",
-                            "lines": lines.iter().map(|(n, q, _)| line(n, *q)).collect::<Vec<_>>()})),
-                    )
-                    .await;
-                assert_eq!(s, 201, "{body}");
-                let change = body["id"].as_str().expect("id").to_owned();
-                let lowered: Vec<(usize, u32)> = lines
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (_, q, a))| a < q)
-                    .map(|(i, (_, _, a))| (i, *a))
-                    .collect();
-                review(c, people, &change, &lowered).await;
+                file_and_approve(c, people, "change", &system, &lines).await;
                 for (name, _, approved) in &lines {
                     if *approved == 0 {
                         model.groups.remove(name);

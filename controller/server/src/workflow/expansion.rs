@@ -272,16 +272,20 @@ mod tests {
         assert!(totals(&g, &[("db".to_owned(), 1)].into()).is_none());
     }
 
-    #[test]
-    fn an_expansion_adds_members_only_while_active() {
-        let now = Utc::now();
-        let e = Expansion {
+    fn two_more_web_for_a_day(now: DateTime<Utc>) -> Expansion {
+        Expansion {
             system: "110105001".parse().expect("system"),
             extra: [("web".to_owned(), 2)].into(),
             until: now + Duration::days(1),
             requested_by: "user:wang".parse().expect("actor"),
             requested_at: now,
-        };
+        }
+    }
+
+    #[test]
+    fn an_expansion_adds_members_only_while_active() {
+        let now = Utc::now();
+        let e = two_more_web_for_a_day(now);
         assert_eq!(apply(groups(), Some(&e), now)["web"].quantity, 12);
         assert_eq!(
             apply(groups(), Some(&e), now + Duration::days(2))["web"].quantity,
@@ -292,13 +296,7 @@ mod tests {
     #[test]
     fn a_later_lower_approval_shrinks_the_expansion_to_twenty_percent_of_it() {
         let now = Utc::now();
-        let e = Expansion {
-            system: "110105001".parse().expect("system"),
-            extra: [("web".to_owned(), 2)].into(),
-            until: now + Duration::days(1),
-            requested_by: "user:wang".parse().expect("actor"),
-            requested_at: now,
-        };
+        let e = two_more_web_for_a_day(now);
         // Granted at 10 approved (2 extra = 20 %); a change order then
         // approves 5: 20 % of 5 × 4 vCPU is 4 vCPU, one member, not two.
         let mut lowered = groups();
