@@ -74,6 +74,11 @@ struct ServeArgs {
     /// Lifetime of driver certificates, in seconds (drivers renew two thirds in).
     #[arg(long, default_value_t = 86_400, env = "YUNSHU_DRIVER_CERT_TTL")]
     driver_cert_ttl_seconds: u64,
+    /// The portal's browser bundle directory (holds `pkg/`), as written by
+    /// `cargo run -p yunshu-portal-build`. Default: $CARGO_TARGET_DIR/portal
+    /// or target/portal.
+    #[arg(long, env = "YUNSHU_PORTAL_ASSETS")]
+    portal_assets: Option<PathBuf>,
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -119,6 +124,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         admin_token_file: Some(admin_token_file.clone()),
         driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
         reconciler: yunshu_controller::reconciler::Config::default(),
+        portal_assets: args.portal_assets.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

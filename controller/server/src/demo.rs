@@ -4,6 +4,11 @@
 //!
 //! Built through the domain constructors, so the demo passes the same validation as
 //! real input. Provider inventory comes from the simulator driver, not from here.
+//!
+//! Demo users, one per role, all with the password [`DEMO_PASSWORD`] (printed
+//! in the log and the README — a demo, never a production default): `demo`
+//! (the demo department's administrator), `reviewer`, `approver`, `operator`
+//! (the simulator's provider operator) and `auditor`.
 
 use chrono::Utc;
 use yunshu_domain::DomainError;
@@ -21,12 +26,75 @@ use crate::readiness::Readiness;
 /// division code, a realistic shape for a department code.
 pub const DEMO_TENANT: &str = "110105";
 
+/// The demo users' password.
+pub const DEMO_PASSWORD: &str = "Yunshu-Demo-2026";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("demo data is invalid")]
     Invalid(#[from] DomainError),
     #[error("cannot write demo data")]
     Store(#[from] StoreError),
+    #[error("cannot hash the demo password")]
+    Password,
+}
+
+/// The demo users and their role bindings (user id, display name, role, scope).
+fn demo_users(
+    password_hash: &str,
+) -> Result<Vec<(yunshu_domain::user::User, yunshu_domain::user::RoleBinding)>, DomainError> {
+    use yunshu_domain::user::{Role, RoleBinding, RoleBindingFields, Scope, User, UserState};
+    use yunshu_domain::{Actor, ProviderId, UserId};
+    let tenant = TenantCode::new(DEMO_TENANT)?;
+    let sim: ProviderId = ProviderId::new("sim")?;
+    let people = [
+        (
+            "demo",
+            "王演示（使用单位管理员）",
+            Some(tenant.clone()),
+            Role::TenantAdmin,
+            Scope::Tenant {
+                tenant: tenant.clone(),
+            },
+        ),
+        ("reviewer", "孙审核", None, Role::Reviewer, Scope::Platform),
+        ("approver", "周审批", None, Role::Approver, Scope::Platform),
+        (
+            "operator",
+            "吴运维（模拟器）",
+            None,
+            Role::ProviderOperator {
+                provider: sim.clone(),
+            },
+            Scope::Provider { provider: sim },
+        ),
+        ("auditor", "郑审计", None, Role::Auditor, Scope::Platform),
+    ];
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for (id, name, tenant, role, scope) in people {
+        let user_id = UserId::new(id)?;
+        let user = User {
+            id: user_id.clone(),
+            display_name: Name::new(name)?,
+            tenant,
+            password_hash: Some(password_hash.to_owned()),
+            state: UserState::Active,
+            created_at: now,
+        };
+        let binding = RoleBinding::new(RoleBindingFields {
+            id: format!("{id}.0").parse()?,
+            user: user_id,
+            role,
+            scope,
+            permissions: None,
+            granted_by: Actor::System("demo".to_owned()),
+            granted_at: now,
+        })?;
+        user.check_binding(&binding)?;
+        out.push((user, binding));
+    }
+    Ok(out)
 }
 
 /// The demo tenant and system, validated.
@@ -72,6 +140,15 @@ pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
     if records::create(store, &system).await?.is_some() {
         written += 1;
     }
+    let hash = crate::auth::passwords::hash(DEMO_PASSWORD.to_owned())
+        .await
+        .map_err(|_| DemoError::Password)?;
+    for (user, binding) in demo_users(&hash)? {
+        if records::create(store, &user).await?.is_some() {
+            records::create(store, &binding).await?;
+            written += 1;
+        }
+    }
     Ok(written)
 }
 
@@ -85,7 +162,13 @@ pub async fn seed_when_ready(store: &dyn Store, readiness: &Readiness) {
     }
     match seed(store).await {
         Ok(0) => tracing::info!(tenant = DEMO_TENANT, "demo data already present"),
-        Ok(n) => tracing::info!(tenant = DEMO_TENANT, records = n, "demo data seeded"),
+        Ok(n) => tracing::info!(
+            tenant = DEMO_TENANT,
+            records = n,
+            users = "demo reviewer approver operator auditor",
+            password = DEMO_PASSWORD,
+            "demo data seeded (demo users sign in at / with this password)"
+        ),
         Err(e) => tracing::error!(
             error = %crate::readiness::error_chain(&e),
             "cannot seed demo data"
@@ -102,7 +185,11 @@ mod tests {
     #[tokio::test]
     async fn seeding_twice_writes_once_and_reads_back() {
         let store = RedbStore::in_memory().expect("store");
-        assert_eq!(seed(&store).await.expect("seed"), 2);
+        assert_eq!(
+            seed(&store).await.expect("seed"),
+            7,
+            "tenant, system, 5 users"
+        );
         assert_eq!(seed(&store).await.expect("seed again"), 0);
         let (tenant, _) = records::get::<Tenant>(&store, DEMO_TENANT)
             .await

@@ -27,6 +27,9 @@ pub struct ServeConfig {
     /// How the reconciler runs on the leader (the CLI uses the default; tests
     /// shorten the intervals).
     pub reconciler: crate::reconciler::Config,
+    /// The portal's browser bundle (`<dir>/pkg/…`, from `yunshu-portal-build`);
+    /// `None`: [`yunshu_portal::server::default_assets_dir`].
+    pub portal_assets: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +253,11 @@ pub async fn serve(
         "yunshu {} serving on http://{addr}",
         crate::VERSION
     );
-    let result = axum::serve(listener, crate::api::router(state))
+    let assets = config
+        .portal_assets
+        .clone()
+        .unwrap_or_else(yunshu_portal::server::default_assets_dir);
+    let result = axum::serve(listener, crate::api::router_with_portal(state, &assets))
         .with_graceful_shutdown(shutdown)
         .await;
     monitor.abort();

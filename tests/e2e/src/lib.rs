@@ -1,6 +1,8 @@
 //! Harness for end-to-end tests: an in-process controller on a loopback port with
 //! its admin token, and helpers to mint tokens and start SDK drivers.
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +59,7 @@ impl Controller {
             admin_token_file: None,
             driver_cert_ttl,
             reconciler,
+            portal_assets: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {

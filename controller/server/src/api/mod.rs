@@ -35,6 +35,18 @@ use crate::AppState;
 
 /// The whole HTTP surface of `yunshu serve`.
 pub fn router(state: AppState) -> Router {
+    routes(state, None)
+}
+
+/// [`router`] with the self-service portal answering every path that is not
+/// the API's (pages under `/`, the browser bundle under `/pkg`). The portal
+/// renders pages by calling a plain [`router`] in-process.
+pub fn router_with_portal(state: AppState, portal_assets: &std::path::Path) -> Router {
+    let portal = yunshu_portal::server::router(router(state.clone()), portal_assets);
+    routes(state, Some(portal))
+}
+
+fn routes(state: AppState, portal: Option<Router>) -> Router {
     let api = Router::new()
         .route("/version", get(version::version))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -123,17 +135,20 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             idempotency::idempotency,
         ));
-    Router::new()
+    let top = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .nest("/api/v1", api)
-        .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-        .with_state(state)
+        .nest("/api/v1", api);
+    let top = match portal {
+        Some(portal) => top.fallback_service(portal),
+        None => top.fallback(error::not_found),
+    };
+    top.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        observe::observe,
+    ))
+    .with_state(state)
 }
 
 #[cfg(test)]

@@ -1,0 +1,185 @@
+//! The page shell, the router and the frame every page shares: header with
+//! the product name, role-aware navigation, the language switch and sign-out.
+
+use leptos::prelude::*;
+use leptos_meta::{Html, MetaTags, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::i18n::{Lang, t};
+use crate::pages::{dashboard::Dashboard, login::Login, profile::Profile};
+
+/// The whole HTML document, rendered on the server for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <style>{include_str!("../style.css")}</style>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The language chosen by the `lang` cookie (简体中文 when there is none).
+fn initial_lang() -> Lang {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(axum::http::header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_cookie_header)
+            })
+            .unwrap_or_default()
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        use wasm_bindgen::JsCast;
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+            .and_then(|d| d.cookie().ok())
+            .and_then(|c| Lang::from_cookie_header(&c))
+            .unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        Lang::default()
+    }
+}
+
+/// The language of this page (a signal: the switch relabels everything).
+pub fn use_lang() -> RwSignal<Lang> {
+    use_context::<RwSignal<Lang>>().unwrap_or_else(|| RwSignal::new(Lang::default()))
+}
+
+/// A reactive label: `{tr("nav.dashboard")}` in a view.
+pub fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+    let lang = use_lang();
+    move || t(lang.get(), key)
+}
+
+/// Sends the browser to `path` (a full load, so the server renders it with
+/// the new session); on the server, answers the page request with a redirect.
+pub fn go(path: &str) {
+    #[cfg(feature = "ssr")]
+    leptos_axum::redirect(path);
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href(path);
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let _ = path;
+}
+
+/// Stores the language choice for the next page loads.
+fn remember_lang(lang: Lang) {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(doc) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+        {
+            let _ = doc.set_cookie(&format!(
+                "lang={}; path=/; max-age=31536000; samesite=strict",
+                lang.code()
+            ));
+        }
+    }
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
+    let _ = lang;
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let lang = RwSignal::new(initial_lang());
+    provide_context(lang);
+    view! {
+        <Html {..} lang=move || lang.get().code()/>
+        <Title text=move || t(lang.get(), "app.name")/>
+        <Router>
+            <Routes fallback=NotFound>
+                // Data pages render once their API reads are done (in-process,
+                // milliseconds), so a redirect to sign-in is a real 302.
+                <Route path=path!("/") view=Dashboard ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=Login/>
+                <Route path=path!("/profile") view=Profile ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The language switch: relabels the page at once and remembers the choice.
+#[component]
+pub fn LangSwitch() -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <button
+            type="button"
+            class="lang"
+            id="lang-switch"
+            on:click=move |_| {
+                let next = lang.get_untracked().other();
+                lang.set(next);
+                remember_lang(next);
+            }
+        >
+            {tr("lang.switch")}
+        </button>
+    }
+}
+
+/// Header and navigation around a signed-in page.
+#[component]
+pub fn Frame(children: Children) -> impl IntoView {
+    let logout = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = crate::api::post::<serde_json::Value>(
+                "/api/v1/auth/logout",
+                &serde_json::json!({}),
+            )
+            .await;
+            go("/login");
+        });
+    };
+    view! {
+        <a class="skip" href="#main">{tr("nav.skip")}</a>
+        <header class="top">
+            <a class="brand" href="/">{tr("app.name")}</a>
+            <nav aria-label="main">
+                <a href="/">{tr("nav.dashboard")}</a>
+                <a href="/profile">{tr("nav.profile")}</a>
+            </nav>
+            <div class="tools">
+                <LangSwitch/>
+                <button type="button" id="logout" on:click=logout>{tr("nav.logout")}</button>
+            </div>
+        </header>
+        <main id="main">{children()}</main>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main id="main" class="narrow">
+            <h1>{tr("notfound.title")}</h1>
+            <p><a href="/">{tr("notfound.back")}</a></p>
+        </main>
+    }
+}

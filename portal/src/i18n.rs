@@ -1,0 +1,236 @@
+//! Every label of the portal in 简体中文 (the default) and English, in one
+//! table, so a missing translation is a failing test rather than a blank.
+
+use std::str::FromStr;
+
+/// The two languages of the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The `lang` cookie value and the `<html lang>` attribute.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The language named by a `Cookie` header's `lang=…`, if any.
+    pub fn from_cookie_header(header: &str) -> Option<Lang> {
+        header
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+}
+
+impl FromStr for Lang {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "zh-CN" | "zh" => Ok(Lang::Zh),
+            "en" => Ok(Lang::En),
+            _ => Err(()),
+        }
+    }
+}
+
+/// (key, 简体中文, English).
+const LABELS: &[(&str, &str, &str)] = &[
+    (
+        "app.name",
+        "云枢 · 政务云自助服务门户",
+        "Yunshu · Government Cloud Portal",
+    ),
+    ("app.short", "云枢", "Yunshu"),
+    ("lang.switch", "English", "中文"),
+    ("nav.dashboard", "工作台", "Dashboard"),
+    ("nav.profile", "个人信息", "Profile"),
+    ("nav.logout", "退出登录", "Sign out"),
+    ("nav.skip", "跳到主要内容", "Skip to main content"),
+    ("login.title", "登录", "Sign in"),
+    ("login.user", "用户名", "User name"),
+    ("login.password", "密码", "Password"),
+    ("login.submit", "登录", "Sign in"),
+    ("login.busy", "正在登录…", "Signing in…"),
+    ("login.need_user", "请输入用户名", "Enter your user name"),
+    ("login.need_password", "请输入密码", "Enter your password"),
+    (
+        "login.hint",
+        "使用单位、审核人员、供应商与管理员均从此处登录。",
+        "Departments, reviewers, providers and administrators all sign in here.",
+    ),
+    ("common.loading", "加载中…", "Loading…"),
+    ("common.none", "暂无", "None"),
+    ("common.error", "出错了", "Something went wrong"),
+    (
+        "common.retry",
+        "请刷新页面重试。",
+        "Reload the page to try again.",
+    ),
+    ("dash.title", "工作台", "Dashboard"),
+    ("dash.welcome", "欢迎，", "Welcome, "),
+    ("dash.tenant", "使用单位", "Department"),
+    ("dash.systems", "信息系统", "Information systems"),
+    ("dash.orders", "办理中的工单", "Orders in progress"),
+    (
+        "dash.no_systems",
+        "还没有信息系统。",
+        "No information systems yet.",
+    ),
+    (
+        "dash.no_orders",
+        "没有办理中的工单。",
+        "No orders in progress.",
+    ),
+    ("col.number", "编号", "Number"),
+    ("col.name", "名称", "Name"),
+    ("col.level", "等保级别", "MLPS level"),
+    ("col.state", "状态", "State"),
+    ("col.type", "系统类型", "System type"),
+    ("col.order", "工单号", "Order"),
+    ("col.kind", "类型", "Kind"),
+    ("col.system", "信息系统", "System"),
+    ("col.created", "创建日期", "Created"),
+    ("col.deadline", "办理时限", "Deadline"),
+    (
+        "deadline.left",
+        "剩余 {n} 个工作日",
+        "{n} working days left",
+    ),
+    ("deadline.today", "今日到期", "Due today"),
+    (
+        "deadline.overdue",
+        "已超期 {n} 个工作日",
+        "Overdue by {n} working days",
+    ),
+    ("deadline.due", "截止 {date}", "due {date}"),
+    ("profile.title", "个人信息", "Profile"),
+    ("profile.actor", "账号", "Account"),
+    ("profile.roles", "角色", "Roles"),
+    ("profile.permissions", "权限", "Permissions"),
+    ("notfound.title", "页面不存在", "Page not found"),
+    ("notfound.back", "返回工作台", "Back to the dashboard"),
+];
+
+/// The label `key` in `lang`; the key itself if it is unknown (a test keeps
+/// that from shipping).
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, zh, en)| match lang {
+            Lang::Zh => *zh,
+            Lang::En => *en,
+        })
+        .unwrap_or("?")
+}
+
+/// Names of states, kinds and roles the API reports as snake_case codes.
+const CODES: &[(&str, &str, &str)] = &[
+    ("draft", "草稿", "Draft"),
+    ("submitted", "已提交", "Submitted"),
+    ("accepted", "已受理", "Accepted"),
+    ("expert_review", "专家评审", "Expert review"),
+    ("refused", "已退回", "Refused"),
+    ("approved", "已批准", "Approved"),
+    ("test_env_ready", "测试环境就绪", "Test environment ready"),
+    ("delivered", "已交付", "Delivered"),
+    ("live", "已上线", "Live"),
+    ("exit_requested", "申请退出", "Exit requested"),
+    ("exited", "已退出", "Exited"),
+    ("purged", "已清除", "Purged"),
+    ("cancelled", "已撤销", "Cancelled"),
+    ("onboarding", "上云申请", "Onboarding"),
+    ("go_live", "上线申请", "Go-live"),
+    ("change", "变更申请", "Change"),
+    ("exit", "退出申请", "Exit"),
+    ("level1", "一级", "Level 1"),
+    ("level2", "二级", "Level 2"),
+    ("level3", "三级", "Level 3"),
+    ("level4", "四级", "Level 4"),
+    ("tenant_user", "使用单位用户", "Department user"),
+    ("tenant_admin", "使用单位管理员", "Department administrator"),
+    ("reviewer", "审核人员", "Reviewer"),
+    ("approver", "审批人员", "Approver"),
+    ("provider_operator", "供应商运维", "Provider operator"),
+    ("platform_admin", "平台管理员", "Platform administrator"),
+    ("auditor", "审计人员", "Auditor"),
+    ("business_production", "业务生产系统", "Business production"),
+    ("internal_office", "内部办公", "Internal office"),
+    ("public_service", "公众服务", "Public service"),
+    ("portal", "门户网站", "Portal website"),
+    ("mobile_app", "移动APP", "Mobile app"),
+    ("video", "视频系统", "Video"),
+    ("other", "其他", "Other"),
+];
+
+/// The display name of an API code in `lang`; the code itself if unknown.
+pub fn code_name(lang: Lang, code: &str) -> String {
+    CODES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, zh, en)| match lang {
+            Lang::Zh => (*zh).to_owned(),
+            Lang::En => (*en).to_owned(),
+        })
+        .unwrap_or_else(|| code.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_has_both_languages_and_keys_are_unique() {
+        let mut keys = std::collections::BTreeSet::new();
+        for (k, zh, en) in LABELS.iter().chain(CODES) {
+            assert!(keys.insert(*k), "duplicate key {k}");
+            assert!(!zh.trim().is_empty(), "{k}: no Chinese");
+            assert!(!en.trim().is_empty(), "{k}: no English");
+            assert!(
+                !zh.is_ascii() || k.starts_with("lang."),
+                "{k}: the Chinese label {zh:?} looks untranslated"
+            );
+        }
+    }
+
+    #[test]
+    fn every_key_used_in_the_pages_exists() {
+        // Keys are string literals `t(…, "x.y")`/`tr("x.y")` in the sources.
+        for (file, text) in [
+            ("app.rs", include_str!("app.rs")),
+            ("pages/login.rs", include_str!("pages/login.rs")),
+            ("pages/dashboard.rs", include_str!("pages/dashboard.rs")),
+            ("pages/profile.rs", include_str!("pages/profile.rs")),
+        ] {
+            for part in text.split("tr(\"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                assert!(
+                    LABELS.iter().any(|(k, _, _)| *k == key),
+                    "{file}: label {key:?} is not in the table"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn language_from_the_cookie() {
+        assert_eq!(Lang::from_cookie_header("a=1; lang=en"), Some(Lang::En));
+        assert_eq!(Lang::from_cookie_header("lang=zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::from_cookie_header("x=y"), None);
+    }
+}

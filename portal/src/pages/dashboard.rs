@@ -1,0 +1,230 @@
+//! The tenant's dashboard: who is signed in, the department's information
+//! systems, and its orders in progress with their deadline clocks (working
+//! days left, overdue in red).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{self, ApiError};
+use crate::app::{Frame, go, tr, use_lang};
+use crate::format;
+use crate::i18n::{Lang, code_name, t};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub actor: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Page<T> {
+    items: Vec<T>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct System {
+    number: String,
+    name: String,
+    #[serde(default)]
+    security_level: String,
+    #[serde(default)]
+    system_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Deadline {
+    due_date: String,
+    #[serde(default)]
+    overdue: bool,
+    #[serde(default)]
+    working_days_left: Option<i64>,
+    #[serde(default)]
+    step_zh: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Order {
+    id: String,
+    kind: String,
+    state: String,
+    system: String,
+    created_at: String,
+    #[serde(default)]
+    deadline: Option<Deadline>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Dash {
+    me: Me,
+    systems: Vec<System>,
+    orders: Vec<Order>,
+}
+
+/// States an order has finished in.
+const DONE: [&str; 6] = [
+    "delivered",
+    "live",
+    "exited",
+    "purged",
+    "cancelled",
+    "refused",
+];
+
+/// The three reads, prepared now (see `api::get`), awaited together.
+fn load() -> impl std::future::Future<Output = Result<Dash, ApiError>> + Send + 'static {
+    let me = api::get::<Me>("/api/v1/auth/me");
+    let systems = api::get::<Page<System>>("/api/v1/systems?limit=200");
+    let orders = api::get::<Page<Order>>("/api/v1/orders?limit=200");
+    async move {
+        let me = me.await?;
+        let systems = systems.await?.items;
+        let mut orders: Vec<Order> = orders
+            .await?
+            .items
+            .into_iter()
+            .filter(|o| !DONE.contains(&o.state.as_str()))
+            .collect();
+        // Most urgent first: fewest working days left, then the earliest due date.
+        orders.sort_by(|a, b| {
+            let key = |o: &Order| {
+                o.deadline.as_ref().map_or((i64::MAX, String::new()), |d| {
+                    (d.working_days_left.unwrap_or(i64::MAX), d.due_date.clone())
+                })
+            };
+            key(a).cmp(&key(b))
+        });
+        Ok(Dash {
+            me,
+            systems,
+            orders,
+        })
+    }
+}
+
+/// "剩余 3 个工作日 · 截止 2026-11-26", red when overdue.
+fn clock(lang: Lang, d: &Deadline) -> String {
+    let n = d.working_days_left.unwrap_or(0);
+    let left = match d.working_days_left {
+        Some(n) if n > 0 => t(lang, "deadline.left").replace("{n}", &n.to_string()),
+        Some(0) => t(lang, "deadline.today").to_owned(),
+        Some(_) => t(lang, "deadline.overdue").replace("{n}", &(-n).to_string()),
+        None => String::new(),
+    };
+    let due = t(lang, "deadline.due").replace("{date}", &d.due_date);
+    if left.is_empty() {
+        due
+    } else {
+        format!("{left} · {due}")
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let lang = use_lang();
+    let data = Resource::new(|| (), |_| load());
+    view! {
+        <Frame>
+            <h1>{tr("dash.title")}</h1>
+            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(d) => view! { <DashBody dash=d lang=lang/> }.into_any(),
+                        Err(e) if e.needs_login() => {
+                            go("/login");
+                            view! { <p>{tr("common.loading")}</p> }.into_any()
+                        }
+                        Err(e) => view! {
+                            <p class="form-error" role="alert">
+                                {tr("common.error")} ": " {move || e.text(lang.get()).to_owned()}
+                            </p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Frame>
+    }
+}
+
+#[component]
+fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
+    let Dash {
+        me,
+        systems,
+        orders,
+    } = dash;
+    let who = me.actor.trim_start_matches("user:").to_owned();
+    let tenant = me.tenant.clone().unwrap_or_default();
+    let has_tenant = !tenant.is_empty();
+    let no_systems = systems.is_empty();
+    let no_orders = orders.is_empty();
+    view! {
+        <p class="welcome">
+            {tr("dash.welcome")} <strong id="who">{who}</strong>
+            <Show when=move || has_tenant>
+                " · " {tr("dash.tenant")} " " <span id="tenant">{tenant.clone()}</span>
+            </Show>
+        </p>
+        <section aria-labelledby="systems-h">
+            <h2 id="systems-h">{tr("dash.systems")}</h2>
+            <Show when=move || !no_systems fallback=move || view! { <p>{tr("dash.no_systems")}</p> }>
+                <table id="systems">
+                    <thead><tr>
+                        <th scope="col">{tr("col.number")}</th>
+                        <th scope="col">{tr("col.name")}</th>
+                        <th scope="col">{tr("col.type")}</th>
+                        <th scope="col">{tr("col.level")}</th>
+                    </tr></thead>
+                    <tbody>
+                        {systems.clone().into_iter().map(|s| {
+                            let (kind, level) = (s.system_type.clone(), s.security_level.clone());
+                            view! {
+                                <tr>
+                                    <td>{s.number}</td>
+                                    <td>{s.name}</td>
+                                    <td>{move || code_name(lang.get(), &kind)}</td>
+                                    <td>{move || code_name(lang.get(), &level)}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </Show>
+        </section>
+        <section aria-labelledby="orders-h">
+            <h2 id="orders-h">{tr("dash.orders")}</h2>
+            <Show when=move || !no_orders fallback=move || view! { <p>{tr("dash.no_orders")}</p> }>
+                <table id="orders">
+                    <thead><tr>
+                        <th scope="col">{tr("col.order")}</th>
+                        <th scope="col">{tr("col.kind")}</th>
+                        <th scope="col">{tr("col.system")}</th>
+                        <th scope="col">{tr("col.state")}</th>
+                        <th scope="col">{tr("col.created")}</th>
+                        <th scope="col">{tr("col.deadline")}</th>
+                    </tr></thead>
+                    <tbody>
+                        {orders.clone().into_iter().map(|o| {
+                            let (kind, state, deadline) = (o.kind.clone(), o.state.clone(), o.deadline.clone());
+                            let overdue = deadline.as_ref().is_some_and(|d| d.overdue);
+                            view! {
+                                <tr class:overdue=overdue>
+                                    <td>{o.id}</td>
+                                    <td>{move || code_name(lang.get(), &kind)}</td>
+                                    <td>{o.system}</td>
+                                    <td>{move || code_name(lang.get(), &state)}</td>
+                                    <td>{format::date(&o.created_at)}</td>
+                                    <td class="deadline">{move || deadline.as_ref().map(|d| clock(lang.get(), d)).unwrap_or_default()}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </Show>
+        </section>
+    }
+}
