@@ -68,7 +68,7 @@ fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, ApiError> 
 /// page request's cookies from the reactive context) and sent when awaited.
 pub fn get<T: DeserializeOwned + Send + 'static>(
     path: &str,
-) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static {
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
     let call = imp::call("GET", path, None);
     async move {
         let (status, body) = call.await?;
@@ -80,7 +80,7 @@ pub fn get<T: DeserializeOwned + Send + 'static>(
 pub fn post<T: DeserializeOwned + Send + 'static>(
     path: &str,
     body: &serde_json::Value,
-) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static {
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
     let call = imp::call("POST", path, Some(body.to_string()));
     async move {
         let (status, bytes) = call.await?;
@@ -107,7 +107,8 @@ mod imp {
         method: &'static str,
         path: &str,
         body: Option<String>,
-    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
+    {
         // Read the context now: the future may be polled outside the owner.
         let router = use_context::<ApiRouter>();
         let cookie = use_context::<axum::http::request::Parts>().and_then(|p| {
@@ -161,7 +162,8 @@ mod imp {
         method: &'static str,
         path: &str,
         body: Option<String>,
-    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
+    {
         let path = path.to_owned();
         // Browser futures are not Send; the portal runs them on the one
         // browser thread only.
@@ -213,7 +215,8 @@ mod imp {
         _method: &'static str,
         _path: &str,
         _body: Option<String>,
-    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
+    {
         async { Err(ApiError::network("built without ssr or hydrate")) }
     }
 }

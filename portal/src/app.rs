@@ -7,7 +7,10 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::i18n::{Lang, t};
-use crate::pages::{dashboard::Dashboard, login::Login, profile::Profile};
+use crate::pages::dashboard::{Dashboard, Me};
+use crate::pages::{
+    login::Login, order_detail::OrderDetail, order_new::OrderNew, profile::Profile, review::Review,
+};
 
 /// The whole HTML document, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -115,6 +118,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=Dashboard ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=Login/>
                 <Route path=path!("/profile") view=Profile ssr=SsrMode::Async/>
+                <Route path=path!("/orders/new") view=OrderNew ssr=SsrMode::Async/>
+                <Route path=path!("/orders/:id") view=OrderDetail ssr=SsrMode::Async/>
+                <Route path=path!("/review") view=Review ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -143,6 +149,9 @@ pub fn LangSwitch() -> impl IntoView {
 /// Header and navigation around a signed-in page.
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
+    // Which links to show depends on the roles (a tenant files applications,
+    // reviewers and approvers work the queue).
+    let me = Resource::new(|| (), |_| crate::api::get::<Me>("/api/v1/auth/me"));
     let logout = move |_| {
         leptos::task::spawn_local(async move {
             let _ = crate::api::post::<serde_json::Value>(
@@ -159,6 +168,21 @@ pub fn Frame(children: Children) -> impl IntoView {
             <a class="brand" href="/">{tr("app.name")}</a>
             <nav aria-label="main">
                 <a href="/">{tr("nav.dashboard")}</a>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        let roles: Vec<String> = me
+                            .await
+                            .map(|m| m.roles.iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect())
+                            .unwrap_or_default();
+                        let has = |r: &str| roles.iter().any(|x| x == r);
+                        let tenant = has("tenant_admin") || has("tenant_user");
+                        let platform = has("reviewer") || has("approver");
+                        view! {
+                            <Show when=move || tenant><a href="/orders/new" id="nav-new">{tr("nav.new")}</a></Show>
+                            <Show when=move || platform><a href="/review" id="nav-review">{tr("nav.review")}</a></Show>
+                        }
+                    })}
+                </Suspense>
                 <a href="/profile">{tr("nav.profile")}</a>
             </nav>
             <div class="tools">

@@ -18,6 +18,21 @@ pub fn date(rfc3339: &str) -> String {
     }
 }
 
+/// The CST date and minute of an RFC 3339 instant: `2026-11-23 14:05`.
+pub fn date_time(rfc3339: &str) -> String {
+    match (
+        DateTime::parse_from_rfc3339(rfc3339),
+        FixedOffset::east_opt(8 * 3600),
+    ) {
+        (Ok(t), Some(cst)) => t
+            .with_timezone(&Utc)
+            .with_timezone(&cst)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        _ => rfc3339.to_owned(),
+    }
+}
+
 /// Yuan with two decimals and thousands separators: `¥1,234.56`.
 pub fn yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };

@@ -2,4 +2,7 @@
 
 pub mod dashboard;
 pub mod login;
+pub mod order_detail;
+pub mod order_new;
 pub mod profile;
+pub mod review;

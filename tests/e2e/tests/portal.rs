@@ -124,3 +124,151 @@ async fn a_tenant_signs_in_sees_the_dashboard_and_switches_to_english() {
     assert_eq!(b.text("h1").await, "Dashboard");
     b.close().await;
 }
+
+/// Signs out (if signed in) and signs in as `user`, landing on the dashboard.
+async fn sign_in(b: &Browser, url: &str, user: &str) {
+    b.open(&format!("{url}/login")).await;
+    b.fill("#user", user).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#login-submit").await;
+    let h1 = b.text_until("h1", |t| t == "工作台").await;
+    assert_eq!(h1, "工作台", "{user} did not reach the dashboard");
+    b.hydrated().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
+    use std::sync::Arc;
+    use yunshu_driver_sdk::EventLog;
+    use yunshu_e2e::RunningDriver;
+    use yunshu_sim::{Delays, Sim, SimConfig};
+
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle"
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let mut config = SimConfig::demo();
+    config.delays = Delays::uniform(300);
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(config, log.sink()).expect("simulator");
+    let token = c.token("sim").await;
+    let _driver = RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
+    let people = People::create(&c.url, &c.admin_token).await;
+    c.create_system(&people.wang, "社保卡服务系统").await;
+
+    // The tenant fills in the application; shape limits are checked as typed.
+    sign_in(&b, &c.url, "wang").await;
+    b.click("#nav-new").await;
+    b.hydrated().await;
+    b.fill("#line0-name", "web").await;
+    b.fill("#line0-vcpu", "999").await;
+    let err = b.text_until("#line0-vcpu-error", |t| !t.is_empty()).await;
+    assert_eq!(err, "超出允许范围（1–64）");
+    b.fill("#line0-vcpu", "2").await;
+    assert_eq!(b.text_until("#line0-vcpu-error", str::is_empty).await, "");
+    b.fill("#line0-memory", "4").await;
+    b.fill("#line0-data-disk", "0").await;
+    b.fill("#line0-purpose", "应用服务器").await;
+    b.fill("#line0-quantity", "3").await;
+    b.click("#add-line").await;
+    b.fill("#line1-name", "db").await;
+    b.fill("#line1-vcpu", "2").await;
+    b.fill("#line1-memory", "4").await;
+    b.fill("#line1-data-disk", "0").await;
+    b.fill("#line1-purpose", "数据库").await;
+    b.screenshot("portal-new-application-zh").await;
+    b.click("#submit-order").await;
+    let state = b.text_until("#order-state", |t| t == "已提交").await;
+    assert_eq!(state, "已提交");
+    let order = b.text("#order-id").await;
+    assert!(order.starts_with("WO-"), "{order}");
+    let order_url = format!("{}/orders/{order}", c.url);
+
+    // The reviewer finds it in the queue, accepts it and lowers web to 2.
+    sign_in(&b, &c.url, "sun").await;
+    b.click("#nav-review").await;
+    assert!(b.text("#queue").await.contains(&order));
+    b.open(&order_url).await;
+    b.click("#act-accepted").await;
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "已受理").await,
+        "已受理"
+    );
+    b.hydrated().await;
+    b.fill("#approve-0", "2").await;
+    b.click("#lower-0").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.screenshot("portal-review-lowered-zh").await;
+
+    // The approver approves; the reconciler provisions through the simulator.
+    sign_in(&b, &c.url, "zhou").await;
+    b.open(&order_url).await;
+    b.click("#act-approved").await;
+    let state = b
+        .text_until("#order-state", |t| t == "已批准" || t == "测试环境就绪")
+        .await;
+    assert!(state == "已批准" || state == "测试环境就绪", "{state}");
+
+    // The tenant watches the VMs come up (2 web, 1 db) and confirms delivery.
+    sign_in(&b, &c.url, "wang").await;
+    b.open(&order_url).await;
+    let mut table = String::new();
+    for _ in 0..200 {
+        if let Ok(e) = b.client.find(fantoccini::Locator::Css("#resources")).await {
+            table = e.text().await.unwrap_or_default();
+            if table.matches("运行中").count() == 3 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(table.matches("运行中").count(), 3, "{table}");
+    b.open(&order_url).await;
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "测试环境就绪").await,
+        "测试环境就绪"
+    );
+    b.click("#act-delivered").await;
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "已交付").await,
+        "已交付"
+    );
+    let timeline = b.text("#timeline").await;
+    for who in ["wang", "sun", "zhou", "system:reconciler"] {
+        assert!(
+            timeline.contains(who),
+            "{who} missing from the timeline: {timeline}"
+        );
+    }
+    b.screenshot("portal-order-delivered-zh").await;
+
+    // Another department's user cannot open the order by its URL.
+    let (s, body) = c
+        .api(
+            "POST",
+            "/api/v1/tenants",
+            &c.admin_token,
+            Some(serde_json::json!({"code": "110106", "name": "丰台区政务服务管理局", "supervising_unit": "丰台区人民政府"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    yunshu_e2e::user_token_at(
+        &c.url,
+        &c.admin_token,
+        "li",
+        Some("110106"),
+        serde_json::json!({"name": "tenant_admin"}),
+        serde_json::json!({"type": "tenant", "tenant": "110106"}),
+    )
+    .await;
+    sign_in(&b, &c.url, "li").await;
+    b.open(&order_url).await;
+    assert_eq!(b.text("h1").await, "页面不存在");
+    assert!(!b.text("body").await.contains("社保卡服务系统"));
+    b.screenshot("portal-other-tenant-not-found-zh").await;
+    b.close().await;
+}
