@@ -9,7 +9,8 @@ use leptos_router::{SsrMode, path};
 use crate::i18n::{Lang, t};
 use crate::pages::dashboard::{Dashboard, Me};
 use crate::pages::{
-    login::Login, order_detail::OrderDetail, order_new::OrderNew, profile::Profile, review::Review,
+    audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail, order_new::OrderNew,
+    profile::Profile, review::Review,
 };
 
 /// The whole HTML document, rendered on the server for every page.
@@ -121,6 +122,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orders/new") view=OrderNew ssr=SsrMode::Async/>
                 <Route path=path!("/orders/:id") view=OrderDetail ssr=SsrMode::Async/>
                 <Route path=path!("/review") view=Review ssr=SsrMode::Async/>
+                <Route path=path!("/capacity") view=Capacity ssr=SsrMode::Async/>
+                <Route path=path!("/audit") view=Audit ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -177,9 +180,14 @@ pub fn Frame(children: Children) -> impl IntoView {
                         let has = |r: &str| roles.iter().any(|x| x == r);
                         let tenant = has("tenant_admin") || has("tenant_user");
                         let platform = has("reviewer") || has("approver");
+                        let capacity = has("approver") || has("platform_admin")
+                            || roles.iter().any(|r| r.starts_with("provider_operator"));
+                        let auditor = has("auditor");
                         view! {
                             <Show when=move || tenant><a href="/orders/new" id="nav-new">{tr("nav.new")}</a></Show>
                             <Show when=move || platform><a href="/review" id="nav-review">{tr("nav.review")}</a></Show>
+                            <Show when=move || capacity><a href="/capacity" id="nav-capacity">{tr("nav.capacity")}</a></Show>
+                            <Show when=move || auditor><a href="/audit" id="nav-audit">{tr("nav.audit")}</a></Show>
                         }
                     })}
                 </Suspense>

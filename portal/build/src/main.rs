@@ -35,8 +35,14 @@ struct Args {
     out: Option<PathBuf>,
 }
 
+/// The workspace to build, read at run time: `cargo run` sets
+/// `CARGO_MANIFEST_DIR` to this package's directory. Not `env!`: clones on one
+/// machine share the target directory, so this binary may have been compiled
+/// from another clone.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| PathBuf::from(d).join("../.."))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn target_root() -> PathBuf {

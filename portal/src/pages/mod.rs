@@ -1,5 +1,7 @@
 //! One module per page.
 
+pub mod audit;
+pub mod capacity;
 pub mod dashboard;
 pub mod login;
 pub mod order_detail;

@@ -272,3 +272,73 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.screenshot("portal-other-tenant-not-found-zh").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
+    use std::sync::Arc;
+    use yunshu_driver_sdk::EventLog;
+    use yunshu_e2e::RunningDriver;
+    use yunshu_sim::{Sim, SimConfig};
+
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle"
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
+    let token = c.token("sim").await;
+    let _driver = RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
+    People::create(&c.url, &c.admin_token).await;
+    for (id, role, scope) in [
+        (
+            "wu",
+            serde_json::json!({"name": "provider_operator", "provider": "sim"}),
+            serde_json::json!({"type": "provider", "provider": "sim"}),
+        ),
+        (
+            "zheng",
+            serde_json::json!({"name": "auditor"}),
+            serde_json::json!({"type": "platform"}),
+        ),
+    ] {
+        yunshu_e2e::user_token_at(&c.url, &c.admin_token, id, None, role, scope).await;
+    }
+
+    // The provider operator: every pool of the simulator, with the 80 % line.
+    sign_in(&b, &c.url, "wu").await;
+    b.click("#nav-capacity").await;
+    let pools = b
+        .text_until("#pools", |t| t.contains("fsc-gov-x86_64"))
+        .await;
+    assert!(pools.contains("sim · fsc-gov-x86_64"), "{pools}");
+    assert!(pools.contains("当前可放置的最大虚拟机"), "{pools}");
+    assert!(b.text("main").await.contains("80%"));
+    b.screenshot("portal-capacity-zh").await;
+
+    // The auditor: the log, filtered by action, and the matching export link.
+    sign_in(&b, &c.url, "zheng").await;
+    b.click("#nav-audit").await;
+    b.hydrated().await;
+    assert!(b.text("#audit").await.contains("user.create"));
+    b.fill("#action", "tenant.").await;
+    b.click("#audit-filter").await;
+    let rows = b.text_until("#audit", |t| !t.contains("user.create")).await;
+    assert!(rows.contains("tenant."), "{rows}");
+    assert!(!rows.contains("user.create"), "{rows}");
+    let href = b
+        .client
+        .find(fantoccini::Locator::Css("#audit-export"))
+        .await
+        .expect("export link")
+        .attr("href")
+        .await
+        .expect("href")
+        .unwrap_or_default();
+    assert!(href.contains("action=tenant."), "{href}");
+    b.screenshot("portal-audit-zh").await;
+    b.close().await;
+}

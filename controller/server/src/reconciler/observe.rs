@@ -132,6 +132,10 @@ async fn follow(r: Arc<Reconciler>, provider: String) {
             // found by reading each of this driver's resources back once.
             first = false;
             r.recheck_provider(&provider);
+            // A driver just registered (or this replica just took the lead):
+            // read its inventory now, not at the next periodic refresh, so
+            // placement and the capacity figures include it at once.
+            r.wants_inventory();
         }
         while let Some(item) = stream.next().await {
             match item {
