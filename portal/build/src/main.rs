@@ -107,6 +107,10 @@ fn main() -> anyhow::Result<()> {
         .input_path(&input)
         .web(true)?
         .typescript(false)
+        // Function names are for debuggers; in a release bundle they are
+        // most of the bytes.
+        .remove_name_section(args.release)
+        .remove_producers_section(args.release)
         .generate(&out)
         .context("wasm-bindgen")?;
     let wasm = out.join("yunshu_portal_bg.wasm");
