@@ -219,6 +219,24 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("audit.until", "截止日期", "Until"),
     ("audit.filter", "筛选", "Filter"),
     ("audit.export", "导出 CSV", "Export CSV"),
+    ("sys.title", "新建信息系统", "New information system"),
+    ("sys.new", "新建信息系统", "New information system"),
+    ("sys.schedule", "运行时间", "Run time"),
+    ("sys.nature", "网络性质", "Network nature"),
+    ("sys.contact", "联系人", "Contact person"),
+    ("sys.phone", "联系电话", "Contact phone"),
+    ("sys.description", "系统简介", "Description"),
+    (
+        "sys.submit",
+        "保存，下一步填写资源需求",
+        "Save, then the resources",
+    ),
+    ("err.invalid", "格式不正确", "Not a valid value"),
+    (
+        "err.phone",
+        "请输入 11 位手机号或带区号的座机号",
+        "Enter an 11-digit mobile or a landline with its area code",
+    ),
     ("notfound.title", "页面不存在", "Page not found"),
     ("notfound.back", "返回工作台", "Back to the dashboard"),
 ];
@@ -273,6 +291,17 @@ const CODES: &[(&str, &str, &str)] = &[
     ("mobile_app", "移动APP", "Mobile app"),
     ("video", "视频系统", "Video"),
     ("other", "其他", "Other"),
+    ("unrated", "未定级", "Not rated"),
+    ("7x24", "7×24 小时", "24×7"),
+    ("5x8", "5×8 小时（工作日）", "Working hours (5×8)"),
+    ("gov_extranet", "政务外网", "Government extranet"),
+    ("internet", "互联网", "Internet"),
+    (
+        "gov_extranet_and_internet",
+        "政务外网和互联网",
+        "Government extranet and Internet",
+    ),
+    ("dedicated_line", "专线", "Dedicated line"),
     ("running", "运行中", "Running"),
     ("provisioning", "开通中", "Provisioning"),
     ("pending", "等待中", "Pending"),
@@ -328,6 +357,7 @@ mod tests {
             ("pages/review.rs", include_str!("pages/review.rs")),
             ("pages/capacity.rs", include_str!("pages/capacity.rs")),
             ("pages/audit.rs", include_str!("pages/audit.rs")),
+            ("pages/system_new.rs", include_str!("pages/system_new.rs")),
         ] {
             for part in text.split("tr(\"").skip(1) {
                 let key = part.split('"').next().unwrap_or_default();

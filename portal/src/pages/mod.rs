@@ -8,3 +8,4 @@ pub mod order_detail;
 pub mod order_new;
 pub mod profile;
 pub mod review;
+pub mod system_new;

@@ -207,7 +207,12 @@ fn LineEditor(line: LineForm, index: usize, on_remove: Callback<usize>) -> impl 
 pub fn OrderNew() -> impl IntoView {
     let lang = use_lang();
     let systems = Resource::new(|| (), |_| api::get::<Systems>("/api/v1/systems?limit=200"));
-    let system = RwSignal::new(String::new());
+    // `?system=` preselects (the new-system form sends the tenant here).
+    let preset = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("system")
+        .unwrap_or_default();
+    let system = RwSignal::new(preset);
     let next_key = RwSignal::new(1usize);
     let lines = RwSignal::new(vec![LineForm::new(0)]);
     let problem = RwSignal::new(None::<ApiError>);
@@ -275,19 +280,24 @@ pub fn OrderNew() -> impl IntoView {
                                 Err(e) if e.needs_login() => { go("/login"); Vec::new() }
                                 Err(_) => Vec::new(),
                             };
-                            if let (Some(first), true) = (items.first(), system.get_untracked().is_empty()) {
+                            let current = system.get_untracked();
+                            if !items.iter().any(|s| s.number == current)
+                                && let Some(first) = items.first()
+                            {
                                 system.set(first.number.clone());
                             }
                             view! {
                                 <select id="system" on:change=move |ev| system.set(event_target_value(&ev))>
                                     {items.into_iter().map(|s| {
                                         let label = format!("{} {}", s.number, s.name);
-                                        view! { <option value=s.number>{label}</option> }
+                                        let number = s.number.clone();
+                                        view! { <option value=s.number selected=move || system.get() == number>{label}</option> }
                                     }).collect_view()}
                                 </select>
                             }
                         })}
                     </Suspense>
+                    <a href="/systems/new" id="new-system">{tr("sys.new")}</a>
                 </div>
                 <h2>{tr("new.lines")}</h2>
                 <For

@@ -157,13 +157,31 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     let sim = Sim::new(config, log.sink()).expect("simulator");
     let token = c.token("sim").await;
     let _driver = RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
-    let people = People::create(&c.url, &c.admin_token).await;
-    c.create_system(&people.wang, "社保卡服务系统").await;
+    People::create(&c.url, &c.admin_token).await;
 
-    // The tenant fills in the application; shape limits are checked as typed.
+    // The tenant registers the information system first (004 part 1); the
+    // phone number is checked as typed with the domain's own rule.
     sign_in(&b, &c.url, "wang").await;
     b.click("#nav-new").await;
     b.hydrated().await;
+    b.click("#new-system").await;
+    b.hydrated().await;
+    b.fill("#sys-name", "社保卡服务系统").await;
+    b.fill("#sys-contact", "王管理").await;
+    b.fill("#sys-phone", "12345").await;
+    let err = b.text_until("#sys-phone-error", |t| !t.is_empty()).await;
+    assert!(err.contains("11 位手机号"), "{err}");
+    b.fill("#sys-phone", "13800138002").await;
+    assert_eq!(b.text_until("#sys-phone-error", str::is_empty).await, "");
+    b.fill("#sys-description", "社会保障卡申领与挂失的在线服务").await;
+    b.screenshot("portal-new-system-zh").await;
+    b.click("#submit-system").await;
+
+    // Then the application for it; shape limits are checked as typed.
+    b.text_until("h1", |t| t == "新建上云申请").await;
+    b.hydrated().await;
+    let chosen = b.text("#system").await;
+    assert!(chosen.contains("社保卡服务系统"), "{chosen}");
     b.fill("#line0-name", "web").await;
     b.fill("#line0-vcpu", "999").await;
     let err = b.text_until("#line0-vcpu-error", |t| !t.is_empty()).await;
