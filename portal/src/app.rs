@@ -10,7 +10,7 @@ use crate::i18n::{Lang, t};
 use crate::pages::dashboard::{Dashboard, Me};
 use crate::pages::{
     audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail, order_new::OrderNew,
-    profile::Profile, review::Review, system_new::SystemNew,
+    profile::Profile, review::Review, system_detail::SystemDetail, system_new::SystemNew,
 };
 
 /// The whole HTML document, rendered on the server for every page.
@@ -121,6 +121,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/profile") view=Profile ssr=SsrMode::Async/>
                 <Route path=path!("/orders/new") view=OrderNew ssr=SsrMode::Async/>
                 <Route path=path!("/systems/new") view=SystemNew/>
+                <Route path=path!("/systems/:number") view=SystemDetail ssr=SsrMode::Async/>
                 <Route path=path!("/orders/:id") view=OrderDetail ssr=SsrMode::Async/>
                 <Route path=path!("/review") view=Review ssr=SsrMode::Async/>
                 <Route path=path!("/capacity") view=Capacity ssr=SsrMode::Async/>

@@ -220,6 +220,10 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("audit.filter", "筛选", "Filter"),
     ("audit.export", "导出 CSV", "Export CSV"),
     ("sys.title", "新建信息系统", "New information system"),
+    ("sys.change", "申请变更", "Request a change"),
+    ("sys.exit", "申请退出", "Request exit"),
+    ("sys.orders", "工单记录", "Orders"),
+    ("new.title_change", "新建变更申请", "New change request"),
     ("sys.new", "新建信息系统", "New information system"),
     ("sys.schedule", "运行时间", "Run time"),
     ("sys.nature", "网络性质", "Network nature"),
@@ -358,6 +362,10 @@ mod tests {
             ("pages/capacity.rs", include_str!("pages/capacity.rs")),
             ("pages/audit.rs", include_str!("pages/audit.rs")),
             ("pages/system_new.rs", include_str!("pages/system_new.rs")),
+            (
+                "pages/system_detail.rs",
+                include_str!("pages/system_detail.rs"),
+            ),
         ] {
             for part in text.split("tr(\"").skip(1) {
                 let key = part.split('"').next().unwrap_or_default();

@@ -184,7 +184,7 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                             let (kind, level) = (s.system_type.clone(), s.security_level.clone());
                             view! {
                                 <tr>
-                                    <td>{s.number}</td>
+                                    <td><a href=format!("/systems/{}", s.number)>{s.number.clone()}</a></td>
                                     <td>{s.name}</td>
                                     <td>{move || code_name(lang.get(), &kind)}</td>
                                     <td>{move || code_name(lang.get(), &level)}</td>

@@ -8,4 +8,5 @@ pub mod order_detail;
 pub mod order_new;
 pub mod profile;
 pub mod review;
+pub mod system_detail;
 pub mod system_new;

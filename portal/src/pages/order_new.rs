@@ -213,6 +213,17 @@ pub fn OrderNew() -> impl IntoView {
         .get("system")
         .unwrap_or_default();
     let system = RwSignal::new(preset);
+    // `?kind=change`: the same form files a change request (groups by name).
+    let kind = if leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("kind")
+        .as_deref()
+        == Some("change")
+    {
+        "change"
+    } else {
+        "onboarding"
+    };
     let next_key = RwSignal::new(1usize);
     let lines = RwSignal::new(vec![LineForm::new(0)]);
     let problem = RwSignal::new(None::<ApiError>);
@@ -245,7 +256,7 @@ pub fn OrderNew() -> impl IntoView {
         problem.set(None);
         let create = api::post::<Created>(
             "/api/v1/orders",
-            &json!({"kind": "onboarding", "system": sys, "lines": bodies}),
+            &json!({"kind": kind, "system": sys, "lines": bodies}),
         );
         leptos::task::spawn_local(async move {
             let result = async {
@@ -269,7 +280,7 @@ pub fn OrderNew() -> impl IntoView {
     };
     view! {
         <Frame>
-            <h1>{tr("new.title")}</h1>
+            <h1>{if kind == "change" { tr("new.title_change")() } else { tr("new.title")() }}</h1>
             <form class="wide" on:submit=submit novalidate=true>
                 <div class="field">
                     <label for="system">{tr("new.system")}</label>

@@ -173,7 +173,8 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     assert!(err.contains("11 位手机号"), "{err}");
     b.fill("#sys-phone", "13800138002").await;
     assert_eq!(b.text_until("#sys-phone-error", str::is_empty).await, "");
-    b.fill("#sys-description", "社会保障卡申领与挂失的在线服务").await;
+    b.fill("#sys-description", "社会保障卡申领与挂失的在线服务")
+        .await;
     b.screenshot("portal-new-system-zh").await;
     b.click("#submit-system").await;
 
@@ -263,6 +264,25 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
         );
     }
     b.screenshot("portal-order-delivered-zh").await;
+
+    // From the system's page the tenant sees its VMs and files the exit.
+    b.open(&format!("{}/", c.url)).await;
+    let system = b.text("#systems tbody td a").await;
+    b.click("#systems tbody td a").await;
+    assert_eq!(
+        b.text_until("#system-name", |t| t == "社保卡服务系统").await,
+        "社保卡服务系统"
+    );
+    b.hydrated().await;
+    let vms = b.text("#system-resources").await;
+    assert_eq!(vms.matches("运行中").count(), 3, "{vms}");
+    assert!(b.text("#system-orders").await.contains(&order));
+    b.screenshot("portal-system-zh").await;
+    b.click("#request-exit").await;
+    assert_eq!(b.text_until("#order-state", |t| t == "已提交").await, "已提交");
+    assert_eq!(b.text("#order-kind").await, "退出申请");
+    assert!(b.text("h1").await.contains("WO-"));
+    assert!(system.starts_with("110105"), "{system}");
 
     // Another department's user cannot open the order by its URL.
     let (s, body) = c
