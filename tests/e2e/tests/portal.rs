@@ -212,6 +212,13 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.click("#nav-review").await;
     assert!(b.text("#queue").await.contains(&order));
     b.open(&order_url).await;
+    // Refusing needs a reason: without one nothing is sent.
+    b.click("#act-refused").await;
+    assert_eq!(
+        b.text_until("#reason-error", |t| !t.is_empty()).await,
+        "退回时必须填写意见"
+    );
+    assert_eq!(b.text("#order-state").await, "已提交");
     b.click("#act-accepted").await;
     assert_eq!(
         b.text_until("#order-state", |t| t == "已受理").await,
