@@ -85,6 +85,24 @@ pub fn go(path: &str) {
     let _ = path;
 }
 
+/// What a page shows while its data loads.
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading">{tr("common.loading")}</p> }
+}
+
+/// What a page shows when its data could not be read: a session that ended
+/// sends the browser to sign in; anything else is said in the page's language.
+pub fn failure(e: crate::api::ApiError) -> AnyView {
+    if e.needs_login() {
+        go("/login");
+        return view! { <Loading/> }.into_any();
+    }
+    let lang = use_lang();
+    view! { <p class="form-error" role="alert" id="load-error">{move || e.text(lang.get()).to_owned()}</p> }
+        .into_any()
+}
+
 /// Stores the language choice for the next page loads.
 fn remember_lang(lang: Lang) {
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]

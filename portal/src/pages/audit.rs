@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use serde_json::Value;
 
 use crate::api;
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr};
 use crate::format;
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
@@ -54,7 +54,6 @@ struct Page {
 
 #[component]
 pub fn Audit() -> impl IntoView {
-    let lang = use_lang();
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let filters = move || (get("actor"), get("action"), get("from"), get("until"));
@@ -86,7 +85,7 @@ pub fn Audit() -> impl IntoView {
                 <button type="submit" id="audit-filter">{tr("audit.filter")}</button>
                 <a class="export" id="audit-export" href=export>{tr("audit.export")}</a>
             </form>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match entries.await {
                         Ok(page) => view! {
@@ -113,11 +112,7 @@ pub fn Audit() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
-                        Err(e) => view! { <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p> }.into_any(),
+                        Err(e) => crate::app::failure(e),
                     }
                 })}
             </Suspense>

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::api::{self, ApiError};
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr, use_lang};
 use crate::format;
 use crate::i18n::{Lang, t};
 
@@ -51,7 +51,7 @@ pub fn Capacity() -> impl IntoView {
     view! {
         <Frame>
             <h1>{tr("cap.title")}</h1>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok((capacity, orders)) => {
@@ -127,11 +127,7 @@ pub fn Capacity() -> impl IntoView {
                                 </table>
                             }.into_any()
                         }
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
-                        Err(e) => view! { <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p> }.into_any(),
+                        Err(e) => crate::app::failure(e),
                     }
                 })}
             </Suspense>

@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiError};
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr, use_lang};
 use crate::format;
-use crate::i18n::{Lang, code_name, t};
+use crate::i18n::{Lang, code_name};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Me {
@@ -106,23 +106,6 @@ fn load() -> impl std::future::Future<Output = Result<Dash, ApiError>> + Send + 
     }
 }
 
-/// "剩余 3 个工作日 · 截止 2026-11-26", red when overdue.
-fn clock(lang: Lang, d: &Deadline) -> String {
-    let n = d.working_days_left.unwrap_or(0);
-    let left = match d.working_days_left {
-        Some(n) if n > 0 => t(lang, "deadline.left").replace("{n}", &n.to_string()),
-        Some(0) => t(lang, "deadline.today").to_owned(),
-        Some(_) => t(lang, "deadline.overdue").replace("{n}", &(-n).to_string()),
-        None => String::new(),
-    };
-    let due = t(lang, "deadline.due").replace("{date}", &d.due_date);
-    if left.is_empty() {
-        due
-    } else {
-        format!("{left} · {due}")
-    }
-}
-
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let lang = use_lang();
@@ -130,14 +113,11 @@ pub fn Dashboard() -> impl IntoView {
     view! {
         <Frame>
             <h1>{tr("dash.title")}</h1>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok(d) => view! { <DashBody dash=d lang=lang/> }.into_any(),
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
+                        Err(e) if e.needs_login() => crate::app::failure(e),
                         Err(e) => view! {
                             <p class="form-error" role="alert">
                                 {tr("common.error")} ": " {move || e.text(lang.get()).to_owned()}
@@ -218,7 +198,7 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                                     <td>{o.system}</td>
                                     <td>{move || code_name(lang.get(), &state)}</td>
                                     <td>{format::date(&o.created_at)}</td>
-                                    <td class="deadline">{move || deadline.as_ref().map(|d| clock(lang.get(), d)).unwrap_or_default()}</td>
+                                    <td class="deadline">{move || deadline.as_ref().map(|d| format::clock(lang.get(), d.working_days_left, &d.due_date)).unwrap_or_default()}</td>
                                 </tr>
                             }
                         }).collect_view()}

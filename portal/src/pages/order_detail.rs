@@ -9,9 +9,9 @@ use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
 use crate::api::{self, ApiError};
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr, use_lang};
 use crate::format;
-use crate::i18n::{Lang, code_name, t};
+use crate::i18n::{Lang, code_name};
 use crate::pages::dashboard::Me;
 
 /// What a role may do to an order in a state: (target state, label key,
@@ -58,14 +58,11 @@ pub fn OrderDetail() -> impl IntoView {
     });
     view! {
         <Frame>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match order.await {
                         Ok((me, o)) => view! { <OrderBody me=me order=o refresh=Callback::new(move |()| order.refetch())/> }.into_any(),
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
+                        Err(e) if e.needs_login() => crate::app::failure(e),
                         Err(e) => {
                             #[cfg(feature = "ssr")]
                             if e.status == 404 && let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
@@ -209,19 +206,15 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
 }
 
 fn deadline_text(lang: Lang, d: &Value) -> String {
-    let Some(due) = d["due_date"].as_str() else {
-        return String::new();
-    };
-    let left = match d["working_days_left"].as_i64() {
-        Some(n) if n > 0 => t(lang, "deadline.left").replace("{n}", &n.to_string()),
-        Some(0) => t(lang, "deadline.today").to_owned(),
-        Some(n) => t(lang, "deadline.overdue").replace("{n}", &(-n).to_string()),
-        None => String::new(),
-    };
-    format!(
-        " · {left} · {}",
-        t(lang, "deadline.due").replace("{date}", due)
-    )
+    d["due_date"]
+        .as_str()
+        .map(|due| {
+            format!(
+                " · {}",
+                format::clock(lang, d["working_days_left"].as_i64(), due)
+            )
+        })
+        .unwrap_or_default()
 }
 
 #[component]
@@ -307,7 +300,7 @@ fn Progress(system: String, order: String) -> impl IntoView {
     view! {
         <section aria-labelledby="progress-h">
             <h2 id="progress-h">{tr("order.resources")}</h2>
-            <Transition fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Transition fallback=crate::app::Loading>
                 {move || {
                     let order = order.clone();
                     Suspend::new(async move {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api;
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr, use_lang};
 use crate::i18n::code_name;
 use crate::pages::dashboard::Me;
 
@@ -14,7 +14,7 @@ pub fn Profile() -> impl IntoView {
     view! {
         <Frame>
             <h1>{tr("profile.title")}</h1>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match me.await {
                         Ok(me) => {
@@ -34,13 +34,7 @@ pub fn Profile() -> impl IntoView {
                                 </dl>
                             }.into_any()
                         }
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
-                        Err(e) => view! {
-                            <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p>
-                        }.into_any(),
+                        Err(e) => crate::app::failure(e),
                     }
                 })}
             </Suspense>

@@ -5,9 +5,9 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::api::{self, ApiError};
-use crate::app::{Frame, go, tr, use_lang};
+use crate::app::{Frame, tr, use_lang};
 use crate::format;
-use crate::i18n::{Lang, code_name, t};
+use crate::i18n::{Lang, code_name};
 
 /// States waiting for the platform.
 const WAITING: [&str; 3] = ["submitted", "accepted", "expert_review"];
@@ -43,21 +43,10 @@ fn load() -> impl std::future::Future<Output = Result<Vec<Value>, ApiError>> + S
 
 fn clock(lang: Lang, o: &Value) -> String {
     let d = &o["deadline"];
-    let Some(due) = d["due_date"].as_str() else {
-        return String::new();
-    };
-    match d["working_days_left"].as_i64() {
-        Some(n) if n > 0 => format!(
-            "{} · {due}",
-            t(lang, "deadline.left").replace("{n}", &n.to_string())
-        ),
-        Some(0) => format!("{} · {due}", t(lang, "deadline.today")),
-        Some(n) => format!(
-            "{} · {due}",
-            t(lang, "deadline.overdue").replace("{n}", &(-n).to_string())
-        ),
-        None => due.to_owned(),
-    }
+    d["due_date"]
+        .as_str()
+        .map(|due| format::clock(lang, d["working_days_left"].as_i64(), due))
+        .unwrap_or_default()
 }
 
 #[component]
@@ -67,7 +56,7 @@ pub fn Review() -> impl IntoView {
     view! {
         <Frame>
             <h1>{tr("review.title")}</h1>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match queue.await {
                         Ok(items) if items.is_empty() => view! { <p>{tr("review.empty")}</p> }.into_any(),
@@ -103,11 +92,7 @@ pub fn Review() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
-                        Err(e) => view! { <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p> }.into_any(),
+                        Err(e) => crate::app::failure(e),
                     }
                 })}
             </Suspense>

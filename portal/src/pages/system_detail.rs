@@ -60,7 +60,7 @@ pub fn SystemDetail() -> impl IntoView {
     };
     view! {
         <Frame>
-            <Suspense fallback=move || view! { <p>{tr("common.loading")}</p> }>
+            <Suspense fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok((system, resources, orders)) => {
@@ -123,10 +123,7 @@ pub fn SystemDetail() -> impl IntoView {
                                 </ul>
                             }.into_any()
                         }
-                        Err(e) if e.needs_login() => {
-                            go("/login");
-                            view! { <p>{tr("common.loading")}</p> }.into_any()
-                        }
+                        Err(e) if e.needs_login() => crate::app::failure(e),
                         Err(e) => view! {
                             <h1>{tr("notfound.title")}</h1>
                             <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p>

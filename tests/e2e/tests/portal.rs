@@ -277,7 +277,8 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     let system = b.text("#systems tbody td a").await;
     b.click("#systems tbody td a").await;
     assert_eq!(
-        b.text_until("#system-name", |t| t == "社保卡服务系统").await,
+        b.text_until("#system-name", |t| t == "社保卡服务系统")
+            .await,
         "社保卡服务系统"
     );
     b.hydrated().await;
@@ -286,7 +287,10 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     assert!(b.text("#system-orders").await.contains(&order));
     b.screenshot("portal-system-zh").await;
     b.click("#request-exit").await;
-    assert_eq!(b.text_until("#order-state", |t| t == "已提交").await, "已提交");
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "已提交").await,
+        "已提交"
+    );
     assert_eq!(b.text("#order-kind").await, "退出申请");
     assert!(b.text("h1").await.contains("WO-"));
     assert!(system.starts_with("110105"), "{system}");
@@ -371,7 +375,12 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     assert!(b.text("#audit").await.contains("user.create"));
     b.fill("#action", "tenant.").await;
     b.click("#audit-filter").await;
-    let rows = b.text_until("#audit", |t| !t.contains("user.create")).await;
+    // A full page load (a GET form): wait for the filtered table itself.
+    let rows = b
+        .text_until("#audit", |t| {
+            t.contains("tenant.") && !t.contains("user.create")
+        })
+        .await;
     assert!(rows.contains("tenant."), "{rows}");
     assert!(!rows.contains("user.create"), "{rows}");
     let href = b
