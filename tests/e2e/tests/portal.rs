@@ -125,6 +125,33 @@ async fn a_tenant_signs_in_sees_the_dashboard_and_switches_to_english() {
     b.close().await;
 }
 
+/// A browser, a controller and the simulator driver registered with it
+/// (`delay_ms` per simulated transition). `None` when the browser tests are
+/// skipped (no Chromium outside CI).
+async fn browser_controller_sim(
+    delay_ms: u64,
+) -> Option<(Browser, Controller, yunshu_e2e::RunningDriver)> {
+    use std::sync::Arc;
+    use yunshu_driver_sdk::EventLog;
+    use yunshu_sim::{Delays, Sim, SimConfig};
+
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle in {}: run `cargo run -p yunshu-portal-build --release` first",
+        assets().display()
+    );
+    let b = Browser::start().await?;
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let mut config = SimConfig::demo();
+    config.delays = Delays::uniform(delay_ms);
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(config, log.sink()).expect("simulator");
+    let token = c.token("sim").await;
+    let driver =
+        yunshu_e2e::RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
+    Some((b, c, driver))
+}
+
 /// Signs out (if signed in) and signs in as `user`, landing on the dashboard.
 async fn sign_in(b: &Browser, url: &str, user: &str) {
     b.open(&format!("{url}/login")).await;
@@ -138,25 +165,9 @@ async fn sign_in(b: &Browser, url: &str, user: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
-    use std::sync::Arc;
-    use yunshu_driver_sdk::EventLog;
-    use yunshu_e2e::RunningDriver;
-    use yunshu_sim::{Delays, Sim, SimConfig};
-
-    assert!(
-        yunshu_portal::server::has_bundle(&assets()),
-        "no portal bundle"
-    );
-    let Some(b) = Browser::start().await else {
+    let Some((b, c, _driver)) = browser_controller_sim(300).await else {
         return;
     };
-    let c = Controller::start(Duration::from_secs(3600)).await;
-    let mut config = SimConfig::demo();
-    config.delays = Delays::uniform(300);
-    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
-    let sim = Sim::new(config, log.sink()).expect("simulator");
-    let token = c.token("sim").await;
-    let _driver = RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
     People::create(&c.url, &c.admin_token).await;
 
     // The tenant registers the information system first (004 part 1); the
@@ -324,23 +335,9 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
-    use std::sync::Arc;
-    use yunshu_driver_sdk::EventLog;
-    use yunshu_e2e::RunningDriver;
-    use yunshu_sim::{Sim, SimConfig};
-
-    assert!(
-        yunshu_portal::server::has_bundle(&assets()),
-        "no portal bundle"
-    );
-    let Some(b) = Browser::start().await else {
+    let Some((b, c, _driver)) = browser_controller_sim(0).await else {
         return;
     };
-    let c = Controller::start(Duration::from_secs(3600)).await;
-    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
-    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
-    let token = c.token("sim").await;
-    let _driver = RunningDriver::start(Arc::new(sim), log, &c.url, "sim", Some(token)).await;
     People::create(&c.url, &c.admin_token).await;
     for (id, role, scope) in [
         (
