@@ -23,6 +23,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(default)]
     pub message_zh: String,
+    /// Structured detail (e.g. every bad row of a catalog import).
+    #[serde(default)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -32,6 +35,7 @@ impl ApiError {
             code: "NETWORK".to_owned(),
             message: format!("The controller could not be reached: {}", detail.into()),
             message_zh: "无法连接云枢服务，请稍后重试。".to_owned(),
+            details: None,
         }
     }
 
@@ -59,6 +63,7 @@ fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, ApiError> 
         code: format!("HTTP_{status}"),
         message: String::from_utf8_lossy(body).chars().take(200).collect(),
         message_zh: String::new(),
+        details: None,
     });
     err.status = status;
     Err(err)
@@ -81,7 +86,7 @@ pub fn post<T: DeserializeOwned + Send + 'static>(
     path: &str,
     body: &serde_json::Value,
 ) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
-    let call = imp::call("POST", path, Some(body.to_string()));
+    let call = imp::call("POST", path, Some((body.to_string(), "application/json")));
     async move {
         let (status, bytes) = call.await?;
         decode(status, &bytes)
@@ -106,7 +111,7 @@ mod imp {
     pub fn call(
         method: &'static str,
         path: &str,
-        body: Option<String>,
+        body: Option<(String, &'static str)>,
     ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
     {
         // Read the context now: the future may be polled outside the owner.
@@ -122,16 +127,24 @@ mod imp {
             let Some(ApiRouter(router)) = router else {
                 return Err(ApiError::network("no API router in context"));
             };
+            let (body, content_type) = body.unwrap_or_default();
             let mut req = axum::http::Request::builder()
                 .method(method)
                 .uri(&path)
                 .header(axum::http::header::ACCEPT, "application/json")
-                .header(axum::http::header::CONTENT_TYPE, "application/json");
+                .header(
+                    axum::http::header::CONTENT_TYPE,
+                    if content_type.is_empty() {
+                        "application/json"
+                    } else {
+                        content_type
+                    },
+                );
             if let Some(c) = cookie {
                 req = req.header(axum::http::header::COOKIE, c);
             }
             let req = req
-                .body(axum::body::Body::from(body.unwrap_or_default()))
+                .body(axum::body::Body::from(body))
                 .map_err(|e| ApiError::network(e.to_string()))?;
             let resp = router
                 .oneshot(req)
@@ -161,7 +174,7 @@ mod imp {
     pub fn call(
         method: &'static str,
         path: &str,
-        body: Option<String>,
+        body: Option<(String, &'static str)>,
     ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
     {
         let path = path.to_owned();
@@ -174,8 +187,8 @@ mod imp {
             init.set_credentials(web_sys::RequestCredentials::SameOrigin);
             let headers = web_sys::Headers::new().map_err(|_| ApiError::network("headers"))?;
             let _ = headers.set("Accept", "application/json");
-            if let Some(b) = &body {
-                let _ = headers.set("Content-Type", "application/json");
+            if let Some((b, content_type)) = &body {
+                let _ = headers.set("Content-Type", content_type);
                 init.set_body(&wasm_bindgen::JsValue::from_str(b));
             }
             if method != "GET"
@@ -206,6 +219,19 @@ mod imp {
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 pub use imp::CSRF_KEY;
 
+/// `POST path` with a body of another type (a catalog file) → JSON.
+pub fn post_text<T: DeserializeOwned + Send + 'static>(
+    path: &str,
+    body: String,
+    content_type: &'static str,
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
+    let call = imp::call("POST", path, Some((body, content_type)));
+    async move {
+        let (status, bytes) = call.await?;
+        decode(status, &bytes)
+    }
+}
+
 // Neither feature (`cargo check` of the bare crate): calls fail cleanly.
 #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
 mod imp {
@@ -214,7 +240,7 @@ mod imp {
     pub fn call(
         _method: &'static str,
         _path: &str,
-        _body: Option<String>,
+        _body: Option<(String, &'static str)>,
     ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
     {
         async { Err(ApiError::network("built without ssr or hydrate")) }

@@ -9,8 +9,9 @@ use leptos_router::{SsrMode, path};
 use crate::i18n::{Lang, t};
 use crate::pages::dashboard::{Dashboard, Me};
 use crate::pages::{
-    audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail, order_new::OrderNew,
-    profile::Profile, review::Review, system_detail::SystemDetail, system_new::SystemNew,
+    admin::Admin, audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail,
+    order_new::OrderNew, profile::Profile, review::Review, system_detail::SystemDetail,
+    system_new::SystemNew,
 };
 
 /// The whole HTML document, rendered on the server for every page.
@@ -144,6 +145,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/review") view=Review ssr=SsrMode::Async/>
                 <Route path=path!("/capacity") view=Capacity ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view=Audit ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=Admin ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -203,11 +205,13 @@ pub fn Frame(children: Children) -> impl IntoView {
                         let capacity = has("approver") || has("platform_admin")
                             || roles.iter().any(|r| r.starts_with("provider_operator"));
                         let auditor = has("auditor");
+                        let admin = has("platform_admin");
                         view! {
                             <Show when=move || tenant><a href="/orders/new" id="nav-new">{tr("nav.new")}</a></Show>
                             <Show when=move || platform><a href="/review" id="nav-review">{tr("nav.review")}</a></Show>
                             <Show when=move || capacity><a href="/capacity" id="nav-capacity">{tr("nav.capacity")}</a></Show>
                             <Show when=move || auditor><a href="/audit" id="nav-audit">{tr("nav.audit")}</a></Show>
+                            <Show when=move || admin><a href="/admin" id="nav-admin">{tr("nav.admin")}</a></Show>
                         }
                     })}
                 </Suspense>

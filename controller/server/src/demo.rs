@@ -8,7 +8,8 @@
 //! Demo users, one per role, all with the password [`DEMO_PASSWORD`] (printed
 //! in the log and the README — a demo, never a production default): `demo`
 //! (the demo department's administrator), `reviewer`, `approver`, `operator`
-//! (the simulator's provider operator) and `auditor`.
+//! (the simulator's provider operator), `auditor` and `admin` (platform
+//! administrator).
 
 use chrono::Utc;
 use yunshu_domain::DomainError;
@@ -69,6 +70,13 @@ fn demo_users(
             Scope::Provider { provider: sim },
         ),
         ("auditor", "郑审计", None, Role::Auditor, Scope::Platform),
+        (
+            "admin",
+            "钱管理员",
+            None,
+            Role::PlatformAdmin,
+            Scope::Platform,
+        ),
     ];
     let now = Utc::now();
     let mut out = Vec::new();
@@ -165,7 +173,7 @@ pub async fn seed_when_ready(store: &dyn Store, readiness: &Readiness) {
         Ok(n) => tracing::info!(
             tenant = DEMO_TENANT,
             records = n,
-            users = "demo reviewer approver operator auditor",
+            users = "demo reviewer approver operator auditor admin",
             password = DEMO_PASSWORD,
             "demo data seeded (demo users sign in at / with this password)"
         ),

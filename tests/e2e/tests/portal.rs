@@ -350,6 +350,11 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
             serde_json::json!({"name": "auditor"}),
             serde_json::json!({"type": "platform"}),
         ),
+        (
+            "qian",
+            serde_json::json!({"name": "platform_admin"}),
+            serde_json::json!({"type": "platform"}),
+        ),
     ] {
         yunshu_e2e::user_token_at(&c.url, &c.admin_token, id, None, role, scope).await;
     }
@@ -391,5 +396,32 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
         .unwrap_or_default();
     assert!(href.contains("action=tenant."), "{href}");
     b.screenshot("portal-audit-zh").await;
+
+    // The platform admin registers a department (the code checked as typed)
+    // and is told exactly why a catalog file is refused.
+    sign_in(&b, &c.url, "qian").await;
+    b.click("#nav-admin").await;
+    assert!(
+        b.text_until("#tenants", |t| t.contains("110105"))
+            .await
+            .contains("110105")
+    );
+    b.hydrated().await;
+    b.fill("#tenant-code", "11").await;
+    assert_eq!(
+        b.text_until("#tenant-code-error", |t| !t.is_empty()).await,
+        "格式不正确"
+    );
+    b.fill("#tenant-code", "110107").await;
+    b.fill("#tenant-name", "石景山区政务服务管理局").await;
+    b.fill("#tenant-unit", "石景山区人民政府").await;
+    b.click("#add-tenant").await;
+    let tenants = b.text_until("#tenants", |t| t.contains("110107")).await;
+    assert!(tenants.contains("石景山区政务服务管理局"), "{tenants}");
+    b.fill("#import-file", "这不是目录\n1,2,3").await;
+    b.click("#import-submit").await;
+    let refusal = b.text_until("#import-error", |t| !t.is_empty()).await;
+    assert!(!refusal.is_ascii(), "a Chinese refusal: {refusal}");
+    b.screenshot("portal-admin-zh").await;
     b.close().await;
 }
