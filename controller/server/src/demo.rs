@@ -195,8 +195,8 @@ mod tests {
         let store = RedbStore::in_memory().expect("store");
         assert_eq!(
             seed(&store).await.expect("seed"),
-            7,
-            "tenant, system, 5 users"
+            8,
+            "tenant, system, 6 users"
         );
         assert_eq!(seed(&store).await.expect("seed again"), 0);
         let (tenant, _) = records::get::<Tenant>(&store, DEMO_TENANT)
