@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
+use super::ResourceTable;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, tr, use_lang};
 use crate::format;
@@ -283,7 +284,6 @@ struct Resources {
 /// The order's resources and their live state, re-read every two seconds.
 #[component]
 fn Progress(system: String, order: String) -> impl IntoView {
-    let lang = use_lang();
     let tick = RwSignal::new(0u32);
     let path = format!("/api/v1/systems/{system}/resources");
     let resources = Resource::new(move || tick.get(), move |_| api::get::<Resources>(&path));
@@ -314,28 +314,7 @@ fn Progress(system: String, order: String) -> impl IntoView {
                         if items.is_empty() {
                             return view! { <p id="no-resources">{tr("order.no_resources")}</p> }.into_any();
                         }
-                        view! {
-                            <table id="resources">
-                                <thead><tr>
-                                    <th scope="col">"ID"</th>
-                                    <th scope="col">{tr("col.phase")}</th>
-                                    <th scope="col">{tr("col.ip")}</th>
-                                </tr></thead>
-                                <tbody>
-                                    {items.into_iter().map(|r| {
-                                        let phase = r["phase"].as_str().unwrap_or_default().to_owned();
-                                        let cls = format!("phase {phase}");
-                                        view! {
-                                            <tr>
-                                                <td>{r["id"].as_str().unwrap_or_default().to_owned()}</td>
-                                                <td class=cls>{move || code_name(lang.get(), &phase)}</td>
-                                                <td>{r["outputs"]["private_ip"].as_str().unwrap_or("—").to_owned()}</td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any()
+                        view! { <ResourceTable id="resources" items=items/> }.into_any()
                     })
                 }}
             </Transition>

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
+use super::ResourceTable;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
 use crate::format;
@@ -81,30 +82,7 @@ pub fn SystemDetail() -> impl IntoView {
                                 </div>
                                 <p class="form-error" role="alert">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
                                 <h2>{tr("order.resources")}</h2>
-                                <table id="system-resources">
-                                    <thead><tr>
-                                        <th scope="col">"ID"</th>
-                                        <th scope="col">"vCPU"</th>
-                                        <th scope="col">{tr("line.memory")}</th>
-                                        <th scope="col">{tr("col.phase")}</th>
-                                        <th scope="col">{tr("col.ip")}</th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {items.into_iter().map(|r| {
-                                            let phase = r["phase"].as_str().unwrap_or_default().to_owned();
-                                            let cls = format!("phase {phase}");
-                                            view! {
-                                                <tr>
-                                                    <td>{r["id"].as_str().unwrap_or_default().to_owned()}</td>
-                                                    <td>{r["vcpu"].as_u64().unwrap_or(0)}</td>
-                                                    <td>{r["memory_gib"].as_u64().unwrap_or(0)}</td>
-                                                    <td class=cls>{move || code_name(lang.get(), &phase)}</td>
-                                                    <td>{r["outputs"]["private_ip"].as_str().unwrap_or("—").to_owned()}</td>
-                                                </tr>
-                                            }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
+                                <ResourceTable id="system-resources" items=items/>
                                 <h2>{tr("sys.orders")}</h2>
                                 <ul id="system-orders">
                                     {orders.into_iter().map(|o| {
