@@ -242,8 +242,9 @@ pub fn OrderNew() -> impl IntoView {
         next_key.set(key + 1);
         lines.update(|ls| ls.push(LineForm::new(key)));
     };
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // Saves the order; with `and_submit` also submits it for review (a draft
+    // waits on its order page, where the tenant submits it later).
+    let file = move |and_submit: bool| {
         let ls = lines.get_untracked();
         let sys = system.get_untracked();
         let bodies: Option<Vec<_>> = ls.iter().map(LineForm::json).collect();
@@ -261,11 +262,13 @@ pub fn OrderNew() -> impl IntoView {
         leptos::task::spawn_local(async move {
             let result = async {
                 let created = create.await?;
-                api::post::<serde_json::Value>(
-                    &format!("/api/v1/orders/{}/transitions", created.id),
-                    &json!({"to": "submitted", "reason": null}),
-                )
-                .await?;
+                if and_submit {
+                    api::post::<serde_json::Value>(
+                        &format!("/api/v1/orders/{}/transitions", created.id),
+                        &json!({"to": "submitted", "reason": null}),
+                    )
+                    .await?;
+                }
                 Ok::<_, ApiError>(created.id)
             }
             .await;
@@ -277,6 +280,10 @@ pub fn OrderNew() -> impl IntoView {
                 }
             }
         });
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        file(true);
     };
     view! {
         <Frame>
@@ -321,9 +328,14 @@ pub fn OrderNew() -> impl IntoView {
                     {move || invalid.get().then(tr("new.fix"))}
                     {move || problem.get().map(|e| e.text(lang.get()).to_owned())}
                 </p>
+                <div class="buttons">
+                <button type="button" id="save-draft" disabled=move || busy.get() on:click=move |_| file(false)>
+                    {tr("new.save")}
+                </button>
                 <button type="submit" id="submit-order" disabled=move || busy.get()>
                     {move || if busy.get() { tr("new.busy")() } else { tr("new.submit")() }}
                 </button>
+                </div>
             </form>
         </Frame>
     }

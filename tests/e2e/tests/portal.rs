@@ -211,7 +211,11 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.fill("#line1-data-disk", "0").await;
     b.fill("#line1-purpose", "数据库").await;
     b.screenshot("portal-new-application-zh").await;
-    b.click("#submit-order").await;
+    // Saved as a draft first, submitted from its order page.
+    b.click("#save-draft").await;
+    assert_eq!(b.text_until("#order-state", |t| t == "草稿").await, "草稿");
+    b.hydrated().await;
+    b.click("#act-submitted").await;
     let state = b.text_until("#order-state", |t| t == "已提交").await;
     assert_eq!(state, "已提交");
     let order = b.text("#order-id").await;
