@@ -225,7 +225,24 @@ pub fn post_text<T: DeserializeOwned + Send + 'static>(
     body: String,
     content_type: &'static str,
 ) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
-    let call = imp::call("POST", path, Some((body, content_type)));
+    send_text("POST", path, body, content_type)
+}
+
+/// `PUT path` with a file as its body (a policy or calendar year) → JSON.
+pub fn put_text<T: DeserializeOwned + Send + 'static>(
+    path: &str,
+    body: String,
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
+    send_text("PUT", path, body, "text/plain")
+}
+
+fn send_text<T: DeserializeOwned + Send + 'static>(
+    method: &'static str,
+    path: &str,
+    body: String,
+    content_type: &'static str,
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
+    let call = imp::call(method, path, Some((body, content_type)));
     async move {
         let (status, bytes) = call.await?;
         decode(status, &bytes)
@@ -244,5 +261,45 @@ mod imp {
     ) -> impl std::future::Future<Output = Result<(u16, Vec<u8>), ApiError>> + Send + 'static + use<>
     {
         async { Err(ApiError::network("built without ssr or hydrate")) }
+    }
+}
+
+/// Follows a server-sent event stream at `path`: `on_event` gets each event
+/// named `event`, decoded from JSON. The browser's `EventSource` reconnects by
+/// itself after a dropped connection; the stream closes when the calling
+/// component is dropped (the page is left). On the server this does nothing:
+/// a server-rendered page shows the state at rendering time.
+pub fn follow<T: DeserializeOwned + 'static>(
+    path: &str,
+    event: &'static str,
+    on_event: impl Fn(T) + 'static,
+) {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new(path) else {
+            return;
+        };
+        let listener =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                if let Some(text) = ev.data().as_string()
+                    && let Ok(value) = serde_json::from_str::<T>(&text)
+                {
+                    on_event(value);
+                }
+            });
+        let _ = source.add_event_listener_with_callback(event, listener.as_ref().unchecked_ref());
+        // The browser objects are not Send; the page runs on the one browser
+        // thread, and cleanup runs there too.
+        let held = send_wrapper::SendWrapper::new((source, listener));
+        leptos::prelude::on_cleanup(move || {
+            let (source, _listener) = &*held;
+            source.close();
+        });
+    }
+    #[cfg(not(all(feature = "hydrate", not(feature = "ssr"))))]
+    {
+        let _ = (path, event, on_event);
     }
 }

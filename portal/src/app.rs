@@ -9,9 +9,9 @@ use leptos_router::{SsrMode, path};
 use crate::i18n::{Lang, t};
 use crate::pages::dashboard::{Dashboard, Me};
 use crate::pages::{
-    admin::Admin, audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail,
-    order_new::OrderNew, profile::Profile, review::Review, system_detail::SystemDetail,
-    system_new::SystemNew,
+    admin::Admin, admin_drivers::AdminDrivers, admin_rules::AdminRules, admin_users::AdminUsers,
+    audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail, order_new::OrderNew,
+    profile::Profile, review::Review, system_detail::SystemDetail, system_new::SystemNew,
 };
 
 /// The whole HTML document, rendered on the server for every page.
@@ -146,6 +146,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/capacity") view=Capacity ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view=Audit ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=Admin ssr=SsrMode::Async/>
+                <Route path=path!("/admin/users") view=AdminUsers ssr=SsrMode::Async/>
+                <Route path=path!("/admin/drivers") view=AdminDrivers ssr=SsrMode::Async/>
+                <Route path=path!("/admin/rules") view=AdminRules ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -41,6 +41,9 @@ pub struct AppState {
     /// Poked by `POST /api/v1/admin/resync`: the leader's reconciler re-checks
     /// every resource and system now instead of at its next interval.
     pub resync: Arc<tokio::sync::Notify>,
+    /// Set once the server begins to stop: open event streams end on it, so a
+    /// graceful shutdown does not wait for browsers to go away.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             driver_changed: Arc::new(tokio::sync::Notify::new()),
             capacity: Arc::default(),
             resync: Arc::new(tokio::sync::Notify::new()),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 }

@@ -257,6 +257,11 @@ pub async fn serve(
         .portal_assets
         .clone()
         .unwrap_or_else(yunshu_portal::server::default_assets_dir);
+    let stopping = state.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    };
     let result = axum::serve(listener, crate::api::router_with_portal(state, &assets))
         .with_graceful_shutdown(shutdown)
         .await;

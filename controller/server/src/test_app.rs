@@ -209,15 +209,24 @@ impl App {
             .get(header::SET_COOKIE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let body = if stream {
+            first_event_data(response.into_body()).await
+        } else {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
         Reply {
             status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body,
             set_cookie,
         }
     }
@@ -345,4 +354,24 @@ impl App {
             ),
         ]
     }
+}
+
+/// The JSON data of the first event of a server-sent event stream (which does
+/// not end by itself, so it cannot be read whole).
+pub async fn first_event_data(mut body: Body) -> Value {
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream open")
+            .expect("frame");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .and_then(|d| serde_json::from_str(d.trim()).ok())
+        .unwrap_or(Value::Null)
 }

@@ -52,6 +52,26 @@ fn issues(lang: Lang, e: &ApiError) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The administration area's own navigation: departments and catalogs, users
+/// and roles, drivers, deadline rules and the calendar.
+#[component]
+pub fn AdminNav() -> impl IntoView {
+    let here = leptos_router::hooks::use_location().pathname;
+    let link = move |href: &'static str, id: &'static str, key: &'static str| {
+        view! {
+            <a href=href id=id aria-current=move || (here.get() == href).then_some("page")>{tr(key)}</a>
+        }
+    };
+    view! {
+        <nav class="subnav" aria-label=move || crate::i18n::t(use_lang().get(), "nav.admin")>
+            {link("/admin", "admin-home", "admin.home")}
+            {link("/admin/users", "admin-users", "admin.users")}
+            {link("/admin/drivers", "admin-drivers", "drivers.title")}
+            {link("/admin/rules", "admin-rules", "rules.title")}
+        </nav>
+    }
+}
+
 #[component]
 pub fn Admin() -> impl IntoView {
     let lang = use_lang();
@@ -115,6 +135,7 @@ pub fn Admin() -> impl IntoView {
     view! {
         <Frame>
             <h1>{tr("admin.title")}</h1>
+            <AdminNav/>
             <Transition fallback=crate::app::Loading>
                 {move || Suspend::new(async move {
                     match data.await {

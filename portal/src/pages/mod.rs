@@ -1,6 +1,9 @@
 //! One module per page, and the pieces several pages show.
 
 pub mod admin;
+pub mod admin_drivers;
+pub mod admin_rules;
+pub mod admin_users;
 pub mod audit;
 pub mod capacity;
 pub mod dashboard;

@@ -2,7 +2,8 @@
 //! quantities (a reviewer lowers a line here), the timeline of every step
 //! (who, when, reason), the actions the signed-in user may take now (submit,
 //! accept, approve, refuse with a required reason, 交付确认), and the
-//! provisioning progress of its resources, refreshed every two seconds.
+//! provisioning progress of its resources, live from the controller's event
+//! stream (`…/resources/events`).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -281,22 +282,19 @@ struct Resources {
     items: Vec<Value>,
 }
 
-/// The order's resources and their live state, re-read every two seconds.
+/// The order's resources and their live state, followed as they change.
 #[component]
 fn Progress(system: String, order: String) -> impl IntoView {
-    let tick = RwSignal::new(0u32);
     let path = format!("/api/v1/systems/{system}/resources");
-    let resources = Resource::new(move || tick.get(), move |_| api::get::<Resources>(&path));
-    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        let handle = set_interval_with_handle(
-            move || tick.update(|t| *t = t.wrapping_add(1)),
-            std::time::Duration::from_secs(2),
-        );
-        if let Ok(h) = handle {
-            on_cleanup(move || h.clear());
-        }
-    }
+    // The server renders the list as it is now; the browser then follows the
+    // controller's event stream, which sends the list again on every change.
+    let resources = Resource::new(|| (), move |_| api::get::<Resources>(&path));
+    let live = RwSignal::new(None::<Vec<Value>>);
+    api::follow(
+        &format!("/api/v1/systems/{system}/resources/events"),
+        "resources",
+        move |r: Resources| live.set(Some(r.items)),
+    );
     view! {
         <section aria-labelledby="progress-h">
             <h2 id="progress-h">{tr("order.resources")}</h2>
@@ -304,17 +302,21 @@ fn Progress(system: String, order: String) -> impl IntoView {
                 {move || {
                     let order = order.clone();
                     Suspend::new(async move {
-                        let items: Vec<Value> = resources
-                            .await
-                            .map(|r| r.items)
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|r| r["order"].as_str() == Some(order.as_str()))
-                            .collect();
-                        if items.is_empty() {
-                            return view! { <p id="no-resources">{tr("order.no_resources")}</p> }.into_any();
+                        let first = resources.await.map(|r| r.items).unwrap_or_default();
+                        view! {
+                            {move || {
+                                let items: Vec<Value> = live
+                                    .get()
+                                    .unwrap_or_else(|| first.clone())
+                                    .into_iter()
+                                    .filter(|r| r["order"].as_str() == Some(order.as_str()))
+                                    .collect();
+                                if items.is_empty() {
+                                    return view! { <p id="no-resources">{tr("order.no_resources")}</p> }.into_any();
+                                }
+                                view! { <ResourceTable id="resources" items=items/> }.into_any()
+                            }}
                         }
-                        view! { <ResourceTable id="resources" items=items/> }.into_any()
                     })
                 }}
             </Transition>

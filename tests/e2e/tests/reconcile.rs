@@ -24,6 +24,47 @@ fn line(name: &str, quantity: u32) -> serde_json::Value {
     })
 }
 
+/// Reads `GET …/resources/events` until a `resources` event lists `n`
+/// resources all running; returns the phases of every list received.
+async fn follow_until_running(url: String, bearer: String, n: usize) -> Vec<Vec<String>> {
+    let mut resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let (mut text, mut lists) = (String::new(), Vec::new());
+    while let Some(chunk) = resp.chunk().await.expect("stream") {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue; // a keep-alive comment
+            };
+            assert!(frame.contains("event: resources"), "{frame}");
+            let list: serde_json::Value = serde_json::from_str(data.trim()).expect("json");
+            let phases: Vec<String> = list["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|r| r["phase"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let done = phases.len() == n && phases.iter().all(|p| p == "running");
+            lists.push(phases);
+            if done {
+                return lists;
+            }
+        }
+    }
+    panic!("the stream ended: {lists:?}")
+}
+
 /// Whether the driver comes to run exactly `n` VMs within 15 s.
 async fn running_count_reaches(
     client: &v1::driver_client::DriverClient<yunshu_proto::tonic::transport::Channel>,
@@ -73,6 +114,16 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .await;
     assert_eq!(s, 201, "{body}");
     let order = body["id"].as_str().expect("id").to_owned();
+    // The tenant follows the system's resources as they change, as the
+    // portal's order page does.
+    let follower = tokio::spawn(follow_until_running(
+        format!(
+            "{}/api/v1/systems/{system}/resources/events",
+            controller.url
+        ),
+        wang.clone(),
+        5,
+    ));
     let step = |who: &str, to: &str| json!({"to": to, "reason": format!("{who}: ok")});
     let path = format!("/api/v1/orders/{order}/transitions");
     assert_eq!(
@@ -117,6 +168,11 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
     .await;
     let vms = list_vms_grpc(&mut client).await;
     assert!(ready, "order not ready; driver has {} VMs", vms.len());
+    let lists = tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .expect("the event stream shows all 5 running within 10 s of the order being ready")
+        .expect("follower");
+    assert_eq!(lists.first(), Some(&Vec::new()), "first event: nothing yet");
     assert_eq!(vms.len(), 5, "exactly the approved quantity");
     assert!(vms.iter().all(|v| v.phase == v1::Phase::Running as i32));
     assert!(vms.iter().all(|v| v.tenant == "110105"));

@@ -284,16 +284,17 @@ pub struct CreateTokenResponse {
     post,
     path = "/api/v1/admin/driver-tokens",
     tag = "admin",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token (shown once)", body = CreateTokenResponse),
         (status = 400, description = "Malformed body, provider name or TTL", body = crate::api::ErrorBody),
         (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
     )
 )]
 pub(crate) async fn create_token(
-    _: PlatformAdmin,
+    admin: PlatformAdmin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreateTokenResponse>), ApiError> {
@@ -314,7 +315,7 @@ pub(crate) async fn create_token(
         .fingerprint()
         .map_err(ApiError::internal)?;
     let draft = audit_draft(
-        "user:platform-admin",
+        &admin.actor,
         "driver_token.create",
         "driver_token/-",
         Some(format!("provider {} expires {expires_at}", req.provider)),
@@ -345,10 +346,11 @@ pub(crate) async fn create_token(
     get,
     path = "/api/v1/admin/drivers",
     tag = "admin",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Registered drivers", body = Vec<DriverView>),
         (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
     )
 )]
 pub(crate) async fn list_drivers(
@@ -379,12 +381,13 @@ pub struct ClientCertResponse {
     post,
     path = "/api/v1/admin/controller-certificates",
     tag = "admin",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("session" = [])),
     request_body = ClientCertRequest,
     responses(
         (status = 201, description = "A controller client certificate and key", body = ClientCertResponse),
         (status = 400, description = "Malformed body or TTL", body = crate::api::ErrorBody),
         (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
     )
 )]
 pub(crate) async fn create_client_cert(

@@ -128,7 +128,15 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             method: "GET",
             path: "/api/v1/admin/drivers".into(),
             body: None,
-            expect: [401, 401, 401, 401, 401, 401, 401, 200, 401],
+            expect: [403, 403, 403, 403, 403, 403, 403, 200, 401],
+        },
+        // Platform user managers see everyone; a department admin its own.
+        Cell {
+            endpoint: "list users",
+            method: "GET",
+            path: "/api/v1/users".into(),
+            body: None,
+            expect: [403, 200, 403, 403, 403, 403, 403, 200, 401],
         },
         Cell {
             endpoint: "file A's draft as emergency",
@@ -148,6 +156,13 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             endpoint: "list A's system's resources",
             method: "GET",
             path: "/api/v1/systems/110105001/resources".into(),
+            body: None,
+            expect: [200, 200, 404, 200, 200, 404, 404, 404, 401],
+        },
+        Cell {
+            endpoint: "follow A's system's resources",
+            method: "GET",
+            path: "/api/v1/systems/110105001/resources/events".into(),
             body: None,
             expect: [200, 200, 404, 200, 200, 404, 404, 404, 401],
         },

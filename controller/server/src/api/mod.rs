@@ -17,6 +17,7 @@ mod observe;
 pub mod openapi;
 mod ops;
 mod orders;
+mod resource_events;
 mod resync;
 mod rules;
 mod systems;
@@ -60,7 +61,10 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             "/admin/controller-certificates",
             post(drivers::create_client_cert),
         )
-        .route("/users", post(crate::auth::users::create_user))
+        .route(
+            "/users",
+            get(crate::auth::users::list_users).post(crate::auth::users::create_user),
+        )
         .route(
             "/tenants",
             get(tenants::tenant_list).post(tenants::tenant_create),
@@ -90,6 +94,10 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             post(systems::usage_extension_request),
         )
         .route("/systems/{number}/resources", get(systems::resource_list))
+        .route(
+            "/systems/{number}/resources/events",
+            get(resource_events::resource_events),
+        )
         .route(
             "/systems/{number}/temporary-expansion",
             get(systems::expansion_get).put(systems::expansion_put),

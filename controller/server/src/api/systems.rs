@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_domain::calendar::Calendar;
 use yunshu_domain::system::{
-    Contact, InformationSystem, NetworkNature, PreApproval, RunSchedule, SecurityLevel, SystemType,
+    Contact, InformationSystem, NetworkNature, PreApproval, RunSchedule, SecurityLevel,
+    SystemNumber, SystemType,
 };
 use yunshu_domain::{Name, Text};
 
@@ -480,20 +481,40 @@ pub(crate) async fn resource_list(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<String>,
 ) -> Result<Json<ResourceList>, ApiError> {
-    use yunshu_domain::resource::{Resource, ResourceSpec};
+    let system = readable_system(&state, &caller, &number).await?;
+    Ok(Json(ResourceList {
+        items: resource_views(&*state.store, &system.number).await?,
+    }))
+}
+
+/// The system `number` if the caller may read its resources (another
+/// tenant's system is `SYSTEM_NOT_FOUND`).
+pub(crate) async fn readable_system(
+    state: &AppState,
+    caller: &Principal,
+    number: &str,
+) -> Result<InformationSystem, ApiError> {
     use yunshu_domain::user::Permission;
-    let system = workflow::systems::system_get(&*state.store, &caller, &number)
+    let system = workflow::systems::system_get(&*state.store, caller, number)
         .await
         .map_err(workflow_error)?;
     caller.require(Permission::ResourceRead, Some(system.tenant()))?;
-    let prefix = yunshu_store::records::key::<Resource>(
-        &crate::reconciler::desired::system_prefix(&system.number),
-    );
-    let resources = workflow::page::scan_all_under::<Resource>(&*state.store, &prefix).await?;
+    Ok(system)
+}
+
+/// A system's resources with what the reconciler last observed of each.
+pub(crate) async fn resource_views(
+    store: &dyn yunshu_store::Store,
+    number: &SystemNumber,
+) -> Result<Vec<ResourceView>, ApiError> {
+    use yunshu_domain::resource::{Resource, ResourceSpec};
+    let prefix =
+        yunshu_store::records::key::<Resource>(&crate::reconciler::desired::system_prefix(number));
+    let resources = workflow::page::scan_all_under::<Resource>(store, &prefix).await?;
     let mut items = Vec::with_capacity(resources.len());
     for (res, _) in resources {
         let observed = yunshu_store::records::get::<crate::reconciler::status::StatusRecord>(
-            &*state.store,
+            store,
             res.id().as_str(),
         )
         .await?
@@ -527,5 +548,5 @@ pub(crate) async fn resource_list(
             outputs,
         });
     }
-    Ok(Json(ResourceList { items }))
+    Ok(items)
 }

@@ -288,3 +288,40 @@ async fn api_tokens_act_as_their_user_within_their_scopes_until_revoked() {
     let me = app.call("GET", "/api/v1/auth/me", None, &bearer).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_department_admin_lists_only_its_own_users_and_the_platform_admin_everyone() {
+    let app = App::with_users().await;
+    let ids = |r: &Reply| -> Vec<(String, Option<String>)> {
+        r.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|u| {
+                (
+                    u["id"].as_str().unwrap_or_default().to_owned(),
+                    u["tenant"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    let wang = app.login("wang").await;
+    let own = app.call("GET", "/api/v1/users", None, &wang).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    let own = ids(&own);
+    assert!(own.iter().any(|(id, _)| id == "li"), "{own:?}");
+    assert!(
+        own.iter().all(|(_, t)| t.as_deref() == Some("110105")),
+        "another department's or platform staff leak: {own:?}"
+    );
+    let all = app.call("GET", "/api/v1/users", None, &App::admin()).await;
+    let all = ids(&all);
+    assert!(all.iter().any(|(id, _)| id == "zhao"), "{all:?}");
+    assert!(
+        all.iter().any(|(_, t)| t.is_none()),
+        "platform staff listed: {all:?}"
+    );
+    // Bindings carry role and scope, never a password hash.
+    let raw = app.call("GET", "/api/v1/users", None, &App::admin()).await;
+    assert!(!raw.body.to_string().contains("argon2"), "{}", raw.body);
+}

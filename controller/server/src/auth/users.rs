@@ -193,6 +193,75 @@ pub(crate) async fn create_user(
     ))
 }
 
+/// One user in the users list: who, where, what roles at which scope.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserListItem {
+    pub id: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    /// `active` or `disabled`.
+    pub state: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// `RoleBinding`s (domain type: role, scope, permissions, granted by/at).
+    #[schema(value_type = Vec<Object>)]
+    pub bindings: Vec<RoleBinding>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserListItem>,
+}
+
+/// `GET /api/v1/users`: the users the caller manages — every user for a
+/// platform user manager, a department's own users for its tenant admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Users with their role bindings, by id", body = UserList),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn list_users(
+    caller: Principal,
+    State(state): State<AppState>,
+) -> Result<Json<UserList>, ApiError> {
+    let everyone = caller.can(Permission::UserManage, None);
+    let own = caller
+        .tenant
+        .clone()
+        .filter(|t| caller.can(Permission::TenantUserManage, Some(t)));
+    if !everyone && own.is_none() {
+        return Err(forbidden());
+    }
+    let users =
+        crate::workflow::page::scan_all_under::<User>(&*state.store, &records::prefix::<User>())
+            .await?;
+    let mut items = Vec::new();
+    for (user, _) in users {
+        if !everyone && user.tenant != own {
+            continue;
+        }
+        let bindings = bindings_of(&*state.store, &user.id).await?;
+        items.push(UserListItem {
+            id: user.id.to_string(),
+            display_name: user.display_name.to_string(),
+            tenant: user.tenant.map(|t| t.to_string()),
+            state: match user.state {
+                UserState::Active => "active",
+                UserState::Disabled => "disabled",
+            }
+            .to_owned(),
+            created_at: user.created_at,
+            bindings,
+        });
+    }
+    Ok(Json(UserList { items }))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     pub user: String,
