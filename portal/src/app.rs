@@ -180,6 +180,7 @@ pub fn Frame(children: Children) -> impl IntoView {
     // Which links to show depends on the roles (a tenant files applications,
     // reviewers and approvers work the queue).
     let me = Resource::new(|| (), |_| crate::api::get::<Me>("/api/v1/auth/me"));
+    let lang = use_lang();
     let logout = move |_| {
         leptos::task::spawn_local(async move {
             let _ = crate::api::post::<serde_json::Value>(
@@ -194,7 +195,7 @@ pub fn Frame(children: Children) -> impl IntoView {
         <a class="skip" href="#main">{tr("nav.skip")}</a>
         <header class="top">
             <a class="brand" href="/">{tr("app.name")}</a>
-            <nav aria-label="main">
+            <nav aria-label=move || crate::i18n::t(lang.get(), "nav.main")>
                 <a href="/">{tr("nav.dashboard")}</a>
                 <Suspense>
                     {move || Suspend::new(async move {

@@ -61,6 +61,8 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("nav.profile", "个人信息", "Profile"),
     ("nav.logout", "退出登录", "Sign out"),
     ("nav.skip", "跳到主要内容", "Skip to main content"),
+    ("nav.main", "主导航", "Main navigation"),
+    ("order.actions", "办理操作", "Actions"),
     ("login.title", "登录", "Sign in"),
     ("login.user", "用户名", "User name"),
     ("login.password", "密码", "Password"),
@@ -259,6 +261,57 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("admin.file", "文件内容", "File content"),
     ("admin.import_submit", "导入", "Import"),
     ("admin.imported", "已导入目录", "Imported catalog"),
+    ("new.catalog", "服务目录", "Service catalog"),
+    (
+        "new.catalog_hint",
+        "规格范围与费用估算按所选目录的单价计算，实际费用以账单为准。",
+        "Shape limits and the estimate follow the chosen catalog's unit prices; the bill is what counts.",
+    ),
+    ("new.estimate", "预计每月", "Estimated per month"),
+    (
+        "new.no_estimate",
+        "所选目录未给出单价，无法估算",
+        "The catalog gives no unit price to estimate with",
+    ),
+    (
+        "new.estimate_total",
+        "本申请预计每月合计",
+        "This application, estimated per month",
+    ),
+    ("line.backup", "备份空间（GB）", "Backup space (GB)"),
+    (
+        "extras.public_ips",
+        "公网 IP 及端口",
+        "Public IPs and ports",
+    ),
+    ("extras.purpose", "用途", "Purpose"),
+    ("extras.server", "映射的服务器", "Server it maps to"),
+    (
+        "extras.ports",
+        "端口（逗号分隔）",
+        "Ports (comma-separated)",
+    ),
+    ("extras.add_ip", "添加公网 IP", "Add a public IP"),
+    (
+        "extras.bad_ports",
+        "端口须为 1–65535，至少一个",
+        "Ports must be 1–65535, at least one",
+    ),
+    (
+        "extras.pick_server",
+        "请选择本申请中的服务器",
+        "Pick a server of this application",
+    ),
+    ("extras.bastion", "堡垒机账号", "Bastion-host accounts"),
+    ("extras.holder", "账号使用人", "Account holder"),
+    ("extras.account", "账号名", "Account name"),
+    ("extras.department", "使用部门", "Department"),
+    ("extras.servers", "需访问的服务器", "Servers to reach"),
+    (
+        "extras.add_bastion",
+        "添加堡垒机账号",
+        "Add a bastion account",
+    ),
     (
         "admin.home",
         "使用单位与服务目录",
@@ -466,6 +519,10 @@ mod tests {
             ("pages/profile.rs", include_str!("pages/profile.rs")),
             ("pages/order_new.rs", include_str!("pages/order_new.rs")),
             (
+                "pages/order_extras.rs",
+                include_str!("pages/order_extras.rs"),
+            ),
+            (
                 "pages/order_detail.rs",
                 include_str!("pages/order_detail.rs"),
             ),
@@ -485,8 +542,21 @@ mod tests {
                 include_str!("pages/system_detail.rs"),
             ),
         ] {
-            for part in text.split("tr(\"").skip(1) {
-                let key = part.split('"').next().unwrap_or_default();
+            // `tr("k")`, label props (`label="k"`, `title="k"`, `what="k"`),
+            // and `i18n::t(lang, "k")` / `i18n::t(l, "k")`.
+            let mut keys: Vec<&str> = Vec::new();
+            for marker in ["tr(\"", " label=\"", " title=\"", " what=\""] {
+                keys.extend(
+                    text.split(marker)
+                        .skip(1)
+                        .map(|p| p.split('"').next().unwrap_or_default()),
+                );
+            }
+            keys.extend(text.split("i18n::t(").skip(1).filter_map(|p| {
+                let call = p.split(')').next()?;
+                call.split('"').nth(1)
+            }));
+            for key in keys {
                 assert!(
                     LABELS.iter().any(|(k, _, _)| *k == key),
                     "{file}: label {key:?} is not in the table"

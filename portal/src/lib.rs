@@ -14,6 +14,7 @@ pub mod app;
 pub mod format;
 pub mod i18n;
 mod pages;
+pub mod pricing;
 #[cfg(feature = "ssr")]
 pub mod server;
 

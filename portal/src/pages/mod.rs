@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod dashboard;
 pub mod login;
 pub mod order_detail;
+pub mod order_extras;
 pub mod order_new;
 pub mod profile;
 pub mod review;

@@ -160,8 +160,9 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+        <Security request=order["request"].clone()/>
         <Show when=move || has_acts>
-            <section class="card actions" aria-label="actions">
+            <section class="card actions" aria-label=move || crate::i18n::t(lang.get(), "order.actions")>
                 <label for="reason">{tr("order.reason")}</label>
                 <textarea
                     id="reason"
@@ -204,6 +205,68 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
                 }).collect_view()}
             </ol>
         </section>
+    }
+}
+
+/// The security part of the request: public IPs and bastion accounts (shown
+/// only when asked for).
+#[component]
+fn Security(request: Value) -> impl IntoView {
+    let ips = request["public_ips"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let bastions = request["bastion_accounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    view! {
+        {(!ips.is_empty()).then(|| view! {
+            <section aria-labelledby="ips-h">
+                <h2 id="ips-h">{tr("extras.public_ips")}</h2>
+                <table id="public-ips">
+                    <thead><tr>
+                        <th scope="col">{tr("extras.purpose")}</th>
+                        <th scope="col">{tr("extras.server")}</th>
+                        <th scope="col">{tr("extras.ports")}</th>
+                    </tr></thead>
+                    <tbody>
+                        {ips.iter().map(|ip| view! {
+                            <tr><td>{text(&ip["purpose"])}</td><td>{text(&ip["server_name"])}</td><td>{list(&ip["ports"])}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        })}
+        {(!bastions.is_empty()).then(|| view! {
+            <section aria-labelledby="bastion-h">
+                <h2 id="bastion-h">{tr("extras.bastion")}</h2>
+                <table id="bastion-accounts">
+                    <thead><tr>
+                        <th scope="col">{tr("extras.holder")}</th>
+                        <th scope="col">{tr("extras.account")}</th>
+                        <th scope="col">{tr("extras.department")}</th>
+                        <th scope="col">{tr("extras.servers")}</th>
+                    </tr></thead>
+                    <tbody>
+                        {bastions.iter().map(|b| view! {
+                            <tr><td>{text(&b["holder"])}</td><td>{text(&b["account"])}</td><td>{text(&b["department"])}</td><td>{list(&b["servers"])}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        })}
     }
 }
 

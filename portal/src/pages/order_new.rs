@@ -1,21 +1,39 @@
-//! The new application form (SPEC §3; seed 000 attachment 3's resource
-//! table): the information system, then one line per server group — name,
-//! network zone, architecture, CPU, memory, disks, OS, purpose, quantity —
-//! with shape limits checked as you type. Saves the draft and submits it.
+//! The new application form (SPEC §3; seed 000 attachment 3): the
+//! information system; the service catalog the lines are picked from; one
+//! line per server group — name, network zone, architecture, CPU, memory,
+//! disks, OS, purpose, backup space, quantity — with the catalog's shape
+//! limits checked as you type and each line's monthly estimate at the
+//! catalog's unit prices; public IPs and ports; bastion accounts. Saves the
+//! draft or saves and submits it.
 
 use leptos::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::order_extras::{BastionAccounts, BastionForm, IpForm, PublicIps};
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
+use crate::format;
+use crate::pricing::{Limits, Pricing, Shape};
 
-/// What one line may ask for (the simulator's largest host has 64 cores and
-/// 512 GiB; a real catalog narrows this per provider).
-const VCPU: (u32, u32) = (1, 64);
-const MEMORY_GIB: (u32, u32) = (1, 512);
-const SYSTEM_DISK_GIB: (u32, u32) = (20, 2_048);
-const DATA_DISK_GIB: (u32, u32) = (0, 32_768);
-const QUANTITY: (u32, u32) = (1, 100);
+/// What one line may ask for where the catalog says nothing (the simulator's
+/// largest host has 64 cores and 512 GiB).
+const VCPU: Limits = Limits::new(1, 64);
+const MEMORY_GIB: Limits = Limits::new(1, 512);
+const SYSTEM_DISK_GIB: Limits = Limits::new(20, 2_048);
+const DATA_DISK_GIB: Limits = Limits {
+    min: 0,
+    max: 32_768,
+    step: 1,
+};
+const BACKUP_GIB: Limits = Limits {
+    min: 0,
+    max: 32_768,
+    step: 1,
+};
+const QUANTITY: Limits = Limits::new(1, 100);
+
+/// The catalog a new application starts with (the demo's policy is Beijing's).
+const DEFAULT_CATALOG: &str = "beijing-2023";
 
 /// One line of the form; every field is a signal (`Copy`).
 #[derive(Clone, Copy)]
@@ -30,6 +48,7 @@ struct LineForm {
     data_disk: RwSignal<String>,
     os: RwSignal<String>,
     purpose: RwSignal<String>,
+    backup: RwSignal<String>,
     quantity: RwSignal<String>,
 }
 
@@ -46,6 +65,7 @@ impl LineForm {
             data_disk: RwSignal::new("100".to_owned()),
             os: RwSignal::new("麒麟 V10".to_owned()),
             purpose: RwSignal::new(String::new()),
+            backup: RwSignal::new("0".to_owned()),
             quantity: RwSignal::new("1".to_owned()),
         }
     }
@@ -64,34 +84,52 @@ impl LineForm {
                 "data_disk_gib": n(self.data_disk)?,
                 "os": self.os.get_untracked().trim(),
                 "purpose": self.purpose.get_untracked().trim(),
-                "backup_gib": 0
+                "backup_gib": n(self.backup)?
             },
             "quantity": n(self.quantity)?
         }))
     }
 
-    /// Whether every field holds an acceptable value.
-    fn valid(&self) -> bool {
+    /// Whether every field holds an acceptable value under `pricing`'s limits.
+    fn valid(&self, pricing: &Pricing) -> bool {
         text_error(&self.name.get_untracked()).is_none()
             && text_error(&self.os.get_untracked()).is_none()
             && text_error(&self.purpose.get_untracked()).is_none()
             && [
-                (self.vcpu, VCPU),
-                (self.memory, MEMORY_GIB),
+                (self.vcpu, pricing.vcpu.unwrap_or(VCPU)),
+                (self.memory, pricing.memory_gib.unwrap_or(MEMORY_GIB)),
                 (self.system_disk, SYSTEM_DISK_GIB),
                 (self.data_disk, DATA_DISK_GIB),
+                (self.backup, BACKUP_GIB),
                 (self.quantity, QUANTITY),
             ]
             .iter()
             .all(|(s, r)| number_error(&s.get_untracked(), *r).is_none())
     }
+
+    /// One server's shape, if the numbers parse.
+    fn shape(&self) -> Option<Shape> {
+        let n = |s: RwSignal<String>| s.get().trim().parse::<u32>().ok();
+        Some(Shape {
+            vcpu: n(self.vcpu)?,
+            memory_gib: n(self.memory)?,
+            disk_gib: n(self.system_disk)?.checked_add(n(self.data_disk)?)?,
+            backup_gib: n(self.backup)?,
+        })
+    }
+
+    /// This line's monthly estimate in fen (all its servers).
+    fn monthly_fen(&self, pricing: &Pricing) -> Option<u64> {
+        let qty = u64::from(self.quantity.get().trim().parse::<u32>().ok()?);
+        Some(pricing.monthly_fen(self.shape()?)? * qty)
+    }
 }
 
 /// The label key of what is wrong with a number field, if anything.
-fn number_error(value: &str, (lo, hi): (u32, u32)) -> Option<&'static str> {
+fn number_error(value: &str, limits: Limits) -> Option<&'static str> {
     match value.trim().parse::<u32>() {
         _ if value.trim().is_empty() => Some("err.required"),
-        Ok(n) if (lo..=hi).contains(&n) => None,
+        Ok(n) if limits.admits(n) => None,
         _ => Some("err.range"),
     }
 }
@@ -122,10 +160,10 @@ fn NumberField(
     id: String,
     label: &'static str,
     value: RwSignal<String>,
-    range: (u32, u32),
+    #[prop(into)] range: Signal<Limits>,
 ) -> impl IntoView {
     let lang = use_lang();
-    let error = move || number_error(&value.get(), range);
+    let error = move || number_error(&value.get(), range.get());
     let err_id = format!("{id}-error");
     view! {
         <div class="field">
@@ -139,7 +177,10 @@ fn NumberField(
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
             <span id=err_id class="field-error" role="alert">
-                {move || error().map(|k| format!("{}（{}–{}）", crate::i18n::t(lang.get(), k), range.0, range.1))}
+                {move || error().map(|k| {
+                    let r = range.get();
+                    format!("{}（{}–{}）", crate::i18n::t(lang.get(), k), r.min, r.max)
+                })}
             </span>
         </div>
     }
@@ -169,9 +210,36 @@ fn TextField(id: String, label: &'static str, value: RwSignal<String>) -> impl I
 }
 
 #[component]
-fn LineEditor(line: LineForm, index: usize, on_remove: Callback<usize>) -> impl IntoView {
+fn LineEditor(
+    line: LineForm,
+    index: usize,
+    on_remove: Callback<usize>,
+    catalog: RwSignal<Option<Value>>,
+) -> impl IntoView {
     let lang = use_lang();
     let p = move |f: &str| format!("line{index}-{f}");
+    // The catalog's limits and prices for this line's architecture.
+    let pricing = Memo::new(move |_| {
+        let arch = line.arch.get();
+        catalog.with(|c| {
+            c.as_ref()
+                .map(|c| Pricing::from_catalog(c, &arch))
+                .unwrap_or_default()
+        })
+    });
+    let vcpu_range = Signal::derive(move || pricing.with(|p| p.vcpu.unwrap_or(VCPU)));
+    let memory_range = Signal::derive(move || pricing.with(|p| p.memory_gib.unwrap_or(MEMORY_GIB)));
+    let estimate = move || {
+        let l = lang.get();
+        match pricing.with(|p| line.monthly_fen(p)) {
+            Some(fen) => format!(
+                "{} {}",
+                crate::i18n::t(l, "new.estimate"),
+                format::yuan(i64::try_from(fen).unwrap_or(i64::MAX))
+            ),
+            None => crate::i18n::t(l, "new.no_estimate").to_owned(),
+        }
+    };
     view! {
         <fieldset class="line card">
             <legend>{move || format!("#{}", index + 1)}</legend>
@@ -191,13 +259,15 @@ fn LineEditor(line: LineForm, index: usize, on_remove: Callback<usize>) -> impl 
                     <option value="c86">{move || if lang.get() == crate::i18n::Lang::Zh { "c86（海光）" } else { "c86 (Hygon)" }}</option>
                 </select>
             </div>
-            <NumberField id=p("vcpu") label="line.vcpu" value=line.vcpu range=VCPU/>
-            <NumberField id=p("memory") label="line.memory" value=line.memory range=MEMORY_GIB/>
-            <NumberField id=p("system-disk") label="line.system_disk" value=line.system_disk range=SYSTEM_DISK_GIB/>
-            <NumberField id=p("data-disk") label="line.data_disk" value=line.data_disk range=DATA_DISK_GIB/>
+            <NumberField id=p("vcpu") label="line.vcpu" value=line.vcpu range=vcpu_range/>
+            <NumberField id=p("memory") label="line.memory" value=line.memory range=memory_range/>
+            <NumberField id=p("system-disk") label="line.system_disk" value=line.system_disk range=Signal::stored(SYSTEM_DISK_GIB)/>
+            <NumberField id=p("data-disk") label="line.data_disk" value=line.data_disk range=Signal::stored(DATA_DISK_GIB)/>
             <TextField id=p("os") label="line.os" value=line.os/>
             <TextField id=p("purpose") label="line.purpose" value=line.purpose/>
-            <NumberField id=p("quantity") label="line.quantity" value=line.quantity range=QUANTITY/>
+            <NumberField id=p("backup") label="line.backup" value=line.backup range=Signal::stored(BACKUP_GIB)/>
+            <NumberField id=p("quantity") label="line.quantity" value=line.quantity range=Signal::stored(QUANTITY)/>
+            <p class="estimate" id=p("estimate") aria-live="polite">{estimate}</p>
             <button type="button" class="remove" on:click=move |_| on_remove.run(line.key)>{tr("new.remove_line")}</button>
         </fieldset>
     }
@@ -226,6 +296,44 @@ pub fn OrderNew() -> impl IntoView {
     };
     let next_key = RwSignal::new(1usize);
     let lines = RwSignal::new(vec![LineForm::new(0)]);
+    let ips = RwSignal::new(Vec::<IpForm>::new());
+    let bastions = RwSignal::new(Vec::<BastionForm>::new());
+    // The servers the security part may name: this form's line names.
+    let servers = Signal::derive(move || {
+        let mut names: Vec<String> = lines
+            .get()
+            .iter()
+            .map(|l| l.name.get().trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.dedup();
+        names
+    });
+    let catalogs = Resource::new(|| (), |_| api::get::<Value>("/api/v1/catalogs"));
+    let catalog_id = RwSignal::new(DEFAULT_CATALOG.to_owned());
+    let catalog = RwSignal::new(None::<Value>);
+    let catalog_doc = Resource::new(
+        move || catalog_id.get(),
+        |id| api::get::<Value>(&format!("/api/v1/catalogs/{id}")),
+    );
+    Effect::new(move |_| {
+        if let Some(doc) = catalog_doc.get() {
+            catalog.set(doc.ok());
+        }
+    });
+    let total = move || {
+        let ls = lines.get();
+        let mut sum = 0u64;
+        for l in &ls {
+            let pricing = catalog.with(|c| {
+                c.as_ref()
+                    .map(|c| Pricing::from_catalog(c, &l.arch.get()))
+                    .unwrap_or_default()
+            });
+            sum += l.monthly_fen(&pricing)?;
+        }
+        Some(sum)
+    };
     let problem = RwSignal::new(None::<ApiError>);
     let invalid = RwSignal::new(false);
     let busy = RwSignal::new(false);
@@ -248,7 +356,20 @@ pub fn OrderNew() -> impl IntoView {
         let ls = lines.get_untracked();
         let sys = system.get_untracked();
         let bodies: Option<Vec<_>> = ls.iter().map(LineForm::json).collect();
-        let ok = !sys.is_empty() && ls.iter().all(LineForm::valid);
+        let names = servers.get_untracked();
+        let ip_rows = ips.get_untracked();
+        let bastion_rows = bastions.get_untracked();
+        let ok = !sys.is_empty()
+            && ls.iter().all(|l| {
+                let pricing = catalog.with_untracked(|c| {
+                    c.as_ref()
+                        .map(|c| Pricing::from_catalog(c, &l.arch.get_untracked()))
+                        .unwrap_or_default()
+                });
+                l.valid(&pricing)
+            })
+            && ip_rows.iter().all(|r| r.valid(&names))
+            && bastion_rows.iter().all(|r| r.valid(&names));
         invalid.set(!ok);
         let (true, Some(bodies)) = (ok, bodies) else {
             return;
@@ -257,7 +378,11 @@ pub fn OrderNew() -> impl IntoView {
         problem.set(None);
         let create = api::post::<Created>(
             "/api/v1/orders",
-            &json!({"kind": kind, "system": sys, "lines": bodies}),
+            &json!({
+                "kind": kind, "system": sys, "lines": bodies,
+                "public_ips": ip_rows.iter().map(IpForm::json).collect::<Vec<_>>(),
+                "bastion_accounts": bastion_rows.iter().map(|b| b.json(&names)).collect::<Vec<_>>(),
+            }),
         );
         leptos::task::spawn_local(async move {
             let result = async {
@@ -317,13 +442,41 @@ pub fn OrderNew() -> impl IntoView {
                     </Suspense>
                     <a href="/systems/new" id="new-system">{tr("sys.new")}</a>
                 </div>
+                <div class="field">
+                    <label for="catalog">{tr("new.catalog")}</label>
+                    <Suspense fallback=move || view! { <span>{tr("common.loading")}</span> }>
+                        {move || Suspend::new(async move {
+                            let items = catalogs.await.ok().and_then(|c| c["items"].as_array().cloned()).unwrap_or_default();
+                            view! {
+                                <select id="catalog" on:change=move |ev| catalog_id.set(event_target_value(&ev))>
+                                    {items.into_iter().map(|c| {
+                                        let id = c["id"].as_str().unwrap_or_default().to_owned();
+                                        let label = format!("{} {}", id, c["name"].as_str().unwrap_or_default());
+                                        let this = id.clone();
+                                        view! { <option value=id selected=move || catalog_id.get() == this>{label}</option> }
+                                    }).collect_view()}
+                                </select>
+                            }
+                        })}
+                    </Suspense>
+                    <small class="hint">{tr("new.catalog_hint")}</small>
+                </div>
                 <h2>{tr("new.lines")}</h2>
                 <For
                     each=indexed
                     key=|(i, l)| (*i, l.key)
-                    children=move |(i, l)| view! { <LineEditor line=l index=i on_remove=remove/> }
+                    children=move |(i, l)| view! { <LineEditor line=l index=i on_remove=remove catalog=catalog/> }
                 />
                 <button type="button" id="add-line" on:click=add>{tr("new.add_line")}</button>
+                <p class="estimate total" id="estimate-total" aria-live="polite">
+                    {move || total().map(|fen| format!(
+                        "{} {}",
+                        crate::i18n::t(lang.get(), "new.estimate_total"),
+                        format::yuan(i64::try_from(fen).unwrap_or(i64::MAX))
+                    ))}
+                </p>
+                <PublicIps rows=ips servers=servers/>
+                <BastionAccounts rows=bastions servers=servers/>
                 <p class="form-error" role="alert">
                     {move || invalid.get().then(tr("new.fix"))}
                     {move || problem.get().map(|e| e.text(lang.get()).to_owned())}

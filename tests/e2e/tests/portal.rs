@@ -197,7 +197,8 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.fill("#line0-name", "web").await;
     b.fill("#line0-vcpu", "999").await;
     let err = b.text_until("#line0-vcpu-error", |t| !t.is_empty()).await;
-    assert_eq!(err, "超出允许范围（1–64）");
+    // The Beijing catalog's shape range (003 §3.2.1.1: 1–16 cores).
+    assert_eq!(err, "超出允许范围（1–16）");
     b.fill("#line0-vcpu", "2").await;
     assert_eq!(b.text_until("#line0-vcpu-error", str::is_empty).await, "");
     b.fill("#line0-memory", "4").await;
@@ -210,10 +211,50 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.fill("#line1-memory", "4").await;
     b.fill("#line1-data-disk", "0").await;
     b.fill("#line1-purpose", "数据库").await;
+    // At Beijing's unit prices a 2 vCPU / 4 GB / 50 GB server costs
+    // 2 × 14.02 + 4 × 41.15 + 0.5 × 28.60 = ¥206.94 a month.
+    assert!(
+        b.text_until("#line0-estimate", |t| t.contains("¥620.82"))
+            .await
+            .contains("¥620.82"),
+        "3 web servers"
+    );
+    assert!(
+        b.text_until("#estimate-total", |t| t.contains("¥827.76"))
+            .await
+            .contains("¥827.76")
+    );
+    // The security part: a public IP on web (a bad port flagged) and a
+    // bastion account for db.
+    b.click("#add-ip").await;
+    b.fill("#ip0-purpose", "对外办事入口").await;
+    b.fill("#ip0-ports", "80, 70000").await;
+    assert_eq!(
+        b.text_until("#ip0-error", |t| !t.is_empty()).await,
+        "端口须为 1–65535，至少一个"
+    );
+    b.fill("#ip0-ports", "80, 443").await;
+    assert_eq!(b.text_until("#ip0-error", str::is_empty).await, "");
+    b.click("#add-bastion").await;
+    b.fill("#bastion0-holder", "李运维").await;
+    b.fill("#bastion0-account", "li-ops").await;
+    b.fill("#bastion0-department", "信息中心").await;
+    b.click("#bastion0-server1").await;
+    assert_eq!(b.text_until("#bastion0-error", str::is_empty).await, "");
     b.screenshot("portal-new-application-zh").await;
     // Saved as a draft first, submitted from its order page.
     b.click("#save-draft").await;
     assert_eq!(b.text_until("#order-state", |t| t == "草稿").await, "草稿");
+    let ips = b.text("#public-ips").await;
+    assert!(
+        ips.contains("对外办事入口") && ips.contains("web") && ips.contains("80, 443"),
+        "{ips}"
+    );
+    let bastion = b.text("#bastion-accounts").await;
+    assert!(
+        bastion.contains("li-ops") && bastion.contains("db") && !bastion.contains("web"),
+        "{bastion}"
+    );
     b.hydrated().await;
     b.click("#act-submitted").await;
     let state = b.text_until("#order-state", |t| t == "已提交").await;
@@ -427,5 +468,68 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     let refusal = b.text_until("#import-error", |t| !t.is_empty()).await;
     assert!(!refusal.is_ascii(), "a Chinese refusal: {refusal}");
     b.screenshot("portal-admin-zh").await;
+
+    // Users and roles: a weak password is refused by the server's rule, a
+    // good one creates the reviewer, who is listed with role and scope.
+    b.click("#admin-users").await;
+    assert!(
+        b.text_until("#users", |t| t.contains("wu"))
+            .await
+            .contains("供应商运维（sim）")
+    );
+    b.hydrated().await;
+    b.click("#add-user").await;
+    assert_eq!(
+        b.text_until("#user-id-error", |t| !t.is_empty()).await,
+        "必填"
+    );
+    b.fill("#user-id", "feng").await;
+    b.fill("#user-name", "冯审核").await;
+    b.client
+        .find(fantoccini::Locator::Css("#user-role"))
+        .await
+        .expect("role select")
+        .select_by_value("reviewer")
+        .await
+        .expect("select");
+    b.fill("#user-password", "short1").await;
+    b.click("#add-user").await;
+    let weak = b.text_until("#user-error", |t| !t.is_empty()).await;
+    assert!(weak.contains("密码至少 10 位"), "{weak}");
+    b.fill("#user-password", "Shenhe-2026-feng").await;
+    b.click("#add-user").await;
+    let users = b.text_until("#users", |t| t.contains("冯审核")).await;
+    assert!(users.contains("冯审核"), "{users}");
+    b.screenshot("portal-admin-users-zh").await;
+
+    // Drivers: the simulator is listed as a simulator; a bootstrap token is
+    // shown once.
+    b.click("#admin-drivers").await;
+    let drivers = b.text_until("#drivers", |t| t.contains("sim")).await;
+    assert!(drivers.contains("模拟器"), "{drivers}");
+    b.hydrated().await;
+    b.fill("#token-provider", "acme").await;
+    b.fill("#token-hours", "2").await;
+    b.click("#create-token").await;
+    let token = b.text_until("#token-value", |t| !t.is_empty()).await;
+    assert!(token.len() > 20, "a bootstrap token: {token}");
+    b.screenshot("portal-admin-drivers-zh").await;
+
+    // Deadline rules and the calendar: the presets and 2026's holidays; a
+    // calendar file for the wrong year is refused and nothing is written.
+    b.click("#admin-rules").await;
+    assert!(
+        b.text_until("main", |t| t.contains("北京市市级政务云管理办法"))
+            .await
+            .contains("2026")
+    );
+    b.hydrated().await;
+    b.fill("#year-key", "2027").await;
+    b.fill("#year-file", "year = 2031\nsource = \"x\"\n").await;
+    b.click("#year-submit").await;
+    let refused = b.text_until("#year-error", |t| !t.is_empty()).await;
+    assert!(!refused.is_empty() && !refused.is_ascii(), "{refused}");
+    assert!(!b.text("main").await.contains("2027 ·"));
+    b.screenshot("portal-admin-rules-zh").await;
     b.close().await;
 }
