@@ -261,6 +261,13 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("admin.file", "文件内容", "File content"),
     ("admin.import_submit", "导入", "Import"),
     ("admin.imported", "已导入目录", "Imported catalog"),
+    ("cap.trend", "分配率趋势", "Allocation trend"),
+    ("cap.days", "近 {n} 天", "Last {n} days"),
+    (
+        "cap.no_trend",
+        "尚无历史数据（每小时记录一次）。",
+        "No history yet (recorded every hour).",
+    ),
     ("new.catalog", "服务目录", "Service catalog"),
     (
         "new.catalog_hint",

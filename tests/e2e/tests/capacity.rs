@@ -76,6 +76,8 @@ async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_
         // Short, so the provider's new host is seen within the test.
         inventory_every: Duration::from_millis(300),
         capacity_every: Duration::from_secs(1),
+        // One trend sample a second instead of an hour.
+        capacity_sample_every: Duration::from_secs(1),
         ..Default::default()
     };
     let controller = Controller::start_with(Duration::from_secs(3600), reconciler).await;
@@ -220,6 +222,50 @@ async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_
     assert_eq!(pool["storage_gib"][0]["allocated"], 300);
     println!("GET /api/v1/capacity pool: {pool:#}");
 
+    // The trend (sampled each second here, hourly by default) will show the
+    // pool above the line, then under it once the provider expands it.
+    let memory_ratios = |body: &Value| -> Vec<f64> {
+        body["pools"][0]["points"]
+            .as_array()
+            .map(|points| {
+                points
+                    .iter()
+                    .filter_map(|p| {
+                        let f = p["figures"]
+                            .as_array()?
+                            .iter()
+                            .find(|f| f["resource"] == "memory")?;
+                        Some(f["allocated"].as_f64()? / f["total"].as_f64()?)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let history_until = |done: fn(&[f64]) -> bool| {
+        let controller = &controller;
+        let op = op.clone();
+        async move {
+            let mut ratios = Vec::new();
+            for _ in 0..50 {
+                let (s, body) = controller
+                    .api("GET", "/api/v1/capacity/history?days=1", &op, None)
+                    .await;
+                assert_eq!(s, 200, "{body}");
+                ratios = memory_ratios(&body);
+                if done(&ratios) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ratios
+        }
+    };
+    let ratios = history_until(|r| r.contains(&0.875)).await;
+    assert!(
+        ratios.contains(&0.875),
+        "the trend records 87.5 %: {ratios:?}"
+    );
+
     let alarms = |ack: &'static str| {
         let controller = &controller;
         let zhou = zhou.clone();
@@ -317,4 +363,12 @@ async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_
     assert_eq!(pool["memory_mib"]["total"], 96 * GIB);
     assert_eq!(pool["hosts"], 3);
     assert_eq!(pool["largest_vm"]["by_memory"]["memory_mib"], 32 * GIB);
+
+    let ratios = history_until(|r| r.last().is_some_and(|x| *x < 0.8)).await;
+    let above = ratios.iter().position(|r| *r == 0.875);
+    let below_after = above.is_some_and(|i| ratios[i..].iter().any(|r| *r < 0.8));
+    assert!(
+        below_after,
+        "the trend shows 87.5 %, then under the line: {ratios:?}"
+    );
 }

@@ -413,6 +413,17 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     assert!(pools.contains("sim · fsc-gov-x86_64"), "{pools}");
     assert!(pools.contains("当前可放置的最大虚拟机"), "{pools}");
     assert!(b.text("main").await.contains("80%"));
+    // Each pool's trend (sampled hourly; the first sample at start-up).
+    let trend = b
+        .text_until("figure.trend figcaption", |t| t.contains("内存"))
+        .await;
+    assert!(trend.contains("vCPU") && trend.contains("80%"), "{trend}");
+    b.click("#trend-period a[href='/capacity?days=30']").await;
+    assert!(
+        b.text_until("#trend-period [aria-current=page]", |t| t.contains("30"))
+            .await
+            .contains("近 30 天")
+    );
     b.screenshot("portal-capacity-zh").await;
 
     // The auditor: the log, filtered by action, and the matching export link.

@@ -308,6 +308,97 @@ pub(crate) async fn expansion_order_list(
     }))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// How many days back, 1–90 (default 7).
+    pub days: Option<u32>,
+}
+
+/// One pool's figures at one time.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryPoint {
+    pub at: DateTime<Utc>,
+    pub figures: Vec<capacity::history::Figure>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PoolHistory {
+    pub provider: String,
+    pub pool: String,
+    /// Oldest first, one per sampling interval (an hour by default).
+    pub points: Vec<HistoryPoint>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CapacityHistory {
+    pub since: DateTime<Utc>,
+    pub threshold_percent: u64,
+    /// Sorted by (provider, pool).
+    pub pools: Vec<PoolHistory>,
+}
+
+/// `GET /api/v1/capacity/history`: each pool's allocated and total figures
+/// over the last `days` days, for the providers the caller may see.
+#[utoipa::path(
+    get,
+    path = "/api/v1/capacity/history",
+    tag = "capacity",
+    params(HistoryQuery),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Capacity samples per pool", body = CapacityHistory),
+        (status = 400, description = "HISTORY_DAYS_INVALID or a malformed query", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn capacity_history(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<CapacityHistory>, ApiError> {
+    let reach = readable(&caller)?;
+    let days = q.days.unwrap_or(7);
+    let max = u32::try_from(capacity::history::RETAIN_DAYS).unwrap_or(90);
+    if !(1..=max).contains(&days) {
+        return Err(ApiError::refused(
+            axum::http::StatusCode::BAD_REQUEST,
+            "HISTORY_DAYS_INVALID",
+            format!("days must be between 1 and {max}."),
+            format!("天数须在 1 到 {max} 之间。"),
+        ));
+    }
+    let since = Utc::now() - chrono::Duration::days(i64::from(days));
+    let samples = capacity::history::since(&*state.store, since).await?;
+    let mut pools: std::collections::BTreeMap<(String, String), Vec<HistoryPoint>> =
+        std::collections::BTreeMap::new();
+    for s in samples {
+        let readable = ProviderId::new(&s.provider).is_ok_and(|p| may_read(&reach, &p));
+        if readable {
+            pools
+                .entry((s.provider, s.pool))
+                .or_default()
+                .push(HistoryPoint {
+                    at: s.at,
+                    figures: s.figures,
+                });
+        }
+    }
+    Ok(Json(CapacityHistory {
+        since,
+        threshold_percent: THRESHOLD_PERCENT,
+        pools: pools
+            .into_iter()
+            .map(|((provider, pool), points)| PoolHistory {
+                provider,
+                pool,
+                points,
+            })
+            .collect(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -445,5 +536,80 @@ mod tests {
             .call("GET", &format!("{list}?open=maybe"), None, &zhou)
             .await;
         assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+    }
+
+    #[tokio::test]
+    async fn history_keeps_one_sample_per_interval_prunes_after_90_days_and_is_scoped() {
+        use crate::reconciler::capacity::history;
+        let app = App::with_users().await;
+        let pools = index().capacity_report();
+        let hour = std::time::Duration::from_secs(3600);
+        let now = Utc::now();
+        // Four hourly samples in the last 4 hours, one 100 days ago.
+        let old = history::bucket(now - chrono::Duration::days(100), hour);
+        history::record(&*app.store, &pools, old)
+            .await
+            .expect("old");
+        let mut pruned = 0;
+        for h in (0..4).rev() {
+            let at = history::bucket(now - chrono::Duration::hours(h), hour);
+            // Written twice in its interval: still one sample.
+            for _ in 0..2 {
+                let (written, p) = history::record(&*app.store, &pools, at)
+                    .await
+                    .expect("sample");
+                assert_eq!(written, 2);
+                pruned += p;
+            }
+        }
+        assert_eq!(pruned, 2, "the 100-day-old sample of both pools went");
+
+        let zhou = app.login("zhou").await;
+        let op = app.login("op").await;
+        let r = app
+            .call("GET", "/api/v1/capacity/history?days=1", None, &zhou)
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        assert_eq!(providers(&r.body, "pools"), ["other", "sim"]);
+        let sim = &r.body["pools"][1];
+        let points = sim["points"].as_array().expect("points");
+        assert_eq!(points.len(), 4, "{sim}");
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0]["at"].as_str() < w[1]["at"].as_str())
+        );
+        let memory = points[0]["figures"]
+            .as_array()
+            .expect("figures")
+            .iter()
+            .find(|f| f["resource"] == "memory")
+            .cloned()
+            .expect("memory");
+        assert_eq!(memory["allocated"], 9 * 1024);
+        assert_eq!(memory["total"], 10 * 1024);
+
+        let r = app.call("GET", "/api/v1/capacity/history", None, &op).await;
+        assert_eq!(
+            providers(&r.body, "pools"),
+            ["sim"],
+            "an operator sees its own"
+        );
+        for bad in ["0", "91", "x"] {
+            let r = app
+                .call(
+                    "GET",
+                    &format!("/api/v1/capacity/history?days={bad}"),
+                    None,
+                    &zhou,
+                )
+                .await;
+            assert_eq!(r.status.as_u16(), 400, "{bad}: {}", r.body);
+        }
+        let wang = app.login("wang").await;
+        let r = app
+            .call("GET", "/api/v1/capacity/history", None, &wang)
+            .await;
+        assert_eq!(r.status.as_u16(), 403, "a department user: {}", r.body);
     }
 }

@@ -110,6 +110,7 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         .route("/alarms/{id}", get(alarms::alarm_get))
         .route("/alarms/{id}/ack", post(alarms::alarm_ack))
         .route("/capacity", get(capacity::capacity_get))
+        .route("/capacity/history", get(capacity::capacity_history))
         .route("/expansion-orders", get(capacity::expansion_order_list))
         .route("/catalogs", get(catalogs::catalog_list))
         .route("/catalogs/import", post(catalogs::catalog_import))

@@ -166,6 +166,7 @@ impl Modify for SecuritySchemes {
         super::alarms::alarm_get,
         super::alarms::alarm_ack,
         super::capacity::capacity_get,
+        super::capacity::capacity_history,
         super::capacity::expansion_order_list,
         super::catalogs::catalog_list,
         super::catalogs::catalog_get,

@@ -622,9 +622,34 @@ pub async fn orders(store: &dyn Store) -> Result<Vec<ExpansionOrder>, CapacityEr
 /// and at least every `every` so a due time passes even when nothing changes.
 /// Started after the stored placements are in the index, so the first pass
 /// never mistakes a half-built index for freed capacity.
-pub async fn run(r: Arc<super::Reconciler>, every: Duration) {
+/// Also writes the pools' figures to the history once per `sample_every`.
+pub async fn run(r: Arc<super::Reconciler>, every: Duration, sample_every: Duration) {
+    let mut sampled: Option<DateTime<Utc>> = None;
     loop {
-        match pass(&*r.store, &r.index, &r.capacity.snapshot, Utc::now()).await {
+        let now = Utc::now();
+        let result = pass(&*r.store, &r.index, &r.capacity.snapshot, now).await;
+        let interval = history::bucket(now, sample_every);
+        let pools = r
+            .capacity
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pools
+            .clone();
+        // No pools yet (inventories not read) is no figure: wait for them
+        // rather than mark the interval done.
+        if result.is_ok() && sampled != Some(interval) && !pools.is_empty() {
+            match history::record(&*r.store, &pools, interval).await {
+                Ok((written, pruned)) => {
+                    sampled = Some(interval);
+                    tracing::debug!(written, pruned, at = %interval, "capacity sampled");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::readiness::error_chain(&e), "capacity sample not written; retried on the next pass")
+                }
+            }
+        }
+        match result {
             Ok(o) => {
                 if !(o.opened.is_empty() && o.closed.is_empty() && o.breached.is_empty()) {
                     tracing::info!(
@@ -646,6 +671,8 @@ pub async fn run(r: Arc<super::Reconciler>, every: Duration) {
         }
     }
 }
+
+pub mod history;
 
 #[cfg(test)]
 mod tests;

@@ -80,6 +80,8 @@ pub struct Config {
     /// A capacity pass runs at least this often even when nothing changed, so
     /// an expansion order's due time is noticed.
     pub capacity_every: Duration,
+    /// Each pool's figures are kept once per this interval (the trend).
+    pub capacity_sample_every: Duration,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             resync_every: Duration::from_secs(600),
             inventory_every: Duration::from_secs(30),
             capacity_every: Duration::from_secs(60),
+            capacity_sample_every: Duration::from_secs(3600),
         }
     }
 }
@@ -291,7 +294,11 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
     }
     tasks.spawn(complete::run(r.clone()));
     // After adopt_stored: the index holds every stored placement by now.
-    tasks.spawn(capacity::run(r.clone(), config.capacity_every));
+    tasks.spawn(capacity::run(
+        r.clone(),
+        config.capacity_every,
+        config.capacity_sample_every,
+    ));
     tasks.spawn({
         let r = r.clone();
         async move {
