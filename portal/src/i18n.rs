@@ -261,6 +261,29 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("admin.file", "文件内容", "File content"),
     ("admin.import_submit", "导入", "Import"),
     ("admin.imported", "已导入目录", "Imported catalog"),
+    ("dash.cost", "本月费用", "This month's charge"),
+    ("dash.cost_total", "截至目前合计", "so far, in total"),
+    (
+        "dash.billing_from",
+        "计费起始（交付确认）",
+        "Charged since (delivery)",
+    ),
+    ("dash.cost_month", "本月截至目前", "This month so far"),
+    (
+        "dash.not_billed",
+        "未交付，不计费",
+        "Not delivered, not charged",
+    ),
+    (
+        "dash.cost_hint",
+        "按服务目录单价 × 数量 × 时长计算（交付确认起，资源回收止），以月度账单为准。",
+        "Catalog unit price × quantity × time (from delivery confirmation until the resources are reclaimed); the monthly statement is what counts.",
+    ),
+    (
+        "dash.unpriced",
+        "部分系统所用目录未公布单价，其费用未计入。",
+        "Some systems' catalog publishes no unit prices; their charge is not included.",
+    ),
     ("cap.trend", "分配率趋势", "Allocation trend"),
     ("cap.days", "近 {n} 天", "Last {n} days"),
     (

@@ -1,6 +1,7 @@
 //! The tenant's dashboard: who is signed in, the department's information
-//! systems, and its orders in progress with their deadline clocks (working
-//! days left, overdue in red).
+//! systems, this month's charge so far per system and in total (for those who
+//! may read bills), and its orders in progress with their deadline clocks
+//! (working days left, overdue in red).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -142,6 +143,36 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
     let has_tenant = !tenant.is_empty();
     let no_systems = systems.is_empty();
     let no_orders = orders.is_empty();
+    let bills = me.permissions.iter().any(|p| p == "bill_read") && !no_systems;
+    // Each system's month so far; the calls are prepared here (see `api::get`).
+    let costs = {
+        let systems = systems.clone();
+        Resource::new(
+            || (),
+            move |_| {
+                let calls: Vec<_> = systems
+                    .iter()
+                    .filter(|_| bills)
+                    .map(|s| {
+                        (
+                            s.clone(),
+                            api::get::<serde_json::Value>(&format!(
+                                "/api/v1/systems/{}/cost",
+                                s.number
+                            )),
+                        )
+                    })
+                    .collect();
+                async move {
+                    let mut out = Vec::new();
+                    for (system, call) in calls {
+                        out.push((system, call.await?));
+                    }
+                    Ok::<_, ApiError>(out)
+                }
+            },
+        )
+    };
     view! {
         <p class="welcome">
             {tr("dash.welcome")} <strong id="who">{who}</strong>
@@ -175,6 +206,55 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                 </table>
             </Show>
         </section>
+        <Show when=move || bills>
+            <section aria-labelledby="cost-h">
+                <h2 id="cost-h">{tr("dash.cost")}</h2>
+                <Suspense fallback=crate::app::Loading>
+                    {move || Suspend::new(async move {
+                        match costs.await {
+                            Ok(list) => {
+                                let total: u64 = list.iter().filter_map(|(_, c)| c["total_fen"].as_u64()).sum();
+                                let unpriced = list.iter().any(|(_, c)| c["priced"] == false);
+                                let month = list.first().and_then(|(_, c)| c["month"].as_str()).unwrap_or_default().to_owned();
+                                view! {
+                                    <p class="cost-total">
+                                        {month} " " {tr("dash.cost_total")} " "
+                                        <strong id="cost-total">{format::yuan(i64::try_from(total).unwrap_or(i64::MAX))}</strong>
+                                    </p>
+                                    <table id="costs">
+                                        <thead><tr>
+                                            <th scope="col">{tr("col.system")}</th>
+                                            <th scope="col">{tr("dash.billing_from")}</th>
+                                            <th scope="col">{tr("dash.cost_month")}</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {list.into_iter().map(|(s, c)| {
+                                                let from = c["billing_from"].as_str().map(format::date);
+                                                let amount = format::yuan(c["total_fen"].as_i64().unwrap_or(0));
+                                                view! {
+                                                    <tr>
+                                                        <td>{format!("{} {}", s.number, s.name)}</td>
+                                                        <td>{match from {
+                                                            Some(d) => view! { <span>{d}</span> }.into_any(),
+                                                            None => view! { <span>{tr("dash.not_billed")}</span> }.into_any(),
+                                                        }}</td>
+                                                        <td class="money">{amount}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                    <p class="hint">{tr("dash.cost_hint")} {unpriced.then(tr("dash.unpriced"))}</p>
+                                }.into_any()
+                            }
+                            Err(e) => view! {
+                                <p class="form-error" role="alert">{move || e.text(lang.get()).to_owned()}</p>
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </Show>
         <section aria-labelledby="orders-h">
             <h2 id="orders-h">{tr("dash.orders")}</h2>
             <Show when=move || !no_orders fallback=move || view! { <p>{tr("dash.no_orders")}</p> }>

@@ -330,6 +330,17 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
 
     // From the system's page the tenant sees its VMs and files the exit.
     b.open(&format!("{}/", c.url)).await;
+    // Charged from today's delivery confirmation (CST) at Beijing's prices.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("CST"))
+        .format("%Y-%m-%d")
+        .to_string();
+    let costs = b.text_until("#costs", |t| t.contains(&today)).await;
+    assert!(
+        costs.contains("社保卡服务系统") && costs.contains(&today),
+        "{costs}"
+    );
+    assert!(b.text("#cost-total").await.starts_with('¥'));
     let system = b.text("#systems tbody td a").await;
     b.click("#systems tbody td a").await;
     assert_eq!(

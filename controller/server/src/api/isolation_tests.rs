@@ -160,6 +160,14 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             expect: [200, 200, 404, 200, 200, 404, 404, 404, 401],
         },
         Cell {
+            endpoint: "A's system's cost this month",
+            method: "GET",
+            path: "/api/v1/systems/110105001/cost".into(),
+            body: None,
+            // Reviewers see systems, not bills.
+            expect: [200, 200, 404, 403, 200, 404, 404, 404, 401],
+        },
+        Cell {
             endpoint: "follow A's system's resources",
             method: "GET",
             path: "/api/v1/systems/110105001/resources/events".into(),

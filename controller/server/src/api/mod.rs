@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod capacity;
 mod catalogs;
+mod costs;
 mod domain_error;
 mod drivers;
 mod error;
@@ -94,6 +95,7 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             post(systems::usage_extension_request),
         )
         .route("/systems/{number}/resources", get(systems::resource_list))
+        .route("/systems/{number}/cost", get(costs::system_cost))
         .route(
             "/systems/{number}/resources/events",
             get(resource_events::resource_events),

@@ -160,6 +160,7 @@ impl Modify for SecuritySchemes {
         super::systems::usage_extend,
         super::systems::resource_list,
         super::resource_events::resource_events,
+        super::costs::system_cost,
         super::systems::expansion_get,
         super::systems::expansion_put,
         super::alarms::alarm_list,

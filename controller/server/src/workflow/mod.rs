@@ -17,6 +17,7 @@
 pub mod alarms;
 pub mod catalogs;
 mod clock;
+pub mod cost;
 pub mod deadline;
 mod error;
 pub mod expansion;
