@@ -115,11 +115,11 @@ fn charged_from(order: &WorkOrder, track: &OrderTrack) -> Option<DateTime<Utc>> 
 
 /// The entry pricing `measure` for a server of `arch`: an item tagged for the
 /// architecture wins over an untagged one; storage is the standard class.
-fn entry<'c>(
-    catalog: &'c Catalog,
+fn entry(
+    catalog: &Catalog,
     measure: Measure,
     arch: yunshu_domain::Architecture,
-) -> Option<&'c CatalogEntry> {
+) -> Option<&CatalogEntry> {
     let fitting = catalog.entries().iter().filter(|e| {
         let r = e.resource();
         r.measure == measure
