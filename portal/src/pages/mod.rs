@@ -19,8 +19,43 @@ pub mod system_new;
 use leptos::prelude::*;
 use serde_json::Value;
 
+use crate::api;
 use crate::app::{tr, use_lang};
 use crate::i18n::code_name;
+
+/// A system's resources, starting from `initial` (what the server rendered)
+/// and following the controller's event stream from then on; with `order`,
+/// only that order's.
+#[component]
+pub fn LiveResources(
+    id: &'static str,
+    system: String,
+    initial: Vec<Value>,
+    #[prop(optional)] order: Option<String>,
+) -> impl IntoView {
+    let live = RwSignal::new(None::<Vec<Value>>);
+    api::follow(
+        &format!("/api/v1/systems/{system}/resources/events"),
+        "resources",
+        move |list: Value| live.set(list["items"].as_array().cloned()),
+    );
+    move || {
+        let items: Vec<Value> = live
+            .get()
+            .unwrap_or_else(|| initial.clone())
+            .into_iter()
+            .filter(|r| {
+                order
+                    .as_deref()
+                    .is_none_or(|o| r["order"].as_str() == Some(o))
+            })
+            .collect();
+        if items.is_empty() {
+            return view! { <p id=format!("{id}-none")>{tr("order.no_resources")}</p> }.into_any();
+        }
+        view! { <ResourceTable id=id items=items/> }.into_any()
+    }
+}
 
 /// VMs with their live state: id, vCPU, memory, phase (coloured), private IP.
 #[component]

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
-use super::ResourceTable;
+use super::LiveResources;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, tr, use_lang};
 use crate::format;
@@ -352,34 +352,15 @@ fn Progress(system: String, order: String) -> impl IntoView {
     // The server renders the list as it is now; the browser then follows the
     // controller's event stream, which sends the list again on every change.
     let resources = Resource::new(|| (), move |_| api::get::<Resources>(&path));
-    let live = RwSignal::new(None::<Vec<Value>>);
-    api::follow(
-        &format!("/api/v1/systems/{system}/resources/events"),
-        "resources",
-        move |r: Resources| live.set(Some(r.items)),
-    );
     view! {
         <section aria-labelledby="progress-h">
             <h2 id="progress-h">{tr("order.resources")}</h2>
             <Transition fallback=crate::app::Loading>
                 {move || {
-                    let order = order.clone();
+                    let (system, order) = (system.clone(), order.clone());
                     Suspend::new(async move {
                         let first = resources.await.map(|r| r.items).unwrap_or_default();
-                        view! {
-                            {move || {
-                                let items: Vec<Value> = live
-                                    .get()
-                                    .unwrap_or_else(|| first.clone())
-                                    .into_iter()
-                                    .filter(|r| r["order"].as_str() == Some(order.as_str()))
-                                    .collect();
-                                if items.is_empty() {
-                                    return view! { <p id="no-resources">{tr("order.no_resources")}</p> }.into_any();
-                                }
-                                view! { <ResourceTable id="resources" items=items/> }.into_any()
-                            }}
-                        }
+                        view! { <LiveResources id="resources" system=system initial=first order=order/> }
                     })
                 }}
             </Transition>

@@ -1,4 +1,5 @@
-//! One information system: its record, its resources with their live state,
+//! One information system: its record, its resources with their live state
+//! (followed as they change),
 //! its orders, and the tenant's next steps — a change request (变更) or an
 //! exit request (退出), both filed from here.
 
@@ -6,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
-use super::ResourceTable;
+use super::LiveResources;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
 use crate::format;
@@ -82,7 +83,7 @@ pub fn SystemDetail() -> impl IntoView {
                                 </div>
                                 <p class="form-error" role="alert">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
                                 <h2>{tr("order.resources")}</h2>
-                                <ResourceTable id="system-resources" items=items/>
+                                <LiveResources id="system-resources" system=n.clone() initial=items/>
                                 <h2>{tr("sys.orders")}</h2>
                                 <ul id="system-orders">
                                     {orders.into_iter().map(|o| {

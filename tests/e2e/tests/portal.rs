@@ -122,6 +122,80 @@ async fn a_tenant_signs_in_sees_the_dashboard_and_switches_to_english() {
     // The choice is remembered: a reload renders English on the server.
     b.open(&format!("{}/", c.url)).await;
     assert_eq!(b.text("h1").await, "Dashboard");
+
+    // Every other page of the department's user is English too, data aside
+    // (the system's name, the catalogs' own names).
+    for (path, h1) in [
+        ("/orders/new", "New cloud application"),
+        ("/systems/new", "New information system"),
+        (&format!("/systems/{system}") as &str, ""),
+        ("/profile", "Profile"),
+    ] {
+        b.open(&format!("{}{path}", c.url)).await;
+        if !h1.is_empty() {
+            assert_eq!(b.text_until("h1", |t| t == h1).await, h1, "{path}");
+        }
+        let mut leftover = body_text(&b).await;
+        for d in [
+            "不动产登记系统",
+            "中文",
+            "北京市政务云基础服务目录（2023）",
+            "大同市政务云服务目录（2023）",
+            "朝阳区政务服务数据管理局",
+        ] {
+            leftover = leftover.replace(d, "");
+        }
+        let cjk: String = leftover
+            .chars()
+            .filter(|ch| ('\u{4e00}'..='\u{9fff}').contains(ch))
+            .collect();
+        assert!(cjk.is_empty(), "{path}: untranslated {cjk:?} in {leftover}");
+    }
+    b.screenshot("portal-new-application-en").await;
+
+    // Keyboard: the skip link comes first and its focus is visible.
+    b.open(&format!("{}/", c.url)).await;
+    b.client
+        .active_element()
+        .await
+        .expect("active")
+        .send_keys("\u{E004}") // Tab
+        .await
+        .expect("tab");
+    let focused = b
+        .client
+        .execute(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             return [e.className, s.outlineStyle, s.outlineWidth];",
+            vec![],
+        )
+        .await
+        .expect("focus");
+    assert_eq!(focused[0], "skip", "{focused}");
+    assert_ne!(focused[1], "none", "a visible focus ring: {focused}");
+
+    // Responsive: on a phone-sized window nothing scrolls sideways.
+    b.client.set_window_size(390, 844).await.expect("resize");
+    for path in ["/", "/orders/new"] {
+        b.open(&format!("{}{path}", c.url)).await;
+        let widths = b
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .expect("widths");
+        let (scroll, client) = (
+            widths[0].as_i64().unwrap_or(0),
+            widths[1].as_i64().unwrap_or(0),
+        );
+        assert!(
+            scroll <= client + 1,
+            "{path}: {scroll} px wide in a {client} px window"
+        );
+    }
+    b.screenshot("portal-new-application-phone-en").await;
     b.close().await;
 }
 
