@@ -261,6 +261,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("admin.file", "文件内容", "File content"),
     ("admin.import_submit", "导入", "Import"),
     ("admin.imported", "已导入目录", "Imported catalog"),
+    (
+        "dash.running",
+        "资源（运行中 / 总数）",
+        "Resources (running / all)",
+    ),
     ("dash.cost", "本月费用", "This month's charge"),
     ("dash.cost_total", "截至目前合计", "so far, in total"),
     (

@@ -144,6 +144,39 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
     let no_systems = systems.is_empty();
     let no_orders = orders.is_empty();
     let bills = me.permissions.iter().any(|p| p == "bill_read") && !no_systems;
+    let sees_resources = me.permissions.iter().any(|p| p == "resource_read");
+    // Each system's resources: how many run of how many (live state is on the
+    // system's page).
+    let states = {
+        let systems = systems.clone();
+        Resource::new(
+            || (),
+            move |_| {
+                let calls: Vec<_> = systems
+                    .iter()
+                    .filter(|_| sees_resources)
+                    .map(|s| {
+                        (
+                            s.number.clone(),
+                            api::get::<serde_json::Value>(&format!(
+                                "/api/v1/systems/{}/resources",
+                                s.number
+                            )),
+                        )
+                    })
+                    .collect();
+                async move {
+                    let mut out = std::collections::BTreeMap::new();
+                    for (number, call) in calls {
+                        let items = call.await?["items"].as_array().cloned().unwrap_or_default();
+                        let running = items.iter().filter(|r| r["phase"] == "running").count();
+                        out.insert(number, (running, items.len()));
+                    }
+                    Ok::<_, ApiError>(out)
+                }
+            },
+        )
+    };
     // Each system's month so far; the calls are prepared here (see `api::get`).
     let costs = {
         let systems = systems.clone();
@@ -189,6 +222,7 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                         <th scope="col">{tr("col.name")}</th>
                         <th scope="col">{tr("col.type")}</th>
                         <th scope="col">{tr("col.level")}</th>
+                        <th scope="col">{tr("dash.running")}</th>
                     </tr></thead>
                     <tbody>
                         {systems.clone().into_iter().map(|s| {
@@ -199,6 +233,22 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                                     <td>{s.name}</td>
                                     <td>{move || code_name(lang.get(), &kind)}</td>
                                     <td>{move || code_name(lang.get(), &level)}</td>
+                                    <td class="running">
+                                        <Suspense fallback=|| "…">
+                                            {
+                                                let number = s.number.clone();
+                                                move || {
+                                                    let number = number.clone();
+                                                    Suspend::new(async move {
+                                                        match states.await.ok().and_then(|m| m.get(&number).copied()) {
+                                                            Some((running, total)) => format!("{running} / {total}"),
+                                                            None => "—".to_owned(),
+                                                        }
+                                                    })
+                                                }
+                                            }
+                                        </Suspense>
+                                    </td>
                                 </tr>
                             }
                         }).collect_view()}

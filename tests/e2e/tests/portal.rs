@@ -415,6 +415,11 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
         "{costs}"
     );
     assert!(b.text("#cost-total").await.starts_with('¥'));
+    let systems = b.text_until("#systems", |t| t.contains("3 / 3")).await;
+    assert!(
+        systems.contains("3 / 3"),
+        "3 of 3 resources running: {systems}"
+    );
     let system = b.text("#systems tbody td a").await;
     b.click("#systems tbody td a").await;
     assert_eq!(
