@@ -107,6 +107,34 @@ fn load() -> impl std::future::Future<Output = Result<Dash, ApiError>> + Send + 
     }
 }
 
+/// `GET /api/v1/systems/{n}/{tail}` for each system when `enabled` (nothing
+/// otherwise): the calls are prepared now (see `api::get`), awaited in turn.
+fn per_system(
+    systems: &[System],
+    enabled: bool,
+    tail: &'static str,
+) -> impl std::future::Future<Output = Result<Vec<(System, serde_json::Value)>, ApiError>>
++ Send
++ 'static
++ use<> {
+    let calls: Vec<_> = systems
+        .iter()
+        .filter(|_| enabled)
+        .map(|s| {
+            let call =
+                api::get::<serde_json::Value>(&format!("/api/v1/systems/{}/{tail}", s.number));
+            (s.clone(), call)
+        })
+        .collect();
+    async move {
+        let mut out = Vec::new();
+        for (system, call) in calls {
+            out.push((system, call.await?));
+        }
+        Ok(out)
+    }
+}
+
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let lang = use_lang();
@@ -145,66 +173,18 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
     let no_orders = orders.is_empty();
     let bills = me.permissions.iter().any(|p| p == "bill_read") && !no_systems;
     let sees_resources = me.permissions.iter().any(|p| p == "resource_read");
-    // Each system's resources: how many run of how many (live state is on the
-    // system's page).
+    // Each system's resources (how many run of how many; live state is on the
+    // system's page) and its month so far.
     let states = {
         let systems = systems.clone();
         Resource::new(
             || (),
-            move |_| {
-                let calls: Vec<_> = systems
-                    .iter()
-                    .filter(|_| sees_resources)
-                    .map(|s| {
-                        (
-                            s.number.clone(),
-                            api::get::<serde_json::Value>(&format!(
-                                "/api/v1/systems/{}/resources",
-                                s.number
-                            )),
-                        )
-                    })
-                    .collect();
-                async move {
-                    let mut out = std::collections::BTreeMap::new();
-                    for (number, call) in calls {
-                        let items = call.await?["items"].as_array().cloned().unwrap_or_default();
-                        let running = items.iter().filter(|r| r["phase"] == "running").count();
-                        out.insert(number, (running, items.len()));
-                    }
-                    Ok::<_, ApiError>(out)
-                }
-            },
+            move |_| per_system(&systems, sees_resources, "resources"),
         )
     };
-    // Each system's month so far; the calls are prepared here (see `api::get`).
     let costs = {
         let systems = systems.clone();
-        Resource::new(
-            || (),
-            move |_| {
-                let calls: Vec<_> = systems
-                    .iter()
-                    .filter(|_| bills)
-                    .map(|s| {
-                        (
-                            s.clone(),
-                            api::get::<serde_json::Value>(&format!(
-                                "/api/v1/systems/{}/cost",
-                                s.number
-                            )),
-                        )
-                    })
-                    .collect();
-                async move {
-                    let mut out = Vec::new();
-                    for (system, call) in calls {
-                        out.push((system, call.await?));
-                    }
-                    Ok::<_, ApiError>(out)
-                }
-            },
-        )
+        Resource::new(|| (), move |_| per_system(&systems, bills, "cost"))
     };
     view! {
         <p class="welcome">
@@ -240,8 +220,16 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                                                 move || {
                                                     let number = number.clone();
                                                     Suspend::new(async move {
-                                                        match states.await.ok().and_then(|m| m.get(&number).copied()) {
-                                                            Some((running, total)) => format!("{running} / {total}"),
+                                                        let list = states.await.unwrap_or_default();
+                                                        let items = list
+                                                            .iter()
+                                                            .find(|(s, _)| s.number == number)
+                                                            .and_then(|(_, r)| r["items"].as_array().cloned());
+                                                        match items {
+                                                            Some(items) => {
+                                                                let running = items.iter().filter(|r| r["phase"] == "running").count();
+                                                                format!("{running} / {}", items.len())
+                                                            }
                                                             None => "—".to_owned(),
                                                         }
                                                     })
@@ -263,6 +251,7 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                     {move || Suspend::new(async move {
                         match costs.await {
                             Ok(list) => {
+                                let list: Vec<(System, serde_json::Value)> = list;
                                 let total: u64 = list.iter().filter_map(|(_, c)| c["total_fen"].as_u64()).sum();
                                 let unpriced = list.iter().any(|(_, c)| c["priced"] == false);
                                 let month = list.first().and_then(|(_, c)| c["month"].as_str()).unwrap_or_default().to_owned();

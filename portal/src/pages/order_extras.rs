@@ -129,10 +129,27 @@ fn text_input(id: String, label: &'static str, value: RwSignal<String>) -> impl 
     }
 }
 
+/// A row's first problem, next to it, and its remove button.
+#[component]
+fn RowEnd(
+    id: String,
+    problem: Signal<Option<&'static str>>,
+    on_remove: Callback<()>,
+) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <span class="field-error" role="alert" id=id>
+            {move || problem.get().map(|k| crate::i18n::t(lang.get(), k))}
+        </span>
+        <button type="button" class="remove" on:click=move |_| on_remove.run(())>
+            {tr("new.remove_line")}
+        </button>
+    }
+}
+
 /// The public IP rows, with add and remove.
 #[component]
 pub fn PublicIps(rows: RwSignal<Vec<IpForm>>, servers: Signal<Vec<String>>) -> impl IntoView {
-    let lang = use_lang();
     let next = RwSignal::new(0usize);
     let add = move |_| {
         let key = next.get_untracked();
@@ -167,12 +184,8 @@ pub fn PublicIps(rows: RwSignal<Vec<IpForm>>, servers: Signal<Vec<String>>) -> i
                             <input id=p("ports") inputmode="numeric" placeholder="80, 443"
                                 prop:value=move || row.ports.get() on:input=move |ev| row.ports.set(event_target_value(&ev))/>
                         </div>
-                        <span class="field-error" role="alert" id=p("error")>
-                            {move || row.problem(&servers.get()).map(|k| crate::i18n::t(lang.get(), k))}
-                        </span>
-                        <button type="button" class="remove" on:click=move |_| rows.update(|r| r.retain(|x| x.key != row.key))>
-                            {tr("new.remove_line")}
-                        </button>
+                        <RowEnd id=p("error") problem=Signal::derive(move || row.problem(&servers.get()))
+                            on_remove=Callback::new(move |()| rows.update(|r| r.retain(|x| x.key != row.key)))/>
                     </fieldset>
                 }
             }/>
@@ -187,7 +200,6 @@ pub fn BastionAccounts(
     rows: RwSignal<Vec<BastionForm>>,
     servers: Signal<Vec<String>>,
 ) -> impl IntoView {
-    let lang = use_lang();
     let next = RwSignal::new(0usize);
     let add = move |_| {
         let key = next.get_untracked();
@@ -230,12 +242,8 @@ pub fn BastionAccounts(
                                 }
                             }).collect_view()}
                         </fieldset>
-                        <span class="field-error" role="alert" id=p("error")>
-                            {move || row.problem(&servers.get()).map(|k| crate::i18n::t(lang.get(), k))}
-                        </span>
-                        <button type="button" class="remove" on:click=move |_| rows.update(|r| r.retain(|x| x.key != row.key))>
-                            {tr("new.remove_line")}
-                        </button>
+                        <RowEnd id=p("error") problem=Signal::derive(move || row.problem(&servers.get()))
+                            on_remove=Callback::new(move |()| rows.update(|r| r.retain(|x| x.key != row.key)))/>
                     </fieldset>
                 }
             }/>
