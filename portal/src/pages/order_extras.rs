@@ -137,9 +137,16 @@ fn RowEnd(
     on_remove: Callback<()>,
 ) -> impl IntoView {
     let lang = use_lang();
+    let tried = super::order_new::Tried::get();
+    // A missing field waits for a save attempt; a wrong value shows at once.
+    let shown = move || {
+        problem
+            .get()
+            .filter(|k| *k != "err.required" || tried.is_some_and(|t| t.get()))
+    };
     view! {
         <span class="field-error" role="alert" id=id>
-            {move || problem.get().map(|k| crate::i18n::t(lang.get(), k))}
+            {move || shown().map(|k| crate::i18n::t(lang.get(), k))}
         </span>
         <button type="button" class="remove" on:click=move |_| on_remove.run(())>
             {tr("new.remove_line")}

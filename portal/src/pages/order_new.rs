@@ -154,6 +154,17 @@ struct Created {
     id: String,
 }
 
+/// Set once the applicant tried to save or submit: from then on every
+/// missing field says so.
+#[derive(Clone, Copy)]
+pub struct Tried(pub RwSignal<bool>);
+
+impl Tried {
+    pub fn get() -> Option<RwSignal<bool>> {
+        use_context::<Tried>().map(|t| t.0)
+    }
+}
+
 /// A number input with its range shown and its error next to it.
 #[component]
 fn NumberField(
@@ -190,7 +201,13 @@ fn NumberField(
 #[component]
 fn TextField(id: String, label: &'static str, value: RwSignal<String>) -> impl IntoView {
     let lang = use_lang();
-    let error = move || text_error(&value.get());
+    // "Required" waits until the field was left or the form was sent: an
+    // empty form is not an error yet.
+    let touched = RwSignal::new(false);
+    let tried = Tried::get();
+    let error = move || {
+        text_error(&value.get()).filter(|_| touched.get() || tried.is_some_and(|t| t.get()))
+    };
     let err_id = format!("{id}-error");
     view! {
         <div class="field">
@@ -201,6 +218,7 @@ fn TextField(id: String, label: &'static str, value: RwSignal<String>) -> impl I
                 aria-describedby=err_id.clone()
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
+                on:blur=move |_| touched.set(true)
             />
             <span id=err_id class="field-error" role="alert">
                 {move || error().map(|k| crate::i18n::t(lang.get(), k))}
@@ -336,6 +354,8 @@ pub fn OrderNew() -> impl IntoView {
     };
     let problem = RwSignal::new(None::<ApiError>);
     let invalid = RwSignal::new(false);
+    let tried = RwSignal::new(false);
+    provide_context(Tried(tried));
     let busy = RwSignal::new(false);
     let remove = Callback::new(move |key: usize| {
         lines.update(|ls| {
@@ -371,6 +391,7 @@ pub fn OrderNew() -> impl IntoView {
             && ip_rows.iter().all(|r| r.valid(&names))
             && bastion_rows.iter().all(|r| r.valid(&names));
         invalid.set(!ok);
+        tried.set(true);
         let (true, Some(bodies)) = (ok, bodies) else {
             return;
         };

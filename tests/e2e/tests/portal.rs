@@ -268,6 +268,16 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
     b.hydrated().await;
     let chosen = b.text("#system").await;
     assert!(chosen.contains("社保卡服务系统"), "{chosen}");
+    // An untouched form shows no errors; sending it empty flags every
+    // missing field next to it and sends nothing.
+    assert_eq!(b.text("#line0-name-error").await, "");
+    b.click("#submit-order").await;
+    assert_eq!(
+        b.text_until("#line0-name-error", |t| !t.is_empty()).await,
+        "必填"
+    );
+    assert_eq!(b.text("#line0-purpose-error").await, "必填");
+    assert_eq!(b.text("h1").await, "新建上云申请", "still on the form");
     b.fill("#line0-name", "web").await;
     b.fill("#line0-vcpu", "999").await;
     let err = b.text_until("#line0-vcpu-error", |t| !t.is_empty()).await;
