@@ -629,16 +629,18 @@ pub async fn run(r: Arc<super::Reconciler>, every: Duration, sample_every: Durat
         let now = Utc::now();
         let result = pass(&*r.store, &r.index, &r.capacity.snapshot, now).await;
         let interval = history::bucket(now, sample_every);
-        let pools = r
-            .capacity
-            .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .pools
-            .clone();
-        // No pools yet (inventories not read) is no figure: wait for them
-        // rather than mark the interval done.
-        if result.is_ok() && sampled != Some(interval) && !pools.is_empty() {
+        // Only the first pass of an interval copies the figures out. No pools
+        // yet (inventories not read) is no figure: wait for them rather than
+        // mark the interval done.
+        let pools = (result.is_ok() && sampled != Some(interval)).then(|| {
+            r.capacity
+                .snapshot
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .pools
+                .clone()
+        });
+        if let Some(pools) = pools.filter(|p| !p.is_empty()) {
             match history::record(&*r.store, &pools, interval).await {
                 Ok((written, pruned)) => {
                     sampled = Some(interval);
