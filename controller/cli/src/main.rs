@@ -150,7 +150,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let chain = yunshu_controller::readiness::error_chain(&e);
+            let chain = yunshu_domain::error::chain(&e);
             tracing::error!(error = %chain, "yunshu serve failed");
             ExitCode::FAILURE
         }

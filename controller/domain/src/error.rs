@@ -101,6 +101,19 @@ impl ErrorCode for DomainError {
     }
 }
 
+/// An error with its sources, on one line (`outer: cause: root cause`), for
+/// logs and `/readyz`: a log line must say why, not only what.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +127,17 @@ mod tests {
         assert_eq!(e.code(), "TENANT_CODE_INVALID");
         assert!(e.message_zh().contains("abc"));
         assert!(e.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn chain_names_every_source() {
+        #[derive(Debug, Error)]
+        #[error("cannot save the name")]
+        struct Save(#[source] TextError);
+        assert_eq!(
+            chain(&Save(TextError::Empty)),
+            format!("cannot save the name: {}", TextError::Empty)
+        );
     }
 
     #[test]

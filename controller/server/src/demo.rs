@@ -148,7 +148,7 @@ pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
     if records::create(store, &system).await?.is_some() {
         written += 1;
     }
-    let hash = crate::auth::passwords::hash(DEMO_PASSWORD.to_owned())
+    let hash = yunshu_auth::passwords::hash(DEMO_PASSWORD.to_owned())
         .await
         .map_err(|_| DemoError::Password)?;
     for (user, binding) in demo_users(&hash)? {
@@ -178,7 +178,7 @@ pub async fn seed_when_ready(store: &dyn Store, readiness: &Readiness) {
             "demo data seeded (demo users sign in at / with this password)"
         ),
         Err(e) => tracing::error!(
-            error = %crate::readiness::error_chain(&e),
+            error = %yunshu_domain::error::chain(&e),
             "cannot seed demo data"
         ),
     }

@@ -5,7 +5,6 @@
 //! Handlers never call drivers; the reconciler never sees HTTP types (STYLE.md).
 
 pub mod api;
-pub mod auth;
 pub mod demo;
 pub mod drivers;
 pub mod metrics;
@@ -64,13 +63,6 @@ impl AppState {
 }
 
 impl AppState {
-    /// Whether `bearer` is the platform admin token (compared by SHA-256, the only
-    /// form the server keeps).
-    pub fn is_admin_token(&self, bearer: &str) -> bool {
-        self.admin_token_sha256.as_deref()
-            == Some(yunshu_pki::sha256_hex(bearer.trim().as_bytes()).as_str())
-    }
-
     /// The driver PKI, or 503 while the store has not answered yet.
     pub fn drivers(&self) -> Result<&Arc<drivers::DriverPki>, api::ApiError> {
         self.pki.get().ok_or_else(|| {

@@ -75,7 +75,7 @@ impl Readiness {
     pub async fn probe(&self, store: &dyn Store) -> Status {
         let result = match tokio::time::timeout(PROBE_TIMEOUT, store.health()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(error_chain(&e)),
+            Ok(Err(e)) => Err(yunshu_domain::error::chain(&e)),
             Err(_) => Err(format!("the store did not answer within {PROBE_TIMEOUT:?}")),
         };
         self.set(result)
@@ -123,16 +123,4 @@ impl Readiness {
 fn jitter(d: Duration) -> Duration {
     let factor = rand::rng().random_range(0.8..1.2);
     d.mul_f64(factor)
-}
-
-/// An error with its sources, on one line, for logs and `/readyz`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

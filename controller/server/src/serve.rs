@@ -93,7 +93,7 @@ async fn start_drivers(
             match crate::drivers::DriverPki::load(&*state.store, cert_ttl).await {
                 Ok(pki) => break std::sync::Arc::new(pki),
                 Err(e) => {
-                    tracing::warn!(error = %crate::readiness::error_chain(&e), "cannot load the driver CA yet")
+                    tracing::warn!(error = %yunshu_domain::error::chain(&e), "cannot load the driver CA yet")
                 }
             }
         }

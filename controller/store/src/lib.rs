@@ -24,6 +24,7 @@ pub mod fenced;
 mod keys;
 mod model;
 mod open;
+pub mod page;
 pub mod records;
 mod redb;
 mod store;

@@ -10,7 +10,7 @@ use yunshu_store::audit::{self, AuditDraft};
 
 use super::{ApiError, ApiQuery};
 use crate::AppState;
-use crate::auth::Principal;
+use yunshu_auth::Principal;
 use yunshu_domain::user::Permission;
 
 /// An audit draft for `action` on `target` by `actor` (`user:…` or `system:…`).

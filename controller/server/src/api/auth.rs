@@ -1,20 +1,95 @@
-//! Authentication for the driver-administration endpoints (driver bootstrap
-//! tokens, the driver registry, controller client certificates): the platform
-//! admin bearer token that `yunshu serve` reads from (or writes to) its admin
-//! token file, or any user credential (session or API token) of someone who
-//! holds `driver_manage` — so a platform admin can use them from the portal.
+//! Who is calling, as HTTP carries it: the session cookie (HttpOnly,
+//! SameSite=Strict) and the `X-CSRF-Token` header it needs on every request
+//! that changes something, the `Authorization: Bearer` header, the
+//! [`Principal`] extractor every handler authorises against, the
+//! [`PlatformAdmin`] extractor of the driver-administration endpoints, and the
+//! one mapping of [`AuthError`] to statuses and codes.
+//!
+//! What a credential means is `yunshu_auth`'s: this file only finds it in the
+//! request and hands it to [`yunshu_auth::resolve`].
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use yunshu_auth::sessions::TTL;
+use yunshu_auth::{AuthError, Credential, Principal};
 use yunshu_domain::user::Permission;
 
-use super::ApiError;
+use super::{ApiError, domain_invalid};
 use crate::AppState;
-use crate::auth::principal::Principal;
 
-/// Present on a request allowed to manage drivers; `actor` is who, for the
-/// audit log (`user:platform-admin` for the admin token).
+/// The session cookie's name.
+pub const COOKIE: &str = "yunshu_session";
+/// The header that echoes the session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(id: &str) -> String {
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        TTL.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that removes the cookie.
+pub fn expired_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The session id from a `Cookie` header, if present.
+pub fn session_from_cookie_header(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .map(str::trim)
+        .find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+/// The session id the request's `Cookie` header carries.
+pub fn session_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session_from_cookie_header)
+}
+
+/// The credential a request presents: a bearer header wins over a cookie.
+fn credential(parts: &Parts) -> Option<Credential<'_>> {
+    if let Some(bearer) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(Credential::Bearer(bearer));
+    }
+    let id = session_of(&parts.headers)?;
+    Some(Credential::Session {
+        id,
+        csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+        changes: !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS),
+    })
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(yunshu_auth::resolve(
+            &*state.store,
+            state.admin_token_sha256.as_deref(),
+            credential(parts),
+        )
+        .await?)
+    }
+}
+
+/// Present on a request allowed to manage drivers (driver bootstrap tokens,
+/// the driver registry, controller client certificates): the platform admin
+/// bearer token that `yunshu serve` reads from (or writes to) its admin token
+/// file, or any user credential (session or API token) of someone who holds
+/// `driver_manage` — so a platform admin can use them from the portal. `actor`
+/// is who, for the audit log (`user:platform-admin` for the admin token).
 pub struct PlatformAdmin {
     pub actor: String,
 }
@@ -47,5 +122,105 @@ impl FromRequestParts<AppState> for PlatformAdmin {
         Ok(PlatformAdmin {
             actor: caller.actor.to_string(),
         })
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => ApiError::refused(
+                StatusCode::UNAUTHORIZED,
+                "AUTH_REQUIRED",
+                "Sign in first.",
+                "请先登录。",
+            ),
+            AuthError::CsrfFailed => ApiError::refused(
+                StatusCode::FORBIDDEN,
+                "CSRF_FAILED",
+                "Missing or wrong X-CSRF-Token header; reload the page and try again.",
+                "缺少或错误的 X-CSRF-Token 请求头，请刷新页面后重试。",
+            ),
+            AuthError::Forbidden => ApiError::refused(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "Your roles do not allow this.",
+                "您的角色无权执行此操作。",
+            ),
+            AuthError::LoginFailed => ApiError::refused(
+                StatusCode::UNAUTHORIZED,
+                "LOGIN_FAILED",
+                "Wrong user name or password.",
+                "用户名或密码错误。",
+            ),
+            AuthError::AccountLocked { minutes } => ApiError::refused(
+                StatusCode::LOCKED,
+                "ACCOUNT_LOCKED",
+                format!("Too many failed logins; try again in {minutes} minutes."),
+                format!("登录失败次数过多，请 {minutes} 分钟后再试。"),
+            ),
+            AuthError::PasswordTooWeak { min_length } => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "PASSWORD_TOO_WEAK",
+                format!("Passwords need at least {min_length} characters with letters and digits."),
+                format!("密码至少 {min_length} 位，且须同时包含字母和数字。"),
+            ),
+            AuthError::UserRolesRequired => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "USER_ROLES_REQUIRED",
+                "A user needs at least one role.",
+                "用户至少需要一个角色。",
+            ),
+            AuthError::TenantNotFound { code } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "TENANT_NOT_FOUND",
+                format!("No tenant {code}."),
+                format!("未找到使用单位 {code}。"),
+            ),
+            AuthError::UserExists { id } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "USER_EXISTS",
+                format!("User {id} already exists."),
+                format!("用户 {id} 已存在。"),
+            ),
+            AuthError::TokenRequestInvalid { max_days } => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "TOKEN_REQUEST_INVALID",
+                format!(
+                    "A token needs a name (1–100 characters), at least one scope and 1–{max_days} days."
+                ),
+                format!("令牌需要名称（1–100 字）、至少一个权限范围，有效期 1–{max_days} 天。"),
+            ),
+            AuthError::TokenIdCollision => ApiError::refused(
+                StatusCode::CONFLICT,
+                "TOKEN_ID_COLLISION",
+                "Please try again.",
+                "请重试。",
+            ),
+            AuthError::TokenNotFound { id } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "TOKEN_NOT_FOUND",
+                format!("No token {id}."),
+                format!("未找到令牌 {id}。"),
+            ),
+            AuthError::Invalid(e) => domain_invalid(&e),
+            AuthError::Store(e) => ApiError::from(e),
+            e @ (AuthError::Build { .. } | AuthError::Hash(_)) => ApiError::internal(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_header_parsing() {
+        assert_eq!(
+            session_from_cookie_header("a=1; yunshu_session=abc; b=2"),
+            Some("abc")
+        );
+        assert_eq!(session_from_cookie_header("yunshu_session="), None);
+        assert_eq!(session_from_cookie_header("other=1"), None);
+        assert!(session_cookie("x").contains("HttpOnly; SameSite=Strict"));
     }
 }

@@ -19,9 +19,9 @@ use yunshu_placement::{PoolCapacity, ShapeRoom, Usage};
 use super::orders::workflow_error;
 use super::{ApiError, ApiQuery};
 use crate::AppState;
-use crate::auth::principal::Principal;
 use crate::reconciler::capacity::{self, ExpansionOrder, THRESHOLD_PERCENT, over_line};
 use crate::workflow::WorkflowError;
+use yunshu_auth::Principal;
 
 /// Which providers' capacity the caller may read; `None` = every provider.
 fn readable(caller: &Principal) -> Result<Option<Vec<ProviderId>>, ApiError> {

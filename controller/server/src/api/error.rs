@@ -132,7 +132,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %crate::readiness::error_chain(&self), "request failed");
+            tracing::error!(error = %yunshu_domain::error::chain(&self), "request failed");
         }
         (status, Json(self.body())).into_response()
     }

@@ -23,6 +23,8 @@ mod resync;
 mod rules;
 mod systems;
 mod tenants;
+mod tokens;
+mod users;
 mod version;
 
 pub(crate) use audit::audit_draft;
@@ -62,25 +64,16 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             "/admin/controller-certificates",
             post(drivers::create_client_cert),
         )
-        .route(
-            "/users",
-            get(crate::auth::users::list_users).post(crate::auth::users::create_user),
-        )
+        .route("/users", get(users::list_users).post(users::create_user))
         .route(
             "/tenants",
             get(tenants::tenant_list).post(tenants::tenant_create),
         )
-        .route("/auth/login", post(crate::auth::users::login))
-        .route("/auth/logout", post(crate::auth::users::logout))
-        .route("/auth/me", get(crate::auth::users::me))
-        .route(
-            "/auth/tokens",
-            post(crate::auth::tokens::create).get(crate::auth::tokens::list),
-        )
-        .route(
-            "/auth/tokens/{id}",
-            axum::routing::delete(crate::auth::tokens::revoke),
-        )
+        .route("/auth/login", post(users::login))
+        .route("/auth/logout", post(users::logout))
+        .route("/auth/me", get(users::me))
+        .route("/auth/tokens", post(tokens::create).get(tokens::list))
+        .route("/auth/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/audit", get(audit::audit_list))
         .route("/audit/verify", get(audit::audit_verify))
         .route("/audit/export", get(audit::audit_export))
@@ -162,6 +155,8 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
     .with_state(state)
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod isolation_tests;
 #[cfg(test)]

@@ -23,10 +23,10 @@ use yunshu_domain::{ErrorCode, ProviderId, SystemNumber, Text};
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::auth::principal::Principal;
 use crate::workflow::deadline::{self, PolicyName, StepClock};
 use crate::workflow::orders::{self, Loaded, OrderDraft};
 use crate::workflow::{self, Clock, WorkflowError};
+use yunshu_auth::Principal;
 
 /// The one mapping of workflow refusals to HTTP statuses. Codes come from the
 /// workflow or the domain unchanged.

@@ -11,7 +11,7 @@ use yunshu_domain::user::Permission;
 
 use super::ApiError;
 use crate::AppState;
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResyncAccepted {

@@ -18,9 +18,9 @@ use yunshu_domain::user::Permission;
 use super::orders::{now_of, workflow_error};
 use super::{ApiError, ApiPath};
 use crate::AppState;
-use crate::auth::principal::Principal;
 use crate::workflow::Clock;
 use crate::workflow::rules::{self, Origin, PolicyName};
+use yunshu_auth::Principal;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HolidayView {

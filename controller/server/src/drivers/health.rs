@@ -43,7 +43,7 @@ async fn probe(
 ) -> Result<yunshu_proto::v1::DriverInfo, String> {
     let mut client = super::client::connect(pki, &driver.provider, &driver.endpoint)
         .await
-        .map_err(|e| crate::readiness::error_chain(&e))?;
+        .map_err(|e| yunshu_domain::error::chain(&e))?;
     let info = client
         .get_info(GetInfoRequest {})
         .await

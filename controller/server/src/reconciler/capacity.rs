@@ -34,7 +34,9 @@ use yunshu_placement::{Index, PoolCapacity, Resource, Usage};
 use yunshu_store::audit::{self, Appended, AuditDraft};
 use yunshu_store::{Revision, Store, StoreError, Txn, records};
 
-use crate::workflow::{alarms, page};
+use yunshu_store::page;
+
+use crate::workflow::alarms;
 
 /// The expansion line: a resource allocated above this share of its total
 /// opens an expansion order (003 §4.1.2.2 (1)).
@@ -292,7 +294,7 @@ pub async fn pass(
             Ok(Some(id)) => into.push(id),
             Ok(None) => outcome.failed += 1,
             Err(e) => {
-                tracing::warn!(error = %crate::readiness::error_chain(&e), "capacity write failed; the next pass retries");
+                tracing::warn!(error = %yunshu_domain::error::chain(&e), "capacity write failed; the next pass retries");
                 outcome.failed += 1;
             }
         }
@@ -647,7 +649,7 @@ pub async fn run(r: Arc<super::Reconciler>, every: Duration, sample_every: Durat
                     tracing::debug!(written, pruned, at = %interval, "capacity sampled");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %crate::readiness::error_chain(&e), "capacity sample not written; retried on the next pass")
+                    tracing::warn!(error = %yunshu_domain::error::chain(&e), "capacity sample not written; retried on the next pass")
                 }
             }
         }
@@ -664,7 +666,7 @@ pub async fn run(r: Arc<super::Reconciler>, every: Duration, sample_every: Durat
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %crate::readiness::error_chain(&e), "capacity pass failed")
+                tracing::warn!(error = %yunshu_domain::error::chain(&e), "capacity pass failed")
             }
         }
         tokio::select! {

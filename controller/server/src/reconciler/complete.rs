@@ -19,8 +19,8 @@ use yunshu_store::records;
 
 use super::status::StatusRecord;
 use super::{ReconcileError, Reconciler, desired, materialize};
-use crate::auth::principal::Principal;
 use crate::workflow::orders;
+use yunshu_auth::Principal;
 
 /// How often approved orders are checked.
 const EVERY: Duration = Duration::from_millis(250);

@@ -41,7 +41,7 @@ pub async fn resources_of(
     system: &SystemNumber,
 ) -> Result<Vec<(Resource, Revision)>, ReconcileError> {
     let prefix = records::key::<Resource>(&desired::system_prefix(system));
-    Ok(crate::workflow::page::scan_all_under(&*r.store, &prefix).await?)
+    Ok(yunshu_store::page::scan_all_under(&*r.store, &prefix).await?)
 }
 
 /// An image id for the OS the applicant named ("麒麟 V10" → `kylin-v10`); a

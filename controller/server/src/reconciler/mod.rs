@@ -169,7 +169,7 @@ impl Reconciler {
     /// Records the placements already stored (after a restart) in the index and
     /// queues every resource: unconverged ones as fresh work.
     async fn adopt_stored(&self) -> Result<usize, ReconcileError> {
-        let stored = crate::workflow::page::scan_all::<Resource>(&*self.store).await?;
+        let stored = yunshu_store::page::scan_all::<Resource>(&*self.store).await?;
         let n = stored.len();
         for (res, _) in stored {
             if let (Some(p), yunshu_domain::resource::ResourceSpec::Vm(vm)) =
@@ -212,7 +212,7 @@ impl Reconciler {
     /// Queues every system that has orders, and rebuilds the order book from
     /// the same listing.
     async fn queue_all_systems(&self) -> Result<(), ReconcileError> {
-        let all = crate::workflow::page::scan_all::<WorkOrder>(&*self.store).await?;
+        let all = yunshu_store::page::scan_all::<WorkOrder>(&*self.store).await?;
         self.book
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -349,7 +349,7 @@ impl Reconciler {
 
     /// Queues every stored resource for a low-priority re-check.
     async fn adopt_stored_ids(&self) -> Result<(), ReconcileError> {
-        for (res, _) in crate::workflow::page::scan_all::<Resource>(&*self.store).await? {
+        for (res, _) in yunshu_store::page::scan_all::<Resource>(&*self.store).await? {
             self.resources.add(res.id().clone(), Priority::Resync);
         }
         Ok(())

@@ -16,9 +16,9 @@ use yunshu_domain::user::Permission;
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
-use super::page::{self, Page};
 use super::{WorkflowError, audit_draft};
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
+use yunshu_store::page::{self, Page};
 
 /// Adds "create `alarm` unless it exists" to `txn`. Committing the result either
 /// raises the alarm together with the rest of `txn`, or conflicts (already

@@ -15,11 +15,11 @@ use yunshu_domain::ids::CatalogId;
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record};
 use yunshu_store::audit::{self, Appended};
-use yunshu_store::{Store, Txn, records};
+use yunshu_store::{Store, Txn, page, records};
 
 use super::rules::Origin;
-use super::{WorkflowError, audit_draft, page};
-use crate::auth::principal::Principal;
+use super::{WorkflowError, audit_draft};
+use yunshu_auth::Principal;
 
 /// An imported catalog as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,8 +21,8 @@ use yunshu_store::{PageRequest, Store, Txn, records};
 
 use super::orders::OrderTrack;
 use super::{WorkflowError, audit_draft};
-use crate::auth::principal::Principal;
 use crate::reconciler::desired::{self, Group};
+use yunshu_auth::Principal;
 
 /// At most this share over the approved resources, in percent (seed 003).
 pub const LIMIT_PERCENT: u64 = 20;

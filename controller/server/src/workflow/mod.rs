@@ -22,7 +22,7 @@ pub mod deadline;
 mod error;
 pub mod expansion;
 pub mod orders;
-pub mod page;
+
 pub mod rules;
 pub mod systems;
 pub mod timers;
@@ -31,7 +31,7 @@ pub mod usage;
 pub use clock::Clock;
 pub use deadline::PolicyName;
 pub use error::WorkflowError;
-pub use page::{Page, limit as page_limit};
+pub use yunshu_store::page::{Page, limit as page_limit};
 
 #[cfg(test)]
 mod tests;
@@ -43,7 +43,7 @@ use yunshu_domain::Text;
 use yunshu_domain::audit::AuditAction;
 use yunshu_store::audit::AuditDraft;
 
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
 
 /// The audit entry for `action` on `target` by a component (timers, the
 /// reconciler) rather than a person.

@@ -23,10 +23,10 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::deadline::{self, PolicyName, StepClock};
-use super::page::{self, Page};
 use super::{WorkflowError, audit_draft};
 use super::{rules, usage};
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
+use yunshu_store::page::{self, Page};
 
 /// Workflow bookkeeping kept beside a work order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
 
 /// The name of a deadline policy: a preset (`datong`, `yongjia`, `beijing`) or an
 /// operator's. Same rule as a policy file's `name`: 1–32 of `a-z 0-9 _ -`.
@@ -177,7 +177,7 @@ fn is_preset(name: &PolicyName) -> bool {
 /// stopping every order: the shipped data still answers.
 pub async fn load(store: &dyn Store) -> Result<Rules, WorkflowError> {
     let mut rules = Rules::built_in();
-    let years = super::page::scan_all::<CalendarYearRecord>(store)
+    let years = yunshu_store::page::scan_all::<CalendarYearRecord>(store)
         .await
         .map_err(WorkflowError::store("rules read"))?;
     for (year, _) in years {
@@ -189,7 +189,7 @@ pub async fn load(store: &dyn Store) -> Result<Rules, WorkflowError> {
             Err(e) => tracing::warn!(year = year.year, error = %e, "stored calendar year skipped"),
         }
     }
-    let policies = super::page::scan_all::<PolicyRecord>(store)
+    let policies = yunshu_store::page::scan_all::<PolicyRecord>(store)
         .await
         .map_err(WorkflowError::store("rules read"))?;
     for (policy, _) in policies {

@@ -17,9 +17,9 @@ use yunshu_domain::{Name, Record, SystemNumber, TenantCode, Text};
 use yunshu_store::audit::{self, Appended, AuditDraft};
 use yunshu_store::{PageRequest, Store, Txn, records};
 
-use super::page::{self, Page};
 use super::{WorkflowError, audit_draft};
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
+use yunshu_store::page::{self, Page};
 
 /// Retries of a number allocation that lost a race before giving up.
 const MAX_ATTEMPTS: usize = 16;

@@ -11,8 +11,8 @@ use yunshu_domain::{Actor, UserId};
 use yunshu_store::{Store, records};
 
 use super::{WorkflowError, orders};
-use crate::auth::principal::Principal;
 use crate::test_app::{App, code, cst, line, system_body};
+use yunshu_auth::Principal;
 
 #[tokio::test]
 async fn systems_are_numbered_in_order_per_tenant() {

@@ -18,11 +18,11 @@ use yunshu_domain::ids::AlarmId;
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::{Actor, Text};
 use yunshu_store::audit::{self, Appended};
-use yunshu_store::{Revision, Store, Txn, records};
+use yunshu_store::{Revision, Store, Txn, page, records};
 
 use super::orders::OrderTrack;
 use super::usage::{self, BACKUP_RETENTION_MONTHS, OFFLINE_WORKING_DAYS, UsageTerm};
-use super::{Clock, WorkflowError, alarms, page, rules};
+use super::{Clock, WorkflowError, alarms, rules};
 
 /// What one pass did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

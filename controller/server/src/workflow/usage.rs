@@ -19,7 +19,7 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use crate::auth::principal::Principal;
+use yunshu_auth::Principal;
 
 /// The longest usage period granted at once: "一般不超过 3 年" (002 art. 14).
 pub const MAX_TERM_MONTHS: u32 = 36;

@@ -6,38 +6,35 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-use crate::api::ApiError;
+use crate::AuthError;
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 10;
 
 /// Refuses weak passwords with a message saying what is wanted.
-pub fn check_strength(password: &str) -> Result<(), ApiError> {
+pub fn check_strength(password: &str) -> Result<(), AuthError> {
     let long = password.chars().count() >= MIN_LENGTH;
     let letters = password.chars().any(char::is_alphabetic);
     let digits = password.chars().any(|c| c.is_ascii_digit());
     if long && letters && digits {
         Ok(())
     } else {
-        Err(ApiError::refused(
-            axum::http::StatusCode::BAD_REQUEST,
-            "PASSWORD_TOO_WEAK",
-            format!("Passwords need at least {MIN_LENGTH} characters with letters and digits."),
-            format!("密码至少 {MIN_LENGTH} 位，且须同时包含字母和数字。"),
-        ))
+        Err(AuthError::PasswordTooWeak {
+            min_length: MIN_LENGTH,
+        })
     }
 }
 
 /// The PHC string of `password` with a fresh random salt.
-pub async fn hash(password: String) -> Result<String, ApiError> {
+pub async fn hash(password: String) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))
+    .map_err(|e| AuthError::Hash(Box::new(e)))?
+    .map_err(|e| AuthError::Hash(e.to_string().into()))
 }
 
 /// Whether `password` matches the PHC string. A malformed hash never matches.

@@ -1,7 +1,8 @@
-//! Login sessions: a random id in an HttpOnly, SameSite=Strict cookie; the store
-//! keeps only its SHA-256, on a lease, so a session ends by itself after its TTL
-//! on every replica. Each session has a CSRF token the client must echo in
-//! `X-CSRF-Token` on every request that changes something.
+//! Login sessions: a random id the client keeps (the `api` crate puts it in an
+//! HttpOnly, SameSite=Strict cookie); the store keeps only its SHA-256, on a
+//! lease, so a session ends by itself after its TTL on every replica. Each
+//! session has a CSRF token the client must echo on every request that changes
+//! something (checked by [`crate::resolve`]).
 
 use std::time::Duration;
 
@@ -10,8 +11,6 @@ use serde::{Deserialize, Serialize};
 use yunshu_domain::UserId;
 use yunshu_store::{Store, StoreError};
 
-pub const COOKIE: &str = "yunshu_session";
-pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const TTL: Duration = Duration::from_secs(8 * 3600);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,42 +62,4 @@ pub async fn end(store: &dyn Store, id: &str) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// The `Set-Cookie` value for a new session.
-pub fn cookie(id: &str) -> String {
-    format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        TTL.as_secs()
-    )
-}
-
-/// The `Set-Cookie` value that removes the cookie.
-pub fn expired_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-}
-
-/// The session id from a `Cookie` header, if present.
-pub fn from_cookie_header(header: &str) -> Option<&str> {
-    header
-        .split(';')
-        .map(str::trim)
-        .find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
-        .filter(|v| !v.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookie_header_parsing() {
-        assert_eq!(
-            from_cookie_header("a=1; yunshu_session=abc; b=2"),
-            Some("abc")
-        );
-        assert_eq!(from_cookie_header("yunshu_session="), None);
-        assert_eq!(from_cookie_header("other=1"), None);
-        assert!(cookie("x").contains("HttpOnly; SameSite=Strict"));
-    }
 }

@@ -1,10 +1,11 @@
-//! Cursor pagination over a filtered scan of one record kind. The cursor is the
-//! last returned record's id, so a page boundary survives concurrent writes the
-//! same way the store's own key cursor does.
+//! Typed scans of one record kind: cursor pagination over a filtered scan, and
+//! whole-kind passes. The cursor is the last returned record's id, so a page
+//! boundary survives concurrent writes the same way the store's own key cursor
+//! does.
 
+use crate::{PageRequest, Revision, Store, StoreError, records};
 use serde::de::DeserializeOwned;
 use yunshu_domain::Record;
-use yunshu_store::{PageRequest, Store, StoreError, records};
 
 /// Largest page a caller may ask for.
 pub const MAX_LIMIT: usize = 500;
@@ -77,7 +78,7 @@ pub async fn scan<T: Record + DeserializeOwned>(
 /// (timers, rules, the reconciler). Reads in store-sized pages.
 pub async fn scan_all<T: Record + DeserializeOwned>(
     store: &dyn Store,
-) -> Result<Vec<(T, yunshu_store::Revision)>, StoreError> {
+) -> Result<Vec<(T, Revision)>, StoreError> {
     scan_all_under(store, &records::prefix::<T>()).await
 }
 
@@ -86,7 +87,7 @@ pub async fn scan_all<T: Record + DeserializeOwned>(
 pub async fn scan_all_under<T: Record + DeserializeOwned>(
     store: &dyn Store,
     prefix: &str,
-) -> Result<Vec<(T, yunshu_store::Revision)>, StoreError> {
+) -> Result<Vec<(T, Revision)>, StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {

@@ -1,0 +1,59 @@
+//! The one error of this crate. Each refusal maps to one stable API code in the
+//! `api` crate (`AUTH_REQUIRED`, `FORBIDDEN`, `LOGIN_FAILED` …); the variants
+//! carry what the message needs.
+
+use yunshu_domain::DomainError;
+use yunshu_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credential, or one that names nobody active (`AUTH_REQUIRED`).
+    #[error("no valid credential")]
+    Unauthenticated,
+    /// A session request that changes something did not echo its CSRF token.
+    #[error("missing or wrong CSRF token")]
+    CsrfFailed,
+    /// The caller is known but their roles (or token scopes) do not allow it.
+    #[error("the caller's roles do not allow this")]
+    Forbidden,
+    #[error("wrong user name or password")]
+    LoginFailed,
+    #[error("too many failed logins; locked for {minutes} minutes")]
+    AccountLocked { minutes: u64 },
+    #[error("passwords need at least {min_length} characters with letters and digits")]
+    PasswordTooWeak { min_length: usize },
+    #[error("a user needs at least one role")]
+    UserRolesRequired,
+    /// A tenant that does not exist or that the caller may not see.
+    #[error("no tenant {code}")]
+    TenantNotFound { code: String },
+    #[error("user {id} already exists")]
+    UserExists { id: String },
+    #[error("a token needs a name (1–100 characters), at least one scope and 1–{max_days} days")]
+    TokenRequestInvalid { max_days: i64 },
+    #[error("a fresh token id collided with a stored one")]
+    TokenIdCollision,
+    #[error("no token {id}")]
+    TokenNotFound { id: String },
+    /// Input that fails a domain rule (user id, name, tenant code, binding).
+    #[error(transparent)]
+    Invalid(DomainError),
+    /// A value this crate builds itself was refused by the domain: a bug.
+    #[error("cannot build {what}")]
+    Build {
+        what: &'static str,
+        #[source]
+        source: DomainError,
+    },
+    #[error("cannot hash the password")]
+    Hash(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("store failed")]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// A domain refusal of caller input.
+    pub(crate) fn invalid(e: impl Into<DomainError>) -> Self {
+        AuthError::Invalid(e.into())
+    }
+}

@@ -1,0 +1,233 @@
+//! Users and signing in: create a user with role bindings, list the users a
+//! caller manages, check a password (with lockout) and start a session.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use yunshu_domain::tenant::Tenant;
+use yunshu_domain::user::{
+    Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState,
+};
+use yunshu_domain::{Actor, Name, TenantCode, UserId};
+use yunshu_store::audit::{self, Appended};
+use yunshu_store::{Txn, page, records};
+
+use crate::principal::bindings_of;
+use crate::sessions::{self, Session};
+use crate::{AuthError, Principal, audit_draft, lockout, passwords};
+
+/// A role to grant at a scope, optionally narrowed to some of its permissions.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub role: Role,
+    pub scope: Scope,
+    pub permissions: Option<BTreeSet<Permission>>,
+}
+
+/// A user to create, as the caller typed it (checked by [`create`]).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub display_name: String,
+    /// The user's department (使用单位) code; `None` for platform staff.
+    pub tenant: Option<String>,
+    pub password: String,
+    pub grants: Vec<Grant>,
+}
+
+/// May `caller` grant `role` at `scope`? Platform user managers may grant any
+/// role; tenant admins only tenant roles in their own tenant (SPEC §1: a higher
+/// admin creates lower admins and users).
+fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
+    if caller.can(Permission::UserManage, None) {
+        return true;
+    }
+    match (role, scope) {
+        (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { tenant }) => {
+            caller.can(Permission::TenantUserManage, Some(tenant))
+        }
+        _ => false,
+    }
+}
+
+/// Creates a user and their role bindings in one audited transaction.
+///
+/// Errors: `Invalid` (id, name, tenant code, a binding the user cannot hold),
+/// `UserRolesRequired`, `TenantNotFound` (also for a tenant the caller may not
+/// see), `Forbidden` (a role the caller may not grant), `PasswordTooWeak`,
+/// `UserExists`. Nothing is written on any of them.
+pub async fn create(
+    store: &dyn yunshu_store::Store,
+    caller: &Principal,
+    new: NewUser,
+) -> Result<(User, Vec<RoleBinding>), AuthError> {
+    let id = UserId::new(new.id.clone()).map_err(AuthError::invalid)?;
+    let display_name = Name::new(&new.display_name).map_err(AuthError::invalid)?;
+    let tenant = new
+        .tenant
+        .as_deref()
+        .map(TenantCode::new)
+        .transpose()
+        .map_err(AuthError::invalid)?;
+    if new.grants.is_empty() {
+        return Err(AuthError::UserRolesRequired);
+    }
+    if let Some(t) = &tenant {
+        // A tenant the caller may not see is "not found", never "forbidden".
+        let visible = caller.can(Permission::UserManage, None) || caller.tenant.as_ref() == Some(t);
+        if !visible || records::get::<Tenant>(store, t.as_str()).await?.is_none() {
+            return Err(AuthError::TenantNotFound {
+                code: t.to_string(),
+            });
+        }
+    }
+    for g in &new.grants {
+        if !may_grant(caller, &g.role, &g.scope) {
+            return Err(AuthError::Forbidden);
+        }
+    }
+    passwords::check_strength(&new.password)?;
+    let user = User {
+        id: id.clone(),
+        display_name,
+        tenant,
+        password_hash: Some(passwords::hash(new.password).await?),
+        state: UserState::Active,
+        created_at: Utc::now(),
+    };
+    let mut bindings = Vec::new();
+    for (n, g) in new.grants.into_iter().enumerate() {
+        let binding = RoleBinding::new(RoleBindingFields {
+            id: format!("{id}.{n}").parse().map_err(AuthError::invalid)?,
+            user: id.clone(),
+            role: g.role,
+            scope: g.scope,
+            permissions: g.permissions,
+            granted_by: caller.actor.clone(),
+            granted_at: Utc::now(),
+        })
+        .map_err(AuthError::invalid)?;
+        user.check_binding(&binding).map_err(AuthError::invalid)?;
+        bindings.push(binding);
+    }
+    let user_key = records::key::<User>(id.as_str());
+    let mut txn = Txn::new()
+        .when_mod_revision(user_key.clone(), 0)
+        .put(user_key.clone(), records::encode(&user));
+    for b in &bindings {
+        let key = records::key::<RoleBinding>(&yunshu_domain::Record::id(b));
+        txn = txn
+            .when_mod_revision(key.clone(), 0)
+            .put(key, records::encode(b));
+    }
+    let roles: Vec<&Role> = bindings.iter().map(RoleBinding::role).collect();
+    let detail = serde_json::to_string(&roles).ok();
+    let draft = audit_draft(&caller.actor, "user.create", &user_key, detail)?;
+    match audit::append(store, draft, txn).await? {
+        Appended::Committed { .. } => Ok((user, bindings)),
+        Appended::Conflict => Err(AuthError::UserExists { id: id.to_string() }),
+    }
+}
+
+/// The users `caller` manages, by id, with their role bindings: every user for
+/// a platform user manager, a department's own users for its tenant admin;
+/// `Forbidden` for anyone else.
+pub async fn list(
+    store: &dyn yunshu_store::Store,
+    caller: &Principal,
+) -> Result<Vec<(User, Vec<RoleBinding>)>, AuthError> {
+    let everyone = caller.can(Permission::UserManage, None);
+    let own = caller
+        .tenant
+        .clone()
+        .filter(|t| caller.can(Permission::TenantUserManage, Some(t)));
+    if !everyone && own.is_none() {
+        return Err(AuthError::Forbidden);
+    }
+    let users = page::scan_all_under::<User>(store, &records::prefix::<User>()).await?;
+    let mut out = Vec::new();
+    for (user, _) in users {
+        if !everyone && user.tenant != own {
+            continue;
+        }
+        let bindings = bindings_of(store, &user.id).await?;
+        out.push((user, bindings));
+    }
+    Ok(out)
+}
+
+/// A successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    pub roles: Vec<Role>,
+    /// The new session's id: the client's to keep, never stored.
+    pub session_id: String,
+    pub session: Session,
+}
+
+/// Checks `password` for `user` and starts a session. Five failures within
+/// fifteen minutes lock the account for the rest of that window
+/// (`AccountLocked`); every failure and success is audited.
+///
+/// An unknown user costs the same argon2 verification as a wrong password, so
+/// timing does not reveal who exists; both are `LoginFailed`.
+pub async fn login(
+    store: &dyn yunshu_store::Store,
+    user: &str,
+    password: String,
+) -> Result<SignedIn, AuthError> {
+    if lockout::is_locked(store, user).await? {
+        return Err(AuthError::AccountLocked {
+            minutes: lockout::WINDOW.as_secs() / 60,
+        });
+    }
+    let found = match UserId::new(user.to_owned()) {
+        Ok(id) => records::get::<User>(store, id.as_str())
+            .await?
+            .map(|(u, _)| u),
+        Err(_) => None,
+    };
+    let hash = found.as_ref().and_then(|u| u.password_hash.clone());
+    let phc = match hash {
+        Some(h) => h,
+        None => passwords::dummy_hash().await.unwrap_or_default(),
+    };
+    let ok = passwords::verify(password, phc).await;
+    let found = match found {
+        Some(u) if ok && u.state == UserState::Active => u,
+        _ => {
+            let failures = lockout::record_failure(store, user).await?;
+            let target = format!("user/{}", user.chars().take(64).collect::<String>());
+            if let Ok(draft) = audit_draft(
+                &Actor::System("auth".to_owned()),
+                "auth.login_failed",
+                &target,
+                Some(format!("failure {failures} in the window")),
+            ) {
+                let _ = audit::record(store, draft).await;
+            }
+            return Err(AuthError::LoginFailed);
+        }
+    };
+    lockout::clear(store, found.id.as_str()).await?;
+    let (session_id, session) = sessions::create(store, found.id.clone()).await?;
+    let roles = bindings_of(store, &found.id)
+        .await?
+        .iter()
+        .map(|b| b.role().clone())
+        .collect();
+    let draft = audit_draft(
+        &Actor::User(found.id.clone()),
+        "auth.login",
+        &records::key::<User>(found.id.as_str()),
+        None,
+    )?;
+    audit::record(store, draft).await?;
+    Ok(SignedIn {
+        user: found,
+        roles,
+        session_id,
+        session,
+    })
+}

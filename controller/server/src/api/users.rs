@@ -1,0 +1,264 @@
+//! Users and login over HTTP: create a user with role bindings, list users, log
+//! in and out, who am I. What each step checks and writes is
+//! `yunshu_auth::users`'; this file owns the wire shapes and the cookie.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
+use yunshu_auth::users::{self, Grant, NewUser};
+use yunshu_domain::user::{Permission, Role, RoleBinding, Scope, UserState};
+
+use super::auth::{expired_cookie, session_cookie, session_of};
+use super::{ApiError, ApiJson};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RoleRequest {
+    /// A `Role` (domain type, `{"name": …}`).
+    #[schema(value_type = Object)]
+    pub role: Role,
+    /// A `Scope` (domain type, `{"type": …}`).
+    #[schema(value_type = Object)]
+    pub scope: Scope,
+    /// Narrow the role to these permissions (default: all of the role's).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub permissions: Option<std::collections::BTreeSet<Permission>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateUserRequest {
+    pub id: String,
+    pub display_name: String,
+    /// The user's department (使用单位) code; absent for platform staff.
+    pub tenant: Option<String>,
+    pub password: String,
+    pub roles: Vec<RoleRequest>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
+    pub roles: Vec<Role>,
+}
+
+/// `POST /api/v1/users`
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 404, description = "TENANT_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 409, description = "USER_EXISTS", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn create_user(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let new = NewUser {
+        id: req.id,
+        display_name: req.display_name,
+        tenant: req.tenant,
+        password: req.password,
+        grants: req
+            .roles
+            .into_iter()
+            .map(|r| Grant {
+                role: r.role,
+                scope: r.scope,
+                permissions: r.permissions,
+            })
+            .collect(),
+    };
+    let (user, bindings) = users::create(&*state.store, &caller, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            id: user.id.to_string(),
+            display_name: user.display_name.to_string(),
+            tenant: user.tenant.map(|t| t.to_string()),
+            roles: bindings.iter().map(|b| b.role().clone()).collect(),
+        }),
+    ))
+}
+
+/// One user in the users list: who, where, what roles at which scope.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserListItem {
+    pub id: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    /// `active` or `disabled`.
+    pub state: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// `RoleBinding`s (domain type: role, scope, permissions, granted by/at).
+    #[schema(value_type = Vec<Object>)]
+    pub bindings: Vec<RoleBinding>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserListItem>,
+}
+
+/// `GET /api/v1/users`: the users the caller manages — every user for a
+/// platform user manager, a department's own users for its tenant admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Users with their role bindings, by id", body = UserList),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn list_users(
+    caller: Principal,
+    State(state): State<AppState>,
+) -> Result<Json<UserList>, ApiError> {
+    let items = users::list(&*state.store, &caller)
+        .await?
+        .into_iter()
+        .map(|(user, bindings)| UserListItem {
+            id: user.id.to_string(),
+            display_name: user.display_name.to_string(),
+            tenant: user.tenant.map(|t| t.to_string()),
+            state: match user.state {
+                UserState::Active => "active",
+                UserState::Disabled => "disabled",
+            }
+            .to_owned(),
+            created_at: user.created_at,
+            bindings,
+        })
+        .collect();
+    Ok(Json(UserList { items }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    pub user: String,
+    pub display_name: String,
+    pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
+    pub roles: Vec<Role>,
+    /// Echo in `X-CSRF-Token` on every request that changes something.
+    pub csrf_token: String,
+}
+
+/// `POST /api/v1/auth/login`: sets the `yunshu_session` cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse,
+            headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict`"))),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
+        (status = 401, description = "LOGIN_FAILED", body = crate::api::ErrorBody),
+        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let signed_in = users::login(&*state.store, &req.user, req.password).await?;
+    let body = LoginResponse {
+        user: signed_in.user.id.to_string(),
+        display_name: signed_in.user.display_name.to_string(),
+        tenant: signed_in.user.tenant.map(|t| t.to_string()),
+        roles: signed_in.roles,
+        csrf_token: signed_in.session.csrf_token,
+    };
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&signed_in.session_id))],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/auth/logout`: ends the session and expires the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn logout(
+    _caller: Principal,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(id) = session_of(&headers) {
+        yunshu_auth::sessions::end(&*state.store, id).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, expired_cookie())],
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub actor: String,
+    pub tenant: Option<String>,
+    /// `Role`s (domain type, `{"name": …}`).
+    #[schema(value_type = Vec<Object>)]
+    pub roles: Vec<Role>,
+    /// Every permission the caller holds (after narrowing and token scopes).
+    #[schema(value_type = Vec<String>)]
+    pub permissions: std::collections::BTreeSet<Permission>,
+}
+
+/// `GET /api/v1/auth/me`
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Who the caller is and what they may do", body = Me),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+    )
+)]
+pub(crate) async fn me(caller: Principal) -> Json<Me> {
+    Json(Me {
+        actor: caller.actor.to_string(),
+        tenant: caller.tenant.as_ref().map(ToString::to_string),
+        roles: caller.roles().into_iter().cloned().collect(),
+        permissions: caller.permissions(),
+    })
+}
