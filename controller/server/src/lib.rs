@@ -5,7 +5,7 @@
 //! Handlers never call drivers; the reconciler never sees HTTP types (STYLE.md).
 
 pub mod api;
-pub mod demo;
+mod demo;
 pub mod drivers;
 pub mod metrics;
 pub mod readiness;
@@ -13,7 +13,6 @@ pub mod reconciler;
 mod serve;
 #[cfg(test)]
 mod test_app;
-pub mod workflow;
 
 pub use serve::{ServeConfig, ServeError, serve};
 
@@ -36,7 +35,7 @@ pub struct AppState {
     pub driver_changed: Arc<tokio::sync::Notify>,
     /// The capacity figures the reconciler publishes while this replica leads;
     /// a follower serves the last figures it had (`leader: false`).
-    pub capacity: reconciler::capacity::SharedSnapshot,
+    pub capacity: yunshu_workflow::capacity::SharedSnapshot,
     /// Poked by `POST /api/v1/admin/resync`: the leader's reconciler re-checks
     /// every resource and system now instead of at its next interval.
     pub resync: Arc<tokio::sync::Notify>,

@@ -147,8 +147,8 @@ impl Metrics {
 
     /// Sets the capacity gauges to `snapshot`, dropping series of pools that
     /// are gone.
-    pub fn observe_capacity(&self, snapshot: &crate::reconciler::capacity::Snapshot) {
-        use crate::reconciler::capacity::{resource_label, resources};
+    pub fn observe_capacity(&self, snapshot: &yunshu_workflow::capacity::Snapshot) {
+        use yunshu_workflow::capacity::{resource_label, resources};
         let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.pool_allocated_ratio.clear();
         self.pool_capacity.clear();

@@ -127,7 +127,7 @@ async fn lead(
     store: std::sync::Arc<dyn yunshu_store::Store>,
     pki: std::sync::Arc<crate::drivers::DriverPki>,
     config: crate::reconciler::Config,
-    capacity: crate::reconciler::capacity::SharedSnapshot,
+    capacity: yunshu_workflow::capacity::SharedSnapshot,
     resync: std::sync::Arc<tokio::sync::Notify>,
 ) {
     use yunshu_store::election::{DEFAULT_TTL, Election};
@@ -149,7 +149,7 @@ async fn lead(
                 }
             }
             // The figures stay readable but say they are no longer kept.
-            crate::reconciler::capacity::mark_follower(&capacity);
+            yunshu_workflow::capacity::mark_follower(&capacity);
         }
         if let (Some(term), None) = (term, &running) {
             tracing::info!(
@@ -174,9 +174,9 @@ async fn lead(
                     // Overdue steps and usage periods are checked each minute:
                     // deadlines fall at 24:00 China Standard Time, so a minute's
                     // delay is far inside any limit.
-                    tokio::spawn(crate::workflow::timers::run(
+                    tokio::spawn(yunshu_workflow::timers::run(
                         fenced,
-                        crate::workflow::Clock::System,
+                        yunshu_workflow::Clock::System,
                         std::time::Duration::from_secs(60),
                     )),
                 ],

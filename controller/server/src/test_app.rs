@@ -16,7 +16,7 @@ use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_store::{RedbStore, records};
 
 use crate::AppState;
-use crate::workflow::Clock;
+use yunshu_workflow::Clock;
 
 pub const ADMIN: &str = "admin-secret";
 pub const PASSWORD: &str = "Zhengwuyun2026";
@@ -75,7 +75,7 @@ pub struct App {
     /// A manual clock every handler reads "now" from; starts at the real time.
     pub clock: Clock,
     /// The capacity snapshot the handlers serve (tests fill it by hand).
-    pub capacity: crate::reconciler::capacity::SharedSnapshot,
+    pub capacity: yunshu_workflow::capacity::SharedSnapshot,
 }
 
 impl App {
@@ -98,7 +98,7 @@ impl App {
     /// The two tenants and no users (tests that create their own).
     pub async fn new() -> Self {
         let store = Arc::new(RedbStore::in_memory().expect("store"));
-        crate::demo::seed(&*store)
+        yunshu_workflow::demo::seed(&*store)
             .await
             .expect("demo tenant 110105");
         let other = yunshu_domain::tenant::Tenant {

@@ -14,9 +14,9 @@ use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use super::orders::{now_of, workflow_error};
 use super::{ApiError, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::workflow::alarms::{self, AlarmFilter};
-use crate::workflow::{self, Clock};
 use yunshu_auth::Principal;
+use yunshu_workflow::alarms::{self, AlarmFilter};
+use yunshu_workflow::{self as workflow, Clock};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -5,7 +5,7 @@
 //! Owns the wire shapes and who may read them: platform staff with
 //! `capacity_read` (approvers) see every provider; provider operators see their
 //! own provider's pools and orders only; everyone else gets 403. Must not
-//! compute figures or decide the 80 % rule: `reconciler::capacity` does.
+//! compute figures or decide the 80 % rule: the reconciler's capacity manager does.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,9 +19,9 @@ use yunshu_placement::{PoolCapacity, ShapeRoom, Usage};
 use super::orders::workflow_error;
 use super::{ApiError, ApiQuery};
 use crate::AppState;
-use crate::reconciler::capacity::{self, ExpansionOrder, THRESHOLD_PERCENT, over_line};
-use crate::workflow::WorkflowError;
 use yunshu_auth::Principal;
+use yunshu_workflow::WorkflowError;
+use yunshu_workflow::capacity::{self, ExpansionOrder, THRESHOLD_PERCENT, over_line};
 
 /// Which providers' capacity the caller may read; `None` = every provider.
 fn readable(caller: &Principal) -> Result<Option<Vec<ProviderId>>, ApiError> {
@@ -540,7 +540,7 @@ mod tests {
 
     #[tokio::test]
     async fn history_keeps_one_sample_per_interval_prunes_after_90_days_and_is_scoped() {
-        use crate::reconciler::capacity::history;
+        use yunshu_workflow::capacity::history;
         let app = App::with_users().await;
         let pools = index().capacity_report();
         let hour = std::time::Duration::from_secs(3600);

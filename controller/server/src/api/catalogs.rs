@@ -16,9 +16,9 @@ use yunshu_domain::catalog_data::{Catalog, CatalogFormat, CatalogImportError};
 use super::orders::{now_of, workflow_error};
 use super::{ApiError, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::workflow::rules::Origin;
-use crate::workflow::{Clock, catalogs};
 use yunshu_auth::Principal;
+use yunshu_workflow::rules::Origin;
+use yunshu_workflow::{Clock, catalogs};
 
 /// A catalog file format on the wire.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]

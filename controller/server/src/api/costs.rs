@@ -12,8 +12,8 @@ use yunshu_domain::user::Permission;
 use super::orders::workflow_error;
 use super::{ApiError, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::workflow::{self, Clock, cost};
 use yunshu_auth::Principal;
+use yunshu_workflow::{self as workflow, Clock, cost};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

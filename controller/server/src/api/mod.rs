@@ -163,3 +163,7 @@ mod isolation_tests;
 mod rules_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timers_tests;
+#[cfg(test)]
+mod workflow_tests;

@@ -23,10 +23,10 @@ use yunshu_domain::{ErrorCode, ProviderId, SystemNumber, Text};
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::workflow::deadline::{self, PolicyName, StepClock};
-use crate::workflow::orders::{self, Loaded, OrderDraft};
-use crate::workflow::{self, Clock, WorkflowError};
 use yunshu_auth::Principal;
+use yunshu_workflow::deadline::{self, PolicyName, StepClock};
+use yunshu_workflow::orders::{self, Loaded, OrderDraft};
+use yunshu_workflow::{self as workflow, Clock, WorkflowError};
 
 /// The one mapping of workflow refusals to HTTP statuses. Codes come from the
 /// workflow or the domain unchanged.
@@ -273,7 +273,7 @@ pub struct OrderView {
     /// (the reconciler retries; a capacity alarm was raised).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
-    pub unschedulable: Option<crate::reconciler::status::ScheduleNote>,
+    pub unschedulable: Option<yunshu_workflow::resources::ScheduleNote>,
     /// `StepClock` records of the steps already left.
     #[schema(value_type = Vec<Object>)]
     pub past_steps: Vec<StepClock>,
@@ -419,7 +419,7 @@ pub(crate) async fn order_get(
         .await
         .map_err(workflow_error)?;
     let mut view = OrderView::new(loaded, now, &calendar(&state).await?);
-    view.unschedulable = yunshu_store::records::get::<crate::reconciler::status::ScheduleNote>(
+    view.unschedulable = yunshu_store::records::get::<yunshu_workflow::resources::ScheduleNote>(
         &*state.store,
         &view.id,
     )

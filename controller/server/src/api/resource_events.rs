@@ -20,13 +20,13 @@ use futures::{Stream, StreamExt, stream};
 use super::systems::{ResourceList, readable_system, resource_views};
 use super::{ApiError, ApiPath};
 use crate::AppState;
-use crate::reconciler::desired::system_prefix;
-use crate::reconciler::status::StatusRecord;
 use yunshu_auth::Principal;
 use yunshu_domain::resource::Resource;
 use yunshu_domain::system::SystemNumber;
 use yunshu_store::records::key;
 use yunshu_store::{StoreError, WatchBatch};
+use yunshu_workflow::desired::system_prefix;
+use yunshu_workflow::resources::StatusRecord;
 
 /// How long changes are gathered before the list is re-read.
 const SETTLE: Duration = Duration::from_millis(200);

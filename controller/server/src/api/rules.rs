@@ -18,9 +18,9 @@ use yunshu_domain::user::Permission;
 use super::orders::{now_of, workflow_error};
 use super::{ApiError, ApiPath};
 use crate::AppState;
-use crate::workflow::Clock;
-use crate::workflow::rules::{self, Origin, PolicyName};
 use yunshu_auth::Principal;
+use yunshu_workflow::Clock;
+use yunshu_workflow::rules::{self, Origin, PolicyName};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HolidayView {
@@ -278,7 +278,7 @@ pub(crate) async fn policy_list(
 }
 
 fn policy_not_found(name: &str) -> ApiError {
-    let e = crate::workflow::WorkflowError::PolicyUnknown {
+    let e = yunshu_workflow::WorkflowError::PolicyUnknown {
         name: name.chars().take(64).collect(),
     };
     ApiError::refused(

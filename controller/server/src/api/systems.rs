@@ -19,8 +19,8 @@ use yunshu_domain::{Name, Text};
 use super::orders::{ListQuery, calendar, workflow_error};
 use super::{ApiError, ApiPath, ApiQuery};
 use crate::AppState;
-use crate::workflow::{self, Clock, systems::SystemFields};
 use yunshu_auth::Principal;
+use yunshu_workflow::{self as workflow, Clock, systems::SystemFields};
 
 /// `POST /api/v1/systems` body: the fields of the Beijing work order part 1
 /// (004 附件1-3); the number is assigned by the controller.
@@ -509,11 +509,11 @@ pub(crate) async fn resource_views(
 ) -> Result<Vec<ResourceView>, ApiError> {
     use yunshu_domain::resource::{Resource, ResourceSpec};
     let prefix =
-        yunshu_store::records::key::<Resource>(&crate::reconciler::desired::system_prefix(number));
+        yunshu_store::records::key::<Resource>(&yunshu_workflow::desired::system_prefix(number));
     let resources = yunshu_store::page::scan_all_under::<Resource>(store, &prefix).await?;
     let mut items = Vec::with_capacity(resources.len());
     for (res, _) in resources {
-        let observed = yunshu_store::records::get::<crate::reconciler::status::StatusRecord>(
+        let observed = yunshu_store::records::get::<yunshu_workflow::resources::StatusRecord>(
             store,
             res.id().as_str(),
         )

@@ -15,8 +15,8 @@ use yunshu_store::{PageRequest, Txn, records};
 
 use super::{ApiError, ApiJson, audit_draft};
 use crate::AppState;
-use crate::workflow::Clock;
 use yunshu_auth::Principal;
+use yunshu_workflow::Clock;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,7 @@ use yunshu_domain::{OrderId, SystemNumber};
 use yunshu_store::records;
 
 use super::{ReconcileError, Reconciler};
-use crate::workflow::orders::OrderTrack;
+use yunshu_workflow::orders::OrderTrack;
 
 #[derive(Debug, Default)]
 pub struct OrderBook {

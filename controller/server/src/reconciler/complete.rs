@@ -17,10 +17,11 @@ use yunshu_domain::resource::Phase;
 use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_store::records;
 
-use super::status::StatusRecord;
-use super::{ReconcileError, Reconciler, desired, materialize};
-use crate::workflow::orders;
+use super::{ReconcileError, Reconciler, materialize};
 use yunshu_auth::Principal;
+use yunshu_workflow::desired;
+use yunshu_workflow::orders;
+use yunshu_workflow::resources::StatusRecord;
 
 /// How often approved orders are checked.
 const EVERY: Duration = Duration::from_millis(250);

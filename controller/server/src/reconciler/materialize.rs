@@ -21,8 +21,8 @@ use yunshu_placement::{Disk, PoolKey, Strategy, Unschedulable, VmRequest, VmShap
 use yunshu_store::audit::{self, AuditDraft};
 use yunshu_store::{Revision, Txn, records};
 
-use super::desired::{self, Group};
 use super::{ReconcileError, Reconciler};
+use yunshu_workflow::desired::{self, Group};
 
 /// Resources written per transaction (the store allows 128 ops; the audit
 /// entry takes 2).
@@ -261,12 +261,12 @@ pub async fn system(
 ) -> Result<Outcome, ReconcileError> {
     let orders = r.orders_of(system).await?;
     let expansion =
-        records::get::<crate::workflow::expansion::Expansion>(&*r.store, &system.to_string())
+        records::get::<yunshu_workflow::expansion::Expansion>(&*r.store, &system.to_string())
             .await?
             .map(|(e, _)| e);
     // Approved groups plus a free temporary expansion while it lasts.
     let groups =
-        crate::workflow::expansion::apply(desired::groups(&orders), expansion.as_ref(), now);
+        yunshu_workflow::expansion::apply(desired::groups(&orders), expansion.as_ref(), now);
     // A driver registered since the last inventory read: read it now rather
     // than wait for the periodic refresh.
     if groups.values().any(|g| candidate_keys(r, g).is_empty()) {
@@ -338,7 +338,7 @@ pub async fn system(
     }
     // Everything fits: no order of this system waits any more.
     for (order, _) in &orders {
-        let key = records::key::<super::status::ScheduleNote>(order.id().as_str());
+        let key = records::key::<yunshu_workflow::resources::ScheduleNote>(order.id().as_str());
         if r.store.get(&key).await?.is_some() {
             r.store.delete(&key).await?;
         }
@@ -463,10 +463,10 @@ async fn unschedulable(
         None,
         Some(text(records::key::<WorkOrder>(group.order.as_str()))?),
     );
-    crate::workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
+    yunshu_workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
         .await
         .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
-    let note = super::status::ScheduleNote {
+    let note = yunshu_workflow::resources::ScheduleNote {
         order: group.order.clone(),
         reason: en.clone(),
         reason_zh: zh.clone(),
@@ -474,7 +474,7 @@ async fn unschedulable(
     };
     r.store
         .put(
-            &records::key::<super::status::ScheduleNote>(group.order.as_str()),
+            &records::key::<yunshu_workflow::resources::ScheduleNote>(group.order.as_str()),
             records::encode(&note),
         )
         .await?;

@@ -24,7 +24,7 @@
 mod book;
 pub mod capacity;
 mod complete;
-pub mod desired;
+
 pub mod materialize;
 mod observe;
 pub mod orphans;
@@ -49,7 +49,7 @@ use self::providers::{Inventory, Providers};
 use self::queue::{Backoff, Priority, WorkQueue};
 use self::status::StatusWriter;
 use crate::drivers::DriverPki;
-use crate::workflow::orders::OrderTrack;
+use yunshu_workflow::orders::OrderTrack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -230,7 +230,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     pki: Arc<DriverPki>,
     config: Config,
-    snapshot: capacity::SharedSnapshot,
+    snapshot: yunshu_workflow::capacity::SharedSnapshot,
     resync: Arc<tokio::sync::Notify>,
 ) {
     let (status, _writer) = StatusWriter::start(store.clone());
@@ -361,7 +361,7 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
     let prefixes = [
         records::prefix::<WorkOrder>(),
         records::prefix::<OrderTrack>(),
-        records::prefix::<crate::workflow::expansion::Expansion>(),
+        records::prefix::<yunshu_workflow::expansion::Expansion>(),
     ];
     loop {
         let mut watch = match r.store.watch("work_order", from).await {
@@ -395,7 +395,7 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
                 {
                     r.book.lock().unwrap_or_else(|e| e.into_inner()).upsert(&o);
                     r.systems.add(o.system().clone(), Priority::Fresh);
-                } else if let Ok(e) = records::decode::<crate::workflow::expansion::Expansion>(
+                } else if let Ok(e) = records::decode::<yunshu_workflow::expansion::Expansion>(
                     &ev.kv.key,
                     &ev.kv.value,
                 ) {

@@ -31,8 +31,8 @@ use yunshu_proto::v1;
 use yunshu_store::records;
 
 use super::queue::Priority;
-use super::status::StatusRecord;
 use super::{Reconciler, orphans, worker};
+use yunshu_workflow::resources::StatusRecord;
 
 /// How often the set of registered drivers is re-read even without a
 /// registration seen on the store watch (a watch that failed, a driver moved).

@@ -81,7 +81,7 @@ pub(super) async fn raise(
         None,
         Some(Text::new(format!("driver/{provider}/{}", state.id)).map_err(|e| invalid(&e))?),
     );
-    crate::workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
+    yunshu_workflow::alarms::raise(&*r.store, &super::actor(), &alarm)
         .await
         .map_err(|e| invalid(&e))?;
     Ok(())

@@ -1,5 +1,6 @@
-//! Observed state of resources, as the driver last reported it, in its own key
-//! space `resource_status/<id>`.
+//! Writes the observed state of resources, as the driver last reported it, in
+//! its own key space `resource_status/<id>` (the record is
+//! `yunshu_workflow::resources::StatusRecord`).
 //!
 //! Kept apart from the resource's desired state so that the reconciler (the
 //! only writer here) never races the materializer (the only writer of
@@ -11,54 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use yunshu_domain::resource::ResourceStatus;
-use yunshu_domain::{Record, ResourceId};
+use yunshu_domain::ResourceId;
 use yunshu_store::{Store, Txn, records};
+use yunshu_workflow::resources::StatusRecord;
 
 /// Most observations written in one transaction (below the store's 128 ops).
 pub const BATCH: usize = 120;
-
-/// What the driver last said about one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusRecord {
-    pub id: ResourceId,
-    pub status: ResourceStatus,
-    /// What the tenant needs: addresses, endpoints … (driver `outputs`).
-    #[serde(default)]
-    pub outputs: std::collections::BTreeMap<String, String>,
-    pub observed_at: DateTime<Utc>,
-}
-
-impl Record for StatusRecord {
-    const KIND: &'static str = "resource_status";
-    const SCHEMA_VERSION: u32 = 1;
-    fn id(&self) -> String {
-        self.id.to_string()
-    }
-}
-
-/// Why an approved order's resources wait (SPEC §4: the whole order waits as
-/// unschedulable, with a reason a human can act on). Written by the
-/// reconciler when placement fails, deleted when the order's system places.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ScheduleNote {
-    #[schema(value_type = String)]
-    pub order: yunshu_domain::OrderId,
-    pub reason: String,
-    pub reason_zh: String,
-    pub at: DateTime<Utc>,
-}
-
-impl Record for ScheduleNote {
-    const KIND: &'static str = "schedule_note";
-    const SCHEMA_VERSION: u32 = 1;
-    fn id(&self) -> String {
-        self.order.to_string()
-    }
-}
 
 enum Item {
     Put(StatusRecord),

@@ -18,8 +18,8 @@ use yunshu_proto::tonic::Code;
 use yunshu_proto::v1;
 use yunshu_store::{Txn, records};
 
-use super::status::StatusRecord;
 use super::{ReconcileError, Reconciler};
+use yunshu_workflow::resources::StatusRecord;
 
 /// What became of one turn.
 #[derive(Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use yunshu_placement::{HostRef, HostSpec, Index, PoolKey, PoolSpec, VmShape};
 use yunshu_store::{PageRequest, RedbStore, Store, records};
 
 use super::*;
+use yunshu_workflow::capacity::orders;
 
 const GIB: u64 = 1024;
 const POOL: &str = "fsc-gov-arm64";

@@ -21,10 +21,11 @@ use yunshu_domain::catalog_data::{Catalog, CatalogEntry, Measure};
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
 
 use super::orders::OrderTrack;
-use crate::reconciler::desired::{self, Group};
+use crate::desired::{self, Group};
 
 /// One priced measure of the month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostItem {
     /// `vcpu`, `memory_gib`, `storage_gib` or `backup_gib`.
     pub measure: String,
@@ -40,7 +41,8 @@ pub struct CostItem {
 }
 
 /// A system's charge for one month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MonthCost {
     /// `YYYY-MM`.
     pub month: String,

@@ -21,7 +21,7 @@ use yunshu_store::{PageRequest, Store, Txn, records};
 
 use super::orders::OrderTrack;
 use super::{WorkflowError, audit_draft};
-use crate::reconciler::desired::{self, Group};
+use crate::desired::{self, Group};
 use yunshu_auth::Principal;
 
 /// At most this share over the approved resources, in percent (seed 003).
@@ -56,7 +56,8 @@ impl Expansion {
 }
 
 /// Approved and expanded totals of a system, for the 20 % rule and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     pub approved_vcpu: u64,
     pub approved_memory_gib: u64,

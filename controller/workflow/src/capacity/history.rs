@@ -26,7 +26,8 @@ pub const RETAIN_DAYS: i64 = 90;
 const PRUNE_PER_ROUND: usize = 1_000;
 
 /// One resource's figures in a sample.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Figure {
     /// `vcpu`, `memory`, `storage:<class>`, `bandwidth` or `public_ips`.
     pub resource: String,

@@ -23,7 +23,7 @@ use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
 use yunshu_domain::order_line::{ServerForm, ServerRequest};
 use yunshu_domain::{OrderId, ResourceId, SystemNumber};
 
-use crate::workflow::orders::OrderTrack;
+use crate::orders::OrderTrack;
 
 /// One server group of a system: `quantity` identical VMs named `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,7 @@ mod tests {
     fn track(o: &WorkOrder) -> OrderTrack {
         OrderTrack {
             order: o.id().clone(),
-            policy: crate::workflow::deadline::default_policy(),
+            policy: crate::deadline::default_policy(),
             current: None,
             past: Vec::new(),
             delivered_at: None,
@@ -282,7 +282,7 @@ mod tests {
             (change.clone(), t.clone()),
         ];
         assert_eq!(quantities(&groups(&all)), [("web".into(), 2)]);
-        t.emergency = Some(crate::workflow::orders::EmergencyFiling {
+        t.emergency = Some(crate::orders::EmergencyFiling {
             by: "user:wang".parse().expect("actor"),
             at: at(3),
             reason: yunshu_domain::Text::new("应急").expect("text"),

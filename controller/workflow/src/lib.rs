@@ -1,6 +1,10 @@
 //! The work-order workflow (工单流程) over the store: information systems and their
 //! numbers, work orders from draft to purge, who may move an order where, and the
-//! deadline of the step an order is in (SPEC §2–3).
+//! deadline of the step an order is in (SPEC §2–3); with them the records
+//! everyone reads about what the orders asked for and got — what a system's
+//! orders ask for ([`desired`]), how its resources are doing ([`resources`]),
+//! capacity and expansion orders ([`capacity`]), alarms, usage periods, costs,
+//! catalogs and rules — and the demo data set ([`demo`]).
 //!
 //! Owns: allocating system numbers (tenant code + 001, 002 …, 003 §2.2.5 (6)),
 //! scoping every read to what the caller may see (another tenant's object is "not
@@ -9,20 +13,26 @@
 //! compared on the record's revision (optimistic concurrency), and starting each
 //! step's deadline clock.
 //!
-//! Must not: speak HTTP (the `api` module parses requests and maps
+//! Must not: speak HTTP (the `api` crate parses requests and maps
 //! [`WorkflowError`] to statuses), call drivers or create real resources (the
-//! reconciler provisions the *approved* quantities it reads from the store), or
-//! read the wall clock deep inside (callers pass `now`, see [`Clock`]).
+//! reconciler provisions the *approved* quantities it reads from the store and
+//! is the only writer of resources, their status and expansion orders), or
+//! read the wall clock deep inside (callers pass `now`, see [`Clock`]). The
+//! OpenAPI schemas of the types the API returns as they are derive only with
+//! the `openapi` feature, which the `api` crate turns on.
 
 pub mod alarms;
+pub mod capacity;
 pub mod catalogs;
 mod clock;
 pub mod cost;
 pub mod deadline;
+pub mod demo;
+pub mod desired;
 mod error;
 pub mod expansion;
 pub mod orders;
-
+pub mod resources;
 pub mod rules;
 pub mod systems;
 pub mod timers;
@@ -33,17 +43,11 @@ pub use deadline::PolicyName;
 pub use error::WorkflowError;
 pub use yunshu_store::page::{Page, limit as page_limit};
 
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod timers_tests;
-
 use chrono::{DateTime, Utc};
+use yunshu_auth::Principal;
 use yunshu_domain::Text;
 use yunshu_domain::audit::AuditAction;
 use yunshu_store::audit::AuditDraft;
-
-use yunshu_auth::Principal;
 
 /// The audit entry for `action` on `target` by a component (timers, the
 /// reconciler) rather than a person.

@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 use yunshu_store::{Store, records};
 
-use super::timers::{self, TickReport};
-use super::usage::UsageTerm;
 use crate::test_app::{App, Auth, code, cst, line};
+use yunshu_workflow::timers::{self, TickReport};
+use yunshu_workflow::usage::UsageTerm;
 
 async fn new_system(app: &App, auth: &Auth, name: &str) -> String {
     let r = app.system_create(auth, name).await;
