@@ -6,7 +6,7 @@
 
 pub mod api;
 mod demo;
-pub mod drivers;
+
 pub mod metrics;
 pub mod readiness;
 pub mod reconciler;
@@ -28,7 +28,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Loaded once the store answers (an etcd still starting must not stop the
     /// server from serving `/healthz`).
-    pub pki: Arc<std::sync::OnceLock<Arc<drivers::DriverPki>>>,
+    pub pki: Arc<std::sync::OnceLock<Arc<yunshu_drivers::DriverPki>>>,
     /// SHA-256 of the platform admin bearer token; `None` disables admin endpoints.
     pub admin_token_sha256: Option<String>,
     /// Poked when a driver registers or renews, so it is checked at once.
@@ -63,7 +63,7 @@ impl AppState {
 
 impl AppState {
     /// The driver PKI, or 503 while the store has not answered yet.
-    pub fn drivers(&self) -> Result<&Arc<drivers::DriverPki>, api::ApiError> {
+    pub fn drivers(&self) -> Result<&Arc<yunshu_drivers::DriverPki>, api::ApiError> {
         self.pki.get().ok_or_else(|| {
             api::ApiError::refused(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

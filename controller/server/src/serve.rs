@@ -90,7 +90,7 @@ async fn start_drivers(
     let mut delay = std::time::Duration::from_millis(100);
     let pki = loop {
         if state.readiness.status().ready {
-            match crate::drivers::DriverPki::load(&*state.store, cert_ttl).await {
+            match yunshu_drivers::DriverPki::load(&*state.store, cert_ttl).await {
                 Ok(pki) => break std::sync::Arc::new(pki),
                 Err(e) => {
                     tracing::warn!(error = %yunshu_domain::error::chain(&e), "cannot load the driver CA yet")
@@ -102,7 +102,7 @@ async fn start_drivers(
     };
     let _ = state.pki.set(pki.clone());
     tokio::join!(
-        crate::drivers::health::run(
+        crate::reconciler::health::run(
             state.store.clone(),
             pki.clone(),
             state.driver_changed.clone()
@@ -125,7 +125,7 @@ const LEADER_KEY: &str = "leader/controller";
 /// serves the API). With redb there is one replica and it leads at once.
 async fn lead(
     store: std::sync::Arc<dyn yunshu_store::Store>,
-    pki: std::sync::Arc<crate::drivers::DriverPki>,
+    pki: std::sync::Arc<yunshu_drivers::DriverPki>,
     config: crate::reconciler::Config,
     capacity: yunshu_workflow::capacity::SharedSnapshot,
     resync: std::sync::Arc<tokio::sync::Notify>,

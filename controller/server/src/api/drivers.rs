@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, RenewRequest};
 use yunshu_store::audit::{self, Appended};
@@ -13,9 +13,44 @@ use yunshu_store::{PageRequest, Txn, records};
 use super::audit::audit_draft;
 use super::auth::PlatformAdmin;
 use super::{ApiError, ApiJson};
+use yunshu_drivers::registry::{DriverRecord, Health};
+use yunshu_drivers::tokens::{self, TokenError};
+
 use crate::AppState;
-use crate::drivers::registry::{DriverRecord, DriverView, Health};
-use crate::drivers::tokens::{self, TokenError};
+
+/// The registry entry as the admin API shows it: no secrets.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DriverView {
+    pub provider: String,
+    pub endpoint: String,
+    pub fingerprint: String,
+    pub not_after_unix: i64,
+    pub registered_at: DateTime<Utc>,
+    pub renewed_at: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub health: Health,
+    pub driver_name: Option<String>,
+    pub driver_version: Option<String>,
+    pub simulator: Option<bool>,
+}
+
+impl From<DriverRecord> for DriverView {
+    fn from(r: DriverRecord) -> Self {
+        Self {
+            provider: r.provider,
+            endpoint: r.endpoint,
+            fingerprint: r.fingerprint,
+            not_after_unix: r.not_after_unix,
+            registered_at: r.registered_at,
+            renewed_at: r.renewed_at,
+            last_seen: r.last_seen,
+            health: r.health,
+            driver_name: r.driver_name,
+            driver_version: r.driver_version,
+            simulator: r.simulator,
+        }
+    }
+}
 
 /// Longest TTL a bootstrap token may have.
 const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 24 * 3600;

@@ -14,7 +14,7 @@ async fn app() -> (AppState, axum::Router) {
     let store = Arc::new(RedbStore::in_memory().expect("memory store"));
     let state = AppState::new(store, Some(yunshu_pki::sha256_hex(b"admin")));
     state.readiness.probe(&*state.store).await;
-    let pki = crate::drivers::DriverPki::load(&*state.store, std::time::Duration::from_secs(3600))
+    let pki = yunshu_drivers::DriverPki::load(&*state.store, std::time::Duration::from_secs(3600))
         .await
         .expect("pki");
     let _ = state.pki.set(Arc::new(pki));

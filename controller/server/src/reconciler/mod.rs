@@ -24,7 +24,9 @@
 mod book;
 pub mod capacity;
 mod complete;
+pub mod connect;
 
+pub mod health;
 pub mod materialize;
 mod observe;
 pub mod orphans;
@@ -48,7 +50,7 @@ use yunshu_store::{Store, StoreError, records};
 use self::providers::{Inventory, Providers};
 use self::queue::{Backoff, Priority, WorkQueue};
 use self::status::StatusWriter;
-use crate::drivers::DriverPki;
+use yunshu_drivers::DriverPki;
 use yunshu_workflow::orders::OrderTrack;
 
 #[derive(Debug, thiserror::Error)]

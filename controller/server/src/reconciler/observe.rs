@@ -70,7 +70,7 @@ pub async fn run(r: Arc<Reconciler>) {
 
 /// Signals `registered` whenever a driver record is written.
 async fn registrations(r: Arc<Reconciler>, registered: Arc<tokio::sync::Notify>) {
-    let prefix = records::prefix::<crate::drivers::registry::DriverRecord>();
+    let prefix = records::prefix::<yunshu_drivers::registry::DriverRecord>();
     loop {
         let from = r.store.revision().await.map(|v| v + 1).unwrap_or(0);
         // Anything registered before `from` is in the next listing.

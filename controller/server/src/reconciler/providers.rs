@@ -19,15 +19,17 @@ use yunshu_proto::v1;
 use yunshu_proto::v1::driver_client::DriverClient;
 use yunshu_store::{PageRequest, Store, records};
 
-use crate::drivers::registry::DriverRecord;
-use crate::drivers::{DriverPki, client};
+use yunshu_drivers::DriverPki;
+use yunshu_drivers::registry::DriverRecord;
+
+use super::connect;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("no driver is registered for provider {0}")]
     NotRegistered(String),
     #[error(transparent)]
-    Connect(#[from] client::ConnectError),
+    Connect(#[from] connect::ConnectError),
     #[error("driver call failed: {0}")]
     Call(#[from] yunshu_proto::tonic::Status),
     #[error(transparent)]
@@ -65,7 +67,7 @@ impl Providers {
         let (record, _) = records::get::<DriverRecord>(&*self.store, provider)
             .await?
             .ok_or_else(|| ProviderError::NotRegistered(provider.to_owned()))?;
-        let c = client::connect(&self.pki, provider, &record.endpoint).await?;
+        let c = connect::connect(&self.pki, provider, &record.endpoint).await?;
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -9,8 +9,8 @@ use chrono::Utc;
 use yunshu_proto::v1::GetInfoRequest;
 use yunshu_store::{PageRequest, Store, Txn, records};
 
-use super::DriverPki;
-use super::registry::{DriverRecord, Health};
+use yunshu_drivers::DriverPki;
+use yunshu_drivers::registry::{DriverRecord, Health};
 
 /// Check interval while every driver is healthy.
 pub const INTERVAL: Duration = Duration::from_secs(10);
@@ -41,7 +41,7 @@ async fn probe(
     pki: &DriverPki,
     driver: &DriverRecord,
 ) -> Result<yunshu_proto::v1::DriverInfo, String> {
-    let mut client = super::client::connect(pki, &driver.provider, &driver.endpoint)
+    let mut client = super::connect::connect(pki, &driver.provider, &driver.endpoint)
         .await
         .map_err(|e| yunshu_domain::error::chain(&e))?;
     let info = client

@@ -6,7 +6,7 @@ use std::time::Duration;
 use yunshu_proto::tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use yunshu_proto::v1::driver_client::DriverClient;
 
-use super::DriverPki;
+use yunshu_drivers::DriverPki;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

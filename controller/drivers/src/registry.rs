@@ -26,7 +26,8 @@ pub struct DriverRecord {
     pub simulator: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 pub enum Health {
     /// Registered; not yet checked.
@@ -40,39 +41,5 @@ impl Record for DriverRecord {
     const SCHEMA_VERSION: u32 = 1;
     fn id(&self) -> String {
         self.provider.clone()
-    }
-}
-
-/// The registry entry as the admin API shows it: no secrets.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct DriverView {
-    pub provider: String,
-    pub endpoint: String,
-    pub fingerprint: String,
-    pub not_after_unix: i64,
-    pub registered_at: DateTime<Utc>,
-    pub renewed_at: Option<DateTime<Utc>>,
-    pub last_seen: Option<DateTime<Utc>>,
-    pub health: Health,
-    pub driver_name: Option<String>,
-    pub driver_version: Option<String>,
-    pub simulator: Option<bool>,
-}
-
-impl From<DriverRecord> for DriverView {
-    fn from(r: DriverRecord) -> Self {
-        Self {
-            provider: r.provider,
-            endpoint: r.endpoint,
-            fingerprint: r.fingerprint,
-            not_after_unix: r.not_after_unix,
-            registered_at: r.registered_at,
-            renewed_at: r.renewed_at,
-            last_seen: r.last_seen,
-            health: r.health,
-            driver_name: r.driver_name,
-            driver_version: r.driver_version,
-            simulator: r.simulator,
-        }
     }
 }

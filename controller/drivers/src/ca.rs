@@ -6,7 +6,7 @@ use yunshu_domain::Record;
 use yunshu_pki::CertificateAuthority;
 use yunshu_store::{Store, records};
 
-use super::DriversError;
+use crate::DriversError;
 
 /// The CA as stored. The key is as sensitive as the store itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]

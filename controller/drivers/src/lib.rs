@@ -1,13 +1,15 @@
-//! Drivers as the controller sees them: the CA that identifies both sides of the
-//! mutual TLS, one-time bootstrap tokens, the registry of registered drivers, the
-//! mTLS client, and the health loop (SPEC §5).
+//! Drivers as the controller records them (SPEC §5): the CA that identifies
+//! both sides of the mutual TLS, kept in the store so every replica signs with
+//! the same one; one-time bootstrap tokens (redeemed in one transaction with
+//! the registry write); the registry of registered drivers and how they are
+//! doing.
 //!
-//! Owns driver identity and reachability. Must not decide what a driver should
-//! create: that is the reconciler's.
+//! Owns driver identity and registration. Must not dial a driver or decide
+//! what one should create: the mTLS client, the health loop and every driver
+//! call are the reconciler's; the bootstrap endpoints are the API's. No gRPC
+//! and no HTTP here.
 
 pub mod ca;
-pub mod client;
-pub mod health;
 pub mod registry;
 pub mod tokens;
 
