@@ -63,7 +63,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let controller = Controller::start_on(
         spec,
         Duration::from_secs(3600),
-        yunshu_controller::reconciler::Config::default(),
+        yunshu_reconciler::Config::default(),
     )
     .await;
     let mut config = SimConfig::demo();

@@ -123,7 +123,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         demo: args.demo,
         admin_token_file: Some(admin_token_file.clone()),
         driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
-        reconciler: yunshu_controller::reconciler::Config::default(),
+        reconciler: yunshu_reconciler::Config::default(),
         portal_assets: args.portal_assets.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -9,7 +9,7 @@ mod demo;
 
 pub mod metrics;
 pub mod readiness;
-pub mod reconciler;
+
 mod serve;
 #[cfg(test)]
 mod test_app;

@@ -26,7 +26,7 @@ pub struct ServeConfig {
     pub driver_cert_ttl: std::time::Duration,
     /// How the reconciler runs on the leader (the CLI uses the default; tests
     /// shorten the intervals).
-    pub reconciler: crate::reconciler::Config,
+    pub reconciler: yunshu_reconciler::Config,
     /// The portal's browser bundle (`<dir>/pkg/…`, from `yunshu-portal-build`);
     /// `None`: [`yunshu_portal::server::default_assets_dir`].
     pub portal_assets: Option<PathBuf>,
@@ -85,7 +85,7 @@ fn admin_token(path: &std::path::Path) -> Result<String, ServeError> {
 async fn start_drivers(
     state: AppState,
     cert_ttl: std::time::Duration,
-    reconciler: crate::reconciler::Config,
+    reconciler: yunshu_reconciler::Config,
 ) {
     let mut delay = std::time::Duration::from_millis(100);
     let pki = loop {
@@ -102,7 +102,7 @@ async fn start_drivers(
     };
     let _ = state.pki.set(pki.clone());
     tokio::join!(
-        crate::reconciler::health::run(
+        yunshu_reconciler::health::run(
             state.store.clone(),
             pki.clone(),
             state.driver_changed.clone()
@@ -126,7 +126,7 @@ const LEADER_KEY: &str = "leader/controller";
 async fn lead(
     store: std::sync::Arc<dyn yunshu_store::Store>,
     pki: std::sync::Arc<yunshu_drivers::DriverPki>,
-    config: crate::reconciler::Config,
+    config: yunshu_reconciler::Config,
     capacity: yunshu_workflow::capacity::SharedSnapshot,
     resync: std::sync::Arc<tokio::sync::Notify>,
 ) {
@@ -164,7 +164,7 @@ async fn lead(
             running = Some((
                 term,
                 [
-                    tokio::spawn(crate::reconciler::run(
+                    tokio::spawn(yunshu_reconciler::run(
                         fenced.clone(),
                         pki.clone(),
                         config.clone(),

@@ -25,18 +25,14 @@ pub struct Controller {
 impl Controller {
     /// Starts `yunshu serve` in-process on the memory store.
     pub async fn start(driver_cert_ttl: Duration) -> Self {
-        Self::start_with(
-            driver_cert_ttl,
-            yunshu_controller::reconciler::Config::default(),
-        )
-        .await
+        Self::start_with(driver_cert_ttl, yunshu_reconciler::Config::default()).await
     }
 
     /// [`Controller::start`] with a reconciler configuration (e.g. a short
     /// inventory interval, so a test sees a driver's new hosts quickly).
     pub async fn start_with(
         driver_cert_ttl: Duration,
-        reconciler: yunshu_controller::reconciler::Config,
+        reconciler: yunshu_reconciler::Config,
     ) -> Self {
         Self::start_on(StoreSpec::Memory, driver_cert_ttl, reconciler).await
     }
@@ -45,7 +41,7 @@ impl Controller {
     pub async fn start_on(
         store: StoreSpec,
         driver_cert_ttl: Duration,
-        reconciler: yunshu_controller::reconciler::Config,
+        reconciler: yunshu_reconciler::Config,
     ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");

@@ -72,7 +72,7 @@ fn time(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_are_added() {
-    let reconciler = yunshu_controller::reconciler::Config {
+    let reconciler = yunshu_reconciler::Config {
         // Short, so the provider's new host is seen within the test.
         inventory_every: Duration::from_millis(300),
         capacity_every: Duration::from_secs(1),

@@ -308,7 +308,7 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orphan_in_the_driver_is_reported_and_left_alone() {
-    let config = yunshu_controller::reconciler::Config {
+    let config = yunshu_reconciler::Config {
         resync_every: Duration::from_millis(300),
         ..Default::default()
     };
@@ -491,7 +491,7 @@ async fn phases(controller: &Controller, bearer: &str, system: &str) -> Vec<(Str
 async fn drift_on_the_driver_watch_stream_is_seen_and_corrected_without_a_resync() {
     // No periodic resync within the test: only the watch stream can explain
     // what the controller learns.
-    let config = yunshu_controller::reconciler::Config {
+    let config = yunshu_reconciler::Config {
         resync_every: Duration::from_secs(3600),
         inventory_every: Duration::from_secs(3600),
         ..Default::default()
