@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use yunshu_controller::{ServeConfig, serve};
+use yunshu_server::{ServeConfig, serve};
 use yunshu_store::StoreSpec;
 
 /// yunshu (云枢): control plane and self-service portal of a government cloud.
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Version => {
-            println!("yunshu {}", yunshu_controller::VERSION);
+            println!("yunshu {}", yunshu_server::VERSION);
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_serve(args),

@@ -5,7 +5,7 @@
 use yunshu_store::Store;
 use yunshu_workflow::demo::{DEMO_PASSWORD, DEMO_TENANT, seed};
 
-use crate::readiness::Readiness;
+use yunshu_api::readiness::Readiness;
 
 /// Waits for the store to be ready, then seeds; logs the outcome. Runs in the
 /// background so that an etcd still starting does not block the server.

@@ -1,12 +1,14 @@
-//! Readiness: is the store answering? A background monitor probes it, retrying
-//! with exponential backoff and jitter while it fails, and logs each change once
-//! (not every probe), so an etcd outage reads as "unavailable since …, recovered
-//! after N attempts" in the log rather than a flood.
+//! Keeps `/readyz` true: a background monitor probes the store, retrying with
+//! exponential backoff and jitter while it fails, records each outcome in the
+//! API's [`Readiness`], and logs each change once (not every probe), so an
+//! etcd outage reads as "unavailable since …, recovered after N attempts" in
+//! the log rather than a flood.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use yunshu_api::readiness::{Readiness, Status};
 use yunshu_store::Store;
 
 /// Probe interval while healthy.
@@ -17,105 +19,50 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A probe that takes longer than this counts as a failure.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The current readiness, shared by the monitor and `/readyz`.
-#[derive(Clone)]
-pub struct Readiness {
-    inner: Arc<RwLock<Status>>,
+/// Probes once now; used at start-up so `/readyz` is right from the first request.
+pub async fn probe(readiness: &Readiness, store: &dyn Store) -> Status {
+    let result = match tokio::time::timeout(PROBE_TIMEOUT, store.health()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(yunshu_domain::error::chain(&e)),
+        Err(_) => Err(format!("the store did not answer within {PROBE_TIMEOUT:?}")),
+    };
+    readiness.record(result)
 }
 
-/// What `/readyz` reports.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Status {
-    pub ready: bool,
-    pub store: &'static str,
-    /// Why not ready (the last probe error).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Failed probes in a row.
-    pub failures: u32,
-}
-
-impl Readiness {
-    pub fn new(store: &'static str) -> Self {
-        Self {
-            inner: Arc::new(RwLock::new(Status {
-                ready: false,
-                store,
-                reason: Some("the store has not been probed yet".into()),
-                failures: 0,
-            })),
-        }
-    }
-
-    pub fn status(&self) -> Status {
-        self.inner
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    fn set(&self, ok: Result<(), String>) -> Status {
-        let mut status = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        match ok {
-            Ok(()) => {
-                status.ready = true;
-                status.reason = None;
-                status.failures = 0;
-            }
-            Err(reason) => {
-                status.ready = false;
-                status.reason = Some(reason);
-                status.failures = status.failures.saturating_add(1);
-            }
-        }
-        status.clone()
-    }
-
-    /// Probes once now; used at start-up so `/readyz` is right from the first request.
-    pub async fn probe(&self, store: &dyn Store) -> Status {
-        let result = match tokio::time::timeout(PROBE_TIMEOUT, store.health()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(yunshu_domain::error::chain(&e)),
-            Err(_) => Err(format!("the store did not answer within {PROBE_TIMEOUT:?}")),
-        };
-        self.set(result)
-    }
-
-    /// Runs until the task is aborted.
-    pub async fn monitor(self, store: Arc<dyn Store>) {
-        let mut backoff = MIN_BACKOFF;
-        let mut was_ready = self.status().ready;
-        loop {
-            let status = self.probe(&*store).await;
-            if status.ready != was_ready || (!status.ready && status.failures == 1) {
-                if status.ready {
-                    tracing::info!(store = status.store, "store reachable again; ready");
-                } else {
-                    tracing::warn!(
-                        store = status.store,
-                        reason = status.reason.as_deref().unwrap_or(""),
-                        "store unavailable; not ready, retrying with backoff"
-                    );
-                }
-            } else if !status.ready && status.failures.is_power_of_two() {
+/// Runs until the task is aborted.
+pub async fn monitor(readiness: Readiness, store: Arc<dyn Store>) {
+    let mut backoff = MIN_BACKOFF;
+    let mut was_ready = readiness.status().ready;
+    loop {
+        let status = probe(&readiness, &*store).await;
+        if status.ready != was_ready || (!status.ready && status.failures == 1) {
+            if status.ready {
+                tracing::info!(store = status.store, "store reachable again; ready");
+            } else {
                 tracing::warn!(
                     store = status.store,
-                    failures = status.failures,
                     reason = status.reason.as_deref().unwrap_or(""),
-                    "store still unavailable"
+                    "store unavailable; not ready, retrying with backoff"
                 );
             }
-            was_ready = status.ready;
-            let wait = if status.ready {
-                backoff = MIN_BACKOFF;
-                HEALTHY_INTERVAL
-            } else {
-                let wait = jitter(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                wait
-            };
-            tokio::time::sleep(wait).await;
+        } else if !status.ready && status.failures.is_power_of_two() {
+            tracing::warn!(
+                store = status.store,
+                failures = status.failures,
+                reason = status.reason.as_deref().unwrap_or(""),
+                "store still unavailable"
+            );
         }
+        was_ready = status.ready;
+        let wait = if status.ready {
+            backoff = MIN_BACKOFF;
+            HEALTHY_INTERVAL
+        } else {
+            let wait = jitter(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            wait
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use yunshu_store::{StoreError, StoreSpec, open_store};
 
-use crate::AppState;
-use crate::metrics::BuildLabels;
+use yunshu_api::AppState;
+use yunshu_api::metrics::BuildLabels;
+
+use crate::readiness;
 
 /// Everything `yunshu serve` is told on its command line.
 #[derive(Debug, Clone)]
@@ -218,7 +220,7 @@ pub async fn serve(
             store: store.backend().to_owned(),
         })
         .set(1);
-    let first = state.readiness.probe(&*store).await;
+    let first = readiness::probe(&state.readiness, &*store).await;
     if !first.ready {
         tracing::warn!(
             store = store.backend(),
@@ -231,7 +233,7 @@ pub async fn serve(
         let readiness = state.readiness.clone();
         tokio::spawn(async move { crate::demo::seed_when_ready(&*store, &readiness).await });
     }
-    let monitor = tokio::spawn(state.readiness.clone().monitor(store.clone()));
+    let monitor = tokio::spawn(readiness::monitor(state.readiness.clone(), store.clone()));
     let drivers = tokio::spawn(start_drivers(
         state.clone(),
         config.driver_cert_ttl,
@@ -262,7 +264,7 @@ pub async fn serve(
         shutdown.await;
         stopping.send_replace(true);
     };
-    let result = axum::serve(listener, crate::api::router_with_portal(state, &assets))
+    let result = axum::serve(listener, yunshu_api::router_with_portal(state, &assets))
         .with_graceful_shutdown(shutdown)
         .await;
     monitor.abort();

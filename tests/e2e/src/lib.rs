@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use yunshu_controller::{ServeConfig, serve};
 use yunshu_driver_sdk::{Driver, EventLog, ServeOptions};
+use yunshu_server::{ServeConfig, serve};
 use yunshu_store::StoreSpec;
 
 /// A running controller, stopped on drop.
@@ -682,7 +682,7 @@ pub async fn list_vms<D: Driver>(driver: &D) -> Vec<yunshu_proto::v1::ResourceSt
 }
 
 /// The in-process controller's logs, shown with a failing test's output:
-/// `RUST_LOG=yunshu_controller=debug cargo test …` (default: warnings).
+/// `RUST_LOG=yunshu_server=debug,yunshu_api=debug,yunshu_reconciler=debug cargo test …` (default: warnings).
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

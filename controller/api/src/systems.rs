@@ -87,10 +87,10 @@ pub struct SystemPage {
     request_body = CreateSystemRequest,
     responses(
         (status = 201, description = "The system, with its assigned number", body = SystemView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 409, description = "SYSTEM_NUMBERS_EXHAUSTED", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 409, description = "SYSTEM_NUMBERS_EXHAUSTED", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn system_create(
@@ -127,9 +127,9 @@ pub(crate) async fn system_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of systems", body = SystemPage),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn system_list(
@@ -161,10 +161,10 @@ pub(crate) async fn system_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The system", body = SystemView),
-        (status = 400, description = "Malformed system number", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed system number", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn system_get(
@@ -242,9 +242,9 @@ pub struct ExtendBody {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The usage period", body = UsageTermView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn usage_term_get(
@@ -270,11 +270,11 @@ pub(crate) async fn usage_term_get(
     request_body = ExtensionRequestBody,
     responses(
         (status = 200, description = "Recorded", body = UsageTermView),
-        (status = 400, description = "Malformed body", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn usage_extension_request(
@@ -309,11 +309,11 @@ pub(crate) async fn usage_extension_request(
     request_body = ExtendBody,
     responses(
         (status = 200, description = "Extended", body = UsageTermView),
-        (status = 400, description = "Malformed body", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn usage_extend(
@@ -380,9 +380,9 @@ fn expansion_view(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The expansion (inactive when none)", body = ExpansionView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_get(
@@ -410,11 +410,11 @@ pub(crate) async fn expansion_get(
     request_body = ExpansionRequest,
     responses(
         (status = 200, description = "In force; the reconciler adds (or removes) the VMs", body = ExpansionView),
-        (status = 400, description = "Malformed body", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "EXPANSION_REFUSED, with the totals in `details`", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "EXPANSION_REFUSED, with the totals in `details`", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_put(
@@ -471,9 +471,9 @@ pub struct ResourceList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The system's resources", body = ResourceList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn resource_list(

@@ -198,8 +198,8 @@ pub struct CapacityView {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The capacity snapshot", body = CapacityView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn capacity_get(
@@ -284,9 +284,9 @@ pub struct ExpansionOrderList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Expansion orders", body = ExpansionOrderList),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_order_list(
@@ -348,9 +348,9 @@ pub struct CapacityHistory {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Capacity samples per pool", body = CapacityHistory),
-        (status = 400, description = "HISTORY_DAYS_INVALID or a malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::api::ErrorBody),
+        (status = 400, description = "HISTORY_DAYS_INVALID or a malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn capacity_history(

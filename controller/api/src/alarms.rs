@@ -93,9 +93,9 @@ pub struct AlarmPage {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of alarms", body = AlarmPage),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller's roles see no alarms", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller's roles see no alarms", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_list(
@@ -132,8 +132,8 @@ pub(crate) async fn alarm_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The alarm", body = AlarmView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 404, description = "ALARM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 404, description = "ALARM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_get(
@@ -156,10 +156,10 @@ pub(crate) async fn alarm_get(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "Acknowledged", body = AlarmView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller sees it but may not acknowledge it", body = crate::api::ErrorBody),
-        (status = 404, description = "ALARM_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "ALARM_ALREADY_ACKNOWLEDGED", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller sees it but may not acknowledge it", body = crate::ErrorBody),
+        (status = 404, description = "ALARM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "ALARM_ALREADY_ACKNOWLEDGED", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_ack(

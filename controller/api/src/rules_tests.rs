@@ -123,7 +123,7 @@ async fn operator_policies_are_validated_presets_are_read_only_and_orders_may_na
     assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("POLICY_UNKNOWN")));
 
     let audits = app.audit_count().await;
-    let yongjia = include_str!("../../../domain/data/policies/yongjia.toml");
+    let yongjia = include_str!("../../domain/data/policies/yongjia.toml");
     for (path, body, want) in [
         ("/api/v1/policies/fast", FAST_POLICY, StatusCode::FORBIDDEN),
         ("/api/v1/policies/yongjia", yongjia, StatusCode::CONFLICT),

@@ -154,9 +154,9 @@ pub struct AuditPage {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of the audit log", body = AuditPage),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn audit_list(
@@ -181,9 +181,9 @@ pub(crate) async fn audit_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "CSV: seq,at,actor,action,target,detail,prev_hash,hash", content_type = "text/csv", body = String),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: auditors only", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: auditors only", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn audit_export(
@@ -245,9 +245,9 @@ pub(crate) async fn audit_export(
     tag = "audit",
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The result of walking the hash chain", body = crate::api::openapi::VerificationDoc),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 200, description = "The result of walking the hash chain", body = crate::openapi::VerificationDoc),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn audit_verify(

@@ -65,10 +65,10 @@ pub struct TenantList {
     request_body = CreateTenantRequest,
     responses(
         (status = 201, description = "Registered", body = TenantView),
-        (status = 400, description = "Malformed body or invalid field", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::api::ErrorBody),
-        (status = 409, description = "TENANT_EXISTS", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::ErrorBody),
+        (status = 409, description = "TENANT_EXISTS", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_create(
@@ -115,8 +115,8 @@ pub(crate) async fn tenant_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every tenant", body = TenantList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_list(

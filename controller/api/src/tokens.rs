@@ -65,10 +65,10 @@ impl From<ApiToken> for TokenView {
     request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token; `token` is shown only here", body = TokenView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: not a user, or scopes beyond the user's permissions", body = crate::api::ErrorBody),
-        (status = 409, description = "TOKEN_ID_COLLISION; try again", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: not a user, or scopes beyond the user's permissions", body = crate::ErrorBody),
+        (status = 409, description = "TOKEN_ID_COLLISION; try again", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn create(
@@ -91,8 +91,8 @@ pub(crate) async fn create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The caller's tokens (never the secrets)", body = Vec<TokenView>),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller is not a user", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller is not a user", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn list(
@@ -112,9 +112,9 @@ pub(crate) async fn list(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Revoked (also if it already was)"),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "TOKEN_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "TOKEN_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn revoke(

@@ -25,9 +25,9 @@ pub struct ResyncAccepted {
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 202, description = "Queued on this replica's reconciler", body = ResyncAccepted),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs settings_manage", body = crate::api::ErrorBody),
-        (status = 409, description = "NOT_LEADER: send it to the leading replica", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs settings_manage", body = crate::ErrorBody),
+        (status = 409, description = "NOT_LEADER: send it to the leading replica", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn resync(

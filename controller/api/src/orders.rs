@@ -324,11 +324,11 @@ pub struct OrderPage {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The new draft order", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "A concurrent change; try again", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "A concurrent change; try again", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_create(
@@ -362,9 +362,9 @@ pub(crate) async fn order_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of orders", body = OrderPage),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_list(
@@ -402,10 +402,10 @@ pub(crate) async fn order_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 400, description = "Malformed order id", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed order id", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_get(
@@ -439,11 +439,11 @@ pub(crate) async fn order_get(
     request_body = OrderInput,
     responses(
         (status = 200, description = "The edited order", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_edit(
@@ -470,11 +470,11 @@ pub(crate) async fn order_edit(
     request_body = TransitionRequest,
     responses(
         (status = 200, description = "The order in its new state", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_transition(
@@ -512,11 +512,11 @@ pub(crate) async fn order_transition(
     request_body = LineApproveRequest,
     responses(
         (status = 200, description = "The order with the approved quantity recorded", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_line_approve(
@@ -552,11 +552,11 @@ pub struct EmergencyRequest {
     request_body = EmergencyRequest,
     responses(
         (status = 200, description = "Filed; the change is carried out at once", body = OrderView),
-        (status = 400, description = "Malformed body (a reason is required)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::api::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body (a reason is required)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn order_emergency(

@@ -13,7 +13,9 @@ use crate::AppState;
 async fn app() -> (AppState, axum::Router) {
     let store = Arc::new(RedbStore::in_memory().expect("memory store"));
     let state = AppState::new(store, Some(yunshu_pki::sha256_hex(b"admin")));
-    state.readiness.probe(&*state.store).await;
+    // What the server's readiness monitor does at start-up.
+    let probed = state.store.health().await.map_err(|e| e.to_string());
+    state.readiness.record(probed);
     let pki = yunshu_drivers::DriverPki::load(&*state.store, std::time::Duration::from_secs(3600))
         .await
         .expect("pki");

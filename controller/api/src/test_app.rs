@@ -118,7 +118,7 @@ impl App {
         let capacity = state.capacity.clone();
         Self {
             capacity,
-            router: crate::api::router(state).layer(Extension(clock.clone())),
+            router: crate::router(state).layer(Extension(clock.clone())),
             store,
             clock,
         }

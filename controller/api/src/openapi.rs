@@ -225,7 +225,7 @@ mod tests {
     }
 
     /// The committed contract is what the code generates. To accept a change:
-    /// `YUNSHU_BLESS=1 cargo test -p yunshu-controller openapi`.
+    /// `YUNSHU_BLESS=1 cargo test -p yunshu-api openapi`.
     #[test]
     fn openapi_matches_docs_openapi_json() {
         let generated = super::document()
@@ -241,7 +241,7 @@ mod tests {
         assert!(
             on_disk == generated,
             "docs/openapi.json is out of date with the code's OpenAPI annotations; \
-             regenerate it with `YUNSHU_BLESS=1 cargo test -p yunshu-controller openapi` \
+             regenerate it with `YUNSHU_BLESS=1 cargo test -p yunshu-api openapi` \
              and review the diff"
         );
     }

@@ -43,9 +43,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A `text/event-stream`: an event `resources` whose data is a ResourceList, on connect and after every change; it does not end while the server runs", content_type = "text/event-stream", body = String),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn resource_events(

@@ -112,7 +112,7 @@ fn sign(
     get,
     path = "/api/v1/drivers/ca",
     tag = "drivers",
-    responses((status = 200, description = "The driver CA", body = crate::api::openapi::CaResponseDoc))
+    responses((status = 200, description = "The driver CA", body = crate::openapi::CaResponseDoc))
 )]
 pub(crate) async fn ca(State(state): State<AppState>) -> Result<Json<CaResponse>, ApiError> {
     Ok(Json(CaResponse {
@@ -163,12 +163,12 @@ fn token_refusal(e: TokenError) -> ApiError {
     post,
     path = "/api/v1/drivers/register",
     tag = "drivers",
-    request_body = crate::api::openapi::RegisterRequestDoc,
+    request_body = crate::openapi::RegisterRequestDoc,
     responses(
-        (status = 200, description = "The driver's certificate and a renewal token", body = crate::api::openapi::CertificateResponseDoc),
-        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::api::ErrorBody),
-        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::api::ErrorBody),
-        (status = 403, description = "PROVIDER_MISMATCH", body = crate::api::ErrorBody),
+        (status = 200, description = "The driver's certificate and a renewal token", body = crate::openapi::CertificateResponseDoc),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
+        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::ErrorBody),
+        (status = 403, description = "PROVIDER_MISMATCH", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn register(
@@ -238,11 +238,11 @@ pub(crate) async fn register(
     post,
     path = "/api/v1/drivers/renew",
     tag = "drivers",
-    request_body = crate::api::openapi::RenewRequestDoc,
+    request_body = crate::openapi::RenewRequestDoc,
     responses(
-        (status = 200, description = "A new certificate and renewal token", body = crate::api::openapi::CertificateResponseDoc),
-        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::api::ErrorBody),
-        (status = 401, description = "RENEWAL_DENIED", body = crate::api::ErrorBody),
+        (status = 200, description = "A new certificate and renewal token", body = crate::openapi::CertificateResponseDoc),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
+        (status = 401, description = "RENEWAL_DENIED", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn renew(
@@ -323,9 +323,9 @@ pub struct CreateTokenResponse {
     request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token (shown once)", body = CreateTokenResponse),
-        (status = 400, description = "Malformed body, provider name or TTL", body = crate::api::ErrorBody),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body, provider name or TTL", body = crate::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn create_token(
@@ -384,8 +384,8 @@ pub(crate) async fn create_token(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Registered drivers", body = Vec<DriverView>),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn list_drivers(
@@ -420,9 +420,9 @@ pub struct ClientCertResponse {
     request_body = ClientCertRequest,
     responses(
         (status = 201, description = "A controller client certificate and key", body = ClientCertResponse),
-        (status = 400, description = "Malformed body or TTL", body = crate::api::ErrorBody),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or TTL", body = crate::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn create_client_cert(

@@ -149,7 +149,7 @@ async fn load(state: &AppState) -> Result<rules::Rules, ApiError> {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The calendar", body = CalendarView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_get(
@@ -187,9 +187,9 @@ fn year_not_found(year: i32) -> ApiError {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The year", body = CalendarYearView),
-        (status = 400, description = "Malformed year", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 404, description = "CALENDAR_YEAR_UNKNOWN", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed year", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 404, description = "CALENDAR_YEAR_UNKNOWN", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_year_get(
@@ -222,9 +222,9 @@ pub(crate) async fn calendar_year_get(
     request_body(content = String, content_type = "text/plain", description = "The calendar year file (TOML)"),
     responses(
         (status = 200, description = "Stored; deadlines from now on use it", body = CalendarYearView),
-        (status = 400, description = "CALENDAR_* validation code, or CALENDAR_YEAR_MISMATCH; nothing written", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::api::ErrorBody),
+        (status = 400, description = "CALENDAR_* validation code, or CALENDAR_YEAR_MISMATCH; nothing written", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_year_put(
@@ -261,7 +261,7 @@ pub(crate) async fn calendar_year_put(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every deadline policy", body = PolicyList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn policy_list(
@@ -298,8 +298,8 @@ fn policy_not_found(name: &str) -> ApiError {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The policy", body = PolicyView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 404, description = "POLICY_UNKNOWN", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 404, description = "POLICY_UNKNOWN", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn policy_get(
@@ -328,10 +328,10 @@ pub(crate) async fn policy_get(
     request_body(content = String, content_type = "text/plain", description = "The policy file (TOML)"),
     responses(
         (status = 200, description = "Stored; new orders may name it", body = PolicyView),
-        (status = 400, description = "POLICY_* validation code or POLICY_NAME_MISMATCH; nothing written", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::api::ErrorBody),
-        (status = 409, description = "POLICY_PRESET_READONLY", body = crate::api::ErrorBody),
+        (status = 400, description = "POLICY_* validation code or POLICY_NAME_MISMATCH; nothing written", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::ErrorBody),
+        (status = 409, description = "POLICY_PRESET_READONLY", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn policy_put(

@@ -59,11 +59,11 @@ pub struct UserView {
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "The new user", body = UserView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::api::ErrorBody),
-        (status = 404, description = "TENANT_NOT_FOUND", body = crate::api::ErrorBody),
-        (status = 409, description = "USER_EXISTS", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 404, description = "TENANT_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "USER_EXISTS", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn create_user(
@@ -126,8 +126,8 @@ pub struct UserList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Users with their role bindings, by id", body = UserList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn list_users(
@@ -180,9 +180,9 @@ pub struct LoginResponse {
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse,
             headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict`"))),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::api::ErrorBody),
-        (status = 401, description = "LOGIN_FAILED", body = crate::api::ErrorBody),
-        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
+        (status = 401, description = "LOGIN_FAILED", body = crate::ErrorBody),
+        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn login(
@@ -212,8 +212,8 @@ pub(crate) async fn login(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn logout(
@@ -251,7 +251,7 @@ pub struct Me {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Who the caller is and what they may do", body = Me),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn me(caller: Principal) -> Json<Me> {

@@ -125,7 +125,7 @@ fn catalog_json(c: &Catalog, origin: Origin) -> Result<serde_json::Value, ApiErr
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every catalog", body = CatalogList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_list(
@@ -157,9 +157,9 @@ pub(crate) async fn catalog_list(
                 (String = "text/csv"),
                 (String = "application/toml"),
             )),
-        (status = 400, description = "Malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 404, description = "CATALOG_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 404, description = "CATALOG_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_get(
@@ -199,10 +199,10 @@ pub(crate) async fn catalog_get(
         description = "The catalog file (see controller/domain/data/catalog/README.md)"),
     responses(
         (status = 201, description = "Imported", body = CatalogSummary),
-        (status = 400, description = "CATALOG_IMPORT_INVALID with `details.issues` (one per bad row; nothing written), or a malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs catalog_manage", body = crate::api::ErrorBody),
-        (status = 409, description = "CATALOG_BUILTIN_READONLY", body = crate::api::ErrorBody),
+        (status = 400, description = "CATALOG_IMPORT_INVALID with `details.issues` (one per bad row; nothing written), or a malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs catalog_manage", body = crate::ErrorBody),
+        (status = 409, description = "CATALOG_BUILTIN_READONLY", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_import(

@@ -1,7 +1,14 @@
-//! HTTP: the router, the operational endpoints and `/api/v1`.
+//! HTTP: the router, the operational endpoints (`/healthz`, `/readyz`,
+//! `/metrics`) and `/api/v1` — every handler, the extractors (who is calling,
+//! JSON, path and query with our error shape), idempotency keys, server-sent
+//! events, the OpenAPI document, and the one mapping of every lower layer's
+//! error to a status and a stable code.
 //!
-//! Owns parsing, authorisation (later) and mapping errors to HTTP. Must not call
-//! drivers or hold business rules: those belong to the workflow and the domain.
+//! Owns parsing, authorisation checks at the door and the wire shapes. This is
+//! the one crate where HTTP types appear. Must not call drivers (it does not
+//! depend on the reconciler: it reads what the reconciler writes to the store)
+//! nor hold business rules: those belong to `yunshu_workflow`, `yunshu_auth`
+//! and the domain.
 
 mod alarms;
 mod audit;
@@ -14,13 +21,16 @@ mod drivers;
 mod error;
 mod idempotency;
 mod json;
+pub mod metrics;
 mod observe;
 pub mod openapi;
 mod ops;
 mod orders;
+pub mod readiness;
 mod resource_events;
 mod resync;
 mod rules;
+mod state;
 mod systems;
 mod tenants;
 mod tokens;
@@ -31,11 +41,13 @@ pub(crate) use audit::audit_draft;
 pub(crate) use domain_error::invalid as domain_invalid;
 pub use error::{ApiError, ErrorBody};
 pub use json::{ApiJson, ApiPath, ApiQuery};
+pub use state::AppState;
+
+/// Name and version of this build, as `/api/v1/version` and the logs report them.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 use axum::Router;
 use axum::routing::{get, post};
-
-use crate::AppState;
 
 /// The whole HTTP surface of `yunshu serve`.
 pub fn router(state: AppState) -> Router {
@@ -161,6 +173,8 @@ mod auth_tests;
 mod isolation_tests;
 #[cfg(test)]
 mod rules_tests;
+#[cfg(test)]
+mod test_app;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

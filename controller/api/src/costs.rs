@@ -30,10 +30,10 @@ pub struct CostQuery {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The month's charge so far, by catalog item", body = cost::MonthCost),
-        (status = 400, description = "MONTH_INVALID or a malformed query", body = crate::api::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::api::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs bill_read", body = crate::api::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::api::ErrorBody),
+        (status = 400, description = "MONTH_INVALID or a malformed query", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs bill_read", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
     )
 )]
 pub(crate) async fn system_cost(
