@@ -9,14 +9,15 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
-
-use super::orders::{now_of, workflow_error};
-use super::{ApiError, ApiPath, ApiQuery};
-use crate::AppState;
 use yunshu_auth::Principal;
+use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_workflow::alarms::{self, AlarmFilter};
 use yunshu_workflow::{self as workflow, Clock};
+
+use crate::AppState;
+use crate::context::now_of;
+use crate::workflow_error;
+use crate::{ApiError, ApiPath, ApiQuery};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

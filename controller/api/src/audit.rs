@@ -3,35 +3,28 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use yunshu_store::PageRequest;
-use yunshu_store::audit::{self, AuditDraft};
-
-use super::{ApiError, ApiQuery};
-use crate::AppState;
 use yunshu_auth::Principal;
 use yunshu_domain::user::Permission;
+use yunshu_store::PageRequest;
+use yunshu_store::audit::{self};
 
-/// An audit draft for `action` on `target` by `actor` (`user:…` or `system:…`).
-pub(crate) fn audit_draft(
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: Option<String>,
-) -> Result<AuditDraft, ApiError> {
-    let invalid =
-        |e: &dyn std::fmt::Display| ApiError::internal(std::io::Error::other(e.to_string()));
-    Ok(AuditDraft {
-        at: Utc::now(),
-        actor: actor.parse().map_err(|e| invalid(&e))?,
-        action: yunshu_domain::audit::AuditAction::new(action).map_err(|e| invalid(&e))?,
-        target: yunshu_domain::Text::new(target).map_err(|e| invalid(&e))?,
-        detail: detail
-            .map(yunshu_domain::Text::new)
-            .transpose()
-            .map_err(|e| invalid(&e))?,
-    })
+use crate::AppState;
+use crate::{ApiError, ApiQuery};
+
+/// Mirror of `yunshu_store::audit::Verification`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuditVerification)]
+#[allow(dead_code)]
+pub struct VerificationDoc {
+    /// Entries read.
+    entries: u64,
+    /// True when every entry hashes right, links to its predecessor, sequence
+    /// numbers have no gap, and the head names the last entry.
+    intact: bool,
+    /// The first sequence number where the chain breaks, and why.
+    broken_at: Option<u64>,
+    reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -245,7 +238,7 @@ pub(crate) async fn audit_export(
     tag = "audit",
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The result of walking the hash chain", body = crate::openapi::VerificationDoc),
+        (status = 200, description = "The result of walking the hash chain", body = VerificationDoc),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
         (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
     )

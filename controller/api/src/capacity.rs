@@ -5,23 +5,24 @@
 //! Owns the wire shapes and who may read them: platform staff with
 //! `capacity_read` (approvers) see every provider; provider operators see their
 //! own provider's pools and orders only; everyone else gets 403. Must not
-//! compute figures or decide the 80 % rule: the reconciler's capacity manager does.
+//! compute figures or decide the 80 % rule: the reconciler's capacity manager
+//! does and writes them to the store (`yunshu_workflow::capacity`).
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::ProviderId;
 use yunshu_domain::provider::NetworkAreaKind;
 use yunshu_domain::user::Permission;
 use yunshu_placement::{PoolCapacity, ShapeRoom, Usage};
-
-use super::orders::workflow_error;
-use super::{ApiError, ApiQuery};
-use crate::AppState;
-use yunshu_auth::Principal;
 use yunshu_workflow::WorkflowError;
 use yunshu_workflow::capacity::{self, ExpansionOrder, THRESHOLD_PERCENT, over_line};
+
+use crate::AppState;
+use crate::workflow_error;
+use crate::{ApiError, ApiQuery};
 
 /// Which providers' capacity the caller may read; `None` = every provider.
 fn readable(caller: &Principal) -> Result<Option<Vec<ProviderId>>, ApiError> {

@@ -2,23 +2,24 @@
 //! /api/v1/catalogs/{id}` (JSON, or the file itself with `?format=csv|toml|json`)
 //! and `POST /api/v1/catalogs/import?format=…` (the file as the body).
 //!
-//! Owns the wire shapes and the per-row error details of a refused import.
-//! Validation is the domain's; storage and permission the workflow's.
+//! Owns the wire shapes. The per-row error details of a refused import go out
+//! through [`workflow_error`](crate::workflow_error); validation is the
+//! domain's, storage and permission the workflow's.
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use yunshu_domain::ErrorCode;
-use yunshu_domain::catalog_data::{Catalog, CatalogFormat, CatalogImportError};
-
-use super::orders::{now_of, workflow_error};
-use super::{ApiError, ApiPath, ApiQuery};
-use crate::AppState;
 use yunshu_auth::Principal;
+use yunshu_domain::catalog_data::{Catalog, CatalogFormat};
 use yunshu_workflow::rules::Origin;
 use yunshu_workflow::{Clock, catalogs};
+
+use crate::AppState;
+use crate::context::now_of;
+use crate::workflow_error;
+use crate::{ApiError, ApiPath, ApiQuery};
 
 /// A catalog file format on the wire.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
@@ -83,26 +84,6 @@ impl CatalogSummary {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogList {
     pub items: Vec<CatalogSummary>,
-}
-
-/// The per-row problems of a refused import, for `details.issues`.
-pub(crate) fn issues_json(e: &CatalogImportError) -> serde_json::Value {
-    let issues: Vec<serde_json::Value> = e
-        .issues
-        .iter()
-        .map(|i| {
-            serde_json::json!({
-                "row": i.row,
-                "line": i.line,
-                "item_code": i.item_code,
-                "field": i.field,
-                "code": i.code(),
-                "message": i.to_string(),
-                "message_zh": i.message_zh(),
-            })
-        })
-        .collect();
-    serde_json::json!({ "issues": issues })
 }
 
 fn catalog_json(c: &Catalog, origin: Origin) -> Result<serde_json::Value, ApiError> {

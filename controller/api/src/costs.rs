@@ -6,14 +6,14 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use chrono::Datelike;
 use serde::Deserialize;
+use yunshu_auth::Principal;
 use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_domain::user::Permission;
-
-use super::orders::workflow_error;
-use super::{ApiError, ApiPath, ApiQuery};
-use crate::AppState;
-use yunshu_auth::Principal;
 use yunshu_workflow::{self as workflow, Clock, cost};
+
+use crate::AppState;
+use crate::workflow_error;
+use crate::{ApiError, ApiPath, ApiQuery};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,7 +43,7 @@ pub(crate) async fn system_cost(
     clock: Option<Extension<Clock>>,
     ApiQuery(q): ApiQuery<CostQuery>,
 ) -> Result<Json<cost::MonthCost>, ApiError> {
-    let now = super::orders::now_of(clock);
+    let now = crate::context::now_of(clock);
     let first = match q.month.as_deref() {
         Some(m) => cost::parse_month(m).ok_or_else(|| {
             ApiError::refused(

@@ -6,17 +6,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_drivers::registry::{DriverRecord, Health};
+use yunshu_drivers::tokens::{self, TokenError};
 use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, RenewRequest};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{PageRequest, Txn, records};
 
-use super::audit::audit_draft;
-use super::auth::PlatformAdmin;
-use super::{ApiError, ApiJson};
-use yunshu_drivers::registry::{DriverRecord, Health};
-use yunshu_drivers::tokens::{self, TokenError};
-
 use crate::AppState;
+use crate::auth::PlatformAdmin;
+use crate::context::audit_draft;
+use crate::{ApiError, ApiJson};
 
 /// The registry entry as the admin API shows it: no secrets.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -50,6 +49,57 @@ impl From<DriverRecord> for DriverView {
             simulator: r.simulator,
         }
     }
+}
+
+/// Mirror of `yunshu_proto::bootstrap::CaResponse`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = CaResponse)]
+#[allow(dead_code)]
+pub struct CaResponseDoc {
+    /// The driver CA certificate, PEM.
+    ca_pem: String,
+    /// SHA-256 of the CA certificate (hex).
+    fingerprint: String,
+}
+
+/// Mirror of `yunshu_proto::bootstrap::RegisterRequest`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RegisterRequest)]
+#[allow(dead_code)]
+pub struct RegisterRequestDoc {
+    /// The whole bootstrap token string.
+    token: String,
+    /// The provider the driver claims to serve: must be the token's.
+    provider: String,
+    /// `host:port` where the controller reaches the driver's gRPC server.
+    endpoint: String,
+    /// PKCS#10 certificate signing request, PEM.
+    csr_pem: String,
+}
+
+/// Mirror of `yunshu_proto::bootstrap::RenewRequest`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RenewRequest)]
+#[allow(dead_code)]
+pub struct RenewRequestDoc {
+    provider: String,
+    /// The one-time renewal token from the last registration or renewal.
+    renewal_token: String,
+    csr_pem: String,
+    /// The endpoint may move with a restart; the registry follows it.
+    endpoint: String,
+}
+
+/// Mirror of `yunshu_proto::bootstrap::CertificateResponse`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = CertificateResponse)]
+#[allow(dead_code)]
+pub struct CertificateResponseDoc {
+    certificate_pem: String,
+    ca_pem: String,
+    /// One-time secret for the next renewal.
+    renewal_token: String,
+    not_after_unix: i64,
 }
 
 /// Longest TTL a bootstrap token may have.
@@ -112,7 +162,7 @@ fn sign(
     get,
     path = "/api/v1/drivers/ca",
     tag = "drivers",
-    responses((status = 200, description = "The driver CA", body = crate::openapi::CaResponseDoc))
+    responses((status = 200, description = "The driver CA", body = CaResponseDoc))
 )]
 pub(crate) async fn ca(State(state): State<AppState>) -> Result<Json<CaResponse>, ApiError> {
     Ok(Json(CaResponse {
@@ -163,9 +213,9 @@ fn token_refusal(e: TokenError) -> ApiError {
     post,
     path = "/api/v1/drivers/register",
     tag = "drivers",
-    request_body = crate::openapi::RegisterRequestDoc,
+    request_body = RegisterRequestDoc,
     responses(
-        (status = 200, description = "The driver's certificate and a renewal token", body = crate::openapi::CertificateResponseDoc),
+        (status = 200, description = "The driver's certificate and a renewal token", body = CertificateResponseDoc),
         (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
         (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::ErrorBody),
         (status = 403, description = "PROVIDER_MISMATCH", body = crate::ErrorBody),
@@ -238,9 +288,9 @@ pub(crate) async fn register(
     post,
     path = "/api/v1/drivers/renew",
     tag = "drivers",
-    request_body = crate::openapi::RenewRequestDoc,
+    request_body = RenewRequestDoc,
     responses(
-        (status = 200, description = "A new certificate and renewal token", body = crate::openapi::CertificateResponseDoc),
+        (status = 200, description = "A new certificate and renewal token", body = CertificateResponseDoc),
         (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
         (status = 401, description = "RENEWAL_DENIED", body = crate::ErrorBody),
     )

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use yunshu_store::{Store, Txn, TxnOutcome};
 
-use super::ApiError;
+use crate::ApiError;
 use crate::AppState;
 
 pub const HEADER: &str = "idempotency-key";

@@ -13,12 +13,15 @@
 mod alarms;
 mod audit;
 mod auth;
+mod auth_error;
 mod capacity;
 mod catalogs;
+mod context;
 mod costs;
 mod domain_error;
 mod drivers;
 mod error;
+mod expansions;
 mod idempotency;
 mod json;
 pub mod metrics;
@@ -26,22 +29,25 @@ mod observe;
 pub mod openapi;
 mod ops;
 mod orders;
+mod paging;
 pub mod readiness;
-mod resource_events;
+mod resources;
 mod resync;
 mod rules;
 mod state;
 mod systems;
 mod tenants;
 mod tokens;
+mod usage_terms;
 mod users;
 mod version;
+mod workflow_error;
 
-pub(crate) use audit::audit_draft;
 pub(crate) use domain_error::invalid as domain_invalid;
 pub use error::{ApiError, ErrorBody};
 pub use json::{ApiJson, ApiPath, ApiQuery};
 pub use state::AppState;
+pub use workflow_error::workflow_error;
 
 /// Name and version of this build, as `/api/v1/version` and the logs report them.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -94,24 +100,27 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             get(systems::system_list).post(systems::system_create),
         )
         .route("/systems/{number}", get(systems::system_get))
-        .route("/systems/{number}/usage-term", get(systems::usage_term_get))
+        .route(
+            "/systems/{number}/usage-term",
+            get(usage_terms::usage_term_get),
+        )
         .route(
             "/systems/{number}/usage-term/extension-request",
-            post(systems::usage_extension_request),
+            post(usage_terms::usage_extension_request),
         )
-        .route("/systems/{number}/resources", get(systems::resource_list))
+        .route("/systems/{number}/resources", get(resources::resource_list))
         .route("/systems/{number}/cost", get(costs::system_cost))
         .route(
             "/systems/{number}/resources/events",
-            get(resource_events::resource_events),
+            get(resources::resource_events),
         )
         .route(
             "/systems/{number}/temporary-expansion",
-            get(systems::expansion_get).put(systems::expansion_put),
+            get(expansions::expansion_get).put(expansions::expansion_put),
         )
         .route(
             "/systems/{number}/usage-term/extend",
-            post(systems::usage_extend),
+            post(usage_terms::usage_extend),
         )
         .route("/alarms", get(alarms::alarm_list))
         .route("/alarms/{id}", get(alarms::alarm_get))

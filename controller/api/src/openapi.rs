@@ -4,79 +4,15 @@
 //!
 //! Domain types (`yunshu-domain`) carry no utoipa derive: fields of those types
 //! are described loosely (`object`, `string`) by `#[schema(value_type = …)]` at
-//! the wire structs here in the server crate.
+//! the wire structs of this crate. Mirrors of wire types defined elsewhere
+//! (`yunshu_proto::bootstrap`, `yunshu_store::audit`) sit beside the handlers
+//! that serve them.
 
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use super::ErrorBody;
-
-/// Mirror of `yunshu_proto::bootstrap::CaResponse`.
-#[derive(ToSchema)]
-#[schema(as = CaResponse)]
-#[allow(dead_code)]
-pub struct CaResponseDoc {
-    /// The driver CA certificate, PEM.
-    ca_pem: String,
-    /// SHA-256 of the CA certificate (hex).
-    fingerprint: String,
-}
-
-/// Mirror of `yunshu_proto::bootstrap::RegisterRequest`.
-#[derive(ToSchema)]
-#[schema(as = RegisterRequest)]
-#[allow(dead_code)]
-pub struct RegisterRequestDoc {
-    /// The whole bootstrap token string.
-    token: String,
-    /// The provider the driver claims to serve: must be the token's.
-    provider: String,
-    /// `host:port` where the controller reaches the driver's gRPC server.
-    endpoint: String,
-    /// PKCS#10 certificate signing request, PEM.
-    csr_pem: String,
-}
-
-/// Mirror of `yunshu_proto::bootstrap::RenewRequest`.
-#[derive(ToSchema)]
-#[schema(as = RenewRequest)]
-#[allow(dead_code)]
-pub struct RenewRequestDoc {
-    provider: String,
-    /// The one-time renewal token from the last registration or renewal.
-    renewal_token: String,
-    csr_pem: String,
-    /// The endpoint may move with a restart; the registry follows it.
-    endpoint: String,
-}
-
-/// Mirror of `yunshu_proto::bootstrap::CertificateResponse`.
-#[derive(ToSchema)]
-#[schema(as = CertificateResponse)]
-#[allow(dead_code)]
-pub struct CertificateResponseDoc {
-    certificate_pem: String,
-    ca_pem: String,
-    /// One-time secret for the next renewal.
-    renewal_token: String,
-    not_after_unix: i64,
-}
-
-/// Mirror of `yunshu_store::audit::Verification`.
-#[derive(ToSchema)]
-#[schema(as = AuditVerification)]
-#[allow(dead_code)]
-pub struct VerificationDoc {
-    /// Entries read.
-    entries: u64,
-    /// True when every entry hashes right, links to its predecessor, sequence
-    /// numbers have no gap, and the head names the last entry.
-    intact: bool,
-    /// The first sequence number where the chain breaks, and why.
-    broken_at: Option<u64>,
-    reason: Option<String>,
-}
+use crate::ErrorBody;
 
 struct SecuritySchemes;
 
@@ -98,7 +34,7 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                super::auth::COOKIE,
+                crate::auth::COOKIE,
                 "The login session cookie set by `POST /api/v1/auth/login`.",
             ))),
         );
@@ -124,60 +60,60 @@ impl Modify for SecuritySchemes {
     ),
     paths(
         openapi_json,
-        super::version::version,
-        super::drivers::ca,
-        super::drivers::register,
-        super::drivers::renew,
-        super::drivers::create_token,
-        super::drivers::list_drivers,
-        super::resync::resync,
-        super::drivers::create_client_cert,
-        super::users::create_user,
-        super::users::list_users,
-        super::tenants::tenant_create,
-        super::tenants::tenant_list,
-        super::users::login,
-        super::users::logout,
-        super::users::me,
-        super::tokens::create,
-        super::tokens::list,
-        super::tokens::revoke,
-        super::audit::audit_list,
-        super::audit::audit_verify,
-        super::audit::audit_export,
-        super::systems::system_create,
-        super::systems::system_list,
-        super::systems::system_get,
-        super::orders::order_create,
-        super::orders::order_list,
-        super::orders::order_get,
-        super::orders::order_edit,
-        super::orders::order_transition,
-        super::orders::order_line_approve,
-        super::orders::order_emergency,
-        super::systems::usage_term_get,
-        super::systems::usage_extension_request,
-        super::systems::usage_extend,
-        super::systems::resource_list,
-        super::resource_events::resource_events,
-        super::costs::system_cost,
-        super::systems::expansion_get,
-        super::systems::expansion_put,
-        super::alarms::alarm_list,
-        super::alarms::alarm_get,
-        super::alarms::alarm_ack,
-        super::capacity::capacity_get,
-        super::capacity::capacity_history,
-        super::capacity::expansion_order_list,
-        super::catalogs::catalog_list,
-        super::catalogs::catalog_get,
-        super::catalogs::catalog_import,
-        super::rules::calendar_get,
-        super::rules::calendar_year_get,
-        super::rules::calendar_year_put,
-        super::rules::policy_list,
-        super::rules::policy_get,
-        super::rules::policy_put,
+        crate::version::version,
+        crate::drivers::ca,
+        crate::drivers::register,
+        crate::drivers::renew,
+        crate::drivers::create_token,
+        crate::drivers::list_drivers,
+        crate::resync::resync,
+        crate::drivers::create_client_cert,
+        crate::users::create_user,
+        crate::users::list_users,
+        crate::tenants::tenant_create,
+        crate::tenants::tenant_list,
+        crate::users::login,
+        crate::users::logout,
+        crate::users::me,
+        crate::tokens::create,
+        crate::tokens::list,
+        crate::tokens::revoke,
+        crate::audit::audit_list,
+        crate::audit::audit_verify,
+        crate::audit::audit_export,
+        crate::systems::system_create,
+        crate::systems::system_list,
+        crate::systems::system_get,
+        crate::orders::order_create,
+        crate::orders::order_list,
+        crate::orders::order_get,
+        crate::orders::order_edit,
+        crate::orders::order_transition,
+        crate::orders::order_line_approve,
+        crate::orders::order_emergency,
+        crate::usage_terms::usage_term_get,
+        crate::usage_terms::usage_extension_request,
+        crate::usage_terms::usage_extend,
+        crate::resources::resource_list,
+        crate::resources::resource_events,
+        crate::costs::system_cost,
+        crate::expansions::expansion_get,
+        crate::expansions::expansion_put,
+        crate::alarms::alarm_list,
+        crate::alarms::alarm_get,
+        crate::alarms::alarm_ack,
+        crate::capacity::capacity_get,
+        crate::capacity::capacity_history,
+        crate::capacity::expansion_order_list,
+        crate::catalogs::catalog_list,
+        crate::catalogs::catalog_get,
+        crate::catalogs::catalog_import,
+        crate::rules::calendar_get,
+        crate::rules::calendar_year_get,
+        crate::rules::calendar_year_put,
+        crate::rules::policy_list,
+        crate::rules::policy_get,
+        crate::rules::policy_put,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

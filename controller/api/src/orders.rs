@@ -1,9 +1,9 @@
 //! Work orders (工单) over HTTP: create, list, read, edit, transitions and line
 //! approval under `/api/v1/orders`.
 //!
-//! Owns parsing, the wire shapes and the mapping of [`WorkflowError`] to HTTP
-//! statuses (one function, [`workflow_error`]). Who may do what, the state
-//! machine, deadlines and audit belong to `workflow::orders` and the domain.
+//! Owns parsing and the wire shapes; refusals map to HTTP in one place
+//! ([`workflow_error`]). Who may do what, the state machine, deadlines and
+//! audit belong to `workflow::orders` and the domain.
 //! Must not call drivers: approval only records approved quantities.
 
 use std::num::NonZeroU32;
@@ -13,98 +13,22 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::calendar::{Calendar, Deadline, Step};
 use yunshu_domain::ids::ZoneId;
-use yunshu_domain::order::{HistoryEntry, OrderError, OrderKind, OrderRequest, OrderState};
+use yunshu_domain::order::{HistoryEntry, OrderKind, OrderRequest, OrderState};
 use yunshu_domain::order_line::{
     BastionAccountRequest, CrossZoneAccess, PublicIpRequest, ResourceLine, ServerRequest,
 };
-use yunshu_domain::{ErrorCode, ProviderId, SystemNumber, Text};
-
-use super::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::AppState;
-use yunshu_auth::Principal;
+use yunshu_domain::{ProviderId, SystemNumber, Text};
 use yunshu_workflow::deadline::{self, PolicyName, StepClock};
 use yunshu_workflow::orders::{self, Loaded, OrderDraft};
-use yunshu_workflow::{self as workflow, Clock, WorkflowError};
+use yunshu_workflow::{self as workflow, Clock};
 
-/// The one mapping of workflow refusals to HTTP statuses. Codes come from the
-/// workflow or the domain unchanged.
-pub(crate) fn workflow_error(e: WorkflowError) -> ApiError {
-    let status = match &e {
-        WorkflowError::SystemNotFound { .. } | WorkflowError::OrderNotFound { .. } => {
-            StatusCode::NOT_FOUND
-        }
-        WorkflowError::Forbidden => StatusCode::FORBIDDEN,
-        WorkflowError::OrderConflict { .. } | WorkflowError::SystemNumbersExhausted { .. } => {
-            StatusCode::CONFLICT
-        }
-        WorkflowError::SystemNumberBusy { .. } | WorkflowError::Busy => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        WorkflowError::PolicyUnknown { .. } => StatusCode::BAD_REQUEST,
-        WorkflowError::PolicyPresetReadOnly { .. }
-        | WorkflowError::UsageExtensionRefused { .. }
-        | WorkflowError::CatalogBuiltInReadOnly { .. }
-        | WorkflowError::EmergencyNotAllowed { .. }
-        | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
-        WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
-        // acknowledging twice is a state conflict, not bad input
-        WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
-        WorkflowError::AlarmNotFound { .. } | WorkflowError::UsageTermNotFound { .. } => {
-            StatusCode::NOT_FOUND
-        }
-        WorkflowError::Order(o) => match o {
-            // bad input: fix the request and send it again
-            OrderError::ReasonRequired { .. } | OrderError::Line(_) => StatusCode::BAD_REQUEST,
-            OrderError::LineNotFound { .. } => StatusCode::NOT_FOUND,
-            // the order's state does not allow this now
-            OrderError::TransitionForbidden { .. }
-            | OrderError::NotEditable { .. }
-            | OrderError::NotInReview { .. }
-            | OrderError::TimeBackwards { .. }
-            | OrderError::HistoryInconsistent { .. } => StatusCode::CONFLICT,
-        },
-        WorkflowError::Invalid(_) => StatusCode::BAD_REQUEST,
-        WorkflowError::Store { .. } => {
-            return match e {
-                WorkflowError::Store { source, .. } => ApiError::from(source),
-                other => ApiError::internal(other),
-            };
-        }
-    };
-    let details = match &e {
-        WorkflowError::Invalid(yunshu_domain::DomainError::CatalogImport(c)) => {
-            super::catalogs::issues_json(c)
-        }
-        WorkflowError::ExpansionRefused {
-            totals: Some(t), ..
-        } => serde_json::to_value(t).unwrap_or_default(),
-        _ => serde_json::Value::Null,
-    };
-    ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)
-}
-
-/// The working-day calendar in force (shipped years plus the operator's).
-pub(super) async fn calendar(state: &AppState) -> Result<Calendar, ApiError> {
-    Ok(workflow::rules::load(&*state.store)
-        .await
-        .map_err(workflow_error)?
-        .calendar)
-}
-
-/// The request's clock (tests inject one), or the system clock.
-pub(super) fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {
-    clock.map(|Extension(c)| c).unwrap_or_default().now()
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// The previous page's `next`.
-    pub after: Option<String>,
-    pub limit: Option<usize>,
-}
+use crate::AppState;
+use crate::context::{calendar, now_of};
+use crate::paging::ListQuery;
+use crate::{ApiError, ApiJson, ApiPath, ApiQuery, workflow_error};
 
 /// One requested server row. Only the requested quantity: approved quantities
 /// are the reviewer's (000 art. 12), so an applicant cannot send one.
@@ -491,7 +415,7 @@ pub(crate) async fn order_transition(
         .filter(|r| !r.trim().is_empty())
         .map(Text::new)
         .transpose()
-        .map_err(|e| super::domain_invalid(&e))?;
+        .map_err(|e| crate::domain_invalid(&e))?;
     let loaded = orders::order_transition(&*state.store, &caller, &id, req.to, reason, now)
         .await
         .map_err(workflow_error)?;

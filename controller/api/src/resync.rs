@@ -7,11 +7,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use yunshu_auth::Principal;
 use yunshu_domain::user::Permission;
 
-use super::ApiError;
+use crate::ApiError;
 use crate::AppState;
-use yunshu_auth::Principal;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResyncAccepted {

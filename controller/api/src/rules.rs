@@ -11,16 +11,17 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Serialize;
+use yunshu_auth::Principal;
 use yunshu_domain::ErrorCode;
 use yunshu_domain::calendar::{CalendarYear, Policy};
 use yunshu_domain::user::Permission;
-
-use super::orders::{now_of, workflow_error};
-use super::{ApiError, ApiPath};
-use crate::AppState;
-use yunshu_auth::Principal;
 use yunshu_workflow::Clock;
 use yunshu_workflow::rules::{self, Origin, PolicyName};
+
+use crate::AppState;
+use crate::context::now_of;
+use crate::workflow_error;
+use crate::{ApiError, ApiPath};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HolidayView {

@@ -7,16 +7,17 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::tenant::Tenant;
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Name, TenantCode};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{PageRequest, Txn, records};
-
-use super::{ApiError, ApiJson, audit_draft};
-use crate::AppState;
-use yunshu_auth::Principal;
 use yunshu_workflow::Clock;
+
+use crate::AppState;
+use crate::context::audit_draft;
+use crate::{ApiError, ApiJson};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +79,7 @@ pub(crate) async fn tenant_create(
     ApiJson(req): ApiJson<CreateTenantRequest>,
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     caller.require(Permission::UserManage, None)?;
-    let now = super::orders::now_of(clock);
+    let now = crate::context::now_of(clock);
     let tenant = Tenant {
         code: req.code,
         name: req.name,

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_store::{RedbStore, records};
+use yunshu_workflow::Clock;
 
 use crate::AppState;
-use yunshu_workflow::Clock;
 
 pub const ADMIN: &str = "admin-secret";
 pub const PASSWORD: &str = "Zhengwuyun2026";

@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 use yunshu_store::{Store, records};
-
-use crate::test_app::{App, Auth, code, cst, line};
 use yunshu_workflow::timers::{self, TickReport};
 use yunshu_workflow::usage::UsageTerm;
+
+use crate::test_app::{App, Auth, code, cst, line};
 
 async fn new_system(app: &App, auth: &Auth, name: &str) -> String {
     let r = app.system_create(auth, name).await;

@@ -12,8 +12,8 @@ use yunshu_auth::Principal;
 use yunshu_auth::tokens::{self, ApiToken};
 use yunshu_domain::user::Permission;
 
-use super::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
+use crate::{ApiError, ApiJson, ApiPath};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateApiTokenRequest)]

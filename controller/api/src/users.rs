@@ -12,9 +12,9 @@ use yunshu_auth::Principal;
 use yunshu_auth::users::{self, Grant, NewUser};
 use yunshu_domain::user::{Permission, Role, RoleBinding, Scope, UserState};
 
-use super::auth::{expired_cookie, session_cookie, session_of};
-use super::{ApiError, ApiJson};
 use crate::AppState;
+use crate::auth::{expired_cookie, session_cookie, session_of};
+use crate::{ApiError, ApiJson};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RoleRequest {

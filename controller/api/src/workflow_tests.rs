@@ -5,14 +5,14 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use yunshu_auth::Principal;
 use yunshu_domain::order::{OrderState, WorkOrder};
 use yunshu_domain::user::{Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_domain::{Actor, UserId};
 use yunshu_store::{Store, records};
+use yunshu_workflow::{WorkflowError, orders};
 
 use crate::test_app::{App, code, cst, line, system_body};
-use yunshu_auth::Principal;
-use yunshu_workflow::{WorkflowError, orders};
 
 #[tokio::test]
 async fn systems_are_numbered_in_order_per_tenant() {

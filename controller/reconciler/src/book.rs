@@ -15,9 +15,9 @@ use std::collections::{BTreeSet, HashMap};
 use yunshu_domain::order::{OrderState, WorkOrder};
 use yunshu_domain::{OrderId, SystemNumber};
 use yunshu_store::records;
+use yunshu_workflow::orders::OrderTrack;
 
 use super::{ReconcileError, Reconciler};
-use yunshu_workflow::orders::OrderTrack;
 
 #[derive(Debug, Default)]
 pub struct OrderBook {

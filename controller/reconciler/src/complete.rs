@@ -11,17 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use yunshu_auth::Principal;
 use yunshu_domain::UserId;
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
 use yunshu_domain::resource::Phase;
 use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_store::records;
-
-use super::{ReconcileError, Reconciler, materialize};
-use yunshu_auth::Principal;
 use yunshu_workflow::desired;
 use yunshu_workflow::orders;
 use yunshu_workflow::resources::StatusRecord;
+
+use super::{ReconcileError, Reconciler, materialize};
 
 /// How often approved orders are checked.
 const EVERY: Duration = Duration::from_millis(250);

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use yunshu_drivers::DriverPki;
 use yunshu_proto::tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use yunshu_proto::v1::driver_client::DriverClient;
-
-use yunshu_drivers::DriverPki;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use yunshu_proto::v1::GetInfoRequest;
-use yunshu_store::{PageRequest, Store, Txn, records};
-
 use yunshu_drivers::DriverPki;
 use yunshu_drivers::registry::{DriverRecord, Health};
+use yunshu_proto::v1::GetInfoRequest;
+use yunshu_store::{PageRequest, Store, Txn, records};
 
 /// Check interval while every driver is healthy.
 pub const INTERVAL: Duration = Duration::from_secs(10);

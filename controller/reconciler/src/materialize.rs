@@ -20,9 +20,9 @@ use yunshu_domain::{ErrorCode, ProviderId, ResourceId, SystemNumber, Text};
 use yunshu_placement::{Disk, PoolKey, Strategy, Unschedulable, VmRequest, VmShape};
 use yunshu_store::audit::{self, AuditDraft};
 use yunshu_store::{Revision, Txn, records};
+use yunshu_workflow::desired::{self, Group};
 
 use super::{ReconcileError, Reconciler};
-use yunshu_workflow::desired::{self, Group};
 
 /// Resources written per transaction (the store allows 128 ops; the audit
 /// entry takes 2).

@@ -29,10 +29,10 @@ use yunshu_domain::resource::{Resource, ResourceStatus};
 use yunshu_proto::tonic::Code;
 use yunshu_proto::v1;
 use yunshu_store::records;
+use yunshu_workflow::resources::StatusRecord;
 
 use super::queue::Priority;
 use super::{Reconciler, orphans, worker};
-use yunshu_workflow::resources::StatusRecord;
 
 /// How often the set of registered drivers is re-read even without a
 /// registration seen on the store watch (a watch that failed, a driver moved).

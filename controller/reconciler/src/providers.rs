@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use yunshu_domain::ProviderId;
 use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
 use yunshu_domain::provider::{HostState, NetworkAreaKind};
+use yunshu_drivers::DriverPki;
+use yunshu_drivers::registry::DriverRecord;
 use yunshu_placement::{
     AreaKey, BandwidthSpec, HostSpec, PoolKey, PoolSpec, ProviderInventory, PublicIpSpec,
     StorageClassSpec, StorageKey,
@@ -18,9 +20,6 @@ use yunshu_proto::tonic::transport::Channel;
 use yunshu_proto::v1;
 use yunshu_proto::v1::driver_client::DriverClient;
 use yunshu_store::{PageRequest, Store, records};
-
-use yunshu_drivers::DriverPki;
-use yunshu_drivers::registry::DriverRecord;
 
 use super::connect;
 

@@ -17,9 +17,9 @@ use yunshu_domain::resource::{Phase, Resource, ResourceSpec, ResourceStatus};
 use yunshu_proto::tonic::Code;
 use yunshu_proto::v1;
 use yunshu_store::{Txn, records};
+use yunshu_workflow::resources::StatusRecord;
 
 use super::{ReconcileError, Reconciler};
-use yunshu_workflow::resources::StatusRecord;
 
 /// What became of one turn.
 #[derive(Debug, PartialEq, Eq)]

@@ -2,10 +2,9 @@
 //! demo tenant, one of its information systems and one user per role) once the
 //! store answers, and says in the log how to sign in.
 
+use yunshu_api::readiness::Readiness;
 use yunshu_store::Store;
 use yunshu_workflow::demo::{DEMO_PASSWORD, DEMO_TENANT, seed};
-
-use yunshu_api::readiness::Readiness;
 
 /// Waits for the store to be ready, then seeds; logs the outcome. Runs in the
 /// background so that an etcd still starting does not block the server.

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tokio::net::TcpListener;
-use yunshu_store::{StoreError, StoreSpec, open_store};
-
 use yunshu_api::AppState;
 use yunshu_api::metrics::BuildLabels;
+use yunshu_store::{StoreError, StoreSpec, open_store};
 
 use crate::readiness;
 

@@ -10,15 +10,15 @@
 //! later the capacity manager do, and call [`raise`].
 
 use chrono::{DateTime, Utc};
+use yunshu_auth::Principal;
 use yunshu_domain::Actor;
 use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_domain::user::Permission;
 use yunshu_store::audit::{self, Appended};
+use yunshu_store::page::{self, Page};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use yunshu_auth::Principal;
-use yunshu_store::page::{self, Page};
 
 /// Adds "create `alarm` unless it exists" to `txn`. Committing the result either
 /// raises the alarm together with the rest of `txn`, or conflicts (already

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::catalog_data::{Catalog, CatalogFormat};
 use yunshu_domain::ids::CatalogId;
 use yunshu_domain::user::Permission;
@@ -19,7 +20,6 @@ use yunshu_store::{Store, Txn, page, records};
 
 use super::rules::Origin;
 use super::{WorkflowError, audit_draft};
-use yunshu_auth::Principal;
 
 /// An imported catalog as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Why a workflow operation was refused or failed. Each variant has a stable code
-//! (API: add codes, never rename them) and a Chinese message; the `api` module
+//! (API: add codes, never rename them) and a Chinese message; the `api` crate
 //! alone decides the HTTP status.
 
 use thiserror::Error;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record, SystemNumber};
@@ -22,7 +23,6 @@ use yunshu_store::{PageRequest, Store, Txn, records};
 use super::orders::OrderTrack;
 use super::{WorkflowError, audit_draft};
 use crate::desired::{self, Group};
-use yunshu_auth::Principal;
 
 /// At most this share over the approved resources, in percent (seed 003).
 pub const LIMIT_PERCENT: u64 = 20;

@@ -15,18 +15,18 @@
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::order::{OrderKind, OrderRequest, OrderState, WorkOrder};
 use yunshu_domain::system::InformationSystem;
 use yunshu_domain::user::Permission;
 use yunshu_domain::{OrderId, Record, SystemNumber, TenantCode, Text};
 use yunshu_store::audit::{self, Appended};
+use yunshu_store::page::{self, Page};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::deadline::{self, PolicyName, StepClock};
 use super::{WorkflowError, audit_draft};
 use super::{rules, usage};
-use yunshu_auth::Principal;
-use yunshu_store::page::{self, Page};
 
 /// Workflow bookkeeping kept beside a work order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

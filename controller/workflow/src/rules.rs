@@ -17,6 +17,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::calendar::{Calendar, CalendarYear, Policy, Preset};
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record};
@@ -24,7 +25,6 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use yunshu_auth::Principal;
 
 /// The name of a deadline policy: a preset (`datong`, `yongjia`, `beijing`) or an
 /// operator's. Same rule as a policy file's `name`: 1–32 of `a-z 0-9 _ -`.

@@ -9,17 +9,17 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::system::{
     Contact, InformationSystem, NetworkNature, PreApproval, RunSchedule, SecurityLevel, SystemType,
 };
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Name, Record, SystemNumber, TenantCode, Text};
 use yunshu_store::audit::{self, Appended, AuditDraft};
+use yunshu_store::page::{self, Page};
 use yunshu_store::{PageRequest, Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use yunshu_auth::Principal;
-use yunshu_store::page::{self, Page};
 
 /// Retries of a number allocation that lost a race before giving up.
 const MAX_ATTEMPTS: usize = 16;

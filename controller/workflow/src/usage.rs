@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
 use yunshu_domain::calendar::{Calendar, local_date};
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record, SystemNumber, TenantCode, Text};
@@ -19,7 +20,6 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
 use super::{WorkflowError, audit_draft};
-use yunshu_auth::Principal;
 
 /// The longest usage period granted at once: "一般不超过 3 年" (002 art. 14).
 pub const MAX_TERM_MONTHS: u32 = 36;

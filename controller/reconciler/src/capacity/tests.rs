@@ -12,9 +12,9 @@ use yunshu_domain::provider::{HostState, NetworkAreaKind};
 use yunshu_domain::{Actor, Architecture, ProviderId, ResourceId};
 use yunshu_placement::{HostRef, HostSpec, Index, PoolKey, PoolSpec, VmShape};
 use yunshu_store::{PageRequest, RedbStore, Store, records};
+use yunshu_workflow::capacity::orders;
 
 use super::*;
-use yunshu_workflow::capacity::orders;
 
 const GIB: u64 = 1024;
 const POOL: &str = "fsc-gov-arm64";

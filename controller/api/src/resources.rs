@@ -1,8 +1,10 @@
-//! `GET /api/v1/systems/{number}/resources/events`: a system's resources as a
-//! server-sent event stream, so the portal's order page shows provisioning
-//! progress as it happens instead of re-reading the list on a timer.
+//! A system's resources over HTTP: `GET /api/v1/systems/{number}/resources`
+//! (desired shape, placement and what the reconciler last observed) and the
+//! same list as a live stream, `GET …/resources/events`.
 //!
-//! Each `resources` event carries the whole list (the body of
+//! The stream is server-sent events, so the portal's order page shows
+//! provisioning progress as it happens instead of re-reading the list on a
+//! timer. Each `resources` event carries the whole list (the body of
 //! `GET …/resources`): a browser that reconnects (EventSource does so by
 //! itself) needs no cursor, and a system holds tens of resources, not
 //! thousands. The list is sent once on connect, then again whenever a store
@@ -13,20 +15,141 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, stream};
-
-use super::systems::{ResourceList, readable_system, resource_views};
-use super::{ApiError, ApiPath};
-use crate::AppState;
+use serde::Serialize;
 use yunshu_auth::Principal;
 use yunshu_domain::resource::Resource;
-use yunshu_domain::system::SystemNumber;
+use yunshu_domain::system::{InformationSystem, SystemNumber};
 use yunshu_store::records::key;
 use yunshu_store::{StoreError, WatchBatch};
 use yunshu_workflow::desired::system_prefix;
 use yunshu_workflow::resources::StatusRecord;
+use yunshu_workflow::{self as workflow};
+
+use crate::{ApiError, ApiPath, AppState, workflow_error};
+
+/// One resource of a system as its tenant sees it: desired shape, placement
+/// (zone and pool; hosts are the provider's business) and observed state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResourceView {
+    pub id: String,
+    /// `vm`, `volume`, … (domain `ResourceKind`).
+    pub kind: String,
+    /// The work order that asked for it.
+    pub order: Option<String>,
+    pub vcpu: Option<u32>,
+    pub memory_gib: Option<u64>,
+    pub zone: Option<String>,
+    pub network_area: Option<String>,
+    pub pool: Option<String>,
+    pub generation: u64,
+    /// `pending`, `provisioning`, `running`, `failed`, `deleting` … (observed).
+    pub phase: String,
+    pub message: Option<String>,
+    pub observed_generation: u64,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// What the driver reports for the tenant: addresses, endpoints …
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResourceList {
+    pub items: Vec<ResourceView>,
+}
+
+/// `GET /api/v1/systems/{number}/resources`: the system's resources with their
+/// live state (what the reconciler last observed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/systems/{number}/resources",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The system's resources", body = ResourceList),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+    )
+)]
+pub(crate) async fn resource_list(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiPath(number): ApiPath<String>,
+) -> Result<Json<ResourceList>, ApiError> {
+    let system = readable_system(&state, &caller, &number).await?;
+    Ok(Json(ResourceList {
+        items: resource_views(&*state.store, &system.number).await?,
+    }))
+}
+
+/// The system `number` if the caller may read its resources (another
+/// tenant's system is `SYSTEM_NOT_FOUND`).
+pub(crate) async fn readable_system(
+    state: &AppState,
+    caller: &Principal,
+    number: &str,
+) -> Result<InformationSystem, ApiError> {
+    use yunshu_domain::user::Permission;
+    let system = workflow::systems::system_get(&*state.store, caller, number)
+        .await
+        .map_err(workflow_error)?;
+    caller.require(Permission::ResourceRead, Some(system.tenant()))?;
+    Ok(system)
+}
+
+/// A system's resources with what the reconciler last observed of each.
+pub(crate) async fn resource_views(
+    store: &dyn yunshu_store::Store,
+    number: &SystemNumber,
+) -> Result<Vec<ResourceView>, ApiError> {
+    use yunshu_domain::resource::{Resource, ResourceSpec};
+    let prefix =
+        yunshu_store::records::key::<Resource>(&yunshu_workflow::desired::system_prefix(number));
+    let resources = yunshu_store::page::scan_all_under::<Resource>(store, &prefix).await?;
+    let mut items = Vec::with_capacity(resources.len());
+    for (res, _) in resources {
+        let observed = yunshu_store::records::get::<yunshu_workflow::resources::StatusRecord>(
+            store,
+            res.id().as_str(),
+        )
+        .await?
+        .map(|(s, _)| s);
+        let (status, outputs) = match observed {
+            Some(s) => (s.status, s.outputs),
+            None => (res.status().clone(), Default::default()),
+        };
+        let (vcpu, memory_gib) = match res.spec() {
+            ResourceSpec::Vm(vm) => (Some(vm.vcpu.get()), Some(vm.memory_mib.get() / 1024)),
+            _ => (None, None),
+        };
+        let placement = res.placement();
+        items.push(ResourceView {
+            id: res.id().to_string(),
+            kind: res.kind().as_str().to_owned(),
+            order: res.order().map(ToString::to_string),
+            vcpu,
+            memory_gib,
+            zone: placement.map(|p| p.zone.to_string()),
+            network_area: placement.map(|p| p.network_area.to_string()),
+            pool: placement.map(|p| p.pool.to_string()),
+            generation: res.generation(),
+            phase: serde_json::to_value(status.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(ToOwned::to_owned))
+                .unwrap_or_default(),
+            message: status.message,
+            observed_generation: status.observed_generation,
+            deletion_requested_at: res.deletion_requested_at(),
+            outputs,
+        });
+    }
+    Ok(items)
+}
 
 /// How long changes are gathered before the list is re-read.
 const SETTLE: Duration = Duration::from_millis(200);

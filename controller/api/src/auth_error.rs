@@ -1,0 +1,91 @@
+//! Authentication refusals as API errors: the one mapping of [`AuthError`] to
+//! HTTP statuses, stable codes and both languages.
+
+use axum::http::StatusCode;
+use yunshu_auth::AuthError;
+
+use crate::{ApiError, domain_invalid};
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => ApiError::refused(
+                StatusCode::UNAUTHORIZED,
+                "AUTH_REQUIRED",
+                "Sign in first.",
+                "请先登录。",
+            ),
+            AuthError::CsrfFailed => ApiError::refused(
+                StatusCode::FORBIDDEN,
+                "CSRF_FAILED",
+                "Missing or wrong X-CSRF-Token header; reload the page and try again.",
+                "缺少或错误的 X-CSRF-Token 请求头，请刷新页面后重试。",
+            ),
+            AuthError::Forbidden => ApiError::refused(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "Your roles do not allow this.",
+                "您的角色无权执行此操作。",
+            ),
+            AuthError::LoginFailed => ApiError::refused(
+                StatusCode::UNAUTHORIZED,
+                "LOGIN_FAILED",
+                "Wrong user name or password.",
+                "用户名或密码错误。",
+            ),
+            AuthError::AccountLocked { minutes } => ApiError::refused(
+                StatusCode::LOCKED,
+                "ACCOUNT_LOCKED",
+                format!("Too many failed logins; try again in {minutes} minutes."),
+                format!("登录失败次数过多，请 {minutes} 分钟后再试。"),
+            ),
+            AuthError::PasswordTooWeak { min_length } => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "PASSWORD_TOO_WEAK",
+                format!("Passwords need at least {min_length} characters with letters and digits."),
+                format!("密码至少 {min_length} 位，且须同时包含字母和数字。"),
+            ),
+            AuthError::UserRolesRequired => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "USER_ROLES_REQUIRED",
+                "A user needs at least one role.",
+                "用户至少需要一个角色。",
+            ),
+            AuthError::TenantNotFound { code } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "TENANT_NOT_FOUND",
+                format!("No tenant {code}."),
+                format!("未找到使用单位 {code}。"),
+            ),
+            AuthError::UserExists { id } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "USER_EXISTS",
+                format!("User {id} already exists."),
+                format!("用户 {id} 已存在。"),
+            ),
+            AuthError::TokenRequestInvalid { max_days } => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "TOKEN_REQUEST_INVALID",
+                format!(
+                    "A token needs a name (1–100 characters), at least one scope and 1–{max_days} days."
+                ),
+                format!("令牌需要名称（1–100 字）、至少一个权限范围，有效期 1–{max_days} 天。"),
+            ),
+            AuthError::TokenIdCollision => ApiError::refused(
+                StatusCode::CONFLICT,
+                "TOKEN_ID_COLLISION",
+                "Please try again.",
+                "请重试。",
+            ),
+            AuthError::TokenNotFound { id } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "TOKEN_NOT_FOUND",
+                format!("No token {id}."),
+                format!("未找到令牌 {id}。"),
+            ),
+            AuthError::Invalid(e) => domain_invalid(&e),
+            AuthError::Store(e) => ApiError::from(e),
+            e @ (AuthError::Build { .. } | AuthError::Hash(_)) => ApiError::internal(e),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! A system's usage period (使用期, 002 art. 14) over HTTP:
+//! `GET /api/v1/systems/{number}/usage-term`, the tenant's extension request
+//! and the reviewer's extension. The term's clock, notices and expiry are
+//! `workflow::usage`'s.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use yunshu_auth::Principal;
+use yunshu_domain::Text;
+use yunshu_domain::calendar::Calendar;
+use yunshu_workflow::{self as workflow, Clock};
+
+use crate::context::calendar;
+use crate::{ApiError, ApiPath, AppState, workflow_error};
+
+/// A system's usage period (使用期, 002 art. 14) as shown to people.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageTermView {
+    pub system: String,
+    pub starts_on: NaiveDate,
+    /// Last day of use.
+    pub expires_on: NaiveDate,
+    /// The day the one-month notice is due.
+    pub notice_on: Option<NaiveDate>,
+    pub notice_sent_at: Option<DateTime<Utc>>,
+    /// A pending extension request: `{by, at, until, reason}`.
+    #[schema(value_type = Option<Object>)]
+    pub extension_requested: Option<workflow::usage::ExtensionRequest>,
+    pub expired_at: Option<DateTime<Utc>>,
+    /// Forced offline is complete by this day (end + 15 working days).
+    pub offline_due: Option<NaiveDate>,
+    pub offline_at: Option<DateTime<Utc>>,
+    pub backups_kept_until: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl UsageTermView {
+    fn new(t: workflow::usage::UsageTerm, calendar: &Calendar) -> Self {
+        UsageTermView {
+            system: t.system.to_string(),
+            notice_on: t.notice_on(calendar).ok(),
+            starts_on: t.starts_on,
+            expires_on: t.expires_on,
+            notice_sent_at: t.notice_sent_at,
+            extension_requested: t.extension_requested,
+            expired_at: t.expired_at,
+            offline_due: t.offline_due,
+            offline_at: t.offline_at,
+            backups_kept_until: t.backups_kept_until,
+            closed_at: t.closed_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequestBody {
+    /// The new last day of use asked for.
+    pub until: NaiveDate,
+    #[schema(value_type = String)]
+    pub reason: Text,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// The new last day of use: after the current one, at most 3 years from today.
+    pub until: NaiveDate,
+}
+
+/// `GET /api/v1/systems/{number}/usage-term`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/systems/{number}/usage-term",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The usage period", body = UsageTermView),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::ErrorBody),
+    )
+)]
+pub(crate) async fn usage_term_get(
+    caller: Principal,
+    State(state): State<AppState>,
+    ApiPath(number): ApiPath<String>,
+) -> Result<Json<UsageTermView>, ApiError> {
+    let term = workflow::usage::get(&*state.store, &caller, &number)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(UsageTermView::new(term, &calendar(&state).await?)))
+}
+
+/// `POST /api/v1/systems/{number}/usage-term/extension-request`: the tenant
+/// admin asks to extend before the end; while pending, the system is not forced
+/// offline (002 art. 14).
+#[utoipa::path(
+    post,
+    path = "/api/v1/systems/{number}/usage-term/extension-request",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = ExtensionRequestBody,
+    responses(
+        (status = 200, description = "Recorded", body = UsageTermView),
+        (status = 400, description = "Malformed body", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
+    )
+)]
+pub(crate) async fn usage_extension_request(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(number): ApiPath<String>,
+    crate::ApiJson(req): crate::ApiJson<ExtensionRequestBody>,
+) -> Result<Json<UsageTermView>, ApiError> {
+    let now = crate::context::now_of(clock);
+    let term = workflow::usage::request_extension(
+        &*state.store,
+        &caller,
+        &number,
+        req.until,
+        req.reason,
+        now,
+    )
+    .await
+    .map_err(workflow_error)?;
+    Ok(Json(UsageTermView::new(term, &calendar(&state).await?)))
+}
+
+/// `POST /api/v1/systems/{number}/usage-term/extend`: the management unit
+/// grants an extension (`order_approve`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/systems/{number}/usage-term/extend",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = ExtendBody,
+    responses(
+        (status = 200, description = "Extended", body = UsageTermView),
+        (status = 400, description = "Malformed body", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
+    )
+)]
+pub(crate) async fn usage_extend(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(number): ApiPath<String>,
+    crate::ApiJson(req): crate::ApiJson<ExtendBody>,
+) -> Result<Json<UsageTermView>, ApiError> {
+    let now = crate::context::now_of(clock);
+    let cal = calendar(&state).await?;
+    let term =
+        workflow::usage::grant_extension(&*state.store, &caller, &number, req.until, &cal, now)
+            .await
+            .map_err(workflow_error)?;
+    Ok(Json(UsageTermView::new(term, &cal)))
+}

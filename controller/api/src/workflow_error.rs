@@ -1,0 +1,87 @@
+//! Workflow refusals as API errors: the one mapping of [`WorkflowError`] to
+//! HTTP statuses. Codes and both languages come from the workflow or the
+//! domain unchanged; structured detail (every bad row of a catalog upload, the
+//! totals a temporary expansion would reach) goes to `details`.
+
+use axum::http::StatusCode;
+use yunshu_domain::ErrorCode;
+use yunshu_domain::catalog_data::CatalogImportError;
+use yunshu_domain::order::OrderError;
+use yunshu_workflow::WorkflowError;
+
+use crate::ApiError;
+
+/// The one mapping of workflow refusals to HTTP statuses. Codes come from the
+/// workflow or the domain unchanged.
+pub fn workflow_error(e: WorkflowError) -> ApiError {
+    let status = match &e {
+        WorkflowError::SystemNotFound { .. } | WorkflowError::OrderNotFound { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        WorkflowError::Forbidden => StatusCode::FORBIDDEN,
+        WorkflowError::OrderConflict { .. } | WorkflowError::SystemNumbersExhausted { .. } => {
+            StatusCode::CONFLICT
+        }
+        WorkflowError::SystemNumberBusy { .. } | WorkflowError::Busy => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        WorkflowError::PolicyUnknown { .. } => StatusCode::BAD_REQUEST,
+        WorkflowError::PolicyPresetReadOnly { .. }
+        | WorkflowError::UsageExtensionRefused { .. }
+        | WorkflowError::CatalogBuiltInReadOnly { .. }
+        | WorkflowError::EmergencyNotAllowed { .. }
+        | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
+        WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
+        // acknowledging twice is a state conflict, not bad input
+        WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
+        WorkflowError::AlarmNotFound { .. } | WorkflowError::UsageTermNotFound { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        WorkflowError::Order(o) => match o {
+            // bad input: fix the request and send it again
+            OrderError::ReasonRequired { .. } | OrderError::Line(_) => StatusCode::BAD_REQUEST,
+            OrderError::LineNotFound { .. } => StatusCode::NOT_FOUND,
+            // the order's state does not allow this now
+            OrderError::TransitionForbidden { .. }
+            | OrderError::NotEditable { .. }
+            | OrderError::NotInReview { .. }
+            | OrderError::TimeBackwards { .. }
+            | OrderError::HistoryInconsistent { .. } => StatusCode::CONFLICT,
+        },
+        WorkflowError::Invalid(_) => StatusCode::BAD_REQUEST,
+        WorkflowError::Store { .. } => {
+            return match e {
+                WorkflowError::Store { source, .. } => ApiError::from(source),
+                other => ApiError::internal(other),
+            };
+        }
+    };
+    let details = match &e {
+        WorkflowError::Invalid(yunshu_domain::DomainError::CatalogImport(c)) => issues_json(c),
+        WorkflowError::ExpansionRefused {
+            totals: Some(t), ..
+        } => serde_json::to_value(t).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)
+}
+
+/// The per-row problems of a refused import, for `details.issues`.
+fn issues_json(e: &CatalogImportError) -> serde_json::Value {
+    let issues: Vec<serde_json::Value> = e
+        .issues
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "row": i.row,
+                "line": i.line,
+                "item_code": i.item_code,
+                "field": i.field,
+                "code": i.code(),
+                "message": i.to_string(),
+                "message_zh": i.message_zh(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "issues": issues })
+}
