@@ -14,10 +14,11 @@ use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_workflow::alarms::{self, AlarmFilter};
 use yunshu_workflow::{self as workflow, Clock};
 
-use crate::AppState;
 use crate::context::now_of;
-use crate::workflow_error;
-use crate::{ApiError, ApiPath, ApiQuery};
+use crate::error::ApiError;
+use crate::json::{ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,9 +95,9 @@ pub struct AlarmPage {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of alarms", body = AlarmPage),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller's roles see no alarms", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller's roles see no alarms", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_list(
@@ -133,8 +134,8 @@ pub(crate) async fn alarm_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The alarm", body = AlarmView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 404, description = "ALARM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 404, description = "ALARM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_get(
@@ -157,10 +158,10 @@ pub(crate) async fn alarm_get(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "Acknowledged", body = AlarmView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller sees it but may not acknowledge it", body = crate::ErrorBody),
-        (status = 404, description = "ALARM_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "ALARM_ALREADY_ACKNOWLEDGED", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller sees it but may not acknowledge it", body = crate::error::ErrorBody),
+        (status = 404, description = "ALARM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "ALARM_ALREADY_ACKNOWLEDGED", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn alarm_ack(

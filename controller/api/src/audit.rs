@@ -9,8 +9,9 @@ use yunshu_domain::user::Permission;
 use yunshu_store::PageRequest;
 use yunshu_store::audit::{self};
 
-use crate::AppState;
-use crate::{ApiError, ApiQuery};
+use crate::error::ApiError;
+use crate::json::ApiQuery;
+use crate::state::AppState;
 
 /// Mirror of `yunshu_store::audit::Verification`.
 #[derive(utoipa::ToSchema)]
@@ -147,9 +148,9 @@ pub struct AuditPage {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of the audit log", body = AuditPage),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn audit_list(
@@ -174,9 +175,9 @@ pub(crate) async fn audit_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "CSV: seq,at,actor,action,target,detail,prev_hash,hash", content_type = "text/csv", body = String),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: auditors only", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: auditors only", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn audit_export(
@@ -239,8 +240,8 @@ pub(crate) async fn audit_export(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The result of walking the hash chain", body = VerificationDoc),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn audit_verify(

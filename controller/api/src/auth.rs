@@ -14,8 +14,8 @@ use yunshu_auth::sessions::TTL;
 use yunshu_auth::{Credential, Principal};
 use yunshu_domain::user::Permission;
 
-use crate::ApiError;
-use crate::AppState;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "yunshu_session";

@@ -4,7 +4,8 @@
 use axum::http::StatusCode;
 use yunshu_auth::AuthError;
 
-use crate::{ApiError, domain_invalid};
+use crate::domain_error::invalid as domain_invalid;
+use crate::error::ApiError;
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {

@@ -20,9 +20,10 @@ use yunshu_placement::{PoolCapacity, ShapeRoom, Usage};
 use yunshu_workflow::WorkflowError;
 use yunshu_workflow::capacity::{self, ExpansionOrder, THRESHOLD_PERCENT, over_line};
 
-use crate::AppState;
-use crate::workflow_error;
-use crate::{ApiError, ApiQuery};
+use crate::error::ApiError;
+use crate::json::ApiQuery;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// Which providers' capacity the caller may read; `None` = every provider.
 fn readable(caller: &Principal) -> Result<Option<Vec<ProviderId>>, ApiError> {
@@ -199,8 +200,8 @@ pub struct CapacityView {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The capacity snapshot", body = CapacityView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn capacity_get(
@@ -285,9 +286,9 @@ pub struct ExpansionOrderList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Expansion orders", body = ExpansionOrderList),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_order_list(
@@ -349,9 +350,9 @@ pub struct CapacityHistory {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Capacity samples per pool", body = CapacityHistory),
-        (status = 400, description = "HISTORY_DAYS_INVALID or a malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::ErrorBody),
+        (status = 400, description = "HISTORY_DAYS_INVALID or a malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller may not read capacity", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn capacity_history(

@@ -16,10 +16,11 @@ use yunshu_domain::catalog_data::{Catalog, CatalogFormat};
 use yunshu_workflow::rules::Origin;
 use yunshu_workflow::{Clock, catalogs};
 
-use crate::AppState;
 use crate::context::now_of;
-use crate::workflow_error;
-use crate::{ApiError, ApiPath, ApiQuery};
+use crate::error::ApiError;
+use crate::json::{ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// A catalog file format on the wire.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
@@ -106,7 +107,7 @@ fn catalog_json(c: &Catalog, origin: Origin) -> Result<serde_json::Value, ApiErr
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every catalog", body = CatalogList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_list(
@@ -138,9 +139,9 @@ pub(crate) async fn catalog_list(
                 (String = "text/csv"),
                 (String = "application/toml"),
             )),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 404, description = "CATALOG_NOT_FOUND", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 404, description = "CATALOG_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_get(
@@ -180,10 +181,10 @@ pub(crate) async fn catalog_get(
         description = "The catalog file (see controller/domain/data/catalog/README.md)"),
     responses(
         (status = 201, description = "Imported", body = CatalogSummary),
-        (status = 400, description = "CATALOG_IMPORT_INVALID with `details.issues` (one per bad row; nothing written), or a malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs catalog_manage", body = crate::ErrorBody),
-        (status = 409, description = "CATALOG_BUILTIN_READONLY", body = crate::ErrorBody),
+        (status = 400, description = "CATALOG_IMPORT_INVALID with `details.issues` (one per bad row; nothing written), or a malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs catalog_manage", body = crate::error::ErrorBody),
+        (status = 409, description = "CATALOG_BUILTIN_READONLY", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn catalog_import(

@@ -8,7 +8,9 @@ use yunshu_domain::calendar::Calendar;
 use yunshu_store::audit::AuditDraft;
 use yunshu_workflow::{self as workflow, Clock};
 
-use crate::{ApiError, AppState, workflow_error};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// The request's clock (tests inject one), or the system clock.
 pub fn now_of(clock: Option<Extension<Clock>>) -> DateTime<Utc> {

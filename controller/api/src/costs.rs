@@ -11,9 +11,10 @@ use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_domain::user::Permission;
 use yunshu_workflow::{self as workflow, Clock, cost};
 
-use crate::AppState;
-use crate::workflow_error;
-use crate::{ApiError, ApiPath, ApiQuery};
+use crate::error::ApiError;
+use crate::json::{ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,10 +31,10 @@ pub struct CostQuery {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The month's charge so far, by catalog item", body = cost::MonthCost),
-        (status = 400, description = "MONTH_INVALID or a malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs bill_read", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 400, description = "MONTH_INVALID or a malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs bill_read", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn system_cost(

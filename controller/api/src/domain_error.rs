@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use yunshu_domain::ErrorCode;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// Any domain error (they all carry a stable code and a Chinese message).
 pub fn invalid(e: &impl ErrorCode) -> ApiError {

@@ -12,10 +12,11 @@ use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, 
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{PageRequest, Txn, records};
 
-use crate::AppState;
 use crate::auth::PlatformAdmin;
 use crate::context::audit_draft;
-use crate::{ApiError, ApiJson};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
 
 /// The registry entry as the admin API shows it: no secrets.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -216,9 +217,9 @@ fn token_refusal(e: TokenError) -> ApiError {
     request_body = RegisterRequestDoc,
     responses(
         (status = 200, description = "The driver's certificate and a renewal token", body = CertificateResponseDoc),
-        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
-        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::ErrorBody),
-        (status = 403, description = "PROVIDER_MISMATCH", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::error::ErrorBody),
+        (status = 401, description = "TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_USED", body = crate::error::ErrorBody),
+        (status = 403, description = "PROVIDER_MISMATCH", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn register(
@@ -291,8 +292,8 @@ pub(crate) async fn register(
     request_body = RenewRequestDoc,
     responses(
         (status = 200, description = "A new certificate and renewal token", body = CertificateResponseDoc),
-        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::ErrorBody),
-        (status = 401, description = "RENEWAL_DENIED", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body, provider name, endpoint or CSR", body = crate::error::ErrorBody),
+        (status = 401, description = "RENEWAL_DENIED", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn renew(
@@ -373,9 +374,9 @@ pub struct CreateTokenResponse {
     request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token (shown once)", body = CreateTokenResponse),
-        (status = 400, description = "Malformed body, provider name or TTL", body = crate::ErrorBody),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body, provider name or TTL", body = crate::error::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create_token(
@@ -434,8 +435,8 @@ pub(crate) async fn create_token(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Registered drivers", body = Vec<DriverView>),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list_drivers(
@@ -470,9 +471,9 @@ pub struct ClientCertResponse {
     request_body = ClientCertRequest,
     responses(
         (status = 201, description = "A controller client certificate and key", body = ClientCertResponse),
-        (status = 400, description = "Malformed body or TTL", body = crate::ErrorBody),
-        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or TTL", body = crate::error::ErrorBody),
+        (status = 401, description = "ADMIN_TOKEN_REQUIRED", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs driver_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create_client_cert(

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
 use yunshu_workflow::{self as workflow, Clock};
 
-use crate::{ApiError, ApiPath, AppState, workflow_error};
+use crate::error::ApiError;
+use crate::json::ApiPath;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,9 +62,9 @@ fn expansion_view(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The expansion (inactive when none)", body = ExpansionView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_get(
@@ -89,11 +92,11 @@ pub(crate) async fn expansion_get(
     request_body = ExpansionRequest,
     responses(
         (status = 200, description = "In force; the reconciler adds (or removes) the VMs", body = ExpansionView),
-        (status = 400, description = "Malformed body", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "EXPANSION_REFUSED, with the totals in `details`", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "EXPANSION_REFUSED, with the totals in `details`", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_put(
@@ -101,7 +104,7 @@ pub(crate) async fn expansion_put(
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
     ApiPath(number): ApiPath<String>,
-    crate::ApiJson(req): crate::ApiJson<ExpansionRequest>,
+    crate::json::ApiJson(req): crate::json::ApiJson<ExpansionRequest>,
 ) -> Result<Json<ExpansionView>, ApiError> {
     let now = crate::context::now_of(clock);
     let (e, totals) =

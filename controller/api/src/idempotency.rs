@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use yunshu_store::{Store, Txn, TxnOutcome};
 
-use crate::ApiError;
-use crate::AppState;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 const KEEP: Duration = Duration::from_secs(24 * 3600);

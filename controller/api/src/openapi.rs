@@ -12,7 +12,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::ErrorBody;
+use crate::error::ErrorBody;
 
 struct SecuritySchemes;
 
@@ -137,7 +137,7 @@ pub struct ApiDoc;
 /// The contract as served and as committed in `docs/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.info.version = crate::VERSION.to_owned();
+    doc.info.version = crate::version::VERSION.to_owned();
     doc
 }
 

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use crate::AppState;
 use crate::readiness::Status;
+use crate::state::AppState;
 
 /// Liveness: the process serves HTTP. Never touches the store, so a store outage
 /// does not get the pod restarted (readiness covers that).

@@ -25,10 +25,12 @@ use yunshu_workflow::deadline::{self, PolicyName, StepClock};
 use yunshu_workflow::orders::{self, Loaded, OrderDraft};
 use yunshu_workflow::{self as workflow, Clock};
 
-use crate::AppState;
 use crate::context::{calendar, now_of};
+use crate::error::ApiError;
+use crate::json::{ApiJson, ApiPath, ApiQuery};
 use crate::paging::ListQuery;
-use crate::{ApiError, ApiJson, ApiPath, ApiQuery, workflow_error};
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// One requested server row. Only the requested quantity: approved quantities
 /// are the reviewer's (000 art. 12), so an applicant cannot send one.
@@ -248,11 +250,11 @@ pub struct OrderPage {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The new draft order", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "A concurrent change; try again", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "A concurrent change; try again", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_create(
@@ -286,9 +288,9 @@ pub(crate) async fn order_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of orders", body = OrderPage),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_list(
@@ -326,10 +328,10 @@ pub(crate) async fn order_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 400, description = "Malformed order id", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
+        (status = 400, description = "Malformed order id", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_get(
@@ -363,11 +365,11 @@ pub(crate) async fn order_get(
     request_body = OrderInput,
     responses(
         (status = 200, description = "The edited order", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_edit(
@@ -394,11 +396,11 @@ pub(crate) async fn order_edit(
     request_body = TransitionRequest,
     responses(
         (status = 200, description = "The order in its new state", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_transition(
@@ -415,7 +417,7 @@ pub(crate) async fn order_transition(
         .filter(|r| !r.trim().is_empty())
         .map(Text::new)
         .transpose()
-        .map_err(|e| crate::domain_invalid(&e))?;
+        .map_err(|e| crate::domain_error::invalid(&e))?;
     let loaded = orders::order_transition(&*state.store, &caller, &id, req.to, reason, now)
         .await
         .map_err(workflow_error)?;
@@ -436,11 +438,11 @@ pub(crate) async fn order_transition(
     request_body = LineApproveRequest,
     responses(
         (status = 200, description = "The order with the approved quantity recorded", body = OrderView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_line_approve(
@@ -476,11 +478,11 @@ pub struct EmergencyRequest {
     request_body = EmergencyRequest,
     responses(
         (status = 200, description = "Filed; the change is carried out at once", body = OrderView),
-        (status = 400, description = "Malformed body (a reason is required)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
-        (status = 404, description = "ORDER_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body (a reason is required)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_emergency(

@@ -30,7 +30,10 @@ use yunshu_workflow::desired::system_prefix;
 use yunshu_workflow::resources::StatusRecord;
 use yunshu_workflow::{self as workflow};
 
-use crate::{ApiError, ApiPath, AppState, workflow_error};
+use crate::error::ApiError;
+use crate::json::ApiPath;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// One resource of a system as its tenant sees it: desired shape, placement
 /// (zone and pool; hosts are the provider's business) and observed state.
@@ -71,9 +74,9 @@ pub struct ResourceList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The system's resources", body = ResourceList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn resource_list(
@@ -166,9 +169,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A `text/event-stream`: an event `resources` whose data is a ResourceList, on connect and after every change; it does not end while the server runs", content_type = "text/event-stream", body = String),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn resource_events(

@@ -10,8 +10,8 @@ use serde::Serialize;
 use yunshu_auth::Principal;
 use yunshu_domain::user::Permission;
 
-use crate::ApiError;
-use crate::AppState;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResyncAccepted {
@@ -25,9 +25,9 @@ pub struct ResyncAccepted {
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 202, description = "Queued on this replica's reconciler", body = ResyncAccepted),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs settings_manage", body = crate::ErrorBody),
-        (status = 409, description = "NOT_LEADER: send it to the leading replica", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs settings_manage", body = crate::error::ErrorBody),
+        (status = 409, description = "NOT_LEADER: send it to the leading replica", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn resync(

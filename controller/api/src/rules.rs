@@ -18,10 +18,11 @@ use yunshu_domain::user::Permission;
 use yunshu_workflow::Clock;
 use yunshu_workflow::rules::{self, Origin, PolicyName};
 
-use crate::AppState;
 use crate::context::now_of;
-use crate::workflow_error;
-use crate::{ApiError, ApiPath};
+use crate::error::ApiError;
+use crate::json::ApiPath;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HolidayView {
@@ -150,7 +151,7 @@ async fn load(state: &AppState) -> Result<rules::Rules, ApiError> {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The calendar", body = CalendarView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_get(
@@ -188,9 +189,9 @@ fn year_not_found(year: i32) -> ApiError {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The year", body = CalendarYearView),
-        (status = 400, description = "Malformed year", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 404, description = "CALENDAR_YEAR_UNKNOWN", body = crate::ErrorBody),
+        (status = 400, description = "Malformed year", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 404, description = "CALENDAR_YEAR_UNKNOWN", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_year_get(
@@ -223,9 +224,9 @@ pub(crate) async fn calendar_year_get(
     request_body(content = String, content_type = "text/plain", description = "The calendar year file (TOML)"),
     responses(
         (status = 200, description = "Stored; deadlines from now on use it", body = CalendarYearView),
-        (status = 400, description = "CALENDAR_* validation code, or CALENDAR_YEAR_MISMATCH; nothing written", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::ErrorBody),
+        (status = 400, description = "CALENDAR_* validation code, or CALENDAR_YEAR_MISMATCH; nothing written", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn calendar_year_put(
@@ -262,7 +263,7 @@ pub(crate) async fn calendar_year_put(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every deadline policy", body = PolicyList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn policy_list(
@@ -299,8 +300,8 @@ fn policy_not_found(name: &str) -> ApiError {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The policy", body = PolicyView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 404, description = "POLICY_UNKNOWN", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 404, description = "POLICY_UNKNOWN", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn policy_get(
@@ -329,10 +330,10 @@ pub(crate) async fn policy_get(
     request_body(content = String, content_type = "text/plain", description = "The policy file (TOML)"),
     responses(
         (status = 200, description = "Stored; new orders may name it", body = PolicyView),
-        (status = 400, description = "POLICY_* validation code or POLICY_NAME_MISMATCH; nothing written", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::ErrorBody),
-        (status = 409, description = "POLICY_PRESET_READONLY", body = crate::ErrorBody),
+        (status = 400, description = "POLICY_* validation code or POLICY_NAME_MISMATCH; nothing written", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs policy_manage", body = crate::error::ErrorBody),
+        (status = 409, description = "POLICY_PRESET_READONLY", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn policy_put(

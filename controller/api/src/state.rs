@@ -9,7 +9,7 @@ use yunshu_drivers::DriverPki;
 use yunshu_store::Store;
 use yunshu_workflow::capacity::SharedSnapshot;
 
-use crate::ApiError;
+use crate::error::ApiError;
 use crate::{metrics, readiness};
 
 /// What every handler can reach. Cheap to clone.

@@ -15,10 +15,11 @@ use yunshu_domain::system::{
 use yunshu_domain::{Name, Text};
 use yunshu_workflow::{self as workflow, Clock, systems::SystemFields};
 
-use crate::AppState;
+use crate::error::ApiError;
+use crate::json::{ApiPath, ApiQuery};
 use crate::paging::ListQuery;
-use crate::workflow_error;
-use crate::{ApiError, ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// `POST /api/v1/systems` body: the fields of the Beijing work order part 1
 /// (004 附件1-3); the number is assigned by the controller.
@@ -85,17 +86,17 @@ pub struct SystemPage {
     request_body = CreateSystemRequest,
     responses(
         (status = 201, description = "The system, with its assigned number", body = SystemView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 409, description = "SYSTEM_NUMBERS_EXHAUSTED", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 409, description = "SYSTEM_NUMBERS_EXHAUSTED", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn system_create(
     caller: Principal,
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
-    crate::ApiJson(req): crate::ApiJson<CreateSystemRequest>,
+    crate::json::ApiJson(req): crate::json::ApiJson<CreateSystemRequest>,
 ) -> Result<(StatusCode, Json<SystemView>), ApiError> {
     let now = crate::context::now_of(clock);
     let fields = SystemFields {
@@ -125,9 +126,9 @@ pub(crate) async fn system_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "One page of systems", body = SystemPage),
-        (status = 400, description = "Malformed query", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
+        (status = 400, description = "Malformed query", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn system_list(
@@ -159,10 +160,10 @@ pub(crate) async fn system_list(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The system", body = SystemView),
-        (status = 400, description = "Malformed system number", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::ErrorBody),
+        (status = 400, description = "Malformed system number", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn system_get(

@@ -15,9 +15,10 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{PageRequest, Txn, records};
 use yunshu_workflow::Clock;
 
-use crate::AppState;
 use crate::context::audit_draft;
-use crate::{ApiError, ApiJson};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,10 +67,10 @@ pub struct TenantList {
     request_body = CreateTenantRequest,
     responses(
         (status = 201, description = "Registered", body = TenantView),
-        (status = 400, description = "Malformed body or invalid field", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::ErrorBody),
-        (status = 409, description = "TENANT_EXISTS", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::error::ErrorBody),
+        (status = 409, description = "TENANT_EXISTS", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_create(
@@ -116,8 +117,8 @@ pub(crate) async fn tenant_create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Every tenant", body = TenantList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_list(

@@ -16,7 +16,7 @@ use yunshu_domain::calendar::CHINA_STANDARD_TIME;
 use yunshu_store::{RedbStore, records};
 use yunshu_workflow::Clock;
 
-use crate::AppState;
+use crate::state::AppState;
 
 pub const ADMIN: &str = "admin-secret";
 pub const PASSWORD: &str = "Zhengwuyun2026";

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use yunshu_store::RedbStore;
 
-use crate::AppState;
+use crate::state::AppState;
 
 async fn app() -> (AppState, axum::Router) {
     let store = Arc::new(RedbStore::in_memory().expect("memory store"));
@@ -57,7 +57,7 @@ async fn version_names_the_build_and_store() {
     assert_eq!(status, StatusCode::OK);
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["name"], "yunshu");
-    assert_eq!(json["version"], crate::VERSION);
+    assert_eq!(json["version"], crate::version::VERSION);
     assert_eq!(json["api"], "v1");
     assert_eq!(json["store"], "memory");
 }
@@ -196,7 +196,7 @@ async fn openapi_json_is_served_and_is_the_committed_contract() {
     let (status, body) = get(&router, "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let served: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(served["info"]["version"], crate::VERSION);
+    assert_eq!(served["info"]["version"], crate::version::VERSION);
     assert!(served["paths"]["/api/v1/orders/{id}/transitions"]["post"].is_object());
 }
 

@@ -12,8 +12,9 @@ use yunshu_auth::Principal;
 use yunshu_auth::tokens::{self, ApiToken};
 use yunshu_domain::user::Permission;
 
-use crate::AppState;
-use crate::{ApiError, ApiJson, ApiPath};
+use crate::error::ApiError;
+use crate::json::{ApiJson, ApiPath};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateApiTokenRequest)]
@@ -65,10 +66,10 @@ impl From<ApiToken> for TokenView {
     request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token; `token` is shown only here", body = TokenView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: not a user, or scopes beyond the user's permissions", body = crate::ErrorBody),
-        (status = 409, description = "TOKEN_ID_COLLISION; try again", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: not a user, or scopes beyond the user's permissions", body = crate::error::ErrorBody),
+        (status = 409, description = "TOKEN_ID_COLLISION; try again", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create(
@@ -91,8 +92,8 @@ pub(crate) async fn create(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The caller's tokens (never the secrets)", body = Vec<TokenView>),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: the caller is not a user", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: the caller is not a user", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list(
@@ -112,9 +113,9 @@ pub(crate) async fn list(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Revoked (also if it already was)"),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "TOKEN_NOT_FOUND", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "TOKEN_NOT_FOUND", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn revoke(

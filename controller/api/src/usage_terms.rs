@@ -13,7 +13,10 @@ use yunshu_domain::calendar::Calendar;
 use yunshu_workflow::{self as workflow, Clock};
 
 use crate::context::calendar;
-use crate::{ApiError, ApiPath, AppState, workflow_error};
+use crate::error::ApiError;
+use crate::json::ApiPath;
+use crate::state::AppState;
+use crate::workflow_error::workflow_error;
 
 /// A system's usage period (使用期, 002 art. 14) as shown to people.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -79,9 +82,9 @@ pub struct ExtendBody {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The usage period", body = UsageTermView),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND (starts at delivery confirmation)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn usage_term_get(
@@ -107,11 +110,11 @@ pub(crate) async fn usage_term_get(
     request_body = ExtensionRequestBody,
     responses(
         (status = 200, description = "Recorded", body = UsageTermView),
-        (status = 400, description = "Malformed body", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn usage_extension_request(
@@ -119,7 +122,7 @@ pub(crate) async fn usage_extension_request(
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
     ApiPath(number): ApiPath<String>,
-    crate::ApiJson(req): crate::ApiJson<ExtensionRequestBody>,
+    crate::json::ApiJson(req): crate::json::ApiJson<ExtensionRequestBody>,
 ) -> Result<Json<UsageTermView>, ApiError> {
     let now = crate::context::now_of(clock);
     let term = workflow::usage::request_extension(
@@ -146,11 +149,11 @@ pub(crate) async fn usage_extension_request(
     request_body = ExtendBody,
     responses(
         (status = 200, description = "Extended", body = UsageTermView),
-        (status = 400, description = "Malformed body", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::ErrorBody),
-        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn usage_extend(
@@ -158,7 +161,7 @@ pub(crate) async fn usage_extend(
     State(state): State<AppState>,
     clock: Option<Extension<Clock>>,
     ApiPath(number): ApiPath<String>,
-    crate::ApiJson(req): crate::ApiJson<ExtendBody>,
+    crate::json::ApiJson(req): crate::json::ApiJson<ExtendBody>,
 ) -> Result<Json<UsageTermView>, ApiError> {
     let now = crate::context::now_of(clock);
     let cal = calendar(&state).await?;

@@ -12,9 +12,10 @@ use yunshu_auth::Principal;
 use yunshu_auth::users::{self, Grant, NewUser};
 use yunshu_domain::user::{Permission, Role, RoleBinding, Scope, UserState};
 
-use crate::AppState;
 use crate::auth::{expired_cookie, session_cookie, session_of};
-use crate::{ApiError, ApiJson};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RoleRequest {
@@ -59,11 +60,11 @@ pub struct UserView {
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "The new user", body = UserView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::ErrorBody),
-        (status = 404, description = "TENANT_NOT_FOUND", body = crate::ErrorBody),
-        (status = 409, description = "USER_EXISTS", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
+        (status = 404, description = "TENANT_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "USER_EXISTS", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create_user(
@@ -126,8 +127,8 @@ pub struct UserList {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Users with their role bindings, by id", body = UserList),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list_users(
@@ -180,9 +181,9 @@ pub struct LoginResponse {
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse,
             headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict`"))),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::ErrorBody),
-        (status = 401, description = "LOGIN_FAILED", body = crate::ErrorBody),
-        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::ErrorBody),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 401, description = "LOGIN_FAILED", body = crate::error::ErrorBody),
+        (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn login(
@@ -212,8 +213,8 @@ pub(crate) async fn login(
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
-        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "Missing or wrong X-CSRF-Token", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn logout(
@@ -251,7 +252,7 @@ pub struct Me {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Who the caller is and what they may do", body = Me),
-        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn me(caller: Principal) -> Json<Me> {

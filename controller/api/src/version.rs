@@ -4,7 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::AppState;
+use crate::state::AppState;
+
+/// Name and version of this build, as `/api/v1/version` and the logs report them.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
@@ -32,7 +35,7 @@ pub struct VersionInfo {
 pub(crate) async fn version(State(state): State<AppState>) -> Json<VersionInfo> {
     Json(VersionInfo {
         name: "yunshu",
-        version: crate::VERSION,
+        version: VERSION,
         api: "v1",
         store: state.store.backend(),
         store_revision: state.store.revision().await.ok(),

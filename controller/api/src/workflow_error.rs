@@ -9,7 +9,7 @@ use yunshu_domain::catalog_data::CatalogImportError;
 use yunshu_domain::order::OrderError;
 use yunshu_workflow::WorkflowError;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// The one mapping of workflow refusals to HTTP statuses. Codes come from the
 /// workflow or the domain unchanged.
