@@ -14,18 +14,23 @@
 //! ```
 //!
 //! Owns the placement index of the leader (rebuilt at start from inventory and
-//! the stored placements), the two work queues and their workers, and the
-//! capacity manager (`capacity`: snapshot, 80 % rule, expansion orders) that
-//! runs after every inventory refresh and every placement or release. Must not
-//! speak HTTP, and must run in one replica at a time (the leader); every write
-//! it makes is compared on the revision it read, so a stale leader's write
-//! fails rather than overwrites.
+//! the stored placements), the two work queues and their workers, every call
+//! to a driver (`connect`: the mTLS client; `health`: the health loop every
+//! replica runs), and the capacity manager (`capacity`: snapshot, 80 % rule,
+//! expansion orders) that runs after every inventory refresh and every
+//! placement or release. What is desired (`yunshu_workflow::desired`) and the
+//! records it writes for others to read (`yunshu_workflow::resources`,
+//! `yunshu_workflow::capacity`) are the workflow's.
+//!
+//! Must not speak HTTP (it does not depend on the api crate, nor the api on
+//! it), and must run in one replica at a time (the leader); every write it
+//! makes is compared on the revision it read, so a stale leader's write fails
+//! rather than overwrites.
 
 mod book;
 pub mod capacity;
 mod complete;
 pub mod connect;
-
 pub mod health;
 pub mod materialize;
 mod observe;
@@ -45,13 +50,13 @@ use yunshu_domain::order::WorkOrder;
 use yunshu_domain::resource::Resource;
 use yunshu_domain::{Actor, OrderId, ProviderId, ResourceId, SystemNumber};
 use yunshu_placement::{HostRef, Index};
+use yunshu_drivers::DriverPki;
 use yunshu_store::{Store, StoreError, records};
+use yunshu_workflow::orders::OrderTrack;
 
 use self::providers::{Inventory, Providers};
 use self::queue::{Backoff, Priority, WorkQueue};
 use self::status::StatusWriter;
-use yunshu_drivers::DriverPki;
-use yunshu_workflow::orders::OrderTrack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use yunshu_domain::error::chain;
 use yunshu_driver_sdk::{EventLog, ServeOptions};
 use yunshu_sim::{Sim, SimConfig};
 
@@ -90,17 +91,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 async fn run(args: Args) -> Result<(), String> {
