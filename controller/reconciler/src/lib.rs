@@ -49,8 +49,8 @@ use futures::StreamExt;
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::resource::Resource;
 use yunshu_domain::{Actor, OrderId, ProviderId, ResourceId, SystemNumber};
-use yunshu_placement::{HostRef, Index};
 use yunshu_drivers::DriverPki;
+use yunshu_placement::{HostRef, Index};
 use yunshu_store::{Store, StoreError, records};
 use yunshu_workflow::orders::OrderTrack;
 
