@@ -1,5 +1,5 @@
-//! Order completion: when every VM an approved onboarding order asks for runs
-//! at its desired generation, the provider's step is done and the order moves to
+//! Order completion: when every resource an approved onboarding order asks
+//! for runs at its desired generation, the provider's step is done and the order moves to
 //! `test_env_ready` (000 art. 13; 002 art. 10); when an approved exit order's
 //! system has nothing left, it moves to `exited` (000 art. 16; 002 art. 13).
 //! The move goes through the workflow like any other, as the system actor
@@ -98,18 +98,34 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
     Ok(moved)
 }
 
-/// Whether every VM the system's orders want runs at its desired generation.
+/// Whether every resource `order` asked for runs at its desired generation:
+/// the groups its lines name, as the system's orders want them now (a later
+/// change counts). An order none of whose lines is wanted by anything has
+/// nothing running for it and is not done — it never borrows another order's
+/// running servers.
 async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
     let system = order.system();
-    // The system's orders decide what is wanted now (a later change counts).
     let orders_of = r.orders_of(system).await?;
+    let asked: std::collections::BTreeSet<&str> = order
+        .request()
+        .lines
+        .iter()
+        .map(|l| l.server().server_name.as_str())
+        .collect();
     let groups = desired::groups(&orders_of);
+    let mine: Vec<_> = groups
+        .iter()
+        .filter(|(name, _)| asked.contains(name.as_str()))
+        .collect();
+    if mine.is_empty() {
+        return Ok(false);
+    }
     let resources = materialize::resources_of(r, system).await?;
     let generations: std::collections::HashMap<_, _> = resources
         .iter()
         .map(|(res, _)| (res.id().clone(), res.generation()))
         .collect();
-    for (name, g) in &groups {
+    for (name, g) in mine {
         for n in 1..=g.quantity {
             let Some(id) = desired::member_id(system, name, n) else {
                 return Ok(false);
@@ -125,7 +141,7 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
             }
         }
     }
-    Ok(!groups.is_empty())
+    Ok(true)
 }
 
 /// Whether the system of an exit order has no resources left.

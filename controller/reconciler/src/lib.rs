@@ -68,8 +68,6 @@ pub enum ReconcileError {
     Driver(yunshu_proto::tonic::Status),
     #[error("a concurrent write changed the records; retrying from what is stored")]
     Conflict,
-    #[error("system {system} cannot be placed now")]
-    Unschedulable { system: String },
     #[error("invalid value: {0}")]
     Invalid(String),
 }
@@ -422,7 +420,14 @@ async fn system_worker(r: Arc<Reconciler>) {
     while let Some((system, priority)) = r.systems.next().await {
         match materialize::system(&r, &system, Utc::now()).await {
             Ok(outcome) => {
-                r.systems.forget(&system);
+                if outcome.waiting.is_empty() {
+                    r.systems.forget(&system);
+                } else {
+                    // Some order fits nowhere yet: look again with backoff
+                    // (capacity may come); the rest of the system went ahead.
+                    let delay = r.systems.retry(system.clone(), priority);
+                    tracing::info!(%system, waiting = outcome.waiting.len(), ?delay, "orders wait for capacity");
+                }
                 if !(outcome.created.is_empty() && outcome.deleting.is_empty()) {
                     r.capacity.changed();
                 }

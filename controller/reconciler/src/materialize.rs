@@ -1,7 +1,8 @@
 //! One system at a time: compare what its orders ask for ([`desired`]) with the
-//! resources it has, place what is missing — all of it or none — and write the
-//! new resources with their placements; ask for deletion of what is no longer
-//! wanted.
+//! resources it has, place what is missing — all of an order or none of it —
+//! and write the new resources with their placements; ask for deletion of what
+//! is no longer wanted. An order that fits nowhere waits with its own reason
+//! and does not hold up the system's other orders.
 //!
 //! Crash safety: a resource's intent and its placement are one record written
 //! with a "must not exist" compare, before any driver is called; the placement
@@ -16,7 +17,7 @@ use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_domain::ids::{AlarmId, AntiAffinityGroup, ImageId, StorageClassId};
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::resource::{Placement, Resource, ResourceSpec, VmSpec};
-use yunshu_domain::{ErrorCode, ProviderId, ResourceId, SystemNumber, Text};
+use yunshu_domain::{ErrorCode, OrderId, ProviderId, ResourceId, SystemNumber, Text};
 use yunshu_placement::{Disk, PoolKey, Strategy, Unschedulable, VmRequest, VmShape};
 use yunshu_store::audit::{self, AuditDraft};
 use yunshu_store::{Revision, Txn, records};
@@ -33,6 +34,9 @@ const CHUNK: usize = 100;
 pub struct Outcome {
     pub created: Vec<ResourceId>,
     pub deleting: Vec<ResourceId>,
+    /// Orders that fit nowhere now and wait with a reason (`schedule_note`);
+    /// the system is looked at again with backoff.
+    pub waiting: Vec<OrderId>,
 }
 
 /// The system's VMs with their revisions.
@@ -209,6 +213,9 @@ fn vm_resource(
     Ok(resource)
 }
 
+/// A group's members still to place: (group name, group, member ids).
+type Missing<'a> = (&'a str, &'a Group, &'a Vec<ResourceId>);
+
 /// vCPU and memory, the two resources the 20 % rule and the quota count.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Footprint {
@@ -315,35 +322,64 @@ pub async fn system(
     if waiting > 0 {
         tracing::info!(%system, waiting, "new VMs wait for the deletion of replaced ones (quota)");
     }
-    let mut placed = Vec::new();
+    // All or nothing per order: an order whose groups do not all fit waits
+    // whole, with its own reason, and holds nothing; the other orders of the
+    // system go ahead (one order's failure never holds another hostage).
+    let mut by_order: BTreeMap<&OrderId, Vec<Missing>> = BTreeMap::new();
     for (name, ids) in &missing {
-        let Some(group) = groups.get(*name) else {
-            continue;
-        };
-        match place_group(r, system, name, group, ids) {
-            Ok(p) => placed.extend(p.into_iter().map(|(p, c)| (*name, p, c))),
-            Err(reason) => {
+        if let Some(group) = groups.get(*name) {
+            by_order
+                .entry(&group.order)
+                .or_default()
+                .push((name, group, ids));
+        }
+    }
+    let mut placed = Vec::new();
+    let mut waiting_orders: BTreeSet<OrderId> = BTreeSet::new();
+    for (order, wanted_groups) in &by_order {
+        let mut mine = Vec::new();
+        let mut refused = None;
+        for (name, group, ids) in wanted_groups {
+            match place_group(r, system, name, group, ids) {
+                Ok(p) => mine.extend(p.into_iter().map(|(p, c)| (*name, p, c))),
+                Err(reason) => {
+                    refused = Some((*group, reason));
+                    break;
+                }
+            }
+        }
+        match refused {
+            None => placed.extend(mine),
+            Some((group, reason)) => {
                 {
                     let mut index = r.index.lock().unwrap_or_else(|e| e.into_inner());
-                    for (_, p, _) in &placed {
+                    for (_, p, _) in &mine {
                         index.release(&p.alloc);
                     }
                 }
                 unschedulable(r, system, group, reason, now).await?;
-                return Err(ReconcileError::Unschedulable {
-                    system: system.to_string(),
-                });
+                waiting_orders.insert((*order).clone());
             }
         }
     }
-    // Everything fits: no order of this system waits any more.
+    // Orders with nothing left to place no longer wait.
     for (order, _) in &orders {
+        if waiting_orders.contains(order.id()) {
+            continue;
+        }
         let key = records::key::<yunshu_workflow::resources::ScheduleNote>(order.id().as_str());
         if r.store.get(&key).await?.is_some() {
             r.store.delete(&key).await?;
+            r.unschedulable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(order.id());
         }
     }
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        waiting: waiting_orders.into_iter().collect(),
+        ..Outcome::default()
+    };
     let mut batch = Vec::new();
     for (name, p, class) in placed {
         let Some(group) = groups.get(name) else {

@@ -461,6 +461,81 @@ async fn an_order_that_fits_nowhere_waits_whole_with_a_reason() {
     assert!(list_vms_grpc(&mut client).await.is_empty());
 }
 
+/// Regression (issue 14): one approved order that fits nowhere used to hold
+/// every later order of the same system at `approved` forever, with the
+/// reason shown on the first order only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_that_fits_nowhere_does_not_hold_up_the_next_order_of_its_system() {
+    let controller = Controller::start(Duration::from_secs(3600)).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
+    let token = controller.token("sim").await;
+    let driver =
+        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
+    let mut client = driver.client(&controller, "sim").await;
+    let people = People::create(&controller.url, &controller.admin_token).await;
+    // Four replicas of one group on pools of three hosts: fits nowhere.
+    let (system, stuck) = people
+        .accepted_order(&controller.url, "大数据平台", "sim", vec![line("node", 4)])
+        .await;
+    people.approve(&controller.url, &stuck).await;
+    // A second order of the same system, approved after the first waits.
+    let (s, body) = controller
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &people.wang,
+            Some(
+                json!({"kind": "onboarding", "system": system, "provider": "sim",
+                "lines": [line("web", 1)]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let next = body["id"].as_str().expect("id").to_owned();
+    for (who, to) in [(&people.wang, "submitted"), (&people.sun, "accepted")] {
+        let (s, body) = controller
+            .api(
+                "POST",
+                &format!("/api/v1/orders/{next}/transitions"),
+                who,
+                Some(json!({"to": to})),
+            )
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    people.approve(&controller.url, &next).await;
+
+    let ready = eventually(Duration::from_secs(30), || {
+        let (people, url, next) = (&people, controller.url.clone(), next.clone());
+        async move { people.order_state(&url, &next).await.as_deref() == Some("test_env_ready") }
+    })
+    .await;
+    let view = |order: String| {
+        let (controller, wang) = (&controller, people.wang.clone());
+        async move {
+            controller
+                .api("GET", &format!("/api/v1/orders/{order}"), &wang, None)
+                .await
+                .1
+        }
+    };
+    let next_view = view(next.clone()).await;
+    assert!(ready, "the second order never got its VM: {next_view}");
+    assert!(next_view["unschedulable"].is_null(), "{next_view}");
+    // The first order still waits, whole, with its own reason.
+    let stuck_view = view(stuck.clone()).await;
+    assert_eq!(stuck_view["state"], "approved", "{stuck_view}");
+    assert!(
+        stuck_view["unschedulable"]["reason_zh"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{stuck_view}"
+    );
+    let vms = list_vms_grpc(&mut client).await;
+    assert_eq!(vms.len(), 1, "only the second order's VM: {vms:?}");
+}
+
 /// The state of every VM in `system` as the tenant sees it: (id, phase).
 async fn phases(controller: &Controller, bearer: &str, system: &str) -> Vec<(String, String)> {
     let (_, body) = controller
