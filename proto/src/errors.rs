@@ -73,6 +73,14 @@ pub mod reasons {
     pub const ARCH_MISMATCH: &str = "ARCH_MISMATCH";
     pub const INJECTED_FAULT: &str = "INJECTED_FAULT";
     pub const KIND_UNSUPPORTED: &str = "KIND_UNSUPPORTED";
+    /// FAILED_PRECONDITION: the spec names a resource the driver does not have
+    /// (or is deleting); apply it once that resource exists.
+    pub const DEPENDENCY_NOT_FOUND: &str = "DEPENDENCY_NOT_FOUND";
+    /// FAILED_PRECONDITION: another live resource still names this one
+    /// (metadata `used_by`); delete or change that one first.
+    pub const RESOURCE_IN_USE: &str = "RESOURCE_IN_USE";
+    /// FAILED_PRECONDITION: no free host of the requested bare-metal model.
+    pub const MODEL_UNAVAILABLE: &str = "MODEL_UNAVAILABLE";
 }
 
 #[cfg(test)]

@@ -578,6 +578,7 @@ impl Datacenter {
                     memory_mib: h.memory_mib,
                     reserved_memory_mib: h.reserved_memory_mib,
                     state: h.state as i32,
+                    model: String::new(),
                 })
                 .collect(),
             storage_classes: self

@@ -288,6 +288,7 @@ mod tests {
             remote_cidr: "0.0.0.0/0".into(),
             action: v1::RuleAction::Allow as i32,
             priority: 1,
+            remote_group: String::new(),
         };
         assert_eq!(
             code_of(Spec::SecurityGroup(v1::SecurityGroupSpec {

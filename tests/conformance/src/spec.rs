@@ -281,6 +281,7 @@ fn ssh_rule() -> v1::SecurityRule {
         remote_cidr: "10.0.0.0/8".to_owned(),
         action: v1::RuleAction::Allow as i32,
         priority: 100,
+        remote_group: String::new(),
     }
 }
 
@@ -379,6 +380,7 @@ mod tests {
                     memory_mib: 8192,
                     reserved_memory_mib: 1024,
                     state: v1::HostState::Up as i32,
+                    model: String::new(),
                 },
             ],
             storage_classes: vec![v1::StorageClass {

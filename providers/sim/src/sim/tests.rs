@@ -692,6 +692,7 @@ async fn invalid_specs_are_refused() {
                     remote_cidr: "0.0.0.0/0".into(),
                     action: v1::RuleAction::Allow as i32,
                     priority: 1,
+                    remote_group: String::new(),
                 }],
             }),
         ),

@@ -231,6 +231,7 @@ mod tests {
                     memory_mib: 10,
                     reserved_memory_mib: 10,
                     state: v1::HostState::Up as i32,
+                    model: String::new(),
                 },
                 v1::Host {
                     id: "h".into(),
@@ -239,6 +240,7 @@ mod tests {
                     memory_mib: 20,
                     reserved_memory_mib: 10,
                     state: v1::HostState::Up as i32,
+                    model: String::new(),
                 },
             ],
             ..Default::default()

@@ -97,6 +97,7 @@ impl Driver for Fake {
                 memory_mib: 128 * 1024,
                 reserved_memory_mib: 4 * 1024,
                 state: v1::HostState::Up as i32,
+                model: String::new(),
             }],
             storage_classes: vec![v1::StorageClass {
                 id: "ssd".into(),
