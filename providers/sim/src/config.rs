@@ -1,12 +1,14 @@
 //! The simulated datacenter's description ([`SimConfig`]): zones, network areas,
 //! pools per architecture with host templates, storage classes, bandwidth, public
-//! IP pools, per-kind provisioning delays and faults to inject. Loaded from TOML or
-//! JSON ([`SimConfig::load`]) or built in ([`SimConfig::demo`]).
+//! IP pools, the hardware model of each pool's or host's servers, per-kind
+//! provisioning delays and faults to inject. Loaded from TOML or JSON
+//! ([`SimConfig::load`]) or built in ([`SimConfig::demo`]).
 //!
 //! This module owns the file format and its parsing; the rules a config must meet
 //! are checked when the datacenter is built (`datacenter`), and `load` runs them so
 //! a bad file fails at start-up with a typed [`SimError`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,6 +19,13 @@ use yunshu_proto::v1;
 
 use crate::error::SimError;
 use crate::faults::Faults;
+
+/// Server model of the demo's x86_64 pools (Intel Xeon Gold 6348).
+pub const DEMO_MODEL_X86_64: &str = "H3C UniServer R4900 G5";
+/// Server model of the demo's arm64 pools (Kunpeng 920).
+pub const DEMO_MODEL_ARM64: &str = "TaiShan 200 2280";
+/// Server model of the demo's c86 pools (Hygon C86 7285).
+pub const DEMO_MODEL_C86: &str = "Sugon I620-G30";
 
 /// A simulated datacenter. Every list may be empty except `zones`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +42,16 @@ pub struct SimConfig {
     pub bandwidth: Vec<BandwidthConfig>,
     #[serde(default)]
     pub ip_pools: Vec<IpPoolConfig>,
+    /// Hardware model of the servers (`Host.model`), keyed by host id, pool id
+    /// or architecture name (`x86_64`, `arm64`, `c86`); the most specific entry
+    /// wins. E.g. `arm64 = "TaiShan 200 2280"`, `"fsc-gov-x86" = "H3C UniServer
+    /// R4900 G5"`. Hosts added to a pool later get the pool's model. A
+    /// bare-metal spec naming another model than its placed host's is refused
+    /// (`MODEL_UNAVAILABLE`); hosts without an entry report no model. A table
+    /// beside the pools rather than a pool field, so configs built in code with
+    /// struct literals keep compiling.
+    #[serde(default)]
+    pub host_models: BTreeMap<String, String>,
     #[serde(default)]
     pub delays: Delays,
     #[serde(default)]
@@ -316,19 +335,33 @@ impl SimConfig {
 
     /// The built-in demo datacenter: two zones (城市副中心, 政务服务中心), each with
     /// a 政务外网区 and a 互联网区, one pool per architecture per area with three
-    /// hosts, a standard and a high-performance storage class per zone, bandwidth
-    /// per area and a small public IP pool per area (documentation ranges, so no
-    /// address can be mistaken for a real one).
+    /// hosts (so a bare-metal server and VMs share a pool: the server takes one
+    /// whole host, VMs the others), a server model per architecture (H3C
+    /// UniServer R4900 G5, Huawei TaiShan 200 2280, Sugon I620-G30), a standard
+    /// and a high-performance storage class per zone, bandwidth per area and a
+    /// small public IP pool per area (documentation ranges, so no address can be
+    /// mistaken for a real one).
     pub fn demo() -> SimConfig {
         let zones = [("fsc", "城市副中心"), ("zwc", "政务服务中心")];
         let areas = [
             ("gov", "政务外网区", NetworkAreaKind::GovExtranet),
             ("net", "互联网区", NetworkAreaKind::Internet),
         ];
+        // Two-socket servers that ship with these CPUs.
         let arches = [
-            (Architecture::X86_64, "Intel Xeon Gold 6348", 2600),
-            (Architecture::Arm64, "Kunpeng 920-7260", 2600),
-            (Architecture::C86, "Hygon C86 7285", 2500),
+            (
+                Architecture::X86_64,
+                "Intel Xeon Gold 6348",
+                2600,
+                DEMO_MODEL_X86_64,
+            ),
+            (
+                Architecture::Arm64,
+                "Kunpeng 920-7260",
+                2600,
+                DEMO_MODEL_ARM64,
+            ),
+            (Architecture::C86, "Hygon C86 7285", 2500, DEMO_MODEL_C86),
         ];
         let ip_ranges = [
             ["198.51.100.0/25", "203.0.113.0/25"],
@@ -341,6 +374,7 @@ impl SimConfig {
             storage_classes: Vec::new(),
             bandwidth: Vec::new(),
             ip_pools: Vec::new(),
+            host_models: BTreeMap::new(),
             delays: Delays::default(),
             faults: FaultsConfig::default(),
         };
@@ -357,7 +391,12 @@ impl SimConfig {
                     name: (*area_name).to_owned(),
                     kind: *kind,
                 });
-                for (arch, cpu_model, clock_mhz) in arches {
+                for (arch, cpu_model, clock_mhz, host_model) in arches {
+                    // Keyed by architecture, so a test that swaps the demo's
+                    // pools for its own keeps a valid config.
+                    config
+                        .host_models
+                        .insert(arch.as_str().to_owned(), host_model.to_owned());
                     config.pools.push(PoolConfig {
                         id: format!("{area_id}-{arch}"),
                         zone: (*zone).to_owned(),
@@ -466,6 +505,25 @@ hosts = [{ count = 3, cores = 8, memory_mib = 65536, reserved_memory_mib = 4096 
         );
         assert!(dc.host("zwc-net-c86-spare-0050").is_some());
         let inv = dc.inventory();
+        let model = |host: &str| {
+            inv.hosts
+                .iter()
+                .find(|h| h.id == host)
+                .map(|h| h.model.as_str())
+        };
+        assert_eq!(model("fsc-gov-x86-h0001"), Some(DEMO_MODEL_X86_64));
+        assert_eq!(model("fsc-gov-arm-h0001"), Some(DEMO_MODEL_ARM64));
+        assert_eq!(model("zwc-net-c86-spare-0050"), Some(DEMO_MODEL_C86));
+        assert_eq!(
+            model("zwc-gov-arm-h0002"),
+            Some("Great Wall GF7280 V5"),
+            "a pool entry wins over the architecture's"
+        );
+        assert_eq!(
+            model("zwc-gov-arm-h0001"),
+            Some("Great Wall GF7280 V5 (sample)"),
+            "a host entry wins over its pool's"
+        );
         assert_eq!(inv.ip_pools[0].total, 256 + 128);
         assert_eq!(config.delays.vm, 200);
         assert_eq!(
@@ -485,6 +543,58 @@ hosts = [{ count = 3, cores = 8, memory_mib = 65536, reserved_memory_mib = 4096 
         assert_eq!(dc.pools.len(), 12);
         assert_eq!(dc.hosts.len(), 36);
         assert_eq!(dc.architectures().len(), 3);
+        // Every demo host has its architecture's model, and every pool has three
+        // hosts: a bare-metal server can take one while VMs use the others.
+        for h in &dc.hosts {
+            let want = match dc.pools[h.pool].arch {
+                v1::Architecture::Arm64 => DEMO_MODEL_ARM64,
+                v1::Architecture::C86 => DEMO_MODEL_C86,
+                _ => DEMO_MODEL_X86_64,
+            };
+            assert_eq!(h.model, want, "{}", h.id);
+        }
+        for p in 0..dc.pools.len() {
+            assert_eq!(dc.hosts.iter().filter(|h| h.pool == p).count(), 3);
+        }
+    }
+
+    #[test]
+    fn host_models_by_architecture_pool_and_host() {
+        let base = minimal();
+        let with = |table: &str| format!("{base}\n[host_models]\n{table}\n");
+        let config = SimConfig::from_toml_str(&with(
+            "x86_64 = \"R4900 G5\"\n\"p1-h0002\" = \"R4900 G5 (GPU)\"",
+        ))
+        .expect("valid");
+        let mut dc = crate::datacenter::Datacenter::build(&config).expect("builds");
+        let models: Vec<&str> = dc.hosts.iter().map(|h| h.model.as_str()).collect();
+        assert_eq!(models, ["R4900 G5", "R4900 G5 (GPU)", "R4900 G5"]);
+        let added = dc.add_hosts("p1", 1, 8, 65536, 0).expect("added");
+        let new = dc.host(&added[0]).expect("new host");
+        assert_eq!(dc.hosts[new].model, "R4900 G5", "racked like its pool");
+        let pool_wins = SimConfig::from_toml_str(&with("x86_64 = \"R4900 G5\"\np1 = \"2288H V6\""))
+            .expect("valid");
+        let dc = crate::datacenter::Datacenter::build(&pool_wins).expect("builds");
+        assert!(dc.hosts.iter().all(|h| h.model == "2288H V6"));
+        // An architecture without pools is no error: the demo's table survives
+        // a test replacing the demo's pools.
+        SimConfig::from_toml_str(&with("c86 = \"I620-G30\"")).expect("valid");
+
+        match err(&with("nowhere = \"X\"")) {
+            SimError::UnknownReference { field, what, .. } => {
+                assert_eq!(field, "host_models.nowhere");
+                assert_eq!(what, "host, pool or architecture");
+            }
+            other => panic!("unexpected {other}"),
+        }
+        for bad in ["p1 = \"\"", "p1 = \" R4900\"", "p1 = \"a\\nb\""] {
+            assert!(matches!(err(&with(bad)), SimError::Invalid { .. }), "{bad}");
+        }
+        let ambiguous = base.replace("id = \"p1\"", "id = \"arm64\"");
+        assert!(matches!(
+            err(&format!("{ambiguous}\n[host_models]\narm64 = \"X\"\n")),
+            SimError::Invalid { .. }
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use yunshu_domain::Architecture;
 use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
 use yunshu_domain::provider::{IopsClass, MAX_VCPU_RATIO, NetworkAreaKind};
 use yunshu_proto::convert::arch_to_wire;
@@ -20,6 +21,9 @@ use crate::net::{AddressBook, Cidr};
 
 /// More hosts than this is surely a typo in a count (and would eat the machine).
 pub const MAX_HOSTS: u64 = 1_000_000;
+
+/// Longest server model name a config may give (a model is a short product name).
+const MAX_MODEL_CHARS: usize = 128;
 
 /// A resource's key: (kind number, id), the listing order.
 pub(crate) type Key = (i32, String);
@@ -49,6 +53,9 @@ pub(crate) struct PoolRt {
     pub cpu_model: String,
     pub clock_mhz: u32,
     pub vcpu_ratio: u32,
+    /// Model of the pool's servers (`host_models` by pool id), given to hosts
+    /// added later; empty when the config names none.
+    pub host_model: String,
 }
 
 pub(crate) struct HostRt {
@@ -58,6 +65,8 @@ pub(crate) struct HostRt {
     pub memory_mib: u64,
     pub reserved_memory_mib: u64,
     pub state: v1::HostState,
+    /// Hardware model (`Host.model`); empty when the config names none.
+    pub model: String,
     pub vcpu_used: u64,
     pub memory_used_mib: u64,
     /// VMs and bare-metal servers placed here (to stop them when the host goes down).
@@ -257,6 +266,7 @@ impl Datacenter {
                 cpu_model: p.cpu_model.clone(),
                 clock_mhz: p.clock_mhz,
                 vcpu_ratio: p.vcpu_ratio,
+                host_model: String::new(),
             });
 
             let pool_hosts: u64 = p.hosts.iter().map(|t| u64::from(t.count)).sum();
@@ -305,6 +315,7 @@ impl Datacenter {
                         memory_mib: t.memory_mib,
                         reserved_memory_mib: t.reserved_memory_mib,
                         state: t.state.to_wire(),
+                        model: String::new(),
                         vcpu_used: 0,
                         memory_used_mib: 0,
                         residents: BTreeSet::new(),
@@ -312,6 +323,8 @@ impl Datacenter {
                 }
             }
         }
+
+        dc.assign_models(config)?;
 
         for (i, s) in config.storage_classes.iter().enumerate() {
             let field = |name: &str| format!("storage_classes[{i}].{name}");
@@ -414,6 +427,75 @@ impl Datacenter {
         Ok(dc)
     }
 
+    /// Applies `host_models`. A key is a host id, a pool id or an architecture
+    /// name (`x86_64`, `arm64`, `c86`); the most specific entry wins (host, then
+    /// pool, then architecture) whatever the key order. Architecture keys let a
+    /// config (the demo above all) say "every arm64 server is a TaiShan" and
+    /// stay valid when pools are replaced or renamed.
+    fn assign_models(&mut self, config: &SimConfig) -> Result<(), SimError> {
+        let mut by_arch: Vec<(v1::Architecture, &String)> = Vec::new();
+        let mut by_pool: Vec<(usize, &String)> = Vec::new();
+        let mut by_host: Vec<(usize, &String)> = Vec::new();
+        for (key, model) in &config.host_models {
+            let field = format!("host_models.{key}");
+            non_empty(&field, model)?;
+            // Bare-metal specs are compared with it exactly, so no stray spaces.
+            if model.chars().count() > MAX_MODEL_CHARS
+                || model.chars().any(char::is_control)
+                || model.trim() != model
+            {
+                return Err(SimError::invalid(
+                    field,
+                    format!(
+                        "a model name is 1-{MAX_MODEL_CHARS} printable characters without leading or trailing spaces"
+                    ),
+                ));
+            }
+            let arch = Architecture::ALL
+                .into_iter()
+                .find(|a| a.as_str() == key.as_str());
+            match (arch, self.pool(key), self.host(key)) {
+                (Some(a), None, None) => by_arch.push((arch_to_wire(a), model)),
+                (None, Some(p), None) => by_pool.push((p, model)),
+                (None, None, Some(h)) => by_host.push((h, model)),
+                (None, None, None) => {
+                    return Err(SimError::UnknownReference {
+                        field,
+                        what: "host, pool or architecture",
+                        id: key.clone(),
+                    });
+                }
+                _ => {
+                    return Err(SimError::invalid(
+                        field,
+                        "names more than one of a host, a pool and an architecture",
+                    ));
+                }
+            }
+        }
+        for (arch, model) in by_arch {
+            for p in 0..self.pools.len() {
+                if self.pools[p].arch == arch {
+                    self.set_pool_model(p, model);
+                }
+            }
+        }
+        for (p, model) in by_pool {
+            self.set_pool_model(p, model);
+        }
+        for (h, model) in by_host {
+            self.hosts[h].model.clone_from(model);
+        }
+        Ok(())
+    }
+
+    fn set_pool_model(&mut self, pool: usize, model: &str) {
+        model.clone_into(&mut self.pools[pool].host_model);
+        for h in self.hosts.iter_mut().filter(|h| h.pool == pool) {
+            model.clone_into(&mut h.model);
+        }
+    }
+
     /// Resolves a zone and one of its network areas (config references).
     fn zone_area(&self, field: &str, zone: &str, area: &str) -> Result<(usize, usize), SimError> {
         let z = lookup(&self.zone_index, field.to_owned(), "zone", zone)?;
@@ -505,6 +587,8 @@ impl Datacenter {
                 memory_mib,
                 reserved_memory_mib,
                 state: v1::HostState::Up,
+                // A provider racks more of the pool's servers.
+                model: self.pools[p].host_model.clone(),
                 vcpu_used: 0,
                 memory_used_mib: 0,
                 residents: BTreeSet::new(),
@@ -578,7 +662,7 @@ impl Datacenter {
                     memory_mib: h.memory_mib,
                     reserved_memory_mib: h.reserved_memory_mib,
                     state: h.state as i32,
-                    model: String::new(),
+                    model: h.model.clone(),
                 })
                 .collect(),
             storage_classes: self

@@ -12,14 +12,19 @@
 //! - realistic phases with per-kind delays: Apply → PROVISIONING → RUNNING,
 //!   Delete → DELETING → gone, each step an event;
 //! - its own enforcement of the capacity rules (memory never overcommitted, vCPU
-//!   ratio, architecture, host state, storage, public IPs, bandwidth), so a
-//!   scheduler bug in the controller surfaces as a refusal with a stable reason;
+//!   ratio, architecture, host state, bare-metal server model, storage, public
+//!   IPs, bandwidth), so a scheduler bug in the controller surfaces as a refusal
+//!   with a stable reason;
+//! - the whole reference graph between specs (`refs`): nothing is created
+//!   naming a resource that is missing, nothing deleted that another resource
+//!   still names;
 //! - fault injection ([`Faults`]: random UNAVAILABLE, added latency, dropped watch
 //!   streams) and host failures ([`Sim::set_host_state`]).
 //!
 //! Modules: [`config`] the file format and the demo datacenter; `datacenter` the
 //! checked, indexed inventory and its live counters; `spec` spec-only checks;
-//! `rules` the resource table, placement and capacity rules and phase changes;
+//! `refs` which spec fields name other resources; `rules` the resource table,
+//! placement, capacity and reference rules and phase changes;
 //! [`faults`] fault injection; [`sim`] the driver, timers and events; `net` IPv4
 //! CIDRs and address allocation.
 //!
@@ -41,6 +46,7 @@ mod datacenter;
 pub mod error;
 pub mod faults;
 mod net;
+mod refs;
 mod rules;
 pub mod sim;
 mod spec;

@@ -175,6 +175,14 @@ impl AddressBook {
         self.index_of(addr).is_some()
     }
 
+    /// The holder of the lowest address in use (deterministic, for messages).
+    pub fn any_holder(&self) -> Option<&str> {
+        self.used
+            .iter()
+            .min_by_key(|(addr, _)| **addr)
+            .map(|(_, holder)| holder.as_str())
+    }
+
     pub fn holder(&self, addr: u32) -> Option<&str> {
         self.used.get(&addr).map(String::as_str)
     }

@@ -9,13 +9,22 @@
 //! counters (a resource's own old allocation counts as free), then committed, so a
 //! refusal changes nothing. No tokio here: `sim` drives time and events.
 //!
-//! References between resources are checked only where an address or a CIDR
-//! depends on them: a NIC's or load balancer's subnet, a subnet's VPC (missing →
-//! FAILED_PRECONDITION `DEPENDENCY_NOT_FOUND`); a subnet with addresses in use or a
-//! VPC with subnets cannot be deleted (`RESOURCE_IN_USE`). Other references
-//! (`attach_to`, `bind_to`, LB members, WAF targets, backup target, snapshot
-//! source, security groups) are recorded as given: ordering them is the
-//! controller's business.
+//! References between resources (the graph in `driver.proto`, listed by `refs`)
+//! are enforced whole: an Apply naming a resource the simulator does not hold, or
+//! is deleting, is FAILED_PRECONDITION `DEPENDENCY_NOT_FOUND`; one naming a
+//! resource of a kind the field does not accept is INVALID_ARGUMENT
+//! `INVALID_SPEC`; a Delete of a resource another live (not deleting) resource
+//! still names is FAILED_PRECONDITION `RESOURCE_IN_USE` with metadata `used_by`.
+//! A reverse index (referenced → referrers) keeps that check from scanning
+//! every resource. An accepted Apply replaces the resource's references at once,
+//! so an update that drops one frees the resource it named. Two older rules stay
+//! on top, since capacity is released only when a deletion completes: a subnet
+//! whose addresses are still held (by a resource being deleted) and a VPC whose
+//! subnets are still registered cannot be deleted either.
+//!
+//! A security group may name itself in a rule (traffic among its own members,
+//! as real clouds allow); such a self-reference is neither missing on create nor
+//! in the way of its own deletion.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -29,21 +38,19 @@ use yunshu_proto::v1::resource_spec::Spec;
 use crate::config::Delays;
 use crate::datacenter::{Datacenter, Key};
 use crate::net::{AddressBook, Cidr, fmt_ip, parse_ip};
+use crate::refs::references;
+use crate::sim::KINDS;
 use crate::spec::{self, invalid, network_cidr};
 
-/// Reasons the simulator adds to the shared ones in `yunshu_proto::errors::reasons`.
+/// Reasons the simulator adds to the shared ones in `yunshu_proto::errors::reasons`
+/// (`DEPENDENCY_NOT_FOUND`, `RESOURCE_IN_USE` and `MODEL_UNAVAILABLE` are shared
+/// ones now: every driver enforces the reference graph).
 pub mod sim_reasons {
-    /// FAILED_PRECONDITION: a subnet or VPC the spec names does not exist (or is
-    /// being deleted).
-    pub const DEPENDENCY_NOT_FOUND: &str = "DEPENDENCY_NOT_FOUND";
     /// RESOURCE_EXHAUSTED: no free address left in the subnet.
     pub const SUBNET_EXHAUSTED: &str = "SUBNET_EXHAUSTED";
     /// FAILED_PRECONDITION: the fixed address a NIC asks for belongs to another
     /// resource.
     pub const IP_IN_USE: &str = "IP_IN_USE";
-    /// FAILED_PRECONDITION: deleting a subnet with addresses in use, or a VPC with
-    /// subnets.
-    pub const RESOURCE_IN_USE: &str = "RESOURCE_IN_USE";
     /// ABORTED (retryable): the resource is being deleted; apply again once it is
     /// gone.
     pub const RESOURCE_DELETING: &str = "RESOURCE_DELETING";
@@ -87,9 +94,40 @@ fn placement_invalid(field: &str, value: &str, why: impl Into<String>) -> Status
 fn dependency_missing(field: &str, what: &str, id: &str) -> Status {
     status_with(
         Code::FailedPrecondition,
-        sim_reasons::DEPENDENCY_NOT_FOUND,
+        reasons::DEPENDENCY_NOT_FOUND,
         format!("simulator: {field}: no {what} {id:?} (or it is being deleted)"),
-        kv(&[("field", field.to_owned()), ("id", id.to_owned())]),
+        kv(&[
+            ("field", field.to_owned()),
+            ("id", id.to_owned()),
+            ("kind", what.to_owned()),
+        ]),
+    )
+}
+
+/// `vm or bare_metal`, for messages.
+fn kinds_text(kinds: &[v1::ResourceKind]) -> String {
+    let labels: Vec<&str> = kinds.iter().map(|k| kind_label(*k)).collect();
+    labels.join(" or ")
+}
+
+fn in_use(key: &Key, referrer: &Key, field: &str) -> Status {
+    let kind = v1::ResourceKind::try_from(key.0).unwrap_or_default();
+    let by_kind = v1::ResourceKind::try_from(referrer.0).unwrap_or_default();
+    status_with(
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+        format!(
+            "simulator: {} {} is named by {} {} ({field}); delete or change that one first",
+            kind_label(kind),
+            key.1,
+            kind_label(by_kind),
+            referrer.1
+        ),
+        kv(&[
+            ("used_by", referrer.1.clone()),
+            ("used_by_kind", kind_label(by_kind).to_owned()),
+            ("field", field.to_owned()),
+        ]),
     )
 }
 
@@ -143,6 +181,9 @@ struct SubnetNet {
 struct Record {
     state: v1::ResourceState,
     alloc: Alloc,
+    /// The resources its spec names (resolved key, spec field), self-references
+    /// left out; mirrored in `State::referrers`.
+    refs: Vec<(Key, String)>,
     /// Bumped at every phase change; a timer completes a transition only if the
     /// token it carries is still current (a later Apply/Delete wins).
     token: u64,
@@ -224,6 +265,9 @@ pub(crate) struct State {
     resources: BTreeMap<Key, Record>,
     vpcs: HashMap<String, VpcNet>,
     subnets: HashMap<String, SubnetNet>,
+    /// Referenced resource → the resources naming it (with the field), from
+    /// every held record's `refs`; a deleting referrer stays until it is gone.
+    referrers: HashMap<Key, BTreeMap<Key, String>>,
     synthetic_next: u32,
     next_token: u64,
 }
@@ -236,6 +280,7 @@ impl State {
             resources: BTreeMap::new(),
             vpcs: HashMap::new(),
             subnets: HashMap::new(),
+            referrers: HashMap::new(),
             synthetic_next: 0,
             next_token: 0,
         }
@@ -352,17 +397,22 @@ impl State {
             }
         }
         spec::validate(spec)?;
+        // What the spec names comes before capacity: a missing dependency is the
+        // more basic refusal, and the answer the controller re-plans on.
+        let refs = self.resolve_refs(&key, spec)?;
         let placement = req.placement.clone().unwrap_or_default();
         let holder = format!("{}/{}", kind_label(kind), req.id);
         let plan = self.plan(kind, &holder, spec, &placement, existing)?;
 
-        let (old_alloc, observed, created) = match self.resources.remove(&key) {
-            Some(r) => (Some(r.alloc), r.state.observed_generation, false),
-            None => (None, 0, true),
+        let (old_alloc, old_refs, observed, created) = match self.resources.remove(&key) {
+            Some(r) => (Some(r.alloc), r.refs, r.state.observed_generation, false),
+            None => (None, Vec::new(), 0, true),
         };
         if let Some(old) = &old_alloc {
             self.release(&holder, &key, old);
         }
+        self.unlink(&key, &old_refs);
+        self.link(&key, &refs);
         self.acquire(&holder, &key, &plan.alloc);
         match plan.register {
             Register::Nothing => {}
@@ -412,6 +462,7 @@ impl State {
             Record {
                 state: state.clone(),
                 alloc: plan.alloc,
+                refs,
                 token,
                 stopped_by_host: false,
             },
@@ -421,6 +472,118 @@ impl State {
             created,
             token,
         })
+    }
+
+    fn live(&self, key: &Key) -> bool {
+        self.resources
+            .get(key)
+            .is_some_and(|r| r.state.phase != v1::Phase::Deleting as i32)
+    }
+
+    /// The resources `spec` names, resolved to keys; refuses a missing (or
+    /// deleting) one with DEPENDENCY_NOT_FOUND and one of a kind the field does
+    /// not accept with INVALID_SPEC. `own` may name itself (a security group's
+    /// rule on its own members); that is not recorded.
+    fn resolve_refs(&self, own: &Key, spec: &Spec) -> Result<Vec<(Key, String)>, Status> {
+        let mut resolved: Vec<(Key, String)> = Vec::new();
+        for r in references(spec) {
+            let mut found = None;
+            for kind in r.kinds {
+                let key: Key = (*kind as i32, r.id.clone());
+                if key == *own || self.live(&key) {
+                    found = Some(key);
+                    break;
+                }
+            }
+            let Some(key) = found else {
+                // Not there as an acceptable kind: another kind under that id is
+                // a wrong spec, nothing at all is a dependency still to come.
+                if let Some(other) = KINDS
+                    .iter()
+                    .find(|k| self.live(&(**k as i32, r.id.clone())))
+                {
+                    return Err(invalid(
+                        &r.field,
+                        format!(
+                            "{:?} is a {}; the field names a {}",
+                            r.id,
+                            kind_label(*other),
+                            kinds_text(r.kinds)
+                        ),
+                    ));
+                }
+                return Err(dependency_missing(&r.field, &kinds_text(r.kinds), &r.id));
+            };
+            if key != *own && !resolved.iter().any(|(k, _)| *k == key) {
+                resolved.push((key, r.field));
+            }
+        }
+        Ok(resolved)
+    }
+
+    fn link(&mut self, referrer: &Key, refs: &[(Key, String)]) {
+        for (target, field) in refs {
+            self.referrers
+                .entry(target.clone())
+                .or_default()
+                .insert(referrer.clone(), field.clone());
+        }
+    }
+
+    fn unlink(&mut self, referrer: &Key, refs: &[(Key, String)]) {
+        for (target, _) in refs {
+            if let Some(by) = self.referrers.get_mut(target) {
+                by.remove(referrer);
+                if by.is_empty() {
+                    self.referrers.remove(target);
+                }
+            }
+        }
+    }
+
+    /// Why `key` cannot be deleted now, if it cannot: a live resource names it,
+    /// a subnet address is still held, a VPC still has subnets registered.
+    fn delete_refusal(&self, kind: v1::ResourceKind, key: &Key) -> Option<Status> {
+        let id = key.1.as_str();
+        if let Some((referrer, field)) = self
+            .referrers
+            .get(key)
+            .and_then(|by| by.iter().find(|(r, _)| *r != key && self.live(r)))
+        {
+            return Some(in_use(key, referrer, field));
+        }
+        match kind {
+            v1::ResourceKind::Subnet => {
+                let subnet = self.subnets.get(id)?;
+                let in_use = subnet.book.in_use();
+                let holder = subnet.book.any_holder()?;
+                // Holders are "<kind>/<id>"; the id is what a caller acts on.
+                let used_by = holder.split_once('/').map_or(holder, |(_, i)| i);
+                Some(status_with(
+                    Code::FailedPrecondition,
+                    reasons::RESOURCE_IN_USE,
+                    format!(
+                        "simulator: subnet {id} still has {in_use} address(es) in use (e.g. by {holder}, being deleted); delete again once it is gone"
+                    ),
+                    kv(&[
+                        ("in_use", in_use.to_string()),
+                        ("used_by", used_by.to_owned()),
+                    ]),
+                ))
+            }
+            v1::ResourceKind::Vpc => {
+                let first = self.vpcs.get(id)?.subnets.keys().next()?;
+                Some(status_with(
+                    Code::FailedPrecondition,
+                    reasons::RESOURCE_IN_USE,
+                    format!(
+                        "simulator: vpc {id} still has subnets (e.g. {first}, being deleted); delete again once they are gone"
+                    ),
+                    kv(&[("subnet", first.clone()), ("used_by", first.clone())]),
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// PROVISIONING → RUNNING, if `token` is still the resource's current one.
@@ -619,6 +782,33 @@ impl State {
             ));
         }
         Ok(())
+    }
+
+    /// A bare-metal spec naming a model gets a host of that model, never a
+    /// look-alike; an empty model takes whatever the host is.
+    fn check_model(&self, host: usize, model: &str) -> Result<(), Status> {
+        let h = &self.dc.hosts[host];
+        if model.is_empty() || model == h.model {
+            return Ok(());
+        }
+        let has = if h.model.is_empty() {
+            "no model on record".to_owned()
+        } else {
+            format!("a {}", h.model)
+        };
+        Err(status_with(
+            Code::FailedPrecondition,
+            reasons::MODEL_UNAVAILABLE,
+            format!(
+                "simulator: host {} is {has}; the spec asks for a {model}",
+                h.id
+            ),
+            kv(&[
+                ("host", h.id.clone()),
+                ("host_model", h.model.clone()),
+                ("requested_model", model.to_owned()),
+            ]),
+        ))
     }
 
     /// Disks' storage classes resolved and their zone checked.
@@ -878,6 +1068,7 @@ impl State {
                     .host
                     .ok_or_else(|| placement_invalid("host", "", "is required"))?;
                 self.check_arch(host, bm.arch)?;
+                self.check_model(host, &bm.model)?;
                 // A bare-metal server is the whole machine.
                 let memory = self.dc.hosts[host].usable_memory_mib();
                 let vcpu = self.dc.vcpu_capacity(host);
@@ -1115,33 +1306,8 @@ impl State {
         if rec.state.phase == v1::Phase::Deleting as i32 {
             return Ok(Some(Deletion::AlreadyDeleting(rec.state.clone())));
         }
-        match kind {
-            v1::ResourceKind::Subnet => {
-                let in_use = self.subnets.get(id).map_or(0, |s| s.book.in_use());
-                if in_use > 0 {
-                    return Err(status_with(
-                        Code::FailedPrecondition,
-                        sim_reasons::RESOURCE_IN_USE,
-                        format!(
-                            "simulator: subnet {id} still has {in_use} address(es) in use; delete those resources first"
-                        ),
-                        kv(&[("in_use", in_use.to_string())]),
-                    ));
-                }
-            }
-            v1::ResourceKind::Vpc => {
-                if let Some(first) = self.vpcs.get(id).and_then(|v| v.subnets.keys().next()) {
-                    return Err(status_with(
-                        Code::FailedPrecondition,
-                        sim_reasons::RESOURCE_IN_USE,
-                        format!(
-                            "simulator: vpc {id} still has subnets (e.g. {first}); delete them first"
-                        ),
-                        kv(&[("subnet", first.clone())]),
-                    ));
-                }
-            }
-            _ => {}
+        if let Some(refusal) = self.delete_refusal(kind, &key) {
+            return Err(refusal);
         }
         let token = self.token();
         let Some(rec) = self.resources.get_mut(&key) else {
@@ -1174,6 +1340,7 @@ impl State {
         let kind = v1::ResourceKind::try_from(key.0).unwrap_or(v1::ResourceKind::Unspecified);
         let holder = format!("{}/{}", kind_label(kind), key.1);
         self.release(&holder, key, &rec.alloc);
+        self.unlink(key, &rec.refs);
         match kind {
             v1::ResourceKind::Subnet => {
                 if let Some(s) = self.subnets.remove(&key.1)

@@ -178,8 +178,24 @@ pub(crate) fn validate(spec: &Spec) -> Result<(), Status> {
                         format!("port_min {} > port_max {}", r.port_min, r.port_max),
                     ));
                 }
-                if !r.remote_cidr.is_empty() {
-                    Cidr::parse(&r.remote_cidr).map_err(|e| invalid(&f("remote_cidr"), e))?;
+                // driver.proto: exactly one of remote_cidr and remote_group.
+                match (r.remote_cidr.is_empty(), r.remote_group.is_empty()) {
+                    (false, true) => {
+                        Cidr::parse(&r.remote_cidr).map_err(|e| invalid(&f("remote_cidr"), e))?;
+                    }
+                    (true, false) => {}
+                    (false, false) => {
+                        return Err(invalid(
+                            &f("remote_group"),
+                            "set together with remote_cidr; a rule names one remote",
+                        ));
+                    }
+                    (true, true) => {
+                        return Err(invalid(
+                            &f("remote_cidr"),
+                            "a rule needs remote_cidr or remote_group",
+                        ));
+                    }
                 }
             }
         }
@@ -211,6 +227,9 @@ pub(crate) fn validate(spec: &Spec) -> Result<(), Status> {
             known::<v1::WafMode>("waf_policy.mode", waf.mode, false)?;
             if waf.rule_sets.iter().any(String::is_empty) {
                 return Err(invalid("waf_policy.rule_sets", "empty rule set name"));
+            }
+            if waf.targets.iter().any(String::is_empty) {
+                return Err(invalid("waf_policy.targets", "empty id"));
             }
             cidr_list("waf_policy.allow_cidrs", &waf.allow_cidrs)?;
             cidr_list("waf_policy.deny_cidrs", &waf.deny_cidrs)?;

@@ -486,7 +486,7 @@ async fn vcpu_arch_placement_and_host_rules() {
             1,
             Spec::BareMetal(v1::BareMetalSpec {
                 arch: v1::Architecture::X8664 as i32,
-                model: "2288H V6".into(),
+                model: crate::config::DEMO_MODEL_X86_64.into(),
                 image: "Kylin-V10-SP3".into(),
                 nics: vec![],
             }),
@@ -758,7 +758,7 @@ async fn networks_addresses_and_dependencies() {
             .await
             .expect_err("no vpc"),
         Code::FailedPrecondition,
-        sim_reasons::DEPENDENCY_NOT_FOUND,
+        reasons::DEPENDENCY_NOT_FOUND,
     );
 
     let with_nic = |id: &str, subnet: &str, ip: &str| {
@@ -798,7 +798,7 @@ async fn networks_addresses_and_dependencies() {
             .await
             .expect_err("no subnet"),
         Code::FailedPrecondition,
-        sim_reasons::DEPENDENCY_NOT_FOUND,
+        reasons::DEPENDENCY_NOT_FOUND,
     );
     // A resize keeps the address.
     let mut grown = with_nic("vm-a", "sn-a", "");
@@ -839,21 +839,22 @@ async fn networks_addresses_and_dependencies() {
             .await
             .expect_err("in use"),
         Code::FailedPrecondition,
-        sim_reasons::RESOURCE_IN_USE,
+        reasons::RESOURCE_IN_USE,
     );
     refused(
         sim.delete(v1::ResourceKind::Vpc, "vpc-a")
             .await
             .expect_err("has subnets"),
         Code::FailedPrecondition,
-        sim_reasons::RESOURCE_IN_USE,
+        reasons::RESOURCE_IN_USE,
     );
-    for id in ["vm-a", "vm-b"] {
-        sim.delete(v1::ResourceKind::Vm, id).await.expect("vm");
-    }
+    // The LB names vm-a as a member: it goes first.
     sim.delete(v1::ResourceKind::LoadBalancer, "lb-1")
         .await
         .expect("lb");
+    for id in ["vm-a", "vm-b"] {
+        sim.delete(v1::ResourceKind::Vm, id).await.expect("vm");
+    }
     sim.delete(v1::ResourceKind::Subnet, "sn-a")
         .await
         .expect("now free");
@@ -1327,5 +1328,689 @@ async fn added_hosts_show_in_the_inventory_and_take_vms() {
         sim.inventory().await.expect("inventory").revision,
         before.revision + 1,
         "an empty addition changes nothing"
+    );
+}
+
+// ------------------------------------------------------------ reference graph
+
+const HOST3: &str = "fsc-gov-x86_64-h0003";
+
+fn sg(id: &str, generation: u64, remote_group: &str) -> v1::ApplyRequest {
+    let rule = v1::SecurityRule {
+        direction: v1::Direction::Ingress as i32,
+        protocol: v1::Protocol::Tcp as i32,
+        port_min: 22,
+        port_max: 22,
+        remote_cidr: if remote_group.is_empty() {
+            "10.0.0.0/8".into()
+        } else {
+            String::new()
+        },
+        action: v1::RuleAction::Allow as i32,
+        priority: 100,
+        remote_group: remote_group.into(),
+    };
+    request(
+        v1::ResourceKind::SecurityGroup,
+        id,
+        generation,
+        Spec::SecurityGroup(v1::SecurityGroupSpec { rules: vec![rule] }),
+        v1::Placement::default(),
+    )
+}
+
+fn nics(subnet: Option<&str>) -> Vec<v1::Nic> {
+    subnet
+        .map(|s| v1::Nic {
+            subnet: s.into(),
+            ip: String::new(),
+        })
+        .into_iter()
+        .collect()
+}
+
+fn vm_ref(id: &str, generation: u64, subnet: Option<&str>, groups: &[&str]) -> v1::ApplyRequest {
+    let mut spec = vm_spec(1, GIB);
+    spec.nics = nics(subnet);
+    spec.security_groups = groups.iter().map(|g| (*g).to_owned()).collect();
+    request(
+        v1::ResourceKind::Vm,
+        id,
+        generation,
+        Spec::Vm(spec),
+        placement(HOST),
+    )
+}
+
+fn bare_metal(
+    id: &str,
+    generation: u64,
+    host: &str,
+    model: &str,
+    subnet: Option<&str>,
+) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::BareMetal,
+        id,
+        generation,
+        Spec::BareMetal(v1::BareMetalSpec {
+            arch: v1::Architecture::X8664 as i32,
+            model: model.into(),
+            image: "Kylin-V10-SP3".into(),
+            nics: nics(subnet),
+        }),
+        placement(host),
+    )
+}
+
+fn volume(id: &str, generation: u64, attach_to: &str) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::Volume,
+        id,
+        generation,
+        Spec::Volume(v1::VolumeSpec {
+            size_gib: 10,
+            storage_class: "fsc-standard".into(),
+            attach_to: attach_to.into(),
+        }),
+        v1::Placement {
+            zone: ZONE.into(),
+            ..Default::default()
+        },
+    )
+}
+
+fn bound_eip(id: &str, generation: u64, bind_to: &str) -> v1::ApplyRequest {
+    let mut req = eip(id, 10);
+    req.generation = generation;
+    req.idempotency_key = format!("{id}@{generation}");
+    if let Some(Spec::Eip(e)) = req.spec.as_mut().and_then(|s| s.spec.as_mut()) {
+        e.bind_to = bind_to.into();
+    }
+    req
+}
+
+fn load_balancer(id: &str, generation: u64, subnet: &str, members: &[&str]) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::LoadBalancer,
+        id,
+        generation,
+        Spec::LoadBalancer(v1::LoadBalancerSpec {
+            subnet: subnet.into(),
+            listeners: vec![v1::Listener {
+                protocol: v1::Protocol::Http as i32,
+                port: 80,
+                algorithm: v1::LbAlgorithm::RoundRobin as i32,
+                members: members
+                    .iter()
+                    .map(|m| v1::Member {
+                        target: (*m).into(),
+                        port: 8080,
+                        weight: 1,
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+        }),
+        v1::Placement::default(),
+    )
+}
+
+fn waf(id: &str, generation: u64, targets: &[&str]) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::WafPolicy,
+        id,
+        generation,
+        Spec::WafPolicy(v1::WafPolicySpec {
+            rule_sets: vec!["owasp-crs-4/sqli".into()],
+            mode: v1::WafMode::Block as i32,
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        }),
+        v1::Placement::default(),
+    )
+}
+
+fn backup(id: &str, generation: u64, target: &str) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::BackupPolicy,
+        id,
+        generation,
+        Spec::BackupPolicy(v1::BackupPolicySpec {
+            target: target.into(),
+            r#type: v1::BackupType::Incremental as i32,
+            schedule: "0 2 * * *".into(),
+            retention_days: 30,
+        }),
+        v1::Placement::default(),
+    )
+}
+
+fn snapshot(id: &str, generation: u64, source: &str) -> v1::ApplyRequest {
+    request(
+        v1::ResourceKind::Snapshot,
+        id,
+        generation,
+        Spec::Snapshot(v1::SnapshotSpec {
+            source: source.into(),
+        }),
+        v1::Placement::default(),
+    )
+}
+
+fn kind_of(req: &v1::ApplyRequest) -> v1::ResourceKind {
+    v1::ResourceKind::try_from(req.kind).expect("known kind")
+}
+
+/// One edge of the graph: `referrer(generation, Some(target))` names the
+/// target; `referrer(generation, None)` is the same resource without that
+/// reference (for a required reference, naming the spare instead), or `None`
+/// when the reference cannot be dropped (a subnet's VPC): then the referrer is
+/// deleted to free the target.
+struct Edge {
+    field: &'static str,
+    /// Dependencies of the target, then the target (last), then a spare.
+    setup: Vec<v1::ApplyRequest>,
+    target: (v1::ResourceKind, &'static str),
+    referrer: Referrer,
+}
+
+/// Builds the referring resource at a generation, naming the target or not.
+type Referrer = Box<dyn Fn(u64, Option<&str>) -> Option<v1::ApplyRequest>>;
+
+fn edges() -> Vec<Edge> {
+    let net = || {
+        vec![
+            vpc("vpc-1", "10.0.0.0/16"),
+            subnet("sn-1", "vpc-1", "10.0.1.0/24"),
+        ]
+    };
+    let bm_target = || bare_metal("bm-t", 1, HOST2, "", None);
+    vec![
+        Edge {
+            field: "subnet.vpc",
+            setup: vec![vpc("vpc-1", "10.0.0.0/16")],
+            target: (v1::ResourceKind::Vpc, "vpc-1"),
+            referrer: Box::new(|g, t| {
+                t.map(|t| {
+                    let mut r = subnet("sn-r", t, "10.0.1.0/24");
+                    r.generation = g;
+                    r
+                })
+            }),
+        },
+        Edge {
+            field: "vm.nics[0].subnet",
+            setup: net(),
+            target: (v1::ResourceKind::Subnet, "sn-1"),
+            referrer: Box::new(|g, t| Some(vm_ref("vm-r", g, t, &[]))),
+        },
+        Edge {
+            field: "vm.security_groups[0]",
+            setup: vec![sg("sg-1", 1, "")],
+            target: (v1::ResourceKind::SecurityGroup, "sg-1"),
+            referrer: Box::new(|g, t| {
+                Some(vm_ref("vm-r", g, None, &t.into_iter().collect::<Vec<_>>()))
+            }),
+        },
+        Edge {
+            field: "security_group.rules[0].remote_group",
+            setup: vec![sg("sg-1", 1, "")],
+            target: (v1::ResourceKind::SecurityGroup, "sg-1"),
+            referrer: Box::new(|g, t| Some(sg("sg-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "bare_metal.nics[0].subnet",
+            setup: net(),
+            target: (v1::ResourceKind::Subnet, "sn-1"),
+            referrer: Box::new(|g, t| Some(bare_metal("bm-r", g, HOST3, "", t))),
+        },
+        Edge {
+            field: "load_balancer.subnet",
+            setup: net(),
+            target: (v1::ResourceKind::Subnet, "sn-1"),
+            referrer: Box::new(|g, t| Some(load_balancer("lb-r", g, t.unwrap_or(""), &[]))),
+        },
+        Edge {
+            field: "volume.attach_to",
+            setup: vec![vm("vm-t", 1, HOST, 1, GIB)],
+            target: (v1::ResourceKind::Vm, "vm-t"),
+            referrer: Box::new(|g, t| Some(volume("vol-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "volume.attach_to",
+            setup: vec![bm_target()],
+            target: (v1::ResourceKind::BareMetal, "bm-t"),
+            referrer: Box::new(|g, t| Some(volume("vol-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "eip.bind_to",
+            setup: vec![vm("vm-t", 1, HOST, 1, GIB)],
+            target: (v1::ResourceKind::Vm, "vm-t"),
+            referrer: Box::new(|g, t| Some(bound_eip("eip-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "eip.bind_to",
+            setup: vec![bm_target()],
+            target: (v1::ResourceKind::BareMetal, "bm-t"),
+            referrer: Box::new(|g, t| Some(bound_eip("eip-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "eip.bind_to",
+            setup: vec![load_balancer("lb-t", 1, "", &[])],
+            target: (v1::ResourceKind::LoadBalancer, "lb-t"),
+            referrer: Box::new(|g, t| Some(bound_eip("eip-r", g, t.unwrap_or("")))),
+        },
+        Edge {
+            field: "load_balancer.listeners[0].members[0].target",
+            setup: vec![vm("vm-t", 1, HOST, 1, GIB)],
+            target: (v1::ResourceKind::Vm, "vm-t"),
+            referrer: Box::new(|g, t| {
+                Some(load_balancer(
+                    "lb-r",
+                    g,
+                    "",
+                    &t.into_iter().collect::<Vec<_>>(),
+                ))
+            }),
+        },
+        Edge {
+            field: "load_balancer.listeners[0].members[0].target",
+            setup: vec![bm_target()],
+            target: (v1::ResourceKind::BareMetal, "bm-t"),
+            referrer: Box::new(|g, t| {
+                Some(load_balancer(
+                    "lb-r",
+                    g,
+                    "",
+                    &t.into_iter().collect::<Vec<_>>(),
+                ))
+            }),
+        },
+        Edge {
+            field: "waf_policy.targets[0]",
+            setup: vec![eip("eip-t", 10)],
+            target: (v1::ResourceKind::Eip, "eip-t"),
+            referrer: Box::new(|g, t| Some(waf("waf-r", g, &t.into_iter().collect::<Vec<_>>()))),
+        },
+        Edge {
+            field: "waf_policy.targets[0]",
+            setup: vec![load_balancer("lb-t", 1, "", &[])],
+            target: (v1::ResourceKind::LoadBalancer, "lb-t"),
+            referrer: Box::new(|g, t| Some(waf("waf-r", g, &t.into_iter().collect::<Vec<_>>()))),
+        },
+        Edge {
+            field: "backup_policy.target",
+            setup: vec![vm("vm-t", 1, HOST, 1, GIB), volume("spare", 1, "")],
+            target: (v1::ResourceKind::Vm, "vm-t"),
+            referrer: Box::new(|g, t| Some(backup("bp-r", g, t.unwrap_or("spare")))),
+        },
+        Edge {
+            field: "backup_policy.target",
+            setup: vec![bm_target(), volume("spare", 1, "")],
+            target: (v1::ResourceKind::BareMetal, "bm-t"),
+            referrer: Box::new(|g, t| Some(backup("bp-r", g, t.unwrap_or("spare")))),
+        },
+        Edge {
+            field: "backup_policy.target",
+            setup: vec![volume("vol-t", 1, ""), volume("spare", 1, "")],
+            target: (v1::ResourceKind::Volume, "vol-t"),
+            referrer: Box::new(|g, t| Some(backup("bp-r", g, t.unwrap_or("spare")))),
+        },
+        Edge {
+            field: "snapshot.source",
+            setup: vec![volume("vol-t", 1, ""), volume("spare", 1, "")],
+            target: (v1::ResourceKind::Volume, "vol-t"),
+            referrer: Box::new(|g, t| Some(snapshot("snap-r", g, t.unwrap_or("spare")))),
+        },
+        Edge {
+            field: "snapshot.source",
+            setup: vec![vm("vm-t", 1, HOST, 1, GIB), volume("spare", 1, "")],
+            target: (v1::ResourceKind::Vm, "vm-t"),
+            referrer: Box::new(|g, t| Some(snapshot("snap-r", g, t.unwrap_or("spare")))),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_reference_is_checked_held_and_freed() {
+    for edge in edges() {
+        let what = format!("{} -> {:?}", edge.field, edge.target.0);
+        let (sim, log) = sim_with(Delays::zero());
+        let referrer = |g, t| (edge.referrer)(g, t).expect("a referrer naming the target");
+
+        // Missing: refused, and nothing changes (no resource, no event).
+        let err = sim
+            .apply(&referrer(1, Some("missing")))
+            .await
+            .expect_err(&what);
+        let md = refused(err, Code::FailedPrecondition, reasons::DEPENDENCY_NOT_FOUND);
+        assert_eq!(
+            (md["field"].as_str(), md["id"].as_str()),
+            (edge.field, "missing"),
+            "{what}"
+        );
+        assert_eq!(sim.resource_count(), 0, "{what}");
+        assert!(drain(&log, "").await.is_empty(), "{what}: no event");
+
+        for req in &edge.setup {
+            sim.apply(req)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: setup {}: {e:?}", req.id));
+        }
+        let (kind, target) = edge.target;
+        let named = referrer(1, Some(target));
+        let (by_kind, by) = (kind_of(&named), named.id.clone());
+        sim.apply(&named)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let held = sim.resource_count();
+
+        // Named: the target cannot go, and stays as it was.
+        let err = sim.delete(kind, target).await.expect_err(&what);
+        let md = refused(err, Code::FailedPrecondition, reasons::RESOURCE_IN_USE);
+        assert_eq!(md["used_by"], by, "{what}");
+        assert_eq!(md["field"], edge.field, "{what}");
+        let state = sim.get(kind, target).await.expect("get").expect(&what);
+        assert_eq!(phase(&state), v1::Phase::Running, "{what}");
+        assert_eq!(sim.resource_count(), held, "{what}");
+
+        // The referrer's own update drops the reference (or, where it cannot,
+        // the referrer goes): the target is free.
+        match (edge.referrer)(2, None) {
+            Some(without) => {
+                sim.apply(&without)
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            }
+            None => {
+                sim.delete(by_kind, &by).await.expect(&what);
+            }
+        }
+        let gone = sim.delete(kind, target).await.expect(&what).expect(&what);
+        assert_eq!(phase(&gone), v1::Phase::Deleted, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_reference_to_the_wrong_kind_is_an_invalid_spec() {
+    let (sim, _) = sim_with(Delays::zero());
+    sim.apply(&vpc("vpc-1", "10.0.0.0/16")).await.expect("vpc");
+    sim.apply(&subnet("sn-1", "vpc-1", "10.0.1.0/24"))
+        .await
+        .expect("subnet");
+    sim.apply(&eip("eip-1", 10)).await.expect("eip");
+    sim.apply(&vm("vm-1", 1, HOST, 1, GIB)).await.expect("vm");
+    sim.apply(&volume("vol-1", 1, "")).await.expect("volume");
+    let held = sim.resource_count();
+    for (bad, field) in [
+        (subnet("sn-2", "sn-1", "10.0.2.0/24"), "subnet.vpc"),
+        (vm_ref("vm-2", 1, Some("vpc-1"), &[]), "vm.nics[0].subnet"),
+        (vm_ref("vm-2", 1, None, &["sn-1"]), "vm.security_groups[0]"),
+        (volume("vol-2", 1, "eip-1"), "volume.attach_to"),
+        (bound_eip("eip-2", 1, "vol-1"), "eip.bind_to"),
+        (
+            load_balancer("lb-2", 1, "vm-1", &[]),
+            "load_balancer.subnet",
+        ),
+        (waf("waf-2", 1, &["vm-1"]), "waf_policy.targets[0]"),
+        (backup("bp-2", 1, "eip-1"), "backup_policy.target"),
+        (snapshot("snap-2", 1, "eip-1"), "snapshot.source"),
+    ] {
+        let err = sim.apply(&bad).await.expect_err(field);
+        let md = refused(err, Code::InvalidArgument, reasons::INVALID_SPEC);
+        assert_eq!(md["field"], field);
+    }
+    assert_eq!(sim.resource_count(), held, "refusals change nothing");
+}
+
+#[tokio::test]
+async fn a_resource_being_deleted_is_no_dependency_and_blocks_nothing() {
+    let (sim, _) = sim_with(Delays::zero());
+    sim.apply(&vpc("vpc-1", "10.0.0.0/16")).await.expect("vpc");
+    sim.apply(&subnet("sn-1", "vpc-1", "10.0.1.0/24"))
+        .await
+        .expect("subnet");
+    sim.apply(&vm_ref("vm-1", 1, Some("sn-1"), &[]))
+        .await
+        .expect("vm");
+    sim.apply(&volume("vol-1", 1, "vm-1"))
+        .await
+        .expect("volume");
+    sim.apply(&snapshot("snap-1", 1, "vol-1"))
+        .await
+        .expect("snapshot");
+    // Deletions now take a while: DELETING is visible.
+    sim.set_delays(Delays::uniform(60_000));
+
+    // A deleting snapshot does not hold its volume; a deleting volume is no
+    // attachment for a new snapshot.
+    sim.delete(v1::ResourceKind::Snapshot, "snap-1")
+        .await
+        .expect("snapshot deleting");
+    sim.delete(v1::ResourceKind::Volume, "vol-1")
+        .await
+        .expect("volume free once its snapshot is deleting");
+    let md = refused(
+        sim.apply(&snapshot("snap-2", 1, "vol-1"))
+            .await
+            .expect_err("deleting source"),
+        Code::FailedPrecondition,
+        reasons::DEPENDENCY_NOT_FOUND,
+    );
+    assert_eq!(md["id"], "vol-1");
+
+    // The VM is free too (its volume is deleting), but its address stays held
+    // until it is gone, so the subnet still waits, naming it.
+    sim.delete(v1::ResourceKind::Vm, "vm-1")
+        .await
+        .expect("vm deleting");
+    let md = refused(
+        sim.delete(v1::ResourceKind::Subnet, "sn-1")
+            .await
+            .expect_err("address still held"),
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+    );
+    assert_eq!(
+        (md["used_by"].as_str(), md["in_use"].as_str()),
+        ("vm-1", "1")
+    );
+}
+
+#[tokio::test]
+async fn a_deleting_subnet_still_holds_its_vpc() {
+    let (sim, _) = sim_with(Delays::zero());
+    sim.apply(&vpc("vpc-1", "10.0.0.0/16")).await.expect("vpc");
+    sim.apply(&subnet("sn-1", "vpc-1", "10.0.1.0/24"))
+        .await
+        .expect("subnet");
+    sim.set_delays(Delays::uniform(60_000));
+    sim.delete(v1::ResourceKind::Subnet, "sn-1")
+        .await
+        .expect("subnet deleting");
+    let md = refused(
+        sim.delete(v1::ResourceKind::Vpc, "vpc-1")
+            .await
+            .expect_err("subnet registered until gone"),
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+    );
+    assert_eq!(md["used_by"], "sn-1");
+}
+
+#[tokio::test]
+async fn references_follow_updates_and_count_every_referrer() {
+    let (sim, _) = sim_with(Delays::zero());
+    for id in ["vm-a", "vm-b"] {
+        sim.apply(&vm(id, 1, HOST, 1, GIB)).await.expect("vm");
+    }
+    sim.apply(&load_balancer("lb-1", 1, "", &["vm-a"]))
+        .await
+        .expect("lb");
+    sim.apply(&load_balancer("lb-2", 1, "", &["vm-a", "vm-b"]))
+        .await
+        .expect("lb");
+    // lb-1 moves to vm-b: vm-a is still named by lb-2.
+    sim.apply(&load_balancer("lb-1", 2, "", &["vm-b"]))
+        .await
+        .expect("lb-1 gen 2");
+    let md = refused(
+        sim.delete(v1::ResourceKind::Vm, "vm-a")
+            .await
+            .expect_err("lb-2"),
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+    );
+    assert_eq!(md["used_by"], "lb-2");
+    sim.apply(&load_balancer("lb-2", 2, "", &["vm-b"]))
+        .await
+        .expect("lb-2 gen 2");
+    sim.delete(v1::ResourceKind::Vm, "vm-a")
+        .await
+        .expect("free now");
+    // vm-b is named twice; deleting one referrer is not enough.
+    sim.delete(v1::ResourceKind::LoadBalancer, "lb-1")
+        .await
+        .expect("lb-1");
+    let md = refused(
+        sim.delete(v1::ResourceKind::Vm, "vm-b")
+            .await
+            .expect_err("lb-2"),
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+    );
+    assert_eq!(md["used_by"], "lb-2");
+    // A refused update keeps the old references.
+    refused(
+        sim.apply(&load_balancer("lb-2", 3, "", &["vm-x"]))
+            .await
+            .expect_err("missing member"),
+        Code::FailedPrecondition,
+        reasons::DEPENDENCY_NOT_FOUND,
+    );
+    let held = sim
+        .get(v1::ResourceKind::LoadBalancer, "lb-2")
+        .await
+        .expect("get")
+        .expect("lb-2");
+    assert_eq!(held.generation, 2);
+    refused(
+        sim.delete(v1::ResourceKind::Vm, "vm-b")
+            .await
+            .expect_err("still lb-2's member"),
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+    );
+}
+
+#[tokio::test]
+async fn a_security_group_may_name_itself() {
+    let (sim, _) = sim_with(Delays::zero());
+    sim.apply(&sg("sg-self", 1, "sg-self"))
+        .await
+        .expect("a rule on the group's own members");
+    sim.delete(v1::ResourceKind::SecurityGroup, "sg-self")
+        .await
+        .expect("its own rule does not hold it")
+        .expect("existed");
+    // A rule names exactly one remote.
+    let mut both = sg("sg-both", 1, "sg-x");
+    if let Some(Spec::SecurityGroup(g)) = both.spec.as_mut().and_then(|s| s.spec.as_mut()) {
+        g.rules[0].remote_cidr = "10.0.0.0/8".into();
+    }
+    refused(
+        sim.apply(&both).await.expect_err("two remotes"),
+        Code::InvalidArgument,
+        reasons::INVALID_SPEC,
+    );
+    let mut neither = sg("sg-none", 1, "");
+    if let Some(Spec::SecurityGroup(g)) = neither.spec.as_mut().and_then(|s| s.spec.as_mut()) {
+        g.rules[0].remote_cidr.clear();
+    }
+    refused(
+        sim.apply(&neither).await.expect_err("no remote"),
+        Code::InvalidArgument,
+        reasons::INVALID_SPEC,
+    );
+}
+
+#[tokio::test]
+async fn bare_metal_gets_its_model_and_shares_a_pool_with_vms() {
+    let (sim, _) = sim_with(Delays::zero());
+    let inventory = sim.inventory().await.expect("inventory");
+    let model = |host: &str| {
+        inventory
+            .hosts
+            .iter()
+            .find(|h| h.id == host)
+            .map(|h| h.model.clone())
+    };
+    assert_eq!(
+        model(HOST).as_deref(),
+        Some(crate::config::DEMO_MODEL_X86_64)
+    );
+    assert_eq!(
+        model(ARM_HOST).as_deref(),
+        Some(crate::config::DEMO_MODEL_ARM64)
+    );
+    assert!(inventory.hosts.iter().all(|h| !h.model.is_empty()));
+
+    sim.apply(&vm("vm-1", 1, HOST, 2, 4 * GIB))
+        .await
+        .expect("a VM on the first host");
+    let md = refused(
+        sim.apply(&bare_metal(
+            "bm-arm",
+            1,
+            HOST2,
+            crate::config::DEMO_MODEL_ARM64,
+            None,
+        ))
+        .await
+        .expect_err("an x86 host is no TaiShan"),
+        Code::FailedPrecondition,
+        reasons::MODEL_UNAVAILABLE,
+    );
+    assert_eq!(
+        (
+            md["host"].as_str(),
+            md["host_model"].as_str(),
+            md["requested_model"].as_str()
+        ),
+        (
+            HOST2,
+            crate::config::DEMO_MODEL_X86_64,
+            crate::config::DEMO_MODEL_ARM64
+        )
+    );
+    assert_eq!(sim.host_usage(HOST2).expect("host").resources, 0);
+    sim.apply(&bare_metal(
+        "bm-1",
+        1,
+        HOST2,
+        crate::config::DEMO_MODEL_X86_64,
+        None,
+    ))
+    .await
+    .expect("the model the host is");
+    sim.apply(&bare_metal("bm-2", 1, HOST3, "", None))
+        .await
+        .expect("no model asked: whatever the host is");
+    // The same pool: one VM host, two whole bare-metal hosts.
+    for host in [HOST, HOST2, HOST3] {
+        assert_eq!(sim.host_usage(host).expect("host").resources, 1, "{host}");
+    }
+    assert_eq!(
+        sim.host_usage(HOST2).expect("host").memory_used_mib,
+        USABLE_MIB
+    );
+    // A new generation is held to the same rule.
+    refused(
+        sim.apply(&bare_metal("bm-2", 2, HOST3, "R4900 G3", None))
+            .await
+            .expect_err("another model"),
+        Code::FailedPrecondition,
+        reasons::MODEL_UNAVAILABLE,
     );
 }
