@@ -20,6 +20,10 @@ use yunshu_domain::order::{HistoryEntry, OrderKind, OrderRequest, OrderState};
 use yunshu_domain::order_line::{
     BastionAccountRequest, CrossZoneAccess, PublicIpRequest, ResourceLine, ServerRequest,
 };
+use yunshu_domain::order_services::{
+    BackupPolicyRequest, LoadBalancerRequest, NetworkRequest, SecurityGroupRequest,
+    SnapshotRequest, VolumeRequest, WafPolicyRequest,
+};
 use yunshu_domain::{ProviderId, SystemNumber, Text};
 use yunshu_workflow::deadline::{self, PolicyName, StepClock};
 use yunshu_workflow::orders::{self, Loaded, OrderDraft};
@@ -67,6 +71,39 @@ pub struct OrderInput {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub note: Option<Text>,
+    /// A `NetworkRequest` (domain type): `{vpc_cidr, subnets: [{network_area,
+    /// cidr}]}`; absent = the system's network, or the default one.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub network: Option<NetworkRequest>,
+    /// `SecurityGroupRequest`s (domain type): `{name, rules, servers, remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub security_groups: Vec<SecurityGroupRequest>,
+    /// `LoadBalancerRequest`s (domain type): `{name, network_area, listeners,
+    /// members, remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub load_balancers: Vec<LoadBalancerRequest>,
+    /// `WafPolicyRequest`s (domain type): `{name, load_balancer, mode,
+    /// rule_sets, cc_limit, allow_cidrs, deny_cidrs, remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub waf_policies: Vec<WafPolicyRequest>,
+    /// `VolumeRequest`s (domain type): `{name, server_name, size_gib, tier,
+    /// remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub volumes: Vec<VolumeRequest>,
+    /// `BackupPolicyRequest`s (domain type): `{name, target, backup_type,
+    /// window, retention_days, capacity_gib, remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub backup_policies: Vec<BackupPolicyRequest>,
+    /// `SnapshotRequest`s (domain type): `{name, source, remove}`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub snapshots: Vec<SnapshotRequest>,
 }
 
 impl From<OrderInput> for OrderRequest {
@@ -83,6 +120,13 @@ impl From<OrderInput> for OrderRequest {
             bastion_accounts: i.bastion_accounts,
             cross_zone_access: i.cross_zone_access,
             note: i.note,
+            network: i.network,
+            security_groups: i.security_groups,
+            load_balancers: i.load_balancers,
+            waf_policies: i.waf_policies,
+            volumes: i.volumes,
+            backup_policies: i.backup_policies,
+            snapshots: i.snapshots,
         }
     }
 }

@@ -138,8 +138,8 @@ pub(crate) async fn resource_views(
             vcpu,
             memory_gib,
             zone: placement.map(|p| p.zone.to_string()),
-            network_area: placement.map(|p| p.network_area.to_string()),
-            pool: placement.map(|p| p.pool.to_string()),
+            network_area: placement.and_then(|p| p.network_area.as_ref().map(ToString::to_string)),
+            pool: placement.and_then(|p| p.pool.as_ref().map(ToString::to_string)),
             generation: res.generation(),
             phase: serde_json::to_value(status.phase)
                 .ok()

@@ -702,3 +702,136 @@ async fn a_provider_operator_sees_approved_orders_naming_its_platform_only() {
     let r = app.transition(&op, &ids[0], "test_env_ready", None).await;
     assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
 }
+
+/// The three-tier order of issue 14 as a tenant sends it: network, security
+/// groups, a load balancer with a WAF policy and a public IP, a volume, a
+/// backup policy and a bare-metal server.
+pub(crate) fn three_tier_order(system: &str) -> serde_json::Value {
+    let mut bm = line("bm", 1);
+    bm["server"]["form"] = json!("bare_metal");
+    bm["server"]["model"] = json!("TaiShan 200 2280");
+    json!({
+        "kind": "onboarding", "system": system,
+        "lines": [line("web", 2), line("db", 1), bm],
+        "network": {"vpc_cidr": "10.20.0.0/16", "subnets": [
+            {"network_area": "gov_extranet", "cidr": "10.20.1.0/24"},
+            {"network_area": "internet", "cidr": "10.20.2.0/24"}]},
+        "security_groups": [
+            {"name": "web", "servers": ["web"], "rules": [
+                {"protocol": "tcp", "ports": {"from": 80, "to": 80}, "remote": {"cidr": "10.20.2.0/24"}}]},
+            {"name": "db", "servers": ["db"], "rules": [
+                {"protocol": "tcp", "ports": {"from": 3306, "to": 3306}, "remote": {"group": "web"}}]}],
+        "load_balancers": [{"name": "web-lb", "network_area": "internet", "members": "web",
+            "listeners": [{"protocol": "http", "port": 80, "backend_port": 8080,
+                "algorithm": "weighted_round_robin",
+                "health_check": {"protocol": "http", "path": "/healthz"}}]}],
+        "waf_policies": [{"name": "web-waf", "load_balancer": "web-lb", "mode": "block",
+            "rule_sets": ["sqli", "xss"], "cc_limit": {"requests": 100, "period_seconds": 60}}],
+        "public_ips": [{"purpose": "门户访问", "server_name": "web-lb", "ports": [80], "bandwidth_mbps": 20}],
+        "volumes": [{"name": "db-data", "server_name": "db", "size_gib": 200, "tier": "high_performance"}],
+        "backup_policies": [{"name": "db-nightly", "target": "db", "backup_type": "incremental",
+            "window": {"every": "daily", "hour": 2}, "retention_days": 7, "capacity_gib": 200}]
+    })
+}
+
+#[tokio::test]
+async fn network_and_service_items_are_checked_over_http_and_bad_ones_write_nothing() {
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let li = app.login("li").await;
+    let sys = app.system_create(&li, "门户网站").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let ok = app
+        .call("POST", "/api/v1/orders", Some(three_tier_order(&sys)), &li)
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    assert_eq!(ok.body["request"]["load_balancers"][0]["name"], "web-lb");
+    assert_eq!(
+        ok.body["request"]["lines"][2]["server"]["model"],
+        "TaiShan 200 2280"
+    );
+    let before = app.audit_count().await;
+    let bad = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut body = three_tier_order(&sys);
+        edit(&mut body);
+        body
+    };
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            bad(&|b| b["network"]["subnets"][0]["cidr"] = json!("10.99.1.0/24")),
+            "NETWORK_SUBNET_OUTSIDE_VPC",
+        ),
+        (
+            bad(&|b| b["network"]["subnets"][1]["cidr"] = json!("10.20.1.128/25")),
+            "NETWORK_SUBNETS_OVERLAP",
+        ),
+        (
+            bad(&|b| {
+                let lb = b["load_balancers"][0].clone();
+                b["load_balancers"] = json!([lb.clone(), lb]);
+            }),
+            "ORDER_ITEM_NAME_TWICE",
+        ),
+        (
+            bad(&|b| b["load_balancers"][0]["listeners"] = json!([])),
+            "ORDER_ITEM_INVALID",
+        ),
+        (
+            bad(&|b| b["waf_policies"][0]["rule_sets"] = json!([])),
+            "ORDER_ITEM_INVALID",
+        ),
+        (
+            bad(&|b| b["lines"][0]["server"]["model"] = json!("R4900")),
+            "ORDER_ITEM_INVALID",
+        ),
+        (
+            bad(&|b| {
+                b["volumes"] = json!(
+                    (0..65)
+                        .map(|i| json!({"name": format!("v{i}"), "server_name": "db",
+                        "size_gib": 10, "tier": "standard"}))
+                        .collect::<Vec<_>>()
+                )
+            }),
+            "ORDER_ITEMS_TOO_MANY",
+        ),
+    ];
+    for (body, expected) in cases {
+        let r = app.call("POST", "/api/v1/orders", Some(body), &li).await;
+        assert_eq!(
+            code(&r),
+            (StatusCode::BAD_REQUEST, Some(expected)),
+            "{}",
+            r.body
+        );
+        assert!(r.body["message_zh"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Malformed items never reach the domain checks: serde refuses them.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(bad(&|b| b["volumes"][0]["tier"] = json!("gold"))),
+            &li,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // Editing a draft into a bad one is refused the same way.
+    let id = ok.body["id"].as_str().expect("id");
+    let r = app
+        .call(
+            "PUT",
+            &format!("/api/v1/orders/{id}"),
+            Some(bad(&|b| b["network"]["vpc_cidr"] = json!("10.20.0.0/28"))),
+            &li,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("NETWORK_VPC_SIZE")),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.audit_count().await, before, "nothing written");
+}

@@ -10,8 +10,9 @@ use thiserror::Error;
 
 use crate::{
     alarm::AlarmError, audit::AuditError, catalog::CatalogError, ids::IdError, order::OrderError,
-    order_line::LineError, provider::ProviderError, record::RecordError, resource::ResourceError,
-    system::SystemError, tenant::TenantError, text::TextError, user::UserError,
+    order_line::LineError, order_services::ServiceError, provider::ProviderError,
+    record::RecordError, resource::ResourceError, system::SystemError, tenant::TenantError,
+    text::TextError, user::UserError,
 };
 
 /// A domain error with a stable machine code and a Chinese message.
@@ -57,6 +58,8 @@ pub enum DomainError {
     Policy(#[from] crate::calendar::PolicyError),
     #[error(transparent)]
     CatalogImport(#[from] crate::catalog_data::CatalogImportError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl DomainError {
@@ -78,6 +81,7 @@ impl DomainError {
             DomainError::Calendar(e) => e,
             DomainError::Policy(e) => e,
             DomainError::CatalogImport(e) => e,
+            DomainError::Service(e) => e,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod error;
 pub mod ids;
 pub mod order;
 pub mod order_line;
+pub mod order_services;
 pub mod provider;
 pub mod record;
 pub mod resource;

@@ -19,6 +19,10 @@ use crate::{
     order_line::{
         BastionAccountRequest, CrossZoneAccess, LineError, PublicIpRequest, ResourceLine,
     },
+    order_services::{
+        BackupPolicyRequest, LoadBalancerRequest, NetworkRequest, SecurityGroupRequest,
+        ServiceError, SnapshotRequest, VolumeRequest, WafPolicyRequest,
+    },
     record::Record,
     system::SystemNumber,
     tenant::TenantCode,
@@ -341,6 +345,88 @@ pub struct OrderRequest {
     /// Free text: change reason, exit reason, other remarks (变更原因, 退出原因, 其他说明).
     #[serde(default)]
     pub note: Option<Text>,
+    /// The system's VPC and subnets; `None` keeps what the system has (or the
+    /// default network for a new system).
+    #[serde(default)]
+    pub network: Option<NetworkRequest>,
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroupRequest>,
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancerRequest>,
+    #[serde(default)]
+    pub waf_policies: Vec<WafPolicyRequest>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeRequest>,
+    #[serde(default)]
+    pub backup_policies: Vec<BackupPolicyRequest>,
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotRequest>,
+}
+
+impl OrderRequest {
+    /// What one order can say about itself: every item's shape, names unique
+    /// per kind (server lines by server name), a bare-metal model only on
+    /// bare-metal lines. Whether a name an item refers to resolves is checked
+    /// against the whole system by the workflow.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        use crate::order_line::ServerForm;
+        use crate::order_services::unique;
+        unique(
+            "servers",
+            self.lines.iter().map(|l| &l.server().server_name),
+        )?;
+        for l in &self.lines {
+            if l.server().model.is_some() && l.server().form != ServerForm::BareMetal {
+                return Err(ServiceError::Invalid {
+                    item: "server",
+                    name: l.server().server_name.to_string(),
+                    field: "model",
+                    reason: "is for bare-metal servers only".to_owned(),
+                    reason_zh: "仅物理服务器可指定型号".to_owned(),
+                });
+            }
+        }
+        if self.public_ips.len() > crate::order_services::MAX_ITEMS {
+            return Err(ServiceError::TooMany {
+                what: "public IPs",
+                max: crate::order_services::MAX_ITEMS,
+            });
+        }
+        if let Some(n) = &self.network {
+            n.validate()?;
+        }
+        unique(
+            "security groups",
+            self.security_groups.iter().map(|g| &g.name),
+        )?;
+        for g in &self.security_groups {
+            g.validate()?;
+        }
+        unique(
+            "load balancers",
+            self.load_balancers.iter().map(|l| &l.name),
+        )?;
+        for l in &self.load_balancers {
+            l.validate()?;
+        }
+        unique("WAF policies", self.waf_policies.iter().map(|w| &w.name))?;
+        for w in &self.waf_policies {
+            w.validate()?;
+        }
+        unique("volumes", self.volumes.iter().map(|v| &v.name))?;
+        for v in &self.volumes {
+            v.validate()?;
+        }
+        unique(
+            "backup policies",
+            self.backup_policies.iter().map(|b| &b.name),
+        )?;
+        for b in &self.backup_policies {
+            b.validate()?;
+        }
+        unique("snapshots", self.snapshots.iter().map(|s| &s.name))?;
+        Ok(())
+    }
 }
 
 /// Work order (工单): the unit of review. Fields are private so the state only moves

@@ -80,8 +80,14 @@ pub struct ServerRequest {
     pub os: Name,
     /// Purpose (服务器用途).
     pub purpose: Text,
-    /// Backup space (备份空间); 0 when none.
+    /// Backup space (备份空间); 0 when none. More than 0 gives each server a
+    /// daily incremental backup of this size unless a backup policy names the
+    /// group.
     pub backup_gib: u32,
+    /// Bare metal only: the hardware model (the catalog's 配置, the provider's
+    /// host model); `None` = any model with the cores and memory asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Name>,
 }
 
 /// A requested server row with its requested and approved quantities.
@@ -192,10 +198,24 @@ impl fmt::Display for Port {
 pub struct PublicIpRequest {
     /// 公网 IP 用途
     pub purpose: Text,
-    /// 映射的虚拟机名称
+    /// 映射的虚拟机名称: a server group (each member gets one address) or a
+    /// load balancer of the system (one address).
     pub server_name: Name,
     /// 端口
     pub ports: Vec<Port>,
+    /// Internet bandwidth of the address, Mbps (default [`Self::DEFAULT_MBPS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_mbps: Option<NonZeroU32>,
+}
+
+impl PublicIpRequest {
+    /// Bandwidth of an address whose request does not say.
+    pub const DEFAULT_MBPS: u32 = 5;
+
+    pub fn bandwidth(&self) -> u32 {
+        self.bandwidth_mbps
+            .map_or(Self::DEFAULT_MBPS, NonZeroU32::get)
+    }
 }
 
 /// A bastion-host account request (堡垒机账号开通, 000 附件3).
@@ -285,6 +305,7 @@ pub(crate) mod tests {
             os: Name::new("麒麟 V10").expect("name"),
             purpose: Text::new("应用服务器").expect("text"),
             backup_gib: 200,
+            model: None,
         }
     }
 

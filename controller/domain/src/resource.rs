@@ -152,6 +152,45 @@ impl Cidr {
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
+
+    /// First and last address of the network, as numbers.
+    fn bounds(&self) -> (u32, u32) {
+        let size = 1u64 << (32 - u32::from(self.prefix));
+        let first = u32::from(self.addr);
+        let last = u64::from(first) + size - 1;
+        (first, u32::try_from(last).unwrap_or(u32::MAX))
+    }
+
+    /// Whether every address of `other` is in this network.
+    pub fn contains(&self, other: &Cidr) -> bool {
+        let (a, b) = self.bounds();
+        let (c, d) = other.bounds();
+        a <= c && d <= b
+    }
+
+    /// Whether the two networks share an address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        let (a, b) = self.bounds();
+        let (c, d) = other.bounds();
+        a <= d && c <= b
+    }
+
+    /// The `n`-th (0-based) sub-network of length `prefix`, if it fits.
+    pub fn subnet(&self, prefix: u8, n: u32) -> Option<Cidr> {
+        if prefix < self.prefix || prefix > 32 {
+            return None;
+        }
+        let count = 1u64 << (prefix - self.prefix);
+        if u64::from(n) >= count {
+            return None;
+        }
+        let size = 1u64 << (32 - u32::from(prefix));
+        let addr = u64::from(u32::from(self.addr)) + u64::from(n) * size;
+        Some(Cidr {
+            addr: Ipv4Addr::from(u32::try_from(addr).ok()?),
+            prefix,
+        })
+    }
 }
 
 impl fmt::Display for Cidr {
@@ -198,6 +237,12 @@ pub struct VmSpec {
     /// VMs sharing a group are placed on different hosts.
     #[serde(default)]
     pub anti_affinity_group: Option<AntiAffinityGroup>,
+    /// Subnet resources, one NIC each.
+    #[serde(default)]
+    pub nics: Vec<ResourceId>,
+    /// Security-group resources the VM's NICs join.
+    #[serde(default)]
+    pub security_groups: Vec<ResourceId>,
 }
 
 impl VmSpec {
@@ -206,15 +251,19 @@ impl VmSpec {
     pub const MAX_DATA_DISKS: usize = 16;
 }
 
-/// Desired spec of a bare-metal server (物理服务器).
+/// Desired spec of a bare-metal server (物理服务器): a whole host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BareMetalSpec {
     pub arch: Architecture,
-    /// Provider's hardware configuration name, e.g. catalog item 1003 "配置1".
-    pub flavor: Name,
+    /// The host model asked for (the provider's `Host.model`); `None` = any.
+    #[serde(default)]
+    pub flavor: Option<Name>,
     pub image: ImageId,
     pub zone: ZoneId,
     pub network_area: NetworkAreaId,
+    /// Subnet resources, one NIC each.
+    #[serde(default)]
+    pub nics: Vec<ResourceId>,
 }
 
 /// Desired spec of a block volume (云硬盘).
@@ -267,6 +316,15 @@ pub struct PortRange {
     pub to: Port,
 }
 
+/// The other end of a security rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleRemoteSpec {
+    Cidr(Cidr),
+    /// The members of a security-group resource.
+    Group(ResourceId),
+}
+
 /// One allow rule of a security group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityRule {
@@ -275,7 +333,7 @@ pub struct SecurityRule {
     /// `None` means all ports (and is the only choice for ICMP).
     #[serde(default)]
     pub ports: Option<PortRange>,
-    pub remote: Cidr,
+    pub remote: RuleRemoteSpec,
 }
 
 /// Desired spec of a security group (安全组).
@@ -303,12 +361,67 @@ pub enum ListenerProtocol {
     Https,
 }
 
+/// How a load balancer spreads connections (003 §3.2.1.10: WRR, WLC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LbAlgorithm {
+    RoundRobin,
+    /// 加权轮询
+    #[default]
+    WeightedRoundRobin,
+    /// 加权最小连接数
+    WeightedLeastConnections,
+}
+
+/// How a health check probes a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthProtocol {
+    Tcp,
+    Http,
+}
+
+fn five() -> u32 {
+    5
+}
+fn three() -> u32 {
+    3
+}
+
+/// A listener's health check: unhealthy members stop receiving traffic
+/// (003 §3.2.1.10 "健康检查").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub protocol: HealthProtocol,
+    /// Default: the listener's backend port.
+    #[serde(default)]
+    pub port: Option<Port>,
+    /// HTTP only, e.g. `/healthz`.
+    #[serde(default)]
+    pub path: Option<Name>,
+    #[serde(default = "five")]
+    pub interval_seconds: u32,
+    #[serde(default = "three")]
+    pub timeout_seconds: u32,
+    #[serde(default = "three")]
+    pub healthy_threshold: u32,
+    #[serde(default = "three")]
+    pub unhealthy_threshold: u32,
+}
+
 /// One listener of a load balancer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     pub protocol: ListenerProtocol,
     pub port: Port,
     pub backend_port: Port,
+    #[serde(default)]
+    pub algorithm: LbAlgorithm,
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    /// 会话保持
+    #[serde(default)]
+    pub session_persistence: bool,
 }
 
 /// Desired spec of a load balancer (负载均衡).
@@ -328,13 +441,60 @@ pub enum WafMode {
     Block,
 }
 
+/// OWASP rule families a WAF policy can enable (003 §3.2.1.14: injection, XSS
+/// and the rest of the OWASP Top 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WafRuleSet {
+    Sqli,
+    Xss,
+    Rce,
+    Lfi,
+    Rfi,
+    Scanner,
+    Protocol,
+}
+
+impl WafRuleSet {
+    /// The rule set's name on the wire, OWASP CRS 4 style.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            WafRuleSet::Sqli => "owasp-crs-4/sqli",
+            WafRuleSet::Xss => "owasp-crs-4/xss",
+            WafRuleSet::Rce => "owasp-crs-4/rce",
+            WafRuleSet::Lfi => "owasp-crs-4/lfi",
+            WafRuleSet::Rfi => "owasp-crs-4/rfi",
+            WafRuleSet::Scanner => "owasp-crs-4/scanner",
+            WafRuleSet::Protocol => "owasp-crs-4/protocol",
+        }
+    }
+}
+
+/// CC (HTTP flood) protection: at most `requests` per client in `period_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CcLimit {
+    pub requests: NonZeroU32,
+    pub period_seconds: NonZeroU32,
+}
+
 /// Desired spec of a WAF policy (云WAF, 000 catalog ZW0205).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WafPolicySpec {
     pub mode: WafMode,
+    /// Domains it serves, when the tenant names them (informational).
+    #[serde(default)]
     pub domains: Vec<Name>,
+    /// EIP or load-balancer resources it protects.
     #[serde(default)]
     pub targets: Vec<ResourceId>,
+    #[serde(default)]
+    pub rule_sets: Vec<WafRuleSet>,
+    #[serde(default)]
+    pub cc_limit: Option<CcLimit>,
+    #[serde(default)]
+    pub allow_cidrs: Vec<Cidr>,
+    #[serde(default)]
+    pub deny_cidrs: Vec<Cidr>,
 }
 
 /// When a backup runs, in UTC hours (callers convert from Beijing time).
@@ -351,10 +511,22 @@ pub enum BackupSchedule {
     },
 }
 
+/// Backup method (003 §2.3.5 (2): 完整备份、差异备份和增量备份).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupType {
+    #[default]
+    Full,
+    Differential,
+    Incremental,
+}
+
 /// Desired spec of a backup policy (备份, 000 catalog ZW010218–ZW0102021).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupPolicySpec {
     pub targets: Vec<ResourceId>,
+    #[serde(default)]
+    pub backup_type: BackupType,
     pub schedule: BackupSchedule,
     pub retention_days: NonZeroU32,
     /// Backup space (备份空间) billed to the system.
@@ -401,6 +573,33 @@ impl ResourceSpec {
         }
     }
 
+    /// The resources this spec names (proto "References between resources"):
+    /// they must exist before it is applied and outlive it.
+    pub fn references(&self) -> Vec<&ResourceId> {
+        match self {
+            ResourceSpec::Vm(vm) => vm.nics.iter().chain(&vm.security_groups).collect(),
+            ResourceSpec::BareMetal(bm) => bm.nics.iter().collect(),
+            ResourceSpec::Volume(v) => v.attached_to.iter().collect(),
+            ResourceSpec::Vpc(_) => Vec::new(),
+            ResourceSpec::Subnet(s) => vec![&s.vpc],
+            ResourceSpec::SecurityGroup(g) => g
+                .rules
+                .iter()
+                .filter_map(|r| match &r.remote {
+                    RuleRemoteSpec::Group(id) => Some(id),
+                    RuleRemoteSpec::Cidr(_) => None,
+                })
+                .collect(),
+            ResourceSpec::Eip(e) => e.bound_to.iter().collect(),
+            ResourceSpec::LoadBalancer(lb) => {
+                std::iter::once(&lb.subnet).chain(&lb.members).collect()
+            }
+            ResourceSpec::WafPolicy(w) => w.targets.iter().collect(),
+            ResourceSpec::BackupPolicy(b) => b.targets.iter().collect(),
+            ResourceSpec::Snapshot(s) => vec![&s.source],
+        }
+    }
+
     /// Checks the rules types alone cannot express (`RESOURCE_SPEC_INVALID`). Shape
     /// limits (cores, memory) are catalog data and checked by `catalog`.
     pub fn validate(&self) -> Result<(), ResourceError> {
@@ -439,8 +638,8 @@ impl ResourceSpec {
                 }
                 Ok(())
             }
-            ResourceSpec::WafPolicy(w) if w.domains.is_empty() => {
-                Err(invalid("domains", "must not be empty"))
+            ResourceSpec::WafPolicy(w) if w.rule_sets.is_empty() => {
+                Err(invalid("rule_sets", "must not be empty"))
             }
             ResourceSpec::BackupPolicy(b) => {
                 if b.targets.is_empty() {
@@ -500,15 +699,20 @@ impl ResourceStatus {
     }
 }
 
-/// Where the controller placed a resource (SPEC §4): the provider and, for
-/// compute, the pool and host. Written with the resource's intent in one store
-/// transaction, so capacity is never counted twice or lost across a restart.
+/// Where the controller placed a resource (SPEC §4): the provider and zone
+/// and, where they apply, the network area (subnets, servers, EIPs, load
+/// balancers), pool and host (servers). Written with the resource's intent in
+/// one store transaction, so capacity is never counted twice or lost across a
+/// restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     pub provider: crate::ids::ProviderId,
     pub zone: ZoneId,
-    pub network_area: NetworkAreaId,
-    pub pool: crate::ids::PoolId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_area: Option<NetworkAreaId>,
+    /// For VMs and bare metal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<crate::ids::PoolId>,
     /// For VMs and bare metal.
     #[serde(default)]
     pub host: Option<crate::ids::HostId>,
@@ -716,6 +920,8 @@ mod tests {
             network_area: NetworkAreaId::new("extranet").expect("id"),
             zone: ZoneId::new("fuzhongxin").expect("id"),
             anti_affinity_group: Some(AntiAffinityGroup::new("web").expect("id")),
+            nics: Vec::new(),
+            security_groups: Vec::new(),
         })
     }
 
@@ -751,6 +957,23 @@ mod tests {
             Cidr::parse("10.1.0.0/16").expect("ok").to_string(),
             "10.1.0.0/16"
         );
+    }
+
+    #[test]
+    fn cidr_containment_overlap_and_subnets() {
+        let c = |v: &str| Cidr::parse(v).expect("cidr");
+        let vpc = c("10.8.0.0/16");
+        assert!(vpc.contains(&c("10.8.3.0/24")));
+        assert!(vpc.contains(&vpc));
+        assert!(!vpc.contains(&c("10.9.0.0/24")));
+        assert!(!c("10.8.3.0/24").contains(&vpc));
+        assert!(vpc.overlaps(&c("10.0.0.0/8")));
+        assert!(!c("10.8.0.0/24").overlaps(&c("10.8.1.0/24")));
+        assert_eq!(vpc.subnet(24, 0), Some(c("10.8.0.0/24")));
+        assert_eq!(vpc.subnet(24, 255), Some(c("10.8.255.0/24")));
+        assert_eq!(vpc.subnet(24, 256), None);
+        assert_eq!(vpc.subnet(8, 0), None);
+        assert_eq!(c("0.0.0.0/0").subnet(1, 1), Some(c("128.0.0.0/1")));
     }
 
     #[test]
@@ -793,9 +1016,54 @@ mod tests {
     }
 
     #[test]
+    fn references_name_what_must_exist_first() {
+        let id = |s: &str| ResourceId::new(s).expect("id");
+        let mut v = match vm(2) {
+            ResourceSpec::Vm(v) => v,
+            _ => unreachable!("vm() builds a VM"),
+        };
+        v.nics = vec![id("subnet-a")];
+        v.security_groups = vec![id("sg-default")];
+        let refs = |spec: &ResourceSpec| -> Vec<String> {
+            spec.references().iter().map(|r| r.to_string()).collect()
+        };
+        assert_eq!(refs(&ResourceSpec::Vm(v)), ["subnet-a", "sg-default"]);
+        let lb = ResourceSpec::LoadBalancer(LoadBalancerSpec {
+            subnet: id("subnet-a"),
+            listeners: vec![],
+            members: vec![id("vm-1"), id("vm-2")],
+        });
+        assert_eq!(refs(&lb), ["subnet-a", "vm-1", "vm-2"]);
+        let sg = ResourceSpec::SecurityGroup(SecurityGroupSpec {
+            rules: vec![
+                SecurityRule {
+                    direction: Direction::Ingress,
+                    protocol: IpProtocol::Tcp,
+                    ports: None,
+                    remote: RuleRemoteSpec::Group(id("sg-web")),
+                },
+                SecurityRule {
+                    direction: Direction::Ingress,
+                    protocol: IpProtocol::Any,
+                    ports: None,
+                    remote: RuleRemoteSpec::Cidr(Cidr::parse("10.0.0.0/8").expect("cidr")),
+                },
+            ],
+        });
+        assert_eq!(refs(&sg), ["sg-web"]);
+        assert!(
+            refs(&ResourceSpec::Vpc(VpcSpec {
+                cidr: Cidr::parse("10.0.0.0/16").expect("cidr")
+            }))
+            .is_empty()
+        );
+    }
+
+    #[test]
     fn spec_rules() {
         let bad_backup = ResourceSpec::BackupPolicy(BackupPolicySpec {
             targets: vec![ResourceId::new("vm-1").expect("id")],
+            backup_type: BackupType::Incremental,
             schedule: BackupSchedule::Weekly {
                 weekday: 8,
                 hour: 2,
@@ -816,7 +1084,7 @@ mod tests {
                     from: port(443),
                     to: port(80),
                 }),
-                remote: Cidr::parse("0.0.0.0/0").expect("cidr"),
+                remote: RuleRemoteSpec::Cidr(Cidr::parse("0.0.0.0/0").expect("cidr")),
             }],
         });
         assert!(bad_sg.validate().is_err());

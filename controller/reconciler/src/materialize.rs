@@ -200,14 +200,16 @@ fn vm_resource(
         network_area: placement.network_area.clone(),
         zone: placement.zone.clone(),
         anti_affinity_group: anti,
+        nics: Vec::new(),
+        security_groups: Vec::new(),
     });
     let mut resource = Resource::new(id, system.clone(), Some(group.order.clone()), spec, now)
         .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
     resource.place(Placement {
         provider: placement.provider,
         zone: placement.zone,
-        network_area: placement.network_area,
-        pool: placement.pool,
+        network_area: Some(placement.network_area),
+        pool: Some(placement.pool),
         host: Some(placement.host),
     });
     Ok(resource)

@@ -85,8 +85,12 @@ fn wire_spec(res: &Resource) -> Option<v1::ResourceSpec> {
 fn wire_placement(res: &Resource) -> Option<v1::Placement> {
     res.placement().map(|p| v1::Placement {
         zone: p.zone.to_string(),
-        network_area: p.network_area.to_string(),
-        pool: p.pool.to_string(),
+        network_area: p
+            .network_area
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        pool: p.pool.as_ref().map(ToString::to_string).unwrap_or_default(),
         host: p.host.as_ref().map(ToString::to_string).unwrap_or_default(),
     })
 }

@@ -206,6 +206,7 @@ pub async fn order_create(
         .map_err(WorkflowError::store("system read"))?
         .ok_or_else(system_missing)?;
     let created_by = caller.user.clone().ok_or(WorkflowError::Forbidden)?;
+    draft.request.validate().map_err(WorkflowError::invalid)?;
     let policy = draft
         .policy
         .clone()
@@ -352,6 +353,7 @@ pub async fn order_edit(
     if !caller.can(applicant_permission(loaded.order.kind()), Some(&tenant)) {
         return Err(WorkflowError::Forbidden);
     }
+    request.validate().map_err(WorkflowError::invalid)?;
     *loaded.order.request_edit()? = request;
     save(store, caller, &mut loaded, "order.edit", None, now).await?;
     Ok(loaded)
