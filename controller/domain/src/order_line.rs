@@ -206,6 +206,9 @@ pub struct PublicIpRequest {
     /// Internet bandwidth of the address, Mbps (default [`Self::DEFAULT_MBPS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth_mbps: Option<NonZeroU32>,
+    /// In a change order: release the addresses of `server_name`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove: bool,
 }
 
 impl PublicIpRequest {

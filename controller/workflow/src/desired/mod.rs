@@ -19,13 +19,47 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use yunshu_domain::Name;
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
-use yunshu_domain::order_line::{ServerForm, ServerRequest};
+use yunshu_domain::order_line::{PublicIpRequest, ServerForm, ServerRequest};
+use yunshu_domain::order_services::{
+    BackupPolicyRequest, LoadBalancerRequest, NetworkRequest, SecurityGroupRequest,
+    SnapshotRequest, VolumeRequest, WafPolicyRequest,
+};
 use yunshu_domain::{OrderId, ResourceId, SystemNumber};
 
 use crate::orders::OrderTrack;
 
-/// One server group of a system: `quantity` identical VMs named `name`.
+mod graph;
+
+pub use graph::{
+    AUTO_BACKUP_RETENTION_DAYS, Desired, Item, Problem, Want, plan, security_group_id, server_id,
+    subnet_id, system_prefixes, vpc_id,
+};
+
+/// Every resource `system`'s orders ask for at `now`: the server groups with a
+/// temporary expansion while it lasts, and everything wired to them.
+pub fn resources(
+    system: &SystemNumber,
+    orders: &[(WorkOrder, OrderTrack)],
+    expansion: Option<&crate::expansion::Expansion>,
+    now: DateTime<Utc>,
+) -> Desired {
+    let mut asked = collect(orders);
+    let vms: BTreeMap<String, Group> = asked
+        .groups
+        .iter()
+        .filter(|(_, g)| g.server.form == ServerForm::Vm)
+        .map(|(n, g)| (n.clone(), g.clone()))
+        .collect();
+    for (name, g) in crate::expansion::apply(vms, expansion, now) {
+        asked.groups.insert(name, g);
+    }
+    plan(system, &asked)
+}
+
+/// One server group of a system: `quantity` identical servers (VMs or bare
+/// metal, `server.form`) named `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub server: ServerRequest,
@@ -82,26 +116,62 @@ fn effect<'a>(order: &'a WorkOrder, track: &OrderTrack) -> Effect<'a> {
     }
 }
 
-/// The groups `orders` (all of one system's) ask for, by server name.
-pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
+/// Everything a system's orders ask for now, before ids and references are
+/// resolved: server groups (VM and bare metal) by name, the network, and the
+/// other items by name, each with the order whose approval set it last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub groups: BTreeMap<String, Group>,
+    pub network: Option<(NetworkRequest, OrderId)>,
+    pub security_groups: BTreeMap<String, (SecurityGroupRequest, OrderId)>,
+    pub load_balancers: BTreeMap<String, (LoadBalancerRequest, OrderId)>,
+    pub waf_policies: BTreeMap<String, (WafPolicyRequest, OrderId)>,
+    pub volumes: BTreeMap<String, (VolumeRequest, OrderId)>,
+    pub backup_policies: BTreeMap<String, (BackupPolicyRequest, OrderId)>,
+    pub snapshots: BTreeMap<String, (SnapshotRequest, OrderId)>,
+    /// By the name of what the address maps to (a server group or a load
+    /// balancer).
+    pub public_ips: BTreeMap<String, (PublicIpRequest, OrderId)>,
+    /// Where the orders asked for things, in the order they took effect (the
+    /// last one that names a provider or zone wins).
+    pub provider: Option<yunshu_domain::ProviderId>,
+    pub zone: Option<yunshu_domain::ids::ZoneId>,
+}
+
+/// Sets or removes the named items of one order in `into`.
+fn merge<T: Clone>(
+    into: &mut BTreeMap<String, (T, OrderId)>,
+    items: &[T],
+    order: &OrderId,
+    name: impl Fn(&T) -> String,
+    removed: impl Fn(&T) -> bool,
+) {
+    for item in items {
+        if removed(item) {
+            into.remove(&name(item));
+        } else {
+            into.insert(name(item), (item.clone(), order.clone()));
+        }
+    }
+}
+
+/// What `orders` (all of one system's) ask for now.
+pub fn collect(orders: &[(WorkOrder, OrderTrack)]) -> Asked {
     let mut effective: Vec<(DateTime<Utc>, &WorkOrder, &OrderTrack)> = orders
         .iter()
         .filter_map(|(o, t)| effective_at(o, t).map(|at| (at, o, t)))
         .collect();
     // Ties (same instant) resolve by id so the answer never depends on read order.
     effective.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id().cmp(b.1.id())));
-    let mut groups = BTreeMap::new();
+    let mut asked = Asked::default();
     for (_, order, track) in effective {
         match effect(order, track) {
-            Effect::Clear => groups.clear(),
+            Effect::Clear => asked = Asked::default(),
             Effect::Nothing => {}
             Effect::Set(order, requested) => {
-                for line in &order.request().lines {
-                    if line.server().form != ServerForm::Vm {
-                        // TODO-correctness: bare metal goes through the same
-                        // path once the placement index models whole hosts.
-                        continue;
-                    }
+                let id = order.id();
+                let r = order.request();
+                for line in &r.lines {
                     let quantity = if requested {
                         line.requested_qty()
                     } else {
@@ -109,24 +179,93 @@ pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
                     };
                     let name = line.server().server_name.to_string();
                     if quantity == 0 {
-                        groups.remove(&name);
+                        asked.groups.remove(&name);
                         continue;
                     }
-                    groups.insert(
+                    asked.groups.insert(
                         name,
                         Group {
                             server: line.server().clone(),
                             quantity,
-                            order: order.id().clone(),
-                            provider: order.request().provider.clone(),
-                            zone: order.request().zone.clone(),
+                            order: id.clone(),
+                            provider: r.provider.clone(),
+                            zone: r.zone.clone(),
                         },
                     );
+                }
+                if let Some(n) = &r.network {
+                    asked.network = Some((n.clone(), id.clone()));
+                }
+                let by_name = |n: &Name| n.to_string();
+                merge(
+                    &mut asked.security_groups,
+                    &r.security_groups,
+                    id,
+                    |g| by_name(&g.name),
+                    |g| g.remove,
+                );
+                merge(
+                    &mut asked.load_balancers,
+                    &r.load_balancers,
+                    id,
+                    |l| by_name(&l.name),
+                    |l| l.remove,
+                );
+                merge(
+                    &mut asked.waf_policies,
+                    &r.waf_policies,
+                    id,
+                    |w| by_name(&w.name),
+                    |w| w.remove,
+                );
+                merge(
+                    &mut asked.volumes,
+                    &r.volumes,
+                    id,
+                    |v| by_name(&v.name),
+                    |v| v.remove,
+                );
+                merge(
+                    &mut asked.backup_policies,
+                    &r.backup_policies,
+                    id,
+                    |b| by_name(&b.name),
+                    |b| b.remove,
+                );
+                merge(
+                    &mut asked.snapshots,
+                    &r.snapshots,
+                    id,
+                    |s| by_name(&s.name),
+                    |s| s.remove,
+                );
+                merge(
+                    &mut asked.public_ips,
+                    &r.public_ips,
+                    id,
+                    |p| by_name(&p.server_name),
+                    |p| p.remove,
+                );
+                if r.provider.is_some() {
+                    asked.provider = r.provider.clone();
+                }
+                if r.zone.is_some() {
+                    asked.zone = r.zone.clone();
                 }
             }
         }
     }
-    groups
+    asked
+}
+
+/// The VM groups `orders` (all of one system's) ask for, by server name
+/// (billing, temporary expansion and the vCPU/memory quota count VMs).
+pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
+    collect(orders)
+        .groups
+        .into_iter()
+        .filter(|(_, g)| g.server.form == ServerForm::Vm)
+        .collect()
 }
 
 /// The id prefix of every VM of `system`: `vm-<system>-`.
@@ -139,8 +278,7 @@ pub fn system_prefix(system: &SystemNumber) -> String {
 /// after a crash names the same VMs; short enough for any name (names may be
 /// Chinese, ids are ASCII slugs).
 pub fn member_id(system: &SystemNumber, name: &str, n: u32) -> Option<ResourceId> {
-    let hash = yunshu_pki::sha256_hex(name.as_bytes());
-    ResourceId::new(format!("{}{}-{n}", system_prefix(system), &hash[..8])).ok()
+    server_id(system, ServerForm::Vm, name, n)
 }
 
 #[cfg(test)]

@@ -1,0 +1,742 @@
+//! From what a system's orders ask for ([`Asked`]) to the resources that make
+//! it real: a stable id for each, what each needs (its references, proto
+//! "References between resources"), and the order it belongs to.
+//!
+//! Pure and level-based like the rest of `desired`: the same orders always give
+//! the same resources with the same ids, so a pass after a crash names the same
+//! things. Names that resolve to nothing (a load balancer in front of a server
+//! group the system does not have) are not guessed at: the item is left out and
+//! the order that asked for it gets a [`Problem`] with the reason.
+//!
+//! Defaults (issue 14): a system with servers or load balancers gets the VPC of
+//! its orders (or [`NetworkRequest::DEFAULT_VPC`]) and one subnet per network
+//! area it uses (an area without an explicit subnet takes the next free /24 of
+//! the VPC), and the security group `default`: inbound only from the VPC,
+//! outbound anywhere. Every server joins `default`; named groups add rules and
+//! the server groups they list. A server line with backup space and no backup
+//! policy naming it gets a daily incremental backup at 02:00 Beijing time kept
+//! [`AUTO_BACKUP_RETENTION_DAYS`] days.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+
+use yunshu_domain::order_line::{ServerForm, ServerRequest};
+use yunshu_domain::order_services::{
+    BackupWindow, DEFAULT_SECURITY_GROUP, NetworkRequest, RuleRemote, VolumeTier,
+};
+use yunshu_domain::provider::NetworkAreaKind;
+use yunshu_domain::resource::{
+    BackupSchedule, BackupType, Cidr, Direction, IpProtocol, Listener, ResourceKind,
+    RuleRemoteSpec, SecurityRule, WafPolicySpec,
+};
+use yunshu_domain::{OrderId, ResourceId, SystemNumber};
+
+use super::{Asked, Group};
+
+/// Days an automatic backup (a line's backup space without a policy) is kept.
+pub const AUTO_BACKUP_RETENTION_DAYS: u32 = 30;
+
+/// Every resource a system should have, by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub wants: BTreeMap<ResourceId, Want>,
+    /// Items left out because a name they use resolves to nothing.
+    pub problems: Vec<Problem>,
+}
+
+/// Why an item of an order was left out, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub order: OrderId,
+    pub reason: String,
+    pub reason_zh: String,
+}
+
+/// One resource to have, before placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    /// The order whose approval asked for it (last).
+    pub order: OrderId,
+    pub item: Item,
+}
+
+/// What a resource is, with references resolved to resource ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Vpc {
+        cidr: Cidr,
+    },
+    Subnet {
+        vpc: ResourceId,
+        cidr: Cidr,
+        area: NetworkAreaKind,
+    },
+    SecurityGroup {
+        rules: Vec<SecurityRule>,
+    },
+    /// A VM or a bare-metal server (`server.form`), member `member` of `group`.
+    Server {
+        group: String,
+        member: u32,
+        server: ServerRequest,
+        subnet: ResourceId,
+        security_groups: Vec<ResourceId>,
+    },
+    Volume {
+        size_gib: NonZeroU32,
+        tier: VolumeTier,
+        attach_to: ResourceId,
+    },
+    Eip {
+        bandwidth_mbps: NonZeroU32,
+        bind_to: ResourceId,
+        area: NetworkAreaKind,
+    },
+    LoadBalancer {
+        subnet: ResourceId,
+        area: NetworkAreaKind,
+        listeners: Vec<Listener>,
+        members: Vec<ResourceId>,
+    },
+    WafPolicy {
+        spec: WafPolicySpec,
+    },
+    BackupPolicy {
+        target: ResourceId,
+        backup_type: BackupType,
+        schedule: BackupSchedule,
+        retention_days: NonZeroU32,
+        capacity_gib: NonZeroU32,
+    },
+    Snapshot {
+        source: ResourceId,
+    },
+}
+
+impl Item {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            Item::Vpc { .. } => ResourceKind::Vpc,
+            Item::Subnet { .. } => ResourceKind::Subnet,
+            Item::SecurityGroup { .. } => ResourceKind::SecurityGroup,
+            Item::Server { server, .. } => match server.form {
+                ServerForm::Vm => ResourceKind::Vm,
+                ServerForm::BareMetal => ResourceKind::BareMetal,
+            },
+            Item::Volume { .. } => ResourceKind::Volume,
+            Item::Eip { .. } => ResourceKind::Eip,
+            Item::LoadBalancer { .. } => ResourceKind::LoadBalancer,
+            Item::WafPolicy { .. } => ResourceKind::WafPolicy,
+            Item::BackupPolicy { .. } => ResourceKind::BackupPolicy,
+            Item::Snapshot { .. } => ResourceKind::Snapshot,
+        }
+    }
+
+    /// The resources this one names: they are created before it and deleted
+    /// after it.
+    pub fn needs(&self) -> Vec<&ResourceId> {
+        match self {
+            Item::Vpc { .. } => Vec::new(),
+            Item::Subnet { vpc, .. } => vec![vpc],
+            Item::SecurityGroup { rules } => rules
+                .iter()
+                .filter_map(|r| match &r.remote {
+                    RuleRemoteSpec::Group(g) => Some(g),
+                    RuleRemoteSpec::Cidr(_) => None,
+                })
+                .collect(),
+            Item::Server {
+                subnet,
+                security_groups,
+                ..
+            } => std::iter::once(subnet).chain(security_groups).collect(),
+            Item::Volume { attach_to, .. } => vec![attach_to],
+            Item::Eip { bind_to, .. } => vec![bind_to],
+            Item::LoadBalancer {
+                subnet, members, ..
+            } => std::iter::once(subnet).chain(members).collect(),
+            Item::WafPolicy { spec } => spec.targets.iter().collect(),
+            Item::BackupPolicy { target, .. } => vec![target],
+            Item::Snapshot { source } => vec![source],
+        }
+    }
+}
+
+/// The first eight hex digits of the SHA-256 of `name`: ids stay ASCII and
+/// short whatever the (often Chinese) name.
+fn h8(name: &str) -> String {
+    yunshu_pki::sha256_hex(name.as_bytes())[..8].to_owned()
+}
+
+/// Every id prefix of `system`'s resources, one per kind; each ends in `-`.
+pub fn system_prefixes(system: &SystemNumber) -> Vec<String> {
+    [
+        "vm", "bm", "vpc", "subnet", "sg", "vol", "eip", "lb", "waf", "bak", "snap",
+    ]
+    .iter()
+    .map(|k| format!("{k}-{system}-"))
+    .collect()
+}
+
+fn rid(value: String) -> Option<ResourceId> {
+    ResourceId::new(value).ok()
+}
+
+/// The VPC of `system`.
+pub fn vpc_id(system: &SystemNumber) -> Option<ResourceId> {
+    rid(format!("vpc-{system}-main"))
+}
+
+fn area_slug(area: NetworkAreaKind) -> &'static str {
+    match area {
+        NetworkAreaKind::GovExtranet => "gov",
+        NetworkAreaKind::Internet => "net",
+        NetworkAreaKind::Dedicated => "ded",
+    }
+}
+
+/// The subnet of `system` in `area`.
+pub fn subnet_id(system: &SystemNumber, area: NetworkAreaKind) -> Option<ResourceId> {
+    rid(format!("subnet-{system}-{}", area_slug(area)))
+}
+
+/// The security group `name` of `system` (`default` has a readable id).
+pub fn security_group_id(system: &SystemNumber, name: &str) -> Option<ResourceId> {
+    if name == DEFAULT_SECURITY_GROUP {
+        rid(format!("sg-{system}-default"))
+    } else {
+        rid(format!("sg-{system}-{}", h8(name)))
+    }
+}
+
+/// Member `n` (1-based) of server group `name`: `vm-…` or `bm-…`.
+pub fn server_id(
+    system: &SystemNumber,
+    form: ServerForm,
+    name: &str,
+    n: u32,
+) -> Option<ResourceId> {
+    let kind = match form {
+        ServerForm::Vm => "vm",
+        ServerForm::BareMetal => "bm",
+    };
+    rid(format!("{kind}-{system}-{}-{n}", h8(name)))
+}
+
+fn item_id(kind: &str, system: &SystemNumber, name: &str, n: Option<u32>) -> Option<ResourceId> {
+    match n {
+        Some(n) => rid(format!("{kind}-{system}-{}-{n}", h8(name))),
+        None => rid(format!("{kind}-{system}-{}", h8(name))),
+    }
+}
+
+/// The UTC schedule of a backup window in Beijing time (UTC+8, no DST).
+fn utc_schedule(window: BackupWindow) -> BackupSchedule {
+    let utc = |hour: u8| (u16::from(hour) + 24 - 8) % 24;
+    match window {
+        BackupWindow::Daily { hour } => BackupSchedule::Daily {
+            hour: u8::try_from(utc(hour)).unwrap_or(0),
+        },
+        BackupWindow::Weekly { weekday, hour } => BackupSchedule::Weekly {
+            // Before 08:00 Beijing time is the previous day in UTC.
+            weekday: if hour < 8 {
+                if weekday <= 1 { 7 } else { weekday - 1 }
+            } else {
+                weekday
+            },
+            hour: u8::try_from(utc(hour)).unwrap_or(0),
+        },
+    }
+}
+
+struct Plan<'a> {
+    system: &'a SystemNumber,
+    desired: Desired,
+}
+
+impl Plan<'_> {
+    fn want(&mut self, id: Option<ResourceId>, order: &OrderId, item: Item) {
+        if let Some(id) = id {
+            self.desired.wants.insert(
+                id,
+                Want {
+                    order: order.clone(),
+                    item,
+                },
+            );
+        }
+    }
+
+    fn problem(&mut self, order: &OrderId, reason: String, reason_zh: String) {
+        self.desired.problems.push(Problem {
+            order: order.clone(),
+            reason,
+            reason_zh,
+        });
+    }
+
+    fn members(&self, group: &str, g: &Group) -> Vec<ResourceId> {
+        (1..=g.quantity)
+            .filter_map(|n| server_id(self.system, g.server.form, group, n))
+            .collect()
+    }
+}
+
+/// The resources `asked` (one system's, server groups already with any
+/// temporary expansion) stands for.
+pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
+    let mut p = Plan {
+        system,
+        desired: Desired::default(),
+    };
+    // Areas that need a subnet, with the earliest order needing each (the
+    // order whose completion waits for it).
+    let groups: Vec<(&String, &Group)> = asked.groups.iter().collect();
+    let mut areas: BTreeMap<NetworkAreaKind, OrderId> = BTreeMap::new();
+    let used = groups
+        .iter()
+        .map(|(_, g)| (g.server.network_area, &g.order))
+        .chain(
+            asked
+                .load_balancers
+                .values()
+                .map(|(l, o)| (l.network_area, o)),
+        );
+    for (area, order) in used {
+        let first = areas.entry(area).or_insert_with(|| order.clone());
+        if order < first {
+            *first = order.clone();
+        }
+    }
+    let first_order = areas.values().min().cloned();
+    let Some(first_order) = first_order else {
+        // Nothing that sits in a network: only items that need servers, which
+        // then resolve to nothing.
+        report_orphans(&mut p, asked);
+        return p.desired;
+    };
+
+    // The network.
+    let network = asked.network.as_ref().map(|(n, _)| n.clone());
+    let vpc_cidr = network
+        .as_ref()
+        .map(|n| n.vpc_cidr)
+        .or_else(|| Cidr::parse(NetworkRequest::DEFAULT_VPC).ok());
+    let Some(vpc_cidr) = vpc_cidr else {
+        return p.desired;
+    };
+    let vpc = vpc_id(system);
+    let vpc_order = asked
+        .network
+        .as_ref()
+        .map_or(first_order.clone(), |(_, o)| o.clone());
+    p.want(vpc.clone(), &vpc_order, Item::Vpc { cidr: vpc_cidr });
+    let explicit: BTreeMap<NetworkAreaKind, Cidr> = network
+        .iter()
+        .flat_map(|n| n.subnets.iter().map(|s| (s.network_area, s.cidr)))
+        .collect();
+    let mut taken: Vec<Cidr> = explicit.values().copied().collect();
+    let mut next = 0u32;
+    for (area, order) in &areas {
+        let cidr = match explicit.get(area) {
+            Some(c) => Some(*c),
+            None => loop {
+                let Some(c) = vpc_cidr.subnet(24.max(vpc_cidr.prefix()), next) else {
+                    break None;
+                };
+                next += 1;
+                if !taken.iter().any(|t| t.overlaps(&c)) {
+                    taken.push(c);
+                    break Some(c);
+                }
+            },
+        };
+        let (Some(cidr), Some(vpc)) = (cidr, vpc.clone()) else {
+            p.problem(
+                order,
+                format!("the VPC {vpc_cidr} has no room left for a subnet"),
+                format!("VPC 网段 {vpc_cidr} 已无可分配的子网"),
+            );
+            continue;
+        };
+        p.want(
+            subnet_id(system, *area),
+            order,
+            Item::Subnet {
+                vpc,
+                cidr,
+                area: *area,
+            },
+        );
+    }
+    let subnet_of = |area: NetworkAreaKind| -> Option<ResourceId> {
+        areas
+            .contains_key(&area)
+            .then(|| subnet_id(system, area))
+            .flatten()
+    };
+
+    // Security groups: `default`, then the named ones.
+    let mut sg_names: BTreeSet<String> = asked.security_groups.keys().cloned().collect();
+    sg_names.insert(DEFAULT_SECURITY_GROUP.to_owned());
+    let mut joins: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
+    let default_rules = vec![
+        SecurityRule {
+            direction: Direction::Ingress,
+            protocol: IpProtocol::Any,
+            ports: None,
+            remote: RuleRemoteSpec::Cidr(vpc_cidr),
+        },
+        SecurityRule {
+            direction: Direction::Egress,
+            protocol: IpProtocol::Any,
+            ports: None,
+            remote: RuleRemoteSpec::Cidr(Cidr::parse("0.0.0.0/0").unwrap_or(vpc_cidr)),
+        },
+    ];
+    let mut default_extra = Vec::new();
+    let mut default_order = first_order.clone();
+    for (name, (g, order)) in &asked.security_groups {
+        let mut rules = Vec::new();
+        let mut broken = None;
+        for r in &g.rules {
+            let remote = match &r.remote {
+                RuleRemote::Cidr(c) => RuleRemoteSpec::Cidr(*c),
+                RuleRemote::Group(n) if sg_names.contains(n.as_str()) => {
+                    match security_group_id(system, n.as_str()) {
+                        Some(id) => RuleRemoteSpec::Group(id),
+                        None => continue,
+                    }
+                }
+                RuleRemote::Group(n) => {
+                    broken = Some(n.to_string());
+                    break;
+                }
+            };
+            rules.push(SecurityRule {
+                direction: r.direction,
+                protocol: r.protocol,
+                ports: r.ports,
+                remote,
+            });
+        }
+        if let Some(missing) = broken {
+            p.problem(
+                order,
+                format!("security group {name:?} names the group {missing:?}, which the system does not have"),
+                format!("安全组“{name}”引用的安全组“{missing}”不存在"),
+            );
+            continue;
+        }
+        for s in &g.servers {
+            match asked.groups.get(s.as_str()) {
+                Some(_) => joins.entry(s.to_string()).or_default().extend(
+                    security_group_id(system, name),
+                ),
+                None => p.problem(
+                    order,
+                    format!("security group {name:?} lists the servers {s:?}, which the system does not have"),
+                    format!("安全组“{name}”所列服务器“{s}”不存在"),
+                ),
+            }
+        }
+        if name == DEFAULT_SECURITY_GROUP {
+            default_extra = rules;
+            default_order = order.clone();
+        } else {
+            p.want(
+                security_group_id(system, name),
+                order,
+                Item::SecurityGroup { rules },
+            );
+        }
+    }
+    let mut rules = default_rules;
+    rules.extend(default_extra);
+    p.want(
+        security_group_id(system, DEFAULT_SECURITY_GROUP),
+        &default_order,
+        Item::SecurityGroup { rules },
+    );
+
+    // Servers.
+    let default_sg = security_group_id(system, DEFAULT_SECURITY_GROUP);
+    for (name, g) in &groups {
+        let Some(subnet) = subnet_of(g.server.network_area) else {
+            continue;
+        };
+        let mut sgs: Vec<ResourceId> = default_sg.iter().cloned().collect();
+        if let Some(extra) = joins.get(name.as_str()) {
+            for id in extra {
+                if !sgs.contains(id) {
+                    sgs.push(id.clone());
+                }
+            }
+        }
+        for n in 1..=g.quantity {
+            p.want(
+                server_id(system, g.server.form, name, n),
+                &g.order,
+                Item::Server {
+                    group: (*name).clone(),
+                    member: n,
+                    server: g.server.clone(),
+                    subnet: subnet.clone(),
+                    security_groups: if g.server.form == ServerForm::Vm {
+                        sgs.clone()
+                    } else {
+                        Vec::new()
+                    },
+                },
+            );
+        }
+    }
+
+    // Volumes: one per member of the server group they name.
+    let mut volume_ids: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
+    for (name, (v, order)) in &asked.volumes {
+        let Some(g) = asked.groups.get(v.server_name.as_str()) else {
+            p.problem(
+                order,
+                format!(
+                    "volume {name:?} is for the servers {:?}, which the system does not have",
+                    v.server_name.as_str()
+                ),
+                format!("数据卷“{name}”所属服务器“{}”不存在", v.server_name),
+            );
+            continue;
+        };
+        let members = p.members(v.server_name.as_str(), g);
+        for (i, m) in members.into_iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let id = item_id("vol", system, name, Some(n));
+            if let Some(id) = &id {
+                volume_ids.entry(name.clone()).or_default().push(id.clone());
+            }
+            p.want(
+                id,
+                order,
+                Item::Volume {
+                    size_gib: v.size_gib,
+                    tier: v.tier,
+                    attach_to: m,
+                },
+            );
+        }
+    }
+
+    // Load balancers.
+    let mut lb_ids: BTreeMap<String, (ResourceId, NetworkAreaKind)> = BTreeMap::new();
+    for (name, (l, order)) in &asked.load_balancers {
+        let Some(g) = asked.groups.get(l.members.as_str()) else {
+            p.problem(
+                order,
+                format!("load balancer {name:?} is in front of the servers {:?}, which the system does not have", l.members.as_str()),
+                format!("负载均衡“{name}”的后端服务器“{}”不存在", l.members),
+            );
+            continue;
+        };
+        let Some(subnet) = subnet_of(l.network_area) else {
+            continue;
+        };
+        let members = p.members(l.members.as_str(), g);
+        let id = item_id("lb", system, name, None);
+        if let Some(id) = &id {
+            lb_ids.insert(name.clone(), (id.clone(), l.network_area));
+        }
+        p.want(
+            id,
+            order,
+            Item::LoadBalancer {
+                subnet,
+                area: l.network_area,
+                listeners: l
+                    .listeners
+                    .iter()
+                    .map(|x| Listener {
+                        protocol: x.protocol,
+                        port: x.port,
+                        backend_port: x.backend_port,
+                        algorithm: x.algorithm,
+                        health_check: x.health_check.clone(),
+                        session_persistence: x.session_persistence,
+                    })
+                    .collect(),
+                members,
+            },
+        );
+    }
+
+    // Public IPs: one per member of a server group, or one for a load balancer.
+    for (target, (ip, order)) in &asked.public_ips {
+        let bandwidth = NonZeroU32::new(ip.bandwidth()).unwrap_or(NonZeroU32::MIN);
+        if let Some((lb, area)) = lb_ids.get(target) {
+            p.want(
+                item_id("eip", system, target, Some(1)),
+                order,
+                Item::Eip {
+                    bandwidth_mbps: bandwidth,
+                    bind_to: lb.clone(),
+                    area: *area,
+                },
+            );
+        } else if let Some(g) = asked.groups.get(target) {
+            for (i, m) in p.members(target, g).into_iter().enumerate() {
+                let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                p.want(
+                    item_id("eip", system, target, Some(n)),
+                    order,
+                    Item::Eip {
+                        bandwidth_mbps: bandwidth,
+                        bind_to: m,
+                        area: g.server.network_area,
+                    },
+                );
+            }
+        } else {
+            p.problem(
+                order,
+                format!("a public IP maps to {target:?}, which is neither a server group nor a load balancer of the system"),
+                format!("公网 IP 映射的“{target}”既不是本系统的服务器也不是负载均衡"),
+            );
+        }
+    }
+
+    // WAF policies, in front of a load balancer.
+    for (name, (w, order)) in &asked.waf_policies {
+        let Some((lb, _)) = lb_ids.get(w.load_balancer.as_str()) else {
+            p.problem(
+                order,
+                format!("WAF policy {name:?} protects the load balancer {:?}, which the system does not have", w.load_balancer.as_str()),
+                format!("WAF 策略“{name}”防护的负载均衡“{}”不存在", w.load_balancer),
+            );
+            continue;
+        };
+        p.want(
+            item_id("waf", system, name, None),
+            order,
+            Item::WafPolicy {
+                spec: WafPolicySpec {
+                    mode: w.mode,
+                    domains: Vec::new(),
+                    targets: vec![lb.clone()],
+                    rule_sets: w.rule_sets.clone(),
+                    cc_limit: w.cc_limit,
+                    allow_cidrs: w.allow_cidrs.clone(),
+                    deny_cidrs: w.deny_cidrs.clone(),
+                },
+            },
+        );
+    }
+
+    // Backup policies: explicit ones, then the lines' backup space.
+    let mut backed_up: BTreeSet<String> = BTreeSet::new();
+    for (name, (b, order)) in &asked.backup_policies {
+        let targets: Vec<ResourceId> = match (
+            asked.groups.get(b.target.as_str()),
+            volume_ids.get(b.target.as_str()),
+        ) {
+            (Some(g), _) => p.members(b.target.as_str(), g),
+            (None, Some(v)) => v.clone(),
+            (None, None) => {
+                p.problem(
+                    order,
+                    format!("backup policy {name:?} backs up {:?}, which is neither a server group nor a volume of the system", b.target.as_str()),
+                    format!("备份策略“{name}”的对象“{}”既不是本系统的服务器也不是数据卷", b.target),
+                );
+                continue;
+            }
+        };
+        backed_up.insert(b.target.to_string());
+        for (i, t) in targets.into_iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            p.want(
+                item_id("bak", system, name, Some(n)),
+                order,
+                Item::BackupPolicy {
+                    target: t,
+                    backup_type: b.backup_type,
+                    schedule: utc_schedule(b.window),
+                    retention_days: b.retention_days,
+                    capacity_gib: b.capacity_gib,
+                },
+            );
+        }
+    }
+    for (name, g) in &groups {
+        let Some(capacity) = NonZeroU32::new(g.server.backup_gib) else {
+            continue;
+        };
+        if backed_up.contains(name.as_str()) {
+            continue;
+        }
+        let auto = format!("auto/{name}");
+        for (i, t) in p.members(name, g).into_iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            p.want(
+                item_id("bak", system, &auto, Some(n)),
+                &g.order,
+                Item::BackupPolicy {
+                    target: t,
+                    backup_type: BackupType::Incremental,
+                    schedule: utc_schedule(BackupWindow::Daily { hour: 2 }),
+                    retention_days: NonZeroU32::new(AUTO_BACKUP_RETENTION_DAYS)
+                        .unwrap_or(NonZeroU32::MIN),
+                    capacity_gib: capacity,
+                },
+            );
+        }
+    }
+
+    // Snapshots.
+    for (name, (s, order)) in &asked.snapshots {
+        let sources: Vec<ResourceId> = match (
+            asked.groups.get(s.source.as_str()),
+            volume_ids.get(s.source.as_str()),
+        ) {
+            (Some(g), _) if g.server.form == ServerForm::Vm => p.members(s.source.as_str(), g),
+            (_, Some(v)) => v.clone(),
+            _ => {
+                p.problem(
+                    order,
+                    format!("snapshot {name:?} is of {:?}, which is neither a VM group nor a volume of the system", s.source.as_str()),
+                    format!("快照“{name}”的来源“{}”既不是本系统的云主机也不是数据卷", s.source),
+                );
+                continue;
+            }
+        };
+        for (i, src) in sources.into_iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            p.want(
+                item_id("snap", system, name, Some(n)),
+                order,
+                Item::Snapshot { source: src },
+            );
+        }
+    }
+    p.desired
+}
+
+/// With no server and no load balancer, every item that needs one has
+/// nothing to attach to.
+fn report_orphans(p: &mut Plan<'_>, asked: &Asked) {
+    let items = asked
+        .volumes
+        .iter()
+        .map(|(n, (_, o))| (n, o))
+        .chain(asked.waf_policies.iter().map(|(n, (_, o))| (n, o)))
+        .chain(asked.backup_policies.iter().map(|(n, (_, o))| (n, o)))
+        .chain(asked.snapshots.iter().map(|(n, (_, o))| (n, o)))
+        .chain(asked.public_ips.iter().map(|(n, (_, o))| (n, o)));
+    let found: Vec<(String, OrderId)> = items.map(|(n, o)| (n.clone(), o.clone())).collect();
+    for (name, order) in found {
+        p.problem(
+            &order,
+            format!("{name:?} needs servers or a load balancer, and the system has none"),
+            format!("“{name}”需要服务器或负载均衡，但本系统没有"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,315 @@
+//! The three-tier system of issue 14 as orders, resolved to resources: ids,
+//! kinds, references and owning orders; a change that adds a web server; an
+//! exit; names that resolve to nothing.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+use yunshu_domain::Actor;
+use yunshu_domain::order::{OrderKind, OrderRequest, OrderState, WorkOrder};
+use yunshu_domain::resource::{BackupSchedule, LbAlgorithm, RuleRemoteSpec};
+
+use super::*;
+use crate::desired::{collect, resources};
+use crate::orders::OrderTrack;
+
+fn at(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn system() -> SystemNumber {
+    "110105001".parse().expect("system")
+}
+
+fn line(name: &str, qty: u32, form: &str, area: &str, backup: u32) -> Value {
+    json!({
+        "server": {
+            "server_name": name, "network_area": area, "form": form,
+            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+            "data_disk_gib": 0, "os": "麒麟 V10", "purpose": "应用", "backup_gib": backup
+        },
+        "requested_qty": qty
+    })
+}
+
+fn three_tier() -> Value {
+    json!({
+        "lines": [line("web", 2, "vm", "gov_extranet", 0), line("db", 1, "vm", "gov_extranet", 0),
+                  line("bm", 1, "bare_metal", "gov_extranet", 0)],
+        "network": {"vpc_cidr": "10.20.0.0/16", "subnets": [
+            {"network_area": "gov_extranet", "cidr": "10.20.1.0/24"}]},
+        "security_groups": [
+            {"name": "web", "servers": ["web"], "rules": [
+                {"protocol": "tcp", "ports": {"from": 80, "to": 80}, "remote": {"cidr": "0.0.0.0/0"}}]},
+            {"name": "db", "servers": ["db"], "rules": [
+                {"protocol": "tcp", "ports": {"from": 3306, "to": 3306}, "remote": {"group": "web"}}]}],
+        "load_balancers": [{"name": "web-lb", "network_area": "internet", "members": "web",
+            "listeners": [{"protocol": "http", "port": 80, "backend_port": 8080,
+                "health_check": {"protocol": "http", "path": "/healthz"}}]}],
+        "waf_policies": [{"name": "web-waf", "load_balancer": "web-lb", "mode": "block",
+            "rule_sets": ["sqli", "xss"]}],
+        "public_ips": [{"purpose": "门户", "server_name": "web-lb", "ports": [80], "bandwidth_mbps": 20}],
+        "volumes": [{"name": "db-data", "server_name": "db", "size_gib": 200, "tier": "high_performance"}],
+        "backup_policies": [{"name": "db-nightly", "target": "db", "backup_type": "incremental",
+            "window": {"every": "daily", "hour": 2}, "retention_days": 7, "capacity_gib": 200}]
+    })
+}
+
+fn approved(id: &str, kind: OrderKind, request: Value, h: u32) -> (WorkOrder, OrderTrack) {
+    let mut o = WorkOrder::new(
+        id.parse().expect("id"),
+        kind,
+        system(),
+        "li".parse().expect("user"),
+        at(1),
+    );
+    *o.request_edit().expect("draft") =
+        serde_json::from_value::<OrderRequest>(request).expect("request");
+    let actor: Actor = "user:sun".parse().expect("actor");
+    for to in [
+        OrderState::Submitted,
+        OrderState::Accepted,
+        OrderState::Approved,
+    ] {
+        o.transition(to, actor.clone(), at(h), None).expect("move");
+    }
+    let track = OrderTrack {
+        order: o.id().clone(),
+        policy: crate::deadline::default_policy(),
+        current: None,
+        past: Vec::new(),
+        delivered_at: None,
+        emergency: None,
+    };
+    (o, track)
+}
+
+/// (id, kind) of every want, by id.
+fn kinds(d: &Desired) -> Vec<(String, &'static str)> {
+    d.wants
+        .iter()
+        .map(|(id, w)| (id.to_string(), w.item.kind().as_str()))
+        .collect()
+}
+
+fn ids_of(d: &Desired, kind: &str) -> Vec<String> {
+    kinds(d)
+        .into_iter()
+        .filter(|(_, k)| *k == kind)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[test]
+fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
+    let orders = vec![approved("WO-1", OrderKind::Onboarding, three_tier(), 2)];
+    let d = resources(&system(), &orders, None, at(3));
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let count = |k: &str| ids_of(&d, k).len();
+    assert_eq!(count("vpc"), 1);
+    assert_eq!(
+        count("subnet"),
+        2,
+        "gov_extranet (explicit) and internet (the LB's)"
+    );
+    assert_eq!(count("security_group"), 3, "default, web, db");
+    assert_eq!(count("vm"), 3);
+    assert_eq!(count("bare_metal"), 1);
+    assert_eq!(count("volume"), 1);
+    assert_eq!(count("load_balancer"), 1);
+    assert_eq!(count("eip"), 1);
+    assert_eq!(count("waf_policy"), 1);
+    assert_eq!(count("backup_policy"), 1);
+    assert!(d.wants.values().all(|w| w.order.as_str() == "WO-1"));
+
+    let sys = system();
+    let vpc = vpc_id(&sys).expect("id");
+    let gov = subnet_id(&sys, NetworkAreaKind::GovExtranet).expect("id");
+    let net = subnet_id(&sys, NetworkAreaKind::Internet).expect("id");
+    match &d.wants[&net].item {
+        Item::Subnet { cidr, vpc: v, .. } => {
+            assert_eq!(v, &vpc);
+            // The explicit /24 is taken: the next free one of the VPC.
+            assert_eq!(cidr.to_string(), "10.20.0.0/24");
+        }
+        other => panic!("{other:?}"),
+    }
+    let web1 = server_id(&sys, ServerForm::Vm, "web", 1).expect("id");
+    let web2 = server_id(&sys, ServerForm::Vm, "web", 2).expect("id");
+    let db1 = server_id(&sys, ServerForm::Vm, "db", 1).expect("id");
+    let sg_web = security_group_id(&sys, "web").expect("id");
+    let sg_db = security_group_id(&sys, "db").expect("id");
+    let sg_default = security_group_id(&sys, "default").expect("id");
+    let needs = |id: &ResourceId| -> Vec<ResourceId> {
+        d.wants[id].item.needs().into_iter().cloned().collect()
+    };
+    assert_eq!(
+        needs(&web1),
+        vec![gov.clone(), sg_default.clone(), sg_web.clone()]
+    );
+    assert_eq!(needs(&db1), vec![gov.clone(), sg_default, sg_db.clone()]);
+    assert_eq!(
+        needs(&sg_db),
+        vec![sg_web],
+        "the db group lets the web group in"
+    );
+    let lb = &ids_of(&d, "load_balancer")[0];
+    let lb: ResourceId = lb.parse().expect("id");
+    assert_eq!(needs(&lb), vec![net, web1, web2]);
+    match &d.wants[&lb].item {
+        Item::LoadBalancer { listeners, .. } => {
+            assert_eq!(listeners[0].algorithm, LbAlgorithm::WeightedRoundRobin);
+            assert!(listeners[0].health_check.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    let eip: ResourceId = ids_of(&d, "eip")[0].parse().expect("id");
+    assert_eq!(needs(&eip), vec![lb.clone()]);
+    let waf: ResourceId = ids_of(&d, "waf_policy")[0].parse().expect("id");
+    assert_eq!(needs(&waf), vec![lb]);
+    let vol: ResourceId = ids_of(&d, "volume")[0].parse().expect("id");
+    assert_eq!(needs(&vol), vec![db1.clone()]);
+    let bak: ResourceId = ids_of(&d, "backup_policy")[0].parse().expect("id");
+    assert_eq!(needs(&bak), vec![db1]);
+    match &d.wants[&bak].item {
+        // 02:00 Beijing time is 18:00 UTC.
+        Item::BackupPolicy { schedule, .. } => {
+            assert_eq!(*schedule, BackupSchedule::Daily { hour: 18 })
+        }
+        other => panic!("{other:?}"),
+    }
+    // Every reference points at a wanted resource: the graph is closed.
+    for (id, w) in &d.wants {
+        for n in w.item.needs() {
+            assert!(
+                d.wants.contains_key(n),
+                "{id} needs {n}, which is not wanted"
+            );
+        }
+    }
+    // Ids carry the system and the kind; every kind's prefix is listed.
+    let prefixes = system_prefixes(&sys);
+    for id in d.wants.keys() {
+        assert!(
+            prefixes.iter().any(|p| id.as_str().starts_with(p.as_str())),
+            "{id}"
+        );
+    }
+    // Same orders, same answer.
+    assert_eq!(d, resources(&system(), &orders, None, at(3)));
+}
+
+#[test]
+fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everything() {
+    let onboard = approved("WO-1", OrderKind::Onboarding, three_tier(), 2);
+    let change = approved(
+        "WO-2",
+        OrderKind::Change,
+        json!({"lines": [line("web", 3, "vm", "gov_extranet", 0)]}),
+        3,
+    );
+    let d = resources(&system(), &[onboard.clone(), change.clone()], None, at(4));
+    let lb: ResourceId = ids_of(&d, "load_balancer")[0].parse().expect("id");
+    match &d.wants[&lb].item {
+        Item::LoadBalancer { members, .. } => assert_eq!(members.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    let web3 = server_id(&system(), ServerForm::Vm, "web", 3).expect("id");
+    assert_eq!(d.wants[&web3].order.as_str(), "WO-2");
+    // The LB is still the onboarding order's.
+    assert_eq!(d.wants[&lb].order.as_str(), "WO-1");
+
+    let removal = approved(
+        "WO-3",
+        OrderKind::Change,
+        json!({"waf_policies": [{"name": "web-waf", "load_balancer": "web-lb", "mode": "block",
+            "rule_sets": ["sqli"], "remove": true}]}),
+        5,
+    );
+    let d = resources(
+        &system(),
+        &[onboard.clone(), change.clone(), removal.clone()],
+        None,
+        at(6),
+    );
+    assert!(ids_of(&d, "waf_policy").is_empty(), "removed by name");
+
+    let exit = approved("WO-4", OrderKind::Exit, json!({}), 7);
+    let d = resources(&system(), &[onboard, change, removal, exit], None, at(8));
+    assert!(d.wants.is_empty(), "{:?}", kinds(&d));
+}
+
+#[test]
+fn servers_alone_get_the_default_network_and_backup_space_a_backup() {
+    let orders = vec![approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("app", 2, "vm", "internet", 100)]}),
+        2,
+    )];
+    let d = resources(&system(), &orders, None, at(3));
+    assert!(d.problems.is_empty());
+    let sys = system();
+    match &d.wants[&vpc_id(&sys).expect("id")].item {
+        Item::Vpc { cidr } => assert_eq!(cidr.to_string(), NetworkRequest::DEFAULT_VPC),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ids_of(&d, "subnet").len(), 1);
+    match &d.wants[&security_group_id(&sys, "default").expect("id")].item {
+        Item::SecurityGroup { rules } => {
+            assert!(rules.iter().any(|r| r.direction == Direction::Ingress
+                && r.remote == RuleRemoteSpec::Cidr(Cidr::parse("10.0.0.0/16").expect("cidr"))));
+        }
+        other => panic!("{other:?}"),
+    }
+    let backups = ids_of(&d, "backup_policy");
+    assert_eq!(backups.len(), 2, "one per server");
+}
+
+#[test]
+fn names_that_resolve_to_nothing_are_problems_of_the_order_that_used_them() {
+    let mut bad = three_tier();
+    bad["load_balancers"][0]["members"] = json!("nope");
+    bad["volumes"][0]["server_name"] = json!("ghost");
+    let orders = vec![approved("WO-1", OrderKind::Onboarding, bad, 2)];
+    let d = resources(&system(), &orders, None, at(3));
+    assert!(ids_of(&d, "load_balancer").is_empty());
+    assert!(ids_of(&d, "volume").is_empty());
+    // The WAF and the public IP on the missing LB go too.
+    assert!(ids_of(&d, "waf_policy").is_empty());
+    assert!(ids_of(&d, "eip").is_empty());
+    assert_eq!(d.problems.len(), 4, "{:?}", d.problems);
+    assert!(d.problems.iter().all(|p| p.order.as_str() == "WO-1"));
+    assert!(d.problems.iter().any(|p| p.reason_zh.contains("nope")));
+    // The rest still stands.
+    assert_eq!(ids_of(&d, "vm").len(), 3);
+}
+
+#[test]
+fn weekly_windows_before_eight_move_to_the_previous_utc_day() {
+    let orders = vec![approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("db", 1, "vm", "gov_extranet", 0)],
+            "backup_policies": [{"name": "weekly", "target": "db", "backup_type": "full",
+                "window": {"every": "weekly", "weekday": 1, "hour": 3},
+                "retention_days": 28, "capacity_gib": 100}]}),
+        2,
+    )];
+    let d = resources(&system(), &orders, None, at(3));
+    let bak: ResourceId = ids_of(&d, "backup_policy")[0].parse().expect("id");
+    match &d.wants[&bak].item {
+        Item::BackupPolicy { schedule, .. } => {
+            assert_eq!(
+                *schedule,
+                BackupSchedule::Weekly {
+                    weekday: 7,
+                    hour: 19
+                }
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(collect(&orders).groups.len(), 1);
+}
