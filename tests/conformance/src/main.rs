@@ -1,6 +1,8 @@
 //! `yunshu-conformance`: runs the driver conformance kit against one endpoint and
-//! prints the report. Exit code 0 when every check passed, 1 otherwise (also when
-//! the endpoint could not be reached).
+//! prints the report: one `PASS`/`FAIL`/`SKIP` line per check (28 checks; a
+//! `lifecycle_<kind>` check is skipped for a kind the driver does not declare)
+//! and `N passed, M failed, K skipped`. Exit code 0 when no check failed, 1
+//! otherwise (also when the endpoint could not be reached).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +39,9 @@ struct Args {
     /// Seconds to wait for asynchronous convergence.
     #[arg(long, default_value_t = 30)]
     patience_secs: u64,
-    /// Kinds to exercise, comma-separated (vm, vpc, volume, security_group).
+    /// Kinds the generic checks exercise, comma-separated (vm, vpc, volume,
+    /// security_group). Every kind the driver declares is run end to end by the
+    /// lifecycle_<kind> and reference checks regardless.
     #[arg(long, value_delimiter = ',', default_value = "vm,vpc", value_parser = parse_kind)]
     kinds: Vec<ResourceKind>,
     /// Prefix of resource ids (default conf-<random>-).

@@ -399,7 +399,11 @@ impl<'a> Ctx<'a> {
 
     /// Polls Get until it answers NOT_FOUND.
     pub async fn wait_gone(&self, kind: ResourceKind, id: &str) -> Result<(), Fail> {
-        let deadline = Instant::now() + self.options.patience;
+        self.gone_by(kind, id, Instant::now() + self.options.patience)
+            .await
+    }
+
+    async fn gone_by(&self, kind: ResourceKind, id: &str, deadline: Instant) -> Result<(), Fail> {
         let mut pause = Duration::from_millis(20);
         loop {
             match self.get(kind, id).await {
@@ -420,18 +424,58 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Deletes everything this check applied. Errors are only recorded: the check
-    /// has already been judged.
+    /// Drops (kind, id) from what `cleanup` deletes: the check deleted it and saw
+    /// it gone.
+    pub fn forget(&self, kind: ResourceKind, id: &str) {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(k, i)| !(*k == kind && i == id));
+    }
+
+    /// Deletes everything this check applied, newest first (what a resource
+    /// names was created before it, so it must go after it), and waits until it
+    /// is gone, so the next check starts on a driver without it (a bare-metal
+    /// host free again). A Delete refused with FAILED_PRECONDITION (still named
+    /// by something not gone yet) is tried again once the others are gone, all
+    /// within one patience. Errors are only recorded: the check has already
+    /// been judged.
     pub async fn cleanup(&self) {
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut done = HashSet::new();
-        for (kind, id) in created {
-            if done.insert((kind, id.clone())) {
-                let _ = self
+        let mut seen = HashSet::new();
+        let mut pending: Vec<(ResourceKind, String)> = created
+            .into_iter()
+            .rev()
+            .filter(|key| seen.insert(key.clone()))
+            .collect();
+        let deadline = Instant::now() + self.options.patience;
+        loop {
+            let mut refused = Vec::new();
+            let mut deleting = Vec::new();
+            for (kind, id) in pending {
+                match self
                     .probe
                     .delete(self.check, "Delete (cleanup)", kind, &id)
-                    .await;
+                    .await
+                {
+                    Ok(r) if r.existed => deleting.push((kind, id)),
+                    Ok(_) => {}
+                    Err(s) if s.code() == Code::FailedPrecondition => refused.push((kind, id)),
+                    Err(_) => {}
+                }
             }
+            let progressed = !deleting.is_empty();
+            for (kind, id) in deleting {
+                let _ = self.gone_by(kind, &id, deadline).await;
+            }
+            if refused.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            if !progressed {
+                // Held by something this check did not create: give it a moment.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            pending = refused;
         }
     }
 }

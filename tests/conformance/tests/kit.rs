@@ -32,7 +32,77 @@ async fn a_correct_driver_passes_every_check() {
     let ran: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(ran, names::ALL);
     assert!(report.passed(), "{report}");
-    assert!(report.to_string().ends_with("15 passed, 0 failed\n"));
+    // The fake declares VM, VPC and SUBNET: the other eight kinds are skipped,
+    // the reference checks run on subnet.vpc and vm.nics[].subnet.
+    for name in [
+        names::LIFECYCLE_VM,
+        names::LIFECYCLE_VPC,
+        names::LIFECYCLE_SUBNET,
+        names::DEPENDENCY_MISSING_REFUSED,
+        names::DELETE_IN_USE_REFUSED,
+    ] {
+        assert!(
+            report.check(name).is_some_and(|c| c.passed),
+            "{name}: {report}"
+        );
+    }
+    let skipped: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.skipped)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            names::LIFECYCLE_SECURITY_GROUP,
+            names::LIFECYCLE_BARE_METAL,
+            names::LIFECYCLE_VOLUME,
+            names::LIFECYCLE_EIP,
+            names::LIFECYCLE_LOAD_BALANCER,
+            names::LIFECYCLE_WAF_POLICY,
+            names::LIFECYCLE_BACKUP_POLICY,
+            names::LIFECYCLE_SNAPSHOT,
+        ]
+    );
+    assert!(
+        report
+            .check(names::LIFECYCLE_EIP)
+            .is_some_and(|c| c.detail.contains("does not declare RESOURCE_KIND_EIP")),
+        "{report}"
+    );
+    assert!(
+        report
+            .to_string()
+            .ends_with("20 passed, 0 failed, 8 skipped\n")
+    );
+}
+
+#[tokio::test]
+async fn a_driver_ignoring_references_fails_the_reference_checks() {
+    let report = run_against(Faults {
+        ignore_references: true,
+        ..Faults::default()
+    })
+    .await;
+    let missing = report
+        .check(names::DEPENDENCY_MISSING_REFUSED)
+        .expect("ran");
+    assert!(missing.failed(), "{report}");
+    assert!(
+        missing.detail.contains("subnet.vpc") && missing.detail.contains("got success"),
+        "{}",
+        missing.detail
+    );
+    let in_use = report.check(names::DELETE_IN_USE_REFUSED).expect("ran");
+    assert!(in_use.failed(), "{report}");
+    assert!(
+        in_use.detail.contains("RESOURCE_IN_USE") || in_use.detail.contains("got success"),
+        "{}",
+        in_use.detail
+    );
+    // Everything else still holds.
+    assert_eq!(report.failed_count(), 2, "{report}");
 }
 
 #[tokio::test]
@@ -86,14 +156,14 @@ async fn accepting_an_invalid_spec_fails() {
 async fn binary_exit_code_follows_the_report() {
     let bin = env!("CARGO_BIN_EXE_yunshu-conformance");
     for (faults, code, summary) in [
-        (Faults::default(), 0, "15 passed, 0 failed"),
+        (Faults::default(), 0, "20 passed, 0 failed, 8 skipped"),
         (
             Faults {
                 list_drops_after_token: true,
                 ..Faults::default()
             },
             1,
-            "14 passed, 1 failed",
+            "19 passed, 1 failed, 8 skipped",
         ),
     ] {
         let addr = fake::serve(faults).await;

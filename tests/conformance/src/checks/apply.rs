@@ -55,7 +55,7 @@ pub(crate) async fn apply_idempotent(ctx: &Ctx<'_>) -> Result<(), Fail> {
 }
 
 /// Fields that must not move when nothing was asked to change.
-fn essence(s: &v1::ResourceState) -> impl PartialEq + std::fmt::Debug {
+pub(crate) fn essence(s: &v1::ResourceState) -> impl PartialEq + std::fmt::Debug {
     (
         s.generation,
         s.observed_generation,

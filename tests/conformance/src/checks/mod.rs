@@ -1,6 +1,7 @@
 //! The checks, and the one that judges the whole run's error statuses.
 
 mod apply;
+mod graph;
 mod info;
 mod list;
 mod watch;
@@ -10,8 +11,18 @@ pub(crate) use info::{info, inventory};
 use crate::names;
 use crate::probe::{Ctx, Fail, SeenStatus};
 
+/// How a check that did not fail ended.
+pub(crate) enum Done {
+    Passed,
+    /// It does not apply to this driver (a kind it does not declare); why.
+    Skipped(String),
+}
+
 /// Runs the resource check called `name`.
-pub(crate) async fn run_resource_check(name: &'static str, ctx: &Ctx<'_>) -> Result<(), Fail> {
+pub(crate) async fn run_resource_check(name: &'static str, ctx: &Ctx<'_>) -> Result<Done, Fail> {
+    if let Some(kind) = crate::lifecycle_kind(name) {
+        return graph::lifecycle(ctx, kind).await;
+    }
     match name {
         names::APPLY_IDEMPOTENT => apply::apply_idempotent(ctx).await,
         names::REAPPLY_SAME_GENERATION_IS_NOOP => apply::reapply_same_generation_is_noop(ctx).await,
@@ -27,8 +38,11 @@ pub(crate) async fn run_resource_check(name: &'static str, ctx: &Ctx<'_>) -> Res
             watch::watch_create_update_delete_in_order(ctx).await
         }
         names::WATCH_RESUME_FROM_CURSOR => watch::watch_resume_from_cursor(ctx).await,
+        names::DEPENDENCY_MISSING_REFUSED => return graph::dependency_missing_refused(ctx).await,
+        names::DELETE_IN_USE_REFUSED => return graph::delete_in_use_refused(ctx).await,
         other => Err(Fail(format!("no such check {other:?}"))),
     }
+    .map(|()| Done::Passed)
 }
 
 /// `errors_carry_reason`: every status the driver sent in this run had an

@@ -1,6 +1,7 @@
 //! A tiny in-memory driver built on the SDK, to run the kit against in tests:
-//! resources are RUNNING the moment they are applied. [`Faults`] break it on
-//! purpose, to prove the kit can fail.
+//! VMs, VPCs and subnets, RUNNING the moment they are applied, with the two
+//! references between them enforced (subnet.vpc, vm.nics[].subnet). [`Faults`]
+//! break it on purpose, to prove the kit can fail.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -13,7 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use yunshu_driver_sdk::tonic::transport::{Channel, Endpoint, Server};
 use yunshu_driver_sdk::tonic::{Code, Status};
 use yunshu_driver_sdk::v1::{self, ResourceKind, driver_client::DriverClient, resource_spec::Spec};
-use yunshu_driver_sdk::{Driver, DriverService, EventLog, EventSink, reasons, status};
+use yunshu_driver_sdk::{Driver, DriverService, EventLog, EventSink, reasons, status, status_with};
 
 /// Ways to break the fake.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,6 +25,9 @@ pub struct Faults {
     pub list_drops_after_token: bool,
     /// A VM with 0 vCPU is accepted.
     pub accept_zero_vcpu: bool,
+    /// References are not checked: a subnet of a missing VPC is accepted, a VPC
+    /// with subnets can be deleted.
+    pub ignore_references: bool,
 }
 
 type Key = (i32, String);
@@ -54,6 +58,32 @@ impl Fake {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, v1::ResourceState>> {
         self.resources.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// DEPENDENCY_NOT_FOUND unless (kind, id) is held.
+    fn require(&self, kind: ResourceKind, id: &str) -> Result<(), Status> {
+        if self.faults.ignore_references || self.lock().contains_key(&(kind as i32, id.to_owned()))
+        {
+            return Ok(());
+        }
+        Err(status(
+            Code::FailedPrecondition,
+            reasons::DEPENDENCY_NOT_FOUND,
+            format!("no {kind:?} {id:?}"),
+        ))
+    }
+}
+
+/// The (kind, id) pairs `state`'s spec names.
+fn names(state: &v1::ResourceState) -> Vec<(i32, String)> {
+    match state.spec.as_ref().and_then(|s| s.spec.as_ref()) {
+        Some(Spec::Subnet(s)) => vec![(ResourceKind::Vpc as i32, s.vpc.clone())],
+        Some(Spec::Vm(vm)) => vm
+            .nics
+            .iter()
+            .map(|n| (ResourceKind::Subnet as i32, n.subnet.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[async_trait]
@@ -62,7 +92,11 @@ impl Driver for Fake {
         v1::DriverInfo {
             name: "fake".into(),
             version: "0.0.1".into(),
-            kinds: vec![ResourceKind::Vm as i32, ResourceKind::Vpc as i32],
+            kinds: vec![
+                ResourceKind::Vm as i32,
+                ResourceKind::Vpc as i32,
+                ResourceKind::Subnet as i32,
+            ],
             architectures: vec![v1::Architecture::X8664 as i32],
             simulator: true,
             ..Default::default()
@@ -128,7 +162,14 @@ impl Driver for Fake {
                         "unknown host",
                     ));
                 }
+                for nic in &vm.nics {
+                    self.require(ResourceKind::Subnet, &nic.subnet)?;
+                }
             }
+            Some(Spec::Subnet(s)) if s.vpc.is_empty() || !valid_cidr(&s.cidr) => {
+                return Err(invalid("a subnet needs a vpc and a CIDR"));
+            }
+            Some(Spec::Subnet(s)) => self.require(ResourceKind::Vpc, &s.vpc)?,
             Some(Spec::Vpc(vpc)) if !valid_cidr(&vpc.cidr) => {
                 return Err(invalid("cidr is not an IPv4 CIDR"));
             }
@@ -137,7 +178,7 @@ impl Driver for Fake {
                 return Err(status(
                     Code::InvalidArgument,
                     reasons::KIND_UNSUPPORTED,
-                    "fake knows vm and vpc",
+                    "fake knows vm, vpc and subnet",
                 ));
             }
         }
@@ -176,7 +217,19 @@ impl Driver for Fake {
         kind: ResourceKind,
         id: &str,
     ) -> Result<Option<v1::ResourceState>, Status> {
-        let removed = self.lock().remove(&(kind as i32, id.to_owned()));
+        let key = (kind as i32, id.to_owned());
+        if !self.faults.ignore_references {
+            let held = self.lock();
+            if let Some(by) = held.values().find(|s| names(s).contains(&key)) {
+                return Err(status_with(
+                    Code::FailedPrecondition,
+                    reasons::RESOURCE_IN_USE,
+                    format!("{kind:?} {id} is named by {}", by.id),
+                    [("used_by".to_owned(), by.id.clone())],
+                ));
+            }
+        }
+        let removed = self.lock().remove(&key);
         match removed {
             Some(mut state) => {
                 state.phase = v1::Phase::Deleted as i32;
