@@ -113,6 +113,7 @@ fn build(hosts: usize) -> anyhow::Result<(Index, Vec<PoolKey>)> {
             } else {
                 HostState::Ready
             },
+            model: None,
         })?;
     }
     Ok((index, pools.into_iter().map(|(_, k)| k).collect()))

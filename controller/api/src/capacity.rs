@@ -444,6 +444,7 @@ mod tests {
                     memory_mib: 10 * 1024,
                     reserved_memory_mib: 0,
                     state: HostState::Ready,
+                    model: None,
                 })
                 .expect("host");
         }

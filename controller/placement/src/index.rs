@@ -23,7 +23,7 @@ use yunshu_domain::{
 
 use crate::model::{
     AreaKey, BandwidthSpec, HostRef, HostSpec, Placement, PoolKey, PoolRef, PoolSpec, PublicIpSpec,
-    StorageClassSpec, StorageKey, VmShape,
+    SharedRequest, StorageClassSpec, StorageKey, VmShape,
 };
 use crate::report::Usage;
 
@@ -218,6 +218,7 @@ pub(crate) struct HostEntry {
     pub(crate) memory_mib: u64,
     pub(crate) reserved_memory_mib: u64,
     pub(crate) state: HostState,
+    pub(crate) model: Option<String>,
     /// Order of the host id within its pool; gaps allowed, order preserved.
     pub(crate) rank: u32,
     pub(crate) used_memory_mib: u64,
@@ -264,6 +265,8 @@ pub struct Index {
     pub(crate) host_slots: HashMap<HostRef, u32>,
     free_host_slots: Vec<u32>,
     pub(crate) allocations: HashMap<ResourceId, Allocation>,
+    /// Allocations of resources not on a host (volumes, EIPs).
+    pub(crate) shared_allocations: HashMap<ResourceId, SharedRequest>,
     pub(crate) storage: HashMap<StorageKey, Usage>,
     pub(crate) bandwidth: HashMap<AreaKey, Usage>,
     pub(crate) public_ips: HashMap<AreaKey, Usage>,
@@ -465,6 +468,7 @@ impl Index {
             h.memory_mib = spec.memory_mib;
             h.reserved_memory_mib = spec.reserved_memory_mib;
             h.state = spec.state;
+            h.model = spec.model;
             self.list(slot);
             return Ok(());
         }
@@ -475,6 +479,7 @@ impl Index {
             memory_mib: spec.memory_mib,
             reserved_memory_mib: spec.reserved_memory_mib,
             state: spec.state,
+            model: spec.model,
             rank: 0,
             used_memory_mib: 0,
             used_vcpu: 0,
@@ -876,6 +881,19 @@ impl Index {
     /// Releases an allocation (exit orders, rollback). Idempotent: `None` when it
     /// was not there. Gives back exactly what the reservation took.
     pub fn release(&mut self, alloc: &ResourceId) -> Option<Placement> {
+        if self.release_shared(alloc) {
+            return None;
+        }
+        self.release_host(alloc)
+    }
+
+    /// Releases whatever `alloc` holds, on a host or zone-level; whether it
+    /// held anything.
+    pub fn release_any(&mut self, alloc: &ResourceId) -> bool {
+        self.release_shared(alloc) || self.release_host(alloc).is_some()
+    }
+
+    fn release_host(&mut self, alloc: &ResourceId) -> Option<Placement> {
         let placement = {
             let a = self.allocations.get(alloc)?;
             self.placement(alloc, a.host)
@@ -918,9 +936,9 @@ impl Index {
             .collect()
     }
 
-    /// Number of recorded allocations.
+    /// Number of recorded allocations (on hosts and zone-level).
     pub fn allocation_count(&self) -> usize {
-        self.allocations.len()
+        self.allocations.len() + self.shared_allocations.len()
     }
 
     pub(crate) fn placement(&self, alloc: &ResourceId, slot: u32) -> Placement {

@@ -1,4 +1,5 @@
-//! yunshu (云枢) placement: which host a VM goes on.
+//! yunshu (云枢) placement: which host a VM or a bare-metal server goes on, and
+//! what volumes and public IPs take from their zone.
 //!
 //! Owns the in-memory [`Index`] of pools, hosts and zone-level shared capacities
 //! (storage classes, bandwidth, public IPs), the hard rules every placement obeys
@@ -14,19 +15,22 @@
 //! driver inventory and the stored reservations; this crate never reads either.
 //! It never sees prost types: callers convert at the driver client.
 
+mod bare_metal;
 mod index;
 mod model;
 mod place;
 mod reason;
 mod report;
+mod shared;
 
 #[cfg(test)]
 mod tests;
 
 pub use index::{Index, IndexError, ProviderInventory};
 pub use model::{
-    AreaKey, BandwidthSpec, DEFAULT_VCPU_RATIO, Disk, HostRef, HostSpec, Placement, PoolKey,
-    PoolRef, PoolSpec, PublicIpSpec, StorageClassSpec, StorageKey, Strategy, VmRequest, VmShape,
+    AreaKey, BandwidthSpec, BareMetalRequest, DEFAULT_VCPU_RATIO, Disk, HostRef, HostSpec,
+    Placement, PoolKey, PoolRef, PoolSpec, PublicIpSpec, SharedRequest, StorageClassSpec,
+    StorageKey, Strategy, VmRequest, VmShape,
 };
 pub use reason::{PoolLabel, Reason, Unschedulable};
 pub use report::{HostUsage, LargestShape, PoolCapacity, Resource, ShapeRoom, Usage};

@@ -106,6 +106,9 @@ pub struct HostSpec {
     pub reserved_memory_mib: u64,
     /// Only `Ready` hosts take new VMs; the others keep theirs.
     pub state: HostState,
+    /// Hardware model, as bare-metal orders name it; `None` when unknown.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl HostSpec {
@@ -127,6 +130,7 @@ impl From<&Host> for HostSpec {
             memory_mib: h.memory_mib(),
             reserved_memory_mib: h.reserved_memory_mib(),
             state: h.state(),
+            model: None,
         }
     }
 }
@@ -255,4 +259,36 @@ pub enum Strategy {
     Spread,
     /// Least free memory that fits: keeps big holes for big VMs.
     Pack,
+}
+
+/// What a resource that is not on a host takes from its zone: storage by
+/// class (a volume), bandwidth and public IPs of one network area (an EIP).
+/// Stored with its allocation, so a release gives back exactly this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedRequest {
+    pub alloc: ResourceId,
+    pub provider: ProviderId,
+    pub zone: ZoneId,
+    /// Where bandwidth and public IPs are charged; `None` for storage only.
+    #[serde(default)]
+    pub network_area: Option<NetworkAreaId>,
+    #[serde(default)]
+    pub disks: Vec<Disk>,
+    #[serde(default)]
+    pub bandwidth_mbps: u64,
+    #[serde(default)]
+    pub public_ips: u64,
+}
+
+/// One bare-metal server to place: a whole empty host of the key's pools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BareMetalRequest {
+    pub alloc: ResourceId,
+    pub key: PoolKey,
+    /// The host model asked for; `None` = any model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// What the order asked for: a host with less is not taken.
+    pub min_memory_mib: u64,
+    pub min_cores: u32,
 }

@@ -119,6 +119,20 @@ pub enum Reason {
         schedulable_hosts: u32,
         largest_free_vcpu: u64,
     },
+    /// No empty, schedulable host of the model (and size) a bare-metal server
+    /// asks for.
+    NoFreeHost {
+        pool: PoolLabel,
+        model: Option<String>,
+        hosts: u32,
+        ready: u32,
+        /// Ready hosts without a VM or server on them.
+        empty: u32,
+        /// Empty hosts of the model asked for.
+        of_model: u32,
+        need_mib: u64,
+        need_cores: u32,
+    },
     /// Hosts fit the shape, but each already holds a member of the group.
     AntiAffinity {
         pool: PoolLabel,
@@ -153,6 +167,7 @@ impl Reason {
             Reason::Memory { .. } => "HOST_MEMORY_INSUFFICIENT",
             Reason::VcpuRatio { .. } => "HOST_VCPU_RATIO_EXHAUSTED",
             Reason::AntiAffinity { .. } => "ANTI_AFFINITY_TOO_FEW_HOSTS",
+            Reason::NoFreeHost { .. } => "BARE_METAL_NO_FREE_HOST",
         }
     }
 
@@ -260,6 +275,24 @@ impl Reason {
             } => format!(
                 "{}: anti-affinity group {group} leaves too few hosts: all {hosts_fitting} hosts with {need_vcpu} vCPU and {} free already hold a member",
                 pool.en(),
+                gib(*need_mib)
+            ),
+            Reason::NoFreeHost {
+                pool,
+                model,
+                hosts,
+                ready,
+                empty,
+                of_model,
+                need_mib,
+                need_cores,
+            } => format!(
+                "{}: no free host for a bare-metal server{}: {hosts} hosts, {ready} up, {empty} without VMs, {of_model} of that model; at least {need_cores} cores and {} needed",
+                pool.en(),
+                model
+                    .as_ref()
+                    .map(|m| format!(" of model {m}"))
+                    .unwrap_or_default(),
                 gib(*need_mib)
             ),
         }
@@ -370,6 +403,24 @@ impl Reason {
             } => format!(
                 "{}：反亲和组 {group} 可用宿主机不足：有 {need_vcpu} vCPU 和 {} 空闲的 {hosts_fitting} 台宿主机上都已有该组成员",
                 pool.zh(),
+                gib(*need_mib)
+            ),
+            Reason::NoFreeHost {
+                pool,
+                model,
+                hosts,
+                ready,
+                empty,
+                of_model,
+                need_mib,
+                need_cores,
+            } => format!(
+                "{}：没有可用于物理服务器{}的空闲宿主机：共 {hosts} 台，可用 {ready} 台，其中无虚拟机的 {empty} 台，该型号 {of_model} 台；需要至少 {need_cores} 核、{} 内存",
+                pool.zh(),
+                model
+                    .as_ref()
+                    .map(|m| format!("（型号 {m}）"))
+                    .unwrap_or_default(),
                 gib(*need_mib)
             ),
         }

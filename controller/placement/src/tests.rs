@@ -52,6 +52,7 @@ fn host_spec(pool: &str, id: &str, cores: u32, memory_gib: u64) -> HostSpec {
         memory_mib: memory_gib * GIB,
         reserved_memory_mib: 0,
         state: HostState::Ready,
+        model: None,
     }
 }
 
@@ -678,6 +679,25 @@ fn check_consistent(idx: &Index) {
         }
     }
     assert_eq!(groups, idx.groups);
+    for r in idx.shared_allocations.values() {
+        for d in &r.disks {
+            let k = StorageKey {
+                provider: r.provider.clone(),
+                zone: r.zone.clone(),
+                class: d.storage_class.clone(),
+            };
+            *storage.entry(k).or_default() += d.size_gib;
+        }
+        if let Some(a) = &r.network_area {
+            let area = AreaKey {
+                provider: r.provider.clone(),
+                zone: r.zone.clone(),
+                network_area: a.clone(),
+            };
+            *bandwidth.entry(area.clone()).or_default() += r.bandwidth_mbps;
+            *ips.entry(area).or_default() += r.public_ips;
+        }
+    }
     for (slot, h) in idx.hosts.iter().enumerate() {
         let Some(h) = h else { continue };
         let (mem, vcpu, n) = used.get(&(slot as u32)).copied().unwrap_or_default();
@@ -993,5 +1013,158 @@ fn bad_inventory_is_refused_with_a_code() {
     assert!(idx.remove_host(&href("h1")).expect("removed"));
     assert!(idx.remove_pool(&pref("p")).expect("removed"));
     assert!(!idx.remove_pool(&pref("p")).expect("idempotent"));
+    check_consistent(&idx);
+}
+
+fn shared(alloc: &str, disks: Vec<Disk>, mbps: u64, ips: u64) -> SharedRequest {
+    SharedRequest {
+        alloc: rid(alloc),
+        provider: provider(),
+        zone: ZoneId::new("a").expect("id"),
+        network_area: Some(NetworkAreaId::new("extranet").expect("id")),
+        disks,
+        bandwidth_mbps: mbps,
+        public_ips: ips,
+    }
+}
+
+#[test]
+fn volumes_and_public_ips_take_from_their_zone_all_or_nothing() {
+    let mut idx = index_with(&[("h1", 64, 512)]);
+    let ssd = StorageKey {
+        provider: provider(),
+        zone: ZoneId::new("a").expect("id"),
+        class: StorageClassId::new("ssd").expect("id"),
+    };
+    idx.upsert_storage_class(StorageClassSpec {
+        key: ssd.clone(),
+        capacity_gib: 1000,
+    });
+    idx.upsert_bandwidth(BandwidthSpec {
+        area: area(),
+        total_mbps: 100,
+    });
+    idx.upsert_public_ips(PublicIpSpec {
+        area: area(),
+        total: 2,
+    });
+    let vol = shared("vol-1", vec![disk("ssd", 600)], 0, 0);
+    idx.reserve_shared(&vol).expect("fits");
+    idx.reserve_shared(&vol)
+        .expect("the same request again is a no-op");
+    assert_eq!(idx.storage[&ssd].allocated, 600);
+    let other = shared("vol-1", vec![disk("ssd", 10)], 0, 0);
+    assert_eq!(
+        idx.reserve_shared(&other).map_err(|e| e.code()),
+        Err("ALLOCATION_CONFLICT")
+    );
+    let before = idx.clone();
+    let too_big = shared("vol-2", vec![disk("ssd", 401)], 0, 0);
+    assert_eq!(
+        idx.reserve_shared(&too_big).map_err(|e| e.code()),
+        Err("STORAGE_CLASS_FULL")
+    );
+    assert_eq!(idx, before, "a refusal changes nothing");
+    idx.reserve_shared(&shared("eip-1", vec![], 60, 1))
+        .expect("fits");
+    // A second address fits, its bandwidth does not: neither is charged.
+    let before = idx.clone();
+    assert_eq!(
+        idx.reserve_shared(&shared("eip-2", vec![], 60, 1))
+            .map_err(|e| e.code()),
+        Err("BANDWIDTH_EXHAUSTED")
+    );
+    assert_eq!(idx, before);
+    idx.reserve_shared(&shared("eip-2", vec![], 40, 1))
+        .expect("fits");
+    assert_eq!(
+        idx.reserve_shared(&shared("eip-3", vec![], 0, 1))
+            .map_err(|e| e.code()),
+        Err("PUBLIC_IPS_EXHAUSTED")
+    );
+    check_consistent(&idx);
+    // Released, the figures come back exactly.
+    assert!(idx.release_any(&rid("eip-1")));
+    assert!(!idx.release_any(&rid("eip-1")), "idempotent");
+    assert!(idx.release(&rid("vol-1")).is_none(), "not on a host");
+    assert_eq!(idx.storage[&ssd].allocated, 0);
+    assert_eq!(idx.bandwidth[&area()].allocated, 40);
+    assert_eq!(idx.public_ips[&area()].allocated, 1);
+    assert_eq!(idx.allocation_count(), 1);
+    check_consistent(&idx);
+}
+
+fn modelled(id: &str, model: &str, cores: u32, memory_gib: u64) -> HostSpec {
+    HostSpec {
+        model: Some(model.to_owned()),
+        ..host_spec("p", id, cores, memory_gib)
+    }
+}
+
+#[test]
+fn bare_metal_takes_a_whole_empty_host_of_its_model_and_gives_it_back() {
+    let mut idx = index_with(&[]);
+    for h in [
+        modelled("h1", "R4900", 64, 512),
+        modelled("h2", "R4900", 32, 256),
+        modelled("h3", "TaiShan", 64, 512),
+    ] {
+        idx.upsert_host(h).expect("host");
+    }
+    // A VM on h2 makes it not empty.
+    idx.place(&req("vm1", &x86(), 2, 8), Strategy::Pack)
+        .expect("vm");
+    assert_eq!(
+        idx.allocation(&rid("vm1")).expect("placed").host.as_str(),
+        "h2"
+    );
+    let bm = |alloc: &str, model: Option<&str>| BareMetalRequest {
+        alloc: rid(alloc),
+        key: x86(),
+        model: model.map(str::to_owned),
+        min_memory_mib: 128 * GIB,
+        min_cores: 16,
+    };
+    let p = idx
+        .place_bare_metal(&bm("bm1", Some("R4900")))
+        .expect("h1 is free");
+    assert_eq!(p.host.as_str(), "h1");
+    assert_eq!(
+        idx.place_bare_metal(&bm("bm1", Some("R4900")))
+            .expect("again")
+            .host,
+        p.host,
+        "idempotent"
+    );
+    // Taken whole: no VM fits on h1 any more.
+    let usage = idx.host_usage(&href("h1")).expect("usage");
+    assert_eq!(usage.memory_mib.free(), 0);
+    assert_eq!(usage.vcpu.free(), 0);
+    check_consistent(&idx);
+    // No other empty R4900: refused with a reason, nothing changes.
+    let before = idx.clone();
+    let err = idx
+        .place_bare_metal(&bm("bm2", Some("R4900")))
+        .expect_err("no free R4900");
+    assert_eq!(err.code(), "BARE_METAL_NO_FREE_HOST");
+    assert!(err.message_zh().contains("R4900"), "{}", err.message_zh());
+    assert!(err.to_string().contains("0 of that model"), "{err}");
+    assert_eq!(idx, before);
+    // Any model: the TaiShan host.
+    assert_eq!(
+        idx.place_bare_metal(&bm("bm2", None))
+            .expect("h3")
+            .host
+            .as_str(),
+        "h3"
+    );
+    // Released, h1 takes VMs again.
+    idx.release(&rid("bm1")).expect("released");
+    idx.place(&req("vm2", &x86(), 8, 64), Strategy::Spread)
+        .expect("vm on h1");
+    assert_eq!(
+        idx.allocation(&rid("vm2")).expect("placed").host.as_str(),
+        "h1"
+    );
     check_consistent(&idx);
 }

@@ -181,6 +181,7 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
             memory_mib: h.memory_mib,
             reserved_memory_mib: h.reserved_memory_mib,
             state,
+            model: (!h.model.is_empty()).then(|| h.model.clone()),
         });
     }
     let storage_classes = inv

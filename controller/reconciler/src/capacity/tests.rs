@@ -32,6 +32,7 @@ fn host(id: &str, memory_gib: u64) -> HostSpec {
         memory_mib: memory_gib * GIB,
         reserved_memory_mib: 0,
         state: HostState::Ready,
+        model: None,
     }
 }
 
