@@ -135,11 +135,7 @@ pub struct PoolCapacityView {
 }
 
 fn area_kind(kind: NetworkAreaKind) -> &'static str {
-    match kind {
-        NetworkAreaKind::GovExtranet => "gov_extranet",
-        NetworkAreaKind::Internet => "internet",
-        NetworkAreaKind::Dedicated => "dedicated",
-    }
+    kind.as_str()
 }
 
 impl From<&PoolCapacity> for PoolCapacityView {

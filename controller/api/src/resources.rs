@@ -24,9 +24,7 @@ use serde::Serialize;
 use yunshu_auth::Principal;
 use yunshu_domain::resource::Resource;
 use yunshu_domain::system::{InformationSystem, SystemNumber};
-use yunshu_store::records::key;
 use yunshu_store::{StoreError, WatchBatch};
-use yunshu_workflow::desired::system_prefix;
 use yunshu_workflow::resources::StatusRecord;
 use yunshu_workflow::{self as workflow};
 
@@ -57,6 +55,9 @@ pub struct ResourceView {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// What the driver reports for the tenant: addresses, endpoints …
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// The resources this one is wired to (its subnet, security groups, the
+    /// servers behind a load balancer …), by id.
+    pub connects_to: Vec<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -111,9 +112,11 @@ pub(crate) async fn resource_views(
     number: &SystemNumber,
 ) -> Result<Vec<ResourceView>, ApiError> {
     use yunshu_domain::resource::{Resource, ResourceSpec};
-    let prefix =
-        yunshu_store::records::key::<Resource>(&yunshu_workflow::desired::system_prefix(number));
-    let resources = yunshu_store::page::scan_all_under::<Resource>(store, &prefix).await?;
+    let mut resources = Vec::new();
+    for prefix in yunshu_workflow::desired::system_prefixes(number) {
+        let prefix = yunshu_store::records::key::<Resource>(&prefix);
+        resources.extend(yunshu_store::page::scan_all_under::<Resource>(store, &prefix).await?);
+    }
     let mut items = Vec::with_capacity(resources.len());
     for (res, _) in resources {
         let observed = yunshu_store::records::get::<yunshu_workflow::resources::StatusRecord>(
@@ -149,6 +152,12 @@ pub(crate) async fn resource_views(
             observed_generation: status.observed_generation,
             deletion_requested_at: res.deletion_requested_at(),
             outputs,
+            connects_to: res
+                .spec()
+                .references()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
         });
     }
     Ok(items)
@@ -184,12 +193,16 @@ pub(crate) async fn resource_events(
     // seen by the watch and costs one more (identical, so skipped) read.
     let from = state.store.revision().await? + 1;
     let first = list_json(&state, &system.number).await?;
-    let prefix = system_prefix(&system.number);
+    // Two watches over every system's resources, filtered to this one's ids
+    // (`<kind>-<system>-…`), rather than two per kind.
     let changes = stream::select(
-        state.store.watch(&key::<Resource>(&prefix), from).await?,
         state
             .store
-            .watch(&key::<StatusRecord>(&prefix), from)
+            .watch(&yunshu_store::records::prefix::<Resource>(), from)
+            .await?,
+        state
+            .store
+            .watch(&yunshu_store::records::prefix::<StatusRecord>(), from)
             .await?,
     );
     let mut stopping = state.stopping.subscribe();
@@ -229,13 +242,23 @@ struct Follow {
 }
 
 impl Follow {
+    /// Whether a batch touches a resource of this system.
+    fn concerns(&self, batch: &WatchBatch) -> bool {
+        let prefixes = yunshu_workflow::desired::system_prefixes(&self.number);
+        batch.events.iter().any(|ev| {
+            let id = ev.kv.key.rsplit_once('/').map_or("", |(_, id)| id);
+            prefixes.iter().any(|p| id.starts_with(p.as_str()))
+        })
+    }
+
     /// The next list that differs from the last one sent; `None` ends the
     /// stream (the watch failed, e.g. history compacted: the browser
     /// reconnects and starts from a fresh list).
     async fn next(mut self) -> Option<(String, Self)> {
         loop {
             match self.changes.next().await? {
-                Ok(_) => {}
+                Ok(batch) if self.concerns(&batch) => {}
+                Ok(_) => continue,
                 Err(e) => {
                     tracing::debug!(error = %e, system = %self.number, "resource events: watch ended");
                     return None;

@@ -30,6 +30,7 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         | WorkflowError::UsageExtensionRefused { .. }
         | WorkflowError::CatalogBuiltInReadOnly { .. }
         | WorkflowError::EmergencyNotAllowed { .. }
+        | WorkflowError::ProviderLacksKinds { .. }
         | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
@@ -61,6 +62,9 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::ExpansionRefused {
             totals: Some(t), ..
         } => serde_json::to_value(t).unwrap_or_default(),
+        WorkflowError::ProviderLacksKinds { provider, kinds } => {
+            serde_json::json!({"provider": provider, "kinds": kinds})
+        }
         _ => serde_json::Value::Null,
     };
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)

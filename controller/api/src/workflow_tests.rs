@@ -835,3 +835,83 @@ async fn network_and_service_items_are_checked_over_http_and_bad_ones_write_noth
     );
     assert_eq!(app.audit_count().await, before, "nothing written");
 }
+
+#[tokio::test]
+async fn an_order_needing_a_kind_its_provider_lacks_is_refused_at_approval() {
+    use yunshu_domain::resource::ResourceKind as K;
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let (li, sun, zhou) = (
+        app.login("li").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    // What the health check records after GetInfo: a driver of VMs and
+    // networks only.
+    let offer = yunshu_workflow::offers::ProviderOffer {
+        provider: "sim".to_owned(),
+        kinds: [K::Vm, K::Vpc, K::Subnet, K::SecurityGroup, K::Volume]
+            .into_iter()
+            .collect(),
+        driver: "vm-only-driver 1.0".to_owned(),
+        checked_at: cst(2026, 3, 2, 8),
+    };
+    assert!(
+        yunshu_workflow::offers::record(&*app.store, &offer)
+            .await
+            .expect("recorded")
+    );
+    let sys = app.system_create(&li, "门户网站").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let mut body = three_tier_order(&sys);
+    body["provider"] = json!("sim");
+    let r = app.call("POST", "/api/v1/orders", Some(body), &li).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    app.step(&li, &id, "submitted").await;
+    app.step(&sun, &id, "accepted").await;
+    let before = app.audit_count().await;
+    let r = app.transition(&zhou, &id, "approved", None).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("PROVIDER_KINDS_UNSUPPORTED")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.body["details"]["kinds"],
+        json!(["bare_metal", "eip", "load_balancer", "waf_policy", "backup_policy"])
+    );
+    let zh = r.body["message_zh"].as_str().expect("zh");
+    assert!(zh.contains("负载均衡") && zh.contains("物理服务器"), "{zh}");
+    assert_eq!(app.audit_count().await, before, "nothing written");
+    assert_eq!(app.order_get(&li, &id).await.body["state"], "accepted");
+
+    // Once the driver offers everything, the same order is approved.
+    let all = yunshu_workflow::offers::ProviderOffer {
+        kinds: [
+            K::Vm,
+            K::BareMetal,
+            K::Volume,
+            K::Vpc,
+            K::Subnet,
+            K::SecurityGroup,
+            K::Eip,
+            K::LoadBalancer,
+            K::WafPolicy,
+            K::BackupPolicy,
+            K::Snapshot,
+        ]
+        .into_iter()
+        .collect(),
+        ..offer
+    };
+    assert!(
+        yunshu_workflow::offers::record(&*app.store, &all)
+            .await
+            .expect("recorded")
+    );
+    let r = app.transition(&zhou, &id, "approved", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -427,6 +427,51 @@ impl OrderRequest {
         unique("snapshots", self.snapshots.iter().map(|s| &s.name))?;
         Ok(())
     }
+
+    /// The resource kinds carrying out this request needs from its provider
+    /// (items it removes need nothing): servers by form, the system network
+    /// whenever something sits in one, and each kind of item it adds or
+    /// changes. A line's backup space means a backup policy.
+    pub fn kinds(&self) -> std::collections::BTreeSet<crate::resource::ResourceKind> {
+        use crate::order_line::ServerForm;
+        use crate::resource::ResourceKind as K;
+        let mut out = std::collections::BTreeSet::new();
+        for l in &self.lines {
+            let s = l.server();
+            out.insert(match s.form {
+                ServerForm::Vm => K::Vm,
+                ServerForm::BareMetal => K::BareMetal,
+            });
+            if s.backup_gib > 0 {
+                out.insert(K::BackupPolicy);
+            }
+        }
+        if self.load_balancers.iter().any(|l| !l.remove) {
+            out.insert(K::LoadBalancer);
+        }
+        if !self.lines.is_empty() || out.contains(&K::LoadBalancer) || self.network.is_some() {
+            out.extend([K::Vpc, K::Subnet, K::SecurityGroup]);
+        }
+        if self.security_groups.iter().any(|g| !g.remove) {
+            out.insert(K::SecurityGroup);
+        }
+        if self.public_ips.iter().any(|p| !p.remove) {
+            out.insert(K::Eip);
+        }
+        if self.waf_policies.iter().any(|w| !w.remove) {
+            out.insert(K::WafPolicy);
+        }
+        if self.volumes.iter().any(|v| !v.remove) {
+            out.insert(K::Volume);
+        }
+        if self.backup_policies.iter().any(|b| !b.remove) {
+            out.insert(K::BackupPolicy);
+        }
+        if self.snapshots.iter().any(|s| !s.remove) {
+            out.insert(K::Snapshot);
+        }
+        out
+    }
 }
 
 /// Work order (工单): the unit of review. Fields are private so the state only moves

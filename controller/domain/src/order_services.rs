@@ -11,7 +11,7 @@
 //!
 //! Defaults, so a tenant who asks only for servers still gets a working
 //! network: without a [`NetworkRequest`] the system gets the VPC
-//! [`NetworkRequest::DEFAULT_VPC`] with one /24 per network area its servers
+//! [`NetworkRequest::DEFAULT_VPC`] with one /20 per network area its servers
 //! use; every system has the security group [`DEFAULT_SECURITY_GROUP`]
 //! (inbound denied except from the system's own servers, outbound allowed).
 

@@ -97,6 +97,15 @@ pub enum NetworkAreaKind {
 }
 
 impl NetworkAreaKind {
+    /// The wire and API name (`gov_extranet`, `internet`, `dedicated`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkAreaKind::GovExtranet => "gov_extranet",
+            NetworkAreaKind::Internet => "internet",
+            NetworkAreaKind::Dedicated => "dedicated",
+        }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             NetworkAreaKind::GovExtranet => "政务外网区",

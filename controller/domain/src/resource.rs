@@ -92,6 +92,40 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
+    /// How deep the kind sits in the reference graph: a resource only names
+    /// kinds of a lower rank, so creating by rank (and deleting in reverse)
+    /// never waits on something not yet started.
+    pub fn creation_rank(self) -> u8 {
+        match self {
+            ResourceKind::Vpc => 0,
+            ResourceKind::Subnet => 1,
+            ResourceKind::SecurityGroup => 2,
+            ResourceKind::Vm | ResourceKind::BareMetal => 3,
+            ResourceKind::Volume | ResourceKind::LoadBalancer => 4,
+            ResourceKind::Eip
+            | ResourceKind::WafPolicy
+            | ResourceKind::BackupPolicy
+            | ResourceKind::Snapshot => 5,
+        }
+    }
+
+    /// The kind's name in the portal's Chinese.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            ResourceKind::Vm => "云主机",
+            ResourceKind::BareMetal => "物理服务器",
+            ResourceKind::Volume => "云硬盘",
+            ResourceKind::Vpc => "私有网络",
+            ResourceKind::Subnet => "子网",
+            ResourceKind::SecurityGroup => "安全组",
+            ResourceKind::Eip => "公网 IP",
+            ResourceKind::LoadBalancer => "负载均衡",
+            ResourceKind::WafPolicy => "WAF 防护策略",
+            ResourceKind::BackupPolicy => "备份策略",
+            ResourceKind::Snapshot => "快照",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Vm => "vm",
@@ -173,6 +207,12 @@ impl Cidr {
         let (a, b) = self.bounds();
         let (c, d) = other.bounds();
         a <= d && c <= b
+    }
+
+    /// Addresses a subnet of this size can hand to servers and load balancers:
+    /// all but the network, gateway and broadcast addresses.
+    pub fn host_capacity(&self) -> u64 {
+        (1u64 << (32 - u32::from(self.prefix))).saturating_sub(3)
     }
 
     /// The `n`-th (0-based) sub-network of length `prefix`, if it fits.

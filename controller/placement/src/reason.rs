@@ -25,11 +25,7 @@ pub struct PoolLabel {
 
 impl PoolLabel {
     fn area_kind_en(&self) -> &'static str {
-        match self.area_kind {
-            NetworkAreaKind::GovExtranet => "gov_extranet",
-            NetworkAreaKind::Internet => "internet",
-            NetworkAreaKind::Dedicated => "dedicated",
-        }
+        self.area_kind.as_str()
     }
 
     /// `arm64 pool, 政务外网区 (gov_extranet, area extranet), zone a` — the Chinese

@@ -14,7 +14,7 @@ use chrono::Utc;
 use yunshu_auth::Principal;
 use yunshu_domain::UserId;
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
-use yunshu_domain::resource::Phase;
+use yunshu_domain::resource::{Phase, Resource};
 use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_store::records;
 use yunshu_workflow::desired;
@@ -98,47 +98,49 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
     Ok(moved)
 }
 
-/// Whether every resource `order` asked for runs at its desired generation:
-/// the groups its lines name, as the system's orders want them now (a later
-/// change counts). An order none of whose lines is wanted by anything has
-/// nothing running for it and is not done — it never borrows another order's
+/// Whether every resource `order` asked for — of every kind, as the system's
+/// orders want them now (a later change counts) — runs at its desired
+/// generation. An order with nothing of its own wanted, or with an item that
+/// resolves to nothing, is not done: it never borrows another order's
 /// running servers.
 async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
     let system = order.system();
     let orders_of = r.orders_of(system).await?;
-    let asked: std::collections::BTreeSet<&str> = order
-        .request()
-        .lines
+    let expansion =
+        records::get::<yunshu_workflow::expansion::Expansion>(&*r.store, &system.to_string())
+            .await?
+            .map(|(e, _)| e);
+    let existing = materialize::resources_of(r, system).await?;
+    let main = materialize::main_site(system, &existing);
+    let d = desired::resources(
+        system,
+        &orders_of,
+        expansion.as_ref(),
+        Utc::now(),
+        main.as_ref().map(|m| &m.zone),
+        &materialize::placed_zones(&existing),
+    );
+    if d.problems.iter().any(|p| &p.order == order.id()) {
+        return Ok(false);
+    }
+    let mine: Vec<&yunshu_domain::ResourceId> = d
+        .wants
         .iter()
-        .map(|l| l.server().server_name.as_str())
-        .collect();
-    let groups = desired::groups(&orders_of);
-    let mine: Vec<_> = groups
-        .iter()
-        .filter(|(name, _)| asked.contains(name.as_str()))
+        .filter(|(_, w)| &w.order == order.id())
+        .map(|(id, _)| id)
         .collect();
     if mine.is_empty() {
         return Ok(false);
     }
-    let resources = materialize::resources_of(r, system).await?;
-    let generations: std::collections::HashMap<_, _> = resources
-        .iter()
-        .map(|(res, _)| (res.id().clone(), res.generation()))
-        .collect();
-    for (name, g) in mine {
-        for n in 1..=g.quantity {
-            let Some(id) = desired::member_id(system, name, n) else {
-                return Ok(false);
-            };
-            let Some(generation) = generations.get(&id) else {
-                return Ok(false);
-            };
-            let Some((st, _)) = records::get::<StatusRecord>(&*r.store, id.as_str()).await? else {
-                return Ok(false);
-            };
-            if st.status.phase != Phase::Running || st.status.observed_generation != *generation {
-                return Ok(false);
-            }
+    for id in mine {
+        let Some((res, _)) = records::get::<Resource>(&*r.store, id.as_str()).await? else {
+            return Ok(false);
+        };
+        let Some((st, _)) = records::get::<StatusRecord>(&*r.store, id.as_str()).await? else {
+            return Ok(false);
+        };
+        if st.status.phase != Phase::Running || st.status.observed_generation != res.generation() {
+            return Ok(false);
         }
     }
     Ok(true)

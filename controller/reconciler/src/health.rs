@@ -31,6 +31,9 @@ pub async fn check_all(store: &dyn Store, pki: &DriverPki) -> bool {
     for driver in drivers {
         let health = probe(pki, &driver).await;
         all_healthy &= health.is_ok();
+        if let Ok(info) = &health {
+            offer(store, info).await;
+        }
         record(store, &driver.provider, health).await;
     }
     all_healthy
@@ -55,6 +58,30 @@ async fn probe(
         ));
     }
     Ok(info)
+}
+
+/// Records the kinds the driver offers, read at approval (an order needing a
+/// kind its provider lacks is refused there).
+async fn offer(store: &dyn Store, info: &yunshu_proto::v1::DriverInfo) {
+    let kinds = info
+        .kinds()
+        .filter_map(yunshu_proto::convert::kind_from_wire)
+        .collect();
+    let offer = yunshu_workflow::offers::ProviderOffer {
+        provider: info.provider.clone(),
+        kinds,
+        driver: format!("{} {}", info.name, info.version),
+        checked_at: Utc::now(),
+    };
+    match yunshu_workflow::offers::record(store, &offer).await {
+        Ok(true) => tracing::info!(
+            provider = %offer.provider,
+            kinds = ?offer.kinds,
+            "driver offers these kinds"
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, provider = %offer.provider, "cannot record what the driver offers"),
+    }
 }
 
 /// Writes the outcome with a compare on the record, so a concurrent renewal is

@@ -28,6 +28,7 @@
 //! rather than overwrites.
 
 mod book;
+mod build;
 pub mod capacity;
 mod complete;
 pub mod connect;
@@ -37,7 +38,9 @@ mod observe;
 pub mod orphans;
 pub mod providers;
 pub mod queue;
+mod refs;
 pub mod status;
+mod wire;
 pub mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -126,6 +129,8 @@ pub struct Reconciler {
     suspects: Mutex<HashSet<ResourceId>>,
     /// Which orders each system has, and which are approved (see `book.rs`).
     book: Mutex<book::OrderBook>,
+    /// Who names whom among the stored resources (see `refs.rs`).
+    pub refs: Mutex<refs::Refs>,
     /// Asks the inventory task for a read now (a driver reported host or
     /// inventory changes); bursts of events collapse into one read.
     inventory_wanted: tokio::sync::Notify,
@@ -174,13 +179,32 @@ impl Reconciler {
     /// Records the placements already stored (after a restart) in the index and
     /// queues every resource: unconverged ones as fresh work.
     async fn adopt_stored(&self) -> Result<usize, ReconcileError> {
-        let stored = yunshu_store::page::scan_all::<Resource>(&*self.store).await?;
+        let mut stored = yunshu_store::page::scan_all::<Resource>(&*self.store).await?;
+        // Networks before what sits in them: a server's turn ahead of its
+        // subnet's would only find it not running yet and back off.
+        stored.sort_by_key(|(res, _)| res.kind().creation_rank());
         let n = stored.len();
         for (res, _) in stored {
-            if let (Some(p), yunshu_domain::resource::ResourceSpec::Vm(vm)) =
-                (res.placement(), res.spec())
-                && let Some(host) = &p.host
-            {
+            self.adopt(&res);
+            self.resources.add(res.id().clone(), Priority::Resync);
+        }
+        Ok(n)
+    }
+
+    /// Records a stored resource's references and the capacity its placement
+    /// holds in the index.
+    fn adopt(&self, res: &Resource) {
+        use yunshu_domain::resource::ResourceSpec;
+        self.refs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(res);
+        let Some(p) = res.placement() else {
+            return;
+        };
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match (res.spec(), &p.host) {
+            (ResourceSpec::Vm(vm), Some(host)) => {
                 let mut shape = yunshu_placement::VmShape::new(vm.vcpu.get(), vm.memory_mib.get());
                 shape.anti_affinity = vm.anti_affinity_group.clone();
                 if let Some(class) = &vm.system_disk_class {
@@ -199,23 +223,42 @@ impl Reconciler {
                     provider: p.provider.clone(),
                     host: host.clone(),
                 };
-                if let Err(e) = self
-                    .index
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                index
                     .reserve_on(&href, res.id().clone(), shape)
-                {
-                    // Stored placements are facts: report, never move silently.
-                    tracing::error!(resource = %res.id(), error = %e, "stored placement not adoptable");
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            // A bare-metal server holds its whole host.
+            (ResourceSpec::BareMetal(_), Some(host)) => {
+                let href = HostRef {
+                    provider: p.provider.clone(),
+                    host: host.clone(),
+                };
+                match index.host_usage(&href) {
+                    Some(u) => {
+                        let shape = yunshu_placement::VmShape::new(
+                            u32::try_from(u.vcpu.total).unwrap_or(u32::MAX),
+                            u.memory_mib.total,
+                        );
+                        index
+                            .reserve_on(&href, res.id().clone(), shape)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                    None => Err(format!("host {host} is not in the inventory")),
                 }
             }
-            self.resources.add(res.id().clone(), Priority::Resync);
+            (spec, _) => match build::shared_request(res.id(), spec, p) {
+                Some(req) => index.reserve_shared(&req).map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = result {
+            // Stored placements are facts: report, never move silently.
+            tracing::error!(resource = %res.id(), error = %e, "stored placement not adoptable");
         }
-        Ok(n)
     }
 
-    /// Queues every system that has orders, and rebuilds the order book from
-    /// the same listing.
     async fn queue_all_systems(&self) -> Result<(), ReconcileError> {
         let all = yunshu_store::page::scan_all::<WorkOrder>(&*self.store).await?;
         self.book
@@ -254,6 +297,7 @@ pub async fn run(
         capacity: capacity::Capacity::new(snapshot),
         suspects: Mutex::new(HashSet::new()),
         book: Mutex::new(book::OrderBook::default()),
+        refs: Mutex::new(refs::Refs::default()),
         inventory_wanted: tokio::sync::Notify::new(),
     });
     run_with(r, config, resync).await;
@@ -347,6 +391,19 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
 }
 
 impl Reconciler {
+    /// Looks again, now, at the resources that name `id` (it started running,
+    /// or went away).
+    pub fn wake_users(&self, id: &ResourceId) {
+        let users = self
+            .refs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .users(id);
+        for u in users {
+            self.resources.add(u, Priority::Fresh);
+        }
+    }
+
     /// Asks for an inventory read soon (see `inventory_wanted`).
     pub fn wants_inventory(&self) {
         self.inventory_wanted.notify_one();
@@ -431,7 +488,12 @@ async fn system_worker(r: Arc<Reconciler>) {
                 if !(outcome.created.is_empty() && outcome.deleting.is_empty()) {
                     r.capacity.changed();
                 }
-                for id in outcome.created.into_iter().chain(outcome.deleting) {
+                for id in outcome
+                    .created
+                    .into_iter()
+                    .chain(outcome.updated)
+                    .chain(outcome.deleting)
+                {
                     r.resources.add(id, Priority::Fresh);
                 }
             }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use yunshu_domain::ResourceId;
-use yunshu_domain::resource::{Resource, ResourceStatus};
+use yunshu_domain::resource::{Phase, Resource, ResourceStatus};
 use yunshu_proto::tonic::Code;
 use yunshu_proto::v1;
 use yunshu_store::records;
@@ -199,11 +199,15 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
     // (before any Apply) until its record is deleted: the cheap test of
     // "ours" that needs no store read per event.
     let managed = r
-        .index
+        .refs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .allocation(&id)
-        .is_some();
+        .is_stored(&id)
+        || r.index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allocation(&id)
+            .is_some();
     let deleted =
         change == v1::ChangeType::Deleted as i32 || state.phase == v1::Phase::Deleted as i32;
     tracing::trace!(%provider, resource = %id, change, phase = state.phase, managed, "driver reported a change");
@@ -230,6 +234,10 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
         return;
     }
     let phase = worker::phase_from_wire(state.phase);
+    if phase == Phase::Running {
+        // What waits for this one to run may go now.
+        r.wake_users(&id);
+    }
     r.status
         .put(StatusRecord {
             id,
@@ -247,11 +255,19 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
 impl Reconciler {
     /// Queues every resource placed on `provider` for a low-priority read-back.
     fn recheck_provider(&self, provider: &str) {
-        let ids = self
+        let mut ids = self
             .index
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .allocations_of(provider);
+        ids.extend(
+            self.refs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .of_provider(provider),
+        );
+        ids.sort();
+        ids.dedup();
         for id in ids {
             // Resync turns read back first; behind new work.
             self.resources.add(id, Priority::Resync);

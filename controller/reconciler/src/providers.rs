@@ -4,12 +4,14 @@
 //!
 //! Owns the proto → placement translation. Must not place anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use yunshu_domain::ProviderId;
 use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
+use yunshu_domain::order_services::VolumeTier;
 use yunshu_domain::provider::{HostState, NetworkAreaKind};
+use yunshu_domain::resource::ResourceKind;
 use yunshu_drivers::DriverPki;
 use yunshu_drivers::registry::DriverRecord;
 use yunshu_placement::{
@@ -101,7 +103,21 @@ impl Providers {
                 return Err(e.into());
             }
         };
-        translate(provider, &inv)
+        let info = match c.get_info(v1::GetInfoRequest {}).await {
+            Ok(r) => r.into_inner(),
+            Err(e) => {
+                self.forget(provider);
+                return Err(e.into());
+            }
+        };
+        let mut translated = translate(provider, &inv)?;
+        translated.kinds = info
+            .kinds
+            .iter()
+            .filter_map(|k| v1::ResourceKind::try_from(*k).ok())
+            .filter_map(yunshu_proto::convert::kind_from_wire)
+            .collect();
+        Ok(translated)
     }
 }
 
@@ -111,6 +127,10 @@ pub struct Inventory {
     pub index: ProviderInventory,
     /// Network area id → (zone, kind).
     pub areas: HashMap<NetworkAreaId, (ZoneId, NetworkAreaKind)>,
+    /// Storage class id → (zone, tier): volumes ask for a tier.
+    pub storage_tiers: HashMap<StorageClassId, (ZoneId, VolumeTier)>,
+    /// The kinds the driver says it can create (`GetInfo.kinds`).
+    pub kinds: BTreeSet<ResourceKind>,
 }
 
 fn bad(provider: &str, reason: impl Into<String>) -> ProviderError {
@@ -224,7 +244,20 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
         .into_iter()
         .map(|(area, total)| PublicIpSpec { area, total })
         .collect();
+    let mut storage_tiers = HashMap::new();
+    for s in &inv.storage_classes {
+        let tier = match v1::IopsClass::try_from(s.iops_class) {
+            Ok(v1::IopsClass::High) => VolumeTier::HighPerformance,
+            _ => VolumeTier::Standard,
+        };
+        storage_tiers.insert(
+            id::<StorageClassId>(provider, "storage class", &s.id)?,
+            (id::<ZoneId>(provider, "zone", &s.zone)?, tier),
+        );
+    }
     Ok(Inventory {
+        storage_tiers,
+        kinds: BTreeSet::new(),
         index: ProviderInventory {
             pools,
             hosts,

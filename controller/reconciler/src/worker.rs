@@ -13,7 +13,8 @@
 
 use chrono::Utc;
 use yunshu_domain::ResourceId;
-use yunshu_domain::resource::{Phase, Resource, ResourceSpec, ResourceStatus};
+use yunshu_domain::resource::{Phase, Resource, ResourceStatus};
+use yunshu_proto::errors::reasons;
 use yunshu_proto::tonic::Code;
 use yunshu_proto::v1;
 use yunshu_store::{Txn, records};
@@ -48,51 +49,6 @@ pub(super) fn phase_from_wire(p: i32) -> Phase {
         Ok(v1::Phase::Deleted) => Phase::Deleted,
         _ => Phase::Pending,
     }
-}
-
-fn wire_spec(res: &Resource) -> Option<v1::ResourceSpec> {
-    let ResourceSpec::Vm(vm) = res.spec() else {
-        return None;
-    };
-    Some(v1::ResourceSpec {
-        spec: Some(v1::resource_spec::Spec::Vm(v1::VmSpec {
-            arch: yunshu_proto::convert::arch_to_wire(vm.arch) as i32,
-            vcpu: vm.vcpu.get(),
-            memory_mib: vm.memory_mib.get(),
-            system_disk: Some(v1::Disk {
-                size_gib: u64::from(vm.system_disk_gib.get()),
-                storage_class: vm
-                    .system_disk_class
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            }),
-            data_disks: vm
-                .data_disks
-                .iter()
-                .map(|d| v1::Disk {
-                    size_gib: u64::from(d.size_gib.get()),
-                    storage_class: d.storage_class.to_string(),
-                })
-                .collect(),
-            image: vm.image.to_string(),
-            nics: Vec::new(),
-            security_groups: Vec::new(),
-        })),
-    })
-}
-
-fn wire_placement(res: &Resource) -> Option<v1::Placement> {
-    res.placement().map(|p| v1::Placement {
-        zone: p.zone.to_string(),
-        network_area: p
-            .network_area
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        pool: p.pool.as_ref().map(ToString::to_string).unwrap_or_default(),
-        host: p.host.as_ref().map(ToString::to_string).unwrap_or_default(),
-    })
 }
 
 async fn report(
@@ -142,6 +98,13 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
     let mut client = r.providers.client(&provider).await?;
     let kind = yunshu_proto::convert::kind_to_wire(res.kind()) as i32;
     if res.deletion_requested_at().is_some() {
+        // Delete in reverse order: never while a stored resource still names
+        // this one (it is deleted, or changed to drop the name, first).
+        let users = r.refs.lock().unwrap_or_else(|e| e.into_inner()).users(id);
+        if let Some(user) = users.first() {
+            tracing::debug!(resource = %id, %user, "deletion waits for what names it");
+            return Ok(Turn::Pending);
+        }
         let answer = client
             .delete(v1::DeleteRequest {
                 kind,
@@ -157,6 +120,9 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                         .is_some_and(|s| phase_from_wire(s.phase) == Phase::Deleted)
             }
             Err(s) if s.code() == Code::NotFound => true,
+            // The driver still sees a reference (an update dropping it is not
+            // applied yet): wait, it is not a failure.
+            Err(s) if has_reason(&s, reasons::RESOURCE_IN_USE) => return Ok(Turn::Pending),
             Err(s) => return Err(call_failed(r, &provider, s)),
         };
         if !done {
@@ -169,8 +135,13 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
             r.index
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .release(id);
+                .release_any(id);
             r.capacity.changed();
+            // What this one named may be waiting to be deleted after it.
+            let named = r.refs.lock().unwrap_or_else(|e| e.into_inner()).forget(id);
+            for n in named {
+                r.resources.add(n, super::queue::Priority::Fresh);
+            }
             r.status.delete(id.clone()).await;
             // New members of the system may have waited for this one to go.
             r.systems
@@ -179,9 +150,25 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
         }
         return Err(ReconcileError::Conflict);
     }
-    let Some(spec) = wire_spec(&res) else {
-        return Ok(Turn::Converged);
-    };
+    // Create in dependency order: everything the spec names must exist and
+    // run at its own generation first (the driver would refuse it anyway).
+    if let Some(dep) = first_unready(r, &res).await? {
+        let never_applied = records::get::<StatusRecord>(&*r.store, id.as_str())
+            .await?
+            .is_none_or(|(st, _)| st.status.observed_generation == 0);
+        if never_applied {
+            report(
+                r,
+                &res,
+                Phase::Pending,
+                Some(format!("waiting for {dep}")),
+                0,
+            )
+            .await;
+        }
+        return Ok(Turn::Pending);
+    }
+    let spec = super::wire::spec(&res);
     let mut key = format!("{}@{}", id, res.generation());
     if resync {
         match client
@@ -223,7 +210,16 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                 tracing::warn!(resource = %id, phase = state.phase, "drift: re-applying");
             }
             Err(s) if s.code() == Code::NotFound => {
-                tracing::warn!(resource = %id, "drift: gone from the driver; re-creating");
+                // Never seen by the driver (a crash between the intent and
+                // the first Apply) is not drift, just work still to do.
+                let seen = records::get::<StatusRecord>(&*r.store, id.as_str())
+                    .await?
+                    .is_some_and(|(st, _)| st.status.observed_generation > 0);
+                if seen {
+                    tracing::warn!(resource = %id, "drift: gone from the driver; re-creating");
+                } else {
+                    tracing::debug!(resource = %id, "not created yet; applying");
+                }
             }
             Err(s) => return Err(call_failed(r, &provider, s)),
         }
@@ -236,7 +232,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
         generation: res.generation(),
         idempotency_key: key,
         spec: Some(spec),
-        placement: wire_placement(&res),
+        placement: super::wire::placement(&res),
         tenant: res.tenant().to_string(),
     };
     match client.apply(request).await {
@@ -258,12 +254,41 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                 })
                 .await;
             Ok(match phase {
-                Phase::Running if observed == res.generation() => Turn::Converged,
+                Phase::Running if observed == res.generation() => {
+                    r.wake_users(id);
+                    Turn::Converged
+                }
                 Phase::Failed => Turn::Failed,
                 _ => Turn::Pending,
             })
         }
-        Err(s) if retryable(s.code()) => Err(call_failed(r, &provider, s)),
+        Err(s) if retryable(s.code()) => {
+            if s.code() == Code::ResourceExhausted
+                && let Some(info) = yunshu_proto::errors::reason(&s)
+            {
+                // Out of something (addresses, storage, bandwidth) that may
+                // come back: retried, and shown on the resource meanwhile so
+                // the order page says what it waits for.
+                let (phase, observed) = records::get::<StatusRecord>(&*r.store, id.as_str())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or((Phase::Pending, 0), |(st, _)| {
+                        (st.status.phase, st.status.observed_generation)
+                    });
+                report(
+                    r,
+                    &res,
+                    phase,
+                    Some(format!("{} {}", info.reason, s.message())),
+                    observed,
+                )
+                .await;
+            }
+            Err(call_failed(r, &provider, s))
+        }
+        // Something it names is not there yet (or went): wait for it.
+        Err(s) if has_reason(&s, reasons::DEPENDENCY_NOT_FOUND) => Ok(Turn::Pending),
         Err(s) => {
             let reason = yunshu_proto::errors::reason(&s)
                 .map(|i| i.reason)
@@ -280,6 +305,39 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
             Ok(Turn::Failed)
         }
     }
+}
+
+fn has_reason(s: &yunshu_proto::tonic::Status, reason: &str) -> bool {
+    s.code() == Code::FailedPrecondition
+        && yunshu_proto::errors::reason(s).is_some_and(|i| i.reason == reason)
+}
+
+/// The first resource `res` names that does not run at its own generation
+/// yet (missing, being deleted, or not converged); `None` when all do.
+async fn first_unready(
+    r: &Reconciler,
+    res: &Resource,
+) -> Result<Option<ResourceId>, ReconcileError> {
+    for dep in res.spec().references() {
+        if dep == res.id() {
+            continue;
+        }
+        let Some((d, _)) = records::get::<Resource>(&*r.store, dep.as_str()).await? else {
+            return Ok(Some(dep.clone()));
+        };
+        if d.deletion_requested_at().is_some() {
+            return Ok(Some(dep.clone()));
+        }
+        let running = records::get::<StatusRecord>(&*r.store, dep.as_str())
+            .await?
+            .is_some_and(|(st, _)| {
+                st.status.phase == Phase::Running && st.status.observed_generation == d.generation()
+            });
+        if !running {
+            return Ok(Some(dep.clone()));
+        }
+    }
+    Ok(None)
 }
 
 fn call_failed(r: &Reconciler, provider: &str, s: yunshu_proto::tonic::Status) -> ReconcileError {

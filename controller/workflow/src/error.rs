@@ -59,6 +59,16 @@ pub enum WorkflowError {
         number: String,
         totals: Option<super::expansion::Totals>,
     },
+    /// The order needs resource kinds its provider's driver does not offer
+    /// (`GetInfo`): approving it would leave it waiting forever.
+    #[error(
+        "provider {provider} cannot carry out this order: its driver does not offer {}; choose another provider or drop those items",
+        kinds_en(kinds)
+    )]
+    ProviderLacksKinds {
+        provider: String,
+        kinds: Vec<yunshu_domain::resource::ResourceKind>,
+    },
     /// Too many concurrent writers; nothing was written.
     #[error("too many concurrent changes; try again")]
     Busy,
@@ -73,6 +83,14 @@ pub enum WorkflowError {
         #[source]
         source: StoreError,
     },
+}
+
+fn kinds_en(kinds: &[yunshu_domain::resource::ResourceKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl WorkflowError {
@@ -103,6 +121,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
             WorkflowError::ExpansionRefused { .. } => "EXPANSION_REFUSED",
+            WorkflowError::ProviderLacksKinds { .. } => "PROVIDER_KINDS_UNSUPPORTED",
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
@@ -144,6 +163,14 @@ impl ErrorCode for WorkflowError {
             ),
             WorkflowError::ExpansionRefused { number, .. } => format!(
                 "信息系统 {number} 的临时扩展不予受理：免费扩展不超过已批准 vCPU 与内存的 20%，期限不超过 90 天，且只能扩展已有的服务器组。"
+            ),
+            WorkflowError::ProviderLacksKinds { provider, kinds } => format!(
+                "云服务商 {provider} 的驱动不提供{}，无法实施本工单；请更换云服务商或删除相应申请项。",
+                kinds
+                    .iter()
+                    .map(|k| k.label_zh())
+                    .collect::<Vec<_>>()
+                    .join("、")
             ),
             WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),

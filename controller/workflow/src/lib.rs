@@ -31,6 +31,7 @@ pub mod demo;
 pub mod desired;
 mod error;
 pub mod expansion;
+pub mod offers;
 pub mod orders;
 pub mod resources;
 pub mod rules;

@@ -383,6 +383,9 @@ pub async fn order_transition(
     }
     // Replicas' clocks differ by milliseconds; never let that refuse a step with
     // ORDER_TIME_BACKWARDS.
+    if to == OrderState::Approved {
+        crate::offers::check(store, &loaded.order).await?;
+    }
     let at = now.max(loaded.order.updated_at());
     let detail = match &reason {
         Some(r) => format!("{from} -> {to}: {r}"),
@@ -494,6 +497,8 @@ pub async fn order_emergency(
     if loaded.order.kind() != OrderKind::Change || !in_review || loaded.track.emergency.is_some() {
         return Err(WorkflowError::EmergencyNotAllowed { id: id.to_owned() });
     }
+    // Carried out at once, like an approval: the same check of the provider.
+    crate::offers::check(store, &loaded.order).await?;
     loaded.track.emergency = Some(EmergencyFiling {
         by: caller.actor.clone(),
         at: now,

@@ -51,7 +51,9 @@ mod rules;
 pub mod sim;
 mod spec;
 
-pub use config::{Delays, FaultsConfig, SimConfig};
+pub use config::{
+    DEMO_MODEL_ARM64, DEMO_MODEL_C86, DEMO_MODEL_X86_64, Delays, FaultsConfig, SimConfig,
+};
 pub use datacenter::MAX_HOSTS;
 pub use error::SimError;
 pub use faults::Faults;

@@ -532,6 +532,8 @@ pub struct CountingDriver<D> {
     pub refused: std::sync::Mutex<Vec<String>>,
     /// Gets answered (the reconciler's resync reads state this way).
     pub got: std::sync::atomic::AtomicU64,
+    /// Every accepted Apply and Delete, in order: `apply <id>` / `delete <id>`.
+    pub calls: std::sync::Mutex<Vec<String>>,
     /// VMs applied and not yet asked to be deleted, and the most of them each
     /// system (`vm-<system>-…`) ever had at once.
     live: std::sync::Mutex<(
@@ -553,6 +555,7 @@ impl<D> CountingDriver<D> {
             retryable: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::Mutex::new(Vec::new()),
             got: std::sync::atomic::AtomicU64::new(0),
+            calls: std::sync::Mutex::new(Vec::new()),
             live: std::sync::Mutex::new(Default::default()),
         }
     }
@@ -613,6 +616,10 @@ impl<D: Driver> Driver for CountingDriver<D> {
                 self.applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.track(&request.id, true);
+                self.calls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("apply {}", request.id));
             }
             Err(s)
                 if !matches!(
@@ -648,8 +655,24 @@ impl<D: Driver> Driver for CountingDriver<D> {
         id: &str,
     ) -> Result<Option<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
         let answer = self.inner.delete(kind, id).await;
-        if answer.is_ok() {
-            self.track(id, false);
+        match &answer {
+            Ok(_) => {
+                self.track(id, false);
+                self.calls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("delete {id}"));
+            }
+            // A delete refused because something still names the resource
+            // (the simulator's RESOURCE_IN_USE) is the controller's ordering
+            // mistake: counted like a refused Apply.
+            Err(s) if s.code() == yunshu_proto::tonic::Code::FailedPrecondition => {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("delete {id} {:?}: {}", s.code(), s.message()));
+            }
+            Err(_) => {}
         }
         answer
     }
@@ -661,6 +684,25 @@ impl<D: Driver> Driver for CountingDriver<D> {
         limit: usize,
     ) -> Result<Vec<yunshu_proto::v1::ResourceState>, yunshu_proto::tonic::Status> {
         self.inner.list(kind, after, limit).await
+    }
+}
+
+/// Every resource of every kind `driver` lists (all pages of its `List`).
+pub async fn list_all<D: Driver>(driver: &D) -> Vec<yunshu_proto::v1::ResourceState> {
+    let mut out: Vec<yunshu_proto::v1::ResourceState> = Vec::new();
+    loop {
+        let after = out.last().map(|s| {
+            (
+                yunshu_proto::v1::ResourceKind::try_from(s.kind)
+                    .unwrap_or(yunshu_proto::v1::ResourceKind::Unspecified),
+                s.id.clone(),
+            )
+        });
+        let page = driver.list(None, after, 1000).await.expect("list");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
     }
 }
 

@@ -24,8 +24,9 @@ fn line(name: &str, quantity: u32) -> serde_json::Value {
     })
 }
 
-/// Reads `GET …/resources/events` until a `resources` event lists `n`
-/// resources all running; returns the phases of every list received.
+/// Reads `GET …/resources/events` until a `resources` event lists `n` VMs all
+/// running; returns the phases of the VMs of every list received (the
+/// system's network resources are listed too and not counted).
 async fn follow_until_running(url: String, bearer: String, n: usize) -> Vec<Vec<String>> {
     let mut resp = reqwest::Client::new()
         .get(url)
@@ -53,6 +54,7 @@ async fn follow_until_running(url: String, bearer: String, n: usize) -> Vec<Vec<
                 .as_array()
                 .expect("items")
                 .iter()
+                .filter(|r| r["kind"] == "vm")
                 .map(|r| r["phase"].as_str().unwrap_or_default().to_owned())
                 .collect();
             let done = phases.len() == n && phases.iter().all(|p| p == "running");
@@ -195,11 +197,30 @@ async fn approved_quantities_are_provisioned_once_and_an_exit_reclaims_them() {
         .await;
     assert_eq!(s, 200, "{body}");
     let items = body["items"].as_array().expect("items");
-    assert_eq!(items.len(), 5, "{body}");
+    let of_kind =
+        |k: &str| -> Vec<&serde_json::Value> { items.iter().filter(|r| r["kind"] == k).collect() };
+    let vms = of_kind("vm");
+    assert_eq!(vms.len(), 5, "{body}");
     assert!(
-        items
-            .iter()
+        vms.iter()
             .all(|r| r["phase"] == "running" && r["vcpu"] == 4),
+        "{body}"
+    );
+    // A tenant who asks only for servers gets a network: one VPC, one subnet
+    // for the area the servers are in, the default security group, and every
+    // VM wired to the subnet and the group.
+    let (vpc, subnet, sg) = (of_kind("vpc"), of_kind("subnet"), of_kind("security_group"));
+    assert_eq!((vpc.len(), subnet.len(), sg.len()), (1, 1, 1), "{body}");
+    assert!(
+        [&vpc, &subnet, &sg]
+            .iter()
+            .all(|k| k[0]["phase"] == "running"),
+        "{body}"
+    );
+    assert_eq!(subnet[0]["connects_to"], json!([vpc[0]["id"]]));
+    assert!(
+        vms.iter()
+            .all(|v| v["connects_to"] == json!([subnet[0]["id"], sg[0]["id"]])),
         "{body}"
     );
     // The reconciler's move is on the order's timeline and in the audit log.
@@ -536,7 +557,8 @@ async fn an_order_that_fits_nowhere_does_not_hold_up_the_next_order_of_its_syste
     assert_eq!(vms.len(), 1, "only the second order's VM: {vms:?}");
 }
 
-/// The state of every VM in `system` as the tenant sees it: (id, phase).
+/// The state of every VM in `system` as the tenant sees it: (id, phase); its
+/// network resources are left out.
 async fn phases(controller: &Controller, bearer: &str, system: &str) -> Vec<(String, String)> {
     let (_, body) = controller
         .api(
@@ -551,6 +573,7 @@ async fn phases(controller: &Controller, bearer: &str, system: &str) -> Vec<(Str
         .map(|items| {
             items
                 .iter()
+                .filter(|r| r["kind"] == "vm")
                 .map(|r| {
                     (
                         r["id"].as_str().unwrap_or_default().to_owned(),

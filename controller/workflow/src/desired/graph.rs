@@ -10,8 +10,9 @@
 //!
 //! Defaults (issue 14): a system with servers or load balancers gets the VPC of
 //! its orders (or [`NetworkRequest::DEFAULT_VPC`]) and one subnet per network
-//! area it uses (an area without an explicit subnet takes the next free /24 of
-//! the VPC), and the security group `default`: inbound only from the VPC,
+//! area it uses (an area without an explicit subnet takes the next free
+//! [`AUTO_SUBNET_PREFIX`] of the VPC — 4,093 addresses, a quarter of a smaller
+//! VPC —, sized once: a subnet cannot change after it is created), and the security group `default`: inbound only from the VPC,
 //! outbound anywhere. Every server joins `default`; named groups add rules and
 //! the server groups they list. A server line with backup space and no backup
 //! policy naming it gets a daily incremental backup at 02:00 Beijing time kept
@@ -20,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 
+use yunshu_domain::ids::ZoneId;
 use yunshu_domain::order_line::{ServerForm, ServerRequest};
 use yunshu_domain::order_services::{
     BackupWindow, DEFAULT_SECURITY_GROUP, NetworkRequest, RuleRemote, VolumeTier,
@@ -33,6 +35,10 @@ use yunshu_domain::{OrderId, ResourceId, SystemNumber};
 
 use super::{Asked, Group};
 
+/// The prefix length of a subnet the orders do not give (at least a quarter
+/// of the VPC, so every network area fits in it).
+pub const AUTO_SUBNET_PREFIX: u8 = 20;
+
 /// Days an automatic backup (a line's backup space without a policy) is kept.
 pub const AUTO_BACKUP_RETENTION_DAYS: u32 = 30;
 
@@ -42,6 +48,9 @@ pub struct Desired {
     pub wants: BTreeMap<ResourceId, Want>,
     /// Items left out because a name they use resolves to nothing.
     pub problems: Vec<Problem>,
+    /// The provider and zone the orders name last, if any.
+    pub provider: Option<yunshu_domain::ProviderId>,
+    pub zone: Option<yunshu_domain::ids::ZoneId>,
 }
 
 /// Why an item of an order was left out, in both languages.
@@ -52,11 +61,47 @@ pub struct Problem {
     pub reason_zh: String,
 }
 
+/// Which zone a resource lives in: the system's main zone (where its first
+/// resources went, or the zone its orders name) or another zone an order
+/// names. Each zone has its own VPC and subnets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    Main,
+    Zone(ZoneId),
+}
+
+impl Slot {
+    /// The slot of an order's zone: the main zone's own name means `Main`.
+    pub fn of(zone: Option<&ZoneId>, main: Option<&ZoneId>) -> Slot {
+        match zone {
+            Some(z) if Some(z) != main => Slot::Zone(z.clone()),
+            _ => Slot::Main,
+        }
+    }
+
+    /// The zone, given the main one.
+    pub fn zone<'a>(&'a self, main: &'a ZoneId) -> &'a ZoneId {
+        match self {
+            Slot::Main => main,
+            Slot::Zone(z) => z,
+        }
+    }
+
+    fn id_part(&self) -> String {
+        match self {
+            Slot::Main => "main".to_owned(),
+            Slot::Zone(z) => format!("z{}", h8(z.as_str())),
+        }
+    }
+}
+
 /// One resource to have, before placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Want {
     /// The order whose approval asked for it (last).
     pub order: OrderId,
+    /// The zone it lives in.
+    pub slot: Slot,
     pub item: Item,
 }
 
@@ -182,9 +227,9 @@ fn rid(value: String) -> Option<ResourceId> {
     ResourceId::new(value).ok()
 }
 
-/// The VPC of `system`.
-pub fn vpc_id(system: &SystemNumber) -> Option<ResourceId> {
-    rid(format!("vpc-{system}-main"))
+/// The VPC of `system` in `slot`.
+pub fn vpc_id(system: &SystemNumber, slot: &Slot) -> Option<ResourceId> {
+    rid(format!("vpc-{system}-{}", slot.id_part()))
 }
 
 fn area_slug(area: NetworkAreaKind) -> &'static str {
@@ -195,9 +240,16 @@ fn area_slug(area: NetworkAreaKind) -> &'static str {
     }
 }
 
-/// The subnet of `system` in `area`.
-pub fn subnet_id(system: &SystemNumber, area: NetworkAreaKind) -> Option<ResourceId> {
-    rid(format!("subnet-{system}-{}", area_slug(area)))
+/// The subnet of `system` in `area` of `slot`.
+pub fn subnet_id(system: &SystemNumber, slot: &Slot, area: NetworkAreaKind) -> Option<ResourceId> {
+    match slot {
+        Slot::Main => rid(format!("subnet-{system}-{}", area_slug(area))),
+        other => rid(format!(
+            "subnet-{system}-{}-{}",
+            other.id_part(),
+            area_slug(area)
+        )),
+    }
 }
 
 /// The security group `name` of `system` (`default` has a readable id).
@@ -251,16 +303,21 @@ fn utc_schedule(window: BackupWindow) -> BackupSchedule {
 
 struct Plan<'a> {
     system: &'a SystemNumber,
+    main: Option<&'a ZoneId>,
+    /// Where servers already placed are (a member may sit in another zone
+    /// than its group asks for: it went where there was room).
+    placed: &'a BTreeMap<ResourceId, ZoneId>,
     desired: Desired,
 }
 
 impl Plan<'_> {
-    fn want(&mut self, id: Option<ResourceId>, order: &OrderId, item: Item) {
+    fn want(&mut self, id: Option<ResourceId>, order: &OrderId, slot: &Slot, item: Item) {
         if let Some(id) = id {
             self.desired.wants.insert(
                 id,
                 Want {
                     order: order.clone(),
+                    slot: slot.clone(),
                     item,
                 },
             );
@@ -276,126 +333,211 @@ impl Plan<'_> {
     }
 
     fn members(&self, group: &str, g: &Group) -> Vec<ResourceId> {
+        self.members_at(group, g)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// The members of a group with the slot each is (or is to be) in.
+    fn members_at(&self, group: &str, g: &Group) -> Vec<(ResourceId, Slot)> {
         (1..=g.quantity)
             .filter_map(|n| server_id(self.system, g.server.form, group, n))
+            .map(|id| {
+                let slot = match self.placed.get(&id) {
+                    Some(z) => Slot::of(Some(z), self.main),
+                    None => Slot::of(g.zone.as_ref(), self.main),
+                };
+                (id, slot)
+            })
             .collect()
     }
 }
 
 /// The resources `asked` (one system's, server groups already with any
-/// temporary expansion) stands for.
-pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
+/// temporary expansion) stands for; `main_zone` is the system's main zone if
+/// known (an order naming it is in the main slot).
+pub fn plan(
+    system: &SystemNumber,
+    asked: &Asked,
+    main_zone: Option<&ZoneId>,
+    placed: &BTreeMap<ResourceId, ZoneId>,
+) -> Desired {
     let mut p = Plan {
         system,
-        desired: Desired::default(),
+        main: main_zone,
+        placed,
+        desired: Desired {
+            provider: asked.provider.clone(),
+            zone: asked.zone.clone(),
+            ..Desired::default()
+        },
     };
-    // Areas that need a subnet, with the earliest order needing each (the
-    // order whose completion waits for it).
+    let order_slot = |o: &OrderId| -> Slot {
+        Slot::of(asked.order_zones.get(o).and_then(|z| z.as_ref()), main_zone)
+    };
+    // Subnets needed, per slot and area, with the earliest order needing each
+    // (the order whose completion waits for it).
     let groups: Vec<(&String, &Group)> = asked.groups.iter().collect();
-    let mut areas: BTreeMap<NetworkAreaKind, OrderId> = BTreeMap::new();
-    let used = groups
+    let mut areas: BTreeMap<(Slot, NetworkAreaKind), OrderId> = BTreeMap::new();
+    let member_slots: Vec<(Slot, NetworkAreaKind, &OrderId)> = groups
         .iter()
-        .map(|(_, g)| (g.server.network_area, &g.order))
+        .flat_map(|(name, g)| {
+            p.members_at(name, g)
+                .into_iter()
+                .map(|(_, slot)| (slot, g.server.network_area, &g.order))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Addresses each subnet must hold: one per server and load balancer.
+    let mut nics: BTreeMap<(Slot, NetworkAreaKind), (u64, OrderId)> = BTreeMap::new();
+    let used: Vec<(Slot, NetworkAreaKind, &OrderId)> = member_slots
+        .into_iter()
         .chain(
             asked
                 .load_balancers
                 .values()
-                .map(|(l, o)| (l.network_area, o)),
-        );
-    for (area, order) in used {
-        let first = areas.entry(area).or_insert_with(|| order.clone());
+                .map(|(l, o)| (order_slot(o), l.network_area, o)),
+        )
+        .collect();
+    for (slot, area, order) in used {
+        let n = nics
+            .entry((slot.clone(), area))
+            .or_insert_with(|| (0, order.clone()));
+        n.0 += 1;
+        // The latest order is the one that outgrew the subnet.
+        if *order > n.1 {
+            n.1 = order.clone();
+        }
+        let first = areas.entry((slot, area)).or_insert_with(|| order.clone());
         if order < first {
             *first = order.clone();
         }
     }
-    let first_order = areas.values().min().cloned();
-    let Some(first_order) = first_order else {
-        // Nothing that sits in a network: only items that need servers, which
-        // then resolve to nothing.
+    if areas.is_empty() {
+        // Nothing sits in a network: the items that need servers resolve to
+        // nothing.
         report_orphans(&mut p, asked);
+        return p.desired;
+    }
+    let Some(any_cidr) = Cidr::parse(NetworkRequest::DEFAULT_VPC).ok() else {
         return p.desired;
     };
 
-    // The network.
-    let network = asked.network.as_ref().map(|(n, _)| n.clone());
-    let vpc_cidr = network
-        .as_ref()
-        .map(|n| n.vpc_cidr)
-        .or_else(|| Cidr::parse(NetworkRequest::DEFAULT_VPC).ok());
-    let Some(vpc_cidr) = vpc_cidr else {
-        return p.desired;
-    };
-    let vpc = vpc_id(system);
-    let vpc_order = asked
-        .network
-        .as_ref()
-        .map_or(first_order.clone(), |(_, o)| o.clone());
-    p.want(vpc.clone(), &vpc_order, Item::Vpc { cidr: vpc_cidr });
-    let explicit: BTreeMap<NetworkAreaKind, Cidr> = network
-        .iter()
-        .flat_map(|n| n.subnets.iter().map(|s| (s.network_area, s.cidr)))
-        .collect();
-    let mut taken: Vec<Cidr> = explicit.values().copied().collect();
-    let mut next = 0u32;
-    for (area, order) in &areas {
-        let cidr = match explicit.get(area) {
-            Some(c) => Some(*c),
-            None => loop {
-                let Some(c) = vpc_cidr.subnet(24.max(vpc_cidr.prefix()), next) else {
-                    break None;
-                };
-                next += 1;
-                if !taken.iter().any(|t| t.overlaps(&c)) {
-                    taken.push(c);
-                    break Some(c);
-                }
-            },
-        };
-        let (Some(cidr), Some(vpc)) = (cidr, vpc.clone()) else {
-            p.problem(
-                order,
-                format!("the VPC {vpc_cidr} has no room left for a subnet"),
-                format!("VPC 网段 {vpc_cidr} 已无可分配的子网"),
-            );
+    // One VPC per slot, one subnet per area of it.
+    let slots: BTreeSet<Slot> = areas.keys().map(|(s, _)| s.clone()).collect();
+    let mut vpc_cidrs: BTreeMap<Slot, Cidr> = BTreeMap::new();
+    for slot in &slots {
+        let asked_net = asked
+            .networks
+            .iter()
+            .find(|(z, _)| Slot::of(z.as_ref(), main_zone) == *slot)
+            .map(|(_, n)| n);
+        let vpc_cidr = asked_net.map_or(any_cidr, |(n, _)| n.vpc_cidr);
+        vpc_cidrs.insert(slot.clone(), vpc_cidr);
+        let first_order = areas
+            .iter()
+            .filter(|((s, _), _)| s == slot)
+            .map(|(_, o)| o)
+            .min()
+            .cloned();
+        let Some(first_order) = first_order else {
             continue;
         };
-        p.want(
-            subnet_id(system, *area),
-            order,
-            Item::Subnet {
-                vpc,
-                cidr,
-                area: *area,
-            },
-        );
+        let vpc_order = asked_net.map_or(first_order, |(_, o)| o.clone());
+        let vpc = vpc_id(system, slot);
+        p.want(vpc.clone(), &vpc_order, slot, Item::Vpc { cidr: vpc_cidr });
+        let explicit: BTreeMap<NetworkAreaKind, Cidr> = asked_net
+            .iter()
+            .flat_map(|(n, _)| n.subnets.iter().map(|s| (s.network_area, s.cidr)))
+            .collect();
+        let mut taken: Vec<Cidr> = explicit.values().copied().collect();
+        let mut next = 0u32;
+        let auto_prefix = AUTO_SUBNET_PREFIX.max(vpc_cidr.prefix().saturating_add(2));
+        let slot_areas: Vec<(NetworkAreaKind, OrderId)> = areas
+            .iter()
+            .filter(|((s, _), _)| s == slot)
+            .map(|((_, a), o)| (*a, o.clone()))
+            .collect();
+        for (area, order) in slot_areas {
+            let cidr = match explicit.get(&area) {
+                Some(c) => Some(*c),
+                None => loop {
+                    let Some(c) = vpc_cidr.subnet(auto_prefix, next) else {
+                        break None;
+                    };
+                    next += 1;
+                    if !taken.iter().any(|t| t.overlaps(&c)) {
+                        taken.push(c);
+                        break Some(c);
+                    }
+                },
+            };
+            let (Some(cidr), Some(vpc)) = (cidr, vpc.clone()) else {
+                p.problem(
+                    &order,
+                    format!("the VPC {vpc_cidr} has no room left for a subnet"),
+                    format!("VPC 网段 {vpc_cidr} 已无可分配的子网"),
+                );
+                continue;
+            };
+            if let Some((n, last)) = nics.get(&(slot.clone(), area))
+                && *n > cidr.host_capacity()
+            {
+                p.problem(
+                    last,
+                    format!(
+                        "the {} subnet {cidr} has room for {} servers and load balancers; the orders put {n} in it (ask for a larger subnet)",
+                        area.as_str(),
+                        cidr.host_capacity()
+                    ),
+                    format!(
+                        "{}子网 {cidr} 最多容纳 {} 台服务器和负载均衡，订单需要 {n} 个地址（请申请更大的子网）",
+                        area.label_zh(),
+                        cidr.host_capacity()
+                    ),
+                );
+            }
+            p.want(
+                subnet_id(system, slot, area),
+                &order,
+                slot,
+                Item::Subnet { vpc, cidr, area },
+            );
+        }
     }
-    let subnet_of = |area: NetworkAreaKind| -> Option<ResourceId> {
+    let subnet_of = |slot: &Slot, area: NetworkAreaKind| -> Option<ResourceId> {
         areas
-            .contains_key(&area)
-            .then(|| subnet_id(system, area))
+            .contains_key(&(slot.clone(), area))
+            .then(|| subnet_id(system, slot, area))
             .flatten()
     };
 
-    // Security groups: `default`, then the named ones.
+    // Security groups (system-wide, in the main slot): `default`, then the
+    // named ones.
     let mut sg_names: BTreeSet<String> = asked.security_groups.keys().cloned().collect();
     sg_names.insert(DEFAULT_SECURITY_GROUP.to_owned());
     let mut joins: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
-    let default_rules = vec![
-        SecurityRule {
+    // Inbound only from the system's own networks, outbound anywhere.
+    let mut default_rules: Vec<SecurityRule> = vpc_cidrs
+        .values()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|c| SecurityRule {
             direction: Direction::Ingress,
             protocol: IpProtocol::Any,
             ports: None,
-            remote: RuleRemoteSpec::Cidr(vpc_cidr),
-        },
-        SecurityRule {
-            direction: Direction::Egress,
-            protocol: IpProtocol::Any,
-            ports: None,
-            remote: RuleRemoteSpec::Cidr(Cidr::parse("0.0.0.0/0").unwrap_or(vpc_cidr)),
-        },
-    ];
+            remote: RuleRemoteSpec::Cidr(*c),
+        })
+        .collect();
+    default_rules.push(SecurityRule {
+        direction: Direction::Egress,
+        protocol: IpProtocol::Any,
+        ports: None,
+        remote: RuleRemoteSpec::Cidr(Cidr::parse("0.0.0.0/0").unwrap_or(any_cidr)),
+    });
     let mut default_extra = Vec::new();
-    let mut default_order = first_order.clone();
+    let mut default_order = areas.values().min().cloned();
     for (name, (g, order)) in &asked.security_groups {
         let mut rules = Vec::new();
         let mut broken = None;
@@ -428,43 +570,45 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
             );
             continue;
         }
-        for s in &g.servers {
-            match asked.groups.get(s.as_str()) {
-                Some(_) => joins.entry(s.to_string()).or_default().extend(
-                    security_group_id(system, name),
-                ),
+        for srv in &g.servers {
+            match asked.groups.get(srv.as_str()) {
+                Some(_) => joins
+                    .entry(srv.to_string())
+                    .or_default()
+                    .extend(security_group_id(system, name)),
                 None => p.problem(
                     order,
-                    format!("security group {name:?} lists the servers {s:?}, which the system does not have"),
-                    format!("安全组“{name}”所列服务器“{s}”不存在"),
+                    format!("security group {name:?} lists the servers {srv:?}, which the system does not have"),
+                    format!("安全组“{name}”所列服务器“{srv}”不存在"),
                 ),
             }
         }
         if name == DEFAULT_SECURITY_GROUP {
             default_extra = rules;
-            default_order = order.clone();
+            default_order = Some(order.clone());
         } else {
             p.want(
                 security_group_id(system, name),
                 order,
+                &Slot::Main,
                 Item::SecurityGroup { rules },
             );
         }
     }
     let mut rules = default_rules;
     rules.extend(default_extra);
-    p.want(
-        security_group_id(system, DEFAULT_SECURITY_GROUP),
-        &default_order,
-        Item::SecurityGroup { rules },
-    );
+    if let Some(order) = &default_order {
+        p.want(
+            security_group_id(system, DEFAULT_SECURITY_GROUP),
+            order,
+            &Slot::Main,
+            Item::SecurityGroup { rules },
+        );
+    }
 
-    // Servers.
+    // Servers, each in its own slot's subnet.
     let default_sg = security_group_id(system, DEFAULT_SECURITY_GROUP);
     for (name, g) in &groups {
-        let Some(subnet) = subnet_of(g.server.network_area) else {
-            continue;
-        };
         let mut sgs: Vec<ResourceId> = default_sg.iter().cloned().collect();
         if let Some(extra) = joins.get(name.as_str()) {
             for id in extra {
@@ -473,15 +617,19 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
                 }
             }
         }
-        for n in 1..=g.quantity {
+        for (n, (id, slot)) in p.members_at(name, g).into_iter().enumerate() {
+            let Some(subnet) = subnet_of(&slot, g.server.network_area) else {
+                continue;
+            };
             p.want(
-                server_id(system, g.server.form, name, n),
+                Some(id),
                 &g.order,
+                &slot,
                 Item::Server {
                     group: (*name).clone(),
-                    member: n,
+                    member: u32::try_from(n + 1).unwrap_or(u32::MAX),
                     server: g.server.clone(),
-                    subnet: subnet.clone(),
+                    subnet,
                     security_groups: if g.server.form == ServerForm::Vm {
                         sgs.clone()
                     } else {
@@ -492,8 +640,8 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
         }
     }
 
-    // Volumes: one per member of the server group they name.
-    let mut volume_ids: BTreeMap<String, Vec<ResourceId>> = BTreeMap::new();
+    // Volumes: one per member of the server group they name, in its zone.
+    let mut volume_ids: BTreeMap<String, Vec<(ResourceId, Slot)>> = BTreeMap::new();
     for (name, (v, order)) in &asked.volumes {
         let Some(g) = asked.groups.get(v.server_name.as_str()) else {
             p.problem(
@@ -506,16 +654,20 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
             );
             continue;
         };
-        let members = p.members(v.server_name.as_str(), g);
-        for (i, m) in members.into_iter().enumerate() {
+        let members = p.members_at(v.server_name.as_str(), g);
+        for (i, (m, slot)) in members.into_iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let id = item_id("vol", system, name, Some(n));
             if let Some(id) = &id {
-                volume_ids.entry(name.clone()).or_default().push(id.clone());
+                volume_ids
+                    .entry(name.clone())
+                    .or_default()
+                    .push((id.clone(), slot.clone()));
             }
             p.want(
                 id,
                 order,
+                &slot,
                 Item::Volume {
                     size_gib: v.size_gib,
                     tier: v.tier,
@@ -525,8 +677,8 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
         }
     }
 
-    // Load balancers.
-    let mut lb_ids: BTreeMap<String, (ResourceId, NetworkAreaKind)> = BTreeMap::new();
+    // Load balancers, in their order's zone.
+    let mut lb_ids: BTreeMap<String, (ResourceId, NetworkAreaKind, Slot)> = BTreeMap::new();
     for (name, (l, order)) in &asked.load_balancers {
         let Some(g) = asked.groups.get(l.members.as_str()) else {
             p.problem(
@@ -536,17 +688,19 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
             );
             continue;
         };
-        let Some(subnet) = subnet_of(l.network_area) else {
+        let slot = order_slot(order);
+        let Some(subnet) = subnet_of(&slot, l.network_area) else {
             continue;
         };
         let members = p.members(l.members.as_str(), g);
         let id = item_id("lb", system, name, None);
         if let Some(id) = &id {
-            lb_ids.insert(name.clone(), (id.clone(), l.network_area));
+            lb_ids.insert(name.clone(), (id.clone(), l.network_area, slot.clone()));
         }
         p.want(
             id,
             order,
+            &slot,
             Item::LoadBalancer {
                 subnet,
                 area: l.network_area,
@@ -567,13 +721,15 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
         );
     }
 
-    // Public IPs: one per member of a server group, or one for a load balancer.
+    // Public IPs: one per member of a server group, or one for a load
+    // balancer, in the zone of what they map to.
     for (target, (ip, order)) in &asked.public_ips {
         let bandwidth = NonZeroU32::new(ip.bandwidth()).unwrap_or(NonZeroU32::MIN);
-        if let Some((lb, area)) = lb_ids.get(target) {
+        if let Some((lb, area, slot)) = lb_ids.get(target) {
             p.want(
                 item_id("eip", system, target, Some(1)),
                 order,
+                slot,
                 Item::Eip {
                     bandwidth_mbps: bandwidth,
                     bind_to: lb.clone(),
@@ -581,11 +737,12 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
                 },
             );
         } else if let Some(g) = asked.groups.get(target) {
-            for (i, m) in p.members(target, g).into_iter().enumerate() {
+            for (i, (m, slot)) in p.members_at(target, g).into_iter().enumerate() {
                 let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 p.want(
                     item_id("eip", system, target, Some(n)),
                     order,
+                    &slot,
                     Item::Eip {
                         bandwidth_mbps: bandwidth,
                         bind_to: m,
@@ -604,7 +761,7 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
 
     // WAF policies, in front of a load balancer.
     for (name, (w, order)) in &asked.waf_policies {
-        let Some((lb, _)) = lb_ids.get(w.load_balancer.as_str()) else {
+        let Some((lb, _, slot)) = lb_ids.get(w.load_balancer.as_str()) else {
             p.problem(
                 order,
                 format!("WAF policy {name:?} protects the load balancer {:?}, which the system does not have", w.load_balancer.as_str()),
@@ -615,6 +772,7 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
         p.want(
             item_id("waf", system, name, None),
             order,
+            slot,
             Item::WafPolicy {
                 spec: WafPolicySpec {
                     mode: w.mode,
@@ -632,11 +790,11 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
     // Backup policies: explicit ones, then the lines' backup space.
     let mut backed_up: BTreeSet<String> = BTreeSet::new();
     for (name, (b, order)) in &asked.backup_policies {
-        let targets: Vec<ResourceId> = match (
+        let targets: Vec<(ResourceId, Slot)> = match (
             asked.groups.get(b.target.as_str()),
             volume_ids.get(b.target.as_str()),
         ) {
-            (Some(g), _) => p.members(b.target.as_str(), g),
+            (Some(g), _) => p.members_at(b.target.as_str(), g),
             (None, Some(v)) => v.clone(),
             (None, None) => {
                 p.problem(
@@ -648,11 +806,12 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
             }
         };
         backed_up.insert(b.target.to_string());
-        for (i, t) in targets.into_iter().enumerate() {
+        for (i, (t, slot)) in targets.into_iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             p.want(
                 item_id("bak", system, name, Some(n)),
                 order,
+                &slot,
                 Item::BackupPolicy {
                     target: t,
                     backup_type: b.backup_type,
@@ -671,11 +830,12 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
             continue;
         }
         let auto = format!("auto/{name}");
-        for (i, t) in p.members(name, g).into_iter().enumerate() {
+        for (i, (t, slot)) in p.members_at(name, g).into_iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             p.want(
                 item_id("bak", system, &auto, Some(n)),
                 &g.order,
+                &slot,
                 Item::BackupPolicy {
                     target: t,
                     backup_type: BackupType::Incremental,
@@ -689,27 +849,30 @@ pub fn plan(system: &SystemNumber, asked: &Asked) -> Desired {
     }
 
     // Snapshots.
-    for (name, (s, order)) in &asked.snapshots {
-        let sources: Vec<ResourceId> = match (
-            asked.groups.get(s.source.as_str()),
-            volume_ids.get(s.source.as_str()),
+    for (name, (snap, order)) in &asked.snapshots {
+        let sources: Vec<(ResourceId, Slot)> = match (
+            asked.groups.get(snap.source.as_str()),
+            volume_ids.get(snap.source.as_str()),
         ) {
-            (Some(g), _) if g.server.form == ServerForm::Vm => p.members(s.source.as_str(), g),
+            (Some(g), _) if g.server.form == ServerForm::Vm => {
+                p.members_at(snap.source.as_str(), g)
+            }
             (_, Some(v)) => v.clone(),
             _ => {
                 p.problem(
                     order,
-                    format!("snapshot {name:?} is of {:?}, which is neither a VM group nor a volume of the system", s.source.as_str()),
-                    format!("快照“{name}”的来源“{}”既不是本系统的云主机也不是数据卷", s.source),
+                    format!("snapshot {name:?} is of {:?}, which is neither a VM group nor a volume of the system", snap.source.as_str()),
+                    format!("快照“{name}”的来源“{}”既不是本系统的云主机也不是数据卷", snap.source),
                 );
                 continue;
             }
         };
-        for (i, src) in sources.into_iter().enumerate() {
+        for (i, (src, slot)) in sources.into_iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             p.want(
                 item_id("snap", system, name, Some(n)),
                 order,
+                &slot,
                 Item::Snapshot { source: src },
             );
         }

@@ -33,17 +33,21 @@ use crate::orders::OrderTrack;
 mod graph;
 
 pub use graph::{
-    AUTO_BACKUP_RETENTION_DAYS, Desired, Item, Problem, Want, plan, security_group_id, server_id,
-    subnet_id, system_prefixes, vpc_id,
+    AUTO_BACKUP_RETENTION_DAYS, Desired, Item, Problem, Slot, Want, plan, security_group_id,
+    server_id, subnet_id, system_prefixes, vpc_id,
 };
 
 /// Every resource `system`'s orders ask for at `now`: the server groups with a
 /// temporary expansion while it lasts, and everything wired to them.
+/// `main_zone` is the system's main zone if known; `placed` says where servers
+/// already placed are (their zone's network is the one they are wired to).
 pub fn resources(
     system: &SystemNumber,
     orders: &[(WorkOrder, OrderTrack)],
     expansion: Option<&crate::expansion::Expansion>,
     now: DateTime<Utc>,
+    main_zone: Option<&yunshu_domain::ids::ZoneId>,
+    placed: &BTreeMap<ResourceId, yunshu_domain::ids::ZoneId>,
 ) -> Desired {
     let mut asked = collect(orders);
     let vms: BTreeMap<String, Group> = asked
@@ -55,7 +59,7 @@ pub fn resources(
     for (name, g) in crate::expansion::apply(vms, expansion, now) {
         asked.groups.insert(name, g);
     }
-    plan(system, &asked)
+    plan(system, &asked, main_zone, placed)
 }
 
 /// One server group of a system: `quantity` identical servers (VMs or bare
@@ -122,7 +126,11 @@ fn effect<'a>(order: &'a WorkOrder, track: &OrderTrack) -> Effect<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Asked {
     pub groups: BTreeMap<String, Group>,
-    pub network: Option<(NetworkRequest, OrderId)>,
+    /// The network asked for each zone (`None`: the system's main zone).
+    pub networks: BTreeMap<Option<yunshu_domain::ids::ZoneId>, (NetworkRequest, OrderId)>,
+    /// The zone each order names (`None`: the system's main zone); an item
+    /// lives in its order's zone unless it is wired to something elsewhere.
+    pub order_zones: BTreeMap<OrderId, Option<yunshu_domain::ids::ZoneId>>,
     pub security_groups: BTreeMap<String, (SecurityGroupRequest, OrderId)>,
     pub load_balancers: BTreeMap<String, (LoadBalancerRequest, OrderId)>,
     pub waf_policies: BTreeMap<String, (WafPolicyRequest, OrderId)>,
@@ -193,8 +201,11 @@ pub fn collect(orders: &[(WorkOrder, OrderTrack)]) -> Asked {
                         },
                     );
                 }
+                asked.order_zones.insert(id.clone(), r.zone.clone());
                 if let Some(n) = &r.network {
-                    asked.network = Some((n.clone(), id.clone()));
+                    asked
+                        .networks
+                        .insert(r.zone.clone(), (n.clone(), id.clone()));
                 }
                 let by_name = |n: &Name| n.to_string();
                 merge(
@@ -266,11 +277,6 @@ pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
         .into_iter()
         .filter(|(_, g)| g.server.form == ServerForm::Vm)
         .collect()
-}
-
-/// The id prefix of every VM of `system`: `vm-<system>-`.
-pub fn system_prefix(system: &SystemNumber) -> String {
-    format!("vm-{system}-")
 }
 
 /// The id of member `n` (1-based) of group `name` of `system`:

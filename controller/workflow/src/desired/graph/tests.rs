@@ -8,9 +8,12 @@ use yunshu_domain::Actor;
 use yunshu_domain::order::{OrderKind, OrderRequest, OrderState, WorkOrder};
 use yunshu_domain::resource::{BackupSchedule, LbAlgorithm, RuleRemoteSpec};
 
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::desired::{collect, resources};
 use crate::orders::OrderTrack;
+use yunshu_domain::ids::ZoneId;
 
 fn at(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0)
@@ -104,7 +107,7 @@ fn ids_of(d: &Desired, kind: &str) -> Vec<String> {
 #[test]
 fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
     let orders = vec![approved("WO-1", OrderKind::Onboarding, three_tier(), 2)];
-    let d = resources(&system(), &orders, None, at(3));
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
     assert!(d.problems.is_empty(), "{:?}", d.problems);
     let count = |k: &str| ids_of(&d, k).len();
     assert_eq!(count("vpc"), 1);
@@ -124,14 +127,15 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
     assert!(d.wants.values().all(|w| w.order.as_str() == "WO-1"));
 
     let sys = system();
-    let vpc = vpc_id(&sys).expect("id");
-    let gov = subnet_id(&sys, NetworkAreaKind::GovExtranet).expect("id");
-    let net = subnet_id(&sys, NetworkAreaKind::Internet).expect("id");
+    let vpc = vpc_id(&sys, &Slot::Main).expect("id");
+    let gov = subnet_id(&sys, &Slot::Main, NetworkAreaKind::GovExtranet).expect("id");
+    let net = subnet_id(&sys, &Slot::Main, NetworkAreaKind::Internet).expect("id");
     match &d.wants[&net].item {
         Item::Subnet { cidr, vpc: v, .. } => {
             assert_eq!(v, &vpc);
-            // The explicit /24 is taken: the next free one of the VPC.
-            assert_eq!(cidr.to_string(), "10.20.0.0/24");
+            // The first /20 overlaps the explicit 10.20.1.0/24: the next
+            // free one of the VPC.
+            assert_eq!(cidr.to_string(), "10.20.16.0/20");
         }
         other => panic!("{other:?}"),
     }
@@ -197,7 +201,10 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
         );
     }
     // Same orders, same answer.
-    assert_eq!(d, resources(&system(), &orders, None, at(3)));
+    assert_eq!(
+        d,
+        resources(&system(), &orders, None, at(3), None, &BTreeMap::new())
+    );
 }
 
 #[test]
@@ -209,7 +216,14 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         json!({"lines": [line("web", 3, "vm", "gov_extranet", 0)]}),
         3,
     );
-    let d = resources(&system(), &[onboard.clone(), change.clone()], None, at(4));
+    let d = resources(
+        &system(),
+        &[onboard.clone(), change.clone()],
+        None,
+        at(4),
+        None,
+        &BTreeMap::new(),
+    );
     let lb: ResourceId = ids_of(&d, "load_balancer")[0].parse().expect("id");
     match &d.wants[&lb].item {
         Item::LoadBalancer { members, .. } => assert_eq!(members.len(), 3),
@@ -232,11 +246,20 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &[onboard.clone(), change.clone(), removal.clone()],
         None,
         at(6),
+        None,
+        &BTreeMap::new(),
     );
     assert!(ids_of(&d, "waf_policy").is_empty(), "removed by name");
 
     let exit = approved("WO-4", OrderKind::Exit, json!({}), 7);
-    let d = resources(&system(), &[onboard, change, removal, exit], None, at(8));
+    let d = resources(
+        &system(),
+        &[onboard, change, removal, exit],
+        None,
+        at(8),
+        None,
+        &BTreeMap::new(),
+    );
     assert!(d.wants.is_empty(), "{:?}", kinds(&d));
 }
 
@@ -248,10 +271,10 @@ fn servers_alone_get_the_default_network_and_backup_space_a_backup() {
         json!({"lines": [line("app", 2, "vm", "internet", 100)]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3));
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
     assert!(d.problems.is_empty());
     let sys = system();
-    match &d.wants[&vpc_id(&sys).expect("id")].item {
+    match &d.wants[&vpc_id(&sys, &Slot::Main).expect("id")].item {
         Item::Vpc { cidr } => assert_eq!(cidr.to_string(), NetworkRequest::DEFAULT_VPC),
         other => panic!("{other:?}"),
     }
@@ -268,12 +291,80 @@ fn servers_alone_get_the_default_network_and_backup_space_a_backup() {
 }
 
 #[test]
+fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_problem() {
+    // 500 servers in one area: the default /20 holds them (a /24 would not:
+    // the crash test's systems found that out).
+    let orders = vec![approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("app", 500, "vm", "gov_extranet", 0)]}),
+        2,
+    )];
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let gov = subnet_id(&system(), &Slot::Main, NetworkAreaKind::GovExtranet).expect("id");
+    match &d.wants[&gov].item {
+        Item::Subnet { cidr, .. } => {
+            assert_eq!(cidr.to_string(), "10.0.0.0/20");
+            assert_eq!(cidr.host_capacity(), 4093);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // An explicit /24 holds 253; a change that asks for 300 is refused with
+    // the figures, on the change, not on the onboarding order.
+    let onboard = approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("app", 200, "vm", "gov_extranet", 0)],
+               "network": {"vpc_cidr": "10.20.0.0/16", "subnets": [
+                   {"network_area": "gov_extranet", "cidr": "10.20.1.0/24"}]}}),
+        2,
+    );
+    let d = resources(
+        &system(),
+        std::slice::from_ref(&onboard),
+        None,
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let grow = approved(
+        "WO-2",
+        OrderKind::Change,
+        json!({"lines": [line("app", 300, "vm", "gov_extranet", 0)]}),
+        4,
+    );
+    let d = resources(
+        &system(),
+        &[onboard, grow],
+        None,
+        at(5),
+        None,
+        &BTreeMap::new(),
+    );
+    assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+    assert_eq!(d.problems[0].order.as_str(), "WO-2");
+    assert!(
+        d.problems[0].reason.contains("room for 253"),
+        "{}",
+        d.problems[0].reason
+    );
+    assert!(
+        d.problems[0].reason_zh.contains("300"),
+        "{}",
+        d.problems[0].reason_zh
+    );
+}
+
+#[test]
 fn names_that_resolve_to_nothing_are_problems_of_the_order_that_used_them() {
     let mut bad = three_tier();
     bad["load_balancers"][0]["members"] = json!("nope");
     bad["volumes"][0]["server_name"] = json!("ghost");
     let orders = vec![approved("WO-1", OrderKind::Onboarding, bad, 2)];
-    let d = resources(&system(), &orders, None, at(3));
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
     assert!(ids_of(&d, "load_balancer").is_empty());
     assert!(ids_of(&d, "volume").is_empty());
     // The WAF and the public IP on the missing LB go too.
@@ -297,7 +388,7 @@ fn weekly_windows_before_eight_move_to_the_previous_utc_day() {
                 "retention_days": 28, "capacity_gib": 100}]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3));
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
     let bak: ResourceId = ids_of(&d, "backup_policy")[0].parse().expect("id");
     match &d.wants[&bak].item {
         Item::BackupPolicy { schedule, .. } => {
@@ -312,4 +403,103 @@ fn weekly_windows_before_eight_move_to_the_previous_utc_day() {
         other => panic!("{other:?}"),
     }
     assert_eq!(collect(&orders).groups.len(), 1);
+}
+
+#[test]
+fn an_order_naming_another_zone_gets_its_own_network_there() {
+    let onboard = approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("app", 1, "vm", "gov_extranet", 0)]}),
+        2,
+    );
+    let backup_site = approved(
+        "WO-2",
+        OrderKind::Change,
+        json!({"zone": "miyun", "lines": [line("dr", 1, "vm", "gov_extranet", 0)],
+            "volumes": [{"name": "dr-data", "server_name": "dr", "size_gib": 50, "tier": "standard"}]}),
+        3,
+    );
+    let main: ZoneId = "fsc".parse().expect("zone");
+    let d = resources(
+        &system(),
+        &[onboard, backup_site],
+        None,
+        at(4),
+        Some(&main),
+        &BTreeMap::new(),
+    );
+    let sys = system();
+    let miyun = Slot::Zone("miyun".parse().expect("zone"));
+    assert_eq!(ids_of(&d, "vpc").len(), 2, "one VPC per zone");
+    let dr = server_id(&sys, ServerForm::Vm, "dr", 1).expect("id");
+    assert_eq!(d.wants[&dr].slot, miyun);
+    match &d.wants[&dr].item {
+        Item::Server { subnet, .. } => assert_eq!(
+            Some(subnet.clone()),
+            subnet_id(&sys, &miyun, NetworkAreaKind::GovExtranet)
+        ),
+        other => panic!("{other:?}"),
+    }
+    let vol: ResourceId = ids_of(&d, "volume")[0].parse().expect("id");
+    assert_eq!(d.wants[&vol].slot, miyun, "a volume lives with its server");
+    // Naming the main zone is the main slot: no second network.
+    let same = approved(
+        "WO-3",
+        OrderKind::Onboarding,
+        json!({"zone": "fsc", "lines": [line("app", 1, "vm", "gov_extranet", 0)]}),
+        2,
+    );
+    let d = resources(
+        &system(),
+        &[same],
+        None,
+        at(4),
+        Some(&main),
+        &BTreeMap::new(),
+    );
+    assert_eq!(
+        ids_of(&d, "vpc"),
+        [vpc_id(&sys, &Slot::Main).expect("id").to_string()]
+    );
+}
+
+#[test]
+fn a_server_that_spilled_to_another_zone_is_wired_to_that_zones_network() {
+    let orders = vec![approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [line("web", 2, "vm", "gov_extranet", 0)],
+            "volumes": [{"name": "web-data", "server_name": "web", "size_gib": 20, "tier": "standard"}]}),
+        2,
+    )];
+    let sys = system();
+    let main: ZoneId = "fsc".parse().expect("zone");
+    let web2 = server_id(&sys, ServerForm::Vm, "web", 2).expect("id");
+    // Member 2 found room only in zone "tz".
+    let placed = BTreeMap::from([
+        (
+            server_id(&sys, ServerForm::Vm, "web", 1).expect("id"),
+            main.clone(),
+        ),
+        (web2.clone(), "tz".parse().expect("zone")),
+    ]);
+    let d = resources(&sys, &orders, None, at(3), Some(&main), &placed);
+    let tz = Slot::Zone("tz".parse().expect("zone"));
+    assert_eq!(ids_of(&d, "vpc").len(), 2, "main and tz");
+    match &d.wants[&web2].item {
+        Item::Server { subnet, .. } => assert_eq!(
+            Some(subnet.clone()),
+            subnet_id(&sys, &tz, NetworkAreaKind::GovExtranet)
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Its volume is in its zone too.
+    let vol2 = d
+        .wants
+        .iter()
+        .find(|(_, w)| matches!(&w.item, Item::Volume { attach_to, .. } if *attach_to == web2))
+        .map(|(id, _)| id.clone())
+        .expect("volume of web-2");
+    assert_eq!(d.wants[&vol2].slot, tz);
 }
