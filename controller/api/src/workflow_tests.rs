@@ -881,7 +881,13 @@ async fn an_order_needing_a_kind_its_provider_lacks_is_refused_at_approval() {
     );
     assert_eq!(
         r.body["details"]["kinds"],
-        json!(["bare_metal", "eip", "load_balancer", "waf_policy", "backup_policy"])
+        json!([
+            "bare_metal",
+            "eip",
+            "load_balancer",
+            "waf_policy",
+            "backup_policy"
+        ])
     );
     let zh = r.body["message_zh"].as_str().expect("zh");
     assert!(zh.contains("负载均衡") && zh.contains("物理服务器"), "{zh}");

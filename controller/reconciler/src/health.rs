@@ -80,7 +80,9 @@ async fn offer(store: &dyn Store, info: &yunshu_proto::v1::DriverInfo) {
             "driver offers these kinds"
         ),
         Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, provider = %offer.provider, "cannot record what the driver offers"),
+        Err(e) => {
+            tracing::warn!(error = %e, provider = %offer.provider, "cannot record what the driver offers")
+        }
     }
 }
 

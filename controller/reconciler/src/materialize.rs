@@ -154,16 +154,28 @@ fn anti_group(system: &SystemNumber, name: &str) -> Option<AntiAffinityGroup> {
     AntiAffinityGroup::new(format!("{system}-{}", &hash[..8])).ok()
 }
 
-/// The system disks' storage class: the zone's first (by id).
+/// The system and data disks' storage class: the zone's first standard (普通)
+/// class by id — what the catalog prices a server's disks at —, else its
+/// first class of any tier.
 fn system_disk_class(r: &Reconciler, site: &Site) -> Option<StorageClassId> {
     let inventories = r.inventories.lock().unwrap_or_else(|e| e.into_inner());
     inventories.get(&site.provider).and_then(|inv| {
-        inv.index
-            .storage_classes
-            .iter()
-            .filter(|s| s.key.zone == site.zone)
-            .map(|s| s.key.class.clone())
+        let in_zone = || {
+            inv.index
+                .storage_classes
+                .iter()
+                .filter(|s| s.key.zone == site.zone)
+                .map(|s| &s.key.class)
+        };
+        in_zone()
+            .filter(|c| {
+                inv.storage_tiers
+                    .get(*c)
+                    .is_some_and(|(_, t)| *t == yunshu_domain::order_services::VolumeTier::Standard)
+            })
             .min()
+            .or_else(|| in_zone().min())
+            .cloned()
     })
 }
 

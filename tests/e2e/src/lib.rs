@@ -784,6 +784,24 @@ impl People {
         provider: &str,
         lines: Vec<serde_json::Value>,
     ) -> (String, String) {
+        self.accepted_order_with(
+            url,
+            system_name,
+            provider,
+            serde_json::json!({"lines": lines}),
+        )
+        .await
+    }
+
+    /// As [`Self::accepted_order`], the order carrying every field of `items`
+    /// (lines, network, load balancers, volumes …).
+    pub async fn accepted_order_with(
+        &self,
+        url: &str,
+        system_name: &str,
+        provider: &str,
+        items: serde_json::Value,
+    ) -> (String, String) {
         let (s, body) = api_at(
             url,
             "POST",
@@ -800,15 +818,11 @@ impl People {
         .await;
         assert_eq!(s, 201, "{body}");
         let system = body["number"].as_str().expect("number").to_owned();
-        let (s, body) = api_at(
-            url,
-            "POST",
-            "/api/v1/orders",
-            &self.wang,
-            Some(serde_json::json!({"kind": "onboarding", "system": system,
-                "provider": provider, "lines": lines})),
-        )
-        .await;
+        let mut order = items;
+        order["kind"] = serde_json::json!("onboarding");
+        order["system"] = serde_json::json!(system);
+        order["provider"] = serde_json::json!(provider);
+        let (s, body) = api_at(url, "POST", "/api/v1/orders", &self.wang, Some(order)).await;
         assert_eq!(s, 201, "{body}");
         let order = body["id"].as_str().expect("id").to_owned();
         let path = format!("/api/v1/orders/{order}/transitions");

@@ -1,30 +1,37 @@
-//! Crash safety of the reconciler (issue 6): a real `yunshu serve` process on
-//! redb is SIGKILLed 20 times at random moments while it turns two approved
-//! orders (1,000 VMs) into VMs in the simulator, and restarted on the same data
-//! directory each time. Once it has converged: every VM exists exactly once in
-//! the driver and runs, both orders are `test_env_ready`, the capacity figures
-//! add up to the VMs' specs, and the simulator never had to refuse an Apply
-//! (it refuses a host without room with FAILED_PRECONDITION) nor holds more on
-//! a host than its memory less the reserve.
+//! Crash safety of the reconciler (issues 6 and 14): a real `yunshu serve`
+//! process on redb is SIGKILLed 20 times at random moments while it turns two
+//! approved orders into resources in the simulator — 1,000 VMs, and beside
+//! them every other kind (per system a load balancer with a WAF policy and a
+//! public IP, 100 data volumes, 100 backup policies, the VPC, subnets and
+//! security group) —, and restarted on the same data directory each time.
+//! Once it has converged: every resource exists exactly once in the driver and
+//! runs, both orders are `test_env_ready`, the capacity figures add up to the
+//! VMs' specs, and the simulator never had to refuse an Apply or a Delete (it
+//! refuses a host without room, a missing dependency, a delete of something
+//! still named) nor holds more on a host than its memory less the reserve.
+//! Then one system exits while the controller is killed 5 more times: all of
+//! its resources go, the other system keeps all of its own.
 //!
 //! The simulator runs in this test process, so it outlives every controller.
 //! Needs the `yunshu` binary (`cargo build -p yunshu`; `cargo test --workspace`
 //! builds it). `YUNSHU_TEST_SEED` repeats a run's kill moments.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use yunshu_domain::Architecture;
 use yunshu_driver_sdk::{Driver, EventLog};
 use yunshu_e2e::{
-    CountingDriver, People, RunningDriver, XorShift, YunshuProcess, api_at, list_vms,
+    CountingDriver, People, RunningDriver, XorShift, YunshuProcess, api_at, list_all, list_vms,
     small_vm_line, try_api_at,
 };
 use yunshu_proto::v1;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
 const KILLS: usize = 20;
+/// Kills while the first system's exit is carried out.
+const EXIT_KILLS: usize = 5;
 const SYSTEMS: usize = 2;
 /// Per system: five server groups of 100 (2 vCPU / 4 GiB each).
 const GROUPS: usize = 5;
@@ -51,6 +58,56 @@ fn datacenter() -> SimConfig {
         }
     }
     config
+}
+
+/// One system's onboarding order: five server groups, and beside the VMs
+/// every other kind — a load balancer over `app0` with a WAF policy and a
+/// public IP, a data volume on each `app1` member, a backup policy on each
+/// `app2` member (and the VPC, subnet and security group every system gets).
+fn items() -> serde_json::Value {
+    let lines: Vec<_> = (0..GROUPS)
+        .map(|g| small_vm_line(&format!("app{g}"), PER_GROUP))
+        .collect();
+    serde_json::json!({
+        "lines": lines,
+        "load_balancers": [{"name": "lb", "network_area": "internet", "members": "app0",
+            "listeners": [{"protocol": "http", "port": 80, "backend_port": 8080,
+                "algorithm": "weighted_least_connections",
+                "health_check": {"protocol": "http", "path": "/"}}]}],
+        "waf_policies": [{"name": "waf", "load_balancer": "lb", "mode": "block",
+            "rule_sets": ["sqli"]}],
+        "public_ips": [{"purpose": "门户", "server_name": "lb", "ports": [80], "bandwidth_mbps": 10}],
+        "volumes": [{"name": "data", "server_name": "app1", "size_gib": 10, "tier": "standard"}],
+        "backup_policies": [{"name": "nightly", "target": "app2", "backup_type": "full",
+            "window": {"every": "daily", "hour": 1}, "retention_days": 7, "capacity_gib": 20}]
+    })
+}
+
+/// What the driver holds of each kind for one system (VMs apart).
+const PER_SYSTEM: [(&str, usize); 7] = [
+    ("RESOURCE_KIND_LOAD_BALANCER", 1),
+    ("RESOURCE_KIND_WAF_POLICY", 1),
+    ("RESOURCE_KIND_EIP", 1),
+    ("RESOURCE_KIND_VOLUME", PER_GROUP as usize),
+    ("RESOURCE_KIND_BACKUP_POLICY", PER_GROUP as usize),
+    ("RESOURCE_KIND_SECURITY_GROUP", 1),
+    ("RESOURCE_KIND_VM", GROUPS * PER_GROUP as usize),
+];
+
+/// The live resources of `system` in the driver, counted by kind; panics on
+/// an id listed twice.
+fn census(all: &[v1::ResourceState], system: &str) -> BTreeMap<&'static str, usize> {
+    let mut seen = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for r in all {
+        if r.phase == v1::Phase::Deleted as i32 || r.id.split('-').nth(1) != Some(system) {
+            continue;
+        }
+        assert!(seen.insert((r.kind, r.id.clone())), "{} listed twice", r.id);
+        let kind = v1::ResourceKind::try_from(r.kind).map_or("?", |k| k.as_str_name());
+        *out.entry(kind).or_insert(0) += 1;
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,14 +159,13 @@ async fn sigkilled_twenty_times_the_controller_still_creates_every_vm_exactly_on
 
     let people = People::create(&url, &admin).await;
     let mut orders = Vec::new();
+    let mut systems = Vec::new();
     for i in 0..SYSTEMS {
-        let lines = (0..GROUPS)
-            .map(|g| small_vm_line(&format!("app{g}"), PER_GROUP))
-            .collect();
-        let (_, order) = people
-            .accepted_order(&url, &format!("崩溃测试系统{i}"), "sim", lines)
+        let (system, order) = people
+            .accepted_order_with(&url, &format!("崩溃测试系统{i}"), "sim", items())
             .await;
         orders.push(order);
+        systems.push(system);
     }
     let approved_at = Instant::now();
     for order in &orders {
@@ -142,7 +198,7 @@ async fn sigkilled_twenty_times_the_controller_still_creates_every_vm_exactly_on
         yunshu.wait_healthy(Duration::from_secs(30)).await;
     }
     let restarted_at = Instant::now();
-    eprintln!("crash: {KILLS} SIGKILLs; VMs in the simulator at each kill: {progress:?}");
+    eprintln!("crash: {KILLS} SIGKILLs; resources in the simulator at each kill: {progress:?}");
 
     let ready = std::cell::Cell::new(0);
     let converged = yunshu_e2e::eventually(Duration::from_secs(300), || {
@@ -184,6 +240,25 @@ async fn sigkilled_twenty_times_the_controller_still_creates_every_vm_exactly_on
         .iter()
         .filter(|v| v.phase != v1::Phase::Running as i32)
         .map(|v| (&v.id, v.phase))
+        .collect();
+    assert!(not_running.is_empty(), "not running: {not_running:?}");
+
+    // Every other kind exactly once per system, all running.
+    let all = list_all(&*sim).await;
+    for system in &systems {
+        let counts = census(&all, system);
+        for (kind, n) in PER_SYSTEM {
+            assert_eq!(
+                counts.get(kind).copied().unwrap_or(0),
+                n,
+                "{system} {kind}: {counts:?}"
+            );
+        }
+    }
+    let not_running: Vec<_> = all
+        .iter()
+        .filter(|r| r.phase != v1::Phase::Running as i32)
+        .map(|r| (&r.id, r.phase))
         .collect();
     assert!(not_running.is_empty(), "not running: {not_running:?}");
 
@@ -242,6 +317,63 @@ async fn sigkilled_twenty_times_the_controller_still_creates_every_vm_exactly_on
         expected as u64 * VM_MEMORY_MIB,
         expected as u64 * VM_VCPU
     );
+    // Nothing left behind: the first system exits while the controller is
+    // killed again and again; every one of its resources goes (in reverse
+    // order: the simulator refuses to delete what is still named), the
+    // other system keeps all of its own.
+    let (s, body) = api_at(
+        &url,
+        "POST",
+        "/api/v1/orders",
+        &people.wang,
+        Some(serde_json::json!({"kind": "exit", "system": systems[0], "note": "下线"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let exit = body["id"].as_str().expect("id").to_owned();
+    for (who, to) in [(&people.wang, "submitted"), (&people.sun, "accepted")] {
+        let (s, body) = api_at(
+            &url,
+            "POST",
+            &format!("/api/v1/orders/{exit}/transitions"),
+            who,
+            Some(serde_json::json!({"to": to, "reason": "e2e"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    people.approve(&url, &exit).await;
+    for _ in 0..EXIT_KILLS {
+        let leads = yunshu_e2e::eventually(Duration::from_secs(60), || async {
+            try_api_at(&url, "GET", "/api/v1/capacity", &people.zhou, None)
+                .await
+                .is_ok_and(|(s, body)| s == 200 && body["leader"] == true)
+        })
+        .await;
+        assert!(leads, "the reconciler never started");
+        tokio::time::sleep(Duration::from_millis(rng.range(50, 400))).await;
+        yunshu.kill();
+        yunshu.restart();
+        yunshu.wait_healthy(Duration::from_secs(30)).await;
+    }
+    let exited = yunshu_e2e::eventually(Duration::from_secs(120), || {
+        let (people, url, exit) = (&people, &url, &exit);
+        async move { people.order_state(url, exit).await.as_deref() == Some("exited") }
+    })
+    .await;
+    let all = list_all(&*sim).await;
+    let left = census(&all, &systems[0]);
+    assert!(
+        exited && left.is_empty(),
+        "exit not carried out; left behind: {left:?}"
+    );
+    let kept = census(&all, &systems[1]);
+    for (kind, n) in PER_SYSTEM {
+        assert_eq!(kept.get(kind).copied().unwrap_or(0), n, "{kind}: {kept:?}");
+    }
+    let refusals = driver.refusals();
+    assert!(refusals.is_empty(), "the simulator refused: {refusals:?}");
+
     let log_text = yunshu.log_text();
     assert!(!log_text.contains("panicked"), "{}", tail(&log_text, 60));
     if std::env::var_os("YUNSHU_TEST_LOG").is_some() {

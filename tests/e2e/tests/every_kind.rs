@@ -238,6 +238,12 @@ async fn a_three_tier_system_is_built_wired_grown_and_taken_down_in_order() {
         (vol.size_gib, vol.storage_class.as_str()),
         (200, "fsc-high")
     );
+    // System disks on the standard (普通) class, what the catalog prices.
+    assert!(
+        kinds["RESOURCE_KIND_VM"].iter().all(|vm| matches!(spec(vm),
+            Spec::Vm(v) if v.system_disk.as_ref().is_some_and(|d| d.storage_class == "fsc-standard"))),
+        "system disks not on the standard class"
+    );
     let db = vol.attach_to.clone();
     assert!(!web.contains(&db.as_str()), "the volume is the database's");
     let Spec::BackupPolicy(bak) = spec(one("RESOURCE_KIND_BACKUP_POLICY")) else {
