@@ -7,7 +7,7 @@
 //!   goes and the capacity is released.
 //!
 //! Retryable driver errors (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
-//! RESOURCE_EXHAUSTED) come back with backoff; terminal ones mark the resource
+//! RESOURCE_EXHAUSTED, CANCELLED) come back with backoff; terminal ones mark the resource
 //! Failed with the driver's reason. Must not decide what should exist
 //! (`materialize.rs` does).
 
@@ -36,7 +36,10 @@ pub enum Turn {
 /// The protocol's retryable codes (proto/README.md), plus RESOURCE_EXHAUSTED:
 /// a driver's rate limit passes with time.
 fn retryable(code: Code) -> bool {
-    yunshu_proto::errors::is_retryable(code) || code == Code::ResourceExhausted
+    // CANCELLED: the call was abandoned (this side shutting down, a dropped
+    // connection), not refused by the driver.
+    yunshu_proto::errors::is_retryable(code)
+        || matches!(code, Code::ResourceExhausted | Code::Cancelled)
 }
 
 pub(super) fn phase_from_wire(p: i32) -> Phase {

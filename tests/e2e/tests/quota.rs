@@ -7,6 +7,13 @@
 //! 20 % decision matches the rule, and at rest each system has exactly what
 //! its orders say.
 //!
+//! The other kinds ride along (issue 14): each system's `web` group sits
+//! behind a load balancer with a public IP and has a data volume per server;
+//! changes add, grow and remove a second volume per web server and add and
+//! remove their backup policy. At rest the driver holds exactly what the
+//! orders say of every kind, once and running; an exited system holds
+//! nothing at all.
+//!
 //! Every VM has one shape (2 vCPU, 4 GiB), so the 20 % of vCPU and memory is
 //! 20 % of the count. The seed is printed; `YUNSHU_TEST_SEED=<n>` replays it.
 
@@ -28,6 +35,39 @@ struct Model {
     exited: bool,
     /// The most `allowed()` ever was.
     peak: u32,
+    /// Size of each web server's `logs` volume, while the system has them.
+    logs_gib: Option<u32>,
+    /// Whether the web servers have the `bk` backup policy.
+    backup: bool,
+}
+
+/// Web servers: a group no change touches, carrying the other kinds.
+const WEB: u32 = 2;
+
+impl Model {
+    /// What the driver should hold of each kind at rest (VMs apart).
+    fn others(&self) -> BTreeMap<&'static str, usize> {
+        if self.exited {
+            return BTreeMap::new();
+        }
+        let web = WEB as usize;
+        let mut out = BTreeMap::from([
+            ("RESOURCE_KIND_LOAD_BALANCER", 1),
+            ("RESOURCE_KIND_EIP", 1),
+            (
+                "RESOURCE_KIND_VOLUME",
+                web * (1 + usize::from(self.logs_gib.is_some())),
+            ),
+            ("RESOURCE_KIND_VPC", 1),
+            // 政务外网 for the servers, 互联网 for the load balancer.
+            ("RESOURCE_KIND_SUBNET", 2),
+            ("RESOURCE_KIND_SECURITY_GROUP", 1),
+        ]);
+        if self.backup {
+            out.insert("RESOURCE_KIND_BACKUP_POLICY", web);
+        }
+        out
+    }
 }
 
 impl Model {
@@ -110,15 +150,20 @@ async fn file_and_approve(
     kind: &str,
     system: &str,
     lines: &[(String, u32, u32)],
+    items: serde_json::Value,
 ) {
+    let mut order = items;
+    order["kind"] = json!(kind);
+    order["system"] = json!(system);
+    order["provider"] = json!("sim");
+    order["lines"] = json!(
+        lines
+            .iter()
+            .map(|(n, q, _)| line(n, *q))
+            .collect::<Vec<_>>()
+    );
     let (s, body) = c
-        .api(
-            "POST",
-            "/api/v1/orders",
-            &people.wang,
-            Some(json!({"kind": kind, "system": system, "provider": "sim",
-                "lines": lines.iter().map(|(n, q, _)| line(n, *q)).collect::<Vec<_>>()})),
-        )
+        .api("POST", "/api/v1/orders", &people.wang, Some(order))
         .await;
     assert_eq!(s, 201, "{body}");
     let order = body["id"].as_str().expect("id").to_owned();
@@ -156,12 +201,20 @@ async fn script(c: &Controller, people: &People, seed: u64, n: usize) -> (String
     let mut model = Model::default();
     let pause = |rng: &mut XorShift| Duration::from_millis(rng.range(0, 150));
 
-    // Onboarding, with a reviewer lowering some lines.
-    let lines = random_lines(&mut rng, &["app", "db", "cache"], false);
+    // Onboarding, with a reviewer lowering some lines; and the `web` group
+    // behind a load balancer with a public IP, a data volume on each member.
+    let mut lines = random_lines(&mut rng, &["app", "db", "cache"], false);
+    lines.push(("web".to_owned(), WEB, WEB));
     let system = c
         .create_system(&people.wang, &format!("配额测试系统{n}"))
         .await;
-    file_and_approve(c, people, "onboarding", &system, &lines).await;
+    let web_items = json!({
+        "load_balancers": [{"name": "lb", "network_area": "internet", "members": "web",
+            "listeners": [{"protocol": "tcp", "port": 443, "backend_port": 8443}]}],
+        "public_ips": [{"purpose": "门户", "server_name": "lb", "ports": [443]}],
+        "volumes": [{"name": "data", "server_name": "web", "size_gib": 10, "tier": "standard"}]
+    });
+    file_and_approve(c, people, "onboarding", &system, &lines, web_items).await;
     for (name, _, approved) in &lines {
         if *approved > 0 {
             model.groups.insert(name.clone(), *approved);
@@ -202,9 +255,32 @@ async fn script(c: &Controller, people: &People, seed: u64, n: usize) -> (String
                 }
             }
             _ => {
-                // A change order resizing, adding or removing groups.
+                // A change order resizing, adding or removing groups (never
+                // `web`), and adding, growing or removing the `logs` volume
+                // of each web server and their backup policy.
                 let lines = random_lines(&mut rng, &["app", "db", "cache", "mq"], true);
-                file_and_approve(c, people, "change", &system, &lines).await;
+                let mut items = json!({});
+                match rng.range(0, 3) {
+                    0 => {
+                        let size = model.logs_gib.unwrap_or(0) + 10;
+                        items["volumes"] = json!([{"name": "logs", "server_name": "web",
+                            "size_gib": size, "tier": "high_performance"}]);
+                        model.logs_gib = Some(size);
+                    }
+                    1 if model.logs_gib.is_some() => {
+                        items["volumes"] = json!([{"name": "logs", "server_name": "web",
+                            "size_gib": model.logs_gib, "tier": "high_performance",
+                            "remove": true}]);
+                        model.logs_gib = None;
+                    }
+                    _ => {
+                        items["backup_policies"] = json!([{"name": "bk", "target": "web",
+                            "backup_type": "differential", "window": {"every": "daily", "hour": 3},
+                            "retention_days": 7, "capacity_gib": 10, "remove": model.backup}]);
+                        model.backup = !model.backup;
+                    }
+                }
+                file_and_approve(c, people, "change", &system, &lines, items).await;
                 for (name, _, approved) in &lines {
                     if *approved == 0 {
                         model.groups.remove(name);
@@ -299,6 +375,37 @@ async fn no_system_ever_holds_more_than_its_orders_allow_whatever_the_arrival_or
         assert!(
             settled,
             "seed {seed}: system {system} should hold exactly {want} running VMs ({model:?}); holds {held:?}"
+        );
+        // Every other kind: exactly what the orders say, once, running;
+        // nothing left behind by removals and exits.
+        let want_others = model.others();
+        let others = std::cell::RefCell::new(BTreeMap::new());
+        let settled = eventually(Duration::from_secs(60), || {
+            let (counting, others, want_others) = (&counting, &others, &want_others);
+            async move {
+                let all = yunshu_e2e::list_all(&**counting).await;
+                let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+                let mut running = true;
+                for r in all
+                    .iter()
+                    .filter(|r| r.id.split('-').nth(1) == Some(system.as_str()))
+                {
+                    let kind = v1::ResourceKind::try_from(r.kind).map_or("?", |k| k.as_str_name());
+                    if kind != "RESOURCE_KIND_VM" {
+                        *counts.entry(kind).or_insert(0) += 1;
+                        running &= r.phase == v1::Phase::Running as i32;
+                    }
+                }
+                let done = running && counts == *want_others;
+                *others.borrow_mut() = counts;
+                done
+            }
+        })
+        .await;
+        assert!(
+            settled,
+            "seed {seed}: system {system} should hold {want_others:?} ({model:?}); holds {:?}",
+            others.borrow()
         );
         let peak = counting.peak_live(system);
         assert!(
