@@ -120,7 +120,8 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
         main.as_ref().map(|m| &m.zone),
         &materialize::placed_zones(&existing),
     );
-    if d.problems.iter().any(|p| &p.order == order.id()) {
+    if let Some(p) = d.problems.iter().find(|p| &p.order == order.id()) {
+        tracing::debug!(order = %order.id(), problem = ?p, "order not provisioned: a problem");
         return Ok(false);
     }
     let mine: Vec<&yunshu_domain::ResourceId> = d
@@ -134,12 +135,22 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
     }
     for id in mine {
         let Some((res, _)) = records::get::<Resource>(&*r.store, id.as_str()).await? else {
+            tracing::debug!(order = %order.id(), resource = %id, "order not provisioned: not materialized");
             return Ok(false);
         };
         let Some((st, _)) = records::get::<StatusRecord>(&*r.store, id.as_str()).await? else {
+            tracing::debug!(order = %order.id(), resource = %id, "order not provisioned: no status");
             return Ok(false);
         };
         if st.status.phase != Phase::Running || st.status.observed_generation != res.generation() {
+            tracing::debug!(
+                order = %order.id(),
+                resource = %id,
+                phase = ?st.status.phase,
+                observed = st.status.observed_generation,
+                generation = res.generation(),
+                "order not provisioned: not running at its generation"
+            );
             return Ok(false);
         }
     }

@@ -379,25 +379,29 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
         .await;
     assert!(state == "已批准" || state == "测试环境就绪", "{state}");
 
-    // The tenant watches the VMs come up (2 web, 1 db) and confirms delivery.
+    // The tenant watches the order's resources come up and confirms delivery:
+    // 2 web and 1 db server, the system's network (VPC, subnet, security
+    // group) and a public IP for each web server.
     sign_in(&b, &c.url, "wang").await;
     b.open(&order_url).await;
     let mut table = String::new();
-    for _ in 0..200 {
+    for _ in 0..300 {
         if let Ok(e) = b.client.find(fantoccini::Locator::Css("#resources")).await {
             table = e.text().await.unwrap_or_default();
-            if table.matches("运行中").count() == 3 {
+            if table.matches("运行中").count() == 8 {
                 break;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(table.matches("运行中").count(), 3, "{table}");
+    assert_eq!(table.matches("运行中").count(), 8, "{table}");
+    for prefix in ["vm-", "vpc-", "subnet-", "sg-", "eip-"] {
+        assert!(table.contains(prefix), "no {prefix} in {table}");
+    }
     b.open(&order_url).await;
-    assert_eq!(
-        b.text_until("#order-state", |t| t == "测试环境就绪").await,
-        "测试环境就绪"
-    );
+    let state = b.text_until("#order-state", |t| t == "测试环境就绪").await;
+    let resources = b.text("#resources").await;
+    assert_eq!(state, "测试环境就绪", "{resources}");
     b.click("#act-delivered").await;
     assert_eq!(
         b.text_until("#order-state", |t| t == "已交付").await,
@@ -425,10 +429,10 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
         "{costs}"
     );
     assert!(b.text("#cost-total").await.starts_with('¥'));
-    let systems = b.text_until("#systems", |t| t.contains("3 / 3")).await;
+    let systems = b.text_until("#systems", |t| t.contains("8 / 8")).await;
     assert!(
-        systems.contains("3 / 3"),
-        "3 of 3 resources running: {systems}"
+        systems.contains("8 / 8"),
+        "8 of 8 resources running: {systems}"
     );
     let system = b.text("#systems tbody td a").await;
     b.click("#systems tbody td a").await;
@@ -438,8 +442,8 @@ async fn an_application_goes_from_the_portal_to_running_vms_and_delivery() {
         "社保卡服务系统"
     );
     b.hydrated().await;
-    let vms = b.text("#system-resources").await;
-    assert_eq!(vms.matches("运行中").count(), 3, "{vms}");
+    let resources = b.text("#system-resources").await;
+    assert_eq!(resources.matches("运行中").count(), 8, "{resources}");
     assert!(b.text("#system-orders").await.contains(&order));
     b.screenshot("portal-system-zh").await;
     b.click("#request-exit").await;
