@@ -7,6 +7,7 @@
 mod driver;
 mod placement;
 mod reconcile;
+mod reconcile_mix;
 mod report;
 mod store;
 
@@ -27,7 +28,8 @@ enum Bench {
     Driver(driver::Options),
     /// Placement decisions per second on the in-memory index: 1k/10k/50k hosts.
     Placement(placement::Options),
-    /// VMs in approved orders reconciled to running through the simulator.
+    /// VMs in approved orders reconciled to running through the simulator;
+    /// `--mix`: whole three-tier environments (every kind) against VMs only.
     Reconcile(reconcile::Options),
 }
 

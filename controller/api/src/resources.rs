@@ -58,6 +58,9 @@ pub struct ResourceView {
     /// The resources this one is wired to (its subnet, security groups, the
     /// servers behind a load balancer …), by id.
     pub connects_to: Vec<String>,
+    /// What it is, in numbers and identifiers (`4 vCPU / 8 GiB x86_64`,
+    /// `200 GiB fsc-high`, `10.0.0.0/20`, `HTTP :80→8080 WRR` …).
+    pub summary: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -158,6 +161,7 @@ pub(crate) async fn resource_views(
                 .iter()
                 .map(|r| r.to_string())
                 .collect(),
+            summary: res.spec().summary(),
         });
     }
     Ok(items)

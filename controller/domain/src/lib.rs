@@ -26,6 +26,7 @@ pub mod order_services;
 pub mod provider;
 pub mod record;
 pub mod resource;
+mod resource_summary;
 pub mod system;
 pub mod tenant;
 pub mod text;

@@ -11,6 +11,8 @@ pub mod login;
 pub mod order_detail;
 pub mod order_extras;
 pub mod order_new;
+pub mod order_services;
+pub mod order_services_view;
 pub mod profile;
 pub mod review;
 pub mod system_detail;
@@ -57,30 +59,52 @@ pub fn LiveResources(
     }
 }
 
-/// VMs with their live state: id, vCPU, memory, phase (coloured), private IP.
+/// Every resource with its live state: id, kind, what it is (size, network,
+/// rules), phase (coloured, with the driver's reason when it failed), its
+/// address, and what it is wired to (its subnet and groups, the servers
+/// behind a load balancer, the server a volume or public IP serves …).
 #[component]
 pub fn ResourceTable(id: &'static str, items: Vec<Value>) -> impl IntoView {
     let lang = use_lang();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     view! {
         <table id=id>
             <thead><tr>
                 <th scope="col">"ID"</th>
-                <th scope="col">"vCPU"</th>
-                <th scope="col">{tr("line.memory")}</th>
+                <th scope="col">{tr("col.kind")}</th>
+                <th scope="col">{tr("col.summary")}</th>
                 <th scope="col">{tr("col.phase")}</th>
-                <th scope="col">{tr("col.ip")}</th>
+                <th scope="col">{tr("col.address")}</th>
+                <th scope="col">{tr("col.connects")}</th>
             </tr></thead>
             <tbody>
                 {items.into_iter().map(|r| {
-                    let phase = r["phase"].as_str().unwrap_or_default().to_owned();
+                    let phase = text(&r["phase"]);
                     let cls = format!("phase {phase}");
+                    let kind = text(&r["kind"]);
+                    let kind_key = format!("kind.{kind}");
+                    let outputs = &r["outputs"];
+                    let address = ["private_ip", "public_ip", "vip", "cidr"]
+                        .iter()
+                        .find_map(|k| outputs[*k].as_str())
+                        .unwrap_or("—")
+                        .to_owned();
+                    let connects = r["connects_to"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default();
+                    let message = r["message"].as_str().filter(|_| phase == "failed").map(str::to_owned);
                     view! {
-                        <tr>
-                            <td>{r["id"].as_str().unwrap_or_default().to_owned()}</td>
-                            <td>{r["vcpu"].as_u64().unwrap_or(0)}</td>
-                            <td>{r["memory_gib"].as_u64().unwrap_or(0)}</td>
-                            <td class=cls>{move || code_name(lang.get(), &phase)}</td>
-                            <td>{r["outputs"]["private_ip"].as_str().unwrap_or("—").to_owned()}</td>
+                        <tr data-kind=kind>
+                            <td>{text(&r["id"])}</td>
+                            <td>{move || crate::i18n::t(lang.get(), &kind_key)}</td>
+                            <td>{text(&r["summary"])}</td>
+                            <td class=cls>
+                                {move || code_name(lang.get(), &phase)}
+                                {message.clone().map(|m| view! { <small class="reason">" " {m}</small> })}
+                            </td>
+                            <td>{address}</td>
+                            <td class="connects">{connects}</td>
                         </tr>
                     }
                 }).collect_view()}

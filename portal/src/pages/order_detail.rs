@@ -160,6 +160,7 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+        <super::order_services_view::RequestedServices request=order["request"].clone()/>
         <Security request=order["request"].clone()/>
         <Show when=move || has_acts>
             <section class="card actions" aria-label=move || crate::i18n::t(lang.get(), "order.actions")>

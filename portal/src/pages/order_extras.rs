@@ -1,5 +1,6 @@
 //! The security part of an application (seed 000 attachment 3, 安全防护需求):
-//! public IPs with the server they map to and their ports, and bastion-host
+//! public IPs with the server group or load balancer they map to, their ports
+//! and bandwidth, and bastion-host
 //! accounts (堡垒机账号) with the servers each may reach. Servers are picked
 //! from the form's own lines, so a request never names a server it does not
 //! ask for.
@@ -27,6 +28,9 @@ pub struct IpForm {
     pub purpose: RwSignal<String>,
     pub server: RwSignal<String>,
     pub ports: RwSignal<String>,
+    /// Internet bandwidth of the address, Mbps (billed; the domain's default
+    /// is 5).
+    pub bandwidth: RwSignal<String>,
 }
 
 impl IpForm {
@@ -36,6 +40,9 @@ impl IpForm {
             purpose: RwSignal::new(String::new()),
             server: RwSignal::new(String::new()),
             ports: RwSignal::new("443".to_owned()),
+            bandwidth: RwSignal::new(
+                yunshu_domain::order_line::PublicIpRequest::DEFAULT_MBPS.to_string(),
+            ),
         }
     }
 
@@ -47,6 +54,8 @@ impl IpForm {
             Some("extras.pick_server")
         } else if parse_ports(&self.ports.get()).is_none() {
             Some("extras.bad_ports")
+        } else if !matches!(self.bandwidth.get().trim().parse::<u32>(), Ok(n) if n > 0) {
+            Some("svc.bad_number")
         } else {
             None
         }
@@ -61,6 +70,7 @@ impl IpForm {
             "purpose": self.purpose.get_untracked().trim(),
             "server_name": self.server.get_untracked(),
             "ports": parse_ports(&self.ports.get_untracked()).unwrap_or_default(),
+            "bandwidth_mbps": self.bandwidth.get_untracked().trim().parse::<u32>().ok(),
         })
     }
 }
@@ -191,6 +201,7 @@ pub fn PublicIps(rows: RwSignal<Vec<IpForm>>, servers: Signal<Vec<String>>) -> i
                             <input id=p("ports") inputmode="numeric" placeholder="80, 443"
                                 prop:value=move || row.ports.get() on:input=move |ev| row.ports.set(event_target_value(&ev))/>
                         </div>
+                        {text_input(p("bandwidth"), "extras.bandwidth", row.bandwidth)}
                         <RowEnd id=p("error") problem=Signal::derive(move || row.problem(&servers.get()))
                             on_remove=Callback::new(move |()| rows.update(|r| r.retain(|x| x.key != row.key)))/>
                     </fieldset>

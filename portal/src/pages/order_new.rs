@@ -3,13 +3,15 @@
 //! line per server group — name, network zone, architecture, CPU, memory,
 //! disks, OS, purpose, backup space, quantity — with the catalog's shape
 //! limits checked as you type and each line's monthly estimate at the
-//! catalog's unit prices; public IPs and ports; bastion accounts. Saves the
+//! catalog's unit prices; the network and services (module
+//! `order_services`); public IPs and ports; bastion accounts. Saves the
 //! draft or saves and submits it.
 
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
 use super::order_extras::{BastionAccounts, BastionForm, IpForm, PublicIps};
+use super::order_services::{Services, ServicesSection};
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
 use crate::format;
@@ -41,6 +43,10 @@ struct LineForm {
     key: usize,
     name: RwSignal<String>,
     area: RwSignal<String>,
+    /// `vm` or `bare_metal`.
+    form: RwSignal<String>,
+    /// Bare metal only: the host model; empty = any with the cores asked for.
+    model: RwSignal<String>,
     arch: RwSignal<String>,
     vcpu: RwSignal<String>,
     memory: RwSignal<String>,
@@ -58,6 +64,8 @@ impl LineForm {
             key,
             name: RwSignal::new(String::new()),
             area: RwSignal::new("gov_extranet".to_owned()),
+            form: RwSignal::new("vm".to_owned()),
+            model: RwSignal::new(String::new()),
             arch: RwSignal::new("x86_64".to_owned()),
             vcpu: RwSignal::new("4".to_owned()),
             memory: RwSignal::new("8".to_owned()),
@@ -72,11 +80,15 @@ impl LineForm {
 
     fn json(&self) -> Option<serde_json::Value> {
         let n = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();
+        let form = self.form.get_untracked();
+        let model = self.model.get_untracked().trim().to_owned();
+        let model = (form == "bare_metal" && !model.is_empty()).then_some(model);
         Some(json!({
             "server": {
                 "server_name": self.name.get_untracked().trim(),
                 "network_area": self.area.get_untracked(),
-                "form": "vm",
+                "form": form,
+                "model": model,
                 "architecture": self.arch.get_untracked(),
                 "vcpu": n(self.vcpu)?,
                 "memory_gib": n(self.memory)?,
@@ -270,6 +282,20 @@ fn LineEditor(
                 </select>
             </div>
             <div class="field">
+                <label for=p("form")>{tr("line.form")}</label>
+                <select id=p("form") on:change=move |ev| line.form.set(event_target_value(&ev))>
+                    <option value="vm" selected=move || line.form.get() == "vm">{tr("form.vm")}</option>
+                    <option value="bare_metal" selected=move || line.form.get() == "bare_metal">{tr("form.bare_metal")}</option>
+                </select>
+            </div>
+            {move || (line.form.get() == "bare_metal").then(|| view! {
+                <div class="field">
+                    <label for=p("model")>{tr("line.model")}</label>
+                    <input id=p("model") prop:value=move || line.model.get()
+                        on:input=move |ev| line.model.set(event_target_value(&ev))/>
+                </div>
+            })}
+            <div class="field">
                 <label for=p("arch")>{tr("line.arch")}</label>
                 <select id=p("arch") on:change=move |ev| line.arch.set(event_target_value(&ev))>
                     <option value="x86_64">"x86_64"</option>
@@ -316,6 +342,7 @@ pub fn OrderNew() -> impl IntoView {
     let lines = RwSignal::new(vec![LineForm::new(0)]);
     let ips = RwSignal::new(Vec::<IpForm>::new());
     let bastions = RwSignal::new(Vec::<BastionForm>::new());
+    let services = Services::new();
     // The servers the security part may name: this form's line names.
     let servers = Signal::derive(move || {
         let mut names: Vec<String> = lines
@@ -326,6 +353,13 @@ pub fn OrderNew() -> impl IntoView {
             .collect();
         names.dedup();
         names
+    });
+    let names = services.names(servers, kind == "change");
+    // A public IP maps to a server group or to a load balancer.
+    let ip_targets = Signal::derive(move || {
+        let mut t = servers.get();
+        t.extend(names.lbs.get());
+        t
     });
     let catalogs = Resource::new(|| (), |_| api::get::<Value>("/api/v1/catalogs"));
     let catalog_id = RwSignal::new(DEFAULT_CATALOG.to_owned());
@@ -376,7 +410,8 @@ pub fn OrderNew() -> impl IntoView {
         let ls = lines.get_untracked();
         let sys = system.get_untracked();
         let bodies: Option<Vec<_>> = ls.iter().map(LineForm::json).collect();
-        let names = servers.get_untracked();
+        let names_now = servers.get_untracked();
+        let targets = ip_targets.get_untracked();
         let ip_rows = ips.get_untracked();
         let bastion_rows = bastions.get_untracked();
         let ok = !sys.is_empty()
@@ -388,8 +423,9 @@ pub fn OrderNew() -> impl IntoView {
                 });
                 l.valid(&pricing)
             })
-            && ip_rows.iter().all(|r| r.valid(&names))
-            && bastion_rows.iter().all(|r| r.valid(&names));
+            && ip_rows.iter().all(|r| r.valid(&targets))
+            && bastion_rows.iter().all(|r| r.valid(&names_now))
+            && services.valid(&names);
         invalid.set(!ok);
         tried.set(true);
         let (true, Some(bodies)) = (ok, bodies) else {
@@ -397,14 +433,13 @@ pub fn OrderNew() -> impl IntoView {
         };
         busy.set(true);
         problem.set(None);
-        let create = api::post::<Created>(
-            "/api/v1/orders",
-            &json!({
-                "kind": kind, "system": sys, "lines": bodies,
-                "public_ips": ip_rows.iter().map(IpForm::json).collect::<Vec<_>>(),
-                "bastion_accounts": bastion_rows.iter().map(|b| b.json(&names)).collect::<Vec<_>>(),
-            }),
-        );
+        let mut body = json!({
+            "kind": kind, "system": sys, "lines": bodies,
+            "public_ips": ip_rows.iter().map(IpForm::json).collect::<Vec<_>>(),
+            "bastion_accounts": bastion_rows.iter().map(|b| b.json(&names_now)).collect::<Vec<_>>(),
+        });
+        untrack(|| services.fill(&mut body));
+        let create = api::post::<Created>("/api/v1/orders", &body);
         leptos::task::spawn_local(async move {
             let result = async {
                 let created = create.await?;
@@ -496,7 +531,8 @@ pub fn OrderNew() -> impl IntoView {
                         format::yuan(i64::try_from(fen).unwrap_or(i64::MAX))
                     ))}
                 </p>
-                <PublicIps rows=ips servers=servers/>
+                <ServicesSection services=services names=names/>
+                <PublicIps rows=ips servers=ip_targets/>
                 <BastionAccounts rows=bastions servers=servers/>
                 <p class="form-error" role="alert">
                     {move || invalid.get().then(tr("new.fix"))}

@@ -648,3 +648,221 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     b.screenshot("portal-admin-rules-zh").await;
     b.close().await;
 }
+
+/// Picks `value` in the `<select>` `css`.
+async fn choose(b: &Browser, css: &str, value: &str) {
+    b.client
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// Issue 14: a tenant asks, in English, for a whole three-tier environment —
+/// custom network, security groups, a load balancer with a health check and a
+/// WAF policy, a public IP on it, a high-performance volume, a backup policy
+/// and a bare-metal server — with the domain's own rules answering as typed;
+/// once approved, the system page lists every resource running and what each
+/// is wired to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
+    let Some((b, c, _driver)) = browser_controller_sim(20).await else {
+        return;
+    };
+    let p = People::create(&c.url, &c.admin_token).await;
+    let system = c.create_system(&p.wang, "不动产登记系统").await;
+    sign_in(&b, &c.url, "wang").await;
+    b.hydrated().await;
+    b.click("#lang-switch").await;
+    assert_eq!(b.text_until("h1", |t| t == "Dashboard").await, "Dashboard");
+    b.open(&format!("{}/orders/new?system={system}", c.url))
+        .await;
+    b.hydrated().await;
+
+    // Servers: two web VMs, one database VM, one arm64 bare-metal server.
+    for (i, (name, qty)) in [("web", "2"), ("db", "1"), ("bm", "1")].iter().enumerate() {
+        if i > 0 {
+            b.click("#add-line").await;
+        }
+        b.fill(&format!("#line{i}-name"), name).await;
+        b.fill(&format!("#line{i}-vcpu"), "2").await;
+        b.fill(&format!("#line{i}-memory"), "4").await;
+        b.fill(&format!("#line{i}-data-disk"), "0").await;
+        b.fill(&format!("#line{i}-purpose"), "three tiers").await;
+        b.fill(&format!("#line{i}-quantity"), qty).await;
+    }
+    choose(&b, "#line2-form", "bare_metal").await;
+    choose(&b, "#line2-arch", "arm64").await;
+    b.fill("#line2-model", yunshu_sim::DEMO_MODEL_ARM64).await;
+
+    // The network: a subnet outside the VPC is the domain's error, in English.
+    b.click("#net-custom").await;
+    b.fill("#net-vpc", "10.20.0.0/16").await;
+    b.fill("#net-gov", "10.30.1.0/24").await;
+    assert_eq!(
+        b.text_until("#net-error", |t| !t.is_empty()).await,
+        "subnet 10.30.1.0/24 is not inside the VPC 10.20.0.0/16"
+    );
+    b.fill("#net-gov", "10.20.1.0/24").await;
+    b.fill("#net-internet", "10.20.2.0/24").await;
+    assert_eq!(b.text_until("#net-error", str::is_empty).await, "");
+
+    // Security groups: web takes 8080 from the internet subnet; db takes
+    // 3306 from the web group (an unknown source is flagged first).
+    b.click("#add-sg").await;
+    b.fill("#sg0-name", "web").await;
+    b.click("#sg0-server0").await;
+    b.fill("#sg0-rule0-ports", "8080").await;
+    b.fill("#sg0-rule0-remote", "10.20.2.0/24").await;
+    b.click("#add-sg").await;
+    b.fill("#sg1-name", "db").await;
+    b.click("#sg1-server1").await;
+    b.fill("#sg1-rule0-ports", "3306").await;
+    b.fill("#sg1-rule0-remote", "nowhere").await;
+    assert_eq!(
+        b.text_until("#sg1-error", |t| !t.is_empty()).await,
+        "the source must be a CIDR or a security group of this application"
+    );
+    b.fill("#sg1-rule0-remote", "web").await;
+    assert_eq!(b.text_until("#sg1-error", str::is_empty).await, "");
+
+    // A WRR load balancer with an HTTP health check in front of web; a path
+    // without its slash is refused by the domain's rule.
+    b.click("#add-lb").await;
+    b.fill("#lb0-name", "web-lb").await;
+    b.fill("#lb0-members", "web").await;
+    b.fill("#lb0-path", "healthz").await;
+    assert_eq!(
+        b.text_until("#lb0-error", |t| !t.is_empty()).await,
+        "load balancer \"web-lb\": health_check.path must start with /"
+    );
+    b.fill("#lb0-path", "/healthz").await;
+    assert_eq!(b.text_until("#lb0-error", str::is_empty).await, "");
+
+    // A WAF policy in front of it with a CC limit (too long a period first).
+    b.click("#add-waf").await;
+    b.fill("#waf0-name", "web-waf").await;
+    b.fill("#waf0-lb", "web-lb").await;
+    b.fill("#waf0-cc-requests", "100").await;
+    b.fill("#waf0-cc-period", "7200").await;
+    assert_eq!(
+        b.text_until("#waf0-error", |t| !t.is_empty()).await,
+        "WAF policy \"web-waf\": cc_limit.period_seconds must be at most 3600"
+    );
+    b.fill("#waf0-cc-period", "60").await;
+    assert_eq!(b.text_until("#waf0-error", str::is_empty).await, "");
+
+    // A 200 GB high-performance volume on db, and its nightly backup.
+    b.click("#add-vol").await;
+    b.fill("#vol0-name", "db-data").await;
+    b.fill("#vol0-server", "db").await;
+    b.fill("#vol0-size", "40000").await;
+    assert_eq!(
+        b.text_until("#vol0-error", |t| !t.is_empty()).await,
+        "volume \"db-data\": size_gib must be at most 32768"
+    );
+    b.fill("#vol0-size", "200").await;
+    choose(&b, "#vol0-tier", "high_performance").await;
+    assert_eq!(b.text_until("#vol0-error", str::is_empty).await, "");
+    b.click("#add-bk").await;
+    b.fill("#bk0-name", "db-nightly").await;
+    b.fill("#bk0-target", "db").await;
+    b.fill("#bk0-capacity", "200").await;
+    assert_eq!(b.text_until("#bk0-error", str::is_empty).await, "");
+
+    // A public IP on the load balancer, 20 Mbps.
+    b.click("#add-ip").await;
+    b.fill("#ip0-purpose", "portal access").await;
+    choose(&b, "#ip0-server", "web-lb").await;
+    b.fill("#ip0-ports", "80").await;
+    b.fill("#ip0-bandwidth", "20").await;
+    assert_eq!(b.text_until("#ip0-error", str::is_empty).await, "");
+    assert_eq!(b.text("#services-error").await, "");
+    b.screenshot("portal-new-environment-en").await;
+    b.click("#submit-order").await;
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "Submitted").await,
+        "Submitted"
+    );
+    let asked = b.text("#order-services").await;
+    for item in [
+        "10.20.1.0/24",
+        "web-lb",
+        "web-waf",
+        "db-data",
+        "db-nightly",
+        "3306",
+    ] {
+        assert!(asked.contains(item), "{item} missing: {asked}");
+    }
+    let order = b.text("#order-id").await;
+
+    // Review and approval through the API; the reconciler builds it all.
+    let path = format!("/api/v1/orders/{order}/transitions");
+    for (who, to) in [(&p.sun, "accepted"), (&p.zhou, "approved")] {
+        let (s, body) = c
+            .api("POST", &path, who, Some(serde_json::json!({"to": to})))
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    let mut state = String::new();
+    for _ in 0..300 {
+        let (_, body) = c
+            .api("GET", &format!("/api/v1/orders/{order}"), &p.wang, None)
+            .await;
+        state = body["state"].as_str().unwrap_or_default().to_owned();
+        if state == "test_env_ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "test_env_ready");
+
+    // The system page: every resource running, each kind, and the wiring.
+    b.open(&format!("{}/systems/{system}", c.url)).await;
+    b.hydrated().await;
+    let table = b
+        .text_until("#system-resources", |t| t.matches("Running").count() == 15)
+        .await;
+    assert_eq!(table.matches("Running").count(), 15, "{table}");
+    for kind in [
+        "VPC",
+        "Subnet",
+        "Security group",
+        "VM",
+        "Bare-metal server",
+        "Volume",
+        "Load balancer",
+        "Public IP",
+        "WAF policy",
+        "Backup policy",
+    ] {
+        assert!(table.contains(kind), "no {kind}: {table}");
+    }
+    let row = |kind: &str| {
+        let css = format!("#system-resources tr[data-kind={kind}] .connects");
+        let b = &b;
+        async move { b.text(&css).await }
+    };
+    let lb = row("load_balancer").await;
+    assert_eq!(
+        lb.matches("vm-").count(),
+        2,
+        "the LB serves both web VMs: {lb}"
+    );
+    assert!(
+        row("waf_policy").await.contains("lb-"),
+        "WAF in front of the LB"
+    );
+    assert!(
+        row("eip").await.contains("lb-"),
+        "the public IP is the LB's"
+    );
+    assert!(row("volume").await.contains("vm-"), "the volume is on db");
+    assert!(table.contains("200 GiB"), "{table}");
+    assert!(table.contains("HTTP :80→8080 WRR"), "{table}");
+    b.screenshot("portal-system-environment-en").await;
+    b.close().await;
+}
