@@ -527,6 +527,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("svc.invalid", "请检查填写的值", "please check the values"),
     ("order.services", "网络与服务", "Network and services"),
     ("svc.removed", "移除", "removed"),
+    (
+        "svc.remove_item",
+        "移除此项（按名称删除系统中已有的同名项）",
+        "Remove it (deletes the system's item of this name)",
+    ),
     ("svc.snapshots", "快照", "Snapshots"),
     (
         "extras.bad_ports",

@@ -9,7 +9,8 @@
 //! in 中文 or English — so the portal never holds a rule the server lacks.
 //! Names a row refers to (a server group, a load balancer, a volume) must be
 //! on this form for a new application; a change request may also name what
-//! the system already has, which only the server can check.
+//! the system already has, which only the server can check, and marks an
+//! item it names for removal.
 
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -222,6 +223,8 @@ pub trait Row: Copy + Send + Sync + 'static {
     const PREFIX: &'static str;
     fn new(key: usize) -> Self;
     fn key(&self) -> usize;
+    /// In a change request: the item is to be removed (`remove: true`).
+    fn removal(&self) -> RwSignal<bool>;
     /// The row as the API takes it (tracked reads: callers outside the
     /// view wrap it in `untrack`).
     fn json(&self) -> Value;
@@ -262,6 +265,18 @@ fn rows_of<R: Row>(
                     <fieldset class="line card">
                         <legend>{format!("#{}", i + 1)}</legend>
                         {row.fields(i, names)}
+                        {names.change.then(|| {
+                            let id = format!("{}{i}-remove", R::PREFIX);
+                            let label_for = id.clone();
+                            let removal = row.removal();
+                            view! {
+                                <label for=label_for class="removal">
+                                    <input type="checkbox" id=id prop:checked=move || removal.get()
+                                        on:change=move |ev| removal.set(event_target_checked(&ev))/>
+                                    " " {tr("svc.remove_item")}
+                                </label>
+                            }
+                        })}
                         <span class="field-error" role="alert" id=format!("{}{i}-error", R::PREFIX)>{shown}</span>
                         <button type="button" class="remove"
                             on:click=move |_| rows.update(|r| r.retain(|x| x.key() != row.key()))>
@@ -394,6 +409,7 @@ const PROTOCOLS: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 pub struct GroupForm {
     key: usize,
+    remove: RwSignal<bool>,
     name: RwSignal<String>,
     servers: RwSignal<Vec<String>>,
     rules: RwSignal<Vec<RuleForm>>,
@@ -413,6 +429,7 @@ impl GroupForm {
             "name": self.name.get().trim(),
             "servers": self.servers.get(),
             "rules": rules,
+            "remove": self.remove.get(),
         }))
     }
 }
@@ -423,6 +440,7 @@ impl Row for GroupForm {
     fn new(key: usize) -> Self {
         GroupForm {
             key,
+            remove: RwSignal::new(false),
             name: RwSignal::new(String::new()),
             servers: RwSignal::new(Vec::new()),
             rules: RwSignal::new(vec![RuleForm::new(0)]),
@@ -432,6 +450,10 @@ impl Row for GroupForm {
 
     fn key(&self) -> usize {
         self.key
+    }
+
+    fn removal(&self) -> RwSignal<bool> {
+        self.remove
     }
 
     fn json(&self) -> Value {
@@ -527,6 +549,7 @@ const HEALTH: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 pub struct LbForm {
     key: usize,
+    remove: RwSignal<bool>,
     name: RwSignal<String>,
     area: RwSignal<String>,
     members: RwSignal<String>,
@@ -560,6 +583,7 @@ impl LbForm {
                 "algorithm": self.algorithm.get(),
                 "health_check": health,
             }],
+            "remove": self.remove.get(),
         }))
     }
 }
@@ -570,6 +594,7 @@ impl Row for LbForm {
     fn new(key: usize) -> Self {
         LbForm {
             key,
+            remove: RwSignal::new(false),
             name: RwSignal::new(String::new()),
             area: RwSignal::new("internet".to_owned()),
             members: RwSignal::new(String::new()),
@@ -584,6 +609,10 @@ impl Row for LbForm {
 
     fn key(&self) -> usize {
         self.key
+    }
+
+    fn removal(&self) -> RwSignal<bool> {
+        self.remove
     }
 
     fn json(&self) -> Value {
@@ -632,6 +661,7 @@ const RULE_SETS: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 pub struct WafForm {
     key: usize,
+    remove: RwSignal<bool>,
     name: RwSignal<String>,
     lb: RwSignal<String>,
     mode: RwSignal<String>,
@@ -658,6 +688,7 @@ impl WafForm {
             "cc_limit": cc,
             "allow_cidrs": cidr_list(&self.allow.get())?,
             "deny_cidrs": cidr_list(&self.deny.get())?,
+            "remove": self.remove.get(),
         }))
     }
 }
@@ -668,6 +699,7 @@ impl Row for WafForm {
     fn new(key: usize) -> Self {
         WafForm {
             key,
+            remove: RwSignal::new(false),
             name: RwSignal::new(String::new()),
             lb: RwSignal::new(String::new()),
             mode: RwSignal::new("block".to_owned()),
@@ -681,6 +713,10 @@ impl Row for WafForm {
 
     fn key(&self) -> usize {
         self.key
+    }
+
+    fn removal(&self) -> RwSignal<bool> {
+        self.remove
     }
 
     fn json(&self) -> Value {
@@ -743,6 +779,7 @@ const TIERS: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 pub struct VolumeForm {
     key: usize,
+    remove: RwSignal<bool>,
     name: RwSignal<String>,
     server: RwSignal<String>,
     size: RwSignal<String>,
@@ -756,6 +793,7 @@ impl VolumeForm {
             "server_name": self.server.get().trim(),
             "size_gib": positive(&self.size.get())?,
             "tier": self.tier.get(),
+            "remove": self.remove.get(),
         }))
     }
 }
@@ -766,6 +804,7 @@ impl Row for VolumeForm {
     fn new(key: usize) -> Self {
         VolumeForm {
             key,
+            remove: RwSignal::new(false),
             name: RwSignal::new(String::new()),
             server: RwSignal::new(String::new()),
             size: RwSignal::new("100".to_owned()),
@@ -775,6 +814,10 @@ impl Row for VolumeForm {
 
     fn key(&self) -> usize {
         self.key
+    }
+
+    fn removal(&self) -> RwSignal<bool> {
+        self.remove
     }
 
     fn json(&self) -> Value {
@@ -815,6 +858,7 @@ const EVERY: &[(&str, &str)] = &[("daily", "every.daily"), ("weekly", "every.wee
 #[derive(Clone, Copy)]
 pub struct BackupForm {
     key: usize,
+    remove: RwSignal<bool>,
     name: RwSignal<String>,
     target: RwSignal<String>,
     backup_type: RwSignal<String>,
@@ -845,6 +889,7 @@ impl BackupForm {
             "window": window,
             "retention_days": positive(&self.retention.get())?,
             "capacity_gib": positive(&self.capacity.get())?,
+            "remove": self.remove.get(),
         }))
     }
 }
@@ -855,6 +900,7 @@ impl Row for BackupForm {
     fn new(key: usize) -> Self {
         BackupForm {
             key,
+            remove: RwSignal::new(false),
             name: RwSignal::new(String::new()),
             target: RwSignal::new(String::new()),
             backup_type: RwSignal::new("incremental".to_owned()),
@@ -868,6 +914,10 @@ impl Row for BackupForm {
 
     fn key(&self) -> usize {
         self.key
+    }
+
+    fn removal(&self) -> RwSignal<bool> {
+        self.remove
     }
 
     fn json(&self) -> Value {

@@ -864,5 +864,67 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
     assert!(table.contains("200 GiB"), "{table}");
     assert!(table.contains("HTTP :80→8080 WRR"), "{table}");
     b.screenshot("portal-system-environment-en").await;
+
+    // A change request from the system page: a third web VM, and the volume
+    // removed by naming it with the removal box ticked.
+    let (s, body) = c
+        .api(
+            "POST",
+            &path,
+            &p.wang,
+            Some(serde_json::json!({"to": "delivered"})),
+        )
+        .await;
+    assert_eq!(s, 200, "delivered: {body}");
+    b.click("#request-change").await;
+    b.text_until("h1", |t| t == "New change request").await;
+    b.hydrated().await;
+    b.fill("#line0-name", "web").await;
+    b.fill("#line0-vcpu", "2").await;
+    b.fill("#line0-memory", "4").await;
+    b.fill("#line0-data-disk", "0").await;
+    b.fill("#line0-purpose", "more web").await;
+    b.fill("#line0-quantity", "3").await;
+    b.click("#add-vol").await;
+    b.fill("#vol0-name", "db-data").await;
+    b.fill("#vol0-server", "db").await;
+    b.fill("#vol0-size", "200").await;
+    choose(&b, "#vol0-tier", "high_performance").await;
+    b.click("#vol0-remove").await;
+    b.click("#submit-order").await;
+    assert_eq!(
+        b.text_until("#order-state", |t| t == "Submitted").await,
+        "Submitted"
+    );
+    assert_eq!(b.text("#order-kind").await, "Change");
+    let asked = b.text("#order-services").await;
+    assert!(
+        asked.contains("db-data") && asked.contains("removed"),
+        "{asked}"
+    );
+    let change = b.text("#order-id").await;
+    let path = format!("/api/v1/orders/{change}/transitions");
+    for (who, to) in [(&p.sun, "accepted"), (&p.zhou, "approved")] {
+        let (s, body) = c
+            .api("POST", &path, who, Some(serde_json::json!({"to": to})))
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    b.open(&format!("{}/systems/{system}", c.url)).await;
+    let table = b
+        .text_until("#system-resources", |t| {
+            t.matches("Running").count() == 15 && !t.contains("vol-")
+        })
+        .await;
+    assert_eq!(table.matches("Running").count(), 15, "{table}");
+    assert!(!table.contains("vol-"), "the volume is gone: {table}");
+    let lb = b
+        .text("#system-resources tr[data-kind=load_balancer] .connects")
+        .await;
+    assert_eq!(
+        lb.matches("vm-").count(),
+        3,
+        "the third web VM joined: {lb}"
+    );
     b.close().await;
 }
