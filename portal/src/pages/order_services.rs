@@ -66,6 +66,19 @@ pub struct Names {
     pub change: bool,
 }
 
+impl Names {
+    /// Names that refuse nothing (for building a row already checked).
+    fn permissive() -> Names {
+        Names {
+            servers: Signal::stored(Vec::new()),
+            lbs: Signal::stored(Vec::new()),
+            volumes: Signal::stored(Vec::new()),
+            groups: Signal::stored(Vec::new()),
+            change: true,
+        }
+    }
+}
+
 /// The request's value of `row` read as the domain type, then validated.
 fn domain<T: DeserializeOwned>(
     row: Value,
@@ -217,20 +230,58 @@ fn picks(
     }
 }
 
+/// What every row has: its key in the list, its name, and (in a change
+/// request) whether it is to be removed.
+#[derive(Clone, Copy)]
+pub struct RowBase {
+    key: usize,
+    name: RwSignal<String>,
+    remove: RwSignal<bool>,
+}
+
+impl RowBase {
+    fn new(key: usize) -> Self {
+        RowBase {
+            key,
+            name: RwSignal::new(String::new()),
+            remove: RwSignal::new(false),
+        }
+    }
+}
+
 /// One row kind of this part of the form.
 pub trait Row: Copy + Send + Sync + 'static {
     /// Prefix of the row's element ids (`sg0-name` …).
     const PREFIX: &'static str;
     fn new(key: usize) -> Self;
-    fn key(&self) -> usize;
-    /// In a change request: the item is to be removed (`remove: true`).
-    fn removal(&self) -> RwSignal<bool>;
-    /// The row as the API takes it (tracked reads: callers outside the
-    /// view wrap it in `untrack`).
-    fn json(&self) -> Value;
-    /// The first thing wrong with it (tracked reads: re-checked as typed).
-    fn problem(&self, names: &Names) -> Option<Problem>;
+    fn base(&self) -> RowBase;
+    /// The row as the API takes it, or what keeps it from being one (tracked
+    /// reads: callers outside the view wrap them in `untrack`).
+    fn value(&self, names: &Names) -> Result<Value, Problem>;
+    /// Whether the names it refers to are on the form.
+    fn refers(&self, names: &Names) -> Option<Problem>;
+    /// The domain type's verdict on the row.
+    fn check(row: Value) -> Option<Problem>;
     fn fields(&self, index: usize, names: Names) -> AnyView;
+
+    fn key(&self) -> usize {
+        self.base().key
+    }
+
+    /// The row as sent (a row with a problem is never sent: the form refuses).
+    fn json(&self) -> Value {
+        self.value(&Names::permissive()).unwrap_or(Value::Null)
+    }
+
+    /// The first thing wrong with it, re-checked as typed.
+    fn problem(&self, names: &Names) -> Option<Problem> {
+        name_problem(&self.base().name.get())
+            .or_else(|| self.refers(names))
+            .or_else(|| match self.value(names) {
+                Ok(v) => Self::check(v),
+                Err(p) => Some(p),
+            })
+    }
 }
 
 /// The rows of one kind, each with its fields, its first problem next to it
@@ -268,7 +319,7 @@ fn rows_of<R: Row>(
                         {names.change.then(|| {
                             let id = format!("{}{i}-remove", R::PREFIX);
                             let label_for = id.clone();
-                            let removal = row.removal();
+                            let removal = row.base().remove;
                             view! {
                                 <label for=label_for class="removal">
                                     <input type="checkbox" id=id prop:checked=move || removal.get()
@@ -408,15 +459,13 @@ const PROTOCOLS: &[(&str, &str)] = &[
 /// A security group and its rules.
 #[derive(Clone, Copy)]
 pub struct GroupForm {
-    key: usize,
-    remove: RwSignal<bool>,
-    name: RwSignal<String>,
+    base: RowBase,
     servers: RwSignal<Vec<String>>,
     rules: RwSignal<Vec<RuleForm>>,
     next_rule: RwSignal<usize>,
 }
 
-impl GroupForm {
+impl Row for GroupForm {
     fn value(&self, names: &Names) -> Result<Value, Problem> {
         let groups = names.groups.get();
         let rules = self
@@ -426,65 +475,41 @@ impl GroupForm {
             .map(|r| r.value(&groups, names.change))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({
-            "name": self.name.get().trim(),
+            "name": self.base.name.get().trim(),
             "servers": self.servers.get(),
             "rules": rules,
-            "remove": self.remove.get(),
+            "remove": self.base.remove.get(),
         }))
     }
-}
-
-impl Row for GroupForm {
     const PREFIX: &'static str = "sg";
 
     fn new(key: usize) -> Self {
         GroupForm {
-            key,
-            remove: RwSignal::new(false),
-            name: RwSignal::new(String::new()),
+            base: RowBase::new(key),
             servers: RwSignal::new(Vec::new()),
             rules: RwSignal::new(vec![RuleForm::new(0)]),
             next_rule: RwSignal::new(1),
         }
     }
 
-    fn key(&self) -> usize {
-        self.key
+    fn base(&self) -> RowBase {
+        self.base
     }
 
-    fn removal(&self) -> RwSignal<bool> {
-        self.remove
+    fn refers(&self, names: &Names) -> Option<Problem> {
+        if names.change {
+            return None;
+        }
+        let servers = names.servers.get();
+        self.servers
+            .get()
+            .into_iter()
+            .find(|s| !servers.contains(s))
+            .and_then(|s| reference(&s, &servers, false))
     }
 
-    fn json(&self) -> Value {
-        // Only valid rows are sent; names are never refused here.
-        let names = Names {
-            servers: Signal::stored(Vec::new()),
-            lbs: Signal::stored(Vec::new()),
-            volumes: Signal::stored(Vec::new()),
-            groups: Signal::stored(Vec::new()),
-            change: true,
-        };
-        self.value(&names).unwrap_or(Value::Null)
-    }
-
-    fn problem(&self, names: &Names) -> Option<Problem> {
-        if let Some(p) = name_problem(&self.name.get()) {
-            return Some(p);
-        }
-        if !names.change
-            && let Some(s) = self
-                .servers
-                .get()
-                .into_iter()
-                .find(|s| !names.servers.get().contains(s))
-        {
-            return reference(&s, &names.servers.get(), false);
-        }
-        match self.value(names) {
-            Ok(v) => domain::<SecurityGroupRequest>(v, SecurityGroupRequest::validate),
-            Err(p) => Some(p),
-        }
+    fn check(row: Value) -> Option<Problem> {
+        domain::<SecurityGroupRequest>(row, SecurityGroupRequest::validate)
     }
 
     fn fields(&self, i: usize, names: Names) -> AnyView {
@@ -492,7 +517,7 @@ impl Row for GroupForm {
         let p = move |f: &str| format!("sg{i}-{f}");
         let rules = move || row.rules.get().into_iter().enumerate().collect::<Vec<_>>();
         view! {
-            {input(p("name"), "svc.name", row.name)}
+            {input(p("name"), "svc.name", row.base.name)}
             {picks(p("server"), "svc.members", row.servers, names.servers)}
             <fieldset class="rules">
                 <legend>{tr("svc.rules")}</legend>
@@ -548,9 +573,7 @@ const HEALTH: &[(&str, &str)] = &[
 /// A load balancer with one listener in front of a server group.
 #[derive(Clone, Copy)]
 pub struct LbForm {
-    key: usize,
-    remove: RwSignal<bool>,
-    name: RwSignal<String>,
+    base: RowBase,
     area: RwSignal<String>,
     members: RwSignal<String>,
     protocol: RwSignal<String>,
@@ -561,8 +584,8 @@ pub struct LbForm {
     path: RwSignal<String>,
 }
 
-impl LbForm {
-    fn value(&self) -> Result<Value, Problem> {
+impl Row for LbForm {
+    fn value(&self, _names: &Names) -> Result<Value, Problem> {
         let port = |s: RwSignal<String>| match s.get().trim().parse::<u16>() {
             Ok(p) if p > 0 => Ok(p),
             _ => Err(Problem::Key("svc.bad_ports")),
@@ -573,7 +596,7 @@ impl LbForm {
             other => json!({"protocol": other}),
         };
         Ok(json!({
-            "name": self.name.get().trim(),
+            "name": self.base.name.get().trim(),
             "network_area": self.area.get(),
             "members": self.members.get().trim(),
             "listeners": [{
@@ -583,19 +606,14 @@ impl LbForm {
                 "algorithm": self.algorithm.get(),
                 "health_check": health,
             }],
-            "remove": self.remove.get(),
+            "remove": self.base.remove.get(),
         }))
     }
-}
-
-impl Row for LbForm {
     const PREFIX: &'static str = "lb";
 
     fn new(key: usize) -> Self {
         LbForm {
-            key,
-            remove: RwSignal::new(false),
-            name: RwSignal::new(String::new()),
+            base: RowBase::new(key),
             area: RwSignal::new("internet".to_owned()),
             members: RwSignal::new(String::new()),
             protocol: RwSignal::new("http".to_owned()),
@@ -607,32 +625,23 @@ impl Row for LbForm {
         }
     }
 
-    fn key(&self) -> usize {
-        self.key
+    fn base(&self) -> RowBase {
+        self.base
     }
 
-    fn removal(&self) -> RwSignal<bool> {
-        self.remove
+    fn refers(&self, names: &Names) -> Option<Problem> {
+        reference(&self.members.get(), &names.servers.get(), names.change)
     }
 
-    fn json(&self) -> Value {
-        self.value().unwrap_or(Value::Null)
-    }
-
-    fn problem(&self, names: &Names) -> Option<Problem> {
-        name_problem(&self.name.get())
-            .or_else(|| reference(&self.members.get(), &names.servers.get(), names.change))
-            .or_else(|| match self.value() {
-                Ok(v) => domain::<LoadBalancerRequest>(v, LoadBalancerRequest::validate),
-                Err(p) => Some(p),
-            })
+    fn check(row: Value) -> Option<Problem> {
+        domain::<LoadBalancerRequest>(row, LoadBalancerRequest::validate)
     }
 
     fn fields(&self, i: usize, names: Names) -> AnyView {
         let row = *self;
         let p = move |f: &str| format!("lb{i}-{f}");
         view! {
-            {input(p("name"), "svc.name", row.name)}
+            {input(p("name"), "svc.name", row.base.name)}
             {choice(p("area"), "line.area", row.area, AREAS)}
             {name_ref(p("members"), "svc.lb_members", row.members, names.servers)}
             {choice(p("protocol"), "svc.protocol", row.protocol, LISTENER_PROTOCOLS)}
@@ -660,9 +669,7 @@ const RULE_SETS: &[(&str, &str)] = &[
 /// A WAF policy in front of a load balancer.
 #[derive(Clone, Copy)]
 pub struct WafForm {
-    key: usize,
-    remove: RwSignal<bool>,
-    name: RwSignal<String>,
+    base: RowBase,
     lb: RwSignal<String>,
     mode: RwSignal<String>,
     rule_sets: RwSignal<Vec<String>>,
@@ -672,8 +679,8 @@ pub struct WafForm {
     deny: RwSignal<String>,
 }
 
-impl WafForm {
-    fn value(&self) -> Result<Value, Problem> {
+impl Row for WafForm {
+    fn value(&self, _names: &Names) -> Result<Value, Problem> {
         let (r, p) = (self.cc_requests.get(), self.cc_period.get());
         let cc = if r.trim().is_empty() && p.trim().is_empty() {
             Value::Null
@@ -681,26 +688,21 @@ impl WafForm {
             json!({"requests": positive(&r)?, "period_seconds": positive(&p)?})
         };
         Ok(json!({
-            "name": self.name.get().trim(),
+            "name": self.base.name.get().trim(),
             "load_balancer": self.lb.get().trim(),
             "mode": self.mode.get(),
             "rule_sets": self.rule_sets.get(),
             "cc_limit": cc,
             "allow_cidrs": cidr_list(&self.allow.get())?,
             "deny_cidrs": cidr_list(&self.deny.get())?,
-            "remove": self.remove.get(),
+            "remove": self.base.remove.get(),
         }))
     }
-}
-
-impl Row for WafForm {
     const PREFIX: &'static str = "waf";
 
     fn new(key: usize) -> Self {
         WafForm {
-            key,
-            remove: RwSignal::new(false),
-            name: RwSignal::new(String::new()),
+            base: RowBase::new(key),
             lb: RwSignal::new(String::new()),
             mode: RwSignal::new("block".to_owned()),
             rule_sets: RwSignal::new(vec!["sqli".to_owned(), "xss".to_owned()]),
@@ -711,32 +713,23 @@ impl Row for WafForm {
         }
     }
 
-    fn key(&self) -> usize {
-        self.key
+    fn base(&self) -> RowBase {
+        self.base
     }
 
-    fn removal(&self) -> RwSignal<bool> {
-        self.remove
+    fn refers(&self, names: &Names) -> Option<Problem> {
+        reference(&self.lb.get(), &names.lbs.get(), names.change)
     }
 
-    fn json(&self) -> Value {
-        self.value().unwrap_or(Value::Null)
-    }
-
-    fn problem(&self, names: &Names) -> Option<Problem> {
-        name_problem(&self.name.get())
-            .or_else(|| reference(&self.lb.get(), &names.lbs.get(), names.change))
-            .or_else(|| match self.value() {
-                Ok(v) => domain::<WafPolicyRequest>(v, WafPolicyRequest::validate),
-                Err(p) => Some(p),
-            })
+    fn check(row: Value) -> Option<Problem> {
+        domain::<WafPolicyRequest>(row, WafPolicyRequest::validate)
     }
 
     fn fields(&self, i: usize, names: Names) -> AnyView {
         let row = *self;
         let p = move |f: &str| format!("waf{i}-{f}");
         view! {
-            {input(p("name"), "svc.name", row.name)}
+            {input(p("name"), "svc.name", row.base.name)}
             {name_ref(p("lb"), "svc.waf_lb", row.lb, names.lbs)}
             {choice(p("mode"), "svc.waf_mode", row.mode, WAF_MODES)}
             <fieldset class="checks">
@@ -778,66 +771,50 @@ const TIERS: &[(&str, &str)] = &[
 /// A data volume for every member of a server group.
 #[derive(Clone, Copy)]
 pub struct VolumeForm {
-    key: usize,
-    remove: RwSignal<bool>,
-    name: RwSignal<String>,
+    base: RowBase,
     server: RwSignal<String>,
     size: RwSignal<String>,
     tier: RwSignal<String>,
 }
 
-impl VolumeForm {
-    fn value(&self) -> Result<Value, Problem> {
+impl Row for VolumeForm {
+    fn value(&self, _names: &Names) -> Result<Value, Problem> {
         Ok(json!({
-            "name": self.name.get().trim(),
+            "name": self.base.name.get().trim(),
             "server_name": self.server.get().trim(),
             "size_gib": positive(&self.size.get())?,
             "tier": self.tier.get(),
-            "remove": self.remove.get(),
+            "remove": self.base.remove.get(),
         }))
     }
-}
-
-impl Row for VolumeForm {
     const PREFIX: &'static str = "vol";
 
     fn new(key: usize) -> Self {
         VolumeForm {
-            key,
-            remove: RwSignal::new(false),
-            name: RwSignal::new(String::new()),
+            base: RowBase::new(key),
             server: RwSignal::new(String::new()),
             size: RwSignal::new("100".to_owned()),
             tier: RwSignal::new("standard".to_owned()),
         }
     }
 
-    fn key(&self) -> usize {
-        self.key
+    fn base(&self) -> RowBase {
+        self.base
     }
 
-    fn removal(&self) -> RwSignal<bool> {
-        self.remove
+    fn refers(&self, names: &Names) -> Option<Problem> {
+        reference(&self.server.get(), &names.servers.get(), names.change)
     }
 
-    fn json(&self) -> Value {
-        self.value().unwrap_or(Value::Null)
-    }
-
-    fn problem(&self, names: &Names) -> Option<Problem> {
-        name_problem(&self.name.get())
-            .or_else(|| reference(&self.server.get(), &names.servers.get(), names.change))
-            .or_else(|| match self.value() {
-                Ok(v) => domain::<VolumeRequest>(v, VolumeRequest::validate),
-                Err(p) => Some(p),
-            })
+    fn check(row: Value) -> Option<Problem> {
+        domain::<VolumeRequest>(row, VolumeRequest::validate)
     }
 
     fn fields(&self, i: usize, names: Names) -> AnyView {
         let row = *self;
         let p = move |f: &str| format!("vol{i}-{f}");
         view! {
-            {input(p("name"), "svc.name", row.name)}
+            {input(p("name"), "svc.name", row.base.name)}
             {name_ref(p("server"), "svc.volume_server", row.server, names.servers)}
             {input(p("size"), "svc.size", row.size)}
             {choice(p("tier"), "svc.tier", row.tier, TIERS)}
@@ -857,9 +834,7 @@ const EVERY: &[(&str, &str)] = &[("daily", "every.daily"), ("weekly", "every.wee
 /// volume item.
 #[derive(Clone, Copy)]
 pub struct BackupForm {
-    key: usize,
-    remove: RwSignal<bool>,
-    name: RwSignal<String>,
+    base: RowBase,
     target: RwSignal<String>,
     backup_type: RwSignal<String>,
     every: RwSignal<String>,
@@ -869,8 +844,8 @@ pub struct BackupForm {
     capacity: RwSignal<String>,
 }
 
-impl BackupForm {
-    fn value(&self) -> Result<Value, Problem> {
+impl Row for BackupForm {
+    fn value(&self, _names: &Names) -> Result<Value, Problem> {
         let small = |s: RwSignal<String>| {
             s.get()
                 .trim()
@@ -883,25 +858,20 @@ impl BackupForm {
             json!({"every": "daily", "hour": small(self.hour)?})
         };
         Ok(json!({
-            "name": self.name.get().trim(),
+            "name": self.base.name.get().trim(),
             "target": self.target.get().trim(),
             "backup_type": self.backup_type.get(),
             "window": window,
             "retention_days": positive(&self.retention.get())?,
             "capacity_gib": positive(&self.capacity.get())?,
-            "remove": self.remove.get(),
+            "remove": self.base.remove.get(),
         }))
     }
-}
-
-impl Row for BackupForm {
     const PREFIX: &'static str = "bk";
 
     fn new(key: usize) -> Self {
         BackupForm {
-            key,
-            remove: RwSignal::new(false),
-            name: RwSignal::new(String::new()),
+            base: RowBase::new(key),
             target: RwSignal::new(String::new()),
             backup_type: RwSignal::new("incremental".to_owned()),
             every: RwSignal::new("daily".to_owned()),
@@ -912,27 +882,18 @@ impl Row for BackupForm {
         }
     }
 
-    fn key(&self) -> usize {
-        self.key
+    fn base(&self) -> RowBase {
+        self.base
     }
 
-    fn removal(&self) -> RwSignal<bool> {
-        self.remove
-    }
-
-    fn json(&self) -> Value {
-        self.value().unwrap_or(Value::Null)
-    }
-
-    fn problem(&self, names: &Names) -> Option<Problem> {
+    fn refers(&self, names: &Names) -> Option<Problem> {
         let mut targets = names.servers.get();
         targets.extend(names.volumes.get());
-        name_problem(&self.name.get())
-            .or_else(|| reference(&self.target.get(), &targets, names.change))
-            .or_else(|| match self.value() {
-                Ok(v) => domain::<BackupPolicyRequest>(v, BackupPolicyRequest::validate),
-                Err(p) => Some(p),
-            })
+        reference(&self.target.get(), &targets, names.change)
+    }
+
+    fn check(row: Value) -> Option<Problem> {
+        domain::<BackupPolicyRequest>(row, BackupPolicyRequest::validate)
     }
 
     fn fields(&self, i: usize, names: Names) -> AnyView {
@@ -944,7 +905,7 @@ impl Row for BackupForm {
             t
         });
         view! {
-            {input(p("name"), "svc.name", row.name)}
+            {input(p("name"), "svc.name", row.base.name)}
             {name_ref(p("target"), "svc.backup_target", row.target, targets)}
             {choice(p("type"), "svc.backup_type", row.backup_type, BACKUP_TYPES)}
             {choice(p("every"), "svc.every", row.every, EVERY)}
@@ -997,9 +958,9 @@ impl Services {
     pub fn names(&self, servers: Signal<Vec<String>>, change: bool) -> Names {
         Names {
             servers,
-            lbs: names_of(self.lbs, |r| r.name),
-            volumes: names_of(self.volumes, |r| r.name),
-            groups: names_of(self.groups, |r| r.name),
+            lbs: names_of(self.lbs, |r| r.base.name),
+            volumes: names_of(self.volumes, |r| r.base.name),
+            groups: names_of(self.groups, |r| r.base.name),
             change,
         }
     }
