@@ -26,61 +26,19 @@ use yunshu_store::StoreSpec;
 use crate::reconcile::{people, store_revision};
 use crate::report::bench;
 
-/// Resources of one three-tier system: VPC, 2 subnets, 3 security groups,
-/// 3 VMs, bare metal, volume, LB, EIP, WAF, backup.
-const PER_SYSTEM: usize = 15;
+use yunshu_e2e::three_tier::{THREE_TIER_RESOURCES as PER_SYSTEM, server_line};
 
-fn server(name: &str, quantity: u32, form: &str) -> Value {
-    let (arch, model) = if form == "bare_metal" {
-        ("arm64", json!(yunshu_sim::DEMO_MODEL_ARM64))
-    } else {
-        ("x86_64", Value::Null)
-    };
-    let mut line = json!({
-        "server": {
-            "server_name": name, "network_area": "gov_extranet", "form": form,
-            "architecture": arch, "vcpu": 4, "memory_gib": 8, "system_disk_gib": 40,
-            "data_disk_gib": 0, "os": "openEuler 22.03", "purpose": "bench", "backup_gib": 0
-        },
-        "quantity": quantity
-    });
-    if !model.is_null() {
-        line["server"]["model"] = model;
-    }
-    line
-}
-
-/// The three-tier order of issue 14's acceptance.
+/// The three-tier order of issue 14's acceptance (x86_64 VMs, arm64 bare
+/// metal).
 fn three_tier(system: &str) -> Value {
-    json!({
-        "kind": "onboarding", "system": system, "provider": "sim",
-        "lines": [server("web", 2, "vm"), server("db", 1, "vm"), server("bm", 1, "bare_metal")],
-        "network": {"vpc_cidr": "10.20.0.0/16", "subnets": [
-            {"network_area": "gov_extranet", "cidr": "10.20.1.0/24"},
-            {"network_area": "internet", "cidr": "10.20.2.0/24"}]},
-        "security_groups": [
-            {"name": "web", "servers": ["web"], "rules": [
-                {"protocol": "tcp", "ports": {"from": 8080, "to": 8080}, "remote": {"cidr": "10.20.2.0/24"}}]},
-            {"name": "db", "servers": ["db"], "rules": [
-                {"protocol": "tcp", "ports": {"from": 3306, "to": 3306}, "remote": {"group": "web"}}]}],
-        "load_balancers": [{"name": "web-lb", "network_area": "internet", "members": "web",
-            "listeners": [{"protocol": "http", "port": 80, "backend_port": 8080,
-                "algorithm": "weighted_round_robin",
-                "health_check": {"protocol": "http", "path": "/healthz"}}]}],
-        "waf_policies": [{"name": "web-waf", "load_balancer": "web-lb", "mode": "block",
-            "rule_sets": ["sqli", "xss"], "cc_limit": {"requests": 100, "period_seconds": 60}}],
-        "public_ips": [{"purpose": "门户访问", "server_name": "web-lb", "ports": [80], "bandwidth_mbps": 20}],
-        "volumes": [{"name": "db-data", "server_name": "db", "size_gib": 200, "tier": "high_performance"}],
-        "backup_policies": [{"name": "db-nightly", "target": "db", "backup_type": "incremental",
-            "window": {"every": "daily", "hour": 2}, "retention_days": 7, "capacity_gib": 200}]
-    })
+    yunshu_e2e::three_tier::three_tier(system, "x86_64")
 }
 
 /// The peer: as many resources, all VMs (plus the network every system gets).
 fn vms_only(system: &str) -> Value {
     json!({
         "kind": "onboarding", "system": system, "provider": "sim",
-        "lines": [server("app", (PER_SYSTEM - 3) as u32, "vm")]
+        "lines": [server_line("app", (PER_SYSTEM - 3) as u32, "vm", "x86_64")]
     })
 }
 

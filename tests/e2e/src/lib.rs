@@ -2,6 +2,7 @@
 //! its admin token, and helpers to mint tokens and start SDK drivers.
 
 pub mod browser;
+pub mod three_tier;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

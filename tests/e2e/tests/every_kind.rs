@@ -25,43 +25,11 @@ use yunshu_proto::v1::resource_spec::Spec;
 use yunshu_sim::{Delays, Sim, SimConfig};
 
 fn line(name: &str, quantity: u32, form: &str) -> Value {
-    let mut l = json!({
-        "server": {
-            "server_name": name, "network_area": "gov_extranet", "form": form,
-            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 50,
-            "data_disk_gib": 0, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 0
-        },
-        "quantity": quantity
-    });
-    if form == "bare_metal" {
-        l["server"]["model"] = json!(yunshu_sim::DEMO_MODEL_ARM64);
-    }
-    l
+    yunshu_e2e::three_tier::server_line(name, quantity, form, "arm64")
 }
 
 fn three_tier(system: &str) -> Value {
-    json!({
-        "kind": "onboarding", "system": system, "provider": "sim",
-        "lines": [line("web", 2, "vm"), line("db", 1, "vm"), line("bm", 1, "bare_metal")],
-        "network": {"vpc_cidr": "10.20.0.0/16", "subnets": [
-            {"network_area": "gov_extranet", "cidr": "10.20.1.0/24"},
-            {"network_area": "internet", "cidr": "10.20.2.0/24"}]},
-        "security_groups": [
-            {"name": "web", "servers": ["web"], "rules": [
-                {"protocol": "tcp", "ports": {"from": 8080, "to": 8080}, "remote": {"cidr": "10.20.2.0/24"}}]},
-            {"name": "db", "servers": ["db"], "rules": [
-                {"protocol": "tcp", "ports": {"from": 3306, "to": 3306}, "remote": {"group": "web"}}]}],
-        "load_balancers": [{"name": "web-lb", "network_area": "internet", "members": "web",
-            "listeners": [{"protocol": "http", "port": 80, "backend_port": 8080,
-                "algorithm": "weighted_round_robin",
-                "health_check": {"protocol": "http", "path": "/healthz"}}]}],
-        "waf_policies": [{"name": "web-waf", "load_balancer": "web-lb", "mode": "block",
-            "rule_sets": ["sqli", "xss"], "cc_limit": {"requests": 100, "period_seconds": 60}}],
-        "public_ips": [{"purpose": "门户访问", "server_name": "web-lb", "ports": [80], "bandwidth_mbps": 20}],
-        "volumes": [{"name": "db-data", "server_name": "db", "size_gib": 200, "tier": "high_performance"}],
-        "backup_policies": [{"name": "db-nightly", "target": "db", "backup_type": "incremental",
-            "window": {"every": "daily", "hour": 2}, "retention_days": 7, "capacity_gib": 200}]
-    })
+    yunshu_e2e::three_tier::three_tier(system, "arm64")
 }
 
 /// Submits, accepts and approves an order; returns its id.
