@@ -159,6 +159,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("order.timeline", "办理记录", "Timeline"),
     ("order.resources", "资源开通进度", "Provisioning progress"),
     (
+        "sys.resources",
+        "资源及连接关系",
+        "Resources and how they connect",
+    ),
+    (
         "order.no_resources",
         "尚未开通资源。",
         "No resources provisioned yet.",
@@ -334,7 +339,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Public IPs and ports",
     ),
     ("extras.purpose", "用途", "Purpose"),
-    ("extras.server", "映射的服务器", "Server it maps to"),
+    (
+        "extras.server",
+        "映射的服务器组或负载均衡",
+        "Server group or load balancer it maps to",
+    ),
     (
         "extras.ports",
         "端口（逗号分隔）",
@@ -533,6 +542,12 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Remove it (deletes the system's item of this name)",
     ),
     ("svc.snapshots", "快照", "Snapshots"),
+    ("svc.add_snapshot", "添加快照", "Add a snapshot"),
+    (
+        "svc.snapshot_source",
+        "快照对象（服务器组或云硬盘）",
+        "Of what (server group or volume)",
+    ),
     (
         "extras.bad_ports",
         "端口须为 1–65535，至少一个",

@@ -1,7 +1,7 @@
 //! The network and service part of an application (SPEC §3; seeds 000 附件3,
 //! 003 §3.1–3.2): the system's private network, security groups with their
 //! inbound rules, load balancers in front of a server group, WAF policies in
-//! front of a load balancer, data volumes and backup policies.
+//! front of a load balancer, data volumes, backup policies and snapshots.
 //!
 //! Every row is checked as typed with the domain's own rules: the row is
 //! built as the API will receive it, read into the domain type
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use yunshu_domain::ErrorCode;
 use yunshu_domain::order_services::{
     BackupPolicyRequest, LoadBalancerRequest, NetworkRequest, SecurityGroupRequest, ServiceError,
-    VolumeRequest, WafPolicyRequest,
+    SnapshotRequest, VolumeRequest, WafPolicyRequest,
 };
 use yunshu_domain::resource::Cidr;
 
@@ -918,6 +918,64 @@ impl Row for BackupForm {
     }
 }
 
+/// A one-off snapshot of every member of a server group or every volume of a
+/// volume item.
+#[derive(Clone, Copy)]
+pub struct SnapshotForm {
+    base: RowBase,
+    source: RwSignal<String>,
+}
+
+impl Row for SnapshotForm {
+    const PREFIX: &'static str = "snap";
+
+    fn new(key: usize) -> Self {
+        SnapshotForm {
+            base: RowBase::new(key),
+            source: RwSignal::new(String::new()),
+        }
+    }
+
+    fn base(&self) -> RowBase {
+        self.base
+    }
+
+    fn value(&self, _names: &Names) -> Result<Value, Problem> {
+        Ok(json!({
+            "name": self.base.name.get().trim(),
+            "source": self.source.get().trim(),
+            "remove": self.base.remove.get(),
+        }))
+    }
+
+    fn refers(&self, names: &Names) -> Option<Problem> {
+        let mut sources = names.servers.get();
+        sources.extend(names.volumes.get());
+        reference(&self.source.get(), &sources, names.change)
+    }
+
+    fn check(row: Value) -> Option<Problem> {
+        // A snapshot's only rules are its names (checked above) and its
+        // shape; the domain type has no further validate().
+        domain::<SnapshotRequest>(row, |_| Ok(()))
+    }
+
+    fn fields(&self, i: usize, names: Names) -> AnyView {
+        let row = *self;
+        let p = move |f: &str| format!("snap{i}-{f}");
+        let sources = Signal::derive(move || {
+            let mut t = names.servers.get();
+            t.extend(names.volumes.get());
+            t
+        });
+        view! {
+            {input(p("name"), "svc.name", row.base.name)}
+            {name_ref(p("source"), "svc.snapshot_source", row.source, sources)}
+        }
+        .into_any()
+    }
+}
+
 /// Every service row of an application.
 #[derive(Clone, Copy)]
 pub struct Services {
@@ -927,6 +985,7 @@ pub struct Services {
     pub wafs: RwSignal<Vec<WafForm>>,
     pub volumes: RwSignal<Vec<VolumeForm>>,
     pub backups: RwSignal<Vec<BackupForm>>,
+    pub snapshots: RwSignal<Vec<SnapshotForm>>,
 }
 
 fn names_of<R: Row>(
@@ -951,6 +1010,7 @@ impl Services {
             wafs: RwSignal::new(Vec::new()),
             volumes: RwSignal::new(Vec::new()),
             backups: RwSignal::new(Vec::new()),
+            snapshots: RwSignal::new(Vec::new()),
         }
     }
 
@@ -982,6 +1042,7 @@ impl Services {
             .or_else(|| first(self.wafs, names))
             .or_else(|| first(self.volumes, names))
             .or_else(|| first(self.backups, names))
+            .or_else(|| first(self.snapshots, names))
     }
 
     /// What the domain says of the rows together (two volumes of one name …),
@@ -1006,6 +1067,7 @@ impl Services {
         body["waf_policies"] = Value::Array(all(self.wafs));
         body["volumes"] = Value::Array(all(self.volumes));
         body["backup_policies"] = Value::Array(all(self.backups));
+        body["snapshots"] = Value::Array(all(self.snapshots));
     }
 }
 
@@ -1033,6 +1095,7 @@ pub fn ServicesSection(services: Services, names: Names) -> impl IntoView {
         {rows_of(services.wafs, names, "svc.waf", "svc.add_waf")}
         {rows_of(services.volumes, names, "svc.volumes", "svc.add_volume")}
         {rows_of(services.backups, names, "svc.backups", "svc.add_backup")}
+        {rows_of(services.snapshots, names, "svc.snapshots", "svc.add_snapshot")}
         <p class="field-error" role="alert" id="services-error">
             {move || services.whole_problem(&names).map(|p| p.text(lang.get()))}
         </p>

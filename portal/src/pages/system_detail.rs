@@ -82,7 +82,7 @@ pub fn SystemDetail() -> impl IntoView {
                                     <button type="button" class="danger" id="request-exit" on:click=exit>{tr("sys.exit")}</button>
                                 </div>
                                 <p class="form-error" role="alert">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
-                                <h2>{tr("order.resources")}</h2>
+                                <h2>{tr("sys.resources")}</h2>
                                 <LiveResources id="system-resources" system=n.clone() initial=items/>
                                 <h2>{tr("sys.orders")}</h2>
                                 <ul id="system-orders">

@@ -663,7 +663,7 @@ async fn choose(b: &Browser, css: &str, value: &str) {
 /// Issue 14: a tenant asks, in English, for a whole three-tier environment —
 /// custom network, security groups, a load balancer with a health check and a
 /// WAF policy, a public IP on it, a high-performance volume, a backup policy
-/// and a bare-metal server — with the domain's own rules answering as typed;
+/// a snapshot and a bare-metal server — with the domain's own rules answering as typed;
 /// once approved, the system page lists every resource running and what each
 /// is wired to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -771,6 +771,17 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
     b.fill("#bk0-target", "db").await;
     b.fill("#bk0-capacity", "200").await;
     assert_eq!(b.text_until("#bk0-error", str::is_empty).await, "");
+    // And a snapshot of db before it goes live (a source not on the form is
+    // flagged first).
+    b.click("#add-snap").await;
+    b.fill("#snap0-name", "db-before-go-live").await;
+    b.fill("#snap0-source", "cache").await;
+    assert_eq!(
+        b.text_until("#snap0-error", |t| !t.is_empty()).await,
+        "must name an item of this application"
+    );
+    b.fill("#snap0-source", "db").await;
+    assert_eq!(b.text_until("#snap0-error", str::is_empty).await, "");
 
     // A public IP on the load balancer, 20 Mbps.
     b.click("#add-ip").await;
@@ -794,6 +805,7 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
         "db-data",
         "db-nightly",
         "3306",
+        "db-before-go-live",
     ] {
         assert!(asked.contains(item), "{item} missing: {asked}");
     }
@@ -824,9 +836,9 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
     b.open(&format!("{}/systems/{system}", c.url)).await;
     b.hydrated().await;
     let table = b
-        .text_until("#system-resources", |t| t.matches("Running").count() == 15)
+        .text_until("#system-resources", |t| t.matches("Running").count() == 16)
         .await;
-    assert_eq!(table.matches("Running").count(), 15, "{table}");
+    assert_eq!(table.matches("Running").count(), 16, "{table}");
     for kind in [
         "VPC",
         "Subnet",
@@ -838,6 +850,7 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
         "Public IP",
         "WAF policy",
         "Backup policy",
+        "Snapshot",
     ] {
         assert!(table.contains(kind), "no {kind}: {table}");
     }
@@ -861,6 +874,10 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
         "the public IP is the LB's"
     );
     assert!(row("volume").await.contains("vm-"), "the volume is on db");
+    assert!(
+        row("snapshot").await.contains("vm-"),
+        "the snapshot is of db"
+    );
     assert!(table.contains("200 GiB"), "{table}");
     assert!(table.contains("HTTP :80→8080 WRR"), "{table}");
     b.screenshot("portal-system-environment-en").await;
@@ -913,10 +930,10 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
     b.open(&format!("{}/systems/{system}", c.url)).await;
     let table = b
         .text_until("#system-resources", |t| {
-            t.matches("Running").count() == 15 && !t.contains("vol-")
+            t.matches("Running").count() == 16 && !t.contains("vol-")
         })
         .await;
-    assert_eq!(table.matches("Running").count(), 15, "{table}");
+    assert_eq!(table.matches("Running").count(), 16, "{table}");
     assert!(!table.contains("vol-"), "the volume is gone: {table}");
     let lb = b
         .text("#system-resources tr[data-kind=load_balancer] .connects")
