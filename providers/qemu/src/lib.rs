@@ -1,0 +1,45 @@
+//! The QEMU driver's machinery (issue 15). This first part holds what every
+//! later one stands on:
+//!
+//! - [`guest`]: a tiny guest built on this machine from Debian packages — the
+//!   distribution kernel unpacked from its `.deb` and a busybox initramfs whose
+//!   init prints [`guest::MARKER`] on the serial console. Nothing is downloaded
+//!   from outside the package registries.
+//! - [`accel`]: which accelerator to use, decided by booting that guest under
+//!   KVM with a timeout, not by asking QEMU (`query-kvm` says "enabled" on
+//!   machines where a Linux guest then hangs, see MACHINE-FACTS).
+//! - [`vm`]: one QEMU process per VM with its serial log and QMP socket in its
+//!   own directory; [`qmp`]: the QMP client it is controlled with.
+//!
+//! The gRPC driver (SDK `Driver` over these) is the next part.
+
+pub mod accel;
+pub mod guest;
+pub mod qmp;
+pub mod vm;
+
+/// Why a QEMU operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed: {output}")]
+    Command { command: String, output: String },
+    #[error("QMP: {0}")]
+    Qmp(String),
+    #[error("{0}")]
+    Guest(String),
+    #[error("timed out after {seconds} s: {what}")]
+    Timeout { what: String, seconds: u64 },
+}
+
+impl QemuError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> QemuError {
+        let what = what.into();
+        move |source| QemuError::Io { what, source }
+    }
+}

@@ -1,0 +1,68 @@
+//! A real guest boots: built from Debian packages, the accelerator chosen by
+//! the probe, the marker on the serial console, run state read over QMP, and
+//! no QEMU process left after stop.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use yunshu_qemu::guest::{self, GuestArch, MARKER};
+use yunshu_qemu::vm::{Vm, VmConfig};
+
+/// Guests are cached across runs (the kernel package is ≈ 70 MB).
+fn cache() -> PathBuf {
+    std::env::var_os("YUNSHU_GUEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            home.join(".cache/yunshu-guest")
+        })
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive: read its state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
+    let image = guest::build(&cache(), GuestArch::X86_64)
+        .await
+        .expect("guest image from Debian packages");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe =
+        yunshu_qemu::accel::probe(&image, &dir.path().join("probe"), Duration::from_secs(20))
+            .await
+            .expect("probe");
+    eprintln!("accelerator: {:?} ({})", probe.accel, probe.reason);
+
+    let config = VmConfig {
+        name: "vm-test-1".to_owned(),
+        dir: dir.path().join("vm-test-1"),
+        image,
+        accel: probe.accel,
+        vcpu: 1,
+        memory_mib: 256,
+    };
+    let mut vm = Vm::start(&config).await.expect("start QEMU");
+    let pid = vm.pid().expect("pid");
+    let took = vm
+        .wait_for_marker(Duration::from_secs(120))
+        .await
+        .expect("the guest's marker");
+    eprintln!(
+        "serial marker after {} ms under {:?}",
+        took.as_millis(),
+        probe.accel
+    );
+    assert!(vm.serial().await.contains(MARKER));
+    let mut qmp = vm.qmp().await.expect("QMP");
+    assert_eq!(qmp.status().await.expect("query-status"), "running");
+    let name = qmp.execute("query-name", None).await.expect("query-name");
+    assert_eq!(name["name"], "vm-test-1");
+    drop(qmp);
+    vm.stop().await.expect("stop");
+    assert!(!alive(pid), "QEMU {pid} still running after stop");
+}
