@@ -11,9 +11,15 @@
 //! - [`vm`]: one QEMU process per VM with its serial log and QMP socket in its
 //!   own directory; [`qmp`]: the QMP client it is controlled with.
 //!
-//! The gRPC driver (SDK `Driver` over these) is the next part.
+//! - [`driver`]: the SDK `Driver` over them, VMs only so far: applied VMs
+//!   boot, survive a driver restart (found again from the state directory
+//!   and the running processes), are resized by a restart and deleted with
+//!   their process and directory; memory is never overcommitted.
+//!
+//! Networks, volumes, load balancers and backups are the next parts.
 
 pub mod accel;
+pub mod driver;
 pub mod guest;
 pub mod qmp;
 pub mod vm;

@@ -1,7 +1,9 @@
 //! One QEMU process per VM. Its directory holds what it needs and what it
-//! says: the QMP socket (`qmp.sock`) and the serial console (`serial.log`).
-//! The process is killed if its handle is dropped, so a failing caller leaves
-//! no QEMU behind.
+//! says: the QMP socket (`qmp.sock`), the serial console (`serial.log`) and
+//! the process id (`qemu.pid`). A VM started with `outlives_caller` keeps
+//! running when the driver stops or is killed, in its own process group, and
+//! is found again by [`Vm::adopt`]; otherwise it is killed when its handle is
+//! dropped, so a failing test leaves no QEMU behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -40,6 +42,9 @@ pub struct VmConfig {
     pub accel: Accel,
     pub vcpu: u32,
     pub memory_mib: u64,
+    /// Keep running when this process ends (a driver's VMs), rather than be
+    /// killed with the handle (a probe's or a test's).
+    pub outlives_caller: bool,
 }
 
 fn binary(arch: GuestArch) -> &'static str {
@@ -48,10 +53,36 @@ fn binary(arch: GuestArch) -> &'static str {
     }
 }
 
-/// A running QEMU process.
+/// A running QEMU process: started here (a child) or adopted after a restart.
 pub struct Vm {
-    child: Child,
+    child: Option<Child>,
+    pid: u32,
     dir: PathBuf,
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has).
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.split_whitespace().nth(2).is_some_and(|st| st != "Z"))
+        .unwrap_or(false)
+}
+
+/// Whether `pid` is a live QEMU process. Only for a process started a while
+/// ago (right after the spawn its command line may still be the parent's,
+/// before `exec`): to adopt one after a restart.
+pub fn is_qemu(pid: u32) -> bool {
+    is_alive(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains("qemu-system"))
+            .unwrap_or(false)
+}
+
+/// Whether the console in `dir` shows the guest's marker.
+pub async fn marker_seen(dir: &Path) -> bool {
+    tokio::fs::read(dir.join("serial.log"))
+        .await
+        .map(|b| String::from_utf8_lossy(&b).contains(MARKER))
+        .unwrap_or(false)
 }
 
 impl Vm {
@@ -63,6 +94,10 @@ impl Vm {
         let serial = config.dir.join("serial.log");
         let _ = tokio::fs::remove_file(&qmp).await;
         let _ = tokio::fs::remove_file(&serial).await;
+        // QEMU's own complaints (bad option, no memory) go to qemu.log beside
+        // the console, where an operator looks first.
+        let stderr = std::fs::File::create(config.dir.join("qemu.log"))
+            .map_err(QemuError::io("create qemu.log"))?;
         let mut command = Command::new(binary(config.image.arch));
         command
             .arg("-name")
@@ -87,14 +122,41 @@ impl Vm {
             .arg("-no-reboot")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(stderr)
+            .kill_on_drop(!config.outlives_caller);
+        if config.outlives_caller {
+            // Its own process group: a signal to the driver's group (Ctrl-C,
+            // a service manager stopping it) does not reach the guests.
+            command.process_group(0);
+        }
         let child = command
             .spawn()
             .map_err(QemuError::io(binary(config.image.arch)))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| QemuError::Guest("QEMU exited at once".to_owned()))?;
+        tokio::fs::write(config.dir.join("qemu.pid"), pid.to_string())
+            .await
+            .map_err(QemuError::io("write qemu.pid"))?;
         Ok(Vm {
-            child,
+            child: Some(child),
+            pid,
             dir: config.dir.clone(),
+        })
+    }
+
+    /// The QEMU process of the VM in `dir` if it still runs (after a driver
+    /// restart: the pid file names it and `/proc` says it is QEMU).
+    pub fn adopt(dir: &Path) -> Option<Vm> {
+        let pid: u32 = std::fs::read_to_string(dir.join("qemu.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        is_qemu(pid).then(|| Vm {
+            child: None,
+            pid,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -102,8 +164,15 @@ impl Vm {
         &self.dir
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn exited(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => !is_qemu(self.pid),
+        }
     }
 
     /// What the guest printed on its serial console so far.
@@ -121,9 +190,13 @@ impl Vm {
             if self.serial().await.contains(MARKER) {
                 return Ok(started.elapsed());
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if self.exited() {
+                let log = tokio::fs::read_to_string(self.dir.join("qemu.log"))
+                    .await
+                    .unwrap_or_default();
                 return Err(QemuError::Guest(format!(
-                    "QEMU exited ({status}) before the guest came up: {}",
+                    "QEMU exited before the guest came up: {} {}",
+                    log.trim(),
                     self.serial().await
                 )));
             }
@@ -157,14 +230,39 @@ impl Vm {
             // The answer may not arrive: QEMU closes the socket as it quits.
             let _ = q.execute("quit", None).await;
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(r) => r.map(|_| ()).map_err(QemuError::io("wait for QEMU")),
-            Err(_) => self.child.kill().await.map_err(QemuError::io("kill QEMU")),
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if self.exited() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.kill().await
     }
 
-    /// Kills the process at once (no guest shutdown).
+    /// Kills the process at once (no guest shutdown) and waits for it.
     pub async fn kill(mut self) -> Result<(), QemuError> {
-        self.child.kill().await.map_err(QemuError::io("kill QEMU"))
+        match &mut self.child {
+            Some(c) => c.kill().await.map_err(QemuError::io("kill QEMU")),
+            None => {
+                // Not our child (adopted): signal it and wait for /proc to
+                // let it go (init reaps it).
+                let _ = Command::new("kill")
+                    .args(["-9", &self.pid.to_string()])
+                    .status()
+                    .await;
+                let started = Instant::now();
+                while is_qemu(self.pid) {
+                    if started.elapsed() > Duration::from_secs(10) {
+                        return Err(QemuError::Timeout {
+                            what: format!("QEMU {} to go", self.pid),
+                            seconds: 10,
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(())
+            }
+        }
     }
 }

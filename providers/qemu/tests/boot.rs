@@ -19,13 +19,6 @@ fn cache() -> PathBuf {
         })
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie is not alive: read its state.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
     let image = guest::build(&cache(), GuestArch::X86_64)
@@ -45,9 +38,10 @@ async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
         accel: probe.accel,
         vcpu: 1,
         memory_mib: 256,
+        outlives_caller: false,
     };
     let mut vm = Vm::start(&config).await.expect("start QEMU");
-    let pid = vm.pid().expect("pid");
+    let pid = vm.pid();
     let took = vm
         .wait_for_marker(Duration::from_secs(120))
         .await
@@ -64,5 +58,8 @@ async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
     assert_eq!(name["name"], "vm-test-1");
     drop(qmp);
     vm.stop().await.expect("stop");
-    assert!(!alive(pid), "QEMU {pid} still running after stop");
+    assert!(
+        !yunshu_qemu::vm::is_qemu(pid),
+        "QEMU {pid} still running after stop"
+    );
 }
