@@ -21,6 +21,7 @@
 pub mod accel;
 pub mod driver;
 pub mod guest;
+pub mod net;
 pub mod qmp;
 pub mod vm;
 
