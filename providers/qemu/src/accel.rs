@@ -41,6 +41,7 @@ pub async fn probe(image: &GuestImage, dir: &Path, timeout: Duration) -> Result<
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,
+        nic: None,
     };
     let mut vm = Vm::start(&config).await?;
     let outcome = vm.wait_for_marker(timeout).await;

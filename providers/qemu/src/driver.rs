@@ -209,6 +209,7 @@ impl QemuDriver {
             vcpu: vm.vcpu,
             memory_mib: vm.memory_mib,
             outlives_caller: true,
+            nic: None,
         })
         .await
     }

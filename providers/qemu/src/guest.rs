@@ -19,6 +19,23 @@ pub const MARKER: &str = "YUNSHU-GUEST-UP";
 /// Where the static busybox of Debian's `busybox-static` lives.
 const BUSYBOX: &str = "/bin/busybox";
 
+/// The kernel modules a guest needs for its virtio NIC, in load order (each
+/// after what it depends on; Debian builds them as modules), as paths under
+/// `lib/modules/<version>/kernel/`.
+const NET_MODULES: &[&str] = &[
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "net/core/failover.ko",
+    "drivers/net/net_failover.ko",
+    "drivers/net/virtio_net.ko",
+];
+
+/// Bumped whenever the initramfs's content changes, so caches rebuild it.
+const INITRD_VERSION: u32 = 2;
+
 /// A CPU architecture a guest can be built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestArch {
@@ -71,7 +88,8 @@ async fn kernel_package(arch: GuestArch) -> Result<String, QemuError> {
 /// Fetches and unpacks the kernel into `dir/vmlinuz-<arch>`.
 async fn kernel(dir: &Path, arch: GuestArch) -> Result<PathBuf, QemuError> {
     let target = dir.join(format!("vmlinuz-{}", arch.debian()));
-    if target.exists() {
+    let modules = modules_dir(dir, arch);
+    if target.exists() && modules.join("virtio_net.ko").exists() {
         return Ok(target);
     }
     let work = dir.join(format!("kernel-{}.work", arch.debian()));
@@ -95,6 +113,17 @@ async fn kernel(dir: &Path, arch: GuestArch) -> Result<PathBuf, QemuError> {
     )
     .await?;
     let vmlinuz = first_with_prefix(&root.join("boot"), "vmlinuz-").await?;
+    let version_dir = first_with_prefix(&root.join("lib/modules"), "").await?;
+    tokio::fs::create_dir_all(&modules)
+        .await
+        .map_err(QemuError::io("modules dir"))?;
+    for m in NET_MODULES {
+        let from = version_dir.join("kernel").join(m);
+        let name = Path::new(m).file_name().unwrap_or_default();
+        tokio::fs::copy(&from, modules.join(name))
+            .await
+            .map_err(QemuError::io(format!("module {}", from.display())))?;
+    }
     // Copy then rename, so a crash never leaves a half-written kernel under
     // the name that means "done".
     let partial = dir.join(format!("vmlinuz-{}.partial", arch.debian()));
@@ -136,9 +165,19 @@ async fn first_with_prefix(dir: &Path, prefix: &str) -> Result<PathBuf, QemuErro
     first_matching(dir, |n| n.starts_with(prefix), prefix).await
 }
 
-/// The guest's `/init`: busybox applets, the pseudo file systems, the marker
-/// on the console, an HTTP page naming the guest, then wait forever.
+fn modules_dir(dir: &Path, arch: GuestArch) -> PathBuf {
+    dir.join(format!("modules-{}", arch.debian()))
+}
+
+/// The guest's `/init`: busybox applets, the pseudo file systems, the virtio
+/// NIC's modules, the address the kernel command line gives
+/// (`ys.ip=10.0.1.10/24 ys.gw=10.0.1.1`), an HTTP page naming the guest,
+/// then the marker on the console, and wait forever.
 fn init_script() -> String {
+    let modules: Vec<&str> = NET_MODULES
+        .iter()
+        .filter_map(|m| Path::new(m).file_name().and_then(|n| n.to_str()))
+        .collect();
     format!(
         "#!/bin/busybox sh\n\
          /bin/busybox --install -s /bin\n\
@@ -146,17 +185,30 @@ fn init_script() -> String {
          mount -t proc proc /proc\n\
          mount -t sysfs sys /sys\n\
          mount -t devtmpfs dev /dev 2>/dev/null\n\
+         for m in {modules}; do insmod /lib/modules/$m 2>/dev/null; done\n\
+         for arg in $(cat /proc/cmdline); do\n\
+           case $arg in ys.ip=*) YS_IP=${{arg#ys.ip=}};; ys.gw=*) YS_GW=${{arg#ys.gw=}};; esac\n\
+         done\n\
+         ip link set lo up\n\
+         if [ -n \"$YS_IP\" ]; then\n\
+           ip link set eth0 up && ip addr add \"$YS_IP\" dev eth0\n\
+           [ -n \"$YS_GW\" ] && ip route add default via \"$YS_GW\"\n\
+         fi\n\
          hostname \"$(cat /proc/sys/kernel/hostname)\"\n\
          echo \"$(hostname)\" > /www/index.html\n\
-         echo {MARKER}\n\
          httpd -p 80 -h /www 2>/dev/null\n\
-         while true; do sleep 3600; done\n"
+         echo {MARKER}\n\
+         while true; do sleep 3600; done\n",
+        modules = modules.join(" ")
     )
 }
 
 /// Builds (or finds) the initramfs `dir/initrd-<arch>.cpio.gz`.
 async fn initrd(dir: &Path, arch: GuestArch) -> Result<PathBuf, QemuError> {
-    let target = dir.join(format!("initrd-{}.cpio.gz", arch.debian()));
+    let target = dir.join(format!(
+        "initrd-{}-v{INITRD_VERSION}.cpio.gz",
+        arch.debian()
+    ));
     if target.exists() {
         return Ok(target);
     }
@@ -165,6 +217,18 @@ async fn initrd(dir: &Path, arch: GuestArch) -> Result<PathBuf, QemuError> {
     tokio::fs::create_dir_all(root.join("bin"))
         .await
         .map_err(QemuError::io("initramfs root"))?;
+    tokio::fs::create_dir_all(root.join("lib/modules"))
+        .await
+        .map_err(QemuError::io("initramfs root"))?;
+    for m in NET_MODULES {
+        let name = Path::new(m).file_name().unwrap_or_default();
+        tokio::fs::copy(
+            modules_dir(dir, arch).join(name),
+            root.join("lib/modules").join(name),
+        )
+        .await
+        .map_err(QemuError::io(format!("module {m} into the initramfs")))?;
+    }
     tokio::fs::copy(BUSYBOX, root.join("bin/busybox"))
         .await
         .map_err(QemuError::io(format!(

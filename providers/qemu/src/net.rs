@@ -136,6 +136,17 @@ pub async fn gateways(vpc_id: &str) -> Result<Vec<String>, QemuError> {
         .collect())
 }
 
+/// A tap device on the VPC's bridge for a guest's NIC (idempotent).
+pub async fn add_tap(vpc_id: &str, tap: &str) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    if ip(&["-n", &ns, "link", "show", tap]).await.is_err() {
+        ip(&["-n", &ns, "tuntap", "add", "dev", tap, "mode", "tap"]).await?;
+    }
+    ip(&["-n", &ns, "link", "set", tap, "master", BRIDGE, "up"])
+        .await
+        .map(|_| ())
+}
+
 /// Deletes the VPC's namespace with everything in it (idempotent).
 pub async fn delete_vpc(vpc_id: &str) -> Result<(), QemuError> {
     let ns = namespace(vpc_id);

@@ -45,6 +45,20 @@ pub struct VmConfig {
     /// Keep running when this process ends (a driver's VMs), rather than be
     /// killed with the handle (a probe's or a test's).
     pub outlives_caller: bool,
+    /// A virtio NIC on a tap in a VPC namespace (`net::add_tap`); QEMU then
+    /// runs inside that namespace.
+    pub nic: Option<VmNic>,
+}
+
+/// A VM's network interface.
+#[derive(Debug, Clone)]
+pub struct VmNic {
+    pub netns: String,
+    pub tap: String,
+    pub mac: String,
+    /// The guest's address with prefix, e.g. `10.0.1.10/24`.
+    pub address: String,
+    pub gateway: Option<String>,
 }
 
 fn binary(arch: GuestArch) -> &'static str {
@@ -98,7 +112,31 @@ impl Vm {
         // the console, where an operator looks first.
         let stderr = std::fs::File::create(config.dir.join("qemu.log"))
             .map_err(QemuError::io("create qemu.log"))?;
-        let mut command = Command::new(binary(config.image.arch));
+        let mut command = match &config.nic {
+            // `ip netns exec` enters the namespace and execs QEMU: same pid.
+            Some(nic) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &nic.netns, binary(config.image.arch)]);
+                c
+            }
+            None => Command::new(binary(config.image.arch)),
+        };
+        let mut append = format!("console=ttyS0 quiet panic=-1 hostname={}", config.name);
+        if let Some(nic) = &config.nic {
+            append.push_str(&format!(" ys.ip={}", nic.address));
+            if let Some(gw) = &nic.gateway {
+                append.push_str(&format!(" ys.gw={gw}"));
+            }
+            command
+                .args([
+                    "-netdev",
+                    &format!("tap,id=n0,ifname={},script=no,downscript=no", nic.tap),
+                ])
+                .args([
+                    "-device",
+                    &format!("virtio-net-pci,netdev=n0,mac={}", nic.mac),
+                ]);
+        }
         command
             .arg("-name")
             .arg(&config.name)
@@ -109,10 +147,7 @@ impl Vm {
             .arg(&config.image.kernel)
             .arg("-initrd")
             .arg(&config.image.initrd)
-            .args([
-                "-append",
-                &format!("console=ttyS0 quiet panic=-1 hostname={}", config.name),
-            ])
+            .args(["-append", &append])
             .args(["-nodefaults", "-no-user-config", "-display", "none"])
             .args(["-serial", &format!("file:{}", serial.display())])
             .args([

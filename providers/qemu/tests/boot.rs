@@ -39,6 +39,7 @@ async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,
+        nic: None,
     };
     let mut vm = Vm::start(&config).await.expect("start QEMU");
     let pid = vm.pid();
