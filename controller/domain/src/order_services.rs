@@ -24,11 +24,10 @@ use thiserror::Error;
 
 use crate::{
     error::ErrorCode,
-    order_line::Port,
     provider::NetworkAreaKind,
     resource::{
-        BackupType, CcLimit, Cidr, Direction, HealthCheck, HealthProtocol, IpProtocol, LbAlgorithm,
-        ListenerProtocol, PortRange, WafMode, WafRuleSet,
+        BackupType, CcLimit, Cidr, Direction, HealthProtocol, IpProtocol, Listener, PortRange,
+        WafMode, WafRuleSet,
     },
     text::{Name, Text},
 };
@@ -286,28 +285,14 @@ impl SecurityGroupRequest {
     }
 }
 
-/// One listener of a load balancer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListenerRequest {
-    pub protocol: ListenerProtocol,
-    pub port: Port,
-    pub backend_port: Port,
-    #[serde(default)]
-    pub algorithm: LbAlgorithm,
-    #[serde(default)]
-    pub health_check: Option<HealthCheck>,
-    /// 会话保持
-    #[serde(default)]
-    pub session_persistence: bool,
-}
-
 /// A load balancer (负载均衡) in front of one server group: every member of
 /// the group, now and after a change, is a backend of every listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerRequest {
     pub name: Name,
     pub network_area: NetworkAreaKind,
-    pub listeners: Vec<ListenerRequest>,
+    /// The same listeners a load balancer resource has.
+    pub listeners: Vec<Listener>,
     /// The server group (line name) behind it.
     pub members: Name,
     /// In a change order: remove this load balancer.
@@ -745,7 +730,10 @@ mod tests {
             json!([{"protocol": "tcp", "port": 80, "backend_port": 80}]),
         ))
         .expect("parses");
-        assert_eq!(l.listeners[0].algorithm, LbAlgorithm::WeightedRoundRobin);
+        assert_eq!(
+            l.listeners[0].algorithm,
+            crate::resource::LbAlgorithm::WeightedRoundRobin
+        );
         assert!(
             serde_json::from_value::<LoadBalancerRequest>(lb(
                 json!([{"protocol": "tcp", "port": 0, "backend_port": 80}])

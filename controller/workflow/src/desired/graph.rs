@@ -704,18 +704,7 @@ pub fn plan(
             Item::LoadBalancer {
                 subnet,
                 area: l.network_area,
-                listeners: l
-                    .listeners
-                    .iter()
-                    .map(|x| Listener {
-                        protocol: x.protocol,
-                        port: x.port,
-                        backend_port: x.backend_port,
-                        algorithm: x.algorithm,
-                        health_check: x.health_check.clone(),
-                        session_persistence: x.session_persistence,
-                    })
-                    .collect(),
+                listeners: l.listeners.clone(),
                 members,
             },
         );
