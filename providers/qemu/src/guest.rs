@@ -36,6 +36,18 @@ const NET_MODULES: &[&str] = &[
 /// Bumped whenever the initramfs's content changes, so caches rebuild it.
 const INITRD_VERSION: u32 = 2;
 
+/// Where guests are cached unless told otherwise: `$YUNSHU_GUEST_CACHE`, else
+/// `$HOME/.cache/yunshu-guest` (the kernel package is ≈ 70 MB: fetch once).
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("YUNSHU_GUEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            home.join(".cache/yunshu-guest")
+        })
+}
+
 /// A CPU architecture a guest can be built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestArch {

@@ -156,6 +156,20 @@ pub async fn delete_vpc(vpc_id: &str) -> Result<(), QemuError> {
     Ok(())
 }
 
+/// Deletes the namespaces of the given VPCs when dropped (tests: however
+/// they end).
+pub struct DeleteOnDrop(pub Vec<String>);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        for vpc in &self.0 {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &namespace(vpc)])
+                .output();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::namespace;

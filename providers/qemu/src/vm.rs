@@ -67,6 +67,25 @@ fn binary(arch: GuestArch) -> &'static str {
     }
 }
 
+/// Kills every QEMU named by a `<dir>/<vm>/qemu.pid` when dropped: a driver's
+/// VMs outlive it on purpose, a test's must not, however the test ends.
+pub struct ReapOnDrop(pub PathBuf);
+
+impl Drop for ReapOnDrop {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if let Ok(pid) = std::fs::read_to_string(e.path().join("qemu.pid")) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid.trim()])
+                    .status();
+            }
+        }
+    }
+}
+
 /// A running QEMU process: started here (a child) or adopted after a restart.
 pub struct Vm {
     child: Option<Child>,

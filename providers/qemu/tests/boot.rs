@@ -2,26 +2,14 @@
 //! the probe, the marker on the serial console, run state read over QMP, and
 //! no QEMU process left after stop.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use yunshu_qemu::guest::{self, GuestArch, MARKER};
 use yunshu_qemu::vm::{Vm, VmConfig};
 
-/// Guests are cached across runs (the kernel package is ≈ 70 MB).
-fn cache() -> PathBuf {
-    std::env::var_os("YUNSHU_GUEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-            home.join(".cache/yunshu-guest")
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
-    let image = guest::build(&cache(), GuestArch::X86_64)
+    let image = guest::build(&guest::default_cache_dir(), GuestArch::X86_64)
         .await
         .expect("guest image from Debian packages");
     let dir = tempfile::tempdir().expect("tempdir");

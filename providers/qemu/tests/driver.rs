@@ -4,7 +4,6 @@
 //! started again if its QEMU died while the driver was down, is resized by a
 //! restart, and is deleted with its process and directory.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use yunshu_driver_sdk::{Driver, EventLog};
@@ -13,16 +12,6 @@ use yunshu_proto::v1;
 use yunshu_qemu::driver::{QemuConfig, QemuDriver};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, is_qemu};
-
-fn cache() -> PathBuf {
-    std::env::var_os("YUNSHU_GUEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-            home.join(".cache/yunshu-guest")
-        })
-}
 
 fn request(id: &str, generation: u64, memory_mib: u64, nic: Option<&str>) -> v1::ApplyRequest {
     v1::ApplyRequest {
@@ -72,36 +61,17 @@ async fn running(driver: &QemuDriver, id: &str, generation: u64) -> v1::Resource
     }
 }
 
-/// Kills every QEMU the driver left in `dir` when the test ends, passed or
-/// not: the driver's VMs outlive it on purpose, a test's must not.
-struct Reaper(PathBuf);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(self.0.join("vms")) else {
-            return;
-        };
-        for e in entries.flatten() {
-            if let Ok(pid) = std::fs::read_to_string(e.path().join("qemu.pid")) {
-                let _ = std::process::Command::new("kill")
-                    .args(["-9", pid.trim()])
-                    .status();
-            }
-        }
-    }
-}
-
 fn pid_of(s: &v1::ResourceState) -> u32 {
     s.outputs["pid"].parse().expect("pid output")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_boots_survives_a_driver_restart_is_resized_and_deleted() {
-    let image = guest::build(&cache(), GuestArch::X86_64)
+    let image = guest::build(&guest::default_cache_dir(), GuestArch::X86_64)
         .await
         .expect("guest image");
     let state = tempfile::tempdir().expect("tempdir");
-    let _reaper = Reaper(state.path().to_path_buf());
+    let _reaper = yunshu_qemu::vm::ReapOnDrop(state.path().join("vms"));
     // The boot test runs the probe; here TCG, which every host can run.
     let config = QemuConfig {
         state_dir: state.path().to_path_buf(),

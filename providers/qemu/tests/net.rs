@@ -22,26 +22,13 @@ async fn host_view() -> (String, String) {
     )
 }
 
-/// Deletes the test's namespaces however the test ends.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", ns])
-                .output();
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_tenants_with_one_cidr_get_separate_namespaces_and_nothing_touches_the_host() {
     // Unique ids per run: a crashed earlier run leaves nothing this one sees.
     let run = std::process::id();
     let a = format!("vpc-test-a-{run}");
     let b = format!("vpc-test-b-{run}");
-    let _cleanup = Cleanup(vec![net::namespace(&a), net::namespace(&b)]);
+    let _cleanup = net::DeleteOnDrop(vec![a.clone(), b.clone()]);
     let before = host_view().await;
 
     let ns_a = net::create_vpc(&a).await.expect("vpc a");

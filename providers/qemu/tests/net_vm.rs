@@ -4,35 +4,11 @@
 //! another tenant's VPC with the same CIDR and gateway it does not.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::net;
 use yunshu_qemu::vm::{Accel, Vm, VmConfig, VmNic};
-
-fn cache() -> PathBuf {
-    std::env::var_os("YUNSHU_GUEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-            home.join(".cache/yunshu-guest")
-        })
-}
-
-/// Deletes the test's namespaces however the test ends.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", ns])
-                .output();
-        }
-    }
-}
 
 /// `curl` from inside namespace `ns`; the body, or `None` if nothing answered.
 async fn fetch(ns: &str, url: &str) -> Option<String> {
@@ -48,12 +24,12 @@ async fn fetch(ns: &str, url: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
-    let image = guest::build(&cache(), GuestArch::X86_64)
+    let image = guest::build(&guest::default_cache_dir(), GuestArch::X86_64)
         .await
         .expect("guest image");
     let run = std::process::id();
     let (a, b) = (format!("vpc-net-a-{run}"), format!("vpc-net-b-{run}"));
-    let _cleanup = Cleanup(vec![net::namespace(&a), net::namespace(&b)]);
+    let _cleanup = net::DeleteOnDrop(vec![a.clone(), b.clone()]);
     let gw = Ipv4Addr::new(10, 0, 1, 1);
     let ns_a = net::create_vpc(&a).await.expect("vpc a");
     let ns_b = net::create_vpc(&b).await.expect("vpc b");

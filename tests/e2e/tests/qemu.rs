@@ -5,7 +5,6 @@
 //! network (VPC, subnet, security group) is refused at approval with the
 //! kinds it lacks, never left waiting.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,41 +16,13 @@ use yunshu_qemu::driver::{QemuConfig, QemuDriver};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, is_qemu};
 
-fn cache() -> PathBuf {
-    std::env::var_os("YUNSHU_GUEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home =
-                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-            home.join(".cache/yunshu-guest")
-        })
-}
-
-/// Kills what the driver left running under `dir` when the test ends.
-struct Reaper(PathBuf);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(self.0.join("vms")) else {
-            return;
-        };
-        for e in entries.flatten() {
-            if let Ok(pid) = std::fs::read_to_string(e.path().join("qemu.pid")) {
-                let _ = std::process::Command::new("kill")
-                    .args(["-9", pid.trim()])
-                    .status();
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_refused() {
-    let image = guest::build(&cache(), GuestArch::X86_64)
+    let image = guest::build(&guest::default_cache_dir(), GuestArch::X86_64)
         .await
         .expect("guest image");
     let state = tempfile::tempdir().expect("tempdir");
-    let _reaper = Reaper(state.path().to_path_buf());
+    let _reaper = yunshu_qemu::vm::ReapOnDrop(state.path().join("vms"));
     let c = Controller::start(Duration::from_secs(3600)).await;
     let people = People::create(&c.url, &c.admin_token).await;
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);

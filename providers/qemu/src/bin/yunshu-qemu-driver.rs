@@ -38,9 +38,10 @@ struct Args {
     /// Key, certificate and the VMs' directories (`<dir>/vms/<id>`).
     #[arg(long, default_value = "qemu-driver-state", env = "YUNSHU_STATE_DIR")]
     state_dir: PathBuf,
-    /// Where the tiny guest built from Debian packages is kept.
-    #[arg(long, default_value = "qemu-guest-cache")]
-    guest_cache: PathBuf,
+    /// Where the tiny guest built from Debian packages is kept (default
+    /// `$YUNSHU_GUEST_CACHE`, else `$HOME/.cache/yunshu-guest`).
+    #[arg(long)]
+    guest_cache: Option<PathBuf>,
     /// Memory kept for the host, never given to guests (MiB).
     #[arg(long, default_value_t = 2048)]
     reserved_memory_mib: u64,
@@ -82,7 +83,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let image = guest::build(&args.guest_cache, GuestArch::X86_64)
+    let cache = args.guest_cache.unwrap_or_else(guest::default_cache_dir);
+    let image = guest::build(&cache, GuestArch::X86_64)
         .await
         .map_err(|e| format!("building the guest image: {e}"))?;
     let accel = match args.accel.as_str() {
