@@ -30,6 +30,12 @@ pub fn Login() -> impl IntoView {
     let password_missing = RwSignal::new(false);
     let refused = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
+    // Until the wasm takes over, a click would submit the bare HTML form
+    // (a GET carrying the password in the URL) and hydration would then
+    // clear what was typed; effects run only in the browser, so the button
+    // is server-rendered disabled and enabled once the page is interactive.
+    let interactive = RwSignal::new(false);
+    Effect::new(move |_| interactive.set(true));
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -68,7 +74,7 @@ pub fn Login() -> impl IntoView {
         <main id="main" class="narrow">
             <h1>{tr("login.title")}</h1>
             <p class="hint">{tr("login.hint")}</p>
-            <form class="card" on:submit=submit novalidate=true>
+            <form class="card" method="post" on:submit=submit novalidate=true>
                 <label for="user">{tr("login.user")}</label>
                 <input
                     id="user"
@@ -99,7 +105,7 @@ pub fn Login() -> impl IntoView {
                 <p id="login-error" class="form-error" role="alert">
                     {move || refused.get().map(|e| e.text(lang.get()).to_owned())}
                 </p>
-                <button type="submit" id="login-submit" disabled=move || busy.get()>
+                <button type="submit" id="login-submit" disabled=move || busy.get() || !interactive.get()>
                     {move || if busy.get() { tr("login.busy")() } else { tr("login.submit")() }}
                 </button>
             </form>
