@@ -42,6 +42,7 @@ pub async fn probe(image: &GuestImage, dir: &Path, timeout: Duration) -> Result<
         memory_mib: 256,
         outlives_caller: false,
         nic: None,
+        disks: Vec::new(),
     };
     let mut vm = Vm::start(&config).await?;
     let outcome = vm.wait_for_marker(timeout).await;

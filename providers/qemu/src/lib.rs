@@ -11,15 +11,17 @@
 //! - [`vm`]: one QEMU process per VM with its serial log and QMP socket in its
 //!   own directory; [`qmp`]: the QMP client it is controlled with.
 //!
-//! - [`driver`]: the SDK `Driver` over them, VMs only so far: applied VMs
-//!   boot, survive a driver restart (found again from the state directory
-//!   and the running processes), are resized by a restart and deleted with
-//!   their process and directory; memory is never overcommitted.
+//! - [`net`] and [`firewall`]: VPCs as routing network namespaces, security
+//!   groups as nftables tables in them.
+//! - [`driver`]: the SDK `Driver` over them: VPCs, subnets, security groups
+//!   and VMs, which survive a driver restart (found again from the state
+//!   directory and the running processes); memory is never overcommitted.
 //!
-//! Networks, volumes, load balancers and backups are the next parts.
+//! Volumes, public IPs, load balancers and backups are the next parts.
 
 pub mod accel;
 pub mod driver;
+pub mod firewall;
 pub mod guest;
 pub mod net;
 pub mod qmp;

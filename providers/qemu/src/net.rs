@@ -1,8 +1,17 @@
-//! Tenant networks inside network namespaces the driver makes (issue 15,
-//! networks, first step): a VPC is a namespace holding a Linux bridge, and
-//! each subnet of the VPC is the gateway address on that bridge. Two tenants
-//! may use the same CIDR: their addresses live in different namespaces and
-//! never meet. Nothing here touches the host's own interfaces.
+//! Tenant networks inside network namespaces the driver makes: a VPC is a
+//! namespace that routes between its guests. Each guest NIC is a tap in the
+//! namespace with a host route to the guest's address and proxy ARP on, and
+//! each subnet's gateway is an address on the namespace's loopback; guests
+//! keep their subnet's prefix and reach each other through the namespace.
+//!
+//! Routed rather than bridged because the security groups need connection
+//! tracking: this kernel has neither `br_netfilter` nor bridge conntrack, so
+//! bridged traffic between two guests would pass nftables statelessly. Routed
+//! traffic crosses the namespace's `inet` forward hook with full conntrack
+//! (see `firewall`).
+//!
+//! Two tenants may use the same CIDR: their addresses live in different
+//! namespaces and never meet. Nothing here touches the host's own interfaces.
 //!
 //! Namespace names are derived from the VPC id with a stable hash (FNV-1a),
 //! so a restarted driver finds its namespaces again ([`list_vpcs`]).
@@ -14,8 +23,8 @@ use crate::QemuError;
 /// Every namespace this driver makes starts with this.
 pub const PREFIX: &str = "ysvpc-";
 
-/// The bridge inside every VPC namespace (interface names are per namespace).
-const BRIDGE: &str = "br0";
+/// Where the subnets' gateways live in every VPC namespace.
+const GATEWAYS: &str = "lo";
 
 /// FNV-1a, 64 bits: stable across builds and Rust versions (unlike the
 /// standard library's hasher), so names survive an upgrade.
@@ -59,56 +68,72 @@ pub async fn list_vpcs() -> Result<Vec<String>, QemuError> {
         .collect())
 }
 
-/// Creates the VPC's namespace and bridge (idempotent); returns the namespace.
+/// Writes `value` to `/proc/sys/<key>` inside namespace `ns` (per-namespace
+/// network sysctls; the host's are not touched).
+async fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), QemuError> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "sh", "-c"])
+        .arg(format!("echo {value} > /proc/sys/{key}"))
+        .output()
+        .await
+        .map_err(QemuError::io("ip netns exec sh"))?;
+    if !out.status.success() {
+        return Err(QemuError::Command {
+            command: format!("sysctl {key}={value} in {ns}"),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the VPC's namespace (idempotent), routing on; returns its name.
 pub async fn create_vpc(vpc_id: &str) -> Result<String, QemuError> {
     let ns = namespace(vpc_id);
     if !list_vpcs().await?.contains(&ns) {
         ip(&["netns", "add", &ns]).await?;
     }
-    if ip(&["-n", &ns, "link", "show", BRIDGE]).await.is_err() {
-        ip(&["-n", &ns, "link", "add", BRIDGE, "type", "bridge"]).await?;
-    }
     ip(&["-n", &ns, "link", "set", "lo", "up"]).await?;
-    ip(&["-n", &ns, "link", "set", BRIDGE, "up"]).await?;
+    sysctl(&ns, "net/ipv4/ip_forward", "1").await?;
     Ok(ns)
 }
 
-/// Puts subnet `cidr`'s gateway (its first address) on the VPC's bridge
-/// (idempotent: `addr replace`).
+/// Puts a subnet's gateway on the VPC's loopback as a /32 (idempotent:
+/// `addr replace`); `prefix` only checks the gateway is an address of it.
 pub async fn add_subnet(
     vpc_id: &str,
     gateway: std::net::Ipv4Addr,
     prefix: u8,
 ) -> Result<(), QemuError> {
     let ns = namespace(vpc_id);
+    if prefix > 30 {
+        return Err(QemuError::Guest(format!(
+            "a /{prefix} subnet has no room for guests"
+        )));
+    }
     ip(&[
         "-n",
         &ns,
         "addr",
         "replace",
-        &format!("{gateway}/{prefix}"),
+        &format!("{gateway}/32"),
         "dev",
-        BRIDGE,
+        GATEWAYS,
     ])
     .await
     .map(|_| ())
 }
 
 /// Removes a subnet's gateway from the bridge (idempotent).
-pub async fn remove_subnet(
-    vpc_id: &str,
-    gateway: std::net::Ipv4Addr,
-    prefix: u8,
-) -> Result<(), QemuError> {
+pub async fn remove_subnet(vpc_id: &str, gateway: std::net::Ipv4Addr) -> Result<(), QemuError> {
     let ns = namespace(vpc_id);
     match ip(&[
         "-n",
         &ns,
         "addr",
         "del",
-        &format!("{gateway}/{prefix}"),
+        &format!("{gateway}/32"),
         "dev",
-        BRIDGE,
+        GATEWAYS,
     ])
     .await
     {
@@ -122,29 +147,64 @@ pub async fn remove_subnet(
     }
 }
 
-/// The IPv4 addresses (with prefix) on the VPC's bridge.
-pub async fn gateways(vpc_id: &str) -> Result<Vec<String>, QemuError> {
+/// The subnet gateways of the VPC (addresses on its loopback but 127/8).
+pub async fn gateways(vpc_id: &str) -> Result<Vec<std::net::Ipv4Addr>, QemuError> {
     let ns = namespace(vpc_id);
-    Ok(ip(&["-n", &ns, "-4", "-o", "addr", "show", "dev", BRIDGE])
-        .await?
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next().map(str::to_owned)
-        })
-        .collect())
+    Ok(
+        ip(&["-n", &ns, "-4", "-o", "addr", "show", "dev", GATEWAYS])
+            .await?
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                words.find(|w| *w == "inet")?;
+                let addr = words.next()?.split('/').next()?.parse().ok()?;
+                (!std::net::Ipv4Addr::is_loopback(&addr)).then_some(addr)
+            })
+            .collect(),
+    )
 }
 
-/// A tap device on the VPC's bridge for a guest's NIC (idempotent).
-pub async fn add_tap(vpc_id: &str, tap: &str) -> Result<(), QemuError> {
+/// A tap in the VPC for a guest NIC with address `guest` (idempotent): up,
+/// a host route to the guest, proxy ARP so the guest finds its gateway and
+/// its neighbours through the namespace.
+pub async fn add_tap(vpc_id: &str, tap: &str, guest: std::net::Ipv4Addr) -> Result<(), QemuError> {
     let ns = namespace(vpc_id);
     if ip(&["-n", &ns, "link", "show", tap]).await.is_err() {
         ip(&["-n", &ns, "tuntap", "add", "dev", tap, "mode", "tap"]).await?;
     }
-    ip(&["-n", &ns, "link", "set", tap, "master", BRIDGE, "up"])
-        .await
-        .map(|_| ())
+    ip(&["-n", &ns, "link", "set", tap, "up"]).await?;
+    sysctl(&ns, &format!("net/ipv4/conf/{tap}/proxy_arp"), "1").await?;
+    ip(&[
+        "-n",
+        &ns,
+        "route",
+        "replace",
+        &format!("{guest}/32"),
+        "dev",
+        tap,
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Removes a guest's tap and its route (idempotent).
+pub async fn remove_tap(vpc_id: &str, tap: &str) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    if ip(&["-n", &ns, "link", "show", tap]).await.is_ok() {
+        ip(&["-n", &ns, "link", "del", tap]).await?;
+    }
+    Ok(())
+}
+
+/// The name of the tap of `vm_id`'s NIC number `index` (≤ 15 bytes, stable).
+pub fn tap_name(vm_id: &str, index: usize) -> String {
+    format!("t{:012x}{index:x}", fnv1a(vm_id) >> 16)
+}
+
+/// A locally administered MAC for `vm_id`'s NIC `index` (stable).
+pub fn mac(vm_id: &str, index: usize) -> String {
+    let h = fnv1a(&format!("{vm_id}/{index}")).to_be_bytes();
+    format!("52:54:00:{:02x}:{:02x}:{:02x}", h[0], h[1], h[2])
 }
 
 /// Deletes the VPC's namespace with everything in it (idempotent).
@@ -172,7 +232,7 @@ impl Drop for DeleteOnDrop {
 
 #[cfg(test)]
 mod tests {
-    use super::namespace;
+    use super::{mac, namespace, tap_name};
 
     #[test]
     fn namespace_names_are_stable_and_short() {
@@ -185,5 +245,15 @@ mod tests {
             namespace("vpc-110105002-main")
         );
         assert_eq!(namespace("vpc-a").len(), "ysvpc-".len() + 16);
+    }
+
+    #[test]
+    fn tap_names_fit_the_kernel_limit_and_macs_are_local() {
+        let t = tap_name("vm-110105001-web-1", 0);
+        assert!(t.len() <= 15, "{t}");
+        assert_ne!(t, tap_name("vm-110105001-web-2", 0));
+        assert_ne!(t, tap_name("vm-110105001-web-1", 1));
+        assert!(mac("vm-a", 0).starts_with("52:54:00:"));
+        assert_ne!(mac("vm-a", 0), mac("vm-b", 0));
     }
 }

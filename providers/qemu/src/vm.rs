@@ -48,6 +48,18 @@ pub struct VmConfig {
     /// A virtio NIC on a tap in a VPC namespace (`net::add_tap`); QEMU then
     /// runs inside that namespace.
     pub nic: Option<VmNic>,
+    /// Virtio disks, in order (the system disk first).
+    pub disks: Vec<VmDisk>,
+}
+
+/// A qcow2 image given to the guest as a virtio disk.
+#[derive(Debug, Clone)]
+pub struct VmDisk {
+    /// Also the QEMU drive id (letters, digits, `-`).
+    pub id: String,
+    pub path: PathBuf,
+    /// QEMU's I/O throttle for the storage class (`throttling.iops-total`).
+    pub iops: Option<u32>,
 }
 
 /// A VM's network interface.
@@ -155,6 +167,20 @@ impl Vm {
                     "-device",
                     &format!("virtio-net-pci,netdev=n0,mac={}", nic.mac),
                 ]);
+        }
+        for disk in &config.disks {
+            let mut drive = format!(
+                "file={},if=none,id={},format=qcow2,cache=none,aio=threads",
+                disk.path.display(),
+                disk.id
+            );
+            if let Some(iops) = disk.iops {
+                drive.push_str(&format!(",throttling.iops-total={iops}"));
+            }
+            command.args(["-drive", &drive]).args([
+                "-device",
+                &format!("virtio-blk-pci,drive={0},id=dev-{0}", disk.id),
+            ]);
         }
         command
             .arg("-name")

@@ -28,6 +28,7 @@ async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
         memory_mib: 256,
         outlives_caller: false,
         nic: None,
+        disks: Vec::new(),
     };
     let mut vm = Vm::start(&config).await.expect("start QEMU");
     let pid = vm.pid();

@@ -1,5 +1,5 @@
 //! A guest on a VPC: QEMU runs inside the VPC's namespace with a virtio NIC on
-//! a tap on the VPC bridge; the guest takes its address from the kernel
+//! a tap routed by the VPC's namespace; the guest takes its address from the kernel
 //! command line and serves HTTP. From inside the VPC its page answers; from
 //! another tenant's VPC with the same CIDR and gateway it does not.
 
@@ -35,7 +35,9 @@ async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
     let ns_b = net::create_vpc(&b).await.expect("vpc b");
     net::add_subnet(&a, gw, 24).await.expect("subnet a");
     net::add_subnet(&b, gw, 24).await.expect("subnet b");
-    net::add_tap(&a, "tap0").await.expect("tap");
+    net::add_tap(&a, "tap0", Ipv4Addr::new(10, 0, 1, 10))
+        .await
+        .expect("tap");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut vm = Vm::start(&VmConfig {
@@ -53,6 +55,7 @@ async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
             address: "10.0.1.10/24".to_owned(),
             gateway: Some(gw.to_string()),
         }),
+        disks: Vec::new(),
     })
     .await
     .expect("start QEMU in the VPC namespace");

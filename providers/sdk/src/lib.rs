@@ -15,6 +15,7 @@
 //! only be copied field by field.
 
 pub mod bootstrap;
+pub mod cidr;
 pub mod driver;
 pub mod events;
 pub mod server;

@@ -1,0 +1,501 @@
+//! The SDK [`Driver`] over real QEMU and real Linux networking: VPCs,
+//! subnets, security groups and VMs (`GetInfo` declares exactly these; the
+//! controller refuses orders needing more).
+//!
+//! - [`network`]: a VPC is a network namespace, a subnet a gateway in it, a
+//!   security group nftables chains on its members' taps (`crate::net`,
+//!   `crate::firewall`).
+//! - [`compute`]: one QEMU process per VM, its NIC a tap in its subnet's VPC,
+//!   its system disk a qcow2 throttled by its storage class.
+//!
+//! Every accepted request is kept in the state directory (`res/<kind>/<id>.pb`,
+//! VMs in `vms/<id>/request.pb` beside their QEMU files) before anything is
+//! built, so a restarted driver rebuilds what is missing — networks first,
+//! then VMs (adopted if their QEMU still runs), then every VPC's firewall.
+//!
+//! The SDK has already checked generations and idempotency keys; what is here
+//! is what only this driver knows: references that must resolve
+//! (`DEPENDENCY_NOT_FOUND`), resources that may not go while named
+//! (`RESOURCE_IN_USE`), memory and vCPUs of the host, addresses of a subnet.
+
+mod compute;
+mod network;
+mod storage;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prost::Message;
+use tokio::sync::Mutex;
+use yunshu_driver_sdk::{Driver, EventSink};
+use yunshu_proto::errors::{reasons, status};
+use yunshu_proto::tonic::{Code, Status};
+use yunshu_proto::v1::{self, ResourceKind as K};
+
+use crate::QemuError;
+use crate::guest::GuestImage;
+use crate::vm::Accel;
+
+pub use compute::BOOT_TIMEOUT;
+
+/// The inventory's names for this one host.
+const ZONE: &str = "local";
+const AREA: &str = "local-gov";
+const POOL: &str = "local-x86_64";
+
+/// vCPUs per physical core the driver allows (SPEC: at most 4).
+const VCPU_RATIO: u32 = 4;
+
+/// The kinds this driver builds, in the order a restart rebuilds them.
+const KINDS: [K; 4] = [K::Vpc, K::Subnet, K::SecurityGroup, K::Vm];
+
+/// What the driver is given.
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    pub state_dir: PathBuf,
+    pub image: GuestImage,
+    pub accel: Accel,
+    /// Memory kept for the host itself, never given to guests.
+    pub reserved_memory_mib: u64,
+}
+
+/// One resource: the request it was built from and what is observed.
+pub(crate) struct Entry {
+    request: v1::ApplyRequest,
+    state: v1::ResourceState,
+}
+
+/// Resources by (kind number, id): the order `List` pages in.
+type Resources = BTreeMap<(i32, String), Entry>;
+
+struct Inner {
+    config: QemuConfig,
+    host: String,
+    cores: u32,
+    memory_mib: u64,
+    resources: Mutex<Resources>,
+    events: EventSink,
+}
+
+/// The QEMU driver.
+#[derive(Clone)]
+pub struct QemuDriver {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The host's memory in MiB (`/proc/meminfo` MemTotal).
+fn host_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+fn spec_of(request: &v1::ApplyRequest) -> Option<&v1::resource_spec::Spec> {
+    request.spec.as_ref()?.spec.as_ref()
+}
+
+fn internal(e: QemuError) -> Status {
+    status(Code::Unavailable, "QEMU_ERROR", e.to_string())
+}
+
+fn invalid(message: impl Into<String>) -> Status {
+    status(Code::InvalidArgument, reasons::INVALID_SPEC, message)
+}
+
+fn missing(kind: &str, id: &str) -> Status {
+    status(
+        Code::FailedPrecondition,
+        reasons::DEPENDENCY_NOT_FOUND,
+        format!("{kind} {id} does not exist on this driver"),
+    )
+}
+
+fn in_use(id: &str, by: &[String]) -> Status {
+    status(
+        Code::FailedPrecondition,
+        reasons::RESOURCE_IN_USE,
+        format!("{id} is still used by {}", by.join(", ")),
+    )
+}
+
+/// Ids become file and directory names: nothing that could climb out.
+fn check_id(id: &str) -> Result<(), Status> {
+    if id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.')
+    {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "id {id:?} may hold only letters, digits, '-', '_' and '.'"
+        )))
+    }
+}
+
+fn not_found_ok(e: std::io::Error) -> Result<(), std::io::Error> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+impl QemuDriver {
+    /// Opens the state directory and brings back everything in it: networks,
+    /// then VMs (adopted if their QEMU runs, started again if not), then the
+    /// firewalls.
+    pub async fn open(config: QemuConfig, events: EventSink) -> Result<QemuDriver, QemuError> {
+        for dir in ["vms", "res"] {
+            let dir = config.state_dir.join(dir);
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(QemuError::io(format!("state dir {}", dir.display())))?;
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let driver = QemuDriver {
+            inner: Arc::new(Inner {
+                config,
+                host,
+                cores,
+                memory_mib: host_memory_mib(),
+                resources: Mutex::new(BTreeMap::new()),
+                events,
+            }),
+        };
+        let mut resources = driver.inner.resources.lock().await;
+        for kind in KINDS {
+            for request in driver.saved(kind).await? {
+                let state = if kind == K::Vm {
+                    driver.recover_vm(&resources, &request).await?
+                } else {
+                    driver
+                        .build_network(&resources, &request)
+                        .await
+                        .map_err(|e| QemuError::Guest(e.message().to_owned()))?
+                };
+                resources.insert((kind as i32, request.id.clone()), Entry { request, state });
+            }
+        }
+        driver.sync_firewalls(&resources).await?;
+        drop(resources);
+        Ok(driver)
+    }
+
+    /// The requests of `kind` kept in the state directory.
+    async fn saved(&self, kind: K) -> Result<Vec<v1::ApplyRequest>, QemuError> {
+        let (dir, in_subdir) = match kind {
+            K::Vm => (self.inner.config.state_dir.join("vms"), true),
+            _ => (self.kind_dir(kind), false),
+        };
+        let mut out = Vec::new();
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(QemuError::io("read the state dir")(e)),
+        };
+        while let Some(e) = entries
+            .next_entry()
+            .await
+            .map_err(QemuError::io("read the state dir"))?
+        {
+            let path = if in_subdir {
+                e.path().join("request.pb")
+            } else {
+                e.path()
+            };
+            let Ok(bytes) = tokio::fs::read(&path).await else {
+                continue;
+            };
+            match v1::ApplyRequest::decode(bytes.as_slice()) {
+                Ok(request) => out.push(request),
+                Err(_) => tracing::warn!(file = %path.display(), "unreadable request: left alone"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn kind_dir(&self, kind: K) -> PathBuf {
+        self.inner
+            .config
+            .state_dir
+            .join("res")
+            .join(kind.as_str_name().to_ascii_lowercase())
+    }
+
+    fn vm_dir(&self, id: &str) -> PathBuf {
+        self.inner.config.state_dir.join("vms").join(id)
+    }
+
+    /// Keeps the accepted request (before anything is built: a crash in
+    /// between is repaired by `open`).
+    async fn save(&self, request: &v1::ApplyRequest) -> Result<(), Status> {
+        let kind = K::try_from(request.kind).unwrap_or(K::Unspecified);
+        let (dir, file) = match kind {
+            K::Vm => {
+                let dir = self.vm_dir(&request.id);
+                (dir.clone(), dir.join("request.pb"))
+            }
+            _ => {
+                let dir = self.kind_dir(kind);
+                (dir.clone(), dir.join(format!("{}.pb", request.id)))
+            }
+        };
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| internal(QemuError::io("state dir")(e)))?;
+        tokio::fs::write(&file, request.encode_to_vec())
+            .await
+            .map_err(|e| internal(QemuError::io(format!("write {}", file.display()))(e)))
+    }
+
+    async fn forget(&self, kind: K, id: &str) -> Result<(), Status> {
+        let removed = match kind {
+            K::Vm => tokio::fs::remove_dir_all(self.vm_dir(id)).await,
+            _ => tokio::fs::remove_file(self.kind_dir(kind).join(format!("{id}.pb"))).await,
+        };
+        removed
+            .or_else(not_found_ok)
+            .map_err(|e| internal(QemuError::io(format!("forget {id}"))(e)))
+    }
+
+    fn state_of(
+        &self,
+        request: &v1::ApplyRequest,
+        phase: v1::Phase,
+        message: &str,
+    ) -> v1::ResourceState {
+        let kind = K::try_from(request.kind).unwrap_or(K::Unspecified);
+        let mut outputs = std::collections::HashMap::new();
+        if kind == K::Vm {
+            outputs.insert(
+                "accelerator".to_owned(),
+                self.inner.config.accel.as_str().to_owned(),
+            );
+        }
+        let running = phase == v1::Phase::Running;
+        v1::ResourceState {
+            kind: request.kind,
+            id: request.id.clone(),
+            generation: request.generation,
+            observed_generation: if running { request.generation } else { 0 },
+            phase: phase as i32,
+            message: message.to_owned(),
+            placement: Some(v1::Placement {
+                zone: ZONE.to_owned(),
+                network_area: AREA.to_owned(),
+                pool: if kind == K::Vm {
+                    POOL.to_owned()
+                } else {
+                    String::new()
+                },
+                host: if kind == K::Vm {
+                    self.inner.host.clone()
+                } else {
+                    String::new()
+                },
+            }),
+            outputs,
+            idempotency_key: request.idempotency_key.clone(),
+            tenant: request.tenant.clone(),
+            spec: request.spec.clone(),
+            updated_unix_ms: now_ms(),
+        }
+    }
+
+    /// Who names `id` (of `kind`) among the resources: "kind id" each.
+    fn users_of(resources: &Resources, kind: K, id: &str) -> Vec<String> {
+        use v1::resource_spec::Spec;
+        resources
+            .values()
+            .filter(|e| match spec_of(&e.request) {
+                Some(Spec::Subnet(s)) => kind == K::Vpc && s.vpc == id,
+                Some(Spec::Vm(vm)) => match kind {
+                    K::Subnet => vm.nics.iter().any(|n| n.subnet == id),
+                    K::SecurityGroup => vm.security_groups.iter().any(|g| g == id),
+                    _ => false,
+                },
+                Some(Spec::SecurityGroup(sg)) => {
+                    kind == K::SecurityGroup
+                        && e.request.id != id
+                        && sg.rules.iter().any(|r| r.remote_group == id)
+                }
+                _ => false,
+            })
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    K::try_from(e.request.kind)
+                        .unwrap_or(K::Unspecified)
+                        .as_str_name()
+                        .to_ascii_lowercase(),
+                    e.request.id
+                )
+            })
+            .collect()
+    }
+
+    fn get_entry<'a>(resources: &'a Resources, kind: K, id: &str) -> Option<&'a Entry> {
+        resources.get(&(kind as i32, id.to_owned()))
+    }
+}
+
+#[async_trait]
+impl Driver for QemuDriver {
+    fn info(&self) -> v1::DriverInfo {
+        v1::DriverInfo {
+            name: "yunshu-qemu".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            kinds: KINDS.iter().map(|k| *k as i32).collect(),
+            architectures: vec![v1::Architecture::X8664 as i32],
+            simulator: false,
+            ..Default::default()
+        }
+    }
+
+    async fn inventory(&self) -> Result<v1::Inventory, Status> {
+        let i = &self.inner;
+        Ok(v1::Inventory {
+            zones: vec![v1::Zone {
+                id: ZONE.to_owned(),
+                name: "本机".to_owned(),
+            }],
+            network_areas: vec![v1::NetworkArea {
+                id: AREA.to_owned(),
+                zone: ZONE.to_owned(),
+                name: "本机政务外网区".to_owned(),
+                kind: v1::NetworkAreaKind::GovExtranet as i32,
+            }],
+            pools: vec![v1::Pool {
+                id: POOL.to_owned(),
+                zone: ZONE.to_owned(),
+                network_area: AREA.to_owned(),
+                arch: v1::Architecture::X8664 as i32,
+                cpu_model: format!("QEMU ({})", i.config.accel.as_str()),
+                clock_mhz: 0,
+                vcpu_ratio: VCPU_RATIO,
+            }],
+            hosts: vec![v1::Host {
+                id: i.host.clone(),
+                pool: POOL.to_owned(),
+                cores: i.cores,
+                memory_mib: i.memory_mib,
+                reserved_memory_mib: i.config.reserved_memory_mib,
+                state: v1::HostState::Up as i32,
+                model: String::new(),
+            }],
+            storage_classes: storage::classes(&i.config.state_dir),
+            revision: 1,
+            ..Default::default()
+        })
+    }
+
+    async fn apply(&self, request: &v1::ApplyRequest) -> Result<v1::ResourceState, Status> {
+        use v1::resource_spec::Spec;
+        check_id(&request.id)?;
+        let mut resources = self.inner.resources.lock().await;
+        let key = (request.kind, request.id.clone());
+        let existed = resources.contains_key(&key);
+        let state = match spec_of(request) {
+            Some(Spec::Vm(_)) => self.apply_vm(&mut resources, request).await?,
+            Some(Spec::Vpc(_) | Spec::Subnet(_) | Spec::SecurityGroup(_)) => {
+                self.check_network(&resources, request)?;
+                self.save(request).await?;
+                let state = self.build_network(&resources, request).await?;
+                resources.insert(
+                    key,
+                    Entry {
+                        request: request.clone(),
+                        state: state.clone(),
+                    },
+                );
+                if matches!(spec_of(request), Some(Spec::SecurityGroup(_))) {
+                    self.sync_firewalls(&resources).await.map_err(internal)?;
+                }
+                state
+            }
+            _ => {
+                return Err(status(
+                    Code::InvalidArgument,
+                    reasons::KIND_UNSUPPORTED,
+                    "this QEMU driver builds VPCs, subnets, security groups and VMs",
+                ));
+            }
+        };
+        let change = if existed {
+            v1::ChangeType::Updated
+        } else {
+            v1::ChangeType::Created
+        };
+        self.inner.events.resource(change, state.clone());
+        Ok(state)
+    }
+
+    async fn get(&self, kind: K, id: &str) -> Result<Option<v1::ResourceState>, Status> {
+        let resources = self.inner.resources.lock().await;
+        Ok(Self::get_entry(&resources, kind, id).map(|e| e.state.clone()))
+    }
+
+    async fn delete(&self, kind: K, id: &str) -> Result<Option<v1::ResourceState>, Status> {
+        let mut resources = self.inner.resources.lock().await;
+        let Some(entry) = Self::get_entry(&resources, kind, id) else {
+            return Ok(None);
+        };
+        let users = Self::users_of(&resources, kind, id);
+        if !users.is_empty() {
+            return Err(in_use(id, &users));
+        }
+        let request = entry.request.clone();
+        match kind {
+            K::Vm => self.destroy_vm(&resources, &request).await?,
+            _ => self.destroy_network(&resources, &request).await?,
+        }
+        self.forget(kind, id).await?;
+        let Some(entry) = resources.remove(&(kind as i32, id.to_owned())) else {
+            return Ok(None);
+        };
+        if matches!(kind, K::Vm | K::SecurityGroup) {
+            self.sync_firewalls(&resources).await.map_err(internal)?;
+        }
+        let mut state = entry.state;
+        state.phase = v1::Phase::Deleted as i32;
+        state.updated_unix_ms = now_ms();
+        self.inner
+            .events
+            .resource(v1::ChangeType::Deleted, state.clone());
+        Ok(Some(state))
+    }
+
+    async fn list(
+        &self,
+        kind: Option<K>,
+        after: Option<(K, String)>,
+        limit: usize,
+    ) -> Result<Vec<v1::ResourceState>, Status> {
+        let resources = self.inner.resources.lock().await;
+        let start = after.map(|(k, id)| (k as i32, id));
+        Ok(resources
+            .iter()
+            .filter(|(key, _)| start.as_ref().is_none_or(|s| *key > s))
+            .filter(|(key, _)| kind.is_none_or(|k| key.0 == k as i32))
+            .take(limit)
+            .map(|(_, e)| e.state.clone())
+            .collect())
+    }
+}
