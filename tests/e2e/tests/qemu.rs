@@ -1,9 +1,11 @@
-//! The QEMU driver (issue 15, first part) behind a real controller: it
-//! registers with a bootstrap token, serves the protocol over mutual TLS, a
-//! VM applied through gRPC boots a real guest (TCG) and is deleted with its
-//! process; and since it offers VMs only, an order that needs the system
-//! network (VPC, subnet, security group) is refused at approval with the
-//! kinds it lacks, never left waiting.
+//! The QEMU driver behind a real controller: it registers with a bootstrap
+//! token, serves the protocol over mutual TLS, a VM applied through gRPC
+//! boots a real guest (TCG) and is deleted with its process. An approved
+//! order on provider qemu becomes real: the system's VPC (a namespace), its
+//! subnet and default security group, and a VM whose guest boots and answers
+//! HTTP inside the VPC; the order turns `test_env_ready` only then. An order
+//! needing a kind the driver lacks (a load balancer) is refused at approval
+//! with that kind, never left waiting.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +52,19 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     assert_eq!(info.name, "yunshu-qemu");
     assert_eq!(info.provider, "qemu");
     assert!(!info.simulator, "a real driver");
-    assert_eq!(info.kinds, vec![v1::ResourceKind::Vm as i32]);
+    for k in [
+        v1::ResourceKind::Vpc,
+        v1::ResourceKind::Subnet,
+        v1::ResourceKind::SecurityGroup,
+        v1::ResourceKind::Vm,
+    ] {
+        assert!(info.kinds.contains(&(k as i32)), "{k:?}");
+    }
+    assert!(
+        !info
+            .kinds
+            .contains(&(v1::ResourceKind::LoadBalancer as i32))
+    );
     let apply = v1::ApplyRequest {
         kind: v1::ResourceKind::Vm as i32,
         id: "vm-qemu-e2e-1".to_owned(),
@@ -102,26 +116,8 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     assert!(deleted.existed);
     assert!(!is_qemu(pid), "no QEMU left");
 
-    // The controller's health check records what the driver offers; an
-    // order on provider qemu that needs the system network is refused at
-    // approval, naming the kinds.
-    let system = c.create_system(&people.wang, "QEMU 试点系统").await;
-    let body = json!({
-        "kind": "onboarding", "system": system, "provider": "qemu",
-        "lines": [yunshu_e2e::three_tier::server_line("app", 1, "vm", "x86_64")]
-    });
-    let (s, created) = c
-        .api("POST", "/api/v1/orders", &people.wang, Some(body))
-        .await;
-    assert_eq!(s, 201, "{created}");
-    let order = created["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/orders/{order}/transitions");
-    for (who, to) in [(&people.wang, "submitted"), (&people.sun, "accepted")] {
-        let (s, body) = c.api("POST", &path, who, Some(json!({"to": to}))).await;
-        assert_eq!(s, 200, "{to}: {body}");
-    }
-    // The offer is recorded with the health the check writes: wait for it
-    // (until then nothing is refused on a guess).
+    // The controller's health check records what the driver offers; until
+    // then nothing is approved or refused on a guess.
     let started = Instant::now();
     loop {
         let (_, body) = c
@@ -137,13 +133,107 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
         assert!(started.elapsed() < Duration::from_secs(30), "{body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // An order needing a load balancer: refused at approval, naming it.
+    let (_, lb_order) = people
+        .accepted_order_with(
+            &c.url,
+            "QEMU 负载均衡试点",
+            "qemu",
+            json!({
+                "lines": [yunshu_e2e::small_vm_line("web", 1)],
+                "load_balancers": [{"name": "web-lb", "network_area": "gov_extranet",
+                    "members": "web", "listeners": [{"protocol": "http", "port": 80,
+                    "backend_port": 80, "algorithm": "weighted_round_robin"}]}]
+            }),
+        )
+        .await;
     let (s, refusal) = c
-        .api("POST", &path, &people.zhou, Some(json!({"to": "approved"})))
+        .api(
+            "POST",
+            &format!("/api/v1/orders/{lb_order}/transitions"),
+            &people.zhou,
+            Some(json!({"to": "approved"})),
+        )
         .await;
     assert_eq!(s, 409, "{refusal}");
     assert_eq!(refusal["code"], "PROVIDER_KINDS_UNSUPPORTED", "{refusal}");
     let kinds = refusal["details"]["kinds"].to_string();
-    for k in ["vpc", "subnet", "security_group"] {
-        assert!(kinds.contains(k), "{k} missing: {refusal}");
+    assert!(kinds.contains("load_balancer"), "{refusal}");
+    assert!(
+        !kinds.contains("vpc") && !kinds.contains("\"vm\""),
+        "{refusal}"
+    );
+
+    // An order for one VM: approved, built for real, ready only when the
+    // guest has booted.
+    let (system, order) = people
+        .accepted_order(
+            &c.url,
+            "QEMU 试点系统",
+            "qemu",
+            vec![yunshu_e2e::small_vm_line("app", 1)],
+        )
+        .await;
+    people.approve(&c.url, &order).await;
+    let started = Instant::now();
+    loop {
+        let state = people.order_state(&c.url, &order).await;
+        if state.as_deref() == Some("test_env_ready") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "order still {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let (s, list) = c
+        .api(
+            "GET",
+            &format!("/api/v1/systems/{system}/resources"),
+            &people.wang,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{list}");
+    let items = list["items"].as_array().expect("items");
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        items.iter().filter(|r| r["kind"] == kind).collect()
+    };
+    let (vpcs, vms) = (of("vpc"), of("vm"));
+    assert_eq!(
+        (vpcs.len(), of("subnet").len(), vms.len()),
+        (1, 1, 1),
+        "{list}"
+    );
+    assert!(!of("security_group").is_empty(), "{list}");
+    for r in items {
+        assert_eq!(r["phase"], "running", "{r}");
+    }
+    let vpc_id = vpcs[0]["id"].as_str().expect("vpc id").to_owned();
+    let _nets = yunshu_qemu::net::DeleteOnDrop(vec![vpc_id.clone()]);
+    let ns = yunshu_qemu::net::namespace(&vpc_id);
+    assert_eq!(vpcs[0]["outputs"]["namespace"], ns.as_str());
+    let ip = vms[0]["outputs"]["private_ip"]
+        .as_str()
+        .expect("private_ip")
+        .to_owned();
+    let vm_id = vms[0]["id"].as_str().expect("vm id");
+    // The guest answers inside its VPC (the default group lets the VPC in).
+    let mut page = None;
+    for _ in 0..20 {
+        let out = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "curl", "-s", "--max-time", "2"])
+            .arg(format!("http://{ip}/"))
+            .output()
+            .await
+            .expect("curl");
+        if out.status.success() {
+            page = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(page.as_deref(), Some(vm_id), "the guest's page");
 }
