@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use prost::Message;
 use tokio::sync::Mutex;
 use yunshu_driver_sdk::{Driver, EventSink};
-use yunshu_proto::errors::{reasons, status};
+use yunshu_proto::errors::{reasons, status, status_with};
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1::{self, ResourceKind as K};
 
@@ -103,6 +103,18 @@ fn host_memory_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
+/// The host CPU's clock in MHz (`/proc/cpuinfo`, the highest listed), 0 if
+/// the kernel does not say. Guests run on it (under KVM) or on QEMU's
+/// translation of it (TCG).
+fn host_clock_mhz() -> u32 {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .fold(0.0_f64, f64::max) as u32
+}
+
 fn spec_of(request: &v1::ApplyRequest) -> Option<&v1::resource_spec::Spec> {
     request.spec.as_ref()?.spec.as_ref()
 }
@@ -116,18 +128,32 @@ fn invalid(message: impl Into<String>) -> Status {
 }
 
 fn missing(kind: &str, id: &str) -> Status {
-    status(
+    status_with(
         Code::FailedPrecondition,
         reasons::DEPENDENCY_NOT_FOUND,
         format!("{kind} {id} does not exist on this driver"),
+        [
+            ("id".to_owned(), id.to_owned()),
+            ("kind".to_owned(), kind.to_owned()),
+        ],
     )
 }
 
-fn in_use(id: &str, by: &[String]) -> Status {
-    status(
+/// A resource that is named: `by` holds (kind label, id) of who names it.
+fn in_use(id: &str, by: &[(String, String)]) -> Status {
+    let names: Vec<String> = by.iter().map(|(k, i)| format!("{k} {i}")).collect();
+    let (first_kind, first) = by.first().cloned().unwrap_or_default();
+    status_with(
         Code::FailedPrecondition,
         reasons::RESOURCE_IN_USE,
-        format!("{id} is still used by {}", by.join(", ")),
+        format!(
+            "{id} is still named by {}; delete or change that first",
+            names.join(", ")
+        ),
+        [
+            ("used_by".to_owned(), first),
+            ("used_by_kind".to_owned(), first_kind),
+        ],
     )
 }
 
@@ -144,6 +170,15 @@ fn check_id(id: &str) -> Result<(), Status> {
             "id {id:?} may hold only letters, digits, '-', '_' and '.'"
         )))
     }
+}
+
+/// `vm`, `security_group` …: the proto name without its prefix.
+fn kind_label(kind: i32) -> String {
+    K::try_from(kind)
+        .unwrap_or(K::Unspecified)
+        .as_str_name()
+        .trim_start_matches("RESOURCE_KIND_")
+        .to_ascii_lowercase()
 }
 
 fn not_found_ok(e: std::io::Error) -> Result<(), std::io::Error> {
@@ -236,7 +271,7 @@ impl QemuDriver {
             .config
             .state_dir
             .join("res")
-            .join(kind.as_str_name().to_ascii_lowercase())
+            .join(kind_label(kind as i32))
     }
 
     fn vm_dir(&self, id: &str) -> PathBuf {
@@ -319,8 +354,8 @@ impl QemuDriver {
         }
     }
 
-    /// Who names `id` (of `kind`) among the resources: "kind id" each.
-    fn users_of(resources: &Resources, kind: K, id: &str) -> Vec<String> {
+    /// Who names `id` (of `kind`) among the resources: (kind label, id) each.
+    fn users_of(resources: &Resources, kind: K, id: &str) -> Vec<(String, String)> {
         use v1::resource_spec::Spec;
         resources
             .values()
@@ -338,16 +373,7 @@ impl QemuDriver {
                 }
                 _ => false,
             })
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    K::try_from(e.request.kind)
-                        .unwrap_or(K::Unspecified)
-                        .as_str_name()
-                        .to_ascii_lowercase(),
-                    e.request.id
-                )
-            })
+            .map(|e| (kind_label(e.request.kind), e.request.id.clone()))
             .collect()
     }
 
@@ -388,7 +414,7 @@ impl Driver for QemuDriver {
                 network_area: AREA.to_owned(),
                 arch: v1::Architecture::X8664 as i32,
                 cpu_model: format!("QEMU ({})", i.config.accel.as_str()),
-                clock_mhz: 0,
+                clock_mhz: host_clock_mhz(),
                 vcpu_ratio: VCPU_RATIO,
             }],
             hosts: vec![v1::Host {
