@@ -159,9 +159,56 @@ pub fn render(ports: &[Port]) -> String {
     out
 }
 
+/// The driver's NAT table in every VPC namespace (public addresses).
+pub const NAT_TABLE: &str = "yunshu_nat";
+
+/// A public address bound to a private one in the VPC: what comes in for
+/// `public` goes to `private`; if `outbound`, what `private` sends out
+/// through the uplink leaves as `public` (a VM's; a balancer only answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub public: Ipv4Addr,
+    pub private: Ipv4Addr,
+    pub outbound: bool,
+}
+
+/// The nftables script that makes the NAT table exactly `bindings`.
+pub fn render_nat(uplink: &str, bindings: &[Binding]) -> String {
+    let mut out =
+        format!("add table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}\ntable ip {NAT_TABLE} {{\n");
+    out.push_str(
+        "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n",
+    );
+    for b in bindings {
+        let _ = writeln!(out, "    ip daddr {} dnat to {}", b.public, b.private);
+    }
+    out.push_str("  }\n");
+    out.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n",
+    );
+    for b in bindings.iter().filter(|b| b.outbound) {
+        let _ = writeln!(
+            out,
+            "    oifname \"{uplink}\" ip saddr {} snat to {}",
+            b.private, b.public
+        );
+    }
+    out.push_str("  }\n}\n");
+    out
+}
+
+/// Loads `render_nat(uplink, bindings)` into namespace `ns`.
+pub async fn apply_nat(ns: &str, uplink: &str, bindings: &[Binding]) -> Result<(), QemuError> {
+    load(ns, &render_nat(uplink, bindings)).await
+}
+
 /// Loads `render(ports)` into namespace `ns`.
 pub async fn apply(ns: &str, ports: &[Port]) -> Result<(), QemuError> {
-    let script = render(ports);
+    load(ns, &render(ports)).await
+}
+
+/// Runs an nftables script in namespace `ns` (one transaction).
+async fn load(ns: &str, script: &str) -> Result<(), QemuError> {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])
         .stdin(std::process::Stdio::piped())

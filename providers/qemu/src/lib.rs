@@ -23,6 +23,7 @@ pub mod accel;
 pub mod driver;
 pub mod firewall;
 pub mod guest;
+pub mod lb;
 pub mod net;
 pub mod qmp;
 pub mod vm;

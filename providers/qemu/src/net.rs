@@ -216,6 +216,193 @@ pub async fn delete_vpc(vpc_id: &str) -> Result<(), QemuError> {
     Ok(())
 }
 
+/// The namespace standing for the outside world of one driver (its public
+/// addresses are routed there; tests call from it as "the internet"). Named
+/// by a stable hash of `scope` (the driver's state directory), so two drivers
+/// on one machine never share one.
+pub fn public_namespace(scope: &str) -> String {
+    format!("{PUBLIC_PREFIX}{:016x}", fnv1a(scope))
+}
+
+/// Every public namespace starts with this.
+pub const PUBLIC_PREFIX: &str = "yspub-";
+
+/// The address both ends of every uplink use on the public side: each VPC
+/// routes its default there (`onlink`), and every VPC may use the same one
+/// because each uplink is its own link.
+pub const UPLINK_PEER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 0, 1);
+
+/// The uplink's name inside every VPC namespace.
+pub const UPLINK: &str = "up0";
+
+/// Creates the public namespace (idempotent), routing on.
+pub async fn create_public(ns: &str) -> Result<(), QemuError> {
+    if !namespaces().await?.iter().any(|n| n == ns) {
+        ip(&["netns", "add", ns]).await?;
+    }
+    ip(&["-n", ns, "link", "set", "lo", "up"]).await?;
+    sysctl(ns, "net/ipv4/ip_forward", "1").await
+}
+
+/// Deletes a namespace if it exists (idempotent).
+pub async fn delete_namespace(ns: &str) -> Result<(), QemuError> {
+    if namespaces().await?.iter().any(|n| n == ns) {
+        ip(&["netns", "del", ns]).await?;
+    }
+    Ok(())
+}
+
+async fn namespaces() -> Result<Vec<String>, QemuError> {
+    Ok(ip(&["netns", "list"])
+        .await?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The uplink's name in the public namespace for `vpc_id` (≤ 15 bytes).
+fn uplink_outside(vpc_id: &str) -> String {
+    format!("u{:012x}", fnv1a(vpc_id) >> 16)
+}
+
+/// A veth pair from the VPC to the public namespace (idempotent): the VPC's
+/// default route goes out through it, public addresses come in.
+pub async fn add_uplink(vpc_id: &str, public: &str) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    let outside = uplink_outside(vpc_id);
+    if ip(&["-n", &ns, "link", "show", UPLINK]).await.is_err() {
+        ip(&[
+            "-n", public, "link", "add", &outside, "type", "veth", "peer", "name", UPLINK, "netns",
+            &ns,
+        ])
+        .await?;
+    }
+    let peer = format!("{UPLINK_PEER}/32");
+    ip(&["-n", public, "addr", "replace", &peer, "dev", &outside]).await?;
+    ip(&["-n", public, "link", "set", &outside, "up"]).await?;
+    ip(&["-n", &ns, "link", "set", UPLINK, "up"]).await?;
+    ip(&[
+        "-n",
+        &ns,
+        "route",
+        "replace",
+        "default",
+        "via",
+        &UPLINK_PEER.to_string(),
+        "dev",
+        UPLINK,
+        "onlink",
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Routes public address `eip` to the VPC: on its uplink inside, a host
+/// route to that uplink outside (idempotent).
+pub async fn add_public_ip(
+    vpc_id: &str,
+    public: &str,
+    eip: std::net::Ipv4Addr,
+) -> Result<(), QemuError> {
+    add_uplink(vpc_id, public).await?;
+    let ns = namespace(vpc_id);
+    ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "replace",
+        &format!("{eip}/32"),
+        "dev",
+        UPLINK,
+    ])
+    .await?;
+    ip(&[
+        "-n",
+        public,
+        "route",
+        "replace",
+        &format!("{eip}/32"),
+        "dev",
+        &uplink_outside(vpc_id),
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Takes public address `eip` away from the VPC (idempotent).
+pub async fn remove_public_ip(
+    vpc_id: &str,
+    public: &str,
+    eip: std::net::Ipv4Addr,
+) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    let _ = ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "del",
+        &format!("{eip}/32"),
+        "dev",
+        UPLINK,
+    ])
+    .await;
+    let _ = ip(&["-n", public, "route", "del", &format!("{eip}/32")]).await;
+    Ok(())
+}
+
+/// The public addresses on the VPC's uplink (none if it has no uplink).
+pub async fn uplink_addresses(vpc_id: &str) -> Result<Vec<std::net::Ipv4Addr>, QemuError> {
+    let ns = namespace(vpc_id);
+    let Ok(out) = ip(&["-n", &ns, "-4", "-o", "addr", "show", "dev", UPLINK]).await else {
+        return Ok(Vec::new());
+    };
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect())
+}
+
+/// Puts a balancer's address on the VPC's loopback (like a gateway: guests
+/// reach it through proxy ARP); idempotent.
+pub async fn add_local_address(vpc_id: &str, address: std::net::Ipv4Addr) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "replace",
+        &format!("{address}/32"),
+        "dev",
+        GATEWAYS,
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Removes an address put there by [`add_local_address`] (idempotent).
+pub async fn remove_local_address(
+    vpc_id: &str,
+    address: std::net::Ipv4Addr,
+) -> Result<(), QemuError> {
+    let ns = namespace(vpc_id);
+    let _ = ip(&[
+        "-n",
+        &ns,
+        "addr",
+        "del",
+        &format!("{address}/32"),
+        "dev",
+        GATEWAYS,
+    ])
+    .await;
+    Ok(())
+}
+
 /// Deletes the namespaces of the given VPCs when dropped (tests: however
 /// they end).
 pub struct DeleteOnDrop(pub Vec<String>);

@@ -12,6 +12,9 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::QemuError;
 
+/// How long a QMP greeting may take.
+pub const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Qmp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
@@ -19,7 +22,22 @@ pub struct Qmp {
 
 impl Qmp {
     /// Connects to a QMP socket and leaves capabilities negotiation mode.
+    /// QEMU serves one QMP client at a time and leaves a second one waiting
+    /// for its greeting: that wait is bounded ([`GREETING_TIMEOUT`]) so a
+    /// busy monitor is an error, not a hang.
     pub async fn connect(path: &Path) -> Result<Qmp, QemuError> {
+        tokio::time::timeout(GREETING_TIMEOUT, Self::handshake(path))
+            .await
+            .map_err(|_| QemuError::Timeout {
+                what: format!(
+                    "QMP greeting on {} (another client holds it?)",
+                    path.display()
+                ),
+                seconds: GREETING_TIMEOUT.as_secs(),
+            })?
+    }
+
+    async fn handshake(path: &Path) -> Result<Qmp, QemuError> {
         let stream = UnixStream::connect(path)
             .await
             .map_err(QemuError::io(format!("QMP socket {}", path.display())))?;

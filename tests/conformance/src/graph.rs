@@ -59,12 +59,14 @@ pub(crate) const EDGES: [Edge; 12] = [
         to: &[K::Subnet],
         required: false,
     },
+    // A balancer listens on an address of its subnet: a real one has
+    // nowhere to serve without it (the controller always names one).
     Edge {
         from: K::LoadBalancer,
         field: "load_balancer.subnet",
         slot: Slot::Subnet,
         to: &[K::Subnet],
-        required: false,
+        required: true,
     },
     Edge {
         from: K::Vm,
@@ -365,8 +367,8 @@ mod tests {
         let (plan, target) = in_use_plan(lb_member, &ALL).expect("plan");
         assert_eq!(
             (kinds(&plan), target),
-            (vec![K::Vm, K::LoadBalancer], 0),
-            "the LB names only the member"
+            (vec![K::Vm, K::Vpc, K::Subnet, K::LoadBalancer], 0),
+            "the LB names the member and the subnet it must have, nothing optional"
         );
     }
 }

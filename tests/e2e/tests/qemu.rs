@@ -4,7 +4,7 @@
 //! order on provider qemu becomes real: the system's VPC (a namespace), its
 //! subnet and default security group, and a VM whose guest boots and answers
 //! HTTP inside the VPC; the order turns `test_env_ready` only then. An order
-//! needing a kind the driver lacks (a load balancer) is refused at approval
+//! needing a kind the driver lacks (a data volume) is refused at approval
 //! with that kind, never left waiting.
 
 use std::sync::Arc;
@@ -60,11 +60,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     ] {
         assert!(info.kinds.contains(&(k as i32)), "{k:?}");
     }
-    assert!(
-        !info
-            .kinds
-            .contains(&(v1::ResourceKind::LoadBalancer as i32))
-    );
+    assert!(!info.kinds.contains(&(v1::ResourceKind::Volume as i32)));
     let apply = v1::ApplyRequest {
         kind: v1::ResourceKind::Vm as i32,
         id: "vm-qemu-e2e-1".to_owned(),
@@ -134,17 +130,16 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // An order needing a load balancer: refused at approval, naming it.
+    // An order needing a data volume: refused at approval, naming it.
     let (_, lb_order) = people
         .accepted_order_with(
             &c.url,
-            "QEMU 负载均衡试点",
+            "QEMU 数据盘试点",
             "qemu",
             json!({
-                "lines": [yunshu_e2e::small_vm_line("web", 1)],
-                "load_balancers": [{"name": "web-lb", "network_area": "gov_extranet",
-                    "members": "web", "listeners": [{"protocol": "http", "port": 80,
-                    "backend_port": 80, "algorithm": "weighted_round_robin"}]}]
+                "lines": [yunshu_e2e::small_vm_line("app", 1)],
+                "volumes": [{"name": "app-data", "server_name": "app", "size_gib": 20,
+                    "tier": "standard"}]
             }),
         )
         .await;
@@ -159,7 +154,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     assert_eq!(s, 409, "{refusal}");
     assert_eq!(refusal["code"], "PROVIDER_KINDS_UNSUPPORTED", "{refusal}");
     let kinds = refusal["details"]["kinds"].to_string();
-    assert!(kinds.contains("load_balancer"), "{refusal}");
+    assert!(kinds.contains("volume"), "{refusal}");
     assert!(
         !kinds.contains("vpc") && !kinds.contains("\"vm\""),
         "{refusal}"

@@ -1,5 +1,6 @@
 //! The QEMU driver passes the driver conformance kit over real mutual TLS for
-//! every kind it declares (VPC, subnet, security group, VM): a real controller
+//! every kind it declares (VPC, subnet, security group, VM, load balancer,
+//! public IP): a real controller
 //! bootstraps it, the kit connects with a controller client certificate. The
 //! generic checks run on VPCs and security groups (cheap to make many of);
 //! the lifecycle and reference checks cover every declared kind, VMs with
@@ -23,6 +24,7 @@ async fn the_qemu_driver_passes_the_conformance_kit_for_every_kind_it_declares()
     let namespaces_before = yunshu_qemu::net::list_vpcs().await.expect("netns");
     let state = tempfile::tempdir().expect("tempdir");
     let _reaper = ReapOnDrop(state.path().join("vms"));
+    let _balancers = yunshu_qemu::lb::StopOnDrop(state.path().join("lbs"));
     let controller = Controller::start(Duration::from_secs(3600)).await;
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let qemu = QemuDriver::open(

@@ -17,7 +17,7 @@ use yunshu_proto::errors::{reasons, status};
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 
-use super::network::{subnet_gateway, subnet_spec, vpc_of_subnet};
+use super::network::{address_in, subnet_gateway, subnet_spec, vpc_of_subnet};
 use super::{
     Entry, QemuDriver, Resources, VCPU_RATIO, internal, invalid, missing, spec_of, storage,
 };
@@ -128,62 +128,12 @@ impl QemuDriver {
         let Some(nic) = vm.nics.first() else {
             return Ok(None);
         };
-        let subnet = Self::get_entry(resources, K::Subnet, &nic.subnet)
-            .and_then(subnet_spec)
-            .ok_or_else(|| missing("subnet", &nic.subnet))?;
-        let (cidr, gateway) = subnet_gateway(subnet)?;
-        // Addresses held by the other VMs of this subnet.
-        let taken: Vec<u32> = resources
-            .values()
-            .filter(|e| e.request.id != request.id)
-            .filter(|e| {
-                vm_spec(&e.request).is_some_and(|v| v.nics.iter().any(|n| n.subnet == nic.subnet))
-            })
-            .filter_map(|e| e.state.outputs.get("private_ip").and_then(|a| parse_ip(a)))
-            .collect();
-        let kept = Self::get_entry(resources, K::Vm, &request.id)
-            .filter(|e| {
-                vm_spec(&e.request)
-                    .is_some_and(|v| v.nics.first().map(|n| &n.subnet) == Some(&nic.subnet))
-            })
-            .and_then(|e| e.state.outputs.get("private_ip"))
-            .and_then(|a| parse_ip(a));
-        let usable = |a: u32| cidr.contains(a) && a != cidr.net && a != cidr.last() && a != gateway;
-        let address = if nic.ip.is_empty() {
-            match kept {
-                Some(a) => a,
-                None => (cidr.net + 1..cidr.last())
-                    .find(|a| usable(*a) && !taken.contains(a))
-                    .ok_or_else(|| {
-                        status(
-                            Code::FailedPrecondition,
-                            reasons::IP_POOL_EXHAUSTED,
-                            format!("subnet {} ({cidr}) has no free address", nic.subnet),
-                        )
-                    })?,
-            }
-        } else {
-            let a = parse_ip(&nic.ip)
-                .ok_or_else(|| invalid(format!("{:?} is not an IPv4 address", nic.ip)))?;
-            if !usable(a) {
-                return Err(invalid(format!(
-                    "{} is not a guest address of {cidr}",
-                    nic.ip
-                )));
-            }
-            if taken.contains(&a) {
-                return Err(invalid(format!("{} is already another VM's", nic.ip)));
-            }
-            a
-        };
-        let vpc = vpc_of_subnet(resources, &nic.subnet)
-            .ok_or_else(|| missing("subnet", &nic.subnet))?
-            .to_owned();
+        let place = address_in(resources, &nic.subnet, &request.id, &nic.ip)?;
         Ok(Some(Wiring {
-            vpc,
-            gateway: Ipv4Addr::from(gateway),
-            prefix: cidr.prefix,
-            address: Ipv4Addr::from(address),
+            vpc: place.vpc,
+            gateway: place.gateway,
+            prefix: place.prefix,
+            address: place.address,
         }))
     }
 

@@ -19,6 +19,7 @@
 //! (`RESOURCE_IN_USE`), memory and vCPUs of the host, addresses of a subnet.
 
 mod compute;
+mod edge;
 mod network;
 mod storage;
 
@@ -49,7 +50,17 @@ const POOL: &str = "local-x86_64";
 const VCPU_RATIO: u32 = 4;
 
 /// The kinds this driver builds, in the order a restart rebuilds them.
-const KINDS: [K; 4] = [K::Vpc, K::Subnet, K::SecurityGroup, K::Vm];
+const KINDS: [K; 6] = [
+    K::Vpc,
+    K::Subnet,
+    K::SecurityGroup,
+    K::Vm,
+    K::LoadBalancer,
+    K::Eip,
+];
+
+/// The network area public IPs and internet-facing balancers are placed in.
+const INTERNET_AREA: &str = "local-internet";
 
 /// What the driver is given.
 #[derive(Debug, Clone)]
@@ -194,7 +205,7 @@ impl QemuDriver {
     /// then VMs (adopted if their QEMU runs, started again if not), then the
     /// firewalls.
     pub async fn open(config: QemuConfig, events: EventSink) -> Result<QemuDriver, QemuError> {
-        for dir in ["vms", "res"] {
+        for dir in ["vms", "res", "lbs"] {
             let dir = config.state_dir.join(dir);
             tokio::fs::create_dir_all(&dir)
                 .await
@@ -217,18 +228,17 @@ impl QemuDriver {
         let mut resources = driver.inner.resources.lock().await;
         for kind in KINDS {
             for request in driver.saved(kind).await? {
-                let state = if kind == K::Vm {
-                    driver.recover_vm(&resources, &request).await?
-                } else {
-                    driver
-                        .build_network(&resources, &request)
-                        .await
-                        .map_err(|e| QemuError::Guest(e.message().to_owned()))?
+                let built = match kind {
+                    K::Vm => Ok(driver.recover_vm(&resources, &request).await?),
+                    K::LoadBalancer | K::Eip => driver.build_edge(&resources, &request).await,
+                    _ => driver.build_network(&resources, &request).await,
                 };
+                let state = built.map_err(|e| QemuError::Guest(e.message().to_owned()))?;
                 resources.insert((kind as i32, request.id.clone()), Entry { request, state });
             }
         }
         driver.sync_firewalls(&resources).await?;
+        driver.sync_edges(&resources).await?;
         drop(resources);
         Ok(driver)
     }
@@ -371,6 +381,17 @@ impl QemuDriver {
                         && e.request.id != id
                         && sg.rules.iter().any(|r| r.remote_group == id)
                 }
+                Some(Spec::LoadBalancer(lb)) => match kind {
+                    K::Subnet => lb.subnet == id,
+                    K::Vm => lb
+                        .listeners
+                        .iter()
+                        .any(|l| l.members.iter().any(|m| m.target == id)),
+                    _ => false,
+                },
+                Some(Spec::Eip(eip)) => {
+                    matches!(kind, K::Vm | K::LoadBalancer) && eip.bind_to == id
+                }
                 _ => false,
             })
             .map(|e| (kind_label(e.request.kind), e.request.id.clone()))
@@ -402,11 +423,31 @@ impl Driver for QemuDriver {
                 id: ZONE.to_owned(),
                 name: "本机".to_owned(),
             }],
-            network_areas: vec![v1::NetworkArea {
-                id: AREA.to_owned(),
+            network_areas: vec![
+                v1::NetworkArea {
+                    id: AREA.to_owned(),
+                    zone: ZONE.to_owned(),
+                    name: "本机政务外网区".to_owned(),
+                    kind: v1::NetworkAreaKind::GovExtranet as i32,
+                },
+                v1::NetworkArea {
+                    id: INTERNET_AREA.to_owned(),
+                    zone: ZONE.to_owned(),
+                    name: "本机互联网区".to_owned(),
+                    kind: v1::NetworkAreaKind::Internet as i32,
+                },
+            ],
+            ip_pools: vec![v1::IpPool {
+                id: "local-public".to_owned(),
                 zone: ZONE.to_owned(),
-                name: "本机政务外网区".to_owned(),
-                kind: v1::NetworkAreaKind::GovExtranet as i32,
+                network_area: INTERNET_AREA.to_owned(),
+                cidrs: vec![edge::PUBLIC_CIDR.to_owned()],
+                total: edge::public_pool_size(),
+            }],
+            bandwidth: vec![v1::Bandwidth {
+                zone: ZONE.to_owned(),
+                network_area: INTERNET_AREA.to_owned(),
+                total_mbps: 1_000,
             }],
             pools: vec![v1::Pool {
                 id: POOL.to_owned(),
@@ -428,7 +469,6 @@ impl Driver for QemuDriver {
             }],
             storage_classes: storage::classes(&i.config.state_dir),
             revision: 1,
-            ..Default::default()
         })
     }
 
@@ -439,7 +479,12 @@ impl Driver for QemuDriver {
         let key = (request.kind, request.id.clone());
         let existed = resources.contains_key(&key);
         let state = match spec_of(request) {
-            Some(Spec::Vm(_)) => self.apply_vm(&mut resources, request).await?,
+            Some(Spec::Vm(_)) => {
+                let state = self.apply_vm(&mut resources, request).await?;
+                // Its address may be what a public IP waits for.
+                self.sync_edges(&resources).await.map_err(internal)?;
+                state
+            }
             Some(Spec::Vpc(_) | Spec::Subnet(_) | Spec::SecurityGroup(_)) => {
                 self.check_network(&resources, request)?;
                 self.save(request).await?;
@@ -456,11 +501,26 @@ impl Driver for QemuDriver {
                 }
                 state
             }
+            Some(Spec::LoadBalancer(_) | Spec::Eip(_)) => {
+                self.check_edge(&resources, request)?;
+                self.save(request).await?;
+                let state = self.build_edge(&resources, request).await?;
+                resources.insert(
+                    key,
+                    Entry {
+                        request: request.clone(),
+                        state: state.clone(),
+                    },
+                );
+                self.sync_edges(&resources).await.map_err(internal)?;
+                state
+            }
             _ => {
                 return Err(status(
                     Code::InvalidArgument,
                     reasons::KIND_UNSUPPORTED,
-                    "this QEMU driver builds VPCs, subnets, security groups and VMs",
+                    "this QEMU driver builds VPCs, subnets, security groups, VMs, \
+                     load balancers and public IPs",
                 ));
             }
         };
@@ -490,6 +550,10 @@ impl Driver for QemuDriver {
         let request = entry.request.clone();
         match kind {
             K::Vm => self.destroy_vm(&resources, &request).await?,
+            K::LoadBalancer | K::Eip => {
+                let outputs = entry.state.outputs.clone();
+                self.destroy_edge(&resources, &request, &outputs).await?
+            }
             _ => self.destroy_network(&resources, &request).await?,
         }
         self.forget(kind, id).await?;
@@ -498,6 +562,9 @@ impl Driver for QemuDriver {
         };
         if matches!(kind, K::Vm | K::SecurityGroup) {
             self.sync_firewalls(&resources).await.map_err(internal)?;
+        }
+        if kind == K::Eip {
+            self.sync_edges(&resources).await.map_err(internal)?;
         }
         let mut state = entry.state;
         state.phase = v1::Phase::Deleted as i32;

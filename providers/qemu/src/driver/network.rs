@@ -5,7 +5,8 @@
 use std::net::Ipv4Addr;
 
 use yunshu_driver_sdk::cidr::{Cidr, fmt_ip, parse_ip};
-use yunshu_proto::tonic::Status;
+use yunshu_proto::errors::{reasons, status};
+use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 
 use super::{Entry, QemuDriver, Resources, internal, invalid, missing, spec_of};
@@ -233,6 +234,86 @@ impl QemuDriver {
         }
         Ok(())
     }
+}
+
+/// An address in a subnet for a VM's NIC or a balancer.
+pub(super) struct Place {
+    pub vpc: String,
+    pub gateway: Ipv4Addr,
+    pub prefix: u8,
+    pub address: Ipv4Addr,
+}
+
+/// The address of `subnet` held by resource `id` of `kind` (a VM's NIC, a
+/// balancer's VIP), if it has one there.
+fn held_in(entry: &Entry, subnet: &str) -> Option<u32> {
+    let (in_subnet, key) = match spec_of(&entry.request) {
+        Some(Spec::Vm(vm)) => (vm.nics.iter().any(|n| n.subnet == subnet), "private_ip"),
+        Some(Spec::LoadBalancer(lb)) => (lb.subnet == subnet, "vip"),
+        _ => (false, ""),
+    };
+    if !in_subnet {
+        return None;
+    }
+    entry.state.outputs.get(key).and_then(|a| parse_ip(a))
+}
+
+/// Where resource `own` goes in `subnet`: the address `wanted` (checked) or,
+/// if empty, the one it already holds there or the lowest free one.
+pub(super) fn address_in(
+    resources: &Resources,
+    subnet_id: &str,
+    own: &str,
+    wanted: &str,
+) -> Result<Place, Status> {
+    let subnet = QemuDriver::get_entry(resources, K::Subnet, subnet_id)
+        .and_then(subnet_spec)
+        .ok_or_else(|| missing("subnet", subnet_id))?;
+    let (cidr, gateway) = subnet_gateway(subnet)?;
+    let mut kept = None;
+    let mut taken = Vec::new();
+    for e in resources.values() {
+        if let Some(a) = held_in(e, subnet_id) {
+            if e.request.id == own {
+                kept = Some(a);
+            } else {
+                taken.push(a);
+            }
+        }
+    }
+    let usable = |a: u32| cidr.contains(a) && a != cidr.net && a != cidr.last() && a != gateway;
+    let address = if wanted.is_empty() {
+        match kept {
+            Some(a) => a,
+            None => (cidr.net + 1..cidr.last())
+                .find(|a| usable(*a) && !taken.contains(a))
+                .ok_or_else(|| {
+                    status(
+                        Code::FailedPrecondition,
+                        reasons::IP_POOL_EXHAUSTED,
+                        format!("subnet {subnet_id} ({cidr}) has no free address"),
+                    )
+                })?,
+        }
+    } else {
+        let a = parse_ip(wanted)
+            .ok_or_else(|| invalid(format!("{wanted:?} is not an IPv4 address")))?;
+        if !usable(a) {
+            return Err(invalid(format!(
+                "{wanted} is not a guest address of {cidr}"
+            )));
+        }
+        if taken.contains(&a) {
+            return Err(invalid(format!("{wanted} is already taken in {subnet_id}")));
+        }
+        a
+    };
+    Ok(Place {
+        vpc: subnet.vpc.clone(),
+        gateway: Ipv4Addr::from(gateway),
+        prefix: cidr.prefix,
+        address: Ipv4Addr::from(address),
+    })
 }
 
 /// The VPC of a subnet id.
