@@ -120,6 +120,7 @@ async fn security_groups_decide_who_answers_and_everything_survives_a_restart() 
         image,
         accel: Accel::Tcg,
         reserved_memory_mib: 1024,
+        arm64: None,
     };
     let log = EventLog::new(1000);
     let driver = QemuDriver::open(config.clone(), log.sink())

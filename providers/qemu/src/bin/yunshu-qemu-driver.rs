@@ -1,9 +1,9 @@
 //! `yunshu-qemu-driver`: real virtual machines on this host through QEMU,
 //! served to a yunshu controller over the driver protocol with mutual TLS.
-//! Registers with a one-time bootstrap token like every driver. VMs only so
-//! far (networks, volumes, load balancers and backups are the next parts of
-//! issue 15); its `GetInfo` says so, and the controller refuses orders that
-//! need more.
+//! Registers with a one-time bootstrap token like every driver. It builds
+//! VPCs, subnets, security groups, VMs (an x86_64 pool and, unless turned
+//! off, an arm64 pool carved out of this host), load balancers and public
+//! IPs; its `GetInfo` says so, and the controller refuses orders needing more.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yunshu_driver_sdk::{EventLog, ServeOptions};
-use yunshu_qemu::driver::{QemuConfig, QemuDriver};
+use yunshu_qemu::driver::{Arm64Pool, QemuConfig, QemuDriver, host_memory_mib};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::Accel;
 
@@ -45,6 +45,14 @@ struct Args {
     /// Memory kept for the host, never given to guests (MiB).
     #[arg(long, default_value_t = 2048)]
     reserved_memory_mib: u64,
+    /// Cores set aside for the arm64 pool (0 = no arm64 pool; default: a
+    /// quarter of the cores, at least one, when the host has two or more).
+    #[arg(long)]
+    arm64_cores: Option<u32>,
+    /// Memory set aside for the arm64 pool (MiB; default: a quarter of the
+    /// host's memory).
+    #[arg(long)]
+    arm64_memory_mib: Option<u64>,
     /// `auto` boots a probe guest under KVM and falls back to TCG.
     #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
     accel: String,
@@ -102,6 +110,28 @@ async fn run(args: Args) -> Result<(), String> {
             probe.accel
         }
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let arm64_cores = args
+        .arm64_cores
+        .unwrap_or(if cores >= 2 { (cores / 4).max(1) } else { 0 });
+    let arm64 = if arm64_cores == 0 {
+        None
+    } else {
+        match guest::build(&cache, GuestArch::Arm64).await {
+            Ok(image) => Some(Arm64Pool {
+                image,
+                cores: arm64_cores,
+                memory_mib: args
+                    .arm64_memory_mib
+                    .unwrap_or_else(|| host_memory_mib() / 4),
+            }),
+            Err(e) => {
+                // x86_64 guests are still worth serving; say why arm64 is not.
+                tracing::warn!(error = %e, "no arm64 pool: its guest could not be built");
+                None
+            }
+        }
+    };
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let driver = QemuDriver::open(
         QemuConfig {
@@ -109,6 +139,7 @@ async fn run(args: Args) -> Result<(), String> {
             image,
             accel,
             reserved_memory_mib: args.reserved_memory_mib,
+            arm64,
         },
         log.sink(),
     )

@@ -44,45 +44,52 @@ struct Wiring {
 }
 
 impl QemuDriver {
-    /// The memory and vCPUs of every VM but `except`.
-    fn committed(resources: &Resources, except: &str) -> (u64, u32) {
+    /// The memory and vCPUs of every VM of `arch` but `except`.
+    fn committed(resources: &Resources, arch: i32, except: &str) -> (u64, u32) {
         resources
             .values()
             .filter(|e| e.request.id != except)
             .filter_map(|e| vm_spec(&e.request))
+            .filter(|vm| vm.arch == arch)
             .fold((0, 0), |(m, c), vm| (m + vm.memory_mib, c + vm.vcpu))
     }
 
+    /// Whether the VM fits its pool's share of the host (memory never
+    /// overcommitted, at most [`VCPU_RATIO`] vCPU per core).
     fn check_capacity(
         &self,
         resources: &Resources,
         request: &v1::ApplyRequest,
         vm: &v1::VmSpec,
     ) -> Result<(), Status> {
-        let (memory, vcpus) = Self::committed(resources, &request.id);
-        let usable = self
-            .inner
-            .memory_mib
-            .saturating_sub(self.inner.config.reserved_memory_mib);
+        let arch = v1::Architecture::try_from(vm.arch).unwrap_or_default();
+        let (cores, usable) = self.budget(arch).ok_or_else(|| {
+            status(
+                Code::FailedPrecondition,
+                reasons::ARCH_MISMATCH,
+                format!("this host has no {arch:?} pool"),
+            )
+        })?;
+        let (memory, vcpus) = Self::committed(resources, vm.arch, &request.id);
         if memory + vm.memory_mib > usable {
             return Err(status(
                 Code::FailedPrecondition,
                 reasons::HOST_MEMORY_EXHAUSTED,
                 format!(
-                    "{} MiB asked, {} of {} MiB free for guests",
+                    "{} MiB asked, {} of {} MiB free for {arch:?} guests",
                     vm.memory_mib,
                     usable.saturating_sub(memory),
                     usable
                 ),
             ));
         }
-        let limit = self.inner.cores * VCPU_RATIO;
+        let limit = cores * VCPU_RATIO;
         if vcpus + vm.vcpu > limit {
             return Err(status(
                 Code::FailedPrecondition,
                 reasons::HOST_VCPU_EXHAUSTED,
                 format!(
-                    "{} vCPU asked, {} of {limit} free",
+                    "{} vCPU asked, {} of {limit} free for {arch:?} guests",
                     vm.vcpu,
                     limit.saturating_sub(vcpus)
                 ),
@@ -101,11 +108,12 @@ impl QemuDriver {
         if vm.vcpu == 0 || vm.memory_mib < 64 {
             return Err(invalid("a VM needs at least 1 vCPU and 64 MiB"));
         }
-        if vm.arch != v1::Architecture::X8664 as i32 {
+        let arch = v1::Architecture::try_from(vm.arch).unwrap_or_default();
+        if self.pool_of(arch).is_none() {
             return Err(status(
                 Code::FailedPrecondition,
                 reasons::ARCH_MISMATCH,
-                "this host runs x86_64 guests only",
+                format!("this host has no pool of {arch:?} guests"),
             ));
         }
         if let Some(disk) = &vm.system_disk
@@ -263,10 +271,14 @@ impl QemuDriver {
             }
             None => None,
         };
+        let arch = v1::Architecture::try_from(vm.arch).unwrap_or_default();
+        let (_, _, image) = self
+            .pool_of(arch)
+            .ok_or_else(|| QemuError::Guest(format!("no pool of {arch:?} guests")))?;
         Vm::start(&VmConfig {
             name: request.id.clone(),
             dir,
-            image: self.inner.config.image.clone(),
+            image,
             accel: self.inner.config.accel,
             vcpu: vm.vcpu,
             memory_mib: vm.memory_mib,

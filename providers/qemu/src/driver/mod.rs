@@ -45,6 +45,7 @@ pub use compute::BOOT_TIMEOUT;
 const ZONE: &str = "local";
 const AREA: &str = "local-gov";
 const POOL: &str = "local-x86_64";
+const POOL_ARM64: &str = "local-arm64";
 
 /// vCPUs per physical core the driver allows (SPEC: at most 4).
 const VCPU_RATIO: u32 = 4;
@@ -70,6 +71,18 @@ pub struct QemuConfig {
     pub accel: Accel,
     /// Memory kept for the host itself, never given to guests.
     pub reserved_memory_mib: u64,
+    /// A second pool of arm64 guests (always TCG), carved out of this host.
+    pub arm64: Option<Arm64Pool>,
+}
+
+/// The arm64 pool (一云多芯 on one host): its guest image and the cores and
+/// memory set aside for it. The x86_64 pool gets the rest, so the two pools
+/// together never promise more than the host has.
+#[derive(Debug, Clone)]
+pub struct Arm64Pool {
+    pub image: GuestImage,
+    pub cores: u32,
+    pub memory_mib: u64,
 }
 
 /// One resource: the request it was built from and what is observed.
@@ -103,7 +116,7 @@ fn now_ms() -> i64 {
 }
 
 /// The host's memory in MiB (`/proc/meminfo` MemTotal).
-fn host_memory_mib() -> u64 {
+pub fn host_memory_mib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -326,15 +339,23 @@ impl QemuDriver {
         phase: v1::Phase,
         message: &str,
     ) -> v1::ResourceState {
-        let kind = K::try_from(request.kind).unwrap_or(K::Unspecified);
         let mut outputs = std::collections::HashMap::new();
-        if kind == K::Vm {
-            outputs.insert(
-                "accelerator".to_owned(),
-                self.inner.config.accel.as_str().to_owned(),
-            );
+        if let Some(v1::resource_spec::Spec::Vm(vm)) = spec_of(request) {
+            // arm64 guests are always translated (TCG) on this host.
+            let accel = if vm.arch == v1::Architecture::Arm64 as i32 {
+                crate::vm::Accel::Tcg
+            } else {
+                self.inner.config.accel
+            };
+            outputs.insert("accelerator".to_owned(), accel.as_str().to_owned());
         }
         let running = phase == v1::Phase::Running;
+        let vm_pool = match spec_of(request) {
+            Some(v1::resource_spec::Spec::Vm(vm)) => {
+                self.pool_of(v1::Architecture::try_from(vm.arch).unwrap_or_default())
+            }
+            _ => None,
+        };
         v1::ResourceState {
             kind: request.kind,
             id: request.id.clone(),
@@ -345,16 +366,8 @@ impl QemuDriver {
             placement: Some(v1::Placement {
                 zone: ZONE.to_owned(),
                 network_area: AREA.to_owned(),
-                pool: if kind == K::Vm {
-                    POOL.to_owned()
-                } else {
-                    String::new()
-                },
-                host: if kind == K::Vm {
-                    self.inner.host.clone()
-                } else {
-                    String::new()
-                },
+                pool: vm_pool.as_ref().map(|p| p.0.to_owned()).unwrap_or_default(),
+                host: vm_pool.map(|p| p.1).unwrap_or_default(),
             }),
             outputs,
             idempotency_key: request.idempotency_key.clone(),
@@ -362,6 +375,100 @@ impl QemuDriver {
             spec: request.spec.clone(),
             updated_unix_ms: now_ms(),
         }
+    }
+
+    /// (cores, memory MiB) the pool of `arch` may give guests.
+    fn budget(&self, arch: v1::Architecture) -> Option<(u32, u64)> {
+        let i = &self.inner;
+        let usable = i.memory_mib.saturating_sub(i.config.reserved_memory_mib);
+        let (arm_cores, arm_memory) = i
+            .config
+            .arm64
+            .as_ref()
+            .map_or((0, 0), |a| (a.cores, a.memory_mib));
+        match arch {
+            v1::Architecture::X8664 => Some((
+                i.cores.saturating_sub(arm_cores).max(1),
+                usable.saturating_sub(arm_memory),
+            )),
+            v1::Architecture::Arm64 if i.config.arm64.is_some() => {
+                Some((arm_cores.max(1), arm_memory.min(usable)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The pool, host id and image of `arch`.
+    fn pool_of(&self, arch: v1::Architecture) -> Option<(&'static str, String, GuestImage)> {
+        match arch {
+            v1::Architecture::X8664 => Some((
+                POOL,
+                self.inner.host.clone(),
+                self.inner.config.image.clone(),
+            )),
+            v1::Architecture::Arm64 => self.inner.config.arm64.as_ref().map(|a| {
+                (
+                    POOL_ARM64,
+                    format!("{}-arm64", self.inner.host),
+                    a.image.clone(),
+                )
+            }),
+            _ => None,
+        }
+    }
+
+    fn pools(&self) -> Vec<v1::Pool> {
+        let mut pools = vec![v1::Pool {
+            id: POOL.to_owned(),
+            zone: ZONE.to_owned(),
+            network_area: AREA.to_owned(),
+            arch: v1::Architecture::X8664 as i32,
+            cpu_model: format!("QEMU ({})", self.inner.config.accel.as_str()),
+            clock_mhz: host_clock_mhz(),
+            vcpu_ratio: VCPU_RATIO,
+        }];
+        if self.inner.config.arm64.is_some() {
+            pools.push(v1::Pool {
+                id: POOL_ARM64.to_owned(),
+                zone: ZONE.to_owned(),
+                network_area: AREA.to_owned(),
+                arch: v1::Architecture::Arm64 as i32,
+                cpu_model: "QEMU Cortex-A57 (tcg)".to_owned(),
+                clock_mhz: host_clock_mhz(),
+                vcpu_ratio: VCPU_RATIO,
+            });
+        }
+        pools
+    }
+
+    fn hosts(&self) -> Vec<v1::Host> {
+        let i = &self.inner;
+        [v1::Architecture::X8664, v1::Architecture::Arm64]
+            .into_iter()
+            .filter_map(|arch| {
+                let (pool, host, _) = self.pool_of(arch)?;
+                let (cores, memory) = self.budget(arch)?;
+                // The reserve is kept out of the x86_64 host's memory; the
+                // arm64 host's share is already net of it.
+                let (memory_mib, reserved) = if arch == v1::Architecture::X8664 {
+                    (
+                        memory + i.config.reserved_memory_mib,
+                        i.config.reserved_memory_mib,
+                    )
+                } else {
+                    (memory, 0)
+                };
+                Some(v1::Host {
+                    id: host,
+                    pool: pool.to_owned(),
+                    cores,
+                    memory_mib,
+                    reserved_memory_mib: reserved,
+                    state: v1::HostState::Up as i32,
+                    model: String::new(),
+                })
+            })
+            .collect()
     }
 
     /// Who names `id` (of `kind`) among the resources: (kind label, id) each.
@@ -410,7 +517,11 @@ impl Driver for QemuDriver {
             name: "yunshu-qemu".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kinds: KINDS.iter().map(|k| *k as i32).collect(),
-            architectures: vec![v1::Architecture::X8664 as i32],
+            architectures: [v1::Architecture::X8664, v1::Architecture::Arm64]
+                .into_iter()
+                .filter(|a| self.pool_of(*a).is_some())
+                .map(|a| a as i32)
+                .collect(),
             simulator: false,
             ..Default::default()
         }
@@ -449,24 +560,8 @@ impl Driver for QemuDriver {
                 network_area: INTERNET_AREA.to_owned(),
                 total_mbps: 1_000,
             }],
-            pools: vec![v1::Pool {
-                id: POOL.to_owned(),
-                zone: ZONE.to_owned(),
-                network_area: AREA.to_owned(),
-                arch: v1::Architecture::X8664 as i32,
-                cpu_model: format!("QEMU ({})", i.config.accel.as_str()),
-                clock_mhz: host_clock_mhz(),
-                vcpu_ratio: VCPU_RATIO,
-            }],
-            hosts: vec![v1::Host {
-                id: i.host.clone(),
-                pool: POOL.to_owned(),
-                cores: i.cores,
-                memory_mib: i.memory_mib,
-                reserved_memory_mib: i.config.reserved_memory_mib,
-                state: v1::HostState::Up as i32,
-                model: String::new(),
-            }],
+            pools: self.pools(),
+            hosts: self.hosts(),
             storage_classes: storage::classes(&i.config.state_dir),
             revision: 1,
         })
