@@ -106,6 +106,8 @@ pub fn spec(res: &Resource) -> v1::ResourceSpec {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
+            // The controller has no restore request yet (the driver can).
+            restore_from: String::new(),
         }),
         ResourceSpec::Vpc(v) => Spec::Vpc(v1::VpcSpec {
             cidr: v.cidr.to_string(),

@@ -20,6 +20,7 @@
 //! Volumes, public IPs, load balancers and backups are the next parts.
 
 pub mod accel;
+pub mod cron;
 pub mod driver;
 pub mod firewall;
 pub mod guest;

@@ -28,7 +28,7 @@ const GATEWAYS: &str = "lo";
 
 /// FNV-1a, 64 bits: stable across builds and Rust versions (unlike the
 /// standard library's hasher), so names survive an upgrade.
-fn fnv1a(text: &str) -> u64 {
+pub(crate) fn fnv1a(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);

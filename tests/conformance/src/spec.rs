@@ -329,6 +329,7 @@ impl SpecFactory {
                 },
                 storage_class,
                 attach_to: target,
+                restore_from: String::new(),
             }),
             ResourceKind::Subnet => {
                 let vpc = links.vpc.clone().unwrap_or_default();

@@ -4,8 +4,8 @@
 //! order on provider qemu becomes real: the system's VPC (a namespace), its
 //! subnet and default security group, and a VM whose guest boots and answers
 //! HTTP inside the VPC; the order turns `test_env_ready` only then. An order
-//! needing a kind the driver lacks (a data volume) is refused at approval
-//! with that kind, never left waiting.
+//! needing a kind the driver lacks (a bare-metal server) is refused at
+//! approval with that kind, never left waiting.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +61,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     ] {
         assert!(info.kinds.contains(&(k as i32)), "{k:?}");
     }
-    assert!(!info.kinds.contains(&(v1::ResourceKind::Volume as i32)));
+    assert!(!info.kinds.contains(&(v1::ResourceKind::BareMetal as i32)));
     let apply = v1::ApplyRequest {
         kind: v1::ResourceKind::Vm as i32,
         id: "vm-qemu-e2e-1".to_owned(),
@@ -131,16 +131,15 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // An order needing a data volume: refused at approval, naming it.
+    // An order needing a bare-metal server: refused at approval, naming it.
     let (_, lb_order) = people
         .accepted_order_with(
             &c.url,
-            "QEMU 数据盘试点",
+            "QEMU 裸金属试点",
             "qemu",
             json!({
-                "lines": [yunshu_e2e::small_vm_line("app", 1)],
-                "volumes": [{"name": "app-data", "server_name": "app", "size_gib": 20,
-                    "tier": "standard"}]
+                "lines": [yunshu_e2e::small_vm_line("app", 1),
+                    yunshu_e2e::three_tier::server_line("bm", 1, "bare_metal", "arm64")]
             }),
         )
         .await;
@@ -155,7 +154,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
     assert_eq!(s, 409, "{refusal}");
     assert_eq!(refusal["code"], "PROVIDER_KINDS_UNSUPPORTED", "{refusal}");
     let kinds = refusal["details"]["kinds"].to_string();
-    assert!(kinds.contains("volume"), "{refusal}");
+    assert!(kinds.contains("bare_metal"), "{refusal}");
     assert!(
         !kinds.contains("vpc") && !kinds.contains("\"vm\""),
         "{refusal}"
@@ -178,10 +177,25 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
         if state.as_deref() == Some("test_env_ready") {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "order still {state:?}"
-        );
+        if started.elapsed() > Duration::from_secs(240) {
+            let (_, list) = c
+                .api(
+                    "GET",
+                    &format!("/api/v1/systems/{system}/resources"),
+                    &people.wang,
+                    None,
+                )
+                .await;
+            let (_, o) = c
+                .api(
+                    "GET",
+                    &format!("/api/v1/orders/{order}"),
+                    &people.wang,
+                    None,
+                )
+                .await;
+            panic!("order still {state:?}: {list}\n{o}");
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (s, list) = c

@@ -1,6 +1,6 @@
 //! The QEMU driver passes the driver conformance kit over real mutual TLS for
-//! every kind it declares (VPC, subnet, security group, VM, load balancer,
-//! public IP): a real controller
+//! every kind it declares (VPC, subnet, security group, VM, volume, load
+//! balancer, public IP, snapshot, backup policy): a real controller
 //! bootstraps it, the kit connects with a controller client certificate. The
 //! generic checks run on VPCs and security groups (cheap to make many of);
 //! the lifecycle and reference checks cover every declared kind, VMs with

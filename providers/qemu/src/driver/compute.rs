@@ -185,7 +185,8 @@ impl QemuDriver {
                     state: state.clone(),
                 },
             );
-            let started = self.start_vm(request, wiring.as_ref()).await;
+            let volumes = self.volume_disks(resources, &request.id);
+            let started = self.start_vm(request, wiring.as_ref(), volumes).await;
             match started {
                 Ok(vm) => self.watch_boot(request.id.clone(), request.generation, vm.pid()),
                 Err(e) => {
@@ -245,6 +246,7 @@ impl QemuDriver {
         &self,
         request: &v1::ApplyRequest,
         wiring: Option<&Wiring>,
+        volumes: Vec<VmDisk>,
     ) -> Result<Vm, QemuError> {
         let vm = vm_spec(request).ok_or_else(|| QemuError::Guest("not a VM".to_owned()))?;
         let dir = self.vm_dir(&request.id);
@@ -284,11 +286,13 @@ impl QemuDriver {
             memory_mib: vm.memory_mib,
             outlives_caller: true,
             nic,
-            disks: vec![VmDisk {
+            disks: std::iter::once(VmDisk {
                 id: "system".to_owned(),
                 path: disk,
                 iops: storage::iops_of(&system.storage_class),
-            }],
+            })
+            .chain(volumes)
+            .collect(),
         })
         .await
     }
@@ -317,7 +321,8 @@ impl QemuDriver {
             Some(vm) => self.watch_boot(request.id.clone(), request.generation, vm.pid()),
             None => {
                 let wiring = self.wiring_after_restart(resources, request, address);
-                let vm = self.start_vm(request, wiring.as_ref()).await?;
+                let volumes = self.volume_disks(resources, &request.id);
+                let vm = self.start_vm(request, wiring.as_ref(), volumes).await?;
                 self.watch_boot(request.id.clone(), request.generation, vm.pid());
             }
         }

@@ -22,6 +22,7 @@ mod compute;
 mod edge;
 mod network;
 mod storage;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,13 +52,16 @@ const POOL_ARM64: &str = "local-arm64";
 const VCPU_RATIO: u32 = 4;
 
 /// The kinds this driver builds, in the order a restart rebuilds them.
-const KINDS: [K; 6] = [
+const KINDS: [K; 9] = [
     K::Vpc,
     K::Subnet,
     K::SecurityGroup,
+    K::Volume,
     K::Vm,
     K::LoadBalancer,
     K::Eip,
+    K::Snapshot,
+    K::BackupPolicy,
 ];
 
 /// The network area public IPs and internet-facing balancers are placed in.
@@ -218,7 +222,7 @@ impl QemuDriver {
     /// then VMs (adopted if their QEMU runs, started again if not), then the
     /// firewalls.
     pub async fn open(config: QemuConfig, events: EventSink) -> Result<QemuDriver, QemuError> {
-        for dir in ["vms", "res", "lbs"] {
+        for dir in ["vms", "res", "lbs", "volumes", "snapshots", "backups"] {
             let dir = config.state_dir.join(dir);
             tokio::fs::create_dir_all(&dir)
                 .await
@@ -244,6 +248,10 @@ impl QemuDriver {
                 let built = match kind {
                     K::Vm => Ok(driver.recover_vm(&resources, &request).await?),
                     K::LoadBalancer | K::Eip => driver.build_edge(&resources, &request).await,
+                    // Their disks are in place and plugged where they were.
+                    K::Volume | K::Snapshot | K::BackupPolicy => {
+                        Ok(driver.state_of(&request, v1::Phase::Running, ""))
+                    }
                     _ => driver.build_network(&resources, &request).await,
                 };
                 let state = built.map_err(|e| QemuError::Guest(e.message().to_owned()))?;
@@ -253,6 +261,7 @@ impl QemuDriver {
         driver.sync_firewalls(&resources).await?;
         driver.sync_edges(&resources).await?;
         drop(resources);
+        driver.schedule_backups();
         Ok(driver)
     }
 
@@ -499,6 +508,11 @@ impl QemuDriver {
                 Some(Spec::Eip(eip)) => {
                     matches!(kind, K::Vm | K::LoadBalancer) && eip.bind_to == id
                 }
+                Some(Spec::Volume(v)) => kind == K::Vm && v.attach_to == id,
+                Some(Spec::Snapshot(snap)) => {
+                    matches!(kind, K::Vm | K::Volume) && snap.source == id
+                }
+                Some(Spec::BackupPolicy(b)) => matches!(kind, K::Vm | K::Volume) && b.target == id,
                 _ => false,
             })
             .map(|e| (kind_label(e.request.kind), e.request.id.clone()))
@@ -610,12 +624,25 @@ impl Driver for QemuDriver {
                 self.sync_edges(&resources).await.map_err(internal)?;
                 state
             }
+            Some(Spec::Volume(_) | Spec::Snapshot(_) | Spec::BackupPolicy(_)) => {
+                self.check_storage(&resources, request)?;
+                self.save(request).await?;
+                let state = self.build_storage(&resources, request).await?;
+                resources.insert(
+                    key,
+                    Entry {
+                        request: request.clone(),
+                        state: state.clone(),
+                    },
+                );
+                state
+            }
             _ => {
                 return Err(status(
                     Code::InvalidArgument,
                     reasons::KIND_UNSUPPORTED,
                     "this QEMU driver builds VPCs, subnets, security groups, VMs, \
-                     load balancers and public IPs",
+                     volumes, snapshots, backup policies, load balancers and public IPs",
                 ));
             }
         };
@@ -649,6 +676,7 @@ impl Driver for QemuDriver {
                 let outputs = entry.state.outputs.clone();
                 self.destroy_edge(&resources, &request, &outputs).await?
             }
+            K::Volume | K::Snapshot | K::BackupPolicy => self.destroy_storage(&request).await?,
             _ => self.destroy_network(&resources, &request).await?,
         }
         self.forget(kind, id).await?;

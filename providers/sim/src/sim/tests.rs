@@ -606,6 +606,7 @@ async fn storage_ip_pool_and_bandwidth_limits() {
                 size_gib,
                 storage_class: class.into(),
                 attach_to: String::new(),
+                restore_from: String::new(),
             }),
         )
     };
@@ -1412,6 +1413,7 @@ fn volume(id: &str, generation: u64, attach_to: &str) -> v1::ApplyRequest {
             size_gib: 10,
             storage_class: "fsc-standard".into(),
             attach_to: attach_to.into(),
+            restore_from: String::new(),
         }),
         v1::Placement {
             zone: ZONE.into(),
