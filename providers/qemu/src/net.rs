@@ -271,7 +271,14 @@ fn uplink_outside(vpc_id: &str) -> String {
 pub async fn add_uplink(vpc_id: &str, public: &str) -> Result<(), QemuError> {
     let ns = namespace(vpc_id);
     let outside = uplink_outside(vpc_id);
-    if ip(&["-n", &ns, "link", "show", UPLINK]).await.is_err() {
+    // An uplink whose outer end is not in this public namespace (left by an
+    // earlier public namespace that is gone) is replaced, not trusted.
+    let inside = ip(&["-n", &ns, "link", "show", UPLINK]).await.is_ok();
+    let outer = ip(&["-n", public, "link", "show", &outside]).await.is_ok();
+    if inside && !outer {
+        ip(&["-n", &ns, "link", "del", UPLINK]).await?;
+    }
+    if !(inside && outer) {
         ip(&[
             "-n", public, "link", "add", &outside, "type", "veth", "peer", "name", UPLINK, "netns",
             &ns,

@@ -91,6 +91,39 @@ fn validate_apply(req: &v1::ApplyRequest) -> Result<v1::ResourceKind, Status> {
     Ok(kind)
 }
 
+/// Runs one change of the driver in a task of its own, holding the
+/// resource's lock until it ends. A caller that goes away (the controller
+/// killed mid-call drops the connection, and tonic drops this handler's
+/// future) must not cut a change off half-way: a VM recorded as booting
+/// whose QEMU was never started stays so forever, because the retried
+/// generation is answered as a no-op.
+async fn run_to_completion<D, F, Fut, T>(
+    driver: &Arc<D>,
+    guard: tokio::sync::OwnedMutexGuard<()>,
+    change: F,
+) -> Result<T, Status>
+where
+    D: Driver,
+    F: FnOnce(Arc<D>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, Status>> + Send + 'static,
+    T: Send + 'static,
+{
+    let driver = driver.clone();
+    tokio::spawn(async move {
+        let out = change(driver).await;
+        drop(guard);
+        out
+    })
+    .await
+    .map_err(|e| {
+        status(
+            Code::Internal,
+            "DRIVER_PANICKED",
+            format!("the driver's change failed: {e}"),
+        )
+    })?
+}
+
 /// Page tokens are "<kind number>/<id>" of the last item returned.
 fn parse_token(token: &str) -> Result<Option<(v1::ResourceKind, String)>, Status> {
     if token.is_empty() {
@@ -149,7 +182,7 @@ impl<D: Driver> DriverRpc for DriverService<D> {
             }
         }
         let lock = self.lock_for(&key);
-        let _guard = lock.lock().await;
+        let guard = lock.lock_owned().await;
         let existing = self.driver.get(kind, &req.id).await?;
         if let Some(current) = &existing {
             // Level-based: the same generation again is a no-op.
@@ -171,7 +204,11 @@ impl<D: Driver> DriverRpc for DriverService<D> {
                 ));
             }
         }
-        let state = self.driver.apply(&req).await?;
+        let state = run_to_completion(&self.driver, guard, {
+            let req = req.clone();
+            move |d| async move { d.apply(&req).await }
+        })
+        .await?;
         self.keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -207,8 +244,12 @@ impl<D: Driver> DriverRpc for DriverService<D> {
         let kind = kind_of(req.kind)?;
         let key: ResourceKey = (kind as i32, req.id.clone());
         let lock = self.lock_for(&key);
-        let _guard = lock.lock().await;
-        let state = self.driver.delete(kind, &req.id).await?;
+        let guard = lock.lock_owned().await;
+        let id = req.id.clone();
+        let state = run_to_completion(&self.driver, guard, move |d| async move {
+            d.delete(kind, &id).await
+        })
+        .await?;
         Ok(Response::new(v1::DeleteResponse {
             existed: state.is_some(),
             state,

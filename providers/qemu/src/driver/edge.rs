@@ -28,9 +28,15 @@ pub(super) const PUBLIC_CIDR: &str = "198.51.100.0/24";
 /// Addresses the pool keeps for itself (network, the first nine, broadcast).
 const PUBLIC_FIRST_HOST: u32 = 10;
 
-/// How many public IPs the pool gives out.
-pub(super) fn public_pool_size() -> u32 {
-    Cidr::parse(PUBLIC_CIDR).map_or(0, |c| c.last().saturating_sub(c.net + PUBLIC_FIRST_HOST))
+/// The half of the public pool an area's public IPs come from, and how many
+/// it gives out: the government extranet area the lower /25 (from .10), the
+/// internet area the upper /25 (from .129).
+pub(super) fn public_range(area: &str) -> (String, u32) {
+    if area == super::INTERNET_AREA {
+        ("198.51.100.128/25".to_owned(), 126)
+    } else {
+        ("198.51.100.0/25".to_owned(), 127 - PUBLIC_FIRST_HOST)
+    }
 }
 
 fn lb_spec(request: &v1::ApplyRequest) -> Option<&v1::LoadBalancerSpec> {
@@ -162,7 +168,12 @@ impl QemuDriver {
                 .insert("vip".to_owned(), place.address.to_string());
             state.outputs.insert("pid".to_owned(), pid.to_string());
         } else if let Some(spec) = eip_spec(request) {
-            let address = self.public_address(resources, &request.id)?;
+            let area = request
+                .placement
+                .as_ref()
+                .map(|p| p.network_area.as_str())
+                .unwrap_or_default();
+            let address = self.public_address(resources, &request.id, area)?;
             state
                 .outputs
                 .insert("public_ip".to_owned(), address.to_string());
@@ -184,9 +195,21 @@ impl QemuDriver {
         Ok(state)
     }
 
-    /// The public address of `id`: the one it holds or the lowest free one.
-    fn public_address(&self, resources: &Resources, id: &str) -> Result<Ipv4Addr, Status> {
-        let pool = Cidr::parse(PUBLIC_CIDR).map_err(invalid)?;
+    /// The public address of `id`: the one it holds or the lowest free one
+    /// of its area's range.
+    fn public_address(
+        &self,
+        resources: &Resources,
+        id: &str,
+        area: &str,
+    ) -> Result<Ipv4Addr, Status> {
+        let (range, _) = public_range(area);
+        let pool = Cidr::parse(&range).map_err(invalid)?;
+        let first = if pool.net & 0xff == 0 {
+            pool.net + PUBLIC_FIRST_HOST
+        } else {
+            pool.net + 1
+        };
         let mut taken = Vec::new();
         for e in resources
             .values()
@@ -199,7 +222,7 @@ impl QemuDriver {
                 taken.push(a);
             }
         }
-        (pool.net + PUBLIC_FIRST_HOST..pool.last())
+        (first..pool.last())
             .find(|a| !taken.contains(a))
             .map(Ipv4Addr::from)
             .ok_or_else(|| {

@@ -562,18 +562,30 @@ impl Driver for QemuDriver {
                     kind: v1::NetworkAreaKind::Internet as i32,
                 },
             ],
-            ip_pools: vec![v1::IpPool {
-                id: "local-public".to_owned(),
-                zone: ZONE.to_owned(),
-                network_area: INTERNET_AREA.to_owned(),
-                cidrs: vec![edge::PUBLIC_CIDR.to_owned()],
-                total: edge::public_pool_size(),
-            }],
-            bandwidth: vec![v1::Bandwidth {
-                zone: ZONE.to_owned(),
-                network_area: INTERNET_AREA.to_owned(),
-                total_mbps: 1_000,
-            }],
+            // Public IPs are routed to any VPC; each area gets its own half
+            // of the pool and its own bandwidth, so the controller can place
+            // a public IP beside what it binds to without counting twice.
+            ip_pools: [AREA, INTERNET_AREA]
+                .into_iter()
+                .map(|area| {
+                    let (cidr, total) = edge::public_range(area);
+                    v1::IpPool {
+                        id: format!("{area}-public"),
+                        zone: ZONE.to_owned(),
+                        network_area: area.to_owned(),
+                        cidrs: vec![cidr],
+                        total,
+                    }
+                })
+                .collect(),
+            bandwidth: [AREA, INTERNET_AREA]
+                .into_iter()
+                .map(|area| v1::Bandwidth {
+                    zone: ZONE.to_owned(),
+                    network_area: area.to_owned(),
+                    total_mbps: 1_000,
+                })
+                .collect(),
             pools: self.pools(),
             hosts: self.hosts(),
             storage_classes: storage::classes(&i.config.state_dir),

@@ -18,10 +18,14 @@ const CLASSES: [(&str, &str, v1::IopsClass, u32); 2] = [
     ("local-high", "高性能云盘", v1::IopsClass::High, 20_000),
 ];
 
-/// GiB free on the filesystem holding `dir` (`df`), 0 if unknown.
-fn free_gib(dir: &Path) -> u64 {
+/// The size in GiB of the filesystem holding `dir` (`df`), 0 if unknown.
+/// Images are thin (qcow2 grows as written), so the classes offer the
+/// filesystem's size and the controller accounts nominal sizes against it;
+/// offering only what is free now would refuse disks that take a few
+/// hundred KiB.
+fn filesystem_gib(dir: &Path) -> u64 {
     std::process::Command::new("df")
-        .args(["-B1G", "--output=avail"])
+        .args(["-B1G", "--output=size"])
         .arg(dir)
         .output()
         .ok()
@@ -34,9 +38,9 @@ fn free_gib(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// The storage classes, sized by the free space of the state directory.
+/// The storage classes, sized by the state directory's filesystem.
 pub(super) fn classes(state_dir: &Path) -> Vec<v1::StorageClass> {
-    let free = free_gib(state_dir);
+    let free = filesystem_gib(state_dir);
     CLASSES
         .iter()
         .map(|(id, name, class, iops)| v1::StorageClass {
