@@ -6,6 +6,7 @@
 
 mod driver;
 mod placement;
+mod qemu;
 mod reconcile;
 mod reconcile_mix;
 mod report;
@@ -31,6 +32,10 @@ enum Bench {
     /// VMs in approved orders reconciled to running through the simulator;
     /// `--mix`: whole three-tier environments (every kind) against VMs only.
     Reconcile(reconcile::Options),
+    /// Approval to every guest's serial marker on the real QEMU driver:
+    /// x86_64 and arm64, with the accelerator used and the control plane's
+    /// share (root: namespaces, nftables).
+    Qemu(qemu::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Store(options) => runtime.block_on(store::run(options)),
         Bench::Driver(options) => runtime.block_on(driver::run(options)),
         Bench::Reconcile(options) => runtime.block_on(reconcile::run(options)),
+        Bench::Qemu(options) => runtime.block_on(qemu::run(options)),
         // Pure CPU and single-threaded: runs on this thread, outside the runtime.
         Bench::Placement(options) => placement::run(options),
     }
