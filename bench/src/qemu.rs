@@ -77,23 +77,7 @@ async fn run_one(
     let token = c.token("qemu").await;
     let _driver = RunningDriver::start(Arc::new(qemu), log, &c.url, "qemu", Some(token)).await;
     // The driver's offer must be recorded before approval (else refused).
-    let started = Instant::now();
-    loop {
-        let (_, body) = c
-            .api("GET", "/api/v1/admin/drivers", &c.admin_token, None)
-            .await;
-        if body.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|d| d["provider"] == "qemu" && d["health"].to_string().contains("healthy"))
-        }) {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "driver never healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.wait_driver_healthy("qemu").await;
     let lines: Vec<serde_json::Value> = (1..=n).map(|i| line(&format!("s{i}"), arch)).collect();
     let (system, order) = people
         .accepted_order(&c.url, &format!("bench {arch} {n}"), "qemu", lines)

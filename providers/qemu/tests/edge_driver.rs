@@ -15,17 +15,8 @@ use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 use yunshu_qemu::{lb, net};
 
-fn request(kind: K, id: &str, generation: u64, spec: Spec) -> v1::ApplyRequest {
-    v1::ApplyRequest {
-        kind: kind as i32,
-        id: id.to_owned(),
-        generation,
-        idempotency_key: format!("{id}@{generation}"),
-        spec: Some(v1::ResourceSpec { spec: Some(spec) }),
-        tenant: "110105".to_owned(),
-        ..Default::default()
-    }
-}
+mod common;
+use common::{answers, fetch, reason, request, running};
 
 fn vm(id: &str, subnet: &str, group: &str) -> v1::ApplyRequest {
     request(
@@ -45,56 +36,6 @@ fn vm(id: &str, subnet: &str, group: &str) -> v1::ApplyRequest {
             ..Default::default()
         }),
     )
-}
-
-async fn running(driver: &QemuDriver, id: &str) -> v1::ResourceState {
-    let started = Instant::now();
-    loop {
-        let s = driver.get(K::Vm, id).await.expect("get").expect("the VM");
-        if s.phase == v1::Phase::Running as i32 {
-            return s;
-        }
-        assert_ne!(s.phase, v1::Phase::Failed as i32, "failed: {}", s.message);
-        assert!(started.elapsed() < Duration::from_secs(180), "{s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `curl` from inside namespace `ns`: the body, or `None`.
-async fn fetch(ns: &str, url: &str) -> Option<String> {
-    let out = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, "curl", "-s", "--max-time", "2", url])
-        .output()
-        .await
-        .expect("curl");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// `n` answers from `url` (retrying what does not answer, for a while).
-async fn answers(ns: &str, url: &str, n: usize) -> Vec<String> {
-    let mut seen = Vec::new();
-    let started = Instant::now();
-    while seen.len() < n {
-        match fetch(ns, url).await {
-            Some(page) => seen.push(page),
-            None => {
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "{url}: {seen:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-    seen
-}
-
-fn reason(e: &yunshu_proto::tonic::Status) -> String {
-    yunshu_proto::errors::reason(e)
-        .map(|r| r.reason)
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

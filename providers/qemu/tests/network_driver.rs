@@ -5,7 +5,7 @@
 //! brings everything back (the same QEMU processes, the firewall reloaded);
 //! deleting everything leaves no namespace, no QEMU and no state behind.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yunshu_driver_sdk::{Driver, EventLog};
 use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
@@ -14,17 +14,8 @@ use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::net;
 use yunshu_qemu::vm::{Accel, ReapOnDrop, is_qemu};
 
-fn request(kind: K, id: &str, generation: u64, spec: Spec) -> v1::ApplyRequest {
-    v1::ApplyRequest {
-        kind: kind as i32,
-        id: id.to_owned(),
-        generation,
-        idempotency_key: format!("{id}@{generation}"),
-        spec: Some(v1::ResourceSpec { spec: Some(spec) }),
-        tenant: "110105".to_owned(),
-        ..Default::default()
-    }
-}
+mod common;
+use common::{fetch, reason, request, running};
 
 fn http_from_anywhere(port: u32) -> v1::SecurityRule {
     v1::SecurityRule {
@@ -63,31 +54,6 @@ fn vm(id: &str, subnet: &str, group: &str) -> v1::ApplyRequest {
     )
 }
 
-async fn running(driver: &QemuDriver, id: &str) -> v1::ResourceState {
-    let started = Instant::now();
-    loop {
-        let s = driver.get(K::Vm, id).await.expect("get").expect("the VM");
-        if s.phase == v1::Phase::Running as i32 {
-            return s;
-        }
-        assert_ne!(s.phase, v1::Phase::Failed as i32, "failed: {}", s.message);
-        assert!(started.elapsed() < Duration::from_secs(180), "{s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `curl` from inside the VPC's namespace: the body, or `None`.
-async fn fetch(ns: &str, url: &str) -> Option<String> {
-    let out = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, "curl", "-s", "--max-time", "2", url])
-        .output()
-        .await
-        .expect("curl");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// The page at `url`, retried while the guest's httpd comes up.
 async fn page(ns: &str, url: &str) -> Option<String> {
     for _ in 0..20 {
@@ -97,12 +63,6 @@ async fn page(ns: &str, url: &str) -> Option<String> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     None
-}
-
-fn reason(e: &yunshu_proto::tonic::Status) -> String {
-    yunshu_proto::errors::reason(e)
-        .map(|r| r.reason)
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

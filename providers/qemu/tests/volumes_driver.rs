@@ -16,17 +16,8 @@ use yunshu_qemu::driver::{QemuConfig, QemuDriver};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 
-fn request(kind: K, id: &str, generation: u64, spec: Spec) -> v1::ApplyRequest {
-    v1::ApplyRequest {
-        kind: kind as i32,
-        id: id.to_owned(),
-        generation,
-        idempotency_key: format!("{id}@{generation}"),
-        spec: Some(v1::ResourceSpec { spec: Some(spec) }),
-        tenant: "110105".to_owned(),
-        ..Default::default()
-    }
-}
+mod common;
+use common::{reason, request};
 
 fn volume(attach_to: &str, restore_from: &str, class: &str) -> Spec {
     Spec::Volume(v1::VolumeSpec {
@@ -35,12 +26,6 @@ fn volume(attach_to: &str, restore_from: &str, class: &str) -> Spec {
         attach_to: attach_to.to_owned(),
         restore_from: restore_from.to_owned(),
     })
-}
-
-fn reason(e: &yunshu_proto::tonic::Status) -> String {
-    yunshu_proto::errors::reason(e)
-        .map(|r| r.reason)
-        .unwrap_or_default()
 }
 
 /// Runs an HMP command on the VM in `dir` (e.g. `qemu-io`); its output.

@@ -171,6 +171,29 @@ impl Controller {
             .expect("json")
     }
 
+    /// Waits (≤ 30 s) until the controller's health check has recorded
+    /// `provider`'s driver as healthy, with what it offers: until then an
+    /// approval on it is neither accepted nor refused on a guess.
+    pub async fn wait_driver_healthy(&self, provider: &str) {
+        let started = std::time::Instant::now();
+        loop {
+            let body = self.drivers().await;
+            let healthy = body.as_array().is_some_and(|l| {
+                l.iter().any(|d| {
+                    d["provider"] == provider && d["health"].to_string().contains("healthy")
+                })
+            });
+            if healthy {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{provider} never turned healthy: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A controller client identity from the admin API: (cert, key, ca).
     pub async fn client_identity(&self) -> (String, String, String) {
         let r = reqwest::Client::new()

@@ -115,21 +115,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
 
     // The controller's health check records what the driver offers; until
     // then nothing is approved or refused on a guess.
-    let started = Instant::now();
-    loop {
-        let (_, body) = c
-            .api("GET", "/api/v1/admin/drivers", &c.admin_token, None)
-            .await;
-        let healthy = body.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|d| d["provider"] == "qemu" && d["health"].to_string().contains("healthy"))
-        });
-        if healthy {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.wait_driver_healthy("qemu").await;
 
     // An order needing a bare-metal server: refused at approval, naming it.
     let (_, lb_order) = people

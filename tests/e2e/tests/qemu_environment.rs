@@ -172,20 +172,7 @@ async fn an_order_becomes_a_real_environment_on_qemu_and_its_exit_leaves_nothing
     .expect("open");
     let token = c.token("qemu").await;
     let driver = RunningDriver::start(Arc::new(qemu), log, &c.url, "qemu", Some(token)).await;
-    let started = Instant::now();
-    loop {
-        let (_, body) = c
-            .api("GET", "/api/v1/admin/drivers", &c.admin_token, None)
-            .await;
-        if body.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|d| d["provider"] == "qemu" && d["health"].to_string().contains("healthy"))
-        }) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.wait_driver_healthy("qemu").await;
 
     let system = c.create_system(&people.wang, "QEMU 政务门户").await;
     let order = approved(
