@@ -519,6 +519,17 @@ impl QemuDriver {
             .collect()
     }
 
+    /// Announces an applied resource on the watch stream and returns it.
+    fn emit(&self, existed: bool, state: v1::ResourceState) -> Result<v1::ResourceState, Status> {
+        let change = if existed {
+            v1::ChangeType::Updated
+        } else {
+            v1::ChangeType::Created
+        };
+        self.inner.events.resource(change, state.clone());
+        Ok(state)
+    }
+
     fn get_entry<'a>(resources: &'a Resources, kind: K, id: &str) -> Option<&'a Entry> {
         resources.get(&(kind as i32, id.to_owned()))
     }
@@ -602,7 +613,14 @@ impl Driver for QemuDriver {
         let state = match spec_of(request) {
             Some(Spec::Vm(_)) => {
                 let state = self.apply_vm(&mut resources, request).await?;
-                // Its address may be what a public IP waits for.
+                // Its address may be what a public IP bound to it waits for;
+                // other VMs leave the NAT tables as they are.
+                if !Self::users_of(&resources, K::Vm, &request.id)
+                    .iter()
+                    .any(|(kind, _)| kind == "eip")
+                {
+                    return self.emit(existed, state);
+                }
                 self.sync_edges(&resources).await.map_err(internal)?;
                 state
             }
@@ -658,13 +676,7 @@ impl Driver for QemuDriver {
                 ));
             }
         };
-        let change = if existed {
-            v1::ChangeType::Updated
-        } else {
-            v1::ChangeType::Created
-        };
-        self.inner.events.resource(change, state.clone());
-        Ok(state)
+        self.emit(existed, state)
     }
 
     async fn get(&self, kind: K, id: &str) -> Result<Option<v1::ResourceState>, Status> {
