@@ -352,6 +352,9 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("extras.add_ip", "添加公网 IP", "Add a public IP"),
     ("extras.bandwidth", "带宽（Mbps）", "Bandwidth (Mbps)"),
     ("line.form", "服务器形态", "Server form"),
+    ("line.anti_affinity", "反亲和", "Anti-affinity"),
+    ("anti_affinity.hard", "强制分散（每台在不同宿主机，宿主机不足则等待）", "Hard (each on its own host; waits when hosts run short)"),
+    ("anti_affinity.soft", "尽量分散（宿主机不足时可同机）", "Soft (shares a host when hosts run short)"),
     ("form.vm", "虚拟机", "Virtual machine"),
     (
         "form.bare_metal",

@@ -921,3 +921,54 @@ async fn an_order_needing_a_kind_its_provider_lacks_is_refused_at_approval() {
     let r = app.transition(&zhou, &id, "approved", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+/// A server line's anti-affinity (反亲和) is hard unless the applicant asks
+/// for soft; the server keeps what was asked and refuses what is no policy.
+#[tokio::test]
+async fn a_server_line_may_ask_for_soft_anti_affinity_and_nothing_else() {
+    let app = App::with_users_at(cst(2025, 9, 26, 9)).await;
+    let li = app.login("li").await;
+    let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let mut soft = line("web-01", 2);
+    soft["server"]["anti_affinity"] = json!("soft");
+    let body = json!({"kind": "onboarding", "system": sys, "lines": [soft, line("db-01", 2)]});
+    let r = app.call("POST", "/api/v1/orders", Some(body), &li).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let got = app.order_get(&li, &id).await.body;
+    let lines = got["request"]["lines"].as_array().expect("lines");
+    assert_eq!(lines[0]["server"]["anti_affinity"], "soft", "{got}");
+    // Hard is the default and is not spelled out.
+    assert!(lines[1]["server"].get("anti_affinity").is_none(), "{got}");
+
+    let audits = app.audit_count().await;
+    let mut bad = line("web-01", 2);
+    bad["server"]["anti_affinity"] = json!("sometimes");
+    let body = json!({"kind": "onboarding", "system": sys, "lines": [bad]});
+    let r = app.call("POST", "/api/v1/orders", Some(body), &li).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("BODY_INVALID")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .call(
+            "PUT",
+            &format!("/api/v1/orders/{id}"),
+            Some(json!({"lines": [{"server": {"anti_affinity": 1}, "quantity": 1}]})),
+            &li,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("BODY_INVALID")),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.order_get(&li, &id).await.body, got);
+    assert_eq!(app.audit_count().await, audits);
+}

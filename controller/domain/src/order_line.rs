@@ -61,6 +61,35 @@ pub enum ServerForm {
     BareMetal,
 }
 
+/// How strictly a server line's servers are kept apart (反亲和). A line of
+/// two or more servers is one anti-affinity group: its members go on
+/// different hosts so one host failure takes out one replica only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AntiAffinity {
+    /// 强制分散: every member on its own host; a member that finds no free
+    /// host waits as unschedulable (the default — what replicas are for).
+    #[default]
+    Hard,
+    /// 尽量分散: on different hosts while there are any, on a shared host
+    /// rather than not at all (OpenStack's soft-anti-affinity). For providers
+    /// with fewer hosts than replicas, e.g. a one-host test environment.
+    Soft,
+}
+
+impl AntiAffinity {
+    pub fn is_hard(&self) -> bool {
+        *self == AntiAffinity::Hard
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            AntiAffinity::Hard => "强制分散",
+            AntiAffinity::Soft => "尽量分散",
+        }
+    }
+}
+
 /// One server row of the requirement form (000 附件3 "开通"): the shape of each of
 /// `quantity` identical servers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +117,9 @@ pub struct ServerRequest {
     /// host model); `None` = any model with the cores and memory asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<Name>,
+    /// How the line's servers are kept apart; hard unless asked otherwise.
+    #[serde(default, skip_serializing_if = "AntiAffinity::is_hard")]
+    pub anti_affinity: AntiAffinity,
 }
 
 /// A requested server row with its requested and approved quantities.
@@ -309,6 +341,7 @@ pub(crate) mod tests {
             purpose: Text::new("应用服务器").expect("text"),
             backup_gib: 200,
             model: None,
+            anti_affinity: AntiAffinity::Hard,
         }
     }
 

@@ -277,6 +277,9 @@ pub struct VmSpec {
     /// VMs sharing a group are placed on different hosts.
     #[serde(default)]
     pub anti_affinity_group: Option<AntiAffinityGroup>,
+    /// The group is soft (尽量分散): a shared host rather than none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anti_affinity_soft: bool,
     /// Subnet resources, one NIC each.
     #[serde(default)]
     pub nics: Vec<ResourceId>,
@@ -960,6 +963,7 @@ mod tests {
             network_area: NetworkAreaId::new("extranet").expect("id"),
             zone: ZoneId::new("fuzhongxin").expect("id"),
             anti_affinity_group: Some(AntiAffinityGroup::new("web").expect("id")),
+            anti_affinity_soft: false,
             nics: Vec::new(),
             security_groups: Vec::new(),
         })

@@ -271,7 +271,9 @@ pub struct Index {
     pub(crate) bandwidth: HashMap<AreaKey, Usage>,
     pub(crate) public_ips: HashMap<AreaKey, Usage>,
     /// Host slots holding a member of each anti-affinity group.
-    pub(crate) groups: HashMap<AntiAffinityGroup, HashSet<u32>>,
+    /// Counts, not a set: a soft group may hold several members on one host,
+    /// and the host stays taken until the last of them is released.
+    pub(crate) groups: HashMap<AntiAffinityGroup, HashMap<u32, u32>>,
 }
 
 fn pool_name(r: &PoolRef) -> String {
@@ -779,8 +781,11 @@ impl Index {
                 free: h.free_vcpu(ratio),
             });
         }
+        // A soft group's member may share a host: the rebuild path records
+        // where it already is, and `choose` only shares when nothing else fits.
         if let Some(g) = &shape.anti_affinity
-            && self.groups.get(g).is_some_and(|s| s.contains(&slot))
+            && !shape.anti_affinity_soft
+            && self.groups.get(g).is_some_and(|s| s.contains_key(&slot))
         {
             return Err(HostMiss::Group(g.clone()));
         }
@@ -844,7 +849,12 @@ impl Index {
         let key = self.pool(self.host(slot).pool).spec.key.clone();
         self.charge_shared(&key, &shape, true);
         if let Some(g) = &shape.anti_affinity {
-            self.groups.entry(g.clone()).or_default().insert(slot);
+            *self
+                .groups
+                .entry(g.clone())
+                .or_default()
+                .entry(slot)
+                .or_default() += 1;
         }
         self.allocations
             .insert(alloc, Allocation { host: slot, shape });
@@ -910,7 +920,12 @@ impl Index {
         if let Some(g) = &shape.anti_affinity
             && let Some(set) = self.groups.get_mut(g)
         {
-            set.remove(&slot);
+            if let Some(n) = set.get_mut(&slot) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    set.remove(&slot);
+                }
+            }
             if set.is_empty() {
                 self.groups.remove(g);
             }

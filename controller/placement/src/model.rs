@@ -194,6 +194,10 @@ pub struct VmShape {
     /// Anti-affinity group (反亲和组): members go on different hosts.
     #[serde(default)]
     pub anti_affinity: Option<AntiAffinityGroup>,
+    /// The group is soft: a host already holding a member is taken when no
+    /// other host fits, instead of refusing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anti_affinity_soft: bool,
 }
 
 impl VmShape {
@@ -206,6 +210,7 @@ impl VmShape {
             bandwidth_mbps: 0,
             public_ips: 0,
             anti_affinity: None,
+            anti_affinity_soft: false,
         }
     }
 

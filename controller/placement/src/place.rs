@@ -10,7 +10,7 @@
 //! ordered set from one end, skipping hosts that fail the vCPU or anti-affinity
 //! rule; the full scan happens only on a miss, to explain it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use yunshu_domain::{ResourceId, provider::HostState};
 
@@ -139,13 +139,33 @@ impl Index {
             .anti_affinity
             .as_ref()
             .and_then(|g| self.groups.get(g));
+        let found = self.choose_among(pools, shape, strategy, group);
+        // A soft group shares a host only when every host is taken or full:
+        // the second walk drops just the group rule, every other rule holds.
+        let found = match found {
+            None if shape.anti_affinity_soft && group.is_some() => {
+                self.choose_among(pools, shape, strategy, None)
+            }
+            found => found,
+        };
+        found.ok_or_else(|| Box::new(self.diagnose(request, pools)))
+    }
+
+    /// The best host in `pools` for `shape` that holds no member of `group`.
+    fn choose_among(
+        &self,
+        pools: &[u32],
+        shape: &VmShape,
+        strategy: Strategy,
+        group: Option<&HashMap<u32, u32>>,
+    ) -> Option<u32> {
         let need_vcpu = u64::from(shape.vcpu);
         let mut best: Option<Candidate> = None;
         for &pool in pools {
             let p = self.pool(pool);
             let ratio = p.spec.vcpu_ratio;
             let fits = |slot: u32, h: &HostEntry| {
-                h.free_vcpu(ratio) >= need_vcpu && !group.is_some_and(|g| g.contains(&slot))
+                h.free_vcpu(ratio) >= need_vcpu && !group.is_some_and(|g| g.contains_key(&slot))
             };
             let found = match strategy {
                 // Right end first: most free memory; equal free memory meets
@@ -186,7 +206,6 @@ impl Index {
             }
         }
         best.map(|(_, slot)| slot)
-            .ok_or_else(|| Box::new(self.diagnose(request, pools)))
     }
 
     /// The better of two pools' candidates: strategy first, then host id, then

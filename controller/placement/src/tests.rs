@@ -303,6 +303,52 @@ fn anti_affinity_members_go_to_different_hosts() {
 }
 
 #[test]
+fn soft_anti_affinity_spreads_while_it_can_then_shares_a_host() {
+    let mut idx = index_with(&[("h1", 64, 512), ("h2", 64, 512)]);
+    let group = AntiAffinityGroup::new("web").expect("id");
+    let member = |i: usize, soft: bool| {
+        let mut r = req(&format!("web{i}"), &x86(), 2, 4);
+        r.shape.anti_affinity = Some(group.clone());
+        r.shape.anti_affinity_soft = soft;
+        r
+    };
+    let three: Vec<VmRequest> = (0..3).map(|i| member(i, true)).collect();
+    // Pack would stack the first two on one host; the group still spreads them.
+    let placed = idx
+        .place_all(&three, Strategy::Pack)
+        .expect("soft: 3 fit on 2 hosts");
+    let hosts: HashSet<_> = placed.iter().map(|p| p.host.clone()).collect();
+    assert_eq!(hosts.len(), 2, "{placed:?}");
+    check_consistent(&idx);
+    // A hard member of the same group finds both hosts taken.
+    let err = idx
+        .place(&member(3, false), Strategy::Pack)
+        .expect_err("hard member: no host without a member");
+    assert_eq!(err.code(), "ANTI_AFFINITY_TOO_FEW_HOSTS");
+    // The shared host stays taken until its last member leaves: release one
+    // of the two members sharing a host, a hard member still cannot go there.
+    let shared = placed
+        .iter()
+        .find(|p| placed.iter().filter(|q| q.host == p.host).count() == 2)
+        .expect("two share a host")
+        .clone();
+    assert!(idx.release(&shared.alloc).is_some());
+    check_consistent(&idx);
+    idx.place(&member(3, false), Strategy::Pack)
+        .expect_err("the other member still holds that host");
+    // The rebuild path records a soft member where it already is.
+    let mut again = idx.clone();
+    let host = HostRef {
+        provider: x86().provider.clone(),
+        host: shared.host.clone(),
+    };
+    again
+        .reserve_on(&host, rid("web9"), member(9, true).shape)
+        .expect("soft member may join a host of its group");
+    check_consistent(&again);
+}
+
+#[test]
 fn place_all_is_all_or_nothing_and_returns_request_order() {
     let mut idx = index_with(&[("h1", 64, 128), ("h2", 64, 64)]);
     let order = vec![
@@ -649,7 +695,7 @@ fn check_consistent(idx: &Index) {
     let mut storage: HashMap<StorageKey, u64> = HashMap::new();
     let mut bandwidth: HashMap<AreaKey, u64> = HashMap::new();
     let mut ips: HashMap<AreaKey, u64> = HashMap::new();
-    let mut groups: HashMap<AntiAffinityGroup, HashSet<u32>> = HashMap::new();
+    let mut groups: HashMap<AntiAffinityGroup, HashMap<u32, u32>> = HashMap::new();
     for a in idx.allocations.values() {
         let e = used.entry(a.host).or_default();
         e.0 += a.shape.memory_mib;
@@ -672,8 +718,15 @@ fn check_consistent(idx: &Index) {
         *bandwidth.entry(area.clone()).or_default() += a.shape.bandwidth_mbps;
         *ips.entry(area).or_default() += a.shape.public_ips;
         if let Some(g) = &a.shape.anti_affinity {
+            let n = groups
+                .entry(g.clone())
+                .or_default()
+                .entry(a.host)
+                .or_default();
+            *n += 1;
+            // Only a soft member may join a host that already holds one.
             assert!(
-                groups.entry(g.clone()).or_default().insert(a.host),
+                *n == 1 || a.shape.anti_affinity_soft,
                 "group {g} twice on one host"
             );
         }
@@ -751,14 +804,28 @@ impl Rng {
     }
 }
 
-/// Brute force: the host spread/pack must choose, by scanning every host.
+/// Brute force: the host spread/pack must choose, by scanning every host; a
+/// soft group's member falls back to ignoring the group.
 fn brute_force(idx: &Index, request: &VmRequest, strategy: Strategy) -> Option<HostId> {
-    let pools = idx.pools_by_key.get(&request.key)?;
     let group = request
         .shape
         .anti_affinity
         .as_ref()
         .and_then(|g| idx.groups.get(g));
+    brute_force_among(idx, request, strategy, group).or_else(|| {
+        (request.shape.anti_affinity_soft && group.is_some())
+            .then(|| brute_force_among(idx, request, strategy, None))
+            .flatten()
+    })
+}
+
+fn brute_force_among(
+    idx: &Index,
+    request: &VmRequest,
+    strategy: Strategy,
+    group: Option<&HashMap<u32, u32>>,
+) -> Option<HostId> {
+    let pools = idx.pools_by_key.get(&request.key)?;
     let mut best: Option<(u64, HostId)> = None;
     for &p in pools {
         let ratio = idx.pool(p).spec.vcpu_ratio;
@@ -767,7 +834,7 @@ fn brute_force(idx: &Index, request: &VmRequest, strategy: Strategy) -> Option<H
             if h.state != HostState::Ready
                 || h.free_memory_mib() < request.shape.memory_mib
                 || h.free_vcpu(ratio) < u64::from(request.shape.vcpu)
-                || group.is_some_and(|g| g.contains(&m))
+                || group.is_some_and(|g| g.contains_key(&m))
             {
                 continue;
             }
@@ -829,7 +896,10 @@ fn randomized_sequences_keep_every_invariant() {
         *next_id += 1;
         let mut shape = VmShape::new(1 << rng.below(5), 512 * (1 + rng.below(32)));
         if rng.below(3) == 0 {
-            shape.anti_affinity = Some(groups[rng.below(2) as usize].clone());
+            let g = rng.below(2) as usize;
+            shape.anti_affinity = Some(groups[g].clone());
+            // g1 is soft: its members share a host when none is free.
+            shape.anti_affinity_soft = g == 1;
         }
         if rng.below(4) == 0 {
             shape.disks = vec![disk("ssd", 10 * (1 + rng.below(20)))];

@@ -207,6 +207,7 @@ impl Reconciler {
             (ResourceSpec::Vm(vm), Some(host)) => {
                 let mut shape = yunshu_placement::VmShape::new(vm.vcpu.get(), vm.memory_mib.get());
                 shape.anti_affinity = vm.anti_affinity_group.clone();
+                shape.anti_affinity_soft = vm.anti_affinity_soft;
                 if let Some(class) = &vm.system_disk_class {
                     shape.disks.push(yunshu_placement::Disk {
                         storage_class: class.clone(),

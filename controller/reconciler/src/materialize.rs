@@ -146,6 +146,7 @@ fn shape(
         });
     }
     s.anti_affinity = Some(anti.clone());
+    s.anti_affinity_soft = !server.anti_affinity.is_hard();
     s
 }
 
@@ -401,6 +402,7 @@ fn server_resource(
                 network_area: p.network_area.clone(),
                 zone: p.zone.clone(),
                 anti_affinity_group: anti_group(system, group),
+                anti_affinity_soft: !server.anti_affinity.is_hard(),
                 nics: vec![subnet.clone()],
                 security_groups: security_groups.clone(),
             })

@@ -55,6 +55,8 @@ struct LineForm {
     os: RwSignal<String>,
     purpose: RwSignal<String>,
     backup: RwSignal<String>,
+    /// "hard" or "soft" (反亲和): how the line's servers are kept apart.
+    anti_affinity: RwSignal<String>,
     quantity: RwSignal<String>,
 }
 
@@ -74,6 +76,7 @@ impl LineForm {
             os: RwSignal::new("麒麟 V10".to_owned()),
             purpose: RwSignal::new(String::new()),
             backup: RwSignal::new("0".to_owned()),
+            anti_affinity: RwSignal::new("hard".to_owned()),
             quantity: RwSignal::new("1".to_owned()),
         }
     }
@@ -96,7 +99,8 @@ impl LineForm {
                 "data_disk_gib": n(self.data_disk)?,
                 "os": self.os.get_untracked().trim(),
                 "purpose": self.purpose.get_untracked().trim(),
-                "backup_gib": n(self.backup)?
+                "backup_gib": n(self.backup)?,
+                "anti_affinity": self.anti_affinity.get_untracked()
             },
             "quantity": n(self.quantity)?
         }))
@@ -311,6 +315,13 @@ fn LineEditor(
             <TextField id=p("purpose") label="line.purpose" value=line.purpose/>
             <NumberField id=p("backup") label="line.backup" value=line.backup range=Signal::stored(BACKUP_GIB)/>
             <NumberField id=p("quantity") label="line.quantity" value=line.quantity range=Signal::stored(QUANTITY)/>
+            <div class="field">
+                <label for=p("anti-affinity")>{tr("line.anti_affinity")}</label>
+                <select id=p("anti-affinity") on:change=move |ev| line.anti_affinity.set(event_target_value(&ev))>
+                    <option value="hard" selected=move || line.anti_affinity.get() == "hard">{tr("anti_affinity.hard")}</option>
+                    <option value="soft" selected=move || line.anti_affinity.get() == "soft">{tr("anti_affinity.soft")}</option>
+                </select>
+            </div>
             <p class="estimate" id=p("estimate") aria-live="polite">{estimate}</p>
             <button type="button" class="remove" on:click=move |_| on_remove.run(line.key)>{tr("new.remove_line")}</button>
         </fieldset>
