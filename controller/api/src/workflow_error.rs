@@ -31,6 +31,7 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         | WorkflowError::CatalogBuiltInReadOnly { .. }
         | WorkflowError::EmergencyNotAllowed { .. }
         | WorkflowError::ProviderLacksKinds { .. }
+        | WorkflowError::OrderItemsUnresolved { .. }
         | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
@@ -65,6 +66,12 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::ProviderLacksKinds { provider, kinds } => {
             serde_json::json!({"provider": provider, "kinds": kinds})
         }
+        WorkflowError::OrderItemsUnresolved { problems } => serde_json::json!({
+            "problems": problems
+                .iter()
+                .map(|(en, zh)| serde_json::json!({"message": en, "message_zh": zh}))
+                .collect::<Vec<_>>()
+        }),
         _ => serde_json::Value::Null,
     };
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)

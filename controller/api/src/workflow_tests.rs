@@ -972,3 +972,99 @@ async fn a_server_line_may_ask_for_soft_anti_affinity_and_nothing_else() {
     assert_eq!(app.order_get(&li, &id).await.body, got);
     assert_eq!(app.audit_count().await, audits);
 }
+
+/// Items that name what the system does not have are refused when the order
+/// is submitted (and again at approval), with every reason, and nothing is
+/// written: a volume for servers the system lacks, a restore from a backup
+/// policy that does not exist. A restore from the system's own backup policy,
+/// filed as a change once the onboarding order is approved, passes.
+#[tokio::test]
+async fn items_naming_nothing_are_refused_at_submission_and_a_real_restore_passes() {
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let (li, wang, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let mut body = three_tier_order(&sys);
+    body["volumes"][0]["server_name"] = json!("ghost");
+    let r = app.call("POST", "/api/v1/orders", Some(body), &li).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "a draft may be unfinished: {}",
+        r.body
+    );
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let before = app.order_get(&li, &id).await.body;
+    let audits = app.audit_count().await;
+    let r = app.transition(&li, &id, "submitted", None).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_ITEMS_UNRESOLVED")),
+        "{}",
+        r.body
+    );
+    let zh = r.body["message_zh"].as_str().expect("zh");
+    assert!(zh.contains("ghost"), "{zh}");
+    // The volume and the backup policy that targets it both fail to resolve.
+    assert!(
+        r.body["details"]["problems"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.order_get(&li, &id).await.body, before);
+    assert_eq!(app.audit_count().await, audits);
+
+    // Fixed, it goes through.
+    let r = app
+        .call(
+            "PUT",
+            &format!("/api/v1/orders/{id}"),
+            Some(three_tier_order(&sys)),
+            &li,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.step(&li, &id, "submitted").await;
+    app.step(&sun, &id, "accepted").await;
+    app.step(&zhou, &id, "approved").await;
+
+    // A change restoring from a backup policy the system does not have.
+    let restore = |from: &str| {
+        json!({"kind": "change", "system": sys, "volumes": [{"name": "db-restored",
+            "server_name": "db", "size_gib": 200, "tier": "standard", "restore_from": from}]})
+    };
+    let r = app
+        .call("POST", "/api/v1/orders", Some(restore("nightly")), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let bad = r.body["id"].as_str().expect("id").to_owned();
+    let r = app.transition(&wang, &bad, "submitted", None).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("ORDER_ITEMS_UNRESOLVED")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("恢复来源")),
+        "{}",
+        r.body
+    );
+    // From its own backup policy: submitted.
+    let r = app
+        .call("POST", "/api/v1/orders", Some(restore("db-nightly")), &wang)
+        .await;
+    let good = r.body["id"].as_str().expect("id").to_owned();
+    app.step(&wang, &good, "submitted").await;
+}

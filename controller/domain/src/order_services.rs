@@ -474,6 +474,11 @@ pub struct VolumeRequest {
     pub server_name: Name,
     pub size_gib: NonZeroU32,
     pub tier: VolumeTier,
+    /// Restore (恢复): the new volume starts as the latest copy of this
+    /// backup policy or snapshot of the system (by item name), member for
+    /// member; it takes effect when the volume is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<Name>,
     #[serde(default)]
     pub remove: bool,
 }

@@ -317,6 +317,10 @@ pub struct VolumeSpec {
     pub zone: ZoneId,
     #[serde(default)]
     pub attached_to: Option<ResourceId>,
+    /// A backup policy or snapshot whose latest copy the volume starts as
+    /// when it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<ResourceId>,
 }
 
 /// Desired spec of a VPC (专有网络).

@@ -188,12 +188,14 @@ pub fn spec_of(
             size_gib,
             tier,
             attach_to,
+            restore_from,
         } => (
             ResourceSpec::Volume(VolumeSpec {
                 size_gib: *size_gib,
                 storage_class: storage_class(r, site, *tier)?,
                 zone: site.zone.clone(),
                 attached_to: Some(attach_to.clone()),
+                restore_from: restore_from.clone(),
             }),
             placement(site, None),
         ),

@@ -106,8 +106,11 @@ pub fn spec(res: &Resource) -> v1::ResourceSpec {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            // The controller has no restore request yet (the driver can).
-            restore_from: String::new(),
+            restore_from: v
+                .restore_from
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }),
         ResourceSpec::Vpc(v) => Spec::Vpc(v1::VpcSpec {
             cidr: v.cidr.to_string(),

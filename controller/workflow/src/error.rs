@@ -69,6 +69,14 @@ pub enum WorkflowError {
         provider: String,
         kinds: Vec<yunshu_domain::resource::ResourceKind>,
     },
+    /// Items of the order name what the system does not have (a volume for
+    /// servers it lacks, a restore from no backup, …): approved, they would
+    /// never be carried out. One (English, Chinese) reason per problem.
+    #[error(
+        "the order's items do not fit the system: {}",
+        problems.iter().map(|(en, _)| en.as_str()).collect::<Vec<_>>().join("; ")
+    )]
+    OrderItemsUnresolved { problems: Vec<(String, String)> },
     /// Too many concurrent writers; nothing was written.
     #[error("too many concurrent changes; try again")]
     Busy,
@@ -122,6 +130,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
             WorkflowError::ExpansionRefused { .. } => "EXPANSION_REFUSED",
             WorkflowError::ProviderLacksKinds { .. } => "PROVIDER_KINDS_UNSUPPORTED",
+            WorkflowError::OrderItemsUnresolved { .. } => "ORDER_ITEMS_UNRESOLVED",
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
@@ -171,6 +180,14 @@ impl ErrorCode for WorkflowError {
                     .map(|k| k.label_zh())
                     .collect::<Vec<_>>()
                     .join("、")
+            ),
+            WorkflowError::OrderItemsUnresolved { problems } => format!(
+                "工单的申请项与信息系统不符：{}。请修改后重新提交。",
+                problems
+                    .iter()
+                    .map(|(_, zh)| zh.as_str())
+                    .collect::<Vec<_>>()
+                    .join("；")
             ),
             WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),

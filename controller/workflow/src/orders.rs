@@ -359,6 +359,29 @@ pub async fn order_edit(
     Ok(loaded)
 }
 
+/// Refuses `order` when, approved now on top of its system's other orders,
+/// some of its items would resolve to nothing (`ORDER_ITEMS_UNRESOLVED`).
+async fn check_items_resolve(
+    store: &dyn Store,
+    order: &WorkOrder,
+    now: DateTime<Utc>,
+) -> Result<(), WorkflowError> {
+    if order.kind() == OrderKind::Exit {
+        return Ok(());
+    }
+    let orders = crate::expansion::orders_of(store, order.system()).await?;
+    let problems = crate::desired::problems_if_approved(order.system(), &orders, order.id(), now);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(WorkflowError::OrderItemsUnresolved {
+        problems: problems
+            .into_iter()
+            .map(|p| (p.reason, p.reason_zh))
+            .collect(),
+    })
+}
+
 /// Moves an order to `to`, recording who, when and why; closes the current
 /// step's clock and starts the next one under the order's policy.
 ///
@@ -385,6 +408,9 @@ pub async fn order_transition(
     // ORDER_TIME_BACKWARDS.
     if to == OrderState::Approved {
         crate::offers::check(store, &loaded.order).await?;
+    }
+    if matches!(to, OrderState::Submitted | OrderState::Approved) {
+        check_items_resolve(store, &loaded.order, now).await?;
     }
     let at = now.max(loaded.order.updated_at());
     let detail = match &reason {
@@ -497,8 +523,9 @@ pub async fn order_emergency(
     if loaded.order.kind() != OrderKind::Change || !in_review || loaded.track.emergency.is_some() {
         return Err(WorkflowError::EmergencyNotAllowed { id: id.to_owned() });
     }
-    // Carried out at once, like an approval: the same check of the provider.
+    // Carried out at once, like an approval: the same checks.
     crate::offers::check(store, &loaded.order).await?;
+    check_items_resolve(store, &loaded.order, now).await?;
     loaded.track.emergency = Some(EmergencyFiling {
         by: caller.actor.clone(),
         at: now,

@@ -84,12 +84,20 @@ pub(crate) fn references(spec: &Spec) -> Vec<Reference> {
                 );
             }
         }
-        Spec::Volume(v) => push(
-            &mut out,
-            "volume.attach_to".to_owned(),
-            &v.attach_to,
-            SERVER,
-        ),
+        Spec::Volume(v) => {
+            push(
+                &mut out,
+                "volume.attach_to".to_owned(),
+                &v.attach_to,
+                SERVER,
+            );
+            push(
+                &mut out,
+                "volume.restore_from".to_owned(),
+                &v.restore_from,
+                &[K::BackupPolicy, K::Snapshot],
+            );
+        }
         Spec::Eip(e) => push(
             &mut out,
             "eip.bind_to".to_owned(),

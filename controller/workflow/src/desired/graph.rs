@@ -131,6 +131,8 @@ pub enum Item {
         size_gib: NonZeroU32,
         tier: VolumeTier,
         attach_to: ResourceId,
+        /// The backup policy or snapshot it is restored from.
+        restore_from: Option<ResourceId>,
     },
     Eip {
         bandwidth_mbps: NonZeroU32,
@@ -195,7 +197,11 @@ impl Item {
                 security_groups,
                 ..
             } => std::iter::once(subnet).chain(security_groups).collect(),
-            Item::Volume { attach_to, .. } => vec![attach_to],
+            Item::Volume {
+                attach_to,
+                restore_from,
+                ..
+            } => std::iter::once(attach_to).chain(restore_from).collect(),
             Item::Eip { bind_to, .. } => vec![bind_to],
             Item::LoadBalancer {
                 subnet, members, ..
@@ -642,6 +648,7 @@ pub fn plan(
 
     // Volumes: one per member of the server group they name, in its zone.
     let mut volume_ids: BTreeMap<String, Vec<(ResourceId, Slot)>> = BTreeMap::new();
+    let mut restoring: Vec<(ResourceId, ResourceId, String, OrderId)> = Vec::new();
     for (name, (v, order)) in &asked.volumes {
         let Some(g) = asked.groups.get(v.server_name.as_str()) else {
             p.problem(
@@ -664,6 +671,19 @@ pub fn plan(
                     .or_default()
                     .push((id.clone(), slot.clone()));
             }
+            // Member n restores from member n of the source; whether that
+            // exists is checked once every source is planned.
+            let restore_from = v.restore_from.as_ref().and_then(|src| {
+                let kind = if asked.backup_policies.contains_key(src.as_str()) {
+                    "bak"
+                } else {
+                    "snap"
+                };
+                item_id(kind, system, src.as_str(), Some(n))
+            });
+            if let (Some(id), Some(src)) = (&id, &restore_from) {
+                restoring.push((id.clone(), src.clone(), name.clone(), order.clone()));
+            }
             p.want(
                 id,
                 order,
@@ -672,6 +692,7 @@ pub fn plan(
                     size_gib: v.size_gib,
                     tier: v.tier,
                     attach_to: m,
+                    restore_from,
                 },
             );
         }
@@ -866,7 +887,36 @@ pub fn plan(
             );
         }
     }
+    check_restores(&mut p, restoring);
     p.desired
+}
+
+/// A restored volume's source must be a backup policy or snapshot this plan
+/// has, with a member for each of the volume's members. Otherwise the order
+/// hears why, and the volume is planned without the restore (an existing
+/// volume keeps its data; a new one would start empty, so say so).
+fn check_restores(p: &mut Plan<'_>, restoring: Vec<(ResourceId, ResourceId, String, OrderId)>) {
+    for (volume, source, name, order) in restoring {
+        let found =
+            p.desired.wants.get(&source).is_some_and(|w| {
+                matches!(w.item, Item::BackupPolicy { .. } | Item::Snapshot { .. })
+            });
+        if found {
+            continue;
+        }
+        if let Some(Want {
+            item: Item::Volume { restore_from, .. },
+            ..
+        }) = p.desired.wants.get_mut(&volume)
+        {
+            *restore_from = None;
+        }
+        p.problem(
+            &order,
+            format!("volume {name:?} is restored from {source}, which is not a backup policy or snapshot of the system (or has fewer members than the volume)"),
+            format!("数据卷“{name}”的恢复来源 {source} 不是本系统的备份策略或快照（或份数少于数据卷）"),
+        );
+    }
 }
 
 /// With no server and no load balancer, every item that needs one has

@@ -165,15 +165,51 @@ fn merge<T: Clone>(
 
 /// What `orders` (all of one system's) ask for now.
 pub fn collect(orders: &[(WorkOrder, OrderTrack)]) -> Asked {
+    collect_assuming(orders, None)
+}
+
+/// The problems `candidate` would have if it were approved at `now` on top
+/// of the system's `orders` (which may include it in its current state):
+/// names that resolve to nothing, restores from no backup, a subnet it
+/// outgrows. Checked before submission and approval so such an order is
+/// refused with the reasons instead of approved and half carried out.
+pub fn problems_if_approved(
+    system: &SystemNumber,
+    orders: &[(WorkOrder, OrderTrack)],
+    candidate: &OrderId,
+    now: DateTime<Utc>,
+) -> Vec<Problem> {
+    let asked = collect_assuming(orders, Some((candidate, now)));
+    plan(system, &asked, None, &BTreeMap::new())
+        .problems
+        .into_iter()
+        .filter(|p| &p.order == candidate)
+        .collect()
+}
+
+fn collect_assuming(
+    orders: &[(WorkOrder, OrderTrack)],
+    approved: Option<(&OrderId, DateTime<Utc>)>,
+) -> Asked {
+    let assumed = |o: &WorkOrder| approved.filter(|(id, _)| *id == o.id()).map(|(_, at)| at);
     let mut effective: Vec<(DateTime<Utc>, &WorkOrder, &OrderTrack)> = orders
         .iter()
-        .filter_map(|(o, t)| effective_at(o, t).map(|at| (at, o, t)))
+        .filter_map(|(o, t)| {
+            assumed(o)
+                .or_else(|| effective_at(o, t))
+                .map(|at| (at, o, t))
+        })
         .collect();
     // Ties (same instant) resolve by id so the answer never depends on read order.
     effective.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id().cmp(b.1.id())));
     let mut asked = Asked::default();
     for (_, order, track) in effective {
-        match effect(order, track) {
+        let effect = match assumed(order) {
+            Some(_) if order.kind() == OrderKind::Exit => Effect::Clear,
+            Some(_) => Effect::Set(order, false),
+            None => effect(order, track),
+        };
+        match effect {
             Effect::Clear => asked = Asked::default(),
             Effect::Nothing => {}
             Effect::Set(order, requested) => {

@@ -503,3 +503,79 @@ fn a_server_that_spilled_to_another_zone_is_wired_to_that_zones_network() {
         .expect("volume of web-2");
     assert_eq!(d.wants[&vol2].slot, tz);
 }
+
+/// A change restores the database's volume from its backup policy into a new
+/// volume: member for member, created after the policy (it needs it), and a
+/// source that is no backup policy or snapshot is the change's problem.
+#[test]
+fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem() {
+    let onboard = approved("WO-1", OrderKind::Onboarding, three_tier(), 2);
+    let restore = approved(
+        "WO-2",
+        OrderKind::Change,
+        json!({"volumes": [{"name": "db-restored", "server_name": "db", "size_gib": 200,
+            "tier": "standard", "restore_from": "db-nightly"}]}),
+        3,
+    );
+    let d = resources(
+        &system(),
+        &[onboard.clone(), restore],
+        None,
+        at(4),
+        None,
+        &BTreeMap::new(),
+    );
+    let policy: ResourceId = ids_of(&d, "backup_policy")[0].parse().expect("id");
+    let restored: Vec<&Want> = d
+        .wants
+        .values()
+        .filter(|w| {
+            matches!(
+                &w.item,
+                Item::Volume {
+                    restore_from: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(restored.len(), 1, "{:?}", kinds(&d));
+    assert_eq!(restored[0].order.as_str(), "WO-2");
+    assert!(
+        restored[0].item.needs().contains(&&policy),
+        "{:?}",
+        restored[0].item
+    );
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+
+    let ghost = approved(
+        "WO-3",
+        OrderKind::Change,
+        json!({"volumes": [{"name": "db-restored", "server_name": "db", "size_gib": 200,
+            "tier": "standard", "restore_from": "no-such-backup"}]}),
+        5,
+    );
+    let d = resources(
+        &system(),
+        &[onboard, ghost],
+        None,
+        at(6),
+        None,
+        &BTreeMap::new(),
+    );
+    assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+    assert!(
+        d.problems[0].reason_zh.contains("恢复来源"),
+        "{:?}",
+        d.problems
+    );
+    assert_eq!(d.problems[0].order.as_str(), "WO-3");
+    // The volume is still planned, empty rather than waiting on nothing.
+    assert!(d.wants.values().all(|w| !matches!(
+        &w.item,
+        Item::Volume {
+            restore_from: Some(_),
+            ..
+        }
+    )));
+}
