@@ -476,6 +476,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("svc.size", "容量（GB）", "Size (GB)"),
     ("svc.tier", "存储类型", "Storage tier"),
     (
+        "svc.restore_from",
+        "从备份策略或快照恢复（选填，填其名称）",
+        "Restore from a backup policy or snapshot (optional, by name)",
+    ),
+    (
         "tier.standard",
         "普通（2,000–5,000 IOPS）",
         "Standard (2,000–5,000 IOPS)",

@@ -775,17 +775,25 @@ pub struct VolumeForm {
     server: RwSignal<String>,
     size: RwSignal<String>,
     tier: RwSignal<String>,
+    /// A backup policy or snapshot of the system to restore from; empty:
+    /// a new, empty volume. The server checks the name against the system.
+    restore: RwSignal<String>,
 }
 
 impl Row for VolumeForm {
     fn value(&self, _names: &Names) -> Result<Value, Problem> {
-        Ok(json!({
+        let mut v = json!({
             "name": self.base.name.get().trim(),
             "server_name": self.server.get().trim(),
             "size_gib": positive(&self.size.get())?,
             "tier": self.tier.get(),
             "remove": self.base.remove.get(),
-        }))
+        });
+        let restore = self.restore.get().trim().to_owned();
+        if !restore.is_empty() {
+            v["restore_from"] = json!(restore);
+        }
+        Ok(v)
     }
     const PREFIX: &'static str = "vol";
 
@@ -795,6 +803,7 @@ impl Row for VolumeForm {
             server: RwSignal::new(String::new()),
             size: RwSignal::new("100".to_owned()),
             tier: RwSignal::new("standard".to_owned()),
+            restore: RwSignal::new(String::new()),
         }
     }
 
@@ -818,6 +827,7 @@ impl Row for VolumeForm {
             {name_ref(p("server"), "svc.volume_server", row.server, names.servers)}
             {input(p("size"), "svc.size", row.size)}
             {choice(p("tier"), "svc.tier", row.tier, TIERS)}
+            {input(p("restore"), "svc.restore_from", row.restore)}
         }
         .into_any()
     }
