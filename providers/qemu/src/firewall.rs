@@ -5,6 +5,13 @@
 //! accept the replies of connections already allowed (conntrack), so a guest
 //! may call out and hear back while nothing may call in uninvited.
 //!
+//! A guest's DHCP and DNS with its subnet's gateway (the VPC's `dnsmasq`,
+//! `crate::dhcp`) pass whatever its groups say, as a cloud's own resolver
+//! does: its requests to the namespace's DHCP port and to the gateway's DNS
+//! port are accepted before its egress chain, and the DHCP answers the
+//! namespace itself sends it before its ingress chain (they match no
+//! connection: the request went to the broadcast address).
+//!
 //! The whole table is rendered from the driver's state and loaded in one
 //! `nft -f` transaction (delete + create), so a half-applied rule set is
 //! never live and re-applying is idempotent.
@@ -55,6 +62,8 @@ pub struct Rule {
 pub struct Port {
     pub tap: String,
     pub address: Ipv4Addr,
+    /// Its subnet's gateway, where its DNS server answers.
+    pub gateway: Option<Ipv4Addr>,
     pub rules: Vec<Rule>,
 }
 
@@ -146,14 +155,33 @@ pub fn render(ports: &[Port]) -> String {
     out.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
     jumps(&mut out, true);
     out.push_str("  }\n");
-    // What the namespace itself sends (its balancers, health checks).
+    // What the namespace itself sends (its balancers, health checks, the
+    // DHCP server's answers).
     out.push_str("  chain output {\n    type filter hook output priority 0; policy accept;\n");
+    for port in ports {
+        let _ = writeln!(
+            out,
+            "    oifname \"{}\" udp sport 67 udp dport 68 accept",
+            port.tap
+        );
+    }
     jumps(&mut out, false);
     out.push_str("  }\n");
     // What guests send to the namespace itself (their gateway, a balancer).
     out.push_str("  chain input {\n    type filter hook input priority 0; policy accept;\n");
     for port in ports {
-        let _ = writeln!(out, "    iifname \"{0}\" jump out_{0}", port.tap);
+        let tap = &port.tap;
+        let _ = writeln!(
+            out,
+            "    iifname \"{tap}\" udp sport 68 udp dport 67 accept"
+        );
+        if let Some(gw) = port.gateway {
+            let _ = writeln!(
+                out,
+                "    iifname \"{tap}\" ip daddr {gw} meta l4proto {{ tcp, udp }} th dport 53 accept"
+            );
+        }
+        let _ = writeln!(out, "    iifname \"{tap}\" jump out_{tap}");
     }
     out.push_str("  }\n}\n");
     out
@@ -243,6 +271,7 @@ mod tests {
         Port {
             tap: "t1".to_owned(),
             address: Ipv4Addr::new(10, 0, 1, 10),
+            gateway: Some(Ipv4Addr::new(10, 0, 1, 1)),
             rules: vec![
                 Rule {
                     direction: Direction::Ingress,
@@ -328,5 +357,39 @@ mod tests {
             "{out}"
         );
         assert!(out.trim_end().ends_with("drop"), "{out}");
+    }
+
+    #[test]
+    fn dhcp_and_the_gateways_dns_pass_before_the_groups() {
+        let script = render(&[web()]);
+        let chain = |name: &str| {
+            script
+                .split(&format!("chain {name} {{"))
+                .nth(1)
+                .and_then(|c| c.split("\n  }").next())
+                .map(|c| c.lines().map(str::trim).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let input = chain("input");
+        let dns = "iifname \"t1\" ip daddr 10.0.1.1 meta l4proto { tcp, udp } th dport 53 accept";
+        let at = |lines: &[&str], l: &str| lines.iter().position(|x| *x == l);
+        let jump = at(&input, "iifname \"t1\" jump out_t1").expect("jump");
+        assert!(at(&input, dns).is_some_and(|i| i < jump), "{input:?}");
+        assert!(
+            at(&input, "iifname \"t1\" udp sport 68 udp dport 67 accept").is_some_and(|i| i < jump),
+            "{input:?}"
+        );
+        let output = chain("output");
+        let jump = at(&output, "oifname \"t1\" jump in_t1").expect("jump");
+        assert!(
+            at(&output, "oifname \"t1\" udp sport 67 udp dport 68 accept")
+                .is_some_and(|i| i < jump),
+            "{output:?}"
+        );
+        // Forwarded traffic (another guest) gets no such exception.
+        assert!(
+            !chain("forward").iter().any(|l| l.contains("dport 6")),
+            "{script}"
+        );
     }
 }

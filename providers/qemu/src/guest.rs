@@ -1,8 +1,10 @@
 //! A tiny guest built from Debian packages, for tests, probes and the demo:
 //! the distribution kernel (`linux-image-<version>-<arch>`, unpacked from its
 //! `.deb` with `dpkg-deb -x`, nothing installed) and an initramfs holding only
-//! a static busybox and an `/init` that prints [`MARKER`] on the serial
-//! console, then serves HTTP (busybox `httpd`) and waits.
+//! a static busybox and an `/init` that takes its address (by DHCP with
+//! `ys.dhcp=1`, busybox `udhcpc`; else, or if no answer comes, from the
+//! kernel command line), prints [`MARKER`] on the serial console, then
+//! serves HTTP (busybox `httpd`) and waits.
 //!
 //! Built once per cache directory and reused: the kernel package is fetched
 //! with `apt-get download` from the machine's Debian mirror.
@@ -64,7 +66,7 @@ const NET_MODULES_ARM64: &[&str] = &[
 ];
 
 /// Bumped whenever the initramfs's content changes, so caches rebuild it.
-const INITRD_VERSION: u32 = 2;
+const INITRD_VERSION: u32 = 3;
 
 /// Where guests are cached unless told otherwise: `$YUNSHU_GUEST_CACHE`, else
 /// `$HOME/.cache/yunshu-guest` (the kernel package is ≈ 70 MB: fetch once).
@@ -372,11 +374,26 @@ fn modules_dir(dir: &Path, arch: GuestArch) -> PathBuf {
     dir.join(format!("modules-{}", arch.debian()))
 }
 
+/// What the guest prints on its console once DHCP gave it an address,
+/// followed by that address (`YS-DHCP 10.0.1.2`).
+pub const DHCP_MARKER: &str = "YS-DHCP";
+
+/// What the guest prints when no DHCP answer came and it took the address
+/// on its command line instead.
+pub const DHCP_FAILED: &str = "YS-DHCP-FAILED";
+
 /// The guest's `/init`, the same for every architecture but for the NIC's
 /// `modules` (file names, in load order): busybox applets, the pseudo file
-/// systems, those modules, the address the kernel command line gives
-/// (`ys.ip=10.0.1.10/24 ys.gw=10.0.1.1`), an HTTP page naming the guest,
-/// then the marker on the console, and wait forever.
+/// systems, those modules, its address, an HTTP page naming the guest (and
+/// `/cgi-bin/resolve?<name>`: what its DNS server says of a name), then the
+/// marker on the console, and wait forever.
+///
+/// The address: with `ys.dhcp=1` on the kernel command line, busybox
+/// `udhcpc` on `eth0` (four tries a second apart; it stays in the
+/// background to renew, [`UDHCPC_SCRIPT`] applies what it gets) and
+/// `YS-DHCP <address>` on the console; if no answer comes, `YS-DHCP-FAILED`
+/// and the static address below. Without it, or as that fallback: the
+/// address the command line gives (`ys.ip=10.0.1.10/24 ys.gw=10.0.1.1`).
 fn init_script(modules: &[&str]) -> String {
     let modules: Vec<&str> = modules
         .iter()
@@ -385,27 +402,66 @@ fn init_script(modules: &[&str]) -> String {
     format!(
         "#!/bin/busybox sh\n\
          /bin/busybox --install -s /bin\n\
-         mkdir -p /proc /sys /dev /www\n\
+         mkdir -p /proc /sys /dev /www/cgi-bin /etc /run\n\
          mount -t proc proc /proc\n\
          mount -t sysfs sys /sys\n\
          mount -t devtmpfs dev /dev 2>/dev/null\n\
          for m in {modules}; do insmod /lib/modules/$m 2>/dev/null; done\n\
          for arg in $(cat /proc/cmdline); do\n\
-           case $arg in ys.ip=*) YS_IP=${{arg#ys.ip=}};; ys.gw=*) YS_GW=${{arg#ys.gw=}};; esac\n\
+           case $arg in ys.ip=*) YS_IP=${{arg#ys.ip=}};; ys.gw=*) YS_GW=${{arg#ys.gw=}};; \
+         ys.dhcp=*) YS_DHCP=${{arg#ys.dhcp=}};; esac\n\
          done\n\
-         ip link set lo up\n\
-         if [ -n \"$YS_IP\" ]; then\n\
+         static() {{\n\
            ip link set eth0 up && ip addr add \"$YS_IP\" dev eth0\n\
            [ -n \"$YS_GW\" ] && ip route add default via \"$YS_GW\"\n\
+         }}\n\
+         ip link set lo up\n\
+         if [ \"$YS_DHCP\" = 1 ]; then\n\
+           ip link set eth0 up\n\
+           if udhcpc -i eth0 -n -t 4 -T 1 -s /bin/ys-udhcpc >/dev/null 2>&1; then\n\
+             echo \"{DHCP_MARKER} $(cat /run/ys-dhcp)\"\n\
+           else\n\
+             echo {DHCP_FAILED}\n\
+             [ -n \"$YS_IP\" ] && static\n\
+           fi\n\
+         elif [ -n \"$YS_IP\" ]; then\n\
+           static\n\
          fi\n\
          hostname \"$(cat /proc/sys/kernel/hostname)\"\n\
          echo \"$(hostname)\" > /www/index.html\n\
+         printf '%s\\n' '#!/bin/sh' 'echo Content-Type: text/plain' 'echo' \
+         'case \"$QUERY_STRING\" in *[!A-Za-z0-9.-]*|\"\") exit 0;; esac' \
+         'nslookup \"$QUERY_STRING\" 2>&1' > /www/cgi-bin/resolve\n\
+         chmod 755 /www/cgi-bin/resolve\n\
          httpd -p 80 -h /www 2>/dev/null\n\
          echo {MARKER}\n\
          while true; do sleep 3600; done\n",
         modules = modules.join(" ")
     )
 }
+
+/// The script busybox `udhcpc` runs on each event (`/bin/ys-udhcpc`): the
+/// address and prefix, the default route, `/etc/resolv.conf` (the DNS
+/// servers and search domain given), and the address in `/run/ys-dhcp`.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+  bound|renew)
+    [ "$(cat /run/ys-dhcp 2>/dev/null)" = "$ip" ] || ip addr flush dev "$interface"
+    ip addr replace "$ip/$mask" dev "$interface"
+    set -- $router
+    [ -n "$1" ] && ip route replace default via "$1" dev "$interface"
+    : > /etc/resolv.conf
+    [ -n "$domain" ] && echo "search $domain" >> /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "$ip" > /run/ys-dhcp
+    ;;
+esac
+exit 0
+"#;
 
 /// Builds (or finds) the initramfs `dir/initrd-<arch>-v<N>.cpio.gz`. Packed
 /// by the host's busybox whatever the guest's architecture (cpio is data).
@@ -446,6 +502,11 @@ async fn initrd(dir: &Path, arch: GuestArch) -> Result<PathBuf, QemuError> {
         .await
         .map_err(QemuError::io("write /init"))?;
     set_executable(&init).await?;
+    let udhcpc = root.join("bin/ys-udhcpc");
+    tokio::fs::write(&udhcpc, UDHCPC_SCRIPT)
+        .await
+        .map_err(QemuError::io("write /bin/ys-udhcpc"))?;
+    set_executable(&udhcpc).await?;
     let partial = dir.join(format!("initrd-{}.partial", arch.debian()));
     // newc cpio by busybox (Debian has no `cpio` installed by default).
     let script = format!(

@@ -12,7 +12,8 @@
 //!   own directory; [`qmp`]: the QMP client it is controlled with.
 //!
 //! - [`net`] and [`firewall`]: VPCs as routing network namespaces, security
-//!   groups as nftables tables in them.
+//!   groups as nftables tables in them; [`dhcp`]: a `dnsmasq` per VPC
+//!   namespace giving guests their addresses (reservations) and VM names.
 //! - [`driver`]: the SDK `Driver` over them: VPCs, subnets, security groups
 //!   and VMs, which survive a driver restart (found again from the state
 //!   directory and the running processes); memory is never overcommitted.
@@ -21,6 +22,7 @@
 
 pub mod accel;
 pub mod cron;
+pub mod dhcp;
 pub mod driver;
 pub mod firewall;
 pub mod guest;

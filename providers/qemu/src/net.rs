@@ -196,7 +196,8 @@ pub async fn remove_tap(vpc_id: &str, tap: &str) -> Result<(), QemuError> {
     Ok(())
 }
 
-/// The name of the tap of `vm_id`'s NIC number `index` (≤ 15 bytes, stable).
+/// The name of the tap of `vm_id`'s NIC number `index` (≤ 15 bytes, stable;
+/// always starting with `t`, which `crate::dhcp` relies on).
 pub fn tap_name(vm_id: &str, index: usize) -> String {
     format!("t{:012x}{index:x}", fnv1a(vm_id) >> 16)
 }
@@ -411,14 +412,26 @@ pub async fn remove_local_address(
 }
 
 /// Deletes the namespaces of the given VPCs when dropped (tests: however
-/// they end).
+/// they end), killing what still runs in them first (a DHCP server, a
+/// balancer, a guest): a process would keep a deleted namespace alive.
 pub struct DeleteOnDrop(pub Vec<String>);
 
 impl Drop for DeleteOnDrop {
     fn drop(&mut self) {
         for vpc in &self.0 {
+            let ns = namespace(vpc);
+            if let Ok(out) = std::process::Command::new("ip")
+                .args(["netns", "pids", &ns])
+                .output()
+            {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+            }
             let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &namespace(vpc)])
+                .args(["netns", "del", &ns])
                 .output();
         }
     }

@@ -81,6 +81,10 @@ pub struct VmNic {
     /// The guest's address with prefix, e.g. `10.0.1.10/24`.
     pub address: String,
     pub gateway: Option<String>,
+    /// The guest asks DHCP for its address (`ys.dhcp=1`; `address` and
+    /// `gateway` are then what it expects, and what it falls back to if no
+    /// answer comes).
+    pub dhcp: bool,
 }
 
 fn binary(arch: GuestArch) -> &'static str {
@@ -196,6 +200,9 @@ impl Vm {
             append.push_str(&format!(" ys.ip={}", nic.address));
             if let Some(gw) = &nic.gateway {
                 append.push_str(&format!(" ys.gw={gw}"));
+            }
+            if nic.dhcp {
+                append.push_str(" ys.dhcp=1");
             }
             command
                 .args([

@@ -61,6 +61,7 @@ async fn an_arm64_vm_boots_in_its_own_pool_and_the_pools_share_the_host_honestly
         format!("sg-arm-d-{run}"),
     );
     let _reaper = ReapOnDrop(state.path().join("vms"));
+    let _services = yunshu_qemu::dhcp::StopOnDrop(state.path().join("dhcp"));
     let _nets = net::DeleteOnDrop(vec![vpc.clone()]);
     let driver = QemuDriver::open(
         QemuConfig {
@@ -188,6 +189,13 @@ async fn an_arm64_vm_boots_in_its_own_pool_and_the_pools_share_the_host_honestly
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     assert!(String::from_utf8_lossy(&cmdline).contains("qemu-system-aarch64"));
     let ip = &up.outputs["private_ip"];
+    // The arm64 guest's busybox udhcpc got it from the VPC's dnsmasq.
+    let serial =
+        std::fs::read_to_string(state.path().join(format!("vms/{id}/serial.log"))).expect("serial");
+    assert!(
+        serial.lines().any(|l| l.trim() == format!("YS-DHCP {ip}")),
+        "{serial}"
+    );
     let mut page = None;
     for _ in 0..20 {
         let out = tokio::process::Command::new("ip")

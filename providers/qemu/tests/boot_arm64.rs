@@ -91,6 +91,7 @@ async fn an_arm64_guest_boots_under_tcg_and_answers_http_on_a_vpc() {
             mac: "52:54:00:12:34:57".to_owned(),
             address: "10.0.1.10/24".to_owned(),
             gateway: Some(gw.to_string()),
+            dhcp: false,
         }),
         disks: Vec::new(),
     })

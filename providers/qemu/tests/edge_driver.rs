@@ -52,6 +52,7 @@ async fn a_public_ip_on_a_balancer_reaches_both_guests_and_a_paused_one_leaves_t
     );
     let _reaper = ReapOnDrop(state.path().join("vms"));
     let _balancers = lb::StopOnDrop(state.path().join("lbs"));
+    let _services = yunshu_qemu::dhcp::StopOnDrop(state.path().join("dhcp"));
     let _nets = net::DeleteOnDrop(vec![vpc.clone()]);
     let config = QemuConfig {
         state_dir: state.path().to_path_buf(),

@@ -1,12 +1,14 @@
 //! A guest on a VPC: QEMU runs inside the VPC's namespace with a virtio NIC on
-//! a tap routed by the VPC's namespace; the guest takes its address from the kernel
-//! command line and serves HTTP. From inside the VPC its page answers; from
-//! another tenant's VPC with the same CIDR and gateway it does not.
+//! a tap routed by the VPC's namespace; the guest asks DHCP for its address,
+//! gets no answer (no DHCP server in this VPC), says so on its console and
+//! takes the address from the kernel command line instead, and serves HTTP.
+//! From inside the VPC its page answers; from another tenant's VPC with the
+//! same CIDR and gateway it does not.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use yunshu_qemu::guest::{self, GuestArch};
+use yunshu_qemu::guest::{self, DHCP_FAILED, DHCP_MARKER, GuestArch};
 use yunshu_qemu::net;
 use yunshu_qemu::vm::{Accel, Vm, VmConfig, VmNic};
 
@@ -54,6 +56,7 @@ async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
             mac: "52:54:00:12:34:56".to_owned(),
             address: "10.0.1.10/24".to_owned(),
             gateway: Some(gw.to_string()),
+            dhcp: true,
         }),
         disks: Vec::new(),
     })
@@ -62,6 +65,13 @@ async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
     vm.wait_for_marker(Duration::from_secs(120))
         .await
         .expect("the guest's marker");
+    // No DHCP server here: the fallback to the static address, said aloud.
+    let serial = vm.serial().await;
+    assert!(serial.contains(DHCP_FAILED), "{serial}");
+    assert!(
+        !serial.contains(&format!("{DHCP_MARKER} ")),
+        "a lease from nowhere: {serial}"
+    );
 
     // Inside its VPC: the guest's own page (its hostname).
     let mut page = None;

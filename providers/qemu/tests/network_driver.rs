@@ -3,6 +3,7 @@
 //! whose group allows HTTP answers, the other does not; changing the group's
 //! rule closes the port; what is named cannot be deleted; a driver restart
 //! brings everything back (the same QEMU processes, the firewall reloaded);
+//! the guests' addresses come by DHCP;
 //! deleting everything leaves no namespace, no QEMU and no state behind.
 
 use std::time::Duration;
@@ -74,6 +75,7 @@ async fn security_groups_decide_who_answers_and_everything_survives_a_restart() 
     let run = std::process::id();
     let (vpc, subnet) = (format!("vpc-sg-{run}"), format!("subnet-sg-{run}"));
     let _reaper = ReapOnDrop(state.path().join("vms"));
+    let _services = yunshu_qemu::dhcp::StopOnDrop(state.path().join("dhcp"));
     let _nets = net::DeleteOnDrop(vec![vpc.clone()]);
     let config = QemuConfig {
         state_dir: state.path().to_path_buf(),
@@ -152,6 +154,16 @@ async fn security_groups_decide_who_answers_and_everything_survives_a_restart() 
         sb.outputs["private_ip"].clone(),
     );
     assert_eq!((ip_a.as_str(), ip_b.as_str()), ("10.0.1.2", "10.0.1.3"));
+    // Each guest got that address by DHCP from the VPC's dnsmasq (running as
+    // root here: the state directory is a private tempdir).
+    for (id, ip) in [(&a, &ip_a), (&b, &ip_b)] {
+        let serial = std::fs::read_to_string(state.path().join(format!("vms/{id}/serial.log")))
+            .expect("serial");
+        assert!(
+            serial.lines().any(|l| l.trim() == format!("YS-DHCP {ip}")),
+            "{id}: {serial}"
+        );
+    }
     assert!(
         state.path().join(format!("vms/{a}/system.qcow2")).exists(),
         "the system disk"

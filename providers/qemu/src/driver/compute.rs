@@ -4,6 +4,11 @@
 //! the VM turns `RUNNING` when its console shows the guest's marker, `FAILED`
 //! with the console's last words if it does not within [`BOOT_TIMEOUT`].
 //!
+//! The guest asks its VPC's DHCP server for its address (`crate::dhcp`: a
+//! reservation for its NIC's MAC, `net::mac`, stable per VM id) and is told
+//! the same address on its command line, which it falls back to if no answer
+//! comes.
+//!
 //! A VM's directory `vms/<id>/` holds the accepted request, the address its
 //! NIC was given (`address`, kept across restarts), its disk and what QEMU
 //! makes (pid, QMP socket, console).
@@ -161,6 +166,11 @@ impl QemuDriver {
             old.vcpu != vm.vcpu || old.memory_mib != vm.memory_mib || old.nics != vm.nics
         });
         self.save(request).await?;
+        // Its DHCP reservation and DNS names: before the guest boots and
+        // asks, else on every apply (a re-apply repairs a service that
+        // failed). A failure does not keep the guest down (it falls back to
+        // the address on its command line) but fails the apply.
+        let mut dhcp = Ok(());
         let state = if reshaped {
             // A new shape takes effect by a restart (issue 15: resize on the
             // next start).
@@ -185,6 +195,7 @@ impl QemuDriver {
                     state: state.clone(),
                 },
             );
+            dhcp = self.sync_dhcp(resources).await;
             let volumes = self.volume_disks(resources, &request.id);
             let started = self.start_vm(request, wiring.as_ref(), volumes).await;
             match started {
@@ -218,7 +229,11 @@ impl QemuDriver {
                 state: state.clone(),
             },
         );
+        if !reshaped {
+            dhcp = self.sync_dhcp(resources).await;
+        }
         self.sync_firewalls(resources).await.map_err(internal)?;
+        dhcp.map_err(internal)?;
         Ok(state)
     }
 
@@ -269,6 +284,7 @@ impl QemuDriver {
                     mac: net::mac(&request.id, 0),
                     address: format!("{}/{}", w.address, w.prefix),
                     gateway: Some(w.gateway.to_string()),
+                    dhcp: true,
                 })
             }
             None => None,

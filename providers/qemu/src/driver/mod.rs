@@ -5,13 +5,15 @@
 //! - [`network`]: a VPC is a network namespace, a subnet a gateway in it, a
 //!   security group nftables chains on its members' taps (`crate::net`,
 //!   `crate::firewall`).
-//! - [`compute`]: one QEMU process per VM, its NIC a tap in its subnet's VPC,
-//!   its system disk a qcow2 throttled by its storage class.
+//! - [`compute`]: one QEMU process per VM, its NIC a tap in its subnet's VPC
+//!   (its address by DHCP from the VPC's `dnsmasq`, `crate::dhcp`), its
+//!   system disk a qcow2 throttled by its storage class.
 //!
 //! Every accepted request is kept in the state directory (`res/<kind>/<id>.pb`,
 //! VMs in `vms/<id>/request.pb` beside their QEMU files) before anything is
 //! built, so a restarted driver rebuilds what is missing — networks first,
-//! then VMs (adopted if their QEMU still runs), then every VPC's firewall.
+//! then VMs (adopted if their QEMU still runs), then every VPC's firewall and
+//! DHCP/DNS service (adopted if its `dnsmasq` still runs).
 //!
 //! The SDK has already checked generations and idempotency keys; what is here
 //! is what only this driver knows: references that must resolve
@@ -220,7 +222,7 @@ fn not_found_ok(e: std::io::Error) -> Result<(), std::io::Error> {
 impl QemuDriver {
     /// Opens the state directory and brings back everything in it: networks,
     /// then VMs (adopted if their QEMU runs, started again if not), then the
-    /// firewalls.
+    /// firewalls and every VPC's DHCP/DNS service (adopted if it runs).
     pub async fn open(config: QemuConfig, events: EventSink) -> Result<QemuDriver, QemuError> {
         for dir in ["vms", "res", "lbs", "volumes", "snapshots", "backups"] {
             let dir = config.state_dir.join(dir);
@@ -259,6 +261,7 @@ impl QemuDriver {
             }
         }
         driver.sync_firewalls(&resources).await?;
+        driver.sync_dhcp(&resources).await?;
         driver.sync_edges(&resources).await?;
         drop(resources);
         driver.schedule_backups();
@@ -709,6 +712,9 @@ impl Driver for QemuDriver {
         };
         if matches!(kind, K::Vm | K::SecurityGroup) {
             self.sync_firewalls(&resources).await.map_err(internal)?;
+        }
+        if matches!(kind, K::Vm | K::Subnet | K::Vpc) {
+            self.sync_dhcp(&resources).await.map_err(internal)?;
         }
         if kind == K::Eip {
             self.sync_edges(&resources).await.map_err(internal)?;

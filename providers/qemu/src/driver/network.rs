@@ -1,6 +1,8 @@
 //! VPCs, subnets and security groups: checked against what exists, built with
 //! `crate::net` (namespaces, gateways, taps) and `crate::firewall` (one
-//! nftables table per VPC namespace, rendered from every VM in it).
+//! nftables table per VPC namespace, rendered from every VM in it); the
+//! guests' DHCP and DNS with `crate::dhcp` (one `dnsmasq` per VPC namespace
+//! with VM NICs, in `dhcp/<vpc>/`, rendered from every VM in it).
 
 use std::net::Ipv4Addr;
 
@@ -11,7 +13,7 @@ use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 
 use super::{Entry, QemuDriver, Resources, internal, invalid, missing, spec_of};
 use crate::firewall::{self, Direction, Port, Proto, Rule};
-use crate::{QemuError, net};
+use crate::{QemuError, dhcp, net};
 
 /// The narrowest VPC and subnet this driver builds (room for a gateway and
 /// guests) and the widest (a /8 is a whole private range).
@@ -210,7 +212,13 @@ impl QemuDriver {
         request: &v1::ApplyRequest,
     ) -> Result<(), Status> {
         match spec_of(request) {
-            Some(Spec::Vpc(_)) => net::delete_vpc(&request.id).await.map_err(internal),
+            Some(Spec::Vpc(_)) => {
+                // A process in a deleted namespace would keep it alive.
+                dhcp::remove(&self.dhcp_dir(&request.id))
+                    .await
+                    .map_err(internal)?;
+                net::delete_vpc(&request.id).await.map_err(internal)
+            }
             Some(Spec::Subnet(subnet)) => match subnet_gateway(subnet) {
                 Ok((_, gw)) => net::remove_subnet(&subnet.vpc, Ipv4Addr::from(gw))
                     .await
@@ -231,6 +239,95 @@ impl QemuDriver {
         for vpc in vpcs {
             let ports = ports_of(resources, &vpc);
             firewall::apply(&net::namespace(&vpc), &ports).await?;
+        }
+        Ok(())
+    }
+}
+
+impl QemuDriver {
+    /// Where the DHCP/DNS service of VPC `vpc` keeps its files.
+    pub(super) fn dhcp_dir(&self, vpc: &str) -> std::path::PathBuf {
+        self.inner.config.state_dir.join("dhcp").join(vpc)
+    }
+
+    /// Makes every VPC's DHCP/DNS service serve exactly its VM NICs (each
+    /// subnet that has one, each NIC its reservation and names); stops the
+    /// service of a VPC without VM NICs and of a VPC that is gone. Cheap when
+    /// nothing changed: the files are compared, no process is touched.
+    pub(super) async fn sync_dhcp(&self, resources: &Resources) -> Result<(), QemuError> {
+        use std::collections::BTreeMap;
+        let mut vpcs: BTreeMap<&str, BTreeMap<&str, dhcp::Subnet>> = resources
+            .values()
+            .filter(|e| e.request.kind == K::Vpc as i32)
+            .map(|e| (e.request.id.as_str(), BTreeMap::new()))
+            .collect();
+        let mut macs = std::collections::BTreeSet::new();
+        for e in resources.values() {
+            let Some(Spec::Vm(vm)) = spec_of(&e.request) else {
+                continue;
+            };
+            let Some(nic) = vm.nics.first() else {
+                continue;
+            };
+            let Some(address) = e
+                .state
+                .outputs
+                .get("private_ip")
+                .and_then(|a| a.parse::<Ipv4Addr>().ok())
+            else {
+                continue;
+            };
+            let Some(subnet) =
+                Self::get_entry(resources, K::Subnet, &nic.subnet).and_then(subnet_spec)
+            else {
+                continue;
+            };
+            let Ok((cidr, gateway)) = subnet_gateway(subnet) else {
+                continue;
+            };
+            let Some(subnets) = vpcs.get_mut(subnet.vpc.as_str()) else {
+                continue;
+            };
+            let mac = net::mac(&e.request.id, 0);
+            // MACs are 24 bits of a hash: two VMs of a VPC may share one, and
+            // a reservation is by MAC. The second keeps its static address.
+            if !macs.insert((subnet.vpc.as_str(), mac.clone())) {
+                tracing::warn!(vm = %e.request.id, %mac, "MAC shared in the VPC: no DHCP reservation");
+                continue;
+            }
+            subnets
+                .entry(nic.subnet.as_str())
+                .or_insert_with(|| dhcp::Subnet {
+                    id: nic.subnet.clone(),
+                    network: Ipv4Addr::from(cidr.net),
+                    prefix: cidr.prefix,
+                    gateway: Ipv4Addr::from(gateway),
+                    hosts: Vec::new(),
+                })
+                .hosts
+                .push(dhcp::Host {
+                    name: e.request.id.clone(),
+                    mac,
+                    address,
+                });
+        }
+        for (vpc, subnets) in &vpcs {
+            let subnets: Vec<dhcp::Subnet> = subnets.values().cloned().collect();
+            dhcp::apply(&net::namespace(vpc), &self.dhcp_dir(vpc), &subnets).await?;
+        }
+        // The directories of VPCs that are gone.
+        let root = self.inner.config.state_dir.join("dhcp");
+        let Ok(mut entries) = tokio::fs::read_dir(&root).await else {
+            return Ok(());
+        };
+        while let Some(e) = entries
+            .next_entry()
+            .await
+            .map_err(QemuError::io("read the DHCP dir"))?
+        {
+            if !vpcs.contains_key(e.file_name().to_string_lossy().as_ref()) {
+                dhcp::remove(&e.path()).await?;
+            }
         }
         Ok(())
     }
@@ -323,11 +420,17 @@ pub(super) fn vpc_of_subnet<'a>(resources: &'a Resources, subnet: &str) -> Optio
         .map(|s| s.vpc.as_str())
 }
 
-/// Every VM NIC in `vpc`: (VM id, tap, address, its groups).
-fn nics_in<'a>(
-    resources: &'a Resources,
-    vpc: &str,
-) -> Vec<(&'a str, String, Ipv4Addr, &'a [String])> {
+/// A VM NIC in a VPC.
+struct NicIn<'a> {
+    tap: String,
+    address: Ipv4Addr,
+    /// Its subnet's gateway.
+    gateway: Option<Ipv4Addr>,
+    groups: &'a [String],
+}
+
+/// Every VM NIC in `vpc`.
+fn nics_in<'a>(resources: &'a Resources, vpc: &str) -> Vec<NicIn<'a>> {
     resources
         .values()
         .filter_map(|e| {
@@ -335,16 +438,18 @@ fn nics_in<'a>(
                 return None;
             };
             let nic = vm.nics.first()?;
-            if vpc_of_subnet(resources, &nic.subnet) != Some(vpc) {
-                return None;
-            }
+            let subnet = QemuDriver::get_entry(resources, K::Subnet, &nic.subnet)
+                .and_then(subnet_spec)
+                .filter(|s| s.vpc == vpc)?;
             let address = e.state.outputs.get("private_ip")?.parse().ok()?;
-            Some((
-                e.request.id.as_str(),
-                net::tap_name(&e.request.id, 0),
+            Some(NicIn {
+                tap: net::tap_name(&e.request.id, 0),
                 address,
-                vm.security_groups.as_slice(),
-            ))
+                gateway: subnet_gateway(subnet)
+                    .ok()
+                    .map(|(_, gw)| Ipv4Addr::from(gw)),
+                groups: vm.security_groups.as_slice(),
+            })
         })
         .collect()
 }
@@ -365,9 +470,9 @@ fn proto_of(p: i32) -> (Proto, Option<(u16, u16)>) {
 fn ports_of(resources: &Resources, vpc: &str) -> Vec<Port> {
     let nics = nics_in(resources, vpc);
     nics.iter()
-        .map(|(_, tap, address, groups)| {
+        .map(|nic| {
             let mut rules = Vec::new();
-            for group in groups.iter() {
+            for group in nic.groups {
                 let Some(Spec::SecurityGroup(sg)) =
                     QemuDriver::get_entry(resources, K::SecurityGroup, group)
                         .and_then(|e| spec_of(&e.request))
@@ -389,8 +494,8 @@ fn ports_of(resources: &Resources, vpc: &str) -> Vec<Port> {
                         vec![r.remote_cidr.clone()]
                     } else {
                         nics.iter()
-                            .filter(|(_, _, _, g)| g.contains(&r.remote_group))
-                            .map(|(_, _, a, _)| a.to_string())
+                            .filter(|n| n.groups.contains(&r.remote_group))
+                            .map(|n| n.address.to_string())
                             .collect()
                     };
                     rules.push(Rule {
@@ -408,8 +513,9 @@ fn ports_of(resources: &Resources, vpc: &str) -> Vec<Port> {
                 }
             }
             Port {
-                tap: tap.clone(),
-                address: *address,
+                tap: nic.tap.clone(),
+                address: nic.address,
+                gateway: nic.gateway,
                 rules,
             }
         })
