@@ -10,11 +10,12 @@
 //! - A snapshot is a full point-in-time copy of a volume or of a VM's system
 //!   disk in `snapshots/<id>.qcow2`: QEMU's `drive-backup` (sync full) while
 //!   the disk is in use by a running guest, `qemu-img convert` otherwise.
-//! - A backup policy takes such a copy when it is created and then on its
-//!   five-field cron schedule, into `backups/<id>/<unix seconds>.qcow2`,
-//!   keeping `retention_days` (the newest is always kept). Every copy is full:
-//!   incremental and differential policies are accepted and say so in their
-//!   state (dirty-bitmap increments are a later step).
+//! - A backup policy takes a copy when it is created and then on its
+//!   five-field cron schedule, into `backups/<id>/`, keeping `retention_days`
+//!   (whole chains; the newest chain always stays). Full policies copy the
+//!   whole disk each time; incremental and differential ones copy only what
+//!   a QMP dirty bitmap marked since the previous (or the full) copy, as
+//!   qcow2 layers over it (`chain`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,10 @@ use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 use super::{QemuDriver, Resources, internal, invalid, missing, spec_of, storage};
 use crate::QemuError;
 use crate::vm::{Vm, VmDisk};
+
+mod chain;
+
+use chain::CopyKind;
 
 pub(super) fn volume_spec(request: &v1::ApplyRequest) -> Option<&v1::VolumeSpec> {
     match spec_of(request)? {
@@ -310,9 +315,8 @@ impl QemuDriver {
                 state.outputs.insert("source".to_owned(), s.source.clone());
             }
             Some(Spec::BackupPolicy(b)) => {
-                let copies = self.backups(&request.id).await;
-                if copies.is_empty() {
-                    self.back_up(resources, &request.id, &b.target)
+                if self.backups(&request.id).await.is_empty() {
+                    self.back_up(resources, &request.id, &b.target, b.r#type)
                         .await
                         .map_err(internal)?;
                 }
@@ -320,10 +324,10 @@ impl QemuDriver {
                 state
                     .outputs
                     .insert("backups".to_owned(), copies.len().to_string());
-                if b.r#type != v1::BackupType::Full as i32 {
-                    state.message =
-                        "every copy is full on this driver (incremental copies are a later step)"
-                            .to_owned();
+                if let Some(last) = copies.last() {
+                    state
+                        .outputs
+                        .insert("last_backup_kind".to_owned(), last.kind.as_str().to_owned());
                 }
             }
             _ => return Err(invalid("not a volume, snapshot or backup policy")),
@@ -415,40 +419,94 @@ impl QemuDriver {
         }
     }
 
-    /// The policy's backups, oldest first (unix seconds, path).
-    pub(super) async fn backups(&self, policy: &str) -> Vec<(u64, PathBuf)> {
-        let mut out = Vec::new();
-        if let Ok(mut dir) = tokio::fs::read_dir(self.backup_dir(policy)).await {
-            while let Ok(Some(e)) = dir.next_entry().await {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(t) = name.strip_suffix(".qcow2").and_then(|t| t.parse().ok()) {
-                    out.push((t, e.path()));
-                }
-            }
-        }
-        out.sort();
-        out
+    /// The policy's finished copies, oldest first.
+    pub(super) async fn backups(&self, policy: &str) -> Vec<chain::BackupCopy> {
+        chain::list(&self.backup_dir(policy)).await
     }
 
-    /// Takes one backup of `target` for `policy` now.
+    /// Takes one copy of `target` for `policy` now: full, or — for an
+    /// incremental or differential policy with a chain to build on and the
+    /// disk in a running guest — only what changed. A partial copy that
+    /// cannot be taken (no bitmap after QEMU was killed, …) becomes a full
+    /// one that starts the chain again.
     pub(super) async fn back_up(
         &self,
         resources: &Resources,
         policy: &str,
         target: &str,
-    ) -> Result<PathBuf, QemuError> {
+        backup_type: i32,
+    ) -> Result<(PathBuf, CopyKind), QemuError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let wanted = match v1::BackupType::try_from(backup_type) {
+            Ok(v1::BackupType::Incremental) => CopyKind::Incremental,
+            Ok(v1::BackupType::Differential) => CopyKind::Differential,
+            _ => CopyKind::Full,
+        };
         let dir = self.backup_dir(policy);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(QemuError::io("backup dir"))?;
+        let copies = self.backups(policy).await;
+        // Never two copies under one name (two backups within a second).
+        let now = copies.last().map_or(now, |c| now.max(c.at + 1));
         let tmp = dir.join(format!("{now}.partial"));
-        self.take_copy(resources, target, &tmp).await?;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        let (kind, base) = chain::next(wanted, &copies);
+        let live = self
+            .source_image(resources, target)
+            .and_then(|(_, live)| live);
+        let bitmap = (wanted != CopyKind::Full).then(|| chain::bitmap_name(policy));
+        let taken = match (&live, base, &bitmap) {
+            (Some((vm, device)), Some(base), Some(bitmap)) => {
+                match chain::partial_live(vm, device, &tmp, &base.path, kind, bitmap).await {
+                    Ok(()) => Some(kind),
+                    Err(e) => {
+                        tracing::warn!(policy, error = %e, "partial backup failed; taking a full copy");
+                        let _ = tokio::fs::remove_file(&tmp).await;
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let kind = match taken {
+            Some(kind) => kind,
+            None => {
+                match &live {
+                    Some((vm, device)) => {
+                        chain::full_live(vm, device, &tmp, bitmap.as_deref()).await?
+                    }
+                    None => self.take_copy(resources, target, &tmp).await?,
+                }
+                CopyKind::Full
+            }
+        };
         // Only a finished copy gets a backup's name.
-        let path = dir.join(format!("{now}.qcow2"));
+        let path = dir.join(chain::file_name(now, kind));
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(QemuError::io("name the backup"))?;
-        Ok(path)
+        Ok((path, kind))
+    }
+
+    /// Takes a backup of `policy` now, outside its schedule (an operator's
+    /// "back up now"); the copy's kind (`full`, `incremental`,
+    /// `differential`).
+    pub async fn back_up_now(&self, policy: &str) -> Result<&'static str, QemuError> {
+        let resources = self.inner.resources.lock().await;
+        let Some(Spec::BackupPolicy(b)) = resources
+            .get(&(K::BackupPolicy as i32, policy.to_owned()))
+            .and_then(|e| spec_of(&e.request))
+        else {
+            return Err(QemuError::Guest(format!("no backup policy {policy}")));
+        };
+        let (target, backup_type) = (b.target.clone(), b.r#type);
+        let (_, kind) = self
+            .back_up(&resources, policy, &target, backup_type)
+            .await?;
+        Ok(kind.as_str())
     }
 
     /// Runs every backup policy on its schedule while the driver lives: once
@@ -477,25 +535,30 @@ impl QemuDriver {
 
     async fn run_due_backups(&self, minute: u64) {
         let mut resources = self.inner.resources.lock().await;
-        let due: Vec<(String, String, u32)> = resources
+        let due: Vec<(String, String, u32, i32)> = resources
             .values()
             .filter_map(|e| match spec_of(&e.request) {
                 Some(Spec::BackupPolicy(b)) => crate::cron::Schedule::parse(&b.schedule)
                     .ok()
                     .filter(|s| s.matches(minute))
-                    .map(|_| (e.request.id.clone(), b.target.clone(), b.retention_days)),
+                    .map(|_| {
+                        (
+                            e.request.id.clone(),
+                            b.target.clone(),
+                            b.retention_days,
+                            b.r#type,
+                        )
+                    }),
                 _ => None,
             })
             .collect();
-        for (policy, target, retention_days) in due {
-            let outcome = self.back_up(&resources, &policy, &target).await;
-            let mut copies = self.backups(&policy).await;
+        for (policy, target, retention_days, backup_type) in due {
+            let outcome = self
+                .back_up(&resources, &policy, &target, backup_type)
+                .await;
             let keep_after = minute.saturating_sub(u64::from(retention_days) * 86_400);
-            copies.pop(); // the newest always stays
-            for (t, path) in copies {
-                if t < keep_after {
-                    let _ = tokio::fs::remove_file(path).await;
-                }
+            for path in chain::expired(&self.backups(&policy).await, keep_after) {
+                let _ = tokio::fs::remove_file(path).await;
             }
             let count = self.backups(&policy).await.len();
             if let Some(e) = resources.get_mut(&(K::BackupPolicy as i32, policy.clone())) {
@@ -503,11 +566,15 @@ impl QemuDriver {
                     .outputs
                     .insert("backups".to_owned(), count.to_string());
                 match outcome {
-                    Ok(_) => {
+                    Ok((_, kind)) => {
                         e.state.phase = v1::Phase::Running as i32;
+                        e.state.message.clear();
                         e.state
                             .outputs
                             .insert("last_backup_unix".to_owned(), minute.to_string());
+                        e.state
+                            .outputs
+                            .insert("last_backup_kind".to_owned(), kind.as_str().to_owned());
                     }
                     Err(err) => {
                         tracing::warn!(policy = %policy, error = %err, "scheduled backup failed");
@@ -529,6 +596,6 @@ impl QemuDriver {
         if tokio::fs::try_exists(&snapshot).await.unwrap_or(false) {
             return Some(snapshot);
         }
-        self.backups(from).await.pop().map(|(_, p)| p)
+        self.backups(from).await.pop().map(|c| c.path)
     }
 }
