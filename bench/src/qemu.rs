@@ -69,6 +69,7 @@ async fn run_one(
             image: x86,
             accel,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64,
         },
         log.sink(),

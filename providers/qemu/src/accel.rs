@@ -38,6 +38,7 @@ pub async fn probe(image: &GuestImage, dir: &Path, timeout: Duration) -> Result<
         dir: dir.to_path_buf(),
         image: image.clone(),
         accel: Accel::Kvm,
+        cpu_model: None,
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,

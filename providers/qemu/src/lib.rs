@@ -48,6 +48,9 @@ pub enum QemuError {
     Guest(String),
     #[error("timed out after {seconds} s: {what}")]
     Timeout { what: String, seconds: u64 },
+    /// The driver's configuration promises what the host does not have.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl QemuError {

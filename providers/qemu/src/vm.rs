@@ -50,6 +50,9 @@ pub struct VmConfig {
     pub dir: PathBuf,
     pub image: GuestImage,
     pub accel: Accel,
+    /// A named CPU model instead of the board's default (e.g. `Dhyana`, the
+    /// Hygon CPU of the c86 pool); x86_64 only.
+    pub cpu_model: Option<&'static str>,
     pub vcpu: u32,
     pub memory_mib: u64,
     /// Keep running when this process ends (a driver's VMs), rather than be
@@ -232,6 +235,14 @@ impl Vm {
             .arg("-name")
             .arg(&config.name)
             .args(machine(arch, config.accel))
+            .args(
+                config
+                    .cpu_model
+                    .filter(|_| arch == GuestArch::X86_64)
+                    .map(|m| ["-cpu", m])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["-smp", &config.vcpu.to_string()])
             .args(["-m", &format!("{}M", config.memory_mib)])
             .arg("-kernel")

@@ -69,6 +69,7 @@ async fn an_arm64_vm_boots_in_its_own_pool_and_the_pools_share_the_host_honestly
             image: x86,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: Some(Arm64Pool {
                 image: arm,
                 cores: 1,

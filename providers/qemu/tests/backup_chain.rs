@@ -97,6 +97,7 @@ async fn partial_copies_hold_only_what_changed_and_restore_whole() {
             image,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: None,
         },
         EventLog::new(1000).sink(),

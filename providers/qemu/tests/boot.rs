@@ -24,6 +24,7 @@ async fn a_tiny_guest_boots_under_the_probed_accelerator_and_stops_cleanly() {
         dir: dir.path().join("vm-test-1"),
         image,
         accel: probe.accel,
+        cpu_model: None,
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,

@@ -44,6 +44,7 @@ async fn an_arm64_guest_boots_under_tcg_and_answers_http_on_a_vpc() {
         image: image.clone(),
         // Asked for KVM, an arm64 guest still runs under TCG.
         accel: Accel::Kvm,
+        cpu_model: None,
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,
@@ -82,6 +83,7 @@ async fn an_arm64_guest_boots_under_tcg_and_answers_http_on_a_vpc() {
         dir: dir.path().join("vm-arm64-2"),
         image,
         accel: Accel::Tcg,
+        cpu_model: None,
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,

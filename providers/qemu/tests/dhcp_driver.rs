@@ -136,6 +136,7 @@ async fn guests_get_their_reserved_address_and_their_vpcs_names_by_dhcp_and_dns(
         image,
         accel: Accel::Tcg,
         reserved_memory_mib: 1024,
+        c86: None,
         arm64: None,
     };
     let log = EventLog::new(1000);

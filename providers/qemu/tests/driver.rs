@@ -78,6 +78,7 @@ async fn a_vm_boots_survives_a_driver_restart_is_resized_and_deleted() {
         image,
         accel: Accel::Tcg,
         reserved_memory_mib: 1024,
+        c86: None,
         arm64: None,
     };
     let log = EventLog::new(1000);

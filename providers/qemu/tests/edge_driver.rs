@@ -59,6 +59,7 @@ async fn a_public_ip_on_a_balancer_reaches_both_guests_and_a_paused_one_leaves_t
         image,
         accel: Accel::Tcg,
         reserved_memory_mib: 1024,
+        c86: None,
         arm64: None,
     };
     let public = net::public_namespace(&state.path().display().to_string());

@@ -47,6 +47,7 @@ async fn a_guest_on_a_vpc_answers_inside_it_and_not_from_another_tenants_vpc() {
         dir: dir.path().join("vm-net-1"),
         image,
         accel: Accel::Tcg,
+        cpu_model: None,
         vcpu: 1,
         memory_mib: 256,
         outlives_caller: false,

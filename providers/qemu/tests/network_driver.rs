@@ -82,6 +82,7 @@ async fn security_groups_decide_who_answers_and_everything_survives_a_restart() 
         image,
         accel: Accel::Tcg,
         reserved_memory_mib: 1024,
+        c86: None,
         arm64: None,
     };
     let log = EventLog::new(1000);

@@ -77,6 +77,7 @@ async fn a_backup_restores_what_was_written_before_and_volumes_plug_into_running
             image,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: None,
         },
         EventLog::new(1000).sink(),

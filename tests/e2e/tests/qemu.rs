@@ -34,6 +34,7 @@ async fn the_qemu_driver_boots_a_vm_over_mtls_and_orders_it_cannot_build_are_ref
             image,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: None,
         },
         log.sink(),

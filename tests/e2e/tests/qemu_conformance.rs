@@ -33,6 +33,7 @@ async fn the_qemu_driver_passes_the_conformance_kit_for_every_kind_it_declares()
             image,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: None,
         },
         log.sink(),

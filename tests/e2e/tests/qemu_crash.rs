@@ -210,6 +210,7 @@ async fn sigkilled_twenty_times_the_controller_still_boots_every_qemu_guest_exac
                 image,
                 accel: Accel::Tcg,
                 reserved_memory_mib: RESERVED_MIB,
+                c86: None,
                 arm64: None,
             },
             log.sink(),

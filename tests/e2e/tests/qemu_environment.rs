@@ -161,6 +161,7 @@ async fn an_order_becomes_a_real_environment_on_qemu_and_its_exit_leaves_nothing
             image: x86,
             accel: Accel::Tcg,
             reserved_memory_mib: 1024,
+            c86: None,
             arm64: Some(Arm64Pool {
                 image: arm,
                 cores: 1,

@@ -2,7 +2,8 @@
 //! served to a yunshu controller over the driver protocol with mutual TLS.
 //! Registers with a one-time bootstrap token like every driver. It builds
 //! VPCs, subnets, security groups, VMs (an x86_64 pool and, unless turned
-//! off, an arm64 pool carved out of this host), load balancers and public
+//! off, an arm64 pool and on hosts of four or more cores a c86 pool carved
+//! out of this host), volumes, backups, load balancers and public
 //! IPs; its `GetInfo` says so, and the controller refuses orders needing more.
 
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yunshu_driver_sdk::{EventLog, ServeOptions};
-use yunshu_qemu::driver::{Arm64Pool, QemuConfig, QemuDriver, host_memory_mib};
+use yunshu_qemu::driver::{Arm64Pool, C86Pool, QemuConfig, QemuDriver, host_memory_mib};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::Accel;
 
@@ -53,6 +54,15 @@ struct Args {
     /// host's memory).
     #[arg(long)]
     arm64_memory_mib: Option<u64>,
+    /// Cores set aside for the c86 (海光 Hygon) pool: x86_64 guests on QEMU's
+    /// `Dhyana` CPU model (0 = no c86 pool; default: a quarter of the cores
+    /// when the host has four or more).
+    #[arg(long)]
+    c86_cores: Option<u32>,
+    /// Memory set aside for the c86 pool (MiB; default: a quarter of the
+    /// host's memory).
+    #[arg(long)]
+    c86_memory_mib: Option<u64>,
     /// `auto` boots a probe guest under KVM and falls back to TCG.
     #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
     accel: String,
@@ -132,6 +142,13 @@ async fn run(args: Args) -> Result<(), String> {
             }
         }
     };
+    let c86_cores = args
+        .c86_cores
+        .unwrap_or(if cores >= 4 { cores / 4 } else { 0 });
+    let c86 = (c86_cores > 0).then(|| C86Pool {
+        cores: c86_cores,
+        memory_mib: args.c86_memory_mib.unwrap_or_else(|| host_memory_mib() / 4),
+    });
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let driver = QemuDriver::open(
         QemuConfig {
@@ -139,6 +156,7 @@ async fn run(args: Args) -> Result<(), String> {
             image,
             accel,
             reserved_memory_mib: args.reserved_memory_mib,
+            c86,
             arm64,
         },
         log.sink(),

@@ -298,6 +298,7 @@ impl QemuDriver {
             dir,
             image,
             accel: self.inner.config.accel,
+            cpu_model: (arch == v1::Architecture::C86).then_some(super::C86_CPU_MODEL),
             vcpu: vm.vcpu,
             memory_mib: vm.memory_mib,
             outlives_caller: true,

@@ -49,6 +49,7 @@ const ZONE: &str = "local";
 const AREA: &str = "local-gov";
 const POOL: &str = "local-x86_64";
 const POOL_ARM64: &str = "local-arm64";
+const POOL_C86: &str = "local-c86";
 
 /// vCPUs per physical core the driver allows (SPEC: at most 4).
 const VCPU_RATIO: u32 = 4;
@@ -79,7 +80,21 @@ pub struct QemuConfig {
     pub reserved_memory_mib: u64,
     /// A second pool of arm64 guests (always TCG), carved out of this host.
     pub arm64: Option<Arm64Pool>,
+    /// A pool of c86 (海光 Hygon) guests: x86_64 guests on QEMU's Hygon
+    /// `Dhyana` CPU model, carved out of this host like the arm64 pool.
+    pub c86: Option<C86Pool>,
 }
+
+/// The c86 pool: the cores and memory set aside for it (the x86_64 guest
+/// image serves it: Hygon CPUs run x86_64 code).
+#[derive(Debug, Clone)]
+pub struct C86Pool {
+    pub cores: u32,
+    pub memory_mib: u64,
+}
+
+/// QEMU's model of the Hygon Dhyana CPU, what a c86 guest sees.
+pub const C86_CPU_MODEL: &str = "Dhyana";
 
 /// The arm64 pool (一云多芯 on one host): its guest image and the cores and
 /// memory set aside for it. The x86_64 pool gets the rest, so the two pools
@@ -234,6 +249,15 @@ impl QemuDriver {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".to_owned());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        // The arm64 and c86 pools are carved out of the host's cores; the
+        // x86_64 pool keeps at least one, so no core is promised twice.
+        let carved = config.arm64.as_ref().map_or(0, |a| a.cores.max(1))
+            + config.c86.as_ref().map_or(0, |c| c.cores.max(1));
+        if carved > 0 && carved >= cores {
+            return Err(QemuError::Config(format!(
+                "the arm64 and c86 pools ask for {carved} of this host's {cores} cores; the x86_64 pool needs one"
+            )));
+        }
         let driver = QemuDriver {
             inner: Arc::new(Inner {
                 config,
@@ -398,13 +422,21 @@ impl QemuDriver {
             .arm64
             .as_ref()
             .map_or((0, 0), |a| (a.cores, a.memory_mib));
+        let (c86_cores, c86_memory) = i
+            .config
+            .c86
+            .as_ref()
+            .map_or((0, 0), |c| (c.cores, c.memory_mib));
         match arch {
             v1::Architecture::X8664 => Some((
-                i.cores.saturating_sub(arm_cores).max(1),
-                usable.saturating_sub(arm_memory),
+                i.cores.saturating_sub(arm_cores + c86_cores).max(1),
+                usable.saturating_sub(arm_memory + c86_memory),
             )),
             v1::Architecture::Arm64 if i.config.arm64.is_some() => {
                 Some((arm_cores.max(1), arm_memory.min(usable)))
+            }
+            v1::Architecture::C86 if i.config.c86.is_some() => {
+                Some((c86_cores.max(1), c86_memory.min(usable)))
             }
             _ => None,
         }
@@ -423,6 +455,13 @@ impl QemuDriver {
                     POOL_ARM64,
                     format!("{}-arm64", self.inner.host),
                     a.image.clone(),
+                )
+            }),
+            v1::Architecture::C86 => self.inner.config.c86.as_ref().map(|_| {
+                (
+                    POOL_C86,
+                    format!("{}-c86", self.inner.host),
+                    self.inner.config.image.clone(),
                 )
             }),
             _ => None,
@@ -450,37 +489,55 @@ impl QemuDriver {
                 vcpu_ratio: VCPU_RATIO,
             });
         }
+        if self.inner.config.c86.is_some() {
+            pools.push(v1::Pool {
+                id: POOL_C86.to_owned(),
+                zone: ZONE.to_owned(),
+                network_area: AREA.to_owned(),
+                arch: v1::Architecture::C86 as i32,
+                cpu_model: format!(
+                    "QEMU Hygon {C86_CPU_MODEL} ({})",
+                    self.inner.config.accel.as_str()
+                ),
+                clock_mhz: host_clock_mhz(),
+                vcpu_ratio: VCPU_RATIO,
+            });
+        }
         pools
     }
 
     fn hosts(&self) -> Vec<v1::Host> {
         let i = &self.inner;
-        [v1::Architecture::X8664, v1::Architecture::Arm64]
-            .into_iter()
-            .filter_map(|arch| {
-                let (pool, host, _) = self.pool_of(arch)?;
-                let (cores, memory) = self.budget(arch)?;
-                // The reserve is kept out of the x86_64 host's memory; the
-                // arm64 host's share is already net of it.
-                let (memory_mib, reserved) = if arch == v1::Architecture::X8664 {
-                    (
-                        memory + i.config.reserved_memory_mib,
-                        i.config.reserved_memory_mib,
-                    )
-                } else {
-                    (memory, 0)
-                };
-                Some(v1::Host {
-                    id: host,
-                    pool: pool.to_owned(),
-                    cores,
-                    memory_mib,
-                    reserved_memory_mib: reserved,
-                    state: v1::HostState::Up as i32,
-                    model: String::new(),
-                })
+        [
+            v1::Architecture::X8664,
+            v1::Architecture::Arm64,
+            v1::Architecture::C86,
+        ]
+        .into_iter()
+        .filter_map(|arch| {
+            let (pool, host, _) = self.pool_of(arch)?;
+            let (cores, memory) = self.budget(arch)?;
+            // The reserve is kept out of the x86_64 host's memory; the
+            // arm64 and c86 hosts' shares are already net of it.
+            let (memory_mib, reserved) = if arch == v1::Architecture::X8664 {
+                (
+                    memory + i.config.reserved_memory_mib,
+                    i.config.reserved_memory_mib,
+                )
+            } else {
+                (memory, 0)
+            };
+            Some(v1::Host {
+                id: host,
+                pool: pool.to_owned(),
+                cores,
+                memory_mib,
+                reserved_memory_mib: reserved,
+                state: v1::HostState::Up as i32,
+                model: String::new(),
             })
-            .collect()
+        })
+        .collect()
     }
 
     /// Who names `id` (of `kind`) among the resources: (kind label, id) each.
@@ -545,11 +602,15 @@ impl Driver for QemuDriver {
             name: "yunshu-qemu".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             kinds: KINDS.iter().map(|k| *k as i32).collect(),
-            architectures: [v1::Architecture::X8664, v1::Architecture::Arm64]
-                .into_iter()
-                .filter(|a| self.pool_of(*a).is_some())
-                .map(|a| a as i32)
-                .collect(),
+            architectures: [
+                v1::Architecture::X8664,
+                v1::Architecture::Arm64,
+                v1::Architecture::C86,
+            ]
+            .into_iter()
+            .filter(|a| self.pool_of(*a).is_some())
+            .map(|a| a as i32)
+            .collect(),
             simulator: false,
             ..Default::default()
         }
