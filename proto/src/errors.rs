@@ -81,6 +81,8 @@ pub mod reasons {
     pub const RESOURCE_IN_USE: &str = "RESOURCE_IN_USE";
     /// FAILED_PRECONDITION: no free host of the requested bare-metal model.
     pub const MODEL_UNAVAILABLE: &str = "MODEL_UNAVAILABLE";
+    /// UNIMPLEMENTED: the driver measures no usage (`GetMetrics`).
+    pub const METRICS_UNSUPPORTED: &str = "METRICS_UNSUPPORTED";
 }
 
 #[cfg(test)]

@@ -55,4 +55,16 @@ pub trait Driver: Send + Sync + 'static {
         after: Option<(v1::ResourceKind, String)>,
         limit: usize,
     ) -> Result<Vec<v1::ResourceState>, Status>;
+
+    /// Usage counters of the VMs named (all when `ids` is empty), sampled
+    /// now. A driver that measures nothing keeps this answer: `UNIMPLEMENTED`
+    /// with `METRICS_UNSUPPORTED`, never made-up figures.
+    async fn metrics(&self, ids: &[String]) -> Result<Vec<v1::VmMetrics>, Status> {
+        let _ = ids;
+        Err(yunshu_proto::errors::status(
+            yunshu_proto::tonic::Code::Unimplemented,
+            yunshu_proto::errors::reasons::METRICS_UNSUPPORTED,
+            "this driver measures no usage",
+        ))
+    }
 }

@@ -288,6 +288,19 @@ impl<D: Driver> DriverRpc for DriverService<D> {
         }))
     }
 
+    async fn get_metrics(
+        &self,
+        request: Request<v1::GetMetricsRequest>,
+    ) -> Result<Response<v1::GetMetricsResponse>, Status> {
+        let req = request.into_inner();
+        if req.ids.len() > MAX_PAGE {
+            return Err(invalid(format!("at most {MAX_PAGE} ids per request")));
+        }
+        Ok(Response::new(v1::GetMetricsResponse {
+            vms: self.driver.metrics(&req.ids).await?,
+        }))
+    }
+
     type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<v1::WatchEvent, Status>>;
 
     async fn watch(

@@ -96,6 +96,18 @@ async fn registered_driver_is_reached_over_mtls_and_marked_healthy() {
         info.protocol_version,
         v1::ProtocolVersion::ProtocolVersion1 as i32
     );
+    // A driver that measures nothing says so rather than answer zeros.
+    let refused = d
+        .client(&c, "tiny")
+        .await
+        .get_metrics(v1::GetMetricsRequest { ids: Vec::new() })
+        .await
+        .expect_err("no metrics");
+    assert_eq!(refused.code(), yunshu_proto::tonic::Code::Unimplemented);
+    assert_eq!(
+        yunshu_proto::errors::reason(&refused).map(|r| r.reason),
+        Some("METRICS_UNSUPPORTED".to_owned())
+    );
     let listed = c.drivers().await;
     assert_eq!(listed[0]["endpoint"], d.endpoint.as_str());
     assert!(

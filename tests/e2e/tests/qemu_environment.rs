@@ -17,6 +17,8 @@
 //!   guest would) is in the backup a change order's backup policy takes,
 //!   and a second change order restores it into a new volume of the
 //!   database VM that holds the same bytes.
+//! - `GetMetrics` over the driver protocol counts each guest's CPU time and
+//!   memory, the web guests' traffic and the database guest's disk reads.
 //! - The exit order deletes everything: no QEMU, HAProxy or dnsmasq
 //!   process, disk image, namespace (and with them no bridge, tap or
 //!   nftables rule) left.
@@ -360,6 +362,26 @@ async fn an_order_becomes_a_real_environment_on_qemu_and_its_exit_leaves_nothing
     assert_eq!(restored["outputs"]["attached_to"], db_vm.as_str());
     let id = restored["id"].as_str().expect("id");
     assert_holds_pattern(&state.path().join("volumes").join(format!("{id}.qcow2")));
+    // Usage counters over the driver protocol: every guest ran, the web
+    // guests answered HTTP, the database guest read its disks.
+    let metrics = grpc
+        .get_metrics(v1::GetMetricsRequest { ids: Vec::new() })
+        .await
+        .expect("metrics")
+        .into_inner()
+        .vms;
+    assert_eq!(metrics.len(), 4, "{metrics:?}");
+    for m in &metrics {
+        assert!(m.cpu_time_ms > 0 && m.memory_resident_mib > 0, "{m:?}");
+    }
+    for w in &web {
+        let m = metrics.iter().find(|m| &m.id == w).expect("web metrics");
+        assert!(m.net_tx_bytes > 0 && m.net_rx_bytes > 0, "{m:?}");
+    }
+    // Each guest's kernel read its disks' partition tables at boot (QEMU's
+    // block statistics count guest I/O, not the test's qemu-io writes).
+    let m = metrics.iter().find(|m| m.id == db_vm).expect("db metrics");
+    assert!(m.disk_read_bytes > 0 && m.disk_read_ops > 0, "{m:?}");
     for o in [&backup, &restore] {
         let (_, got) = c
             .api("GET", &format!("/api/v1/orders/{o}"), &people.wang, None)

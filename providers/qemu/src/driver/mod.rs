@@ -22,6 +22,7 @@
 
 mod compute;
 mod edge;
+mod metrics;
 mod network;
 mod storage;
 mod volumes;
@@ -804,5 +805,13 @@ impl Driver for QemuDriver {
             .take(limit)
             .map(|(_, e)| e.state.clone())
             .collect())
+    }
+
+    async fn metrics(&self, ids: &[String]) -> Result<Vec<v1::VmMetrics>, Status> {
+        let targets = {
+            let resources = self.inner.resources.lock().await;
+            self.metric_targets(&resources, ids)
+        };
+        Ok(Self::sample(targets).await)
     }
 }
