@@ -6,7 +6,6 @@
 //! restarts the chain with a full copy instead of a wrong partial one.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use yunshu_driver_sdk::{Driver, EventLog};
@@ -16,7 +15,7 @@ use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 
 mod common;
-use common::request;
+use common::{request, running, tiny_vm};
 
 /// Writes `pattern` over `len` at `offset` of `drive` through QEMU's block
 /// layer in the running guest (what a write inside the guest becomes).
@@ -110,22 +109,11 @@ async fn partial_copies_hold_only_what_changed_and_restore_whole() {
             K::Vm,
             vm,
             1,
-            Spec::Vm(v1::VmSpec {
-                arch: v1::Architecture::X8664 as i32,
-                vcpu: 1,
-                memory_mib: 192,
-                image: "yunshu-tiny".to_owned(),
-                ..Default::default()
-            }),
+            tiny_vm(v1::Architecture::X8664, 192),
         ))
         .await
         .expect("vm");
-    let started = Instant::now();
-    while driver.get(K::Vm, vm).await.expect("get").expect("vm").phase != v1::Phase::Running as i32
-    {
-        assert!(started.elapsed() < Duration::from_secs(180), "no boot");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    running(&driver, vm).await;
     let vm_dir = state.path().join("vms").join(vm);
     let made = driver
         .apply(&request(

@@ -4,27 +4,15 @@
 //! and its virtual CPU says `HygonGenuine`; an x86_64 VM beside it does not;
 //! pools that would take every core are refused at start.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 use yunshu_driver_sdk::{Driver, EventLog};
-use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
+use yunshu_proto::v1::{self, ResourceKind as K};
 use yunshu_qemu::driver::{Arm64Pool, C86Pool, QemuConfig, QemuDriver};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 
 mod common;
-use common::request;
-
-fn vm(arch: v1::Architecture) -> Spec {
-    Spec::Vm(v1::VmSpec {
-        arch: arch as i32,
-        vcpu: 1,
-        memory_mib: 256,
-        image: "yunshu-tiny".to_owned(),
-        ..Default::default()
-    })
-}
+use common::{request, running, tiny_vm};
 
 /// The CPU vendor the guest of the VM in `dir` sees (QOM of its first CPU).
 async fn vendor(dir: &std::path::Path) -> String {
@@ -118,21 +106,12 @@ async fn a_c86_vm_runs_on_a_hygon_cpu_in_its_own_pool() {
         ("vm-x86-1", v1::Architecture::X8664),
     ] {
         driver
-            .apply(&request(K::Vm, id, 1, vm(arch)))
+            .apply(&request(K::Vm, id, 1, tiny_vm(arch, 256)))
             .await
             .expect("vm");
     }
-    let started = Instant::now();
     for id in ["vm-c86-1", "vm-x86-1"] {
-        while driver.get(K::Vm, id).await.expect("get").expect("vm").phase
-            != v1::Phase::Running as i32
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "{id}: no boot"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        running(&driver, id).await;
     }
     let vms = state.path().join("vms");
     assert_eq!(vendor(&vms.join("vm-c86-1")).await, "HygonGenuine");
@@ -143,13 +122,7 @@ async fn a_c86_vm_runs_on_a_hygon_cpu_in_its_own_pool() {
             K::Vm,
             "vm-c86-big",
             1,
-            Spec::Vm(v1::VmSpec {
-                arch: v1::Architecture::C86 as i32,
-                vcpu: 1,
-                memory_mib: 2048,
-                image: "yunshu-tiny".to_owned(),
-                ..Default::default()
-            }),
+            tiny_vm(v1::Architecture::C86, 2048),
         ))
         .await
         .expect_err("over the c86 pool's memory");

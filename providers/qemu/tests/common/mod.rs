@@ -21,6 +21,17 @@ pub fn request(kind: K, id: &str, generation: u64, spec: Spec) -> v1::ApplyReque
     }
 }
 
+/// The tiny guest as a VM of `arch` with one vCPU, `memory_mib` and no NIC.
+pub fn tiny_vm(arch: v1::Architecture, memory_mib: u64) -> Spec {
+    Spec::Vm(v1::VmSpec {
+        arch: arch as i32,
+        vcpu: 1,
+        memory_mib,
+        image: "yunshu-tiny".to_owned(),
+        ..Default::default()
+    })
+}
+
 /// Waits (≤ 180 s) until VM `id` runs; fails at once if it failed.
 pub async fn running(driver: &QemuDriver, id: &str) -> v1::ResourceState {
     let started = Instant::now();
