@@ -109,7 +109,7 @@ async fn run(args: Args) -> Result<(), String> {
         "kvm" => Accel::Kvm,
         "tcg" => Accel::Tcg,
         _ => {
-            let probe = yunshu_qemu::accel::probe(
+            let probe = yunshu_qemu::accel::probe_cached(
                 &image,
                 &args.state_dir.join("kvm-probe"),
                 Duration::from_secs(20),
