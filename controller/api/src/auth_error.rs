@@ -72,6 +72,18 @@ impl From<AuthError> for ApiError {
                 ),
                 format!("令牌需要名称（1–100 字）、至少一个权限范围，有效期 1–{max_days} 天。"),
             ),
+            AuthError::TokenOutlivesCaller { expires_at } => ApiError::refused(
+                StatusCode::FORBIDDEN,
+                "TOKEN_OUTLIVES_CALLER",
+                format!(
+                    "A token cannot mint a token that lives longer than itself (it expires at {}); ask for fewer days.",
+                    expires_at.to_rfc3339()
+                ),
+                format!(
+                    "令牌不能签发比自身有效期更长的令牌（本令牌于 {} 到期），请缩短有效期。",
+                    expires_at.to_rfc3339()
+                ),
+            ),
             AuthError::TokenIdCollision => ApiError::refused(
                 StatusCode::CONFLICT,
                 "TOKEN_ID_COLLISION",

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::test_app::{App, Reply};
+use crate::test_app::{App, Reply, code};
 
 trait CreateUser {
     async fn create_user(&self, auth: &[(&str, String)], body: Value) -> Reply;
@@ -324,4 +324,84 @@ async fn a_department_admin_lists_only_its_own_users_and_the_platform_admin_ever
     // Bindings carry role and scope, never a password hash.
     let raw = app.call("GET", "/api/v1/users", None, &App::admin()).await;
     assert!(!raw.body.to_string().contains("argon2"), "{}", raw.body);
+}
+
+/// Security issue item 2: a token may mint only tokens with a subset of its
+/// own scopes and no longer life — a read-only token minted a full-scope
+/// 365-day token before.
+#[tokio::test]
+async fn token_scope_escalation_a_token_cannot_mint_a_wider_or_longer_token() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    let session = app.login_with("wang", "Zhengwuyun2026").await;
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "只读", "scopes": ["order_read"], "days": 30})),
+            &session,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let read_only = vec![(
+        "authorization",
+        format!("Bearer {}", r.body["token"].as_str().expect("token")),
+    )];
+    let before = app
+        .call("GET", "/api/v1/auth/tokens", None, &session)
+        .await
+        .body;
+    // Wider scopes than the calling token: refused though the user holds them.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "全权", "scopes": ["order_read", "user_manage"], "days": 10})),
+            &read_only,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::FORBIDDEN, Some("FORBIDDEN")),
+        "{}",
+        r.body
+    );
+    // The same scope for longer than the calling token lives: refused.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "长期", "scopes": ["order_read"], "days": 365})),
+            &read_only,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::FORBIDDEN, Some("TOKEN_OUTLIVES_CALLER")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("有效期"))
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/auth/tokens", None, &session)
+            .await
+            .body,
+        before,
+        "nothing minted"
+    );
+    // A subset for a shorter life is fine.
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(json!({"name": "子令牌", "scopes": ["order_read"], "days": 7})),
+            &read_only,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }

@@ -454,6 +454,7 @@ async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
         tenant: Some("110105".parse().expect("tenant")),
         bindings: vec![binding],
         scopes: None,
+        token_expires_at: None,
     };
     let store: &dyn Store = &*app.store;
     let now = app.clock.now();

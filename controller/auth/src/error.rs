@@ -31,6 +31,11 @@ pub enum AuthError {
     UserExists { id: String },
     #[error("a token needs a name (1–100 characters), at least one scope and 1–{max_days} days")]
     TokenRequestInvalid { max_days: i64 },
+    /// A token minting a token that would live longer than itself.
+    #[error("a token cannot mint a token that outlives it (it expires at {expires_at})")]
+    TokenOutlivesCaller {
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("a fresh token id collided with a stored one")]
     TokenIdCollision,
     #[error("no token {id}")]

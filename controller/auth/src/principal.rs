@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use yunshu_domain::ids::IdError;
 use yunshu_domain::user::{
     Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState,
@@ -28,6 +28,9 @@ pub struct Principal {
     pub bindings: Vec<RoleBinding>,
     /// An API token's scopes: the caller may use only these permissions.
     pub scopes: Option<BTreeSet<Permission>>,
+    /// When the API token the caller presented expires; a token it mints
+    /// may not outlive it.
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 /// What a request presented to say who it is.
@@ -142,6 +145,7 @@ impl Principal {
             tenant: None,
             bindings: vec![binding],
             scopes: None,
+            token_expires_at: None,
         })
     }
 }
@@ -178,13 +182,18 @@ pub async fn resolve(
                 .ok_or(AuthError::Unauthenticated)?;
             let mut principal = user_principal(store, &token.user).await?;
             principal.scopes = Some(token.scopes);
+            principal.token_expires_at = Some(token.expires_at);
             Ok(principal)
         }
         Credential::Session { id, csrf, changes } => {
             let session = sessions::get(store, id)
                 .await?
                 .ok_or(AuthError::Unauthenticated)?;
-            if changes && csrf != Some(session.csrf_token.as_str()) {
+            // Constant time: how much of a guess matched must not show.
+            let echoed = csrf.is_some_and(|c| {
+                yunshu_pki::constant_time_eq(c.as_bytes(), session.csrf_token.as_bytes())
+            });
+            if changes && !echoed {
                 return Err(AuthError::CsrfFailed);
             }
             user_principal(store, &session.user).await
@@ -207,5 +216,6 @@ async fn user_principal(store: &dyn Store, id: &UserId) -> Result<Principal, Aut
         tenant: user.tenant,
         bindings,
         scopes: None,
+        token_expires_at: None,
     })
 }

@@ -66,7 +66,8 @@ pub async fn resolve(store: &dyn Store, bearer: &str) -> Result<Option<ApiToken>
 /// token and the bearer string, which is shown once and never again.
 ///
 /// Errors: `Forbidden` for the admin token (not a user) or scopes beyond the
-/// user's permissions; `TokenRequestInvalid`; `TokenIdCollision` (retry).
+/// caller's permissions (a token caller: its own scopes);
+/// `TokenOutlivesCaller` for a life beyond the calling token's; `TokenRequestInvalid`; `TokenIdCollision` (retry).
 pub async fn create(
     store: &dyn Store,
     caller: &Principal,
@@ -84,17 +85,19 @@ pub async fn create(
     {
         return Err(AuthError::TokenRequestInvalid { max_days: MAX_DAYS });
     }
-    // A token can never do more than its user (a higher admin narrows, never widens).
-    let held: BTreeSet<Permission> = caller
-        .bindings
-        .iter()
-        .flat_map(|b| b.effective_permissions())
-        .collect();
-    if !scopes.is_subset(&held) {
+    // A token can never do more than its caller: the user's permissions,
+    // narrowed by the scopes of the token the caller presented, if any.
+    if !scopes.is_subset(&caller.permissions()) {
         return Err(AuthError::Forbidden);
     }
-    let secret = yunshu_pki::random_hex(32);
     let now = Utc::now();
+    // Nor live longer than the token that minted it.
+    if let Some(limit) = caller.token_expires_at
+        && now + Duration::days(days) > limit
+    {
+        return Err(AuthError::TokenOutlivesCaller { expires_at: limit });
+    }
+    let secret = yunshu_pki::random_hex(32);
     let token = ApiToken {
         id: yunshu_pki::random_hex(8),
         user: user.clone(),

@@ -239,6 +239,17 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Whether `a` and `b` are equal, in time that depends on their lengths
+/// only, not on where they first differ (secrets echoed by clients).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keep the optimiser from turning the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
 /// `n` random bytes, lowercase hex.
 pub fn random_hex(n: usize) -> String {
     let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
@@ -248,6 +259,15 @@ pub fn random_hex(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Security issue item 16 (low): the CSRF token is compared in constant time.
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
+    }
 
     #[test]
     fn ca_signs_a_driver_csr_for_the_named_provider_only() {

@@ -46,6 +46,7 @@ fn principal() -> Result<Principal, ReconcileError> {
         tenant: None,
         bindings: vec![binding],
         scopes: None,
+        token_expires_at: None,
     })
 }
 
