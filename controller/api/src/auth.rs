@@ -52,6 +52,11 @@ pub fn session_of(headers: &axum::http::HeaderMap) -> Option<&str> {
         .and_then(session_from_cookie_header)
 }
 
+/// `Cache-Control: no-store` on an answer carrying a secret (a token, a key, a
+/// renewal token): no cache keeps it, nor the idempotency layer.
+pub type NoStore = [(header::HeaderName, &'static str); 1];
+pub const NO_STORE: NoStore = [(header::CACHE_CONTROL, "no-store")];
+
 /// The credential a request presents: a bearer header wins over a cookie.
 fn credential(parts: &Parts) -> Option<Credential<'_>> {
     if let Some(bearer) = parts

@@ -12,7 +12,7 @@ use yunshu_proto::bootstrap::{CaResponse, CertificateResponse, RegisterRequest, 
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{PageRequest, Txn, records};
 
-use crate::auth::PlatformAdmin;
+use crate::auth::{NO_STORE, NoStore, PlatformAdmin};
 use crate::context::audit_draft;
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -225,7 +225,7 @@ fn token_refusal(e: TokenError) -> ApiError {
 pub(crate) async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> Result<Json<CertificateResponse>, ApiError> {
+) -> Result<(NoStore, Json<CertificateResponse>), ApiError> {
     check_provider(&req.provider)?;
     check_endpoint(&req.endpoint)?;
     // Sign before redeeming: a bad CSR must not burn the token.
@@ -276,12 +276,15 @@ pub(crate) async fn register(
         "driver registered"
     );
     state.driver_changed.notify_one();
-    Ok(Json(CertificateResponse {
-        certificate_pem: issued.cert_pem,
-        ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
-        renewal_token,
-        not_after_unix: issued.not_after_unix,
-    }))
+    Ok((
+        NO_STORE,
+        Json(CertificateResponse {
+            certificate_pem: issued.cert_pem,
+            ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
+            renewal_token,
+            not_after_unix: issued.not_after_unix,
+        }),
+    ))
 }
 
 /// `POST /api/v1/drivers/renew`: a registered driver renews its certificate.
@@ -299,7 +302,7 @@ pub(crate) async fn register(
 pub(crate) async fn renew(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RenewRequest>,
-) -> Result<Json<CertificateResponse>, ApiError> {
+) -> Result<(NoStore, Json<CertificateResponse>), ApiError> {
     let denied = || {
         ApiError::refused(
             StatusCode::UNAUTHORIZED,
@@ -340,13 +343,19 @@ pub(crate) async fn renew(
     }
     tracing::info!(provider = %req.provider, fingerprint = %issued.fingerprint, "driver certificate renewed");
     state.driver_changed.notify_one();
-    Ok(Json(CertificateResponse {
-        certificate_pem: issued.cert_pem,
-        ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
-        renewal_token,
-        not_after_unix: issued.not_after_unix,
-    }))
+    Ok((
+        NO_STORE,
+        Json(CertificateResponse {
+            certificate_pem: issued.cert_pem,
+            ca_pem: state.drivers()?.ca.cert_pem().to_owned(),
+            renewal_token,
+            not_after_unix: issued.not_after_unix,
+        }),
+    ))
 }
+
+/// Longest life of a controller client certificate taken by an admin.
+pub const MAX_CLIENT_CERT_TTL_SECONDS: u64 = 3600;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = CreateDriverTokenRequest)]
@@ -383,7 +392,7 @@ pub(crate) async fn create_token(
     admin: PlatformAdmin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTokenRequest>,
-) -> Result<(StatusCode, Json<CreateTokenResponse>), ApiError> {
+) -> Result<(StatusCode, NoStore, Json<CreateTokenResponse>), ApiError> {
     check_provider(&req.provider)?;
     let ttl = req.ttl_seconds.unwrap_or(3600);
     if ttl == 0 || ttl > MAX_TOKEN_TTL_SECONDS {
@@ -418,6 +427,7 @@ pub(crate) async fn create_token(
     tracing::info!(provider = %req.provider, token_id = %token.id, %expires_at, "driver bootstrap token created");
     Ok((
         StatusCode::CREATED,
+        NO_STORE,
         Json(CreateTokenResponse {
             id: token.id.clone(),
             token: token.to_string(),
@@ -477,16 +487,16 @@ pub struct ClientCertResponse {
     )
 )]
 pub(crate) async fn create_client_cert(
-    _: PlatformAdmin,
+    admin: PlatformAdmin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ClientCertRequest>,
-) -> Result<(StatusCode, Json<ClientCertResponse>), ApiError> {
-    let ttl = req.ttl_seconds.unwrap_or(3600);
-    if ttl == 0 || ttl > 24 * 3600 {
+) -> Result<(StatusCode, NoStore, Json<ClientCertResponse>), ApiError> {
+    let ttl = req.ttl_seconds.unwrap_or(MAX_CLIENT_CERT_TTL_SECONDS);
+    if ttl == 0 || ttl > MAX_CLIENT_CERT_TTL_SECONDS {
         return Err(bad(
             "TTL_INVALID",
-            "ttl_seconds must be between 1 and 86400.",
-            "有效期（秒）须在 1 到 86400 之间。",
+            format!("ttl_seconds must be between 1 and {MAX_CLIENT_CERT_TTL_SECONDS}."),
+            format!("有效期（秒）须在 1 到 {MAX_CLIENT_CERT_TTL_SECONDS} 之间。"),
         ));
     }
     let pki = state.drivers()?;
@@ -494,12 +504,29 @@ pub(crate) async fn create_client_cert(
         .ca
         .issue_controller(std::time::Duration::from_secs(ttl))
         .map_err(ApiError::internal)?;
+    // It can List/Apply/Delete on every provider: who took one, and until
+    // when, is in the audit log before the key leaves (issue 16 item 8).
+    let fingerprint = yunshu_pki::fingerprint(&issued.cert_pem).map_err(ApiError::internal)?;
+    let draft = audit_draft(
+        &admin.actor,
+        "controller_certificate.issue",
+        &format!("controller_certificate/{fingerprint}"),
+        Some(format!("valid {ttl} s")),
+    )?;
+    if let Appended::Conflict = audit::append(&*state.store, draft, Txn::new()).await? {
+        return Err(ApiError::internal(std::io::Error::other(
+            "the audit log moved while recording a controller certificate",
+        )));
+    }
     tracing::warn!(
         ttl_seconds = ttl,
+        actor = %admin.actor,
+        %fingerprint,
         "issued a controller client certificate to an admin"
     );
     Ok((
         StatusCode::CREATED,
+        NO_STORE,
         Json(ClientCertResponse {
             certificate_pem: issued.cert_pem,
             key_pem: issued.key_pem,

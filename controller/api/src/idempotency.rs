@@ -6,16 +6,25 @@
 //! `IDEMPOTENCY_IN_PROGRESS`; a key reused for a different body gets 422
 //! `IDEMPOTENCY_KEY_REUSED`. Server errors are not remembered, so a retry after
 //! one runs again.
+//!
+//! Only an authenticated caller's requests are remembered, under who the
+//! caller is (not the credential: a user's session and token share keys), so
+//! anonymous requests never write to the store (issue 16 item 4). Answers that
+//! carry secrets say `Cache-Control: no-store` and are never kept, nor are
+//! answers over [`MAX_STORED`].
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use yunshu_store::{Store, Txn, TxnOutcome};
+
+use yunshu_auth::Principal;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,6 +34,9 @@ const KEEP: Duration = Duration::from_secs(24 * 3600);
 /// Bodies larger than this are not buffered for replay (uploads); the key is
 /// then ignored, which is still safe: the request just runs.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Largest answer kept for replay; a larger one is answered but not kept (a
+/// retry then runs again, which the handlers' own checks make safe).
+pub const MAX_STORED: usize = 64 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Stored {
@@ -37,16 +49,6 @@ enum Stored {
         content_type: Option<String>,
         body: Vec<u8>,
     },
-}
-
-fn caller_fingerprint(headers: &HeaderMap) -> String {
-    // The credential identifies the caller; hashing keeps it out of the store.
-    let credential = [header::AUTHORIZATION, header::COOKIE]
-        .iter()
-        .filter_map(|h| headers.get(h).and_then(|v| v.to_str().ok()))
-        .collect::<Vec<_>>()
-        .join("|");
-    yunshu_pki::sha256_hex(credential.as_bytes())
 }
 
 fn refused(status: StatusCode, code: &'static str, en: &str, zh: &str) -> Response {
@@ -74,7 +76,13 @@ pub(crate) async fn idempotency(
             "Idempotency-Key 须为 1 到 255 个字符。",
         );
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Who is asking: an unauthenticated request runs (and is refused by its
+    // handler) without writing anything here.
+    let caller = match Principal::from_request_parts(&mut parts, &state).await {
+        Ok(p) => p.actor.to_string(),
+        Err(_) => return next.run(Request::from_parts(parts, body)).await,
+    };
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return refused(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,11 +92,7 @@ pub(crate) async fn idempotency(
         );
     };
     let store = &*state.store;
-    let scope = format!(
-        "{}|{}|{key}",
-        caller_fingerprint(&parts.headers),
-        parts.uri.path()
-    );
+    let scope = format!("{caller}|{}|{key}", parts.uri.path());
     let store_key = format!("idempotency/{}", yunshu_pki::sha256_hex(scope.as_bytes()));
     let request_sha256 = yunshu_pki::sha256_hex(&bytes);
 
@@ -178,11 +182,25 @@ async fn finish(
         let _ = store.lease_revoke(lease).await;
         return response;
     }
+    let secret = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if secret {
+        // A token, key or bootstrap secret: shown once, never kept.
+        let _ = store.lease_revoke(lease).await;
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         let _ = store.lease_revoke(lease).await;
         return Response::from_parts(parts, Body::empty());
     };
+    if bytes.len() > MAX_STORED {
+        let _ = store.lease_revoke(lease).await;
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     let stored = Stored::Done {
         request_sha256,
         status: status.as_u16(),

@@ -150,37 +150,26 @@ async fn post_json(
 #[tokio::test]
 async fn idempotency_key_replays_the_first_answer() {
     let (_, router) = app().await;
-    let body = serde_json::json!({"provider": "acme", "ttl_seconds": 600});
-    let (s1, _, first) = post_json(
-        &router,
-        "/api/v1/admin/driver-tokens",
-        body.clone(),
-        Some("k-1"),
-    )
-    .await;
+    let body = serde_json::json!({"code": "110105", "name": "朝阳区政务服务管理局", "supervising_unit": "朝阳区人民政府"});
+    let (s1, _, first) = post_json(&router, "/api/v1/tenants", body.clone(), Some("k-1")).await;
     assert_eq!(s1, StatusCode::CREATED, "{first}");
-    let (s2, h2, second) = post_json(
-        &router,
-        "/api/v1/admin/driver-tokens",
-        body.clone(),
-        Some("k-1"),
-    )
-    .await;
-    assert_eq!(s2, StatusCode::CREATED);
+    let (s2, h2, second) = post_json(&router, "/api/v1/tenants", body.clone(), Some("k-1")).await;
     assert_eq!(
-        first["token"], second["token"],
-        "the same token, not a second one"
+        s2,
+        StatusCode::CREATED,
+        "the first answer, not USER_EXISTS: {second}"
     );
+    assert_eq!(first, second);
     assert_eq!(
         h2.get("idempotent-replayed").map(|v| v.as_bytes()),
         Some(&b"true"[..])
     );
-    // Without a key, a second token is minted.
-    let (_, _, third) = post_json(&router, "/api/v1/admin/driver-tokens", body, None).await;
-    assert_ne!(first["token"], third["token"]);
+    // Without a key, the request runs again.
+    let (s3, _, third) = post_json(&router, "/api/v1/tenants", body, None).await;
+    assert_eq!(s3, StatusCode::CONFLICT, "{third}");
     // The same key with another body is refused.
-    let other = serde_json::json!({"provider": "other", "ttl_seconds": 600});
-    let (s4, _, err) = post_json(&router, "/api/v1/admin/driver-tokens", other, Some("k-1")).await;
+    let other = serde_json::json!({"code": "110106", "name": "丰台区", "supervising_unit": "丰台区人民政府"});
+    let (s4, _, err) = post_json(&router, "/api/v1/tenants", other, Some("k-1")).await;
     assert_eq!(
         (s4, err["code"].as_str()),
         (
@@ -188,6 +177,102 @@ async fn idempotency_key_replays_the_first_answer() {
             Some("IDEMPOTENCY_KEY_REUSED")
         )
     );
+}
+
+async fn idempotency_records(state: &AppState) -> usize {
+    state
+        .store
+        .range("idempotency/", yunshu_store::PageRequest::default())
+        .await
+        .expect("range")
+        .items
+        .len()
+}
+
+/// Security issue item 4: anonymous POSTs with fresh `Idempotency-Key`s
+/// wrote to the store (20 POSTs moved the revision by 41); they write
+/// nothing now, and answers carrying secrets are never kept.
+#[tokio::test]
+async fn anonymous_store_writes_through_idempotency_key_are_gone() {
+    let (state, router) = app().await;
+    let before = state.store.revision().await.expect("revision");
+    for i in 0..20 {
+        let response = router
+            .clone()
+            .oneshot(
+                Request::post("/api/v1/orders")
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("anon-{i}"))
+                    .body(Body::from("{}"))
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(state.store.revision().await.expect("revision"), before);
+    assert_eq!(idempotency_records(&state).await, 0);
+
+    // A bootstrap token is a secret: shown once, never kept for a replay
+    // (a retry mints another) and marked for no cache.
+    let body = serde_json::json!({"provider": "acme", "ttl_seconds": 600});
+    let (s1, h1, first) = post_json(
+        &router,
+        "/api/v1/admin/driver-tokens",
+        body.clone(),
+        Some("k-2"),
+    )
+    .await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    assert_eq!(
+        h1.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-store"[..])
+    );
+    let (_, h2, second) =
+        post_json(&router, "/api/v1/admin/driver-tokens", body, Some("k-2")).await;
+    assert!(h2.get("idempotent-replayed").is_none());
+    assert_ne!(first["token"], second["token"]);
+    assert_eq!(idempotency_records(&state).await, 0, "no secret kept");
+}
+
+/// Security issue item 8: a controller client certificate (List/Apply/Delete
+/// on every provider) is audited and lives at most an hour.
+#[tokio::test]
+async fn controller_certificates_are_audited_and_short_lived() {
+    let (state, router) = app().await;
+    let path = "/api/v1/admin/controller-certificates";
+    let (s, _, err) = post_json(
+        &router,
+        path,
+        serde_json::json!({"ttl_seconds": 86_400}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("TTL_INVALID"))
+    );
+    let (s, h, issued) =
+        post_json(&router, path, serde_json::json!({"ttl_seconds": 600}), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    assert_eq!(
+        h.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-store"[..])
+    );
+    let fingerprint = yunshu_pki::fingerprint(issued["certificate_pem"].as_str().expect("pem"))
+        .expect("fingerprint");
+    let (entries, _) = yunshu_store::records::list::<yunshu_domain::audit::AuditEntry>(
+        &*state.store,
+        yunshu_store::PageRequest::default(),
+    )
+    .await
+    .expect("audit");
+    let entry = entries
+        .iter()
+        .find(|e| e.action.as_str() == "controller_certificate.issue")
+        .expect("an audit entry");
+    assert_eq!(entry.actor.to_string(), "user:platform-admin");
+    assert!(entry.target.as_str().contains(&fingerprint), "{entry:?}");
 }
 
 #[tokio::test]

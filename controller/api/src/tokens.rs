@@ -76,12 +76,12 @@ pub(crate) async fn create(
     caller: Principal,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateTokenRequest>,
-) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+) -> Result<(StatusCode, crate::auth::NoStore, Json<TokenView>), ApiError> {
     let (token, bearer) =
         tokens::create(&*state.store, &caller, &req.name, req.scopes, req.days).await?;
     let mut view = TokenView::from(token);
     view.token = Some(bearer);
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, crate::auth::NO_STORE, Json(view)))
 }
 
 /// `GET /api/v1/auth/tokens`: the caller's own tokens.
