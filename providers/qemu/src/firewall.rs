@@ -198,6 +198,9 @@ pub struct Binding {
     pub public: Ipv4Addr,
     pub private: Ipv4Addr,
     pub outbound: bool,
+    /// A WAF in front of `private` (`crate::waf`): its address and the TCP
+    /// ports that go to it instead.
+    pub waf: Option<(Ipv4Addr, Vec<u16>)>,
 }
 
 /// The nftables script that makes the NAT table exactly `bindings`.
@@ -208,6 +211,17 @@ pub fn render_nat(uplink: &str, bindings: &[Binding]) -> String {
         "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n",
     );
     for b in bindings {
+        if let Some((waf, ports)) = &b.waf
+            && !ports.is_empty()
+        {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let _ = writeln!(
+                out,
+                "    ip daddr {} tcp dport {{ {} }} dnat to {waf}",
+                b.public,
+                ports.join(", ")
+            );
+        }
         let _ = writeln!(out, "    ip daddr {} dnat to {}", b.public, b.private);
     }
     out.push_str("  }\n");
@@ -391,5 +405,25 @@ mod tests {
             !chain("forward").iter().any(|l| l.contains("dport 6")),
             "{script}"
         );
+    }
+
+    #[test]
+    fn a_waf_takes_its_ports_before_the_balancer_gets_the_rest() {
+        let nat = render_nat(
+            "up0",
+            &[Binding {
+                public: Ipv4Addr::new(198, 51, 100, 10),
+                private: Ipv4Addr::new(10, 0, 1, 5),
+                outbound: false,
+                waf: Some((Ipv4Addr::new(169, 254, 128, 1), vec![80, 8080])),
+            }],
+        );
+        let waf = nat
+            .find("ip daddr 198.51.100.10 tcp dport { 80, 8080 } dnat to 169.254.128.1")
+            .expect(&nat);
+        let rest = nat
+            .find("ip daddr 198.51.100.10 dnat to 10.0.1.5")
+            .expect(&nat);
+        assert!(waf < rest, "{nat}");
     }
 }

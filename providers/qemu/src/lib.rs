@@ -14,6 +14,8 @@
 //! - [`net`] and [`firewall`]: VPCs as routing network namespaces, security
 //!   groups as nftables tables in them; [`dhcp`]: a `dnsmasq` per VPC
 //!   namespace giving guests their addresses (reservations) and VM names.
+//! - [`waf`]: an nginx with ModSecurity and the OWASP CRS per load balancer a
+//!   WAF policy protects (Debian's packages; served only when installed).
 //! - [`driver`]: the SDK `Driver` over them: VPCs, subnets, security groups
 //!   and VMs, which survive a driver restart (found again from the state
 //!   directory and the running processes); memory is never overcommitted.
@@ -30,6 +32,7 @@ pub mod lb;
 pub mod net;
 pub mod qmp;
 pub mod vm;
+pub mod waf;
 
 /// Why a QEMU operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The QEMU driver passes the driver conformance kit over real mutual TLS for
 //! every kind it declares (VPC, subnet, security group, VM, volume, load
-//! balancer, public IP, snapshot, backup policy): a real controller
+//! balancer, public IP, snapshot, backup policy, and WAF policy when its
+//! packages are installed, as they are where the tests run): a real controller
 //! bootstraps it, the kit connects with a controller client certificate. The
 //! generic checks run on VPCs and security groups (cheap to make many of);
 //! the lifecycle and reference checks cover every declared kind, VMs with
@@ -25,6 +26,7 @@ async fn the_qemu_driver_passes_the_conformance_kit_for_every_kind_it_declares()
     let state = tempfile::tempdir().expect("tempdir");
     let _reaper = ReapOnDrop(state.path().join("vms"));
     let _balancers = yunshu_qemu::lb::StopOnDrop(state.path().join("lbs"));
+    let _wafs = yunshu_qemu::waf::StopOnDrop(state.path().join("waf"));
     let controller = Controller::start(Duration::from_secs(3600)).await;
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let qemu = QemuDriver::open(
@@ -66,6 +68,7 @@ async fn the_qemu_driver_passes_the_conformance_kit_for_every_kind_it_declares()
         "lifecycle_subnet",
         "lifecycle_security_group",
         "lifecycle_vm",
+        "lifecycle_waf_policy",
     ] {
         assert!(lifecycle_run.contains(&k), "{k} did not run: {report}");
     }

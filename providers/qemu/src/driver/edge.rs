@@ -266,6 +266,8 @@ impl QemuDriver {
     /// while any public IP is bound and goes with the last one (taking the
     /// uplinks with it).
     pub(super) async fn sync_edges(&self, resources: &Resources) -> Result<(), QemuError> {
+        // WAFs first: a public IP's HTTP ports may go to one (`super::waf`).
+        let wafs = self.sync_wafs(resources).await?;
         let public = self.public_ns();
         let mut by_vpc: std::collections::BTreeMap<String, Vec<Binding>> = resources
             .values()
@@ -291,6 +293,9 @@ impl QemuDriver {
                     public: public_ip,
                     private,
                     outbound,
+                    waf: wafs
+                        .get(&spec.bind_to)
+                        .map(|w| (w.address, w.ports.clone())),
                 });
             }
         }
@@ -299,7 +304,8 @@ impl QemuDriver {
             for vpc in by_vpc.keys() {
                 firewall::apply_nat(&net::namespace(vpc), net::UPLINK, &[]).await?;
             }
-            return net::delete_namespace(&public).await;
+            net::delete_namespace(&public).await?;
+            return self.reap_wafs(&wafs).await;
         }
         net::create_public(&public).await?;
         for (vpc, bindings) in &by_vpc {
@@ -320,7 +326,7 @@ impl QemuDriver {
             }
             firewall::apply_nat(&ns, net::UPLINK, bindings).await?;
         }
-        Ok(())
+        self.reap_wafs(&wafs).await
     }
 }
 

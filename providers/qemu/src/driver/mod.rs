@@ -5,6 +5,9 @@
 //! - [`network`]: a VPC is a network namespace, a subnet a gateway in it, a
 //!   security group nftables chains on its members' taps (`crate::net`,
 //!   `crate::firewall`).
+//! - [`waf`]: WAF policies, an nginx with ModSecurity and the OWASP CRS in
+//!   front of each protected load balancer, declared only when those Debian
+//!   packages are installed (`crate::waf`).
 //! - [`compute`]: one QEMU process per VM, its NIC a tap in its subnet's VPC
 //!   (its address by DHCP from the VPC's `dnsmasq`, `crate::dhcp`), its
 //!   system disk a qcow2 throttled by its storage class.
@@ -26,6 +29,7 @@ mod metrics;
 mod network;
 mod storage;
 mod volumes;
+mod waf;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,7 +60,7 @@ const POOL_C86: &str = "local-c86";
 const VCPU_RATIO: u32 = 4;
 
 /// The kinds this driver builds, in the order a restart rebuilds them.
-const KINDS: [K; 9] = [
+const KINDS: [K; 10] = [
     K::Vpc,
     K::Subnet,
     K::SecurityGroup,
@@ -66,6 +70,8 @@ const KINDS: [K; 9] = [
     K::Eip,
     K::Snapshot,
     K::BackupPolicy,
+    // Declared only when its packages are installed (`info`).
+    K::WafPolicy,
 ];
 
 /// The network area public IPs and internet-facing balancers are placed in.
@@ -123,6 +129,8 @@ struct Inner {
     memory_mib: u64,
     resources: Mutex<Resources>,
     events: EventSink,
+    /// The WAF packages, if installed (`waf::detect`).
+    waf: Option<crate::waf::Packages>,
 }
 
 /// The QEMU driver.
@@ -267,6 +275,7 @@ impl QemuDriver {
                 memory_mib: host_memory_mib(),
                 resources: Mutex::new(BTreeMap::new()),
                 events,
+                waf: waf::detect(),
             }),
         };
         let mut resources = driver.inner.resources.lock().await;
@@ -275,6 +284,7 @@ impl QemuDriver {
                 let built = match kind {
                     K::Vm => Ok(driver.recover_vm(&resources, &request).await?),
                     K::LoadBalancer | K::Eip => driver.build_edge(&resources, &request).await,
+                    K::WafPolicy => Ok(driver.waf_state(&resources, &request)),
                     // Their disks are in place and plugged where they were.
                     K::Volume | K::Snapshot | K::BackupPolicy => {
                         Ok(driver.state_of(&request, v1::Phase::Running, ""))
@@ -574,6 +584,9 @@ impl QemuDriver {
                     matches!(kind, K::Vm | K::Volume) && snap.source == id
                 }
                 Some(Spec::BackupPolicy(b)) => matches!(kind, K::Vm | K::Volume) && b.target == id,
+                Some(Spec::WafPolicy(w)) => {
+                    matches!(kind, K::Eip | K::LoadBalancer) && w.targets.iter().any(|t| t == id)
+                }
                 _ => false,
             })
             .map(|e| (kind_label(e.request.kind), e.request.id.clone()))
@@ -602,7 +615,11 @@ impl Driver for QemuDriver {
         v1::DriverInfo {
             name: "yunshu-qemu".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            kinds: KINDS.iter().map(|k| *k as i32).collect(),
+            kinds: KINDS
+                .iter()
+                .filter(|k| **k != K::WafPolicy || self.inner.waf.is_some())
+                .map(|k| *k as i32)
+                .collect(),
             architectures: [
                 v1::Architecture::X8664,
                 v1::Architecture::Arm64,
@@ -719,6 +736,7 @@ impl Driver for QemuDriver {
                 self.sync_edges(&resources).await.map_err(internal)?;
                 state
             }
+            Some(Spec::WafPolicy(_)) => self.apply_waf(&mut resources, request).await?,
             Some(Spec::Volume(_) | Spec::Snapshot(_) | Spec::BackupPolicy(_)) => {
                 self.check_storage(&resources, request)?;
                 self.save(request).await?;
@@ -766,6 +784,8 @@ impl Driver for QemuDriver {
                 self.destroy_edge(&resources, &request, &outputs).await?
             }
             K::Volume | K::Snapshot | K::BackupPolicy => self.destroy_storage(&request).await?,
+            // Its nginx goes in the `sync_edges` after the removal.
+            K::WafPolicy => {}
             _ => self.destroy_network(&resources, &request).await?,
         }
         self.forget(kind, id).await?;
@@ -778,7 +798,7 @@ impl Driver for QemuDriver {
         if matches!(kind, K::Vm | K::Subnet | K::Vpc) {
             self.sync_dhcp(&resources).await.map_err(internal)?;
         }
-        if kind == K::Eip {
+        if matches!(kind, K::Eip | K::WafPolicy) {
             self.sync_edges(&resources).await.map_err(internal)?;
         }
         let mut state = entry.state;
