@@ -405,3 +405,45 @@ async fn token_scope_escalation_a_token_cannot_mint_a_wider_or_longer_token() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
+
+/// Security issue items 3 and 10: 40 parallel wrong passwords for one
+/// account were all hashed (40 × 401, ≈ 0.9 GB). Now each attempt is counted
+/// before its hash — at most five reach it, the rest are locked out — and one
+/// source is cut at its limit with 429 and Retry-After.
+#[tokio::test]
+async fn login_flood_parallel_guesses_are_counted_before_the_hash() {
+    let app = App::new().await;
+    app.create_user(&App::admin(), tenant_admin("wang", "110105"))
+        .await;
+    let guesses = (0..40).map(|i| {
+        app.call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"user": "wang", "password": format!("wrong-guess-{i}")})),
+            &[],
+        )
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let count = |code: &str| replies.iter().filter(|r| r.body["code"] == code).count();
+    let (checked, locked, limited) = (
+        count("LOGIN_FAILED"),
+        count("ACCOUNT_LOCKED"),
+        count("LOGIN_RATE_LIMITED"),
+    );
+    assert_eq!(checked + locked + limited, 40, "{replies:?}");
+    assert!(checked <= 5, "{checked} guesses reached the hash");
+    // In-process calls share one source: it is cut at its allowance.
+    assert_eq!(limited, 40 - crate::login_gate::SOURCE_MAX as usize);
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"user": "wang", "password": "Zhengwuyun2026"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("LOGIN_RATE_LIMITED"))
+    );
+}

@@ -24,6 +24,7 @@ mod error;
 mod expansions;
 mod idempotency;
 mod json;
+pub mod login_gate;
 pub mod metrics;
 mod observe;
 pub mod openapi;

@@ -34,6 +34,10 @@ pub struct AppState {
     /// Set once the server begins to stop: open event streams end on it, so a
     /// graceful shutdown does not wait for browsers to go away.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Rate limits and hashing slots in front of sign-in.
+    pub login_gate: Arc<crate::login_gate::LoginGate>,
+    /// Whether `X-Forwarded-For` names the client (behind a proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl AppState {
@@ -49,6 +53,8 @@ impl AppState {
             capacity: Arc::default(),
             resync: Arc::new(tokio::sync::Notify::new()),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            login_gate: Arc::default(),
+            trust_forwarded_for: false,
         }
     }
 

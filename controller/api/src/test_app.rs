@@ -63,6 +63,7 @@ pub fn code(r: &Reply) -> (StatusCode, Option<&str>) {
     (r.status, r.body["code"].as_str())
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,

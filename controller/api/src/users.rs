@@ -2,10 +2,13 @@
 //! in and out, who am I. What each step checks and writes is
 //! `yunshu_auth::users`'; this file owns the wire shapes and the cookie.
 
+use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
@@ -188,9 +191,31 @@ pub struct LoginResponse {
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let source = source_address(&state, peer.map(|Extension(ConnectInfo(p))| p), &headers);
+    let gate = &state.login_gate;
+    if let Err(retry) = gate.admit(source, std::time::Instant::now()) {
+        return Ok(too_many(
+            "LOGIN_RATE_LIMITED",
+            retry,
+            "Too many sign-in attempts from this address; wait and try again.",
+            "此地址登录尝试过多，请稍后再试。",
+        ));
+    }
+    // Bounds the memory argon2 takes however many attempts arrive at once.
+    let Some(_slot) = gate.hash_slot().await else {
+        return Ok(too_many(
+            "LOGIN_BUSY",
+            std::time::Duration::from_secs(1),
+            "Sign-in is busy; try again in a moment.",
+            "登录繁忙，请稍后再试。",
+        ));
+    };
     let signed_in = users::login(&*state.store, &req.user, req.password).await?;
+    gate.succeeded(source);
     let body = LoginResponse {
         user: signed_in.user.id.to_string(),
         display_name: signed_in.user.display_name.to_string(),
@@ -203,6 +228,33 @@ pub(crate) async fn login(
         Json(body),
     )
         .into_response())
+}
+
+/// Who is signing in, for the per-source limit: the peer, or behind a
+/// trusted proxy the first `X-Forwarded-For` entry. In-process callers
+/// without a peer share one bucket.
+fn source_address(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    let forwarded = state
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    forwarded
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// 429 with `Retry-After` in whole seconds.
+fn too_many(code: &'static str, retry: std::time::Duration, en: &str, zh: &str) -> Response {
+    let mut response =
+        ApiError::refused(StatusCode::TOO_MANY_REQUESTS, code, en, zh).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(retry.as_secs().max(1)),
+    );
+    response
 }
 
 /// `POST /api/v1/auth/logout`: ends the session and expires the cookie.

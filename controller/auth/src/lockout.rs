@@ -1,11 +1,16 @@
 //! Lockout after repeated failed logins: five failures within fifteen minutes
 //! lock the account for the rest of that window. The counter is a store key on a
 //! lease, so it expires by itself on every backend and every replica sees it.
+//!
+//! An attempt is counted *before* its password is checked, by a
+//! compare-and-swap ([`begin_attempt`]), and a success clears the count: 40
+//! parallel guesses used to read "not locked" together and all reach the
+//! hash; now at most [`MAX_FAILURES`] do (issue 16 item 10).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use yunshu_store::{Store, StoreError};
+use yunshu_store::{Store, StoreError, Txn, TxnOutcome};
 
 pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -21,43 +26,55 @@ fn key(user: &str) -> String {
     format!("login_failure/{user}")
 }
 
-/// Whether `user` is locked out now.
-pub async fn is_locked(store: &dyn Store, user: &str) -> Result<bool, StoreError> {
-    Ok(match store.get(&key(user)).await? {
-        Some(kv) => serde_json::from_slice::<Failures>(&kv.value)
-            .map(|f| f.count >= MAX_FAILURES)
-            .unwrap_or(false),
-        None => false,
-    })
+/// Counts an attempt at `user` before its password is checked: `Ok(false)`
+/// when the account is locked (nothing counted), `Ok(true)` when the attempt
+/// may go on. Atomic against parallel attempts on every backend.
+pub async fn begin_attempt(store: &dyn Store, user: &str) -> Result<bool, StoreError> {
+    let key = key(user);
+    // A handful of lost races at most: each retry reads the winner's count.
+    for _ in 0..16 {
+        let current = store.get(&key).await?;
+        let (count, revision, lease) = match &current {
+            Some(kv) => (
+                serde_json::from_slice::<Failures>(&kv.value)
+                    .map(|f| f.count)
+                    .unwrap_or(0),
+                kv.mod_revision,
+                kv.lease,
+            ),
+            None => (0, 0, None),
+        };
+        if count >= MAX_FAILURES {
+            return Ok(false);
+        }
+        let lease = match lease {
+            Some(l) => l,
+            None => store.lease_grant(WINDOW).await?,
+        };
+        let value = serde_json::to_vec(&Failures { count: count + 1 }).unwrap_or_default();
+        let txn = Txn::new()
+            .when_mod_revision(key.clone(), revision)
+            .put_with_lease(key.clone(), value, lease);
+        match store.txn(txn).await {
+            Ok(TxnOutcome::Committed { .. }) => return Ok(true),
+            Ok(TxnOutcome::Conflict) => continue,
+            // The window's lease ended between our read and our write.
+            Err(StoreError::LeaseNotFound(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // Still contended after that many rounds: treat as locked, never as open.
+    Ok(false)
 }
 
-/// Counts a failure; returns the count in the current window.
-pub async fn record_failure(store: &dyn Store, user: &str) -> Result<u32, StoreError> {
-    let key = key(user);
-    let (count, lease) = match store.get(&key).await? {
-        Some(kv) => {
-            let count = serde_json::from_slice::<Failures>(&kv.value)
-                .map(|f| f.count)
-                .unwrap_or(0);
-            match kv.lease {
-                Some(lease) => (count + 1, lease),
-                None => (count + 1, store.lease_grant(WINDOW).await?),
-            }
-        }
-        None => (1, store.lease_grant(WINDOW).await?),
-    };
-    let value = serde_json::to_vec(&Failures { count }).unwrap_or_default();
-    match store.put_with_lease(&key, value.clone(), lease).await {
-        Ok(_) => Ok(count),
-        // The window ended between our read and our write: start a new one.
-        Err(StoreError::LeaseNotFound(_)) => {
-            let lease = store.lease_grant(WINDOW).await?;
-            let value = serde_json::to_vec(&Failures { count: 1 }).unwrap_or_default();
-            store.put_with_lease(&key, value, lease).await?;
-            Ok(1)
-        }
-        Err(e) => Err(e),
-    }
+/// The failures counted for `user` in the current window.
+pub async fn failures(store: &dyn Store, user: &str) -> Result<u32, StoreError> {
+    Ok(match store.get(&key(user)).await? {
+        Some(kv) => serde_json::from_slice::<Failures>(&kv.value)
+            .map(|f| f.count)
+            .unwrap_or(0),
+        None => 0,
+    })
 }
 
 /// A successful login clears the count.

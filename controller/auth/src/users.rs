@@ -177,7 +177,8 @@ pub async fn login(
     user: &str,
     password: String,
 ) -> Result<SignedIn, AuthError> {
-    if lockout::is_locked(store, user).await? {
+    // Counted before the hash: a success clears it (issue 16 item 10).
+    if !lockout::begin_attempt(store, user).await? {
         return Err(AuthError::AccountLocked {
             minutes: lockout::WINDOW.as_secs() / 60,
         });
@@ -197,7 +198,7 @@ pub async fn login(
     let found = match found {
         Some(u) if ok && u.state == UserState::Active => u,
         _ => {
-            let failures = lockout::record_failure(store, user).await?;
+            let failures = lockout::failures(store, user).await?;
             let target = format!("user/{}", user.chars().take(64).collect::<String>());
             if let Ok(draft) = audit_draft(
                 &Actor::System("auth".to_owned()),

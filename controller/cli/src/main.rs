@@ -79,6 +79,11 @@ struct ServeArgs {
     /// or target/portal.
     #[arg(long, env = "YUNSHU_PORTAL_ASSETS")]
     portal_assets: Option<PathBuf>,
+    /// Take a request's source address from `X-Forwarded-For` (its first
+    /// entry) for the sign-in rate limit: only behind a proxy or ingress
+    /// that sets it, or every client could pick its own address.
+    #[arg(long, env = "YUNSHU_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -125,6 +130,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
         reconciler: yunshu_reconciler::Config::default(),
         portal_assets: args.portal_assets.clone(),
+        trust_forwarded_for: args.trust_forwarded_for,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -31,6 +31,9 @@ pub struct ServeConfig {
     /// The portal's browser bundle (`<dir>/pkg/…`, from `yunshu-portal-build`);
     /// `None`: [`yunshu_portal::server::default_assets_dir`].
     pub portal_assets: Option<PathBuf>,
+    /// The sign-in rate limit reads the client from `X-Forwarded-For`
+    /// (behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,10 +210,11 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin-token"));
     let token = admin_token(&token_path)?;
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         Some(yunshu_pki::sha256_hex(token.as_bytes())),
     );
+    state.trust_forwarded_for = config.trust_forwarded_for;
     state
         .metrics
         .build_info
@@ -263,7 +267,10 @@ pub async fn serve(
         shutdown.await;
         stopping.send_replace(true);
     };
-    let result = axum::serve(listener, yunshu_api::router_with_portal(state, &assets))
+    // The peer's address reaches handlers (the sign-in rate limit).
+    let app = yunshu_api::router_with_portal(state, &assets)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     monitor.abort();

@@ -57,6 +57,7 @@ impl Controller {
             driver_cert_ttl,
             reconciler,
             portal_assets: None,
+            trust_forwarded_for: false,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
