@@ -5,6 +5,7 @@
 //! that their ratio is fair (same machine, same moment).
 
 mod driver;
+mod login_flood;
 mod placement;
 mod qemu;
 mod reconcile;
@@ -36,6 +37,10 @@ enum Bench {
     /// x86_64 and arm64, with the accelerator used and the control plane's
     /// share (root: namespaces, nftables).
     Qemu(qemu::Options),
+    /// 1,000 parallel wrong-password sign-ins from one address against a
+    /// release server while other users sign in: peak memory, how the flood
+    /// is answered, the legitimate sign-ins' latency.
+    LoginFlood(login_flood::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Driver(options) => runtime.block_on(driver::run(options)),
         Bench::Reconcile(options) => runtime.block_on(reconcile::run(options)),
         Bench::Qemu(options) => runtime.block_on(qemu::run(options)),
+        Bench::LoginFlood(options) => runtime.block_on(login_flood::run(options)),
         // Pure CPU and single-threaded: runs on this thread, outside the runtime.
         Bench::Placement(options) => placement::run(options),
     }

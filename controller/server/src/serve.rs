@@ -202,6 +202,7 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    tune_allocator();
     let store = open_store(&config.store, &config.data_dir)
         .await
         .map_err(ServeError::OpenStore)?;
@@ -278,4 +279,20 @@ pub async fn serve(
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Makes glibc return large freed blocks to the system. Its default mmap
+/// threshold rises to the largest block freed (up to 32 MiB), so after the
+/// first sign-ins every 19 MiB argon2 buffer came from the heap and stayed in
+/// one of many per-thread arenas: the server sat at 119 MiB after three
+/// sign-ins and reached 306 MiB under a sign-in flood; with the threshold
+/// fixed at 128 KiB, 24 MiB and 76 MiB (`yunshu-bench -- login-flood`).
+/// The one `unsafe` of the server: a C call with no pointer in it.
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter; any value is safe.
+        let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    }
 }
