@@ -321,3 +321,28 @@ async fn bad_query_and_path_parameters_get_the_error_body() {
         assert_eq!(json["code"], code, "{path}");
     }
 }
+
+/// Security issue item 13: unknown methods fold into one metric label, so a
+/// client cannot add time series by inventing methods.
+#[tokio::test]
+async fn unknown_http_methods_fold_into_one_metrics_label() {
+    let (_, router) = app().await;
+    for m in ["BREW", "PROPFIND", "X-INVENTED-1", "X-INVENTED-2"] {
+        let _ = router
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(m)
+                    .uri("/api/v1/orders")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+    }
+    let (_, body) = get(&router, "/metrics").await;
+    for m in ["BREW", "PROPFIND", "X-INVENTED"] {
+        assert!(!body.contains(m), "{m} became a label");
+    }
+    assert!(body.contains("method=\"other\""), "{body}");
+}
