@@ -1069,3 +1069,50 @@ async fn items_naming_nothing_are_refused_at_submission_and_a_real_restore_passe
     let good = r.body["id"].as_str().expect("id").to_owned();
     app.step(&wang, &good, "submitted").await;
 }
+
+/// Security issue item 1: quantities and shapes over the ceilings are refused
+/// over HTTP when the order is saved, so no stored order can ask the
+/// reconciler for billions of servers (an emergency change needs a saved
+/// order first).
+#[tokio::test]
+async fn unbounded_quantities_are_refused_when_the_order_is_saved() {
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let wang = app.login("wang").await;
+    let sys = app.system_create(&wang, "社保查询系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let audits = app.audit_count().await;
+    let order = |line: serde_json::Value| json!({"kind": "change", "system": sys, "lines": [line]});
+    let mut huge = line("app-01", 1);
+    huge["quantity"] = json!(u32::MAX);
+    let mut wide = line("app-01", 1);
+    wide["server"]["vcpu"] = json!(100_000);
+    let many: Vec<serde_json::Value> = (0..3).map(|i| line(&format!("app-{i}"), 1000)).collect();
+    for (body, field) in [
+        (order(huge), "quantity"),
+        (order(wide), "vcpu"),
+        (
+            json!({"kind": "change", "system": sys, "lines": many}),
+            "servers",
+        ),
+    ] {
+        let r = app.call("POST", "/api/v1/orders", Some(body), &wang).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(
+            r.body["code"] == "ORDER_ITEM_INVALID" || r.body["code"] == "ORDER_ITEMS_TOO_MANY",
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field)),
+            "{}",
+            r.body
+        );
+    }
+    let listed = app.call("GET", "/api/v1/orders", None, &wang).await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0));
+    assert_eq!(app.audit_count().await, audits);
+}

@@ -375,6 +375,7 @@ impl OrderRequest {
             "servers",
             self.lines.iter().map(|l| &l.server().server_name),
         )?;
+        crate::order_line::check_ceilings(&self.lines)?;
         for l in &self.lines {
             if l.server().model.is_some() && l.server().form != ServerForm::BareMetal {
                 return Err(ServiceError::Invalid {

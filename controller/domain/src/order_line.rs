@@ -122,6 +122,77 @@ pub struct ServerRequest {
     pub anti_affinity: AntiAffinity,
 }
 
+/// Most servers one line may ask for, and one order in all. Catalogs and
+/// policies set the real limits; these are the ceilings no stored order may
+/// pass, so that no order can make the control plane plan, place or hold
+/// billions of servers (issue 16 item 1: a quantity of 4,294,967,295 filed
+/// as an emergency change crash-looped every leader).
+pub const MAX_LINE_QUANTITY: u32 = 1_000;
+pub const MAX_ORDER_SERVERS: u32 = 2_000;
+/// Sanity ceilings of one server's shape, far above any catalog.
+pub const MAX_VCPU: u32 = 512;
+pub const MAX_MEMORY_GIB: u32 = 16_384;
+pub const MAX_DISK_GIB: u32 = 65_536;
+
+/// Refuses lines over [`MAX_LINE_QUANTITY`], an order over
+/// [`MAX_ORDER_SERVERS`] and shapes over the sanity ceilings.
+pub fn check_ceilings(lines: &[ResourceLine]) -> Result<(), crate::order_services::ServiceError> {
+    use crate::order_services::ServiceError;
+    let over = |s: &ServerRequest, field: &'static str, max: u32, unit: &str, unit_zh: &str| {
+        ServiceError::Invalid {
+            item: "server",
+            name: s.server_name.to_string(),
+            field,
+            reason: format!("must be at most {max}{unit}"),
+            reason_zh: format!("不能超过 {max}{unit_zh}"),
+        }
+    };
+    let mut total: u64 = 0;
+    for l in lines {
+        let s = l.server();
+        if l.requested_qty() > MAX_LINE_QUANTITY {
+            return Err(over(s, "quantity", MAX_LINE_QUANTITY, "", " 台"));
+        }
+        for (field, value, max, unit, unit_zh) in [
+            ("vcpu", s.vcpu.get(), MAX_VCPU, "", " 核"),
+            (
+                "memory_gib",
+                s.memory_gib.get(),
+                MAX_MEMORY_GIB,
+                " GiB",
+                " GiB",
+            ),
+            (
+                "system_disk_gib",
+                s.system_disk_gib.get(),
+                MAX_DISK_GIB,
+                " GiB",
+                " GiB",
+            ),
+            (
+                "data_disk_gib",
+                s.data_disk_gib,
+                MAX_DISK_GIB,
+                " GiB",
+                " GiB",
+            ),
+            ("backup_gib", s.backup_gib, MAX_DISK_GIB, " GiB", " GiB"),
+        ] {
+            if value > max {
+                return Err(over(s, field, max, unit, unit_zh));
+            }
+        }
+        total += u64::from(l.requested_qty());
+    }
+    if total > u64::from(MAX_ORDER_SERVERS) {
+        return Err(ServiceError::TooMany {
+            what: "servers",
+            max: MAX_ORDER_SERVERS as usize,
+        });
+    }
+    Ok(())
+}
+
 /// A requested server row with its requested and approved quantities.
 /// Invariant: `approved ≤ requested`; deserialization re-checks it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

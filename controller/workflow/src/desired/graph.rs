@@ -307,6 +307,10 @@ fn utc_schedule(window: BackupWindow) -> BackupSchedule {
     }
 }
 
+/// The most members one group is planned with: the line ceiling plus the
+/// free temporary expansion on top of it (20 %).
+pub const MAX_GROUP_MEMBERS: u32 = yunshu_domain::order_line::MAX_LINE_QUANTITY * 6 / 5;
+
 struct Plan<'a> {
     system: &'a SystemNumber,
     main: Option<&'a ZoneId>,
@@ -345,9 +349,11 @@ impl Plan<'_> {
             .collect()
     }
 
-    /// The members of a group with the slot each is (or is to be) in.
+    /// The members of a group with the slot each is (or is to be) in; never
+    /// more than the line ceiling, whatever an old stored order says (the
+    /// order hears why from [`plan`]).
     fn members_at(&self, group: &str, g: &Group) -> Vec<(ResourceId, Slot)> {
-        (1..=g.quantity)
+        (1..=g.quantity.min(MAX_GROUP_MEMBERS))
             .filter_map(|n| server_id(self.system, g.server.form, group, n))
             .map(|id| {
                 let slot = match self.placed.get(&id) {
@@ -382,6 +388,23 @@ pub fn plan(
     let order_slot = |o: &OrderId| -> Slot {
         Slot::of(asked.order_zones.get(o).and_then(|z| z.as_ref()), main_zone)
     };
+    // A group over the ceiling (stored before the ceiling existed) is planned
+    // at the ceiling, and its order hears why.
+    for (name, g) in &asked.groups {
+        if g.quantity > MAX_GROUP_MEMBERS {
+            p.problem(
+                &g.order,
+                format!(
+                    "server group {name:?} asks for {} servers; at most {MAX_GROUP_MEMBERS} are planned",
+                    g.quantity
+                ),
+                format!(
+                    "服务器组“{name}”申请 {} 台，超过上限，只按 {MAX_GROUP_MEMBERS} 台规划",
+                    g.quantity
+                ),
+            );
+        }
+    }
     // Subnets needed, per slot and area, with the earliest order needing each
     // (the order whose completion waits for it).
     let groups: Vec<(&String, &Group)> = asked.groups.iter().collect();

@@ -579,3 +579,26 @@ fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem(
         }
     )));
 }
+
+/// Security issue item 1: an order stored before the ceilings with a
+/// quantity of 4,294,967,295 is planned at the ceiling (bounded work, no
+/// out-of-memory leader) and its order hears why.
+#[test]
+fn unbounded_quantities_a_stored_huge_group_is_planned_at_the_ceiling() {
+    let mut huge = line("web", 1, "vm", "gov_extranet", 0);
+    huge["requested_qty"] = json!(u32::MAX);
+    let orders = vec![approved(
+        "WO-1",
+        OrderKind::Onboarding,
+        json!({"lines": [huge]}),
+        2,
+    )];
+    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    assert_eq!(ids_of(&d, "vm").len(), MAX_GROUP_MEMBERS as usize);
+    assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+    assert!(
+        d.problems[0].reason.contains("4294967295"),
+        "{:?}",
+        d.problems
+    );
+}
