@@ -86,6 +86,7 @@ impl RedbStore {
     /// Errors: [`StoreError::Locked`] if another process has it open,
     /// [`StoreError::Open`] if it is corrupt or not a yunshu store.
     pub fn open(path: &Path, options: RedbOptions) -> Result<Self, StoreError> {
+        private_file(path)?;
         let db = Database::builder()
             .create(path)
             .map_err(|e| open_error(path, e))?;
@@ -154,6 +155,31 @@ impl RedbStore {
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<Answer, StoreError>>;
+
+/// The store file readable by its owner only: it holds the driver CA's key,
+/// password hashes and sessions (issue 16, low: it was created 0644). A new
+/// file is created 0600 before redb writes to it; an existing one is narrowed.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map(drop)
+            .map_err(io),
+        Err(e) => Err(io(e)),
+    }
+}
 
 fn open_error(path: &Path, e: DatabaseError) -> StoreError {
     match e {

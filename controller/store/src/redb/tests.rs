@@ -122,3 +122,24 @@ async fn history_is_compacted_automatically() {
         Err(StoreError::Compacted { .. })
     ));
 }
+
+/// Security issue (low): the store file holds the CA key, password hashes
+/// and sessions; it was created 0644. Now it is 0600, and an existing file
+/// readable by others is narrowed when opened.
+#[tokio::test]
+async fn the_store_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.redb");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    {
+        let store = RedbStore::open(&path, RedbOptions::default()).expect("open");
+        store.put("a", b"1".to_vec()).await.expect("put");
+    }
+    assert_eq!(mode(&path), 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let store = RedbStore::open(&path, RedbOptions::default()).expect("reopen");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(store.get("a").await.expect("get").expect("a").value, b"1");
+}
