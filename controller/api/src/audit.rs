@@ -178,7 +178,9 @@ fn csv_cell(text: &str) -> String {
 
 /// `GET /api/v1/audit/export`: every entry the filter keeps (`after` and `limit`
 /// are ignored), as CSV with the hashes, so an outside auditor can re-check the
-/// chain (seq, prev_hash, hash).
+/// chain (seq, prev_hash, hash). A text cell that would start with `=`, `+`,
+/// `-`, `@`, tab or CR gets a leading `'` (spreadsheets would run it as a
+/// formula): strip that one apostrophe before re-hashing such a row.
 #[utoipa::path(
     get,
     path = "/api/v1/audit/export",

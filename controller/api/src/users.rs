@@ -187,6 +187,8 @@ pub struct LoginResponse {
         (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
         (status = 401, description = "LOGIN_FAILED", body = crate::error::ErrorBody),
         (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::error::ErrorBody),
+        (status = 429, description = "LOGIN_RATE_LIMITED: too many unsuccessful attempts from this address; LOGIN_BUSY: no hashing slot free. `Retry-After` says when to try again", body = crate::error::ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn login(
