@@ -22,6 +22,7 @@ mod domain_error;
 mod drivers;
 mod error;
 mod expansions;
+mod headers;
 mod idempotency;
 mod json;
 pub mod login_gate;

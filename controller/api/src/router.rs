@@ -7,9 +7,9 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 use crate::{
-    alarms, audit, capacity, catalogs, costs, drivers, error, expansions, idempotency, observe,
-    openapi, ops, orders, resources, resync, rules, systems, tenants, tokens, usage_terms, users,
-    version,
+    alarms, audit, capacity, catalogs, costs, drivers, error, expansions, headers, idempotency,
+    observe, openapi, ops, orders, resources, resync, rules, systems, tenants, tokens, usage_terms,
+    users, version,
 };
 
 /// The whole HTTP surface of `yunshu serve`.
@@ -126,9 +126,10 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         Some(portal) => top.fallback_service(portal),
         None => top.fallback(error::not_found),
     };
-    top.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        observe::observe,
-    ))
-    .with_state(state)
+    top.layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
 }

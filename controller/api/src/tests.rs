@@ -346,3 +346,38 @@ async fn unknown_http_methods_fold_into_one_metrics_label() {
     }
     assert!(body.contains("method=\"other\""), "{body}");
 }
+
+/// Security issue item 16: every answer, API and portal alike, carries the
+/// security headers (no sniffing, no framing, no referrer off-site).
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let (_, router) = app().await;
+    for path in ["/healthz", "/api/v1/orders", "/api/v1/nope"] {
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let h = response.headers();
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("x-frame-options").map(|v| v.as_bytes()),
+            Some(&b"DENY"[..]),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("referrer-policy").map(|v| v.as_bytes()),
+            Some(&b"same-origin"[..]),
+            "{path}"
+        );
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+    }
+}
