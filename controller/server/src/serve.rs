@@ -48,6 +48,12 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error(
+        "--demo listens only on a loopback address (127.0.0.1, ::1), not {addr}: its accounts have a published password"
+    )]
+    DemoNotLoopback { addr: SocketAddr },
+    #[error(transparent)]
+    Demo(yunshu_workflow::demo::DemoError),
     #[error("cannot read or create the admin token file {path}")]
     AdminToken {
         path: PathBuf,
@@ -203,6 +209,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     tune_allocator();
+    // The demo's six accounts share a published password: never on an address
+    // others can reach (issue 16 item 14).
+    if config.demo && !config.listen.ip().is_loopback() {
+        return Err(ServeError::DemoNotLoopback {
+            addr: config.listen,
+        });
+    }
     let store = open_store(&config.store, &config.data_dir)
         .await
         .map_err(ServeError::OpenStore)?;
@@ -231,6 +244,12 @@ pub async fn serve(
             reason = first.reason.as_deref().unwrap_or(""),
             "store unavailable at start-up; /readyz reports 503 until it answers"
         );
+    }
+    if config.demo && first.ready {
+        // A store that answers now is checked now: a refusal stops the start.
+        yunshu_workflow::demo::check_store(&*store)
+            .await
+            .map_err(ServeError::Demo)?;
     }
     if config.demo {
         let store = store.clone();
@@ -294,5 +313,38 @@ fn tune_allocator() {
     {
         // SAFETY: mallopt only sets an allocator parameter; any value is safe.
         let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Security issue item 14: `--demo` refuses a non-loopback listen address
+    /// before it opens anything.
+    #[tokio::test]
+    async fn demo_refuses_a_non_loopback_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ServeConfig {
+            listen: "0.0.0.0:0".parse().expect("addr"),
+            data_dir: dir.path().to_path_buf(),
+            store: StoreSpec::Memory,
+            demo: true,
+            admin_token_file: None,
+            driver_cert_ttl: std::time::Duration::from_secs(3600),
+            reconciler: yunshu_reconciler::Config::default(),
+            portal_assets: None,
+            trust_forwarded_for: false,
+        };
+        let refused = serve(config, async {}).await.expect_err("not loopback");
+        assert!(
+            matches!(refused, ServeError::DemoNotLoopback { .. }),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("loopback"));
+        assert!(
+            !dir.path().join("admin-token").exists(),
+            "refused before anything was written"
+        );
     }
 }

@@ -36,6 +36,50 @@ pub enum DemoError {
     Store(#[from] StoreError),
     #[error("cannot hash the demo password")]
     Password,
+    /// The store holds users the demo did not make: `--demo` would add six
+    /// accounts with a published password to a real installation.
+    #[error(
+        "--demo refused: the store already holds users the demo did not make (e.g. {user}); the demo's accounts have a published password"
+    )]
+    ForeignStore { user: String },
+}
+
+/// The demo's user ids (what a store made by the demo holds).
+pub const DEMO_USERS: [&str; 6] = [
+    "demo", "reviewer", "approver", "operator", "auditor", "admin",
+];
+
+/// Written when the demo seeds a store that held no one else's users: such a
+/// store stays the demo's, whatever users are added to it later.
+const MADE_BY_DEMO: &str = "demo/made";
+
+/// Refuses to seed a store that holds users the demo did not make (issue 16
+/// item 14). A store the demo made (marked), or one holding only the demo's
+/// users or none, is fine.
+pub async fn check_store(store: &dyn Store) -> Result<(), DemoError> {
+    if store.get(MADE_BY_DEMO).await?.is_some() {
+        return Ok(());
+    }
+    let mut after = None;
+    loop {
+        let (page, next) = records::list::<yunshu_domain::user::User>(
+            store,
+            yunshu_store::PageRequest {
+                after: after.take(),
+                limit: 500,
+            },
+        )
+        .await?;
+        if let Some(u) = page.iter().find(|u| !DEMO_USERS.contains(&u.id.as_str())) {
+            return Err(DemoError::ForeignStore {
+                user: u.id.to_string(),
+            });
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// The demo users and their role bindings (user id, display name, role, scope).
@@ -138,6 +182,8 @@ pub fn demo_records() -> Result<(Tenant, InformationSystem), DomainError> {
 
 /// Writes the demo records that are missing. Idempotent.
 pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
+    check_store(store).await?;
+    store.put(MADE_BY_DEMO, b"1".to_vec()).await?;
     let (tenant, system) = demo_records()?;
     let mut written = 0;
     if records::create(store, &tenant).await?.is_some() {
@@ -183,5 +229,39 @@ mod tests {
             .expect("get")
             .expect("present");
         assert_eq!(system.tenant().to_string(), DEMO_TENANT);
+    }
+
+    /// Security issue item 14: `--demo` never adds its published-password
+    /// accounts to a store that holds someone else's users.
+    #[tokio::test]
+    async fn demo_refuses_a_store_with_users_it_did_not_make() {
+        let store = RedbStore::in_memory().expect("store");
+        let foreign = RedbStore::in_memory().expect("store");
+        seed(&store).await.expect("an empty store is fine");
+        let hash = yunshu_auth::passwords::hash("Zhengwuyun2026".to_owned())
+            .await
+            .expect("hash");
+        let (mut li, _) = demo_users(&hash).expect("users").remove(0);
+        li.id = yunshu_domain::UserId::new("li").expect("id");
+        // A user added to the demo's own store later: still the demo's.
+        records::create(&store, &li)
+            .await
+            .expect("a user added to the demo");
+        seed(&store)
+            .await
+            .expect("the demo's store stays the demo's");
+        // Someone else's store: refused, nothing written.
+        records::create(&foreign, &li).await.expect("a real user");
+        let before = foreign.revision().await.expect("revision");
+        let refused = seed(&foreign).await.expect_err("foreign users");
+        assert!(
+            matches!(&refused, DemoError::ForeignStore { user } if user == "li"),
+            "{refused}"
+        );
+        assert_eq!(
+            foreign.revision().await.expect("revision"),
+            before,
+            "nothing written"
+        );
     }
 }
