@@ -93,6 +93,20 @@ pub fn post<T: DeserializeOwned + Send + 'static>(
     }
 }
 
+/// `DELETE path` → nothing (the API answers 204).
+pub fn delete(
+    path: &str,
+) -> impl std::future::Future<Output = Result<(), ApiError>> + Send + 'static + use<> {
+    let call = imp::call("DELETE", path, None);
+    async move {
+        let (status, body) = call.await?;
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        decode::<serde_json::Value>(status, &body).map(|_| ())
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod imp {
     use leptos::prelude::*;

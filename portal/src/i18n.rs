@@ -353,8 +353,16 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("extras.bandwidth", "带宽（Mbps）", "Bandwidth (Mbps)"),
     ("line.form", "服务器形态", "Server form"),
     ("line.anti_affinity", "反亲和", "Anti-affinity"),
-    ("anti_affinity.hard", "强制分散（每台在不同宿主机，宿主机不足则等待）", "Hard (each on its own host; waits when hosts run short)"),
-    ("anti_affinity.soft", "尽量分散（宿主机不足时可同机）", "Soft (shares a host when hosts run short)"),
+    (
+        "anti_affinity.hard",
+        "强制分散（每台在不同宿主机，宿主机不足则等待）",
+        "Hard (each on its own host; waits when hosts run short)",
+    ),
+    (
+        "anti_affinity.soft",
+        "尽量分散（宿主机不足时可同机）",
+        "Soft (shares a host when hosts run short)",
+    ),
     ("form.vm", "虚拟机", "Virtual machine"),
     (
         "form.bare_metal",
@@ -588,6 +596,44 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("users.provider", "云服务商平台", "Provider platform"),
     ("users.add", "新建用户", "Create user"),
     ("users.created", "已创建用户", "Created user"),
+    ("users.actions", "操作", "Actions"),
+    ("users.disable", "停用", "Disable"),
+    ("users.enable", "启用", "Enable"),
+    ("users.reset_password", "重置密码", "Reset password"),
+    (
+        "users.revoke",
+        "撤销会话与令牌",
+        "Revoke sessions and tokens",
+    ),
+    ("users.remove_binding", "移除", "Remove"),
+    ("users.cancel", "取消", "Cancel"),
+    (
+        "users.new_password",
+        "新密码（留空则由系统生成）",
+        "New password (leave empty to have one generated)",
+    ),
+    (
+        "users.generated_password",
+        "新密码仅显示这一次，请当面转交用户：",
+        "The new password is shown only this once; hand it to the user in person:",
+    ),
+    (
+        "users.disabled_done",
+        "已停用，其会话与令牌已全部失效：",
+        "Disabled; all their sessions and tokens ended:",
+    ),
+    ("users.enabled_done", "已启用：", "Enabled:"),
+    (
+        "users.reset_done",
+        "已重置密码，原有会话已结束：",
+        "Password reset; their sessions ended:",
+    ),
+    (
+        "users.revoked_done",
+        "已撤销全部会话与令牌：",
+        "All sessions and tokens revoked:",
+    ),
+    ("users.binding_removed", "已移除角色：", "Role removed:"),
     (
         "users.password_rule",
         "至少 10 位，且须同时包含字母和数字",

@@ -64,6 +64,30 @@ impl From<AuthError> for ApiError {
                 format!("User {id} already exists."),
                 format!("用户 {id} 已存在。"),
             ),
+            AuthError::UserNotFound { id } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "USER_NOT_FOUND",
+                format!("No user {id}."),
+                format!("未找到用户 {id}。"),
+            ),
+            AuthError::UserIsCaller => ApiError::refused(
+                StatusCode::CONFLICT,
+                "USER_IS_CALLER",
+                "You cannot do this to your own account; ask another administrator.",
+                "不能对自己的账号执行此操作，请由其他管理员办理。",
+            ),
+            AuthError::RoleBindingNotFound { id } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "ROLE_BINDING_NOT_FOUND",
+                format!("This user has no role binding {id}."),
+                format!("该用户没有角色授权 {id}。"),
+            ),
+            AuthError::UserChanged { id } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "USER_CHANGED",
+                format!("User {id} was changed by someone else meanwhile; reload and try again."),
+                format!("用户 {id} 已被他人修改，请刷新后重试。"),
+            ),
             AuthError::TokenRequestInvalid { max_days } => ApiError::refused(
                 StatusCode::BAD_REQUEST,
                 "TOKEN_REQUEST_INVALID",

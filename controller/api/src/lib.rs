@@ -28,6 +28,7 @@ mod json;
 pub mod login_gate;
 pub mod metrics;
 mod observe;
+mod offboarding;
 pub mod openapi;
 mod ops;
 mod orders;
@@ -56,6 +57,8 @@ pub use version::VERSION;
 mod auth_tests;
 #[cfg(test)]
 mod isolation_tests;
+#[cfg(test)]
+mod offboarding_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

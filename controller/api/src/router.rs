@@ -41,6 +41,23 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         )
         .route("/users", get(users::list_users).post(users::create_user))
         .route(
+            "/users/{id}/disable",
+            post(crate::offboarding::user_disable),
+        )
+        .route("/users/{id}/enable", post(crate::offboarding::user_enable))
+        .route(
+            "/users/{id}/password",
+            post(crate::offboarding::user_password_reset),
+        )
+        .route(
+            "/users/{id}/bindings/{binding}",
+            axum::routing::delete(crate::offboarding::user_binding_remove),
+        )
+        .route(
+            "/users/{id}/revoke-credentials",
+            post(crate::offboarding::user_credentials_revoke),
+        )
+        .route(
             "/tenants",
             get(tenants::tenant_list).post(tenants::tenant_create),
         )

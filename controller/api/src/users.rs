@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
 use yunshu_auth::users::{self, Grant, NewUser};
-use yunshu_domain::user::{Permission, Role, RoleBinding, Scope, UserState};
+use yunshu_domain::user::{Permission, Role, RoleBinding, Scope, User, UserState};
 
 use crate::auth::{expired_cookie, session_cookie, session_of};
 use crate::error::ApiError;
@@ -116,6 +116,23 @@ pub struct UserListItem {
     pub bindings: Vec<RoleBinding>,
 }
 
+impl UserListItem {
+    pub(crate) fn of(user: User, bindings: Vec<RoleBinding>) -> Self {
+        Self {
+            id: user.id.to_string(),
+            display_name: user.display_name.to_string(),
+            tenant: user.tenant.map(|t| t.to_string()),
+            state: match user.state {
+                UserState::Active => "active",
+                UserState::Disabled => "disabled",
+            }
+            .to_owned(),
+            created_at: user.created_at,
+            bindings,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserList {
     pub items: Vec<UserListItem>,
@@ -141,18 +158,7 @@ pub(crate) async fn list_users(
     let items = users::list(&*state.store, &caller)
         .await?
         .into_iter()
-        .map(|(user, bindings)| UserListItem {
-            id: user.id.to_string(),
-            display_name: user.display_name.to_string(),
-            tenant: user.tenant.map(|t| t.to_string()),
-            state: match user.state {
-                UserState::Active => "active",
-                UserState::Disabled => "disabled",
-            }
-            .to_owned(),
-            created_at: user.created_at,
-            bindings,
-        })
+        .map(|(user, bindings)| UserListItem::of(user, bindings))
         .collect();
     Ok(Json(UserList { items }))
 }

@@ -29,6 +29,18 @@ pub enum AuthError {
     TenantNotFound { code: String },
     #[error("user {id} already exists")]
     UserExists { id: String },
+    /// A user that does not exist or that the caller may not manage.
+    #[error("no user {id}")]
+    UserNotFound { id: String },
+    /// An offboarding action aimed at the caller's own account.
+    #[error("a manager cannot do this to their own account")]
+    UserIsCaller,
+    /// A role binding the user does not have.
+    #[error("no role binding {id} on this user")]
+    RoleBindingNotFound { id: String },
+    /// The user (or their bindings, or a token) changed between read and write.
+    #[error("user {id} changed meanwhile")]
+    UserChanged { id: String },
     #[error("a token needs a name (1–100 characters), at least one scope and 1–{max_days} days")]
     TokenRequestInvalid { max_days: i64 },
     /// A token minting a token that would live longer than itself.

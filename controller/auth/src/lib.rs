@@ -12,6 +12,7 @@
 
 mod error;
 pub mod lockout;
+pub mod offboarding;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;

@@ -20,7 +20,7 @@ struct Failures {
     count: u32,
 }
 
-fn key(user: &str) -> String {
+pub(crate) fn key(user: &str) -> String {
     // Only the store crate should know keys; this one is private to auth and not
     // a domain record, so it lives beside its only user.
     format!("login_failure/{user}")

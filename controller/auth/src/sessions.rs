@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_domain::UserId;
-use yunshu_store::{Store, StoreError};
+use yunshu_store::{PageRequest, Store, StoreError};
 
 pub const TTL: Duration = Duration::from_secs(8 * 3600);
 
@@ -62,4 +62,32 @@ pub async fn end(store: &dyn Store, id: &str) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The store keys of every live session of `user` (for ending them in an
+/// audited transaction: offboarding). Reads every session in store-sized pages.
+pub async fn keys_of(store: &dyn Store, user: &UserId) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .range(
+                "session/",
+                PageRequest {
+                    after: after.take(),
+                    limit: 0,
+                },
+            )
+            .await?;
+        for kv in &page.items {
+            // A value that does not parse names nobody; leave it to its lease.
+            if serde_json::from_slice::<Session>(&kv.value).is_ok_and(|s| &s.user == user) {
+                out.push(kv.key.clone());
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
 }

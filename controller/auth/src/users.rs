@@ -38,7 +38,7 @@ pub struct NewUser {
 /// May `caller` grant `role` at `scope`? Platform user managers may grant any
 /// role; tenant admins only tenant roles in their own tenant (SPEC §1: a higher
 /// admin creates lower admins and users).
-fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
+pub(crate) fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
     if caller.can(Permission::UserManage, None) {
         return true;
     }

@@ -3,6 +3,11 @@
 //! the department, a provider operator to a provider platform, the rest to the
 //! platform (SPEC §1). The password rule is the server's; its refusal shows
 //! next to the form.
+//!
+//! Offboarding (issue 16 item 12), per user row: 停用/启用, 重置密码 (a box
+//! for a new password, or a generated one shown once), 撤销会话与令牌, and
+//! removing one role binding. Who may is the server's rule; its refusal (in
+//! the page's language) shows above the table.
 
 use leptos::prelude::*;
 use serde_json::{Value, json};
@@ -57,6 +62,46 @@ fn load() -> impl std::future::Future<Output = Result<(Value, Value), ApiError>>
     async move { Ok((users.await?, tenants.await?)) }
 }
 
+type Data = Resource<Result<(Value, Value), ApiError>>;
+
+/// Where a user action reports: the server's refusal, or what was done to whom.
+#[derive(Clone, Copy)]
+struct Outcome {
+    problem: RwSignal<Option<ApiError>>,
+    done: RwSignal<Option<(&'static str, String)>>,
+    data: Data,
+}
+
+impl Outcome {
+    /// Runs `call` on `user`; on success says `done_key` and reloads the list.
+    fn run(
+        self,
+        call: impl std::future::Future<Output = Result<(), ApiError>> + 'static,
+        done_key: &'static str,
+        user: String,
+    ) {
+        self.problem.set(None);
+        self.done.set(None);
+        leptos::task::spawn_local(async move {
+            match call.await {
+                Ok(()) => {
+                    self.done.set(Some((done_key, user)));
+                    self.data.refetch();
+                }
+                Err(e) => self.problem.set(Some(e)),
+            }
+        });
+    }
+}
+
+/// `POST path` of a user action, its answer dropped.
+fn post_action(
+    path: String,
+) -> impl std::future::Future<Output = Result<(), ApiError>> + Send + 'static {
+    let call = api::post::<Value>(&path, &json!({}));
+    async move { call.await.map(|_| ()) }
+}
+
 fn required(v: &str) -> Option<&'static str> {
     v.trim().is_empty().then_some("err.required")
 }
@@ -75,6 +120,46 @@ pub fn AdminUsers() -> impl IntoView {
     let created = RwSignal::new(None::<String>);
     let tried = RwSignal::new(false);
     let needs_tenant = move || matches!(role.get().as_str(), "tenant_user" | "tenant_admin");
+    let outcome = Outcome {
+        problem: RwSignal::new(None),
+        done: RwSignal::new(None),
+        data,
+    };
+    let reset_for = RwSignal::new(None::<String>);
+    let new_password = RwSignal::new(String::new());
+    let generated = RwSignal::new(None::<(String, String)>);
+    let reset = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(user) = reset_for.get_untracked() else {
+            return;
+        };
+        let typed = new_password.get_untracked();
+        let body = if typed.is_empty() {
+            json!({})
+        } else {
+            json!({"password": typed})
+        };
+        let call = api::post::<Value>(&format!("/api/v1/users/{user}/password"), &body);
+        outcome.problem.set(None);
+        outcome.done.set(None);
+        generated.set(None);
+        leptos::task::spawn_local(async move {
+            match call.await {
+                Ok(answer) => {
+                    generated.set(
+                        answer["password"]
+                            .as_str()
+                            .map(|p| (user.clone(), p.to_owned())),
+                    );
+                    outcome.done.set(Some(("users.reset_done", user)));
+                    new_password.set(String::new());
+                    reset_for.set(None);
+                    data.refetch();
+                }
+                Err(e) => outcome.problem.set(Some(e)),
+            }
+        });
+    };
 
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -137,6 +222,8 @@ pub fn AdminUsers() -> impl IntoView {
                                 tenant.set(first.to_owned());
                             }
                             view! {
+                                <p class="form-error" role="alert" id="user-action-error">{move || outcome.problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
+                                <p role="status" id="user-action-done">{move || outcome.done.get().map(|(k, u)| format!("{} {u}", crate::i18n::t(lang.get(), k)))}</p>
                                 <table id="users">
                                     <thead><tr>
                                         <th scope="col">{tr("users.id")}</th>
@@ -144,18 +231,68 @@ pub fn AdminUsers() -> impl IntoView {
                                         <th scope="col">{tr("admin.tenants")}</th>
                                         <th scope="col">{tr("users.roles")}</th>
                                         <th scope="col">{tr("col.state")}</th>
+                                        <th scope="col">{tr("users.actions")}</th>
                                     </tr></thead>
                                     <tbody>
                                         {users["items"].as_array().cloned().unwrap_or_default().into_iter().map(|u| {
                                             let bindings = u["bindings"].as_array().cloned().unwrap_or_default();
                                             let state = u["state"].as_str().unwrap_or_default().to_owned();
+                                            let uid = u["id"].as_str().unwrap_or_default().to_owned();
+                                            let active = state == "active";
+                                            let toggle = {
+                                                let uid = uid.clone();
+                                                move |_| {
+                                                    let (verb, done) = if active {
+                                                        ("disable", "users.disabled_done")
+                                                    } else {
+                                                        ("enable", "users.enabled_done")
+                                                    };
+                                                    outcome.run(post_action(format!("/api/v1/users/{uid}/{verb}")), done, uid.clone());
+                                                }
+                                            };
+                                            let revoke = {
+                                                let uid = uid.clone();
+                                                move |_| outcome.run(post_action(format!("/api/v1/users/{uid}/revoke-credentials")), "users.revoked_done", uid.clone())
+                                            };
+                                            let open_reset = {
+                                                let uid = uid.clone();
+                                                move |_| {
+                                                    generated.set(None);
+                                                    new_password.set(String::new());
+                                                    reset_for.set(Some(uid.clone()));
+                                                }
+                                            };
                                             view! {
-                                                <tr>
-                                                    <td>{u["id"].as_str().unwrap_or_default().to_owned()}</td>
+                                                <tr id=format!("user-{uid}")>
+                                                    <td>{uid.clone()}</td>
                                                     <td>{u["display_name"].as_str().unwrap_or_default().to_owned()}</td>
                                                     <td>{u["tenant"].as_str().unwrap_or("—").to_owned()}</td>
-                                                    <td>{move || bindings.iter().map(|b| binding_text(lang.get(), b)).collect::<Vec<_>>().join("、")}</td>
+                                                    <td>
+                                                        {bindings.into_iter().map(|b| {
+                                                            let bid = b["id"].as_str().unwrap_or_default().to_owned();
+                                                            let remove = {
+                                                                let (uid, bid) = (uid.clone(), bid.clone());
+                                                                move |_| outcome.run(api::delete(&format!("/api/v1/users/{uid}/bindings/{bid}")), "users.binding_removed", uid.clone())
+                                                            };
+                                                            view! {
+                                                                <span class="binding">
+                                                                    {move || binding_text(lang.get(), &b)}
+                                                                    " "
+                                                                    <button type="button" class="remove" id=format!("remove-binding-{bid}") on:click=remove>{tr("users.remove_binding")}</button>
+                                                                </span>
+                                                            }
+                                                        }).collect_view()}
+                                                    </td>
                                                     <td>{move || code_name(lang.get(), &state)}</td>
+                                                    <td class="actions">
+                                                        <button type="button" id=format!("toggle-{uid}") class:danger=active on:click=toggle>
+                                                            {if active { tr("users.disable") } else { tr("users.enable") }}
+                                                        </button>
+                                                        " "
+                                                        <button type="button" id=format!("reset-{uid}") on:click=open_reset>{tr("users.reset_password")}</button>
+                                                        " "
+                                                        <button type="button" id=format!("revoke-{uid}") class="danger" on:click=revoke>{tr("users.revoke")}</button>
+                                                    </td>
                                                 </tr>
                                             }
                                         }).collect_view()}
@@ -174,6 +311,26 @@ pub fn AdminUsers() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <p id="generated-password" role="status">
+                {move || generated.get().map(|(u, p)| view! {
+                    {move || crate::i18n::t(lang.get(), "users.generated_password")}
+                    " " {u} " " <code>{p}</code>
+                })}
+            </p>
+            <Show when=move || reset_for.get().is_some()>
+                <form class="card wide" id="reset-form" on:submit=reset novalidate=true>
+                    <h2>{tr("users.reset_password")} " " {move || reset_for.get().unwrap_or_default()}</h2>
+                    <div class="field">
+                        <label for="reset-password">{tr("users.new_password")}</label>
+                        <input id="reset-password" type="password" autocomplete="new-password"
+                            prop:value=move || new_password.get() on:input=move |ev| new_password.set(event_target_value(&ev))/>
+                        <small>{tr("users.password_rule")}</small>
+                    </div>
+                    <button type="submit" id="reset-submit">{tr("users.reset_password")}</button>
+                    " "
+                    <button type="button" id="reset-cancel" on:click=move |_| reset_for.set(None)>{tr("users.cancel")}</button>
+                </form>
+            </Show>
             <form class="card wide" id="user-form" on:submit=create novalidate=true>
                 <h2>{tr("users.add")}</h2>
                 <div class="field">
