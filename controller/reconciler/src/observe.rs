@@ -191,23 +191,50 @@ async fn handle(r: &Reconciler, provider: &str, event: v1::WatchEvent) {
     }
 }
 
+/// Whether a resource the reconciler knows is placed on a provider other than
+/// the one whose driver reports it: its record's placement (`stored_with`:
+/// `None` not stored, `Some(None)` stored but not placed) or its allocation.
+fn placed_elsewhere(
+    provider: &str,
+    stored_with: Option<Option<&str>>,
+    allocated_with: Option<&str>,
+) -> bool {
+    match (stored_with, allocated_with) {
+        (Some(Some(p)), _) | (_, Some(p)) => p != provider,
+        _ => false,
+    }
+}
+
 async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::ResourceState) {
     let Ok(id) = state.id.parse::<ResourceId>() else {
         return;
     };
     // A placed resource is in the index from the moment its intent is stored
     // (before any Apply) until its record is deleted: the cheap test of
-    // "ours" that needs no store read per event.
-    let managed = r
+    // "ours" that needs no store read per event. Ours *on this provider*: a
+    // driver speaks only for what is placed with it, never for a resource
+    // placed on another provider (issue 16 item 11).
+    let stored_with = r
         .refs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .is_stored(&id)
-        || r.index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allocation(&id)
-            .is_some();
+        .provider_of(&id)
+        .map(|p| p.map(ToString::to_string));
+    let allocated_with = r
+        .index
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .allocation(&id)
+        .map(|p| p.provider.to_string());
+    if placed_elsewhere(
+        provider,
+        stored_with.as_ref().map(|p| p.as_deref()),
+        allocated_with.as_deref(),
+    ) {
+        tracing::warn!(%provider, resource = %id, "a driver reported a resource placed on another provider; ignored");
+        return;
+    }
+    let managed = stored_with.is_some() || allocated_with.is_some();
     let deleted =
         change == v1::ChangeType::Deleted as i32 || state.phase == v1::Phase::Deleted as i32;
     tracing::trace!(%provider, resource = %id, change, phase = state.phase, managed, "driver reported a change");
@@ -290,5 +317,23 @@ impl Reconciler {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placed_elsewhere;
+
+    /// Security issue item 11: a driver's watch events speak only for
+    /// resources placed on its own provider.
+    #[test]
+    fn a_driver_cannot_report_for_a_resource_placed_on_another_provider() {
+        assert!(placed_elsewhere("evil", Some(Some("sim")), None));
+        assert!(placed_elsewhere("evil", None, Some("sim")));
+        assert!(placed_elsewhere("evil", Some(None), Some("sim")));
+        assert!(!placed_elsewhere("sim", Some(Some("sim")), Some("sim")));
+        // Stored but not placed yet, or unknown: not another provider's.
+        assert!(!placed_elsewhere("sim", Some(None), None));
+        assert!(!placed_elsewhere("sim", None, None));
     }
 }

@@ -64,6 +64,12 @@ impl Refs {
         self.stored.contains_key(id)
     }
 
+    /// Where a stored resource is placed: `None` if not stored, `Some(None)`
+    /// if stored but not placed yet.
+    pub fn provider_of(&self, id: &ResourceId) -> Option<Option<&ProviderId>> {
+        self.stored.get(id).map(Option::as_ref)
+    }
+
     /// The stored resources placed with `provider`.
     pub fn of_provider(&self, provider: &str) -> Vec<ResourceId> {
         self.stored
