@@ -123,16 +123,43 @@ fn check_provider(provider: &str) -> Result<(), ApiError> {
 fn check_endpoint(endpoint: &str) -> Result<(), ApiError> {
     let ok = endpoint
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        .is_some_and(|(host, port)| valid_host(host) && port.parse::<u16>().is_ok_and(|p| p > 0));
     if ok {
         Ok(())
     } else {
         Err(bad(
             "ENDPOINT_INVALID",
-            format!("Driver endpoint {endpoint:?} must be host:port."),
-            format!("驱动地址“{endpoint}”须为 主机:端口。"),
+            format!(
+                "Driver endpoint {endpoint:?} must be host:port with an IP address or a host name (letters, digits, '-', dots; no wildcard)."
+            ),
+            format!(
+                "驱动地址“{endpoint}”须为 主机:端口，主机为 IP 地址或域名（字母、数字、连字符和点，不能含通配符）。"
+            ),
         ))
     }
+}
+
+/// Whether `host` may become a certificate's subject name: an IP address
+/// (IPv6 in brackets) or an RFC 1123 host name. A wildcard (`*.example`) or
+/// anything else would give a driver a certificate that names more than its
+/// own endpoint (issue 16 item 9).
+fn valid_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (1..=253).contains(&host.len())
+        && host.split('.').all(label)
+        // All-numeric names are mistyped IPv4 addresses, not hosts.
+        && !host.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn sign(

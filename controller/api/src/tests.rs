@@ -381,3 +381,46 @@ async fn every_answer_carries_the_security_headers() {
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
     }
 }
+
+/// Security issue item 9: a driver's endpoint becomes its certificate's name,
+/// so wildcards and anything but an IP address or a host name are refused
+/// before the bootstrap token is looked at.
+#[tokio::test]
+async fn driver_endpoints_must_be_plain_host_names_or_addresses() {
+    let (_, router) = app().await;
+    let register = |endpoint: &str| {
+        serde_json::json!({"token": "ysd1.nope", "provider": "acme", "endpoint": endpoint,
+            "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n"})
+    };
+    for bad in [
+        "*.evil.example:7444",
+        "*:7444",
+        "evil..example:7444",
+        "-evil.example:7444",
+        "ev il.example:7444",
+        "999.1.1.1:7444",
+        "[::1:7444",
+        "driver.example:0",
+    ] {
+        let (s, _, err) = post_json(&router, "/api/v1/drivers/register", register(bad), None).await;
+        assert_eq!(
+            (s, err["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("ENDPOINT_INVALID")),
+            "{bad}: {err}"
+        );
+    }
+    for good in [
+        "driver-1.acme.example:7444",
+        "127.0.0.1:7444",
+        "[::1]:7444",
+        "localhost:7444",
+    ] {
+        let (_, _, err) =
+            post_json(&router, "/api/v1/drivers/register", register(good), None).await;
+        assert_ne!(
+            err["code"].as_str(),
+            Some("ENDPOINT_INVALID"),
+            "{good}: {err}"
+        );
+    }
+}
