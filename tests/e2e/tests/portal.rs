@@ -634,6 +634,26 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     let users = b.text_until("#users", |t| t.contains("冯审核")).await;
     assert!(users.contains("冯审核"), "{users}");
     b.screenshot("portal-admin-users-zh").await;
+    // Offboarding: disabling feng is said in Chinese and the row then offers
+    // 启用; a generated password is shown once.
+    b.click("#toggle-feng").await;
+    let done = b
+        .text_until("#user-action-done", |t| t.contains("feng"))
+        .await;
+    assert!(done.contains("已停用"), "{done}");
+    // The row's button now offers 启用 (enable).
+    assert_eq!(
+        b.text_until("#toggle-feng", |t| t.trim() == "启用")
+            .await
+            .trim(),
+        "启用"
+    );
+    b.click("#reset-feng").await;
+    b.click("#reset-submit").await;
+    let shown = b
+        .text_until("#generated-password", |t| t.contains("feng"))
+        .await;
+    assert!(shown.contains("仅显示这一次"), "{shown}");
 
     // Drivers: the simulator is listed as a simulator; a bootstrap token is
     // shown once.
