@@ -49,6 +49,10 @@ pub enum ServeError {
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
     #[error(
+        "the admin token in {path} is not this installation's (the store knows another): supply the installation's token file (e.g. the Kubernetes Secret of the chart's adminToken.existingSecret); a token is never minted twice"
+    )]
+    AdminTokenMismatch { path: PathBuf },
+    #[error(
         "--demo listens only on a loopback address (127.0.0.1, ::1), not {addr}: its accounts have a published password"
     )]
     DemoNotLoopback { addr: SocketAddr },
@@ -63,13 +67,65 @@ pub enum ServeError {
 }
 
 /// Reads the admin token file, or creates it with a fresh random token (0600).
-fn admin_token(path: &std::path::Path) -> Result<String, ServeError> {
+/// Where the installation's admin token hash is kept: every replica, and a
+/// restart on a fresh volume, must present the same token (issue 16 item 15).
+const ADMIN_TOKEN_HASH_KEY: &str = "admin/token-sha256";
+
+/// Pins the admin token to the store: the first start records its hash; a
+/// later start with another token (a replica that minted its own, a fresh
+/// volume) is refused instead of silently creating a second credential. A
+/// token this start minted (`minted`) and that the store does not know is
+/// removed again, so the operator supplies the real one.
+async fn pin_admin_token(
+    store: &dyn yunshu_store::Store,
+    token: &str,
+    token_path: &std::path::Path,
+    minted: bool,
+) -> Result<(), ServeError> {
+    let hash = yunshu_pki::sha256_hex(token.as_bytes());
+    let stored = store
+        .get(ADMIN_TOKEN_HASH_KEY)
+        .await
+        .map_err(ServeError::OpenStore)?;
+    match stored {
+        Some(kv) if kv.value == hash.as_bytes() => Ok(()),
+        Some(_) => {
+            if minted {
+                let _ = std::fs::remove_file(token_path);
+            }
+            Err(ServeError::AdminTokenMismatch {
+                path: token_path.to_path_buf(),
+            })
+        }
+        None => {
+            let txn = yunshu_store::Txn::new()
+                .when_mod_revision(ADMIN_TOKEN_HASH_KEY, 0)
+                .put(ADMIN_TOKEN_HASH_KEY, hash.into_bytes());
+            match store.txn(txn).await.map_err(ServeError::OpenStore)? {
+                yunshu_store::TxnOutcome::Committed { .. } => {
+                    tracing::info!(
+                        "recorded the installation's admin token (its hash) in the store"
+                    );
+                    Ok(())
+                }
+                // Another replica pinned its token first: check against it.
+                yunshu_store::TxnOutcome::Conflict => {
+                    Box::pin(pin_admin_token(store, token, token_path, minted)).await
+                }
+            }
+        }
+    }
+}
+
+/// The admin token from `path`, or a new one written there; whether it was
+/// minted now.
+fn admin_token(path: &std::path::Path) -> Result<(String, bool), ServeError> {
     let fail = |source| ServeError::AdminToken {
         path: path.to_path_buf(),
         source,
     };
     match std::fs::read_to_string(path) {
-        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(token) if !token.trim().is_empty() => return Ok((token.trim().to_owned(), false)),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
@@ -88,7 +144,7 @@ fn admin_token(path: &std::path::Path) -> Result<String, ServeError> {
     let mut file = options.open(path).map_err(fail)?;
     std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes()).map_err(fail)?;
     tracing::info!(path = %path.display(), "created the platform admin token file");
-    Ok(token)
+    Ok((token, true))
 }
 
 /// Loads the driver PKI once the store answers, then checks drivers forever.
@@ -223,7 +279,7 @@ pub async fn serve(
         .admin_token_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin-token"));
-    let token = admin_token(&token_path)?;
+    let (token, minted) = admin_token(&token_path)?;
     let mut state = AppState::new(
         store.clone(),
         Some(yunshu_pki::sha256_hex(token.as_bytes())),
@@ -238,6 +294,13 @@ pub async fn serve(
         })
         .set(1);
     let first = readiness::probe(&state.readiness, &*store).await;
+    if first.ready {
+        pin_admin_token(&*store, &token, &token_path, minted).await?;
+    } else {
+        tracing::warn!(
+            "the store is not answering: the admin token is not checked against the installation's"
+        );
+    }
     if !first.ready {
         tracing::warn!(
             store = store.backend(),
@@ -346,5 +409,47 @@ mod tests {
             !dir.path().join("admin-token").exists(),
             "refused before anything was written"
         );
+    }
+
+    /// Security issue item 15: one admin credential per installation. The
+    /// first start pins its token's hash in the store; a start with another
+    /// token file — or one that would mint a new token because the file is
+    /// gone (a fresh volume, a second replica) — is refused, and a minted
+    /// file is removed again.
+    #[tokio::test]
+    async fn one_admin_token_per_installation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = yunshu_store::RedbStore::in_memory().expect("store");
+        let path = dir.path().join("admin-token");
+        let (token, minted) = admin_token(&path).expect("mint");
+        assert!(minted);
+        pin_admin_token(&store, &token, &path, minted)
+            .await
+            .expect("first start pins");
+        let (again, minted) = admin_token(&path).expect("read");
+        assert!(!minted);
+        pin_admin_token(&store, &again, &path, minted)
+            .await
+            .expect("same token");
+        // A fresh volume: the file is gone, a new one would be minted.
+        std::fs::remove_file(&path).expect("rm");
+        let (other, minted) = admin_token(&path).expect("mint another");
+        let refused = pin_admin_token(&store, &other, &path, minted)
+            .await
+            .expect_err("another token");
+        assert!(
+            matches!(refused, ServeError::AdminTokenMismatch { .. }),
+            "{refused}"
+        );
+        assert!(!path.exists(), "the minted file is removed again");
+        // An operator-supplied file with another token: refused, left alone.
+        std::fs::write(&path, "not-the-installations-token\n").expect("write");
+        let (supplied, minted) = admin_token(&path).expect("read");
+        assert!(
+            pin_admin_token(&store, &supplied, &path, minted)
+                .await
+                .is_err()
+        );
+        assert!(path.exists());
     }
 }

@@ -41,21 +41,25 @@ async fn a_sigkilled_leader_is_replaced_and_a_new_order_is_still_reconciled() {
     let etcd = EtcdServer::start().unwrap_or_else(|e| panic!("{e}"));
     let store = format!("--store=etcd://{}/failover", etcd.endpoint());
     let dir = tempfile::tempdir().expect("tempdir");
+    // One admin token for the installation, as the chart's Secret gives every
+    // replica (a replica minting its own is refused: the store pins one).
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "failover-admin-token-0123456789abcdef\n").expect("token file");
+    let token_arg = format!("--admin-token-file={}", token_file.display());
     let mut replicas: Vec<YunshuProcess> = (0..3)
         .map(|i| {
             YunshuProcess::start(
                 dir.path().join(format!("data{i}")),
                 dir.path().join(format!("yunshu{i}.log")),
-                &[&store],
+                &[&store, &token_arg],
             )
         })
         .collect();
     for r in &mut replicas {
         r.wait_healthy(Duration::from_secs(30)).await;
     }
-    // Each replica wrote its own admin token; the first one's will do for setup.
     let url = replicas[0].url.clone();
-    let admin = replicas[0].admin_token();
+    let admin = "failover-admin-token-0123456789abcdef".to_owned();
     assert!(
         yunshu_e2e::eventually(Duration::from_secs(30), || async {
             try_api_at(&url, "GET", "/api/v1/drivers/ca", "", None)
