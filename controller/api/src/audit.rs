@@ -220,7 +220,7 @@ pub(crate) async fn audit_export(
             e.at.to_rfc3339(),
             csv_cell(&e.actor.to_string()),
             csv_cell(e.action.as_str()),
-            csv_cell(&e.target.to_string()),
+            csv_cell(e.target.as_ref()),
             csv_cell(
                 &e.detail
                     .as_ref()
