@@ -50,6 +50,17 @@ fn line(name: &str, arch: &str) -> serde_json::Value {
     })
 }
 
+/// Deletes the driver's "internet" namespace of a run when dropped.
+struct PublicOnDrop(String);
+
+impl Drop for PublicOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
 /// One run: `n` VMs of `arch` on a fresh controller and driver.
 async fn run_one(
     arch: &str,
@@ -60,6 +71,9 @@ async fn run_one(
 ) -> anyhow::Result<(f64, f64)> {
     let state = tempfile::tempdir()?;
     let _reaper = ReapOnDrop(state.path().join("vms"));
+    // Nothing of a run outlives it: balancers, DHCP services, namespaces.
+    let _balancers = yunshu_qemu::lb::StopOnDrop(state.path().join("lbs"));
+    let _services = yunshu_qemu::dhcp::StopOnDrop(state.path().join("dhcp"));
     let c = Controller::start(Duration::from_secs(3600)).await;
     let people = People::create(&c.url, &c.admin_token).await;
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
@@ -104,6 +118,17 @@ async fn run_one(
             None,
         )
         .await;
+    let vpcs: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == "vpc")
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    let _nets = yunshu_qemu::net::DeleteOnDrop(vpcs);
+    let _public = PublicOnDrop(yunshu_qemu::net::public_namespace(
+        &state.path().display().to_string(),
+    ));
     let slowest_boot_ms = list["items"]
         .as_array()
         .into_iter()
