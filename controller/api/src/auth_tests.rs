@@ -447,3 +447,43 @@ async fn login_flood_parallel_guesses_are_counted_before_the_hash() {
         (StatusCode::TOO_MANY_REQUESTS, Some("LOGIN_RATE_LIMITED"))
     );
 }
+
+/// Security issue (low): newlines and control characters in a user name typed
+/// at sign-in reach the audit log escaped — before, such a failed sign-in was
+/// not audited at all (the log refuses control characters).
+#[tokio::test]
+async fn control_characters_in_a_failed_sign_in_are_audited_escaped() {
+    let app = App::new().await;
+    let before = app.audit_count().await;
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"user": "wang\n2026-12-06 INFO forged\u{1}", "password": "whatever-123"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["code"], "LOGIN_FAILED", "{}", r.body);
+    assert_eq!(
+        app.audit_count().await,
+        before + 1,
+        "the failure is audited"
+    );
+    let (entries, _) = yunshu_store::records::list::<yunshu_domain::audit::AuditEntry>(
+        &*app.store,
+        yunshu_store::PageRequest::default(),
+    )
+    .await
+    .expect("audit");
+    let failed = entries
+        .iter()
+        .rev()
+        .find(|e| e.action.as_str() == "auth.login_failed")
+        .expect("entry");
+    let target = failed.target.to_string();
+    assert!(!target.chars().any(char::is_control), "{target:?}");
+    assert!(
+        target.contains("wang\\n2026-12-06 INFO forged\\u{1}"),
+        "{target}"
+    );
+}

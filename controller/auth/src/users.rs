@@ -172,6 +172,25 @@ pub struct SignedIn {
 ///
 /// An unknown user costs the same argon2 verification as a wrong password, so
 /// timing does not reveal who exists; both are `LoginFailed`.
+/// At most `max` characters of untrusted `text`, with every control character
+/// (newlines included) written as an escape: a user name typed at sign-in
+/// reaches the audit log, which refuses control characters — such a failed
+/// sign-in went unaudited — and must not start a forged line in a log
+/// (issue 16, low).
+pub fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 pub async fn login(
     store: &dyn yunshu_store::Store,
     user: &str,
@@ -199,7 +218,7 @@ pub async fn login(
         Some(u) if ok && u.state == UserState::Active => u,
         _ => {
             let failures = lockout::failures(store, user).await?;
-            let target = format!("user/{}", user.chars().take(64).collect::<String>());
+            let target = format!("user/{}", printable(user, 64));
             if let Ok(draft) = audit_draft(
                 &Actor::System("auth".to_owned()),
                 "auth.login_failed",
