@@ -75,6 +75,23 @@ fn credential(parts: &Parts) -> Option<Credential<'_>> {
     })
 }
 
+/// The credential in `headers`, for re-checking a long-lived read (an event
+/// stream) after it began: a read needs no CSRF token.
+pub(crate) fn read_credential(headers: &axum::http::HeaderMap) -> Option<Credential<'_>> {
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(Credential::Bearer(bearer));
+    }
+    Some(Credential::Session {
+        id: session_of(headers)?,
+        csrf: None,
+        changes: false,
+    })
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 

@@ -170,6 +170,9 @@ pub(crate) async fn resource_views(
 /// How long changes are gathered before the list is re-read.
 const SETTLE: Duration = Duration::from_millis(200);
 
+/// How often an open stream checks that its credential still holds.
+const RECHECK: Duration = Duration::from_secs(5);
+
 /// Idle connections get a comment this often, so proxies keep them open and a
 /// closed browser is noticed.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -181,7 +184,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     params(("number" = String, Path, description = "The system number")),
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "A `text/event-stream`: an event `resources` whose data is a ResourceList, on connect and after every change; it does not end while the server runs", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A `text/event-stream`: an event `resources` whose data is a ResourceList, on connect and after every change; it ends when the server stops or, within seconds, when the credential that opened it stops being valid (sign-out, revoked token, disabled user)", content_type = "text/event-stream", body = String),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::error::ErrorBody),
         (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
@@ -190,6 +193,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(crate) async fn resource_events(
     caller: Principal,
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiPath(number): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let system = readable_system(&state, &caller, &number).await?;
@@ -210,9 +214,31 @@ pub(crate) async fn resource_events(
             .await?,
     );
     let mut stopping = state.stopping.subscribe();
-    let stop = Box::pin(async move {
+    let stopping = async move {
         // An error means the sender is gone: the server is stopping too.
         let _ = stopping.wait_for(|s| *s).await;
+    };
+    // A stream outlives its request: it ends once the credential that opened
+    // it no longer does — signed out, token revoked, user disabled (issue 16,
+    // low). A store that does not answer is not a sign-out.
+    let revoked = {
+        let (store, admin) = (state.store.clone(), state.admin_token_sha256.clone());
+        async move {
+            loop {
+                tokio::time::sleep(RECHECK).await;
+                let credential = crate::auth::read_credential(&headers);
+                match yunshu_auth::resolve(&*store, admin.as_deref(), credential).await {
+                    Err(yunshu_auth::AuthError::Unauthenticated) => return,
+                    _ => continue,
+                }
+            }
+        }
+    };
+    let stop = Box::pin(async move {
+        tokio::select! {
+            () = stopping => {}
+            () = revoked => {}
+        }
     });
     let updates = stream::unfold(
         Follow {

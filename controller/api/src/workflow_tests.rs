@@ -1116,3 +1116,49 @@ async fn unbounded_quantities_are_refused_when_the_order_is_saved() {
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0));
     assert_eq!(app.audit_count().await, audits);
 }
+
+/// Security issue (low): an event stream ended only with the server; now it
+/// ends within seconds of the sign-out that invalidates its credential.
+#[tokio::test]
+async fn an_event_stream_ends_when_its_session_is_signed_out() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let wang = app.login("wang").await;
+    let sys = app.system_create(&wang, "社保查询系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let mut req = axum::http::Request::get(format!("/api/v1/systems/{sys}/resources/events"));
+    for (k, v) in &wang {
+        req = req.header(*k, v);
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let reader = tokio::spawn(async move {
+        // Frames until the stream ends.
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+        std::time::Instant::now()
+    });
+    // Still open after a re-check has passed.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(!reader.is_finished(), "the stream ended while signed in");
+    let out = app.call("POST", "/api/v1/auth/logout", None, &wang).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    let signed_out = std::time::Instant::now();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(12), reader)
+        .await
+        .expect("the stream outlived the sign-out")
+        .expect("reader");
+    assert!(ended.duration_since(signed_out) <= std::time::Duration::from_secs(6));
+}
