@@ -170,6 +170,50 @@ pub(crate) async fn resource_views(
 /// How long changes are gathered before the list is re-read.
 const SETTLE: Duration = Duration::from_millis(200);
 
+/// Most event streams one caller may hold open at once (a browser tab holds
+/// one; a script that leaks them would otherwise hold the server's memory).
+pub const MAX_STREAMS_PER_CALLER: usize = 8;
+
+/// One of a caller's open streams; given back when dropped.
+struct StreamSlot {
+    streams: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    caller: String,
+}
+
+impl StreamSlot {
+    fn take(state: &AppState, caller: String) -> Result<StreamSlot, ApiError> {
+        let mut open = state.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(caller.clone()).or_default();
+        if *n >= MAX_STREAMS_PER_CALLER {
+            return Err(ApiError::refused(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "STREAMS_TOO_MANY",
+                format!(
+                    "At most {MAX_STREAMS_PER_CALLER} event streams may be open at once; close one first."
+                ),
+                format!("同时打开的事件流不能超过 {MAX_STREAMS_PER_CALLER} 个，请先关闭一个。"),
+            ));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            streams: state.streams.clone(),
+            caller,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.caller) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.caller);
+            }
+        }
+    }
+}
+
 /// How often an open stream checks that its credential still holds.
 const RECHECK: Duration = Duration::from_secs(5);
 
@@ -188,6 +232,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs resource_read", body = crate::error::ErrorBody),
         (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 429, description = "STREAMS_TOO_MANY: the caller already holds the most open streams", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn resource_events(
@@ -197,6 +242,7 @@ pub(crate) async fn resource_events(
     ApiPath(number): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let system = readable_system(&state, &caller, &number).await?;
+    let slot = StreamSlot::take(&state, caller.actor.to_string())?;
     // The revision is read before the first list: a change between the two is
     // seen by the watch and costs one more (identical, so skipped) read.
     let from = state.store.revision().await? + 1;
@@ -252,7 +298,11 @@ pub(crate) async fn resource_events(
     let events = stream::once(async move { first })
         .chain(updates)
         .take_until(stop)
-        .map(|json| Ok(Event::default().event("resources").data(json)));
+        .map(move |json| {
+            // Held as long as the stream lives: dropped with it.
+            let _slot = &slot;
+            Ok(Event::default().event("resources").data(json))
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 

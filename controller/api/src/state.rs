@@ -36,6 +36,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Rate limits and hashing slots in front of sign-in.
     pub login_gate: Arc<crate::login_gate::LoginGate>,
+    /// Open event streams per caller (actor), bounded.
+    pub streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// Whether `X-Forwarded-For` names the client (behind a proxy).
     pub trust_forwarded_for: bool,
 }
@@ -54,6 +56,7 @@ impl AppState {
             resync: Arc::new(tokio::sync::Notify::new()),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             login_gate: Arc::default(),
+            streams: Arc::default(),
             trust_forwarded_for: false,
         }
     }

@@ -1162,3 +1162,44 @@ async fn an_event_stream_ends_when_its_session_is_signed_out() {
         .expect("reader");
     assert!(ended.duration_since(signed_out) <= std::time::Duration::from_secs(6));
 }
+
+/// Security issue (low): event streams were unlimited per user; a caller now
+/// holds at most MAX_STREAMS_PER_CALLER, and a closed one frees its place.
+#[tokio::test]
+async fn a_caller_holds_a_bounded_number_of_event_streams() {
+    use tower::ServiceExt;
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let wang = app.login("wang").await;
+    let sys = app.system_create(&wang, "社保查询系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let open = || {
+        let mut req = axum::http::Request::get(format!("/api/v1/systems/{sys}/resources/events"));
+        for (k, v) in &wang {
+            req = req.header(*k, v);
+        }
+        app.router
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+    };
+    let mut streams = Vec::new();
+    for _ in 0..crate::resources::MAX_STREAMS_PER_CALLER {
+        let r = open().await.expect("infallible");
+        assert_eq!(r.status(), StatusCode::OK);
+        streams.push(r);
+    }
+    let refused = open().await.expect("infallible");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another user is not held back by wang's streams.
+    let li = app.login("li").await;
+    let r = app.call("GET", "/api/v1/orders", None, &li).await;
+    assert_eq!(r.status, StatusCode::OK);
+    drop(streams.pop());
+    let again = open().await.expect("infallible");
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a closed stream frees its place"
+    );
+}
