@@ -57,26 +57,21 @@ pub fn session_of(headers: &axum::http::HeaderMap) -> Option<&str> {
 pub type NoStore = [(header::HeaderName, &'static str); 1];
 pub const NO_STORE: NoStore = [(header::CACHE_CONTROL, "no-store")];
 
-/// The credential a request presents: a bearer header wins over a cookie.
+/// The credential a request presents: a bearer header wins over a cookie; a
+/// session request that changes something echoes its CSRF token.
 fn credential(parts: &Parts) -> Option<Credential<'_>> {
-    if let Some(bearer) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(Credential::Bearer(bearer));
+    match read_credential(&parts.headers)? {
+        Credential::Session { id, .. } => Some(Credential::Session {
+            id,
+            csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+            changes: !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS),
+        }),
+        bearer => Some(bearer),
     }
-    let id = session_of(&parts.headers)?;
-    Some(Credential::Session {
-        id,
-        csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
-        changes: !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS),
-    })
 }
 
-/// The credential in `headers`, for re-checking a long-lived read (an event
-/// stream) after it began: a read needs no CSRF token.
+/// The credential in `headers` as for a read (no CSRF token): also for
+/// re-checking a long-lived read (an event stream) after it began.
 pub(crate) fn read_credential(headers: &axum::http::HeaderMap) -> Option<Credential<'_>> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)

@@ -91,9 +91,14 @@ fn provider_of<'a>(order: &'a WorkOrder, others: &'a [WorkOrder]) -> Option<&'a 
 }
 
 /// Refuses `order` if the kinds it needs are not all offered: by its
-/// provider, or — no provider named anywhere — by any one provider. Only
+/// provider (named, else the one its system's orders, `system_orders`, name
+/// last), or — no provider named anywhere — by any one provider. Only
 /// providers whose driver has answered are judged.
-pub async fn check(store: &dyn Store, order: &WorkOrder) -> Result<(), WorkflowError> {
+pub async fn check(
+    store: &dyn Store,
+    order: &WorkOrder,
+    system_orders: &[(WorkOrder, crate::orders::OrderTrack)],
+) -> Result<(), WorkflowError> {
     if order.kind() == OrderKind::Exit {
         return Ok(());
     }
@@ -105,15 +110,7 @@ pub async fn check(store: &dyn Store, order: &WorkOrder) -> Result<(), WorkflowE
     if offers.is_empty() {
         return Ok(());
     }
-    let others: Vec<WorkOrder> = if order.request().provider.is_none() {
-        crate::expansion::orders_of(store, order.system())
-            .await?
-            .into_iter()
-            .map(|(o, _)| o)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let others: Vec<WorkOrder> = system_orders.iter().map(|(o, _)| o.clone()).collect();
     let lacking = |offer: &ProviderOffer| -> Vec<ResourceKind> {
         needed.difference(&offer.kinds).copied().collect()
     };

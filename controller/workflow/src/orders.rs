@@ -359,18 +359,19 @@ pub async fn order_edit(
     Ok(loaded)
 }
 
-/// Refuses `order` when, approved now on top of its system's other orders,
-/// some of its items would resolve to nothing (`ORDER_ITEMS_UNRESOLVED`).
-async fn check_items_resolve(
-    store: &dyn Store,
+/// Refuses `order` when, approved now on top of its system's orders
+/// (`system_orders`), some of its items would resolve to nothing
+/// (`ORDER_ITEMS_UNRESOLVED`).
+fn check_items_resolve(
     order: &WorkOrder,
+    system_orders: &[(WorkOrder, OrderTrack)],
     now: DateTime<Utc>,
 ) -> Result<(), WorkflowError> {
     if order.kind() == OrderKind::Exit {
         return Ok(());
     }
-    let orders = crate::expansion::orders_of(store, order.system()).await?;
-    let problems = crate::desired::problems_if_approved(order.system(), &orders, order.id(), now);
+    let problems =
+        crate::desired::problems_if_approved(order.system(), system_orders, order.id(), now);
     if problems.is_empty() {
         return Ok(());
     }
@@ -380,6 +381,25 @@ async fn check_items_resolve(
             .map(|p| (p.reason, p.reason_zh))
             .collect(),
     })
+}
+
+/// The checks an order passes before it is submitted, approved or filed as
+/// an emergency: its items resolve, and (approval, emergency) its provider
+/// offers every kind. The system's orders are read once for both.
+async fn check_before(
+    store: &dyn Store,
+    order: &WorkOrder,
+    offers_too: bool,
+    now: DateTime<Utc>,
+) -> Result<(), WorkflowError> {
+    if order.kind() == OrderKind::Exit {
+        return Ok(());
+    }
+    let system_orders = crate::expansion::orders_of(store, order.system()).await?;
+    if offers_too {
+        crate::offers::check(store, order, &system_orders).await?;
+    }
+    check_items_resolve(order, &system_orders, now)
 }
 
 /// Moves an order to `to`, recording who, when and why; closes the current
@@ -404,14 +424,11 @@ pub async fn order_transition(
             return Err(WorkflowError::Forbidden);
         }
     }
+    if matches!(to, OrderState::Submitted | OrderState::Approved) {
+        check_before(store, &loaded.order, to == OrderState::Approved, now).await?;
+    }
     // Replicas' clocks differ by milliseconds; never let that refuse a step with
     // ORDER_TIME_BACKWARDS.
-    if to == OrderState::Approved {
-        crate::offers::check(store, &loaded.order).await?;
-    }
-    if matches!(to, OrderState::Submitted | OrderState::Approved) {
-        check_items_resolve(store, &loaded.order, now).await?;
-    }
     let at = now.max(loaded.order.updated_at());
     let detail = match &reason {
         Some(r) => format!("{from} -> {to}: {r}"),
@@ -524,8 +541,7 @@ pub async fn order_emergency(
         return Err(WorkflowError::EmergencyNotAllowed { id: id.to_owned() });
     }
     // Carried out at once, like an approval: the same checks.
-    crate::offers::check(store, &loaded.order).await?;
-    check_items_resolve(store, &loaded.order, now).await?;
+    check_before(store, &loaded.order, true, now).await?;
     loaded.track.emergency = Some(EmergencyFiling {
         by: caller.actor.clone(),
         at: now,

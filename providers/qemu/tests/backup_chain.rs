@@ -15,25 +15,17 @@ use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 
 mod common;
-use common::{request, running, tiny_vm};
+use common::{hmp, request, running, tiny_vm};
 
 /// Writes `pattern` over `len` at `offset` of `drive` through QEMU's block
 /// layer in the running guest (what a write inside the guest becomes).
 async fn write(dir: &Path, drive: &str, pattern: u8, offset: &str, len: &str) {
-    let vm = Vm::adopt(dir).expect("the VM's QEMU");
-    let mut q = vm.qmp().await.expect("qmp");
-    let said = q
-        .execute(
-            "human-monitor-command",
-            Some(json!({ "command-line":
-                format!("qemu-io {drive} \"write -P {pattern:#x} {offset} {len}\"") })),
-        )
-        .await
-        .expect("hmp");
-    assert!(
-        said.as_str().unwrap_or_default().trim().is_empty(),
-        "{said}"
-    );
+    let said = hmp(
+        dir,
+        &format!("qemu-io {drive} \"write -P {pattern:#x} {offset} {len}\""),
+    )
+    .await;
+    assert!(said.trim().is_empty(), "{said}");
 }
 
 /// `qemu-img info` of an image (read-only, shared with a running QEMU).

@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use yunshu_driver_sdk::{Driver, EventLog};
 use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 use yunshu_qemu::driver::{QemuConfig, QemuDriver};
@@ -17,7 +16,7 @@ use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::{Accel, ReapOnDrop, Vm};
 
 mod common;
-use common::{reason, request};
+use common::{hmp, reason, request};
 
 fn volume(attach_to: &str, restore_from: &str, class: &str) -> Spec {
     Spec::Volume(v1::VolumeSpec {
@@ -26,21 +25,6 @@ fn volume(attach_to: &str, restore_from: &str, class: &str) -> Spec {
         attach_to: attach_to.to_owned(),
         restore_from: restore_from.to_owned(),
     })
-}
-
-/// Runs an HMP command on the VM in `dir` (e.g. `qemu-io`); its output.
-async fn hmp(dir: &Path, command: &str) -> String {
-    let vm = Vm::adopt(dir).expect("the VM's QEMU");
-    let mut q = vm.qmp().await.expect("qmp");
-    q.execute(
-        "human-monitor-command",
-        Some(json!({ "command-line": command })),
-    )
-    .await
-    .expect("hmp")
-    .as_str()
-    .unwrap_or_default()
-    .to_owned()
 }
 
 async fn block_devices(dir: &Path) -> serde_json::Value {

@@ -2,11 +2,15 @@
 //! namespace, and the reason code of a refusal.
 #![allow(dead_code)] // each test file uses its own part
 
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use yunshu_driver_sdk::Driver;
 use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
 use yunshu_qemu::driver::QemuDriver;
+use yunshu_qemu::vm::Vm;
 
 /// An Apply of `spec` as resource `id` at `generation` for tenant 110105.
 pub fn request(kind: K, id: &str, generation: u64, spec: Spec) -> v1::ApplyRequest {
@@ -75,6 +79,21 @@ pub async fn answers(ns: &str, url: &str, n: usize) -> Vec<String> {
         }
     }
     seen
+}
+
+/// Runs an HMP command on the VM in `dir` (e.g. `qemu-io`); its output.
+pub async fn hmp(dir: &Path, command: &str) -> String {
+    let vm = Vm::adopt(dir).expect("the VM's QEMU");
+    let mut q = vm.qmp().await.expect("qmp");
+    q.execute(
+        "human-monitor-command",
+        Some(json!({ "command-line": command })),
+    )
+    .await
+    .expect("hmp")
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
 }
 
 /// The stable reason code of a refusal.
