@@ -263,6 +263,9 @@ pub(crate) async fn register(
         provider: req.provider.clone(),
         endpoint: req.endpoint.clone(),
         fingerprint: issued.fingerprint.clone(),
+        // A new registration trusts no certificate the driver had before.
+        previous_fingerprint: None,
+        previous_until_unix: None,
         not_after_unix: issued.not_after_unix,
         renewal_token_sha256: yunshu_pki::sha256_hex(renewal_token.as_bytes()),
         registered_at: now,
@@ -349,10 +352,11 @@ pub(crate) async fn renew(
     let issued = sign(&state, &req.csr_pem, &req.provider, &req.endpoint)?;
     let renewal_token = yunshu_pki::random_hex(32);
     record.endpoint = req.endpoint.clone();
-    record.fingerprint = issued.fingerprint.clone();
+    let now = Utc::now();
+    record.renewed(issued.fingerprint.clone(), now.timestamp());
     record.not_after_unix = issued.not_after_unix;
     record.renewal_token_sha256 = yunshu_pki::sha256_hex(renewal_token.as_bytes());
-    record.renewed_at = Some(Utc::now());
+    record.renewed_at = Some(now);
     let key = records::key::<DriverRecord>(&record.provider);
     let txn = Txn::new()
         .when_mod_revision(key.clone(), revision)

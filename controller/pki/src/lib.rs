@@ -63,8 +63,22 @@ pub fn check_provider_name(provider: &str) -> Result<(), PkiError> {
 
 /// SHA-256 of a PEM certificate's DER, lowercase hex.
 pub fn fingerprint(cert_pem: &str) -> Result<String, PkiError> {
+    Ok(fingerprint_der(&certificate_der(cert_pem)?))
+}
+
+/// SHA-256 of a DER certificate, lowercase hex: what [`fingerprint`] gives for
+/// its PEM, and what the registry pins (a TLS handshake sees DER).
+pub fn fingerprint_der(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+/// The DER inside a PEM certificate.
+pub fn certificate_der(cert_pem: &str) -> Result<Vec<u8>, PkiError> {
     let der = pem::parse(cert_pem).map_err(|_| PkiError::BadCertificate)?;
-    Ok(hex::encode(Sha256::digest(der.contents())))
+    if der.tag() != "CERTIFICATE" {
+        return Err(PkiError::BadCertificate);
+    }
+    Ok(der.into_contents())
 }
 
 /// When a PEM certificate expires, in seconds since the Unix epoch.

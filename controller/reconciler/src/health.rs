@@ -43,7 +43,7 @@ async fn probe(
     pki: &DriverPki,
     driver: &DriverRecord,
 ) -> Result<yunshu_proto::v1::DriverInfo, String> {
-    let mut client = super::connect::connect(pki, &driver.provider, &driver.endpoint)
+    let mut client = super::connect::connect(pki, driver)
         .await
         .map_err(|e| yunshu_domain::error::chain(&e))?;
     let info = client

@@ -1,11 +1,15 @@
 //! The reconciler's view of the drivers: one mTLS client per registered provider
 //! (dialled on first use, dropped on a transport error so the next call
 //! re-dials) and their inventory, translated into the placement index's terms.
+//! Each client is pinned to the certificate its registry record names; every
+//! listing of the registry (each driver-record write, and every 30 s) hands the
+//! fresh record to the client's pins, so a channel reconnecting after a renewal
+//! accepts the new certificate and, after the grace, no longer the old one.
 //!
 //! Owns the proto → placement translation. Must not place anything.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use yunshu_domain::ProviderId;
 use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
@@ -43,7 +47,7 @@ pub enum ProviderError {
 pub struct Providers {
     pki: Arc<DriverPki>,
     store: Arc<dyn Store>,
-    clients: Mutex<HashMap<String, DriverClient<Channel>>>,
+    clients: Mutex<HashMap<String, (DriverClient<Channel>, connect::Pins)>>,
 }
 
 impl Providers {
@@ -63,16 +67,17 @@ impl Providers {
             .unwrap_or_else(|e| e.into_inner())
             .get(provider)
         {
-            return Ok(c.clone());
+            return Ok(c.0.clone());
         }
         let (record, _) = records::get::<DriverRecord>(&*self.store, provider)
             .await?
             .ok_or_else(|| ProviderError::NotRegistered(provider.to_owned()))?;
-        let c = connect::connect(&self.pki, provider, &record.endpoint).await?;
+        let pins = Arc::new(RwLock::new(record));
+        let c = connect::connect_pinned(&self.pki, pins.clone()).await?;
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(provider.to_owned(), c.clone());
+            .insert(provider.to_owned(), (c.clone(), pins));
         Ok(c)
     }
 
@@ -85,10 +90,25 @@ impl Providers {
             .remove(provider);
     }
 
-    /// The providers with a registered driver.
+    /// The providers with a registered driver. Refreshes each cached client's
+    /// pins from the records read; a client whose driver moved, or whose
+    /// record is gone, is dropped (the next call dials the record as it is).
     pub async fn registered(&self) -> Result<Vec<String>, ProviderError> {
         let (items, _) =
             records::list::<DriverRecord>(&*self.store, PageRequest::default()).await?;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.retain(|provider, (_, pins)| {
+            let Some(fresh) = items.iter().find(|d| &d.provider == provider) else {
+                return false;
+            };
+            let mut pinned = pins.write().unwrap_or_else(|e| e.into_inner());
+            if pinned.endpoint != fresh.endpoint {
+                return false;
+            }
+            *pinned = fresh.clone();
+            true
+        });
+        drop(clients);
         Ok(items.into_iter().map(|d| d.provider).collect())
     }
 
