@@ -46,6 +46,28 @@ impl From<AuthError> for ApiError {
                 format!("Passwords need at least {min_length} characters with letters and digits."),
                 format!("密码至少 {min_length} 位，且须同时包含字母和数字。"),
             ),
+            AuthError::RolesSeparated { first, second } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "ROLES_SEPARATED",
+                format!(
+                    "{first} and {second} must be held by different people: system, security and audit administrators are kept apart, and none of them holds a tenant-data role (三员分立)."
+                ),
+                format!(
+                    "{first} 与 {second} 须由不同人员担任：系统管理员、安全管理员、安全审计员三员分立，且均不得持有使用单位业务角色。"
+                ),
+            ),
+            AuthError::PasswordSetByUser => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "PASSWORD_SET_BY_USER",
+                "Platform administrators do not set passwords: leave it out and hand the one-time activation link to the user, who sets their own.",
+                "平台管理员不设置用户密码：请留空，并将一次性激活链接交给用户本人设置密码。",
+            ),
+            AuthError::ActivationInvalid => ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "ACTIVATION_INVALID",
+                "This activation code is unknown, already used or expired; ask your administrator for a new one.",
+                "激活码无效、已使用或已过期，请联系管理员重新发放。",
+            ),
             AuthError::UserRolesRequired => ApiError::refused(
                 StatusCode::BAD_REQUEST,
                 "USER_ROLES_REQUIRED",

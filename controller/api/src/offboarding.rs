@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
-use yunshu_auth::offboarding::{self, Ended};
+use yunshu_auth::offboarding::{self, Ended, Reset};
 use yunshu_domain::user::{User, UserState};
 
 use crate::error::ApiError;
@@ -115,10 +115,15 @@ pub struct PasswordResetRequest {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PasswordReset {
-    /// The generated password, only when the request set none; shown only here.
+    /// The generated password, only when a tenant admin set none; shown only here.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub password: Option<String>,
+    /// A platform user manager's reset: the password is cleared and the user
+    /// sets a new one with this one-time code; shown only here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub activation: Option<crate::users::ActivationView>,
     /// Sessions of the user that were ended.
     pub sessions_ended: usize,
 }
@@ -134,9 +139,9 @@ pub struct PasswordReset {
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     request_body = PasswordResetRequest,
     responses(
-        (status = 200, description = "Reset; a generated `password` is shown only here (Cache-Control: no-store)", body = PasswordReset,
+        (status = 200, description = "Reset; a generated `password` or a platform manager's one-time `activation` is shown only here (Cache-Control: no-store)", body = PasswordReset,
             headers(("cache-control" = String, description = "`no-store`"))),
-        (status = 400, description = "PASSWORD_TOO_WEAK, or a malformed body", body = crate::error::ErrorBody),
+        (status = 400, description = "PASSWORD_TOO_WEAK; PASSWORD_SET_BY_USER: a platform user manager typed a password; or a malformed body", body = crate::error::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs user_manage or tenant_user_manage (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
         (status = 404, description = "USER_NOT_FOUND: no such user, or one the caller does not manage", body = crate::error::ErrorBody),
@@ -146,15 +151,23 @@ pub struct PasswordReset {
 pub(crate) async fn user_password_reset(
     caller: Principal,
     State(state): State<AppState>,
+    clock: Option<axum::Extension<yunshu_workflow::Clock>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PasswordResetRequest>,
 ) -> Result<(crate::auth::NoStore, Json<PasswordReset>), ApiError> {
-    let (password, ended) =
-        offboarding::reset_password(&*state.store, &caller, &id, req.password).await?;
+    let now = crate::context::now_of(clock);
+    let (reset, ended) =
+        offboarding::reset_password(&*state.store, &caller, &id, req.password, now).await?;
+    let (password, activation) = match reset {
+        Reset::Typed => (None, None),
+        Reset::Generated(p) => (Some(p), None),
+        Reset::Activation(issued) => (None, Some(issued.into())),
+    };
     Ok((
         crate::auth::NO_STORE,
         Json(PasswordReset {
             password,
+            activation,
             sessions_ended: ended.sessions,
         }),
     ))

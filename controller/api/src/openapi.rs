@@ -78,6 +78,7 @@ impl Modify for SecuritySchemes {
         crate::tenants::tenant_create,
         crate::tenants::tenant_list,
         crate::users::login,
+        crate::users::activate,
         crate::users::logout,
         crate::users::me,
         crate::tokens::create,

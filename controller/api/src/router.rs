@@ -62,6 +62,7 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             get(tenants::tenant_list).post(tenants::tenant_create),
         )
         .route("/auth/login", post(users::login))
+        .route("/activate", post(users::activate))
         .route("/auth/logout", post(users::logout))
         .route("/auth/me", get(users::me))
         .route("/auth/tokens", post(tokens::create).get(tokens::list))

@@ -69,7 +69,7 @@ pub struct TenantList {
         (status = 201, description = "Registered", body = TenantView),
         (status = 400, description = "Malformed body or invalid field", body = crate::error::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs tenant_manage (the system administrator)", body = crate::error::ErrorBody),
         (status = 409, description = "TENANT_EXISTS", body = crate::error::ErrorBody),
     )
 )]
@@ -79,7 +79,7 @@ pub(crate) async fn tenant_create(
     clock: Option<Extension<Clock>>,
     ApiJson(req): ApiJson<CreateTenantRequest>,
 ) -> Result<(StatusCode, Json<TenantView>), ApiError> {
-    caller.require(Permission::UserManage, None)?;
+    caller.require(Permission::TenantManage, None)?;
     let now = crate::context::now_of(clock);
     let tenant = Tenant {
         code: req.code,
@@ -118,14 +118,18 @@ pub(crate) async fn tenant_create(
     responses(
         (status = 200, description = "Every tenant", body = TenantList),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
-        (status = 403, description = "FORBIDDEN: needs user_manage", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs tenant_manage or user_manage", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_list(
     caller: Principal,
     State(state): State<AppState>,
 ) -> Result<Json<TenantList>, ApiError> {
-    caller.require(Permission::UserManage, None)?;
+    // The system administrator registers departments; the security
+    // administrator picks one when creating a department's user.
+    if !caller.can(Permission::UserManage, None) {
+        caller.require(Permission::TenantManage, None)?;
+    }
     let mut items = Vec::new();
     let mut after = None;
     loop {

@@ -82,7 +82,8 @@ pub struct App {
 impl App {
     /// Users: li (tenant user, 110105), wang (tenant admin, 110105), zhao (tenant
     /// user, 110106), sun (reviewer), zhou (approver), qian (auditor), op
-    /// (provider operator of `sim`).
+    /// (provider operator of `sim`), xu (security admin), he (platform admin,
+    /// the system administrator); each activated with [`PASSWORD`].
     pub async fn with_users() -> Self {
         let app = Self::new().await;
         app.add_users().await;
@@ -169,20 +170,58 @@ impl App {
                 json!({"name": "provider_operator", "provider": "sim"}),
                 json!({"type": "provider", "provider": "sim"}),
             ),
+            (
+                "xu",
+                None,
+                json!({"name": "security_admin"}),
+                json!({"type": "platform"}),
+            ),
+            (
+                "he",
+                None,
+                json!({"name": "platform_admin"}),
+                json!({"type": "platform"}),
+            ),
         ] {
             let r = self
-                .call(
-                    "POST",
-                    "/api/v1/users",
-                    Some(json!({
+                .create_user(
+                    &App::admin(),
+                    json!({
                         "id": id, "display_name": id, "tenant": tenant, "password": PASSWORD,
                         "roles": [{"role": role, "scope": scope}]
-                    })),
-                    &App::admin(),
+                    }),
                 )
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{id}: {}", r.body);
         }
+    }
+
+    /// `POST /api/v1/users` as the portal does it: the body's `password`, if
+    /// any, is not sent; the user is created with a one-time activation code
+    /// and then sets that password themselves (`POST /api/v1/activate`).
+    /// Returns the creation's answer, or the activation's when it failed.
+    pub async fn create_user(&self, auth: &[(&str, String)], mut body: Value) -> Reply {
+        let password = body
+            .as_object_mut()
+            .and_then(|o| o.remove("password"))
+            .and_then(|p| p.as_str().map(str::to_owned));
+        let r = self.call("POST", "/api/v1/users", Some(body), auth).await;
+        let (Some(password), Some(code)) = (password, r.body["activation"]["code"].as_str()) else {
+            return r;
+        };
+        let a = self.activate(code, &password).await;
+        if a.status == StatusCode::OK { r } else { a }
+    }
+
+    /// `POST /api/v1/activate`, anonymous.
+    pub async fn activate(&self, code: &str, password: &str) -> Reply {
+        self.call(
+            "POST",
+            "/api/v1/activate",
+            Some(json!({"code": code, "password": password})),
+            &[],
+        )
+        .await
     }
 
     pub async fn call(

@@ -40,8 +40,35 @@ pub struct CreateUserRequest {
     pub display_name: String,
     /// The user's department (使用单位) code; absent for platform staff.
     pub tenant: Option<String>,
-    pub password: String,
+    /// Only a tenant admin may set one, for its own department's users.
+    /// Absent: the answer carries a one-time activation code and the user sets
+    /// their own password (`POST /api/v1/activate`). A platform user manager
+    /// must leave it out (`PASSWORD_SET_BY_USER`).
+    #[serde(default)]
+    pub password: Option<String>,
     pub roles: Vec<RoleRequest>,
+}
+
+/// A one-time activation code: the user sets their own password with it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActivationView {
+    /// Shown only here, never stored (only its SHA-256 is).
+    pub code: String,
+    /// The code works once, until then (72 hours).
+    pub expires_at: chrono::DateTime<Utc>,
+    /// The portal page that sets the password: `/activate#<code>` (the code in
+    /// the fragment never reaches a server log).
+    pub link: String,
+}
+
+impl From<yunshu_auth::activation::Issued> for ActivationView {
+    fn from(issued: yunshu_auth::activation::Issued) -> Self {
+        Self {
+            link: format!("/activate#{}", issued.code),
+            code: issued.code,
+            expires_at: issued.expires_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,6 +79,10 @@ pub struct UserView {
     /// `Role`s (domain type, `{"name": …}`).
     #[schema(value_type = Vec<Object>)]
     pub roles: Vec<Role>,
+    /// Present when no password was set: hand it to the user, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub activation: Option<ActivationView>,
 }
 
 /// `POST /api/v1/users`
@@ -62,19 +93,21 @@ pub struct UserView {
     security(("bearer" = []), ("session" = [], "csrf" = [])),
     request_body = CreateUserRequest,
     responses(
-        (status = 201, description = "The new user", body = UserView),
-        (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
+        (status = 201, description = "The new user; without a password, a one-time `activation` (Cache-Control: no-store)", body = UserView,
+            headers(("cache-control" = String, description = "`no-store`"))),
+        (status = 400, description = "Malformed body or invalid field (a stable code says which); PASSWORD_SET_BY_USER: a platform user manager typed a password; PASSWORD_TOO_WEAK", body = crate::error::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
         (status = 404, description = "TENANT_NOT_FOUND", body = crate::error::ErrorBody),
-        (status = 409, description = "USER_EXISTS", body = crate::error::ErrorBody),
+        (status = 409, description = "USER_EXISTS; ROLES_SEPARATED: roles one person may not hold together (三员分立: system, security and audit administrators apart, none of them with a tenant-data role)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn create_user(
     caller: Principal,
     State(state): State<AppState>,
+    clock: Option<Extension<yunshu_workflow::Clock>>,
     ApiJson(req): ApiJson<CreateUserRequest>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
+) -> Result<(StatusCode, crate::auth::NoStore, Json<UserView>), ApiError> {
     let new = NewUser {
         id: req.id,
         display_name: req.display_name,
@@ -90,16 +123,76 @@ pub(crate) async fn create_user(
             })
             .collect(),
     };
-    let (user, bindings) = users::create(&*state.store, &caller, new).await?;
+    let now = crate::context::now_of(clock);
+    let created = users::create(&*state.store, &caller, new, now).await?;
     Ok((
         StatusCode::CREATED,
+        crate::auth::NO_STORE,
         Json(UserView {
-            id: user.id.to_string(),
-            display_name: user.display_name.to_string(),
-            tenant: user.tenant.map(|t| t.to_string()),
-            roles: bindings.iter().map(|b| b.role().clone()).collect(),
+            id: created.user.id.to_string(),
+            display_name: created.user.display_name.to_string(),
+            tenant: created.user.tenant.map(|t| t.to_string()),
+            roles: created.bindings.iter().map(|b| b.role().clone()).collect(),
+            activation: created.activation.map(ActivationView::from),
         }),
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ActivateRequest {
+    /// The one-time code from the account's creation (or a reset by a
+    /// platform user manager).
+    pub code: String,
+    /// The password the user chooses.
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Activated {
+    /// Who may now sign in with the new password.
+    pub user: String,
+}
+
+/// `POST /api/v1/activate`: anonymous; the user sets their own password with
+/// a one-time activation code, then signs in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/activate",
+    tag = "auth",
+    request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "The password is set; the code is used up", body = Activated),
+        (status = 400, description = "ACTIVATION_INVALID: the code is unknown, used or expired; PASSWORD_TOO_WEAK; or a malformed body", body = crate::error::ErrorBody),
+        (status = 429, description = "LOGIN_RATE_LIMITED: too many unsuccessful attempts from this address. `Retry-After` says when to try again", body = crate::error::ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn activate(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    clock: Option<Extension<yunshu_workflow::Clock>>,
+    ApiJson(req): ApiJson<ActivateRequest>,
+) -> Result<Response, ApiError> {
+    // Guessing codes shares the sign-in limit per source address.
+    let source = source_address(&state, peer.map(|Extension(ConnectInfo(p))| p), &headers);
+    let gate = &state.login_gate;
+    if let Err(retry) = gate.admit(source, std::time::Instant::now()) {
+        return Ok(too_many(
+            "LOGIN_RATE_LIMITED",
+            retry,
+            "Too many attempts from this address; wait and try again.",
+            "此地址尝试过多，请稍后再试。",
+        ));
+    }
+    let now = crate::context::now_of(clock);
+    let user =
+        yunshu_auth::activation::activate(&*state.store, &req.code, req.password, now).await?;
+    gate.succeeded(source);
+    Ok(Json(Activated {
+        user: user.id.to_string(),
+    })
+    .into_response())
 }
 
 /// One user in the users list: who, where, what roles at which scope.
@@ -189,7 +282,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = LoginResponse,
-            headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict`"))),
+            headers(("set-cookie" = String, description = "`yunshu_session=…; HttpOnly; SameSite=Strict` (over HTTPS `__Host-yunshu_session=…; …; Secure`)"))),
         (status = 400, description = "Malformed body or invalid field (a stable code says which)", body = crate::error::ErrorBody),
         (status = 401, description = "LOGIN_FAILED", body = crate::error::ErrorBody),
         (status = 423, description = "ACCOUNT_LOCKED after repeated failures", body = crate::error::ErrorBody),
@@ -232,7 +325,10 @@ pub(crate) async fn login(
         csrf_token: signed_in.session.csrf_token,
     };
     Ok((
-        [(header::SET_COOKIE, session_cookie(&signed_in.session_id))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&signed_in.session_id, state.secure_cookies),
+        )],
         Json(body),
     )
         .into_response())
@@ -282,12 +378,12 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(id) = session_of(&headers) {
+    if let Some(id) = session_of(&headers, state.secure_cookies) {
         yunshu_auth::sessions::end(&*state.store, id).await?;
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, expired_cookie())],
+        [(header::SET_COOKIE, expired_cookie(state.secure_cookies))],
     )
         .into_response())
 }

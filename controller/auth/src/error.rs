@@ -22,6 +22,16 @@ pub enum AuthError {
     AccountLocked { minutes: u64 },
     #[error("passwords need at least {min_length} characters with letters and digits")]
     PasswordTooWeak { min_length: usize },
+    /// 三员分立 (003 §3.2.2.15): two roles one person may not hold together.
+    #[error("{first} and {second} must be held by different people")]
+    RolesSeparated { first: String, second: String },
+    /// A platform user manager typed a password: the user sets their own
+    /// through a one-time activation.
+    #[error("the user sets their own password through the activation code")]
+    PasswordSetByUser,
+    /// An activation code that is unknown, used or expired.
+    #[error("this activation code is unknown, used or expired")]
+    ActivationInvalid,
     #[error("a user needs at least one role")]
     UserRolesRequired,
     /// A tenant that does not exist or that the caller may not see.

@@ -10,6 +10,7 @@
 //! statuses), and must not decide what a role may do to a work order: the
 //! permission table lives with the domain (`Role::default_permissions`).
 
+pub mod activation;
 mod error;
 pub mod lockout;
 pub mod offboarding;

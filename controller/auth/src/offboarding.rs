@@ -27,12 +27,13 @@
 //!   ([`yunshu_store::MAX_TXN_OPS`]) are ended by follow-up transactions right
 //!   after the audited one, covered by its entry.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use yunshu_domain::user::{Permission, RoleBinding, User, UserState};
 use yunshu_domain::{Record, UserId};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{MAX_TXN_OPS, Revision, Store, Txn, TxnOutcome, page, records};
 
+use crate::activation::{self, Activation, Issued};
 use crate::tokens::ApiToken;
 use crate::users::may_grant;
 use crate::{AuthError, Principal, audit_draft, lockout, passwords, sessions};
@@ -209,34 +210,87 @@ pub async fn set_state(
     Ok((user, ended))
 }
 
-/// Sets a new password for user `id` — `password` as the manager typed it, or
-/// a generated one (returned; shown once) when `None` — ends the user's
-/// sessions and clears their lockout count. API tokens are left alone.
+/// What a password reset handed out.
+#[derive(Debug, Clone)]
+pub enum Reset {
+    /// The manager typed the new password (a tenant admin).
+    Typed,
+    /// A generated password, shown once (a tenant admin that typed none).
+    Generated(String),
+    /// A platform user manager never sets a password: the user's password is
+    /// cleared (no sign-in until activated) and a one-time activation code is
+    /// shown once instead (issue 16 item 7, 003 §3.2.2.15).
+    Activation(Issued),
+}
+
+/// Resets the password of user `id` at `now`, ends the user's sessions and
+/// clears their lockout count; API tokens are left alone.
 ///
-/// Errors: `Forbidden`, `UserNotFound`, `UserIsCaller`, `PasswordTooWeak`, `UserChanged`.
+/// A tenant admin sets `password` as typed, or a generated one when `None`.
+/// A platform user manager may not type one (`PasswordSetByUser`): the user's
+/// password is cleared and they get a new activation code; their earlier
+/// unused codes die.
+///
+/// Errors: `Forbidden`, `UserNotFound`, `UserIsCaller`, `PasswordSetByUser`,
+/// `PasswordTooWeak`, `UserChanged`.
 pub async fn reset_password(
     store: &dyn Store,
     caller: &Principal,
     id: &str,
     password: Option<String>,
-) -> Result<(Option<String>, Ended), AuthError> {
+    now: DateTime<Utc>,
+) -> Result<(Reset, Ended), AuthError> {
     let (mut user, revision) = managed(store, caller, id).await?;
-    let (password, generated) = match password {
-        Some(p) => (p, false),
-        // 64 random bits; the fixed letter and digit satisfy the rule whatever
-        // the hex digits are.
-        None => (format!("Ys{}9", yunshu_pki::random_hex(8)), true),
-    };
-    passwords::check_strength(&password)?;
-    user.password_hash = Some(passwords::hash(password.clone()).await?);
+    let platform_side = caller.can(Permission::UserManage, None);
     let key = records::key::<User>(user.id.as_str());
-    let txn = Txn::new()
+    let (reset, txn, ops) = if platform_side {
+        if password.is_some() {
+            return Err(AuthError::PasswordSetByUser);
+        }
+        user.password_hash = None;
+        let (record, issued) = activation::issue(&user.id, &caller.actor, now);
+        let mut txn = activation::put(Txn::new(), &record);
+        let mut ops = 1;
+        for (old, rev) in
+            page::scan_all_under::<Activation>(store, &records::prefix::<Activation>()).await?
+        {
+            if old.user == user.id {
+                let old_key = records::key::<Activation>(&Record::id(&old));
+                txn = txn.when_mod_revision(old_key.clone(), rev).delete(old_key);
+                ops += 1;
+            }
+        }
+        (Reset::Activation(issued), txn, ops)
+    } else {
+        let (password, reset) = match password {
+            Some(p) => (p, Reset::Typed),
+            // 64 random bits; the fixed letter and digit satisfy the rule
+            // whatever the hex digits are.
+            None => {
+                let p = format!("Ys{}9", yunshu_pki::random_hex(8));
+                (p.clone(), Reset::Generated(p))
+            }
+        };
+        passwords::check_strength(&password)?;
+        user.password_hash = Some(passwords::hash(password).await?);
+        (reset, Txn::new(), 0)
+    };
+    let txn = txn
         .when_mod_revision(key.clone(), revision)
         .put(key, records::encode(&user))
         .delete(lockout::key(user.id.as_str()));
     let ends = credentials_of(store, &user.id, false).await?;
-    let ended = commit(store, caller, "user.password_reset", &user.id, txn, 2, ends).await?;
-    Ok((generated.then_some(password), ended))
+    let ended = commit(
+        store,
+        caller,
+        "user.password_reset",
+        &user.id,
+        txn,
+        ops + 2,
+        ends,
+    )
+    .await?;
+    Ok((reset, ended))
 }
 
 /// Removes role binding `binding` from user `id`; the permissions it granted

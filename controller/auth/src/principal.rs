@@ -119,6 +119,12 @@ impl Principal {
         self.user.as_ref().ok_or(AuthError::Forbidden)
     }
 
+    /// The installation's admin token: the bootstrap credential, not a person.
+    /// It acts as the system administrator and as the security administrator
+    /// (so it can set up the first security admin, and every user after that
+    /// when no person holds the role yet) — never as an auditor, never with a
+    /// tenant-data role, and held to the activation rule like every platform
+    /// user manager: it never sets or learns a password (issue 16 item 7).
     fn platform_admin() -> Result<Self, AuthError> {
         let built = |e: DomainError| AuthError::Build {
             what: "the platform admin identity",
@@ -127,23 +133,31 @@ impl Principal {
         let actor: Actor = "user:platform-admin"
             .parse()
             .map_err(|e: IdError| built(e.into()))?;
-        let binding = RoleBinding::new(RoleBindingFields {
-            id: "platform-admin.token"
-                .parse()
-                .map_err(|e: IdError| built(e.into()))?,
-            user: UserId::new("platform-admin").map_err(|e| built(e.into()))?,
-            role: Role::PlatformAdmin,
-            scope: Scope::Platform,
-            permissions: None,
-            granted_by: actor.clone(),
-            granted_at: Utc::now(),
-        })
-        .map_err(|e| built(e.into()))?;
+        let mut bindings = Vec::new();
+        for (n, role) in [Role::PlatformAdmin, Role::SecurityAdmin]
+            .into_iter()
+            .enumerate()
+        {
+            bindings.push(
+                RoleBinding::new(RoleBindingFields {
+                    id: format!("platform-admin.token{n}")
+                        .parse()
+                        .map_err(|e: IdError| built(e.into()))?,
+                    user: UserId::new("platform-admin").map_err(|e| built(e.into()))?,
+                    role,
+                    scope: Scope::Platform,
+                    permissions: None,
+                    granted_by: actor.clone(),
+                    granted_at: Utc::now(),
+                })
+                .map_err(|e| built(e.into()))?,
+            );
+        }
         Ok(Self {
             actor,
             user: None,
             tenant: None,
-            bindings: vec![binding],
+            bindings,
             scopes: None,
             token_expires_at: None,
         })

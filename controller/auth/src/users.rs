@@ -3,15 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use yunshu_domain::tenant::Tenant;
 use yunshu_domain::user::{
-    Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState,
+    Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState, separation_conflict,
 };
 use yunshu_domain::{Actor, Name, TenantCode, UserId};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Txn, page, records};
 
+use crate::activation::{self, Issued};
 use crate::principal::bindings_of;
 use crate::sessions::{self, Session};
 use crate::{AuthError, Principal, audit_draft, lockout, passwords};
@@ -31,7 +32,9 @@ pub struct NewUser {
     pub display_name: String,
     /// The user's department (使用单位) code; `None` for platform staff.
     pub tenant: Option<String>,
-    pub password: String,
+    /// Only a tenant admin may set it (for its own department's users); when
+    /// `None` the user gets a one-time activation code and sets their own.
+    pub password: Option<String>,
     pub grants: Vec<Grant>,
 }
 
@@ -50,17 +53,33 @@ pub(crate) fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool 
     }
 }
 
-/// Creates a user and their role bindings in one audited transaction.
+/// A user just created: the user, their bindings, and the one-time activation
+/// code when no password was set (shown once, never stored).
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub user: User,
+    pub bindings: Vec<RoleBinding>,
+    pub activation: Option<Issued>,
+}
+
+/// Creates a user and their role bindings in one audited transaction, at `now`.
+///
+/// A platform user manager (`user_manage`) never sets a password: the user
+/// gets a one-time activation code instead, so no one on the platform side
+/// knows a department's password (003 §3.2.2.15). A tenant admin may set its
+/// own department's users' passwords, or leave it to activation too.
 ///
 /// Errors: `Invalid` (id, name, tenant code, a binding the user cannot hold),
 /// `UserRolesRequired`, `TenantNotFound` (also for a tenant the caller may not
-/// see), `Forbidden` (a role the caller may not grant), `PasswordTooWeak`,
-/// `UserExists`. Nothing is written on any of them.
+/// see), `Forbidden` (a role the caller may not grant), `RolesSeparated`
+/// (三员分立), `PasswordSetByUser`, `PasswordTooWeak`, `UserExists`. Nothing
+/// is written on any of them.
 pub async fn create(
     store: &dyn yunshu_store::Store,
     caller: &Principal,
     new: NewUser,
-) -> Result<(User, Vec<RoleBinding>), AuthError> {
+    now: DateTime<Utc>,
+) -> Result<Created, AuthError> {
     let id = UserId::new(new.id.clone()).map_err(AuthError::invalid)?;
     let display_name = Name::new(&new.display_name).map_err(AuthError::invalid)?;
     let tenant = new
@@ -86,14 +105,27 @@ pub async fn create(
             return Err(AuthError::Forbidden);
         }
     }
-    passwords::check_strength(&new.password)?;
+    separated(tenant.is_some(), new.grants.iter().map(|g| &g.role))?;
+    let password_hash = match new.password {
+        Some(_) if caller.can(Permission::UserManage, None) => {
+            return Err(AuthError::PasswordSetByUser);
+        }
+        Some(p) => {
+            passwords::check_strength(&p)?;
+            Some(passwords::hash(p).await?)
+        }
+        None => None,
+    };
+    let activation = password_hash
+        .is_none()
+        .then(|| activation::issue(&id, &caller.actor, now));
     let user = User {
         id: id.clone(),
         display_name,
         tenant,
-        password_hash: Some(passwords::hash(new.password).await?),
+        password_hash,
         state: UserState::Active,
-        created_at: Utc::now(),
+        created_at: now,
     };
     let mut bindings = Vec::new();
     for (n, g) in new.grants.into_iter().enumerate() {
@@ -104,7 +136,7 @@ pub async fn create(
             scope: g.scope,
             permissions: g.permissions,
             granted_by: caller.actor.clone(),
-            granted_at: Utc::now(),
+            granted_at: now,
         })
         .map_err(AuthError::invalid)?;
         user.check_binding(&binding).map_err(AuthError::invalid)?;
@@ -120,12 +152,37 @@ pub async fn create(
             .when_mod_revision(key.clone(), 0)
             .put(key, records::encode(b));
     }
+    if let Some((record, _)) = &activation {
+        txn = activation::put(txn, record);
+    }
     let roles: Vec<&Role> = bindings.iter().map(RoleBinding::role).collect();
-    let detail = serde_json::to_string(&roles).ok();
-    let draft = audit_draft(&caller.actor, "user.create", &user_key, detail)?;
+    let detail = serde_json::to_string(&roles)
+        .ok()
+        .map(|r| match &activation {
+            Some((a, _)) => format!("{r}; activation until {}", a.expires_at.to_rfc3339()),
+            None => r,
+        });
+    let mut draft = audit_draft(&caller.actor, "user.create", &user_key, detail)?;
+    draft.at = now;
     match audit::append(store, draft, txn).await? {
-        Appended::Committed { .. } => Ok((user, bindings)),
+        Appended::Committed { .. } => Ok(Created {
+            user,
+            bindings,
+            activation: activation.map(|(_, issued)| issued),
+        }),
         Appended::Conflict => Err(AuthError::UserExists { id: id.to_string() }),
+    }
+}
+
+/// Refuses roles one person may not hold together (三员分立, 003 §3.2.2.15):
+/// `RolesSeparated`.
+pub(crate) fn separated<'a>(
+    tenant_member: bool,
+    roles: impl IntoIterator<Item = &'a Role>,
+) -> Result<(), AuthError> {
+    match separation_conflict(tenant_member, roles) {
+        Some((first, second)) => Err(AuthError::RolesSeparated { first, second }),
+        None => Ok(()),
     }
 }
 

@@ -296,12 +296,22 @@ fn an_sre_scripts_login_apply_and_list_with_the_cli() {
         .log_text()
         .contains("demo data")));
     let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
-    let user = r#"{"id":"li","display_name":"李经办","tenant":"110105","password":"Jingban20261",
+    // The platform side sets no password: li activates with the one-time code.
+    let user = r#"{"id":"li","display_name":"李经办","tenant":"110105",
         "roles":[{"role":{"name":"tenant_user"},"scope":{"type":"tenant","tenant":"110105"}}]}"#;
     let (status, body) =
         yunshu_testkit::http_post_json(y.port, "/api/v1/users", Some(admin.trim()), user)
             .expect("create user");
     assert_eq!(status, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let code = created["activation"]["code"]
+        .as_str()
+        .expect("activation code");
+    let activate = serde_json::json!({"code": code, "password": "Jingban20261"}).to_string();
+    let (status, body) =
+        yunshu_testkit::http_post_json(y.port, "/api/v1/activate", None, &activate)
+            .expect("activate");
+    assert_eq!(status, 200, "{body}");
 
     let config = dir.path().join("credentials.json");
     let server = format!("http://127.0.0.1:{}", y.port);

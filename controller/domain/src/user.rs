@@ -27,6 +27,11 @@ pub enum UserError {
     RoleScopeMismatch { role: String, scope: String },
     #[error("role {role} does not include permission {permission}; a binding may only narrow")]
     PermissionNotGrantable { role: String, permission: String },
+    /// 三员分立 (003 §3.2.2.15): one person holds at most one of the system,
+    /// security and audit administrators' roles, and none of them together
+    /// with a tenant-data role or as a member of a tenant.
+    #[error("{first} and {second} must be held by different people (separation of duties)")]
+    RolesSeparated { first: String, second: String },
     #[error("user {user} belongs to tenant {user_tenant:?} but the binding is scoped to {scope}")]
     RoleTenantMismatch {
         user: String,
@@ -41,6 +46,7 @@ impl ErrorCode for UserError {
             UserError::RoleScopeMismatch { .. } => "ROLE_SCOPE_MISMATCH",
             UserError::PermissionNotGrantable { .. } => "ROLE_PERMISSION_NOT_GRANTABLE",
             UserError::RoleTenantMismatch { .. } => "ROLE_TENANT_MISMATCH",
+            UserError::RolesSeparated { .. } => "ROLES_SEPARATED",
         }
     }
 
@@ -54,6 +60,9 @@ impl ErrorCode for UserError {
             }
             UserError::RoleTenantMismatch { user, scope, .. } => {
                 format!("用户 {user} 不属于授权范围 {scope} 对应的使用单位")
+            }
+            UserError::RolesSeparated { first, second } => {
+                format!("{first} 与 {second} 须由不同人员担任（三员分立）")
             }
         }
     }
@@ -157,10 +166,14 @@ pub enum Permission {
     /// Work on expansion orders (扩容, 003 §4.1.2.2 (1)).
     ExpansionHandle,
     AuditRead,
+    /// Create, offboard and list users; grant and remove role bindings
+    /// (安全管理员).
     UserManage,
     RoleManage,
     DriverManage,
     SettingsManage,
+    /// Register departments (使用单位) (系统管理员).
+    TenantManage,
 }
 
 /// A role from SPEC §1.
@@ -177,11 +190,63 @@ pub enum Role {
     Approver,
     /// Provider operator (云服务商) of one provider platform.
     ProviderOperator { provider: ProviderId },
-    /// Security auditor (安全审计员).
+    /// Security auditor (安全审计员): the audit administrator of 三员分立.
     Auditor,
-    /// Platform admin (系统管理员): runs yunshu, never reads tenant business data
-    /// (003 §3.2.2.15).
+    /// Platform admin, the system administrator (系统管理员) of 三员分立: runs
+    /// yunshu (drivers, settings, catalog, policy, tenants), never manages users
+    /// or roles and never reads tenant business data (003 §3.2.2.15). Stored as
+    /// `platform_admin`, as before the split.
     PlatformAdmin,
+    /// Security administrator (安全管理员, 安全保密管理员) of 三员分立: users,
+    /// role bindings and offboarding; no drivers, settings or business data.
+    SecurityAdmin,
+}
+
+/// The three administrators of 三员分立 (003 §3.2.2.15): one person holds at
+/// most one of them, and none together with a tenant-data role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminDuty {
+    /// 系统管理员 ([`Role::PlatformAdmin`]).
+    System,
+    /// 安全管理员 ([`Role::SecurityAdmin`]).
+    Security,
+    /// 安全审计员 ([`Role::Auditor`]).
+    Audit,
+}
+
+/// The first pair of `roles` that one person may not hold together, for a user
+/// who is a member of a tenant when `tenant_member`: two different
+/// administrators of 三员分立, or an administrator together with a tenant-data
+/// role or a tenant membership (003 §3.2.2.15; SPEC §1: the platform admin
+/// cannot read tenant business data).
+pub fn separation_conflict<'a>(
+    tenant_member: bool,
+    roles: impl IntoIterator<Item = &'a Role>,
+) -> Option<(String, String)> {
+    let roles: Vec<&Role> = roles.into_iter().collect();
+    for (i, a) in roles.iter().enumerate() {
+        let Some(duty) = a.admin_duty() else {
+            continue;
+        };
+        if tenant_member {
+            return Some(("tenant_member".to_owned(), a.to_string()));
+        }
+        for b in &roles[i + 1..] {
+            let clash = match b.admin_duty() {
+                Some(other) => other != duty,
+                None => b.holds_tenant_data(),
+            };
+            if clash {
+                return Some((a.to_string(), b.to_string()));
+            }
+        }
+        for b in &roles[..i] {
+            if b.holds_tenant_data() {
+                return Some((b.to_string(), a.to_string()));
+            }
+        }
+    }
+    None
 }
 
 impl Role {
@@ -233,16 +298,32 @@ impl Role {
             // Sees orders assigned to its platform and capacity, never tenant data (SPEC §1).
             Role::ProviderOperator { .. } => &[OrderRead, CapacityRead, ExpansionHandle],
             Role::Auditor => &[AuditRead, ReportRead],
-            // No SystemRead/ResourceRead/BillRead on purpose (003 §3.2.2.15).
+            // No SystemRead/ResourceRead/BillRead on purpose (003 §3.2.2.15),
+            // and since 三员分立 no UserManage/RoleManage: the security admin's.
             Role::PlatformAdmin => &[
-                UserManage,
-                RoleManage,
                 DriverManage,
                 SettingsManage,
                 CatalogManage,
                 PolicyManage,
+                TenantManage,
             ],
+            Role::SecurityAdmin => &[UserManage, RoleManage],
         }
+    }
+
+    /// Which administrator of 三员分立 this role is, if any.
+    pub fn admin_duty(&self) -> Option<AdminDuty> {
+        match self {
+            Role::PlatformAdmin => Some(AdminDuty::System),
+            Role::SecurityAdmin => Some(AdminDuty::Security),
+            Role::Auditor => Some(AdminDuty::Audit),
+            _ => None,
+        }
+    }
+
+    /// Whether this role reads a tenant's business data.
+    pub fn holds_tenant_data(&self) -> bool {
+        matches!(self, Role::TenantUser | Role::TenantAdmin)
     }
 
     fn name(&self) -> &'static str {
@@ -254,6 +335,7 @@ impl Role {
             Role::ProviderOperator { .. } => "provider_operator",
             Role::Auditor => "auditor",
             Role::PlatformAdmin => "platform_admin",
+            Role::SecurityAdmin => "security_admin",
         }
     }
 
@@ -263,7 +345,11 @@ impl Role {
             (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { .. }) => true,
             (Role::ProviderOperator { provider }, Scope::Provider { provider: p }) => provider == p,
             (
-                Role::Reviewer | Role::Approver | Role::Auditor | Role::PlatformAdmin,
+                Role::Reviewer
+                | Role::Approver
+                | Role::Auditor
+                | Role::PlatformAdmin
+                | Role::SecurityAdmin,
                 Scope::Platform,
             ) => true,
             _ => false,
@@ -516,6 +602,33 @@ mod tests {
         ] {
             assert!(!p.contains(&forbidden));
         }
+    }
+
+    #[test]
+    fn separation_of_three_admins_in_the_domain() {
+        use Role::*;
+        assert_eq!(separation_conflict(false, &[PlatformAdmin]), None);
+        assert_eq!(separation_conflict(false, &[SecurityAdmin, Reviewer]), None);
+        assert_eq!(separation_conflict(false, &[TenantAdmin, TenantUser]), None);
+        for (a, b) in [
+            (PlatformAdmin, SecurityAdmin),
+            (SecurityAdmin, Auditor),
+            (Auditor, PlatformAdmin),
+            (PlatformAdmin, TenantUser),
+            (TenantAdmin, SecurityAdmin),
+        ] {
+            assert!(separation_conflict(false, [&a, &b]).is_some(), "{a} {b}");
+        }
+        assert!(separation_conflict(true, &[Auditor]).is_some());
+        assert_eq!(separation_conflict(true, &[TenantAdmin]), None);
+        // The roles stored before the split keep their names.
+        let json = serde_json::to_string(&PlatformAdmin).expect("ser");
+        assert_eq!(json, r#"{"name":"platform_admin"}"#);
+        assert!(
+            !PlatformAdmin
+                .default_permissions()
+                .contains(&Permission::UserManage)
+        );
     }
 
     #[test]

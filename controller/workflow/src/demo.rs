@@ -8,8 +8,10 @@
 //! Demo users, one per role, all with the password [`DEMO_PASSWORD`] (printed
 //! in the log and the README — a demo, never a production default): `demo`
 //! (the demo department's administrator), `reviewer`, `approver`, `operator`
-//! (the simulator's provider operator), `auditor` and `admin` (platform
-//! administrator).
+//! (the simulator's provider operator), and the three administrators kept
+//! apart (三员分立, 003 §3.2.2.15): `admin` (system administrator: drivers,
+//! settings, catalog, policy, tenants), `secadmin` (security administrator:
+//! users and roles) and `auditor` (security auditor: the audit log).
 
 use chrono::Utc;
 use yunshu_domain::DomainError;
@@ -36,7 +38,7 @@ pub enum DemoError {
     Store(#[from] StoreError),
     #[error("cannot hash the demo password")]
     Password,
-    /// The store holds users the demo did not make: `--demo` would add six
+    /// The store holds users the demo did not make: `--demo` would add seven
     /// accounts with a published password to a real installation.
     #[error(
         "--demo refused: the store already holds users the demo did not make (e.g. {user}); the demo's accounts have a published password"
@@ -45,8 +47,8 @@ pub enum DemoError {
 }
 
 /// The demo's user ids (what a store made by the demo holds).
-pub const DEMO_USERS: [&str; 6] = [
-    "demo", "reviewer", "approver", "operator", "auditor", "admin",
+pub const DEMO_USERS: [&str; 7] = [
+    "demo", "reviewer", "approver", "operator", "auditor", "admin", "secadmin",
 ];
 
 /// Written when the demo seeds a store that held no one else's users: such a
@@ -114,9 +116,16 @@ fn demo_users(
         ("auditor", "郑审计", None, Role::Auditor, Scope::Platform),
         (
             "admin",
-            "钱管理员",
+            "钱管理员（系统管理员）",
             None,
             Role::PlatformAdmin,
+            Scope::Platform,
+        ),
+        (
+            "secadmin",
+            "冯安全（安全管理员）",
+            None,
+            Role::SecurityAdmin,
             Scope::Platform,
         ),
     ];
@@ -215,8 +224,8 @@ mod tests {
         let store = RedbStore::in_memory().expect("store");
         assert_eq!(
             seed(&store).await.expect("seed"),
-            8,
-            "tenant, system, 6 users"
+            9,
+            "tenant, system, 7 users"
         );
         assert_eq!(seed(&store).await.expect("seed again"), 0);
         let (tenant, _) = records::get::<Tenant>(&store, DEMO_TENANT)

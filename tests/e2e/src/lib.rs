@@ -215,16 +215,11 @@ impl Controller {
     pub async fn audit(&self) -> (serde_json::Value, serde_json::Value) {
         let http = reqwest::Client::new();
         let auditor = serde_json::json!({
-            "id": "e2e-auditor", "display_name": "审计员", "password": "Shenji202612",
+            "id": "e2e-auditor", "display_name": "审计员",
             "roles": [{"role": {"name": "auditor"}, "scope": {"type": "platform"}}]
         });
         // Created once per controller; a second call finds it already there.
-        let _ = http
-            .post(format!("{}/api/v1/users", self.url))
-            .bearer_auth(&self.admin_token)
-            .json(&auditor)
-            .send()
-            .await;
+        create_activated_at(&self.url, &self.admin_token, auditor, "Shenji202612").await;
         let login = http
             .post(format!("{}/api/v1/auth/login", self.url))
             .json(&serde_json::json!({"user": "e2e-auditor", "password": "Shenji202612"}))
@@ -278,6 +273,38 @@ impl Drop for Controller {
     }
 }
 
+/// Creates a user with `POST /api/v1/users` as `admin_token` (the body with
+/// no password: the platform side sets none) and activates it with
+/// `password` through its one-time code (`POST /api/v1/activate`). Returns
+/// the creation's status (the activation is asserted).
+pub async fn create_activated_at(
+    url: &str,
+    admin_token: &str,
+    body: serde_json::Value,
+    password: &str,
+) -> u16 {
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/api/v1/users"))
+        .bearer_auth(admin_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let created: serde_json::Value = r.json().await.unwrap_or_default();
+    if let Some(code) = created["activation"]["code"].as_str() {
+        let a = http
+            .post(format!("{url}/api/v1/activate"))
+            .json(&serde_json::json!({"code": code, "password": password}))
+            .send()
+            .await
+            .expect("activate");
+        assert_eq!(a.status().as_u16(), 200, "activate {}", body["id"]);
+    }
+    status
+}
+
 /// [`Controller::user_token`] against any controller at `url` (e.g. a `yunshu`
 /// process) whose platform admin token is `admin_token`.
 pub async fn user_token_at(
@@ -290,17 +317,12 @@ pub async fn user_token_at(
 ) -> String {
     let http = reqwest::Client::new();
     let password = "E2e-Zhengwuyun-2026";
-    let r = http
-        .post(format!("{url}/api/v1/users"))
-        .bearer_auth(admin_token)
-        .json(&serde_json::json!({
-            "id": id, "display_name": id, "tenant": tenant, "password": password,
-            "roles": [{"role": role, "scope": scope}]
-        }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 201, "create {id}");
+    let body = serde_json::json!({
+        "id": id, "display_name": id, "tenant": tenant,
+        "roles": [{"role": role, "scope": scope}]
+    });
+    let status = create_activated_at(url, admin_token, body, password).await;
+    assert_eq!(status, 201, "create {id}");
     let login = http
         .post(format!("{url}/api/v1/auth/login"))
         .json(&serde_json::json!({"user": id, "password": password}))
