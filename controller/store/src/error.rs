@@ -45,6 +45,20 @@ pub enum StoreError {
     #[error("corrupt or foreign record at {key}: {reason}")]
     Corrupt { key: String, reason: String },
 
+    /// A file the etcd connection needs (TLS material, the password) cannot be read.
+    #[error("cannot read the etcd {what} file {path}")]
+    EtcdFile {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// etcd refused the configured user: a wrong name or password, or
+    /// authentication not enabled on the cluster. Retrying cannot help.
+    #[error("etcd refused user {user:?}: {reason} (check --etcd-user and --etcd-password-file)")]
+    EtcdAuth { user: String, reason: String },
+
     /// The backend failed in a way the caller cannot fix by retrying the same call.
     #[error("store backend failed during {op}")]
     Backend {

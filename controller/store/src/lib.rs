@@ -30,7 +30,7 @@ mod redb;
 mod store;
 
 pub use error::StoreError;
-pub use etcd::{EtcdConfig, EtcdStore};
+pub use etcd::{EtcdAuth, EtcdConfig, EtcdOptions, EtcdStore, EtcdTls};
 pub use keys::{MAX_KEY_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, prefix_end};
 pub use model::{
     Compare, EventKind, KeyValue, LeaseId, Op, Page, PageRequest, Revision, Txn, TxnOutcome,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::etcd::{EtcdConfig, EtcdStore};
+use crate::etcd::{EtcdConfig, EtcdOptions, EtcdStore, EtcdTls};
 use crate::redb::{RedbOptions, RedbStore};
 use crate::store::Store;
 
@@ -18,7 +18,7 @@ pub enum StoreSpec {
     Redb,
     /// `memory`: nothing survives the process (tests, throw-away demos).
     Memory,
-    /// `etcd://host:port[,host:port…][/namespace]`.
+    /// `etcd://host:port[,host:port…][/namespace]`, or `etcds://…` for TLS.
     Etcd(EtcdConfig),
 }
 
@@ -31,9 +31,13 @@ impl std::str::FromStr for StoreSpec {
             "memory" => return Ok(StoreSpec::Memory),
             _ => {}
         }
-        let Some(rest) = s.strip_prefix("etcd://") else {
+        let (rest, tls) = if let Some(rest) = s.strip_prefix("etcd://") {
+            (rest, None)
+        } else if let Some(rest) = s.strip_prefix("etcds://") {
+            (rest, Some(EtcdTls::default()))
+        } else {
             return Err(StoreError::InvalidArgument(format!(
-                "unknown store {s:?}: use `redb`, `memory` or `etcd://host:port[,host:port…][/namespace]`"
+                "unknown store {s:?}: use `redb`, `memory`, `etcd://host:port[,host:port…][/namespace]` or `etcds://…` (TLS)"
             )));
         };
         let (hosts, namespace) = match rest.split_once('/') {
@@ -62,10 +66,28 @@ impl std::str::FromStr for StoreSpec {
             }
         }
         let mut config = EtcdConfig::new(endpoints);
+        config.tls = tls;
         if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
             config.namespace = format!("/{}/", ns.trim_matches('/'));
         }
         Ok(StoreSpec::Etcd(config))
+    }
+}
+
+impl StoreSpec {
+    /// The store with the etcd flags of `yunshu serve` (TLS files, user):
+    /// refused for a store that is not etcd, and see [`EtcdConfig::apply`].
+    pub fn with_etcd_options(mut self, options: EtcdOptions) -> Result<Self, StoreError> {
+        match &mut self {
+            StoreSpec::Etcd(config) => config.apply(options)?,
+            _ if options.is_empty() => {}
+            _ => {
+                return Err(StoreError::InvalidArgument(
+                    "--etcd-ca, --etcd-cert, --etcd-key, --etcd-user and --etcd-password-file are for an etcd store (--store etcds://…)".into(),
+                ));
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -111,5 +133,72 @@ mod tests {
         check("etcd://host", Err(()));
         check("etcd://host:notaport", Err(()));
         check("postgres://x", Err(()));
+        let mut tls = EtcdConfig::new(vec!["a:1".into()]);
+        tls.tls = Some(EtcdTls::default());
+        check("etcds://a:1", Ok(StoreSpec::Etcd(tls)));
+    }
+
+    /// Issue 16 item 6: the etcd flags are refused where they cannot work or
+    /// would weaken what was asked (a password over plain etcd://).
+    #[test]
+    fn etcd_tls_and_user_flags_refuse_unusable_combinations() {
+        let spec = |s: &str| s.parse::<StoreSpec>().expect("spec");
+        let opts = |f: &dyn Fn(&mut EtcdOptions)| {
+            let mut o = EtcdOptions::default();
+            f(&mut o);
+            o
+        };
+        let ca = |o: &mut EtcdOptions| o.ca_file = Some("ca.pem".into());
+        let refused = |s: &str, o: EtcdOptions, says: &str| {
+            let err = spec(s).with_etcd_options(o).expect_err(says);
+            assert!(err.to_string().contains(says), "{s}: {err}");
+        };
+        refused("redb", opts(&ca), "etcd store");
+        refused("etcd://a:1", opts(&ca), "etcds://");
+        refused(
+            "etcd://a:1",
+            opts(&|o| {
+                o.user = Some("yunshu".into());
+                o.password_file = Some("pw".into());
+            }),
+            "in clear",
+        );
+        refused("etcds://a:1", EtcdOptions::default(), "--etcd-ca");
+        refused(
+            "etcds://a:1",
+            opts(&|o| {
+                ca(o);
+                o.cert_file = Some("c.pem".into());
+            }),
+            "--etcd-key go together",
+        );
+        refused(
+            "etcds://a:1",
+            opts(&|o| {
+                ca(o);
+                o.user = Some("yunshu".into());
+            }),
+            "--etcd-password-file go together",
+        );
+        let full = opts(&|o| {
+            ca(o);
+            o.cert_file = Some("c.pem".into());
+            o.key_file = Some("k.pem".into());
+            o.user = Some("yunshu".into());
+            o.password_file = Some("pw".into());
+        });
+        let StoreSpec::Etcd(config) = spec("etcds://a:1/ns").with_etcd_options(full).expect("ok")
+        else {
+            panic!("etcd")
+        };
+        assert_eq!(config.namespace, "/ns/");
+        assert_eq!(config.auth.expect("user").user, "yunshu");
+        assert!(config.tls.expect("tls").key_file.is_some());
+        assert_eq!(
+            spec("redb")
+                .with_etcd_options(EtcdOptions::default())
+                .expect("ok"),
+            StoreSpec::Redb
+        );
     }
 }

@@ -8,6 +8,6 @@ mod etcd;
 mod http;
 mod ports;
 
-pub use etcd::{EtcdError, EtcdServer};
+pub use etcd::{EtcdError, EtcdServer, EtcdTlsFiles};
 pub use http::{http_get, http_post_json, wait_until};
 pub use ports::free_port;

@@ -6,12 +6,13 @@
 //! [`StoreError::Unavailable`] and the server's readiness monitor retries with
 //! backoff; nothing here blocks start-up.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions,
-    Txn as EtcdTxn, TxnOp, WatchOptions,
+    Certificate, Client, Compare as EtcdCompare, CompareOp, ConnectOptions, EventType, GetOptions,
+    Identity, PutOptions, TlsOptions, Txn as EtcdTxn, TxnOp, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -33,6 +34,47 @@ pub struct EtcdConfig {
     pub namespace: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// `etcds://`: TLS to every member.
+    pub tls: Option<EtcdTls>,
+    /// An etcd user (etcd's own authentication, `etcdctl auth enable`).
+    pub auth: Option<EtcdAuth>,
+}
+
+/// TLS to etcd (`etcds://`): the files are read when the store is opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// PEM of the CA that signed the members' server certificates. Required:
+    /// etcd clusters are signed by a private CA, never by public roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM of this client's certificate, for `--client-cert-auth` clusters.
+    pub cert_file: Option<PathBuf>,
+    /// PEM of its private key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// An etcd user; the password is read from `password_file` when the store is
+/// opened (never held in the configuration, so never in a log of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdAuth {
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+/// The etcd flags of `yunshu serve` as given, before
+/// [`crate::StoreSpec::with_etcd_options`] checks them against the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdOptions {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl EtcdOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl EtcdConfig {
@@ -42,24 +84,118 @@ impl EtcdConfig {
             namespace: "/yunshu/".into(),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            tls: None,
+            auth: None,
         }
     }
+
+    /// Takes the etcd flags, refusing combinations that cannot work or that
+    /// would weaken what the operator asked for.
+    pub fn apply(&mut self, options: EtcdOptions) -> Result<(), StoreError> {
+        let wants_tls =
+            options.ca_file.is_some() || options.cert_file.is_some() || options.key_file.is_some();
+        match &mut self.tls {
+            Some(tls) => {
+                tls.ca_file = options.ca_file;
+                tls.cert_file = options.cert_file;
+                tls.key_file = options.key_file;
+            }
+            None if wants_tls => {
+                return Err(invalid(
+                    "--etcd-ca, --etcd-cert and --etcd-key are for etcd over TLS: write the store as etcds://host:port",
+                ));
+            }
+            None => {}
+        }
+        self.auth = match (options.user, options.password_file) {
+            (Some(user), Some(password_file)) => Some(EtcdAuth {
+                user,
+                password_file,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(invalid("--etcd-user and --etcd-password-file go together"));
+            }
+        };
+        self.check()
+    }
+
+    /// The rules [`EtcdConfig::apply`] enforces, for configurations built in code too.
+    fn check(&self) -> Result<(), StoreError> {
+        if let Some(tls) = &self.tls {
+            if tls.ca_file.is_none() {
+                return Err(invalid(
+                    "etcds:// needs --etcd-ca <pem file>: the CA that signed the etcd members' certificates",
+                ));
+            }
+            if tls.cert_file.is_some() != tls.key_file.is_some() {
+                return Err(invalid("--etcd-cert and --etcd-key go together"));
+            }
+        } else if self.auth.is_some() {
+            return Err(invalid(
+                "--etcd-user over plain etcd:// would send the password in clear: use etcds://",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: &str) -> StoreError {
+    StoreError::InvalidArgument(message.to_owned())
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path).map_err(|source| StoreError::EtcdFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The TLS options of `tls`, its files read now.
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, StoreError> {
+    let mut options = TlsOptions::new();
+    if let Some(ca) = &tls.ca_file {
+        options = options.ca_certificate(Certificate::from_pem(read_file("CA", ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        options = options.identity(Identity::from_pem(
+            read_file("client certificate", cert)?,
+            read_file("client key", key)?,
+        ));
+    }
+    Ok(options)
 }
 
 /// The etcd-backed store.
 pub struct EtcdStore {
     client: Client,
     namespace: String,
+    /// The user and password not yet authenticated because etcd did not answer
+    /// when the store was opened; [`Store::health`] tries again.
+    pending_user: tokio::sync::Mutex<Option<(String, String)>>,
+    /// Over TLS: a refused client certificate reaches the client as a closed
+    /// connection only (TLS 1.3 refuses after the handshake), so errors say so.
+    tls: bool,
 }
 
 impl EtcdStore {
     /// Builds a client; does not wait for etcd to answer (see [`Store::health`]).
+    /// With a user, authenticates once: a refusal is
+    /// [`StoreError::EtcdAuth`], an etcd that does not answer is tried again
+    /// by [`Store::health`].
     pub async fn connect(config: EtcdConfig) -> Result<Self, StoreError> {
         if config.endpoints.is_empty() {
             return Err(StoreError::InvalidArgument(
                 "at least one etcd endpoint is needed".into(),
             ));
         }
+        config.check()?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let endpoints: Vec<String> = config
             .endpoints
             .iter()
@@ -67,22 +203,90 @@ impl EtcdStore {
                 if e.contains("://") {
                     e.clone()
                 } else {
-                    format!("http://{e}")
+                    format!("{scheme}://{e}")
                 }
             })
             .collect();
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
             .with_timeout(config.request_timeout)
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive_while_idle(true)
+            // etcd's simple tokens expire (5 min by default): authenticate again.
+            .with_auto_token_refresh(true);
+        if let Some(tls) = &config.tls {
+            options = options.with_tls(tls_options(tls)?);
+        }
+        // The user is added after connecting: with one in the options the
+        // client authenticates inside `connect` and fails when etcd is down.
         let client = Client::connect(&endpoints, Some(options))
             .await
             .map_err(|e| map_err("connect", e))?;
-        Ok(Self {
+        let store = Self {
             client,
             namespace: config.namespace,
-        })
+            pending_user: tokio::sync::Mutex::new(None),
+            tls: config.tls.is_some(),
+        };
+        if let Some(auth) = &config.auth {
+            let password = String::from_utf8(read_file("password", &auth.password_file)?)
+                .map_err(|_| invalid("the etcd password file is not UTF-8"))?;
+            // A file written by `echo` ends in a newline that is not part of it.
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            *store.pending_user.lock().await = Some((auth.user.clone(), password));
+            if let Err(e) = store.authenticate().await {
+                if !e.is_retryable() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "etcd did not answer the authentication; trying again");
+            }
+        }
+        Ok(store)
+    }
+
+    /// `err`, with the likely TLS cause named when etcd closed the connection.
+    fn hint(&self, err: StoreError) -> StoreError {
+        match err {
+            StoreError::Unavailable { op, reason } if self.tls => StoreError::Unavailable {
+                op,
+                reason: format!(
+                    "{reason} (over TLS: if etcd is up, it refused this client's certificate — check --etcd-cert/--etcd-key against etcd's --trusted-ca-file — or --etcd-ca does not hold the CA of etcd's certificate)"
+                ),
+            },
+            other => other,
+        }
+    }
+
+    /// Authenticates the pending user, if any. Every clone of the client
+    /// shares the credentials and the token, so this serves all calls.
+    async fn authenticate(&self) -> Result<(), StoreError> {
+        let mut pending = self.pending_user.lock().await;
+        let Some((user, password)) = pending.clone() else {
+            return Ok(());
+        };
+        match self
+            .client
+            .clone()
+            .update_user(Some((user.clone(), password)))
+            .await
+        {
+            Ok(()) => {
+                *pending = None;
+                Ok(())
+            }
+            Err(e) => match map_err("authenticate", e) {
+                e @ StoreError::Unavailable { .. } => Err(self.hint(e)),
+                StoreError::InvalidArgument(reason) => Err(StoreError::EtcdAuth { user, reason }),
+                StoreError::Backend { source, .. } => Err(StoreError::EtcdAuth {
+                    user,
+                    reason: source.to_string(),
+                }),
+                other => Err(StoreError::EtcdAuth {
+                    user,
+                    reason: other.to_string(),
+                }),
+            },
+        }
     }
 
     fn full(&self, key: &str) -> Vec<u8> {
@@ -128,7 +332,15 @@ fn map_err(op: &'static str, e: etcd_client::Error) -> StoreError {
                 | Code::DeadlineExceeded
                 | Code::Aborted
                 | Code::Cancelled
-                | Code::Unknown => StoreError::Unavailable { op, reason: msg },
+                | Code::Unknown => StoreError::Unavailable {
+                    op,
+                    // The transport's causes (a closed connection, a
+                    // certificate refused) are in the source, not the message.
+                    reason: match std::error::Error::source(&status) {
+                        Some(source) => format!("{msg}: {}", causes(source)),
+                        None => msg,
+                    },
+                },
                 Code::NotFound if msg.contains("lease") => StoreError::LeaseNotFound(0),
                 Code::OutOfRange => StoreError::Compacted {
                     requested: 0,
@@ -145,9 +357,11 @@ fn map_err(op: &'static str, e: etcd_client::Error) -> StoreError {
         }
         // The client reports a keep-alive of an expired lease this way.
         etcd_client::Error::LeaseKeepAliveError(_) => StoreError::LeaseNotFound(0),
+        // The causes say why: refused, or a TLS handshake that failed (no
+        // client certificate, an unknown CA).
         etcd_client::Error::TransportError(t) => StoreError::Unavailable {
             op,
-            reason: t.to_string(),
+            reason: causes(&t),
         },
         etcd_client::Error::IoError(io) => StoreError::Unavailable {
             op,
@@ -158,6 +372,21 @@ fn map_err(op: &'static str, e: etcd_client::Error) -> StoreError {
             source: Box::new(other),
         },
     }
+}
+
+/// `err` and its sources, `: `-separated.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 fn with_lease(err: StoreError, lease: LeaseId) -> StoreError {
@@ -418,11 +647,12 @@ impl Store for EtcdStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        self.authenticate().await?;
         self.client
             .maintenance_client()
             .status()
             .await
-            .map_err(|e| map_err("health", e))?;
+            .map_err(|e| self.hint(map_err("health", e)))?;
         Ok(())
     }
 }
