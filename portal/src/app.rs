@@ -9,9 +9,10 @@ use leptos_router::{SsrMode, path};
 use crate::i18n::{Lang, t};
 use crate::pages::dashboard::{Dashboard, Me};
 use crate::pages::{
-    admin::Admin, admin_drivers::AdminDrivers, admin_rules::AdminRules, admin_users::AdminUsers,
-    audit::Audit, capacity::Capacity, login::Login, order_detail::OrderDetail, order_new::OrderNew,
-    profile::Profile, review::Review, system_detail::SystemDetail, system_new::SystemNew,
+    activate::Activate, admin::Admin, admin_drivers::AdminDrivers, admin_rules::AdminRules,
+    admin_users::AdminUsers, audit::Audit, capacity::Capacity, login::Login,
+    order_detail::OrderDetail, order_new::OrderNew, profile::Profile, review::Review,
+    system_detail::SystemDetail, system_new::SystemNew,
 };
 
 /// The whole HTML document, rendered on the server for every page.
@@ -137,6 +138,7 @@ pub fn App() -> impl IntoView {
                 // milliseconds), so a redirect to sign-in is a real 302.
                 <Route path=path!("/") view=Dashboard ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=Login/>
+                <Route path=path!("/activate") view=Activate/>
                 <Route path=path!("/profile") view=Profile ssr=SsrMode::Async/>
                 <Route path=path!("/orders/new") view=OrderNew ssr=SsrMode::Async/>
                 <Route path=path!("/systems/new") view=SystemNew/>
@@ -209,13 +211,17 @@ pub fn Frame(children: Children) -> impl IntoView {
                         let capacity = has("approver") || has("platform_admin")
                             || roles.iter().any(|r| r.starts_with("provider_operator"));
                         let auditor = has("auditor");
+                        // 三员分立: the system administrator runs the platform,
+                        // the security administrator manages users.
                         let admin = has("platform_admin");
+                        let users = has("security_admin") && !admin;
                         view! {
                             <Show when=move || tenant><a href="/orders/new" id="nav-new">{tr("nav.new")}</a></Show>
                             <Show when=move || platform><a href="/review" id="nav-review">{tr("nav.review")}</a></Show>
                             <Show when=move || capacity><a href="/capacity" id="nav-capacity">{tr("nav.capacity")}</a></Show>
                             <Show when=move || auditor><a href="/audit" id="nav-audit">{tr("nav.audit")}</a></Show>
                             <Show when=move || admin><a href="/admin" id="nav-admin">{tr("nav.admin")}</a></Show>
+                            <Show when=move || users><a href="/admin/users" id="nav-users">{tr("admin.users")}</a></Show>
                         }
                     })}
                 </Suspense>

@@ -1,11 +1,14 @@
 //! Users and roles (用户与角色): every user with their role bindings and scope,
 //! and a form that creates a user with one role — department roles bound to
 //! the department, a provider operator to a provider platform, the rest to the
-//! platform (SPEC §1). The password rule is the server's; its refusal shows
-//! next to the form.
+//! platform (SPEC §1). No password is typed: the answer's one-time activation
+//! link is shown once, and the user sets their own password with it on the
+//! public activation page (三员分立, issue 16 item 7). The server's refusal
+//! (e.g. ROLES_SEPARATED) shows next to the form.
 //!
-//! Offboarding (issue 16 item 12), per user row: 停用/启用, 重置密码 (a box
-//! for a new password, or a generated one shown once), 撤销会话与令牌, and
+//! Offboarding (issue 16 item 12), per user row: 停用/启用, 重置密码 (a
+//! platform administrator's reset is a new activation link, shown once; a
+//! department admin's a typed or generated password), 撤销会话与令牌, and
 //! removing one role binding. Who may is the server's rule; its refusal (in
 //! the page's language) shows above the table.
 
@@ -17,8 +20,8 @@ use crate::api::{self, ApiError};
 use crate::app::{Frame, tr, use_lang};
 use crate::i18n::{Lang, code_name};
 
-/// The roles a platform admin grants, in the order the form lists them.
-const ROLES: [&str; 7] = [
+/// The roles a security admin grants, in the order the form lists them.
+const ROLES: [&str; 8] = [
     "tenant_user",
     "tenant_admin",
     "reviewer",
@@ -26,7 +29,24 @@ const ROLES: [&str; 7] = [
     "provider_operator",
     "auditor",
     "platform_admin",
+    "security_admin",
 ];
+
+/// The activation link as the user will open it (`https://host/activate#…`).
+fn absolute(link: &str) -> String {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
+        return format!("{origin}{link}");
+    }
+    link.to_owned()
+}
+
+/// (user, full link) of an answer carrying a one-time activation.
+fn activation_of(user: &str, answer: &Value) -> Option<(String, String)> {
+    answer["activation"]["link"]
+        .as_str()
+        .map(|l| (user.to_owned(), absolute(l)))
+}
 
 /// The role and scope objects the API takes for `role`.
 fn role_request(role: &str, tenant: &str, provider: &str) -> Value {
@@ -112,7 +132,6 @@ pub fn AdminUsers() -> impl IntoView {
     let data = Resource::new(|| (), |_| load());
     let id = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
     let role = RwSignal::new("tenant_user".to_owned());
     let tenant = RwSignal::new(String::new());
     let provider = RwSignal::new("sim".to_owned());
@@ -128,6 +147,7 @@ pub fn AdminUsers() -> impl IntoView {
     let reset_for = RwSignal::new(None::<String>);
     let new_password = RwSignal::new(String::new());
     let generated = RwSignal::new(None::<(String, String)>);
+    let activation = RwSignal::new(None::<(String, String)>);
     let reset = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(user) = reset_for.get_untracked() else {
@@ -143,9 +163,11 @@ pub fn AdminUsers() -> impl IntoView {
         outcome.problem.set(None);
         outcome.done.set(None);
         generated.set(None);
+        activation.set(None);
         leptos::task::spawn_local(async move {
             match call.await {
                 Ok(answer) => {
+                    activation.set(activation_of(&user, &answer));
                     generated.set(
                         answer["password"]
                             .as_str()
@@ -167,7 +189,7 @@ pub fn AdminUsers() -> impl IntoView {
         let r = role.get_untracked();
         let t = tenant.get_untracked();
         let in_tenant = matches!(r.as_str(), "tenant_user" | "tenant_admin");
-        if [id, name, password]
+        if [id, name]
             .iter()
             .any(|s| required(&s.get_untracked()).is_some())
             || (in_tenant && t.is_empty())
@@ -178,16 +200,17 @@ pub fn AdminUsers() -> impl IntoView {
             "id": id.get_untracked().trim(),
             "display_name": name.get_untracked().trim(),
             "tenant": in_tenant.then_some(t.clone()),
-            "password": password.get_untracked(),
             "roles": [role_request(&r, &t, provider.get_untracked().trim())],
         });
         let call = api::post::<Value>("/api/v1/users", &body);
+        activation.set(None);
         leptos::task::spawn_local(async move {
             match call.await {
                 Ok(u) => {
                     problem.set(None);
-                    created.set(u["id"].as_str().map(str::to_owned));
-                    password.set(String::new());
+                    let uid = u["id"].as_str().unwrap_or_default().to_owned();
+                    activation.set(activation_of(&uid, &u));
+                    created.set(Some(uid));
                     tried.set(false);
                     data.refetch();
                 }
@@ -311,6 +334,12 @@ pub fn AdminUsers() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <p id="activation-link" role="status">
+                {move || activation.get().map(|(u, l)| view! {
+                    {move || crate::i18n::t(lang.get(), "users.activation_link")}
+                    " " {u} " " <code id="activation-url">{l}</code>
+                })}
+            </p>
             <p id="generated-password" role="status">
                 {move || generated.get().map(|(u, p)| view! {
                     {move || crate::i18n::t(lang.get(), "users.generated_password")}
@@ -367,13 +396,7 @@ pub fn AdminUsers() -> impl IntoView {
                         <input id="user-provider" prop:value=move || provider.get() on:input=move |ev| provider.set(event_target_value(&ev))/>
                     </div>
                 </Show>
-                <div class="field">
-                    <label for="user-password">{tr("login.password")}</label>
-                    <input id="user-password" type="password" autocomplete="new-password" aria-describedby="user-password-error"
-                        prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
-                    <span id="user-password-error" class="field-error" role="alert">{field_error(password)}</span>
-                    <small>{tr("users.password_rule")}</small>
-                </div>
+                <p class="hint" id="user-no-password">{tr("users.no_password")}</p>
                 <p class="form-error" role="alert" id="user-error">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
                 <p id="user-done">{move || created.get().map(|u| format!("{} {u}", crate::i18n::t(lang.get(), "users.created")))}</p>
                 <button type="submit" id="add-user">{tr("users.add")}</button>

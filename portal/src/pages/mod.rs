@@ -1,5 +1,6 @@
 //! One module per page, and the pieces several pages show.
 
+pub mod activate;
 pub mod admin;
 pub mod admin_drivers;
 pub mod admin_rules;

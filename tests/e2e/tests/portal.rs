@@ -522,6 +522,11 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
             serde_json::json!({"name": "platform_admin"}),
             serde_json::json!({"type": "platform"}),
         ),
+        (
+            "xu",
+            serde_json::json!({"name": "security_admin"}),
+            serde_json::json!({"type": "platform"}),
+        ),
     ] {
         yunshu_e2e::user_token_at(&c.url, &c.admin_token, id, None, role, scope).await;
     }
@@ -602,59 +607,6 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     assert!(!refusal.is_ascii(), "a Chinese refusal: {refusal}");
     b.screenshot("portal-admin-zh").await;
 
-    // Users and roles: a weak password is refused by the server's rule, a
-    // good one creates the reviewer, who is listed with role and scope.
-    b.click("#admin-users").await;
-    assert!(
-        b.text_until("#users", |t| t.contains("wu"))
-            .await
-            .contains("供应商运维（sim）")
-    );
-    b.hydrated().await;
-    b.click("#add-user").await;
-    assert_eq!(
-        b.text_until("#user-id-error", |t| !t.is_empty()).await,
-        "必填"
-    );
-    b.fill("#user-id", "feng").await;
-    b.fill("#user-name", "冯审核").await;
-    b.client
-        .find(fantoccini::Locator::Css("#user-role"))
-        .await
-        .expect("role select")
-        .select_by_value("reviewer")
-        .await
-        .expect("select");
-    b.fill("#user-password", "short1").await;
-    b.click("#add-user").await;
-    let weak = b.text_until("#user-error", |t| !t.is_empty()).await;
-    assert!(weak.contains("密码至少 10 位"), "{weak}");
-    b.fill("#user-password", "Shenhe-2026-feng").await;
-    b.click("#add-user").await;
-    let users = b.text_until("#users", |t| t.contains("冯审核")).await;
-    assert!(users.contains("冯审核"), "{users}");
-    b.screenshot("portal-admin-users-zh").await;
-    // Offboarding: disabling feng is said in Chinese and the row then offers
-    // 启用; a generated password is shown once.
-    b.click("#toggle-feng").await;
-    let done = b
-        .text_until("#user-action-done", |t| t.contains("feng"))
-        .await;
-    assert!(done.contains("已停用"), "{done}");
-    // The row's button now offers 启用 (enable).
-    assert_eq!(
-        b.text_until("#toggle-feng", |t| t.trim() == "启用")
-            .await
-            .trim(),
-        "启用"
-    );
-    b.click("#reset-feng").await;
-    b.click("#reset-submit").await;
-    let shown = b
-        .text_until("#generated-password", |t| t.contains("feng"))
-        .await;
-    assert!(shown.contains("仅显示这一次"), "{shown}");
-
     // Drivers: the simulator is listed as a simulator; a bootstrap token is
     // shown once.
     b.click("#admin-drivers").await;
@@ -684,6 +636,111 @@ async fn operators_see_capacity_against_the_line_and_auditors_filter_the_log() {
     assert!(!refused.is_empty() && !refused.is_ascii(), "{refused}");
     assert!(!b.text("main").await.contains("2027 ·"));
     b.screenshot("portal-admin-rules-zh").await;
+
+    // Users and roles belong to the security administrator (三员分立, 003
+    // §3.2.2.15): the system administrator has no such link. A new user gets
+    // no password from anyone: the one-time activation link is shown once,
+    // and the user sets their own password on the public activation page.
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#nav-users"))
+            .await
+            .is_err()
+    );
+    sign_in(&b, &c.url, "xu").await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#nav-admin"))
+            .await
+            .is_err()
+    );
+    b.click("#nav-users").await;
+    assert!(
+        b.text_until("#users", |t| t.contains("wu"))
+            .await
+            .contains("供应商运维（sim）")
+    );
+    b.hydrated().await;
+    b.click("#add-user").await;
+    assert_eq!(
+        b.text_until("#user-id-error", |t| !t.is_empty()).await,
+        "必填"
+    );
+    assert!(b.text("#user-no-password").await.contains("激活链接"));
+    b.fill("#user-id", "feng").await;
+    b.fill("#user-name", "冯审核").await;
+    choose(&b, "#user-role", "reviewer").await;
+    b.click("#add-user").await;
+    let users = b.text_until("#users", |t| t.contains("冯审核")).await;
+    assert!(users.contains("冯审核"), "{users}");
+    let shown = b
+        .text_until("#activation-link", |t| t.contains("feng"))
+        .await;
+    assert!(shown.contains("仅显示这一次"), "{shown}");
+    let link = b.text("#activation-url").await;
+    assert!(link.starts_with(&format!("{}/activate#", c.url)), "{link}");
+    b.screenshot("portal-admin-users-zh").await;
+    // Not yet activated: feng cannot sign in.
+    let (status, _) = yunshu_e2e::api_at(
+        &c.url,
+        "POST",
+        "/api/v1/auth/login",
+        "",
+        Some(serde_json::json!({"user": "feng", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Feng opens the link: the code is filled in from it; a weak password is
+    // refused by the server's rule, then feng sets their own and signs in.
+    b.open(&link).await;
+    b.hydrated().await;
+    assert_eq!(b.text("h1").await, "激活账号");
+    b.fill("#activate-password", "short1").await;
+    b.fill("#activate-confirm", "short1").await;
+    b.click("#activate-submit").await;
+    let weak = b.text_until("#activate-error", |t| !t.is_empty()).await;
+    assert!(weak.contains("密码至少 10 位"), "{weak}");
+    b.fill("#activate-password", PASSWORD).await;
+    b.fill("#activate-confirm", PASSWORD).await;
+    b.click("#activate-submit").await;
+    let done = b.text_until("#activate-done", |t| t.contains("feng")).await;
+    assert!(done.contains("密码已设置"), "{done}");
+    b.screenshot("portal-activate-zh").await;
+    sign_in(&b, &c.url, "feng").await;
+    // The link works once.
+    b.open(&link).await;
+    b.hydrated().await;
+    b.fill("#activate-password", PASSWORD).await;
+    b.fill("#activate-confirm", PASSWORD).await;
+    b.click("#activate-submit").await;
+    let used = b.text_until("#activate-error", |t| !t.is_empty()).await;
+    assert!(used.contains("激活码无效"), "{used}");
+
+    // Offboarding: disabling feng is said in Chinese and the row then offers
+    // 启用; a reset by the security administrator is a new activation link.
+    sign_in(&b, &c.url, "xu").await;
+    b.click("#nav-users").await;
+    b.text_until("#users", |t| t.contains("冯审核")).await;
+    b.hydrated().await;
+    b.click("#toggle-feng").await;
+    let done = b
+        .text_until("#user-action-done", |t| t.contains("feng"))
+        .await;
+    assert!(done.contains("已停用"), "{done}");
+    // The row's button now offers 启用 (enable).
+    assert_eq!(
+        b.text_until("#toggle-feng", |t| t.trim() == "启用")
+            .await
+            .trim(),
+        "启用"
+    );
+    b.click("#reset-feng").await;
+    b.click("#reset-submit").await;
+    let shown = b
+        .text_until("#activation-link", |t| t.contains("feng"))
+        .await;
+    assert!(shown.contains("仅显示这一次"), "{shown}");
     b.close().await;
 }
 
