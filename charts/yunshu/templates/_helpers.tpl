@@ -82,7 +82,7 @@ The --store argument: etcd://host:port[,host:port…][/namespace], or redb.
 {{- define "yunshu.storeArg" -}}
 {{- if eq .Values.store.mode "etcd" }}
 {{- $ns := .Values.store.etcd.namespace | default "" | toString | trimAll "/" }}
-{{- printf "etcd://%s" (join "," .Values.store.etcd.endpoints) }}{{ if $ns }}/{{ $ns }}{{ end }}
+{{- printf "%s://%s" (ternary "etcds" "etcd" .Values.store.etcd.tls.enabled) (join "," .Values.store.etcd.endpoints) }}{{ if $ns }}/{{ $ns }}{{ end }}
 {{- else }}redb{{ end }}
 {{- end }}
 
@@ -109,6 +109,15 @@ Refuses (helm fail) values that cannot work. Rendered from the Deployment, so
 {{- if not (regexMatch "^[^/,\\s]+:[0-9]{1,5}$" (toString .)) }}
 {{- fail (printf "store.etcd.endpoints: %q must be host:port, without a scheme (e.g. etcd-client:2379)" (toString .)) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.store.etcd.tls.enabled (not .Values.store.etcd.tls.existingSecret) }}
+{{- fail "store.etcd.tls.enabled needs store.etcd.tls.existingSecret: the Secret with etcd's CA (and the client certificate and key)" }}
+{{- end }}
+{{- if and .Values.store.etcd.auth.user (not .Values.store.etcd.tls.enabled) }}
+{{- fail "store.etcd.auth.user needs store.etcd.tls.enabled: the password would cross the network in clear" }}
+{{- end }}
+{{- if and .Values.store.etcd.auth.user (not .Values.store.etcd.auth.existingSecret) }}
+{{- fail "store.etcd.auth.user needs store.etcd.auth.existingSecret: the Secret with the user's password" }}
 {{- end }}
 {{- end }}
 {{- if not (has (toString .Values.logFormat) (list "json" "human")) }}
