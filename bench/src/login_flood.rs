@@ -46,17 +46,11 @@ fn rss_mib(pid: u32) -> f64 {
 
 /// The child: `yunshu serve` on redb in `dir` until killed.
 async fn serve(port: &str, dir: &str) -> anyhow::Result<()> {
-    let config = yunshu_server::ServeConfig {
-        listen: format!("127.0.0.1:{port}").parse()?,
-        data_dir: dir.into(),
-        store: yunshu_store::StoreSpec::Redb,
-        demo: false,
-        admin_token_file: None,
-        driver_cert_ttl: Duration::from_secs(3600),
-        reconciler: yunshu_reconciler::Config::default(),
-        portal_assets: None,
-        trust_forwarded_for: false,
-    };
+    let config = yunshu_server::ServeConfig::new(
+        format!("127.0.0.1:{port}").parse()?,
+        dir.into(),
+        yunshu_store::StoreSpec::Redb,
+    );
     yunshu_server::serve(config, std::future::pending()).await?;
     Ok(())
 }

@@ -15,8 +15,29 @@ use crate::pages::{
     system_detail::SystemDetail, system_new::SystemNew,
 };
 
+/// The page's Content-Security-Policy: scripts only with this response's
+/// nonce (the hydration bootstrap) and what they load (`'strict-dynamic'`),
+/// WebAssembly compiled from them; nothing else the API's policy forbids
+/// either. An injected `<script>` or `onclick=` in a rendered name does not run.
+#[cfg(feature = "ssr")]
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'"
+    )
+}
+
 /// The whole HTML document, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) && let Ok(csp) = axum::http::HeaderValue::from_str(&content_security_policy(&nonce))
+    {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
     view! {
         <!DOCTYPE html>
         <html>

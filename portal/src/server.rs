@@ -53,7 +53,10 @@ pub fn router(api: axum::Router, assets: &Path) -> axum::Router {
     let routes = generate_route_list(App);
     let context = {
         let api = api.clone();
-        move || provide_context(ApiRouter(api.clone()))
+        move || {
+            provide_context(ApiRouter(api.clone()));
+            leptos::nonce::provide_nonce();
+        }
     };
     let pkg = tower_http::services::ServeDir::new(assets.join("pkg")).precompressed_gzip();
     axum::Router::new()
@@ -65,7 +68,10 @@ pub fn router(api: axum::Router, assets: &Path) -> axum::Router {
         .fallback(leptos_axum::file_and_error_handler_with_context(
             {
                 let api = api.clone();
-                move || provide_context(ApiRouter(api.clone()))
+                move || {
+                    provide_context(ApiRouter(api.clone()));
+                    leptos::nonce::provide_nonce();
+                }
             },
             shell,
         ))

@@ -120,7 +120,21 @@ Refuses (helm fail) values that cannot work. Rendered from the Deployment, so
 {{- fail "store.etcd.auth.user needs store.etcd.auth.existingSecret: the Secret with the user's password" }}
 {{- end }}
 {{- end }}
+{{- if not (has (toString .Values.tls.mode) (list "controllerCa" "secret" "off")) }}
+{{- fail (printf "tls.mode must be \"controllerCa\", \"secret\" or \"off\", not %q" (toString .Values.tls.mode)) }}
+{{- end }}
 {{- if not (has (toString .Values.logFormat) (list "json" "human")) }}
 {{- fail (printf "logFormat must be \"json\" or \"human\", not %q" (toString .Values.logFormat)) }}
 {{- end }}
+{{- end }}
+
+{{/*
+The names of the API's certificate with tls.mode=controllerCa: the Service in
+every form a client in the cluster may use, then tls.extraNames.
+*/}}
+{{- define "yunshu.tlsNames" -}}
+{{- $svc := include "yunshu.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- join "," (concat $names .Values.tls.extraNames) -}}
 {{- end }}

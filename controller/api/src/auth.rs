@@ -17,39 +17,55 @@ use yunshu_domain::user::Permission;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP (a loopback demo, tests).
 pub const COOKIE: &str = "yunshu_session";
+/// Its name over HTTPS: the `__Host-` prefix makes the browser refuse it
+/// unless it is `Secure`, set by this very host and for path `/` — so neither
+/// a plain-HTTP page nor a sibling subdomain can plant or overwrite a session
+/// (issue 16 item 16).
+pub const SECURE_COOKIE: &str = "__Host-yunshu_session";
+
+fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_COOKIE } else { COOKIE }
+}
 /// The header that echoes the session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The `Set-Cookie` value for a new session.
-pub fn session_cookie(id: &str) -> String {
+/// The `Set-Cookie` value for a new session; `secure` when the API is reached
+/// over HTTPS.
+pub fn session_cookie(id: &str, secure: bool) -> String {
+    let name = cookie_name(secure);
+    let flag = if secure { "; Secure" } else { "" };
     format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{name}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{flag}",
         TTL.as_secs()
     )
 }
 
 /// The `Set-Cookie` value that removes the cookie.
-pub fn expired_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn expired_cookie(secure: bool) -> String {
+    let name = cookie_name(secure);
+    let flag = if secure { "; Secure" } else { "" };
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{flag}")
 }
 
-/// The session id from a `Cookie` header, if present.
-pub fn session_from_cookie_header(header: &str) -> Option<&str> {
+/// The session id from a `Cookie` header, if present. Over HTTPS only the
+/// `__Host-` cookie counts: a plain one could have been planted.
+pub fn session_from_cookie_header(header: &str, secure: bool) -> Option<&str> {
+    let name = cookie_name(secure);
     header
         .split(';')
         .map(str::trim)
-        .find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
         .filter(|v| !v.is_empty())
 }
 
 /// The session id the request's `Cookie` header carries.
-pub fn session_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub fn session_of(headers: &axum::http::HeaderMap, secure: bool) -> Option<&str> {
     headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
-        .and_then(session_from_cookie_header)
+        .and_then(|h| session_from_cookie_header(h, secure))
 }
 
 /// `Cache-Control: no-store` on an answer carrying a secret (a token, a key, a
@@ -59,8 +75,8 @@ pub const NO_STORE: NoStore = [(header::CACHE_CONTROL, "no-store")];
 
 /// The credential a request presents: a bearer header wins over a cookie; a
 /// session request that changes something echoes its CSRF token.
-fn credential(parts: &Parts) -> Option<Credential<'_>> {
-    match read_credential(&parts.headers)? {
+fn credential(parts: &Parts, secure: bool) -> Option<Credential<'_>> {
+    match read_credential(&parts.headers, secure)? {
         Credential::Session { id, .. } => Some(Credential::Session {
             id,
             csrf: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
@@ -72,7 +88,10 @@ fn credential(parts: &Parts) -> Option<Credential<'_>> {
 
 /// The credential in `headers` as for a read (no CSRF token): also for
 /// re-checking a long-lived read (an event stream) after it began.
-pub(crate) fn read_credential(headers: &axum::http::HeaderMap) -> Option<Credential<'_>> {
+pub(crate) fn read_credential(
+    headers: &axum::http::HeaderMap,
+    secure: bool,
+) -> Option<Credential<'_>> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -81,7 +100,7 @@ pub(crate) fn read_credential(headers: &axum::http::HeaderMap) -> Option<Credent
         return Some(Credential::Bearer(bearer));
     }
     Some(Credential::Session {
-        id: session_of(headers)?,
+        id: session_of(headers, secure)?,
         csrf: None,
         changes: false,
     })
@@ -94,7 +113,7 @@ impl FromRequestParts<AppState> for Principal {
         Ok(yunshu_auth::resolve(
             &*state.store,
             state.admin_token_sha256.as_deref(),
-            credential(parts),
+            credential(parts, state.secure_cookies),
         )
         .await?)
     }
@@ -148,11 +167,42 @@ mod tests {
     #[test]
     fn cookie_header_parsing() {
         assert_eq!(
-            session_from_cookie_header("a=1; yunshu_session=abc; b=2"),
+            session_from_cookie_header("a=1; yunshu_session=abc; b=2", false),
             Some("abc")
         );
-        assert_eq!(session_from_cookie_header("yunshu_session="), None);
-        assert_eq!(session_from_cookie_header("other=1"), None);
-        assert!(session_cookie("x").contains("HttpOnly; SameSite=Strict"));
+        assert_eq!(session_from_cookie_header("yunshu_session=", false), None);
+        assert_eq!(session_from_cookie_header("other=1", false), None);
+        assert!(session_cookie("x", false).contains("HttpOnly; SameSite=Strict"));
+    }
+
+    /// Security issue item 16: over HTTPS the session cookie is `__Host-` and
+    /// `Secure`, and a plain-named cookie (which a plain-HTTP page or a
+    /// sibling subdomain could plant) is not read as a session.
+    #[test]
+    fn cookies_over_tls_are_secure_host_cookies_and_plain_ones_are_ignored() {
+        let set = session_cookie("abc", true);
+        assert!(
+            set.starts_with("__Host-yunshu_session=abc; Path=/;"),
+            "{set}"
+        );
+        assert!(
+            set.contains("; Secure") && set.contains("HttpOnly"),
+            "{set}"
+        );
+        assert!(!session_cookie("abc", false).contains("Secure"));
+        assert!(expired_cookie(true).starts_with("__Host-yunshu_session=;"));
+        assert!(expired_cookie(true).contains("; Secure"));
+        assert_eq!(
+            session_from_cookie_header("yunshu_session=planted", true),
+            None
+        );
+        assert_eq!(
+            session_from_cookie_header("yunshu_session=planted; __Host-yunshu_session=real", true),
+            Some("real")
+        );
+        assert_eq!(
+            session_from_cookie_header("__Host-yunshu_session=real", false),
+            None
+        );
     }
 }

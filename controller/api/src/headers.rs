@@ -1,8 +1,9 @@
 //! Security headers on every answer, the API's and the portal's (issue 16
 //! item 16): no MIME sniffing, no framing (clickjacking of the approval
 //! buttons), no referrer leaving the site, no plugins, forms and `<base>`
-//! only to this origin. Scripts are not restricted by the CSP yet: the
-//! portal's hydration bootstrap is an inline script and needs a nonce first.
+//! only to this origin. Portal pages set their own, stricter policy with a
+//! fresh script nonce per page (`yunshu_portal::app::content_security_policy`);
+//! a header a handler already set is kept.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};

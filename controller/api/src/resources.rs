@@ -269,10 +269,11 @@ pub(crate) async fn resource_events(
     // low). A store that does not answer is not a sign-out.
     let revoked = {
         let (store, admin) = (state.store.clone(), state.admin_token_sha256.clone());
+        let secure = state.secure_cookies;
         async move {
             loop {
                 tokio::time::sleep(RECHECK).await;
-                let credential = crate::auth::read_credential(&headers);
+                let credential = crate::auth::read_credential(&headers, secure);
                 match yunshu_auth::resolve(&*store, admin.as_deref(), credential).await {
                     Err(yunshu_auth::AuthError::Unauthenticated) => return,
                     _ => continue,

@@ -40,6 +40,9 @@ pub struct AppState {
     pub streams: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// Whether `X-Forwarded-For` names the client (behind a proxy).
     pub trust_forwarded_for: bool,
+    /// The browser reaches the API over HTTPS: the session cookie is
+    /// `__Host-` and `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             login_gate: Arc::default(),
             streams: Arc::default(),
             trust_forwarded_for: false,
+            secure_cookies: false,
         }
     }
 

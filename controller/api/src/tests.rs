@@ -16,9 +16,10 @@ async fn app() -> (AppState, axum::Router) {
     // What the server's readiness monitor does at start-up.
     let probed = state.store.health().await.map_err(|e| e.to_string());
     state.readiness.record(probed);
-    let pki = yunshu_drivers::DriverPki::load(&*state.store, std::time::Duration::from_secs(3600))
-        .await
-        .expect("pki");
+    let pki =
+        yunshu_drivers::DriverPki::load(&*state.store, std::time::Duration::from_secs(3600), None)
+            .await
+            .expect("pki");
     let _ = state.pki.set(Arc::new(pki));
     (state.clone(), super::router(state))
 }
@@ -380,6 +381,58 @@ async fn every_answer_carries_the_security_headers() {
             .unwrap_or_default();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
     }
+}
+
+/// Security issue item 16: a portal page allows only scripts carrying this
+/// response's nonce (the hydration bootstrap and what it loads); the nonce is
+/// new on every page, and the page's scripts carry it.
+#[tokio::test]
+async fn portal_pages_allow_only_scripts_with_a_fresh_nonce() {
+    let (state, _) = app().await;
+    // No bundle needed: the page and its bootstrap script render without it.
+    let router = crate::router_with_portal(state, std::path::Path::new("/nonexistent"));
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let response = router
+            .clone()
+            .oneshot(Request::get("/login").body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let csp = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no script nonce in {csp}"))
+            .to_owned();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            !csp.contains("'unsafe-eval'") && !csp.contains("script-src 'unsafe-inline'"),
+            "{csp}"
+        );
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let html = String::from_utf8_lossy(&body);
+        let scripts = html.matches("<script").count();
+        assert!(scripts > 0, "the page has its hydration script");
+        assert_eq!(
+            html.matches(&format!("nonce=\"{nonce}\"")).count(),
+            scripts,
+            "every script carries the nonce: {html}"
+        );
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "a fresh nonce per page");
 }
 
 /// Security issue item 9: a driver's endpoint becomes its certificate's name,

@@ -57,6 +57,27 @@ pub fn load() -> Result<Credentials, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is unreadable: {e}", path.display()))
 }
 
+/// The HTTP client of every CLI command. An https server is verified against
+/// the system's roots plus the PEM file `YUNSHU_CA_FILE` names — e.g. the
+/// controller's CA (`curl -k https://…/api/v1/drivers/ca`) when the API serves
+/// a certificate from it (`yunshu serve --tls-from-ca`).
+pub fn http(cookies: bool) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().cookie_store(cookies);
+    if let Some(path) = std::env::var_os("YUNSHU_CA_FILE") {
+        let path = PathBuf::from(path);
+        let pem = std::fs::read(&path)
+            .map_err(|e| format!("cannot read YUNSHU_CA_FILE {}: {e}", path.display()))?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            format!(
+                "YUNSHU_CA_FILE {} is not a PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
 /// One API call; `Err` carries `HTTP <status> <CODE>: message (中文)`.
 pub async fn call(
     http: &reqwest::Client,

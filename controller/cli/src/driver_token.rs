@@ -87,7 +87,7 @@ async fn create(args: CreateArgs) -> Result<(), String> {
         "{}/api/v1/admin/driver-tokens",
         args.server.trim_end_matches('/')
     );
-    let response = reqwest::Client::new()
+    let response = crate::client::http(false)?
         .post(&url)
         .bearer_auth(admin.trim())
         .json(&serde_json::json!({

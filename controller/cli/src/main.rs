@@ -38,7 +38,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the controller: API, portal and operational endpoints.
-    Serve(ServeArgs),
+    // Boxed: its many flags would make every other command as large.
+    Serve(Box<ServeArgs>),
     /// Driver bootstrap tokens: `yunshu driver-token create --provider NAME --ttl 1h`.
     #[command(subcommand)]
     DriverToken(driver_token::Command),
@@ -61,9 +62,33 @@ struct ServeArgs {
     #[arg(long, env = "YUNSHU_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Store backend: `redb` (embedded file, one replica), `memory` (nothing kept),
-    /// or `etcd://host:port[,host:port…][/namespace]` (production, several replicas).
+    /// or `etcd://host:port[,host:port…][/namespace]` (production, several replicas;
+    /// `etcds://…` for etcd over TLS, see --etcd-ca).
     #[arg(long, default_value = "redb", env = "YUNSHU_STORE", value_parser = parse_store)]
     store: StoreSpec,
+    /// etcds://: PEM of the CA that signed the etcd members' certificates.
+    #[arg(long, env = "YUNSHU_ETCD_CA")]
+    etcd_ca: Option<PathBuf>,
+    /// etcds://: this client's PEM certificate, for etcd's --client-cert-auth
+    /// (with --etcd-key).
+    #[arg(long, env = "YUNSHU_ETCD_CERT")]
+    etcd_cert: Option<PathBuf>,
+    /// The PEM private key of --etcd-cert.
+    #[arg(long, env = "YUNSHU_ETCD_KEY")]
+    etcd_key: Option<PathBuf>,
+    /// etcd user (etcd authentication), over etcds:// only; with
+    /// --etcd-password-file.
+    #[arg(long, env = "YUNSHU_ETCD_USER")]
+    etcd_user: Option<String>,
+    /// File holding the password of --etcd-user (a trailing newline is ignored).
+    #[arg(long, env = "YUNSHU_ETCD_PASSWORD_FILE")]
+    etcd_password_file: Option<PathBuf>,
+    /// File holding the store key that seals the driver CA's private key in
+    /// the store: 32 bytes as 64 hex digits or base64 (`head -c 32
+    /// /dev/urandom | base64`). Or set YUNSHU_STORE_KEY to the key itself.
+    /// Without one the key is stored in clear.
+    #[arg(long, env = "YUNSHU_STORE_KEY_FILE")]
+    store_key_file: Option<PathBuf>,
     /// Seed a demo tenant, information system and provider topology.
     #[arg(long)]
     demo: bool,
@@ -84,6 +109,27 @@ struct ServeArgs {
     /// that sets it, or every client could pick its own address.
     #[arg(long, env = "YUNSHU_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); re-read
+    /// when the file changes.
+    #[arg(
+        long,
+        env = "YUNSHU_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_from_ca"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "YUNSHU_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate from the controller's own CA for these
+    /// host names or IP addresses (comma-separated): drivers trust it through
+    /// their bootstrap token; browsers need the CA (`GET /api/v1/drivers/ca`).
+    #[arg(long, env = "YUNSHU_TLS_FROM_CA", value_delimiter = ',')]
+    tls_from_ca: Vec<String>,
+    /// Mark the session cookie `Secure` (`__Host-`) though this process
+    /// serves plain HTTP: TLS ends at a proxy or ingress in front.
+    #[arg(long, env = "YUNSHU_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -102,14 +148,41 @@ fn main() -> ExitCode {
             println!("yunshu {}", yunshu_server::VERSION);
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => run_serve(args),
+        Command::Serve(args) => run_serve(*args),
         Command::DriverToken(cmd) => driver_token::run(cmd),
         Command::Login(args) => session_cli::login(args),
         Command::Orders(cmd) => session_cli::orders(cmd),
     }
 }
 
-fn run_serve(args: ServeArgs) -> ExitCode {
+fn run_serve(mut args: ServeArgs) -> ExitCode {
+    // The store crate checks the etcd flags against the store (issue 16 item 6).
+    let etcd = yunshu_store::EtcdOptions {
+        ca_file: args.etcd_ca.take(),
+        cert_file: args.etcd_cert.take(),
+        key_file: args.etcd_key.take(),
+        user: args.etcd_user.take(),
+        password_file: args.etcd_password_file.take(),
+    };
+    args.store = match args.store.with_etcd_options(etcd) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!(error = %e, "unusable etcd options");
+            return ExitCode::from(2);
+        }
+    };
+    let store_key_env = std::env::var(yunshu_server::store_key::STORE_KEY_ENV).ok();
+    let store_key = match yunshu_server::store_key::load(
+        args.store_key_file.as_deref(),
+        store_key_env.as_deref(),
+    ) {
+        Ok(key) => key,
+        Err(e) => {
+            let chain = yunshu_domain::error::chain(&e);
+            tracing::error!(error = %chain, "unusable store key");
+            return ExitCode::from(2);
+        }
+    };
     let data_dir = args.data_dir.unwrap_or_else(|| {
         PathBuf::from(if args.demo {
             ".yunshu-demo"
@@ -122,15 +195,27 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| data_dir.join("admin-token"));
     let config = ServeConfig {
-        listen: args.listen,
-        data_dir: data_dir.clone(),
-        store: args.store,
         demo: args.demo,
         admin_token_file: Some(admin_token_file.clone()),
         driver_cert_ttl: std::time::Duration::from_secs(args.driver_cert_ttl_seconds.max(6)),
         reconciler: yunshu_reconciler::Config::default(),
         portal_assets: args.portal_assets.clone(),
         trust_forwarded_for: args.trust_forwarded_for,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(yunshu_server::tls::TlsSource::Files { cert, key }),
+            _ if !args.tls_from_ca.is_empty() => {
+                Some(yunshu_server::tls::TlsSource::ControllerCa {
+                    names: args.tls_from_ca,
+                })
+            }
+            _ => None,
+        },
+        secure_cookies: args.secure_cookies,
+        ..ServeConfig::new(args.listen, data_dir.clone(), args.store)
+    };
+    let config = ServeConfig {
+        store_key,
+        ..config
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -91,10 +91,7 @@ async fn login_async(args: LoginArgs) -> Result<(), String> {
     };
     let server = args.server.trim_end_matches('/').to_owned();
     // A cookie jar: the session cookie of the login is needed to mint the token.
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = client::http(true)?;
     let session = client::call(
         &http,
         Method::POST,
@@ -153,7 +150,7 @@ pub fn orders(cmd: OrdersCommand) -> ExitCode {
 
 async fn orders_async(cmd: OrdersCommand) -> Result<(), String> {
     let c = client::load()?;
-    let http = reqwest::Client::new();
+    let http = client::http(false)?;
     let url = |path: &str| format!("{}/api/v1{path}", c.server);
     let call =
         |method: Method, path: String, body: Option<serde_json::Value>, key: Option<String>| {

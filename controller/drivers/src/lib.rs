@@ -15,6 +15,7 @@ pub mod tokens;
 
 use std::time::Duration;
 
+use yunshu_pki::envelope::MasterKey;
 use yunshu_pki::{CertificateAuthority, KeyedCertificate, PkiError};
 use yunshu_store::{Store, StoreError};
 
@@ -29,6 +30,15 @@ pub enum DriversError {
     Store(#[from] StoreError),
     #[error("certificate authority failed")]
     Pki(#[from] PkiError),
+    #[error(transparent)]
+    CaKey(#[from] ca::CaKeyError),
+}
+
+impl DriversError {
+    /// Whether retrying cannot help: the operator must give the right store key.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DriversError::CaKey(_))
+    }
 }
 
 /// The controller's side of driver mTLS.
@@ -40,10 +50,14 @@ pub struct DriverPki {
 }
 
 impl DriverPki {
-    /// Loads the CA from the store (creating it on first start) and issues this
-    /// replica's client certificate.
-    pub async fn load(store: &dyn Store, driver_cert_ttl: Duration) -> Result<Self, DriversError> {
-        let ca = ca::load_or_create(store).await?;
+    /// Loads the CA from the store (creating it on first start; its key sealed
+    /// with `store_key` when given) and issues this replica's client certificate.
+    pub async fn load(
+        store: &dyn Store,
+        driver_cert_ttl: Duration,
+        store_key: Option<&MasterKey>,
+    ) -> Result<Self, DriversError> {
+        let ca = ca::load_or_create(store, store_key).await?;
         let identity = ca.issue_controller(CONTROLLER_CERT_TTL)?;
         Ok(Self {
             ca,

@@ -9,7 +9,12 @@
 //! - Controller replicas get **client-only** certificates (EKU clientAuth,
 //!   [`CertificateAuthority::issue_controller`]); drivers accept only those.
 //!
+//! - Secrets kept in the store (the CA key) are sealed with a master key from
+//!   outside it ([`envelope`]).
+//!
 //! No I/O here: callers store and load PEM.
+
+pub mod envelope;
 
 use std::time::Duration;
 
@@ -22,6 +27,8 @@ use time::OffsetDateTime;
 
 /// The common name of controller client certificates; drivers accept no other.
 pub const CONTROLLER_CN: &str = "yunshu-controller";
+/// The common name of the API server certificate `issue_api_server` makes.
+pub const API_CN: &str = "yunshu-api";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -37,6 +44,10 @@ pub enum PkiError {
     BadCertificate,
     #[error("provider name {0:?} is not a valid DNS label (lowercase letters, digits, '-')")]
     BadProviderName(String),
+    #[error(
+        "{0:?} cannot name the API's certificate: give host names (no wildcard, not *.driver.yunshu.internal) or IP addresses"
+    )]
+    BadApiName(String),
 }
 
 /// The DNS name a driver's certificate carries and the controller verifies.
@@ -59,6 +70,40 @@ pub fn check_provider_name(provider: &str) -> Result<(), PkiError> {
     } else {
         Err(PkiError::BadProviderName(provider.to_owned()))
     }
+}
+
+/// An RFC 1123 host name: dot-separated labels of letters, digits and `-`
+/// (no wildcard, no empty label), at most 253 characters.
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Names the API's certificate may carry: at least one; each an IP address or
+/// a host name that is no wildcard and no driver's name.
+pub fn check_api_names(names: &[String]) -> Result<(), PkiError> {
+    if names.is_empty() {
+        return Err(PkiError::BadApiName(String::new()));
+    }
+    for name in names {
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if !is_host_name(&lower) || lower.ends_with(".driver.yunshu.internal") {
+            return Err(PkiError::BadApiName(name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// SHA-256 of a PEM certificate's DER, lowercase hex.
@@ -232,6 +277,50 @@ impl CertificateAuthority {
             key_pem: key.serialize_pem(),
         })
     }
+    /// A server certificate for the controller's own HTTPS API (`yunshu serve
+    /// --tls-from-ca`), for `names` (DNS names or IP addresses). Drivers pin
+    /// this CA through their bootstrap token, so they can verify the API
+    /// without any other trust anchor. ServerAuth only, and never a driver's
+    /// name: it must not pass for a driver nor act as the controller's client.
+    pub fn issue_api_server(
+        &self,
+        names: &[String],
+        lifetime: Duration,
+    ) -> Result<KeyedCertificate, PkiError> {
+        check_api_names(names)?;
+        let key = KeyPair::generate().map_err(PkiError::KeyGen)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, API_CN);
+        dn.push(DnType::OrganizationName, "yunshu 云枢");
+        params.distinguished_name = dn;
+        let mut sans = Vec::with_capacity(names.len());
+        for name in names {
+            sans.push(match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    name.to_ascii_lowercase()
+                        .try_into()
+                        .map_err(|_| PkiError::BadApiName(name.clone()))?,
+                ),
+            });
+        }
+        params.subject_alt_names = sans;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params, lifetime);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(PkiError::Build)?;
+        Ok(KeyedCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
 }
 
 /// A new driver key and a CSR for `provider`.
@@ -306,6 +395,47 @@ mod tests {
         );
         assert_eq!(issued.fingerprint.len(), 64);
         assert!(issued.not_after_unix > 0);
+    }
+
+    /// Security issue item 5: the API's certificate from the controller CA
+    /// names what it is told, serves only as a server, and never a driver's
+    /// name nor a wildcard.
+    #[test]
+    fn api_server_certificates_name_hosts_and_never_a_driver() {
+        let ca = CertificateAuthority::generate().expect("ca");
+        let issued = ca
+            .issue_api_server(
+                &["yunshu.example.gov.cn".into(), "127.0.0.1".into()],
+                Duration::from_secs(3600),
+            )
+            .expect("issue");
+        let der = pem::parse(&issued.cert_pem).expect("pem");
+        let (_, cert) = x509_parser::parse_x509_certificate(der.contents()).expect("x509");
+        let eku = cert
+            .extended_key_usage()
+            .expect("eku")
+            .expect("present")
+            .value;
+        assert!(eku.server_auth && !eku.client_auth);
+        let sans = format!(
+            "{:?}",
+            cert.subject_alternative_name()
+                .expect("san")
+                .expect("present")
+                .value
+        );
+        assert!(
+            sans.contains("yunshu.example.gov.cn") && sans.contains("127"),
+            "{sans}"
+        );
+        for bad in ["*.example.gov.cn", "sim.driver.yunshu.internal", "bad name"] {
+            assert!(
+                ca.issue_api_server(&[bad.into()], Duration::from_secs(60))
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(ca.issue_api_server(&[], Duration::from_secs(60)).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 mod demo;
 mod readiness;
 mod serve;
+pub mod store_key;
+pub mod tls;
 
 pub use serve::{ServeConfig, ServeError, serve};
 pub use yunshu_api::VERSION;

@@ -34,6 +34,40 @@ pub struct ServeConfig {
     /// The sign-in rate limit reads the client from `X-Forwarded-For`
     /// (behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Serve the API over TLS (issue 16 item 5); `None`: plain HTTP, which
+    /// drivers accept only on a loopback address.
+    pub tls: Option<crate::tls::TlsSource>,
+    /// Mark the session cookie `Secure` with the `__Host-` prefix although
+    /// this process serves plain HTTP: TLS ends at a proxy in front. Implied
+    /// by `tls`.
+    pub secure_cookies: bool,
+    /// The store key that seals the driver CA's private key in the store
+    /// (issue 16 item 6); `None`: the key is stored in clear (a warning).
+    pub store_key: Option<yunshu_pki::envelope::MasterKey>,
+}
+
+impl ServeConfig {
+    /// Defaults for everything but where to listen, where the data lives and
+    /// which store: no demo, the admin token in the data directory, one-day
+    /// driver certificates, plain HTTP. Callers set what they need with
+    /// `ServeConfig { field, ..ServeConfig::new(…) }`, so a new option does
+    /// not touch every caller.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, store: StoreSpec) -> Self {
+        Self {
+            listen,
+            data_dir,
+            store,
+            demo: false,
+            admin_token_file: None,
+            driver_cert_ttl: std::time::Duration::from_secs(86_400),
+            reconciler: yunshu_reconciler::Config::default(),
+            portal_assets: None,
+            trust_forwarded_for: false,
+            tls: None,
+            secure_cookies: false,
+            store_key: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +82,10 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the driver CA cannot be used with the store key given")]
+    StoreKey(#[source] yunshu_drivers::DriversError),
+    #[error("cannot serve TLS")]
+    Tls(#[from] crate::tls::TlsError),
     #[error(
         "the admin token in {path} is not this installation's (the store knows another): supply the installation's token file (e.g. the Kubernetes Secret of the chart's adminToken.existingSecret); a token is never minted twice"
     )]
@@ -148,16 +186,25 @@ fn admin_token(path: &std::path::Path) -> Result<(String, bool), ServeError> {
 }
 
 /// Loads the driver PKI once the store answers, then checks drivers forever.
+/// A store key that cannot open the CA is sent to `fatal` (the server stops):
+/// retrying cannot help.
 async fn start_drivers(
     state: AppState,
     cert_ttl: std::time::Duration,
     reconciler: yunshu_reconciler::Config,
+    store_key: Option<yunshu_pki::envelope::MasterKey>,
+    fatal: tokio::sync::oneshot::Sender<yunshu_drivers::DriversError>,
 ) {
     let mut delay = std::time::Duration::from_millis(100);
     let pki = loop {
         if state.readiness.status().ready {
-            match yunshu_drivers::DriverPki::load(&*state.store, cert_ttl).await {
+            match yunshu_drivers::DriverPki::load(&*state.store, cert_ttl, store_key.as_ref()).await
+            {
                 Ok(pki) => break std::sync::Arc::new(pki),
+                Err(e) if e.is_fatal() => {
+                    let _ = fatal.send(e);
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %yunshu_domain::error::chain(&e), "cannot load the driver CA yet")
                 }
@@ -285,6 +332,7 @@ pub async fn serve(
         Some(yunshu_pki::sha256_hex(token.as_bytes())),
     );
     state.trust_forwarded_for = config.trust_forwarded_for;
+    state.secure_cookies = config.secure_cookies || config.tls.is_some();
     state
         .metrics
         .build_info
@@ -300,6 +348,15 @@ pub async fn serve(
         tracing::warn!(
             "the store is not answering: the admin token is not checked against the installation's"
         );
+    }
+    if first.ready {
+        // A store key that does not fit the stored CA stops the start here,
+        // before the port opens; this also seals a CA key found in clear.
+        if let Err(e) = yunshu_drivers::ca::load_or_create(&*store, config.store_key.as_ref()).await
+            && e.is_fatal()
+        {
+            return Err(ServeError::StoreKey(e));
+        }
     }
     if !first.ready {
         tracing::warn!(
@@ -320,10 +377,13 @@ pub async fn serve(
         tokio::spawn(async move { crate::demo::seed_when_ready(&*store, &readiness).await });
     }
     let monitor = tokio::spawn(readiness::monitor(state.readiness.clone(), store.clone()));
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel();
     let drivers = tokio::spawn(start_drivers(
         state.clone(),
         config.driver_cert_ttl,
         config.reconciler.clone(),
+        config.store_key.clone(),
+        fatal_tx,
     ));
 
     let listener = TcpListener::bind(config.listen)
@@ -333,12 +393,17 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
         %addr,
         store = store.backend(),
         data_dir = %config.data_dir.display(),
         demo = config.demo,
-        "yunshu {} serving on http://{addr}",
+        "yunshu {} serving on {scheme}://{addr}",
         crate::VERSION
     );
     let assets = config
@@ -346,21 +411,95 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(yunshu_portal::server::default_assets_dir);
     let stopping = state.stopping.clone();
+    // The store key refused after start-up (the store was down then) stops
+    // the server like a signal, and is its error.
+    let fatal = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let fatal_slot = fatal.clone();
     let shutdown = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            Ok(e) = fatal_rx => {
+                if let Ok(mut slot) = fatal_slot.lock() {
+                    *slot = Some(e);
+                }
+            }
+        }
         stopping.send_replace(true);
     };
+    let certificate_task = match &config.tls {
+        Some(source) => Some(start_certificate(source, &state)?),
+        None => None,
+    };
     // The peer's address reaches handlers (the sign-in rate limit).
-    let app = yunshu_api::router_with_portal(state, &assets)
+    let app = yunshu_api::router_with_portal(state.clone(), &assets)
         .into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match certificate_task {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some((certificate, task)) => {
+            use axum::serve::ListenerExt;
+            let config = crate::tls::server_config(certificate)?;
+            let listener = crate::tls::TlsListener::new(listener, config)
+                .map_err(ServeError::Serve)?
+                // `tap_io` gives the listener axum's connect-info for its address.
+                .tap_io(|_| {});
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            task.abort();
+            served
+        }
+    };
     monitor.abort();
     drivers.abort();
+    if let Some(e) = fatal.lock().ok().and_then(|mut slot| slot.take()) {
+        return Err(ServeError::StoreKey(e));
+    }
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Loads or issues the API's certificate and keeps it current: operator files
+/// are read now (a start with unusable files fails) and re-read when rotated;
+/// a certificate from the controller CA is issued as soon as the CA loads.
+fn start_certificate(
+    source: &crate::tls::TlsSource,
+    state: &AppState,
+) -> Result<
+    (
+        std::sync::Arc<crate::tls::ApiCertificate>,
+        tokio::task::JoinHandle<()>,
+    ),
+    ServeError,
+> {
+    use crate::tls::{ApiCertificate, TlsSource};
+    let certificate = std::sync::Arc::new(ApiCertificate::default());
+    let task = match source.clone() {
+        TlsSource::Files { cert, key } => {
+            crate::tls::load_files(&certificate, &cert, &key)?;
+            tokio::spawn(crate::tls::watch_files(certificate.clone(), cert, key))
+        }
+        TlsSource::ControllerCa { names } => {
+            // Refuse bad names at start, not on the first handshake.
+            yunshu_pki::check_api_names(&names).map_err(crate::tls::TlsError::from)?;
+            let pki = state.pki.clone();
+            let certificate = certificate.clone();
+            tokio::spawn(async move {
+                let pki = loop {
+                    if let Some(pki) = pki.get() {
+                        break pki.clone();
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                };
+                crate::tls::issue_from_ca(certificate, pki, names).await;
+            })
+        }
+    };
+    Ok((certificate, task))
 }
 
 /// Makes glibc return large freed blocks to the system. Its default mmap
@@ -389,15 +528,12 @@ mod tests {
     async fn demo_refuses_a_non_loopback_address() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = ServeConfig {
-            listen: "0.0.0.0:0".parse().expect("addr"),
-            data_dir: dir.path().to_path_buf(),
-            store: StoreSpec::Memory,
             demo: true,
-            admin_token_file: None,
-            driver_cert_ttl: std::time::Duration::from_secs(3600),
-            reconciler: yunshu_reconciler::Config::default(),
-            portal_assets: None,
-            trust_forwarded_for: false,
+            ..ServeConfig::new(
+                "0.0.0.0:0".parse().expect("addr"),
+                dir.path().to_path_buf(),
+                StoreSpec::Memory,
+            )
         };
         let refused = serve(config, async {}).await.expect_err("not loopback");
         assert!(
@@ -451,5 +587,66 @@ mod tests {
                 .is_err()
         );
         assert!(path.exists());
+    }
+
+    /// Issue 16 item 6: a start with a store key seals the driver CA key; a
+    /// later start without the key or with another one is refused before the
+    /// port opens, naming the fix; the right key starts again.
+    #[tokio::test]
+    async fn a_sealed_ca_refuses_a_start_without_or_with_another_store_key() {
+        use yunshu_pki::envelope::MasterKey;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = MasterKey::generate();
+        let start = |store_key: Option<MasterKey>| ServeConfig {
+            store_key,
+            ..ServeConfig::new(
+                "127.0.0.1:0".parse().expect("addr"),
+                dir.path().to_path_buf(),
+                StoreSpec::Redb,
+            )
+        };
+        // The previous start's tasks let go of the redb file a moment after
+        // `serve` returns: a start that finds it locked tries again.
+        let run = |config: ServeConfig| async move {
+            for _ in 0..100 {
+                match serve(config.clone(), async {}).await {
+                    Err(ServeError::OpenStore(StoreError::Locked { .. })) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                    }
+                    other => return other,
+                }
+            }
+            serve(config, async {}).await
+        };
+        run(start(Some(key.clone())))
+            .await
+            .expect("a start with a store key");
+        for (store_key, says) in [
+            (None, "YUNSHU_STORE_KEY"),
+            (Some(MasterKey::generate()), "--store-key-file"),
+        ] {
+            let refused = run(start(store_key)).await.expect_err("refused");
+            assert!(matches!(refused, ServeError::StoreKey(_)), "{refused}");
+            let chain = yunshu_domain::error::chain(&refused);
+            assert!(chain.contains(says), "{chain}");
+        }
+        run(start(Some(key)))
+            .await
+            .expect("the right key starts again");
+        let path = dir.path().join(yunshu_store::REDB_FILE);
+        let mut opened = yunshu_store::RedbStore::open(&path, Default::default());
+        for _ in 0..100 {
+            if !matches!(opened, Err(StoreError::Locked { .. })) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            opened = yunshu_store::RedbStore::open(&path, Default::default());
+        }
+        let store = opened.expect("open the store file");
+        let raw = yunshu_store::Store::get(&store, "driver_ca/default")
+            .await
+            .expect("get")
+            .expect("the CA");
+        assert!(!String::from_utf8_lossy(&raw.value).contains("PRIVATE KEY"));
     }
 }

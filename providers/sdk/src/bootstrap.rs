@@ -17,6 +17,18 @@ const CREDENTIALS_FILE: &str = "credentials.json";
 pub enum BootstrapError {
     #[error("bootstrap token is malformed")]
     Token(#[from] TokenFormatError),
+    #[error(
+        "the controller's API {url:?} must be https:// unless it is on this machine (a loopback address): the bootstrap and renewal secrets must not travel in clear"
+    )]
+    InsecureController { url: String },
+    #[error("the controller's API {url:?} is not a valid http(s) URL")]
+    BadControllerUrl { url: String },
+    #[error("the operator's CA for the controller's API is not valid PEM")]
+    BadControllerCa(#[source] reqwest::Error),
+    #[error(
+        "the controller answered with another CA (sha256 {got}) than the pinned one ({expected}): refusing it and keeping the current credentials"
+    )]
+    CaChanged { expected: String, got: String },
     #[error("cannot reach the controller at {url}")]
     Http {
         url: String,
@@ -130,8 +142,110 @@ pub(crate) fn now_unix() -> i64 {
         .unwrap_or_default()
 }
 
-fn url(controller: &str, path: &str) -> String {
-    format!("{}{path}", controller.trim_end_matches('/'))
+/// The controller's HTTP API as a driver may use it (issue 16 item 5): over
+/// https, where the API's certificate must chain to the controller CA the
+/// bootstrap token pins (or to the operator's CA given with
+/// `--controller-ca`); plain http only to a loopback address, since the
+/// one-time token and the renewal secret would otherwise travel in clear.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    url: String,
+    tls: bool,
+    /// The operator's CA, when the API's certificate is not from the controller CA.
+    operator_ca: Option<reqwest::Certificate>,
+}
+
+/// How long one call to the controller may take.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl Controller {
+    pub fn new(url: &str, operator_ca_pem: Option<&str>) -> Result<Self, BootstrapError> {
+        let bad = || BootstrapError::BadControllerUrl {
+            url: url.to_owned(),
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+        let tls = match parsed.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(bad()),
+        };
+        let host = parsed.host_str().ok_or_else(bad)?;
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !tls && !loopback {
+            return Err(BootstrapError::InsecureController {
+                url: url.to_owned(),
+            });
+        }
+        let operator_ca = operator_ca_pem
+            .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()))
+            .transpose()
+            .map_err(BootstrapError::BadControllerCa)?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            tls,
+            operator_ca,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A client that trusts only `ca_pem` (the pinned controller CA) and the
+    /// operator's CA — never the public web PKI.
+    fn trusting(&self, ca_pem: &str) -> Result<reqwest::Client, BootstrapError> {
+        let client = |source| BootstrapError::Http {
+            url: self.url.clone(),
+            source,
+        };
+        let mut builder = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .https_only(self.tls)
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(client)?,
+            );
+        if let Some(ca) = &self.operator_ca {
+            builder = builder.add_root_certificate(ca.clone());
+        }
+        builder.build().map_err(client)
+    }
+
+    /// The client that fetches the CA before anything is trusted. Over https
+    /// it cannot verify the server yet, so nothing secret is sent with it and
+    /// what it gets is checked against the token's pin.
+    fn unverified(&self) -> Result<reqwest::Client, BootstrapError> {
+        reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .https_only(self.tls)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|source| BootstrapError::Http {
+                url: self.url.clone(),
+                source,
+            })
+    }
+}
+
+/// Refuses an answer whose CA is not the pinned one.
+fn check_ca(expected: &str, answer: &CertificateResponse) -> Result<(), BootstrapError> {
+    let got = yunshu_pki::fingerprint(&answer.ca_pem)?;
+    if got != expected {
+        return Err(BootstrapError::CaChanged {
+            expected: expected.to_owned(),
+            got,
+        });
+    }
+    Ok(())
 }
 
 async fn post<T: Serialize>(
@@ -166,15 +280,15 @@ async fn post<T: Serialize>(
 
 /// Registers with a one-time token: pins the CA, sends a CSR, gets a certificate.
 pub async fn register(
-    http: &reqwest::Client,
-    controller: &str,
+    controller: &Controller,
     token: &str,
     provider: &str,
     endpoint: &str,
 ) -> Result<Credentials, BootstrapError> {
     let parsed = BootstrapToken::parse(token)?;
-    let ca_url = url(controller, CA_PATH);
-    let ca: CaResponse = http
+    let ca_url = controller.at(CA_PATH);
+    let ca: CaResponse = controller
+        .unverified()?
         .get(&ca_url)
         .send()
         .await
@@ -204,14 +318,18 @@ pub async fn register(
         endpoint: endpoint.to_owned(),
         csr_pem,
     };
-    let response = post(http, url(controller, REGISTER_PATH), &request).await?;
+    // The one-time token goes only to a server that proves the pinned CA
+    // (or the operator's) vouches for it.
+    let http = controller.trusting(&ca.ca_pem)?;
+    let response = post(&http, controller.at(REGISTER_PATH), &request).await?;
+    check_ca(&parsed.ca_fingerprint, &response)?;
     Ok(Credentials::from_response(provider, key_pem, response))
 }
 
-/// Renews with the current renewal token: a new key, a new certificate.
+/// Renews with the current renewal token: a new key, a new certificate, from
+/// the same CA — an answer naming another CA is refused.
 pub async fn renew(
-    http: &reqwest::Client,
-    controller: &str,
+    controller: &Controller,
     current: &Credentials,
     endpoint: &str,
 ) -> Result<Credentials, BootstrapError> {
@@ -222,7 +340,9 @@ pub async fn renew(
         csr_pem,
         endpoint: endpoint.to_owned(),
     };
-    let response = post(http, url(controller, RENEW_PATH), &request).await?;
+    let http = controller.trusting(&current.ca_pem)?;
+    let response = post(&http, controller.at(RENEW_PATH), &request).await?;
+    check_ca(&yunshu_pki::fingerprint(&current.ca_pem)?, &response)?;
     Ok(Credentials::from_response(
         &current.provider,
         key_pem,

@@ -27,8 +27,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServeOptions {
     /// The provider this driver serves (a DNS label: `[a-z0-9-]`).
     pub provider: String,
-    /// The controller's HTTP API, e.g. `http://127.0.0.1:8080`.
+    /// The controller's HTTP API, e.g. `https://yunshu.example.gov.cn` (plain
+    /// `http://` only on a loopback address).
     pub controller: String,
+    /// PEM of the operator's CA when the API's certificate does not come from
+    /// the controller CA (`yunshu serve --tls-cert`).
+    pub controller_ca_pem: Option<String>,
     /// One-time bootstrap token; needed only when `state_dir` holds no credentials.
     pub token: Option<String>,
     /// Where credentials are kept across restarts.
@@ -51,8 +55,6 @@ pub enum ServeError {
     ProviderMismatch { saved: String, wanted: String },
     #[error("TLS set-up failed")]
     Tls(#[from] TlsError),
-    #[error("cannot build the HTTP client")]
-    Http(#[source] reqwest::Error),
     #[error("the gRPC server failed")]
     Serve(#[source] yunshu_proto::tonic::transport::Error),
 }
@@ -82,11 +84,9 @@ pub async fn serve_listener<D: Driver>(
         .advertise
         .clone()
         .unwrap_or_else(|| local.to_string());
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .map_err(ServeError::Http)?;
-    let credentials = obtain_credentials(&http, &options, &endpoint).await?;
+    let controller =
+        bootstrap::Controller::new(&options.controller, options.controller_ca_pem.as_deref())?;
+    let credentials = obtain_credentials(&controller, &options, &endpoint).await?;
     tracing::info!(
         provider = %options.provider,
         %endpoint,
@@ -103,7 +103,7 @@ pub async fn serve_listener<D: Driver>(
     )?));
 
     let renewal = tokio::spawn(renew_forever(
-        http,
+        controller,
         options.clone(),
         endpoint.clone(),
         credentials,
@@ -154,7 +154,7 @@ pub async fn serve_listener<D: Driver>(
 }
 
 async fn obtain_credentials(
-    http: &reqwest::Client,
+    controller: &bootstrap::Controller,
     options: &ServeOptions,
     endpoint: &str,
 ) -> Result<Credentials, ServeError> {
@@ -168,7 +168,7 @@ async fn obtain_credentials(
         if saved.not_after_unix > now_unix() {
             // Renew at once so the registry learns a moved endpoint; if the
             // controller is away, the saved certificate still serves.
-            match bootstrap::renew(http, &options.controller, &saved, endpoint).await {
+            match bootstrap::renew(controller, &saved, endpoint).await {
                 Ok(fresh) => {
                     fresh.save(&options.state_dir)?;
                     return Ok(fresh);
@@ -185,14 +185,7 @@ async fn obtain_credentials(
         .token
         .as_deref()
         .ok_or_else(|| ServeError::NoCredentials(options.state_dir.clone()))?;
-    let fresh = bootstrap::register(
-        http,
-        &options.controller,
-        token,
-        &options.provider,
-        endpoint,
-    )
-    .await?;
+    let fresh = bootstrap::register(controller, token, &options.provider, endpoint).await?;
     fresh.save(&options.state_dir)?;
     Ok(fresh)
 }
@@ -200,7 +193,7 @@ async fn obtain_credentials(
 /// Renews two thirds into each certificate's life; retries with backoff until it
 /// works or the certificate expires.
 async fn renew_forever(
-    http: reqwest::Client,
+    controller: bootstrap::Controller,
     options: ServeOptions,
     endpoint: String,
     mut current: Credentials,
@@ -211,7 +204,7 @@ async fn renew_forever(
         tokio::time::sleep(Duration::from_secs(wait)).await;
         let mut backoff = Duration::from_secs(1);
         loop {
-            match bootstrap::renew(&http, &options.controller, &current, &endpoint).await {
+            match bootstrap::renew(&controller, &current, &endpoint).await {
                 Ok(fresh) => {
                     match tls::certified_key(&fresh.cert_pem, &fresh.key_pem) {
                         Ok(key) => cert.swap(key),

@@ -44,20 +44,30 @@ impl Controller {
         driver_cert_ttl: Duration,
         reconciler: yunshu_reconciler::Config,
     ) -> Self {
+        Self::start_configured(store, |config| ServeConfig {
+            driver_cert_ttl,
+            reconciler,
+            ..config
+        })
+        .await
+    }
+
+    /// Starts `yunshu serve` in-process on `store` with the configuration
+    /// `edit` makes of the defaults (e.g. TLS); `url` is `https://…` when it
+    /// serves TLS. Ready once the driver CA is served.
+    pub async fn start_configured(
+        store: StoreSpec,
+        edit: impl FnOnce(ServeConfig) -> ServeConfig,
+    ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = yunshu_testkit::free_port().expect("port");
         let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let config = ServeConfig {
-            listen,
-            data_dir: dir.path().to_path_buf(),
-            store,
-            demo: false,
-            admin_token_file: None,
-            driver_cert_ttl,
-            reconciler,
-            portal_assets: None,
-            trust_forwarded_for: false,
+        let config = edit(ServeConfig::new(listen, dir.path().to_path_buf(), store));
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -68,9 +78,12 @@ impl Controller {
                 panic!("controller failed: {e}");
             }
         });
-        let url = format!("http://{listen}");
-        let http = reqwest::Client::new();
-        // Ready when the driver CA is served (store answered, PKI loaded).
+        let url = format!("{scheme}://{listen}");
+        // Readiness only: the certificate is checked by the tests that care.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("client");
         let mut ready = false;
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("{url}/api/v1/drivers/ca")).send().await
@@ -972,6 +985,7 @@ impl RunningDriver {
         let options = ServeOptions {
             provider: provider.to_owned(),
             controller: controller.to_owned(),
+            controller_ca_pem: None,
             token,
             state_dir: state_dir.clone(),
             advertise: None,

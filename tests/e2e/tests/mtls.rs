@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use yunshu_driver_sdk::bootstrap::{BootstrapError, register};
+use yunshu_driver_sdk::bootstrap::{self, BootstrapError, register};
 use yunshu_driver_sdk::tonic::Status;
 use yunshu_driver_sdk::{Driver, EventLog, v1};
 use yunshu_e2e::{Controller, RunningDriver, eventually, get_info};
@@ -167,6 +167,11 @@ async fn a_driver_certificate_cannot_act_as_the_controller() {
     assert!(refused.is_err(), "{refused:?}");
 }
 
+/// The controller's API as the SDK's bootstrap reaches it.
+fn api(c: &Controller) -> bootstrap::Controller {
+    bootstrap::Controller::new(&c.url, None).expect("loopback http is allowed")
+}
+
 fn refused_with(result: Result<impl std::fmt::Debug, BootstrapError>, status: u16, code: &str) {
     match result {
         Err(BootstrapError::Refused {
@@ -179,13 +184,13 @@ fn refused_with(result: Result<impl std::fmt::Debug, BootstrapError>, status: u1
 #[tokio::test]
 async fn a_token_cannot_be_used_twice() {
     let c = Controller::start(Duration::from_secs(3600)).await;
-    let http = reqwest::Client::new();
+    let api = api(&c);
     let token = c.token("tiny").await;
-    register(&http, &c.url, &token, "tiny", "127.0.0.1:1")
+    register(&api, &token, "tiny", "127.0.0.1:1")
         .await
         .expect("first use");
     refused_with(
-        register(&http, &c.url, &token, "tiny", "127.0.0.1:2").await,
+        register(&api, &token, "tiny", "127.0.0.1:2").await,
         401,
         "TOKEN_USED",
     );
@@ -199,14 +204,7 @@ async fn an_expired_token_is_refused() {
     let token = body["token"].as_str().expect("token").to_owned();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     refused_with(
-        register(
-            &reqwest::Client::new(),
-            &c.url,
-            &token,
-            "tiny",
-            "127.0.0.1:1",
-        )
-        .await,
+        register(&api(&c), &token, "tiny", "127.0.0.1:1").await,
         401,
         "TOKEN_EXPIRED",
     );
@@ -217,14 +215,7 @@ async fn a_driver_claiming_another_providers_name_is_refused() {
     let c = Controller::start(Duration::from_secs(3600)).await;
     let token = c.token("alpha").await;
     refused_with(
-        register(
-            &reqwest::Client::new(),
-            &c.url,
-            &token,
-            "beta",
-            "127.0.0.1:1",
-        )
-        .await,
+        register(&api(&c), &token, "beta", "127.0.0.1:1").await,
         403,
         "PROVIDER_MISMATCH",
     );
@@ -243,28 +234,14 @@ async fn a_forged_or_foreign_token_is_refused() {
     let mut parts: Vec<String> = real.split('.').map(str::to_owned).collect();
     parts[2] = "0".repeat(64);
     refused_with(
-        register(
-            &reqwest::Client::new(),
-            &c.url,
-            &parts.join("."),
-            "tiny",
-            "127.0.0.1:1",
-        )
-        .await,
+        register(&api(&c), &parts.join("."), "tiny", "127.0.0.1:1").await,
         401,
         "TOKEN_INVALID",
     );
     // A token naming another CA: the driver refuses to trust this controller.
     let mut parts: Vec<String> = real.split('.').map(str::to_owned).collect();
     parts[3] = "f".repeat(64);
-    let r = register(
-        &reqwest::Client::new(),
-        &c.url,
-        &parts.join("."),
-        "tiny",
-        "127.0.0.1:1",
-    )
-    .await;
+    let r = register(&api(&c), &parts.join("."), "tiny", "127.0.0.1:1").await;
     assert!(matches!(r, Err(BootstrapError::CaMismatch { .. })), "{r:?}");
 }
 

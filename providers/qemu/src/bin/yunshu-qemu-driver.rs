@@ -33,6 +33,11 @@ struct Args {
         env = "YUNSHU_CONTROLLER"
     )]
     controller: String,
+    /// PEM file of the CA the controller API's certificate chains to, when it
+    /// is the operator's (`yunshu serve --tls-cert`); a certificate from the
+    /// controller's own CA is trusted through the bootstrap token.
+    #[arg(long, env = "YUNSHU_CONTROLLER_CA")]
+    controller_ca: Option<std::path::PathBuf>,
     /// One-time bootstrap token (`yunshu driver-token create`).
     #[arg(long, env = "YUNSHU_DRIVER_TOKEN")]
     token: Option<String>,
@@ -163,9 +168,18 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("opening {}: {e}", args.state_dir.display()))?;
+    let controller_ca_pem = args
+        .controller_ca
+        .as_deref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("reading --controller-ca {}: {e}", path.display()))
+        })
+        .transpose()?;
     let options = ServeOptions {
         provider: args.provider,
         controller: args.controller,
+        controller_ca_pem,
         token: args.token,
         state_dir: args.state_dir,
         advertise: args.advertise,

@@ -28,6 +28,11 @@ struct Args {
         env = "YUNSHU_CONTROLLER"
     )]
     controller: String,
+    /// PEM file of the CA the controller API's certificate chains to, when it
+    /// is the operator's (`yunshu serve --tls-cert`); a certificate from the
+    /// controller's own CA is trusted through the bootstrap token.
+    #[arg(long, env = "YUNSHU_CONTROLLER_CA")]
+    controller_ca: Option<std::path::PathBuf>,
     /// One-time bootstrap token (`yunshu driver-token create`); only needed until
     /// credentials are saved in --state-dir.
     #[arg(long, env = "YUNSHU_DRIVER_TOKEN")]
@@ -116,9 +121,18 @@ async fn run(args: Args) -> Result<(), String> {
         provider = %args.provider,
         "starting the yunshu SIMULATOR driver (a datacenter in memory, not a real cloud)"
     );
+    let controller_ca_pem = args
+        .controller_ca
+        .as_deref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("reading --controller-ca {}: {e}", path.display()))
+        })
+        .transpose()?;
     let options = ServeOptions {
         provider: args.provider,
         controller: args.controller,
+        controller_ca_pem,
         token: args.token,
         state_dir: args.state_dir,
         advertise: args.advertise,
