@@ -19,7 +19,7 @@ use crate::workflow_error::workflow_error;
 pub struct ExpansionRequest {
     /// Server group name → extra VMs; `{}` ends the expansion.
     pub extra: std::collections::BTreeMap<String, u32>,
-    /// How long, 1–90 days.
+    /// How long, 1 to the policy's days per grant (90); ignored when ending.
     pub days: i64,
 }
 
@@ -82,7 +82,9 @@ pub(crate) async fn expansion_get(
 
 /// `PUT /api/v1/systems/{number}/temporary-expansion`: the tenant admin runs
 /// extra VMs of existing server groups for up to 90 days, free, within 20 % of
-/// the approved vCPU and memory (seed 003); no new order needed.
+/// the approved vCPU and memory (seed 003); no new order needed. A renewal is
+/// a new grant: with the earlier ones it stays within the policy's free days in
+/// its period (90 in any 365 by default), else `EXPANSION_WINDOW_EXCEEDED`.
 #[utoipa::path(
     put,
     path = "/api/v1/systems/{number}/temporary-expansion",
@@ -96,7 +98,8 @@ pub(crate) async fn expansion_get(
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
         (status = 404, description = "SYSTEM_NOT_FOUND", body = crate::error::ErrorBody),
-        (status = 409, description = "EXPANSION_REFUSED, with the totals in `details`", body = crate::error::ErrorBody),
+        (status = 409, description = "EXPANSION_REFUSED (beyond 20 %, longer than the policy's days per grant, or an unknown server group), with the totals in `details`; EXPANSION_WINDOW_EXCEEDED (a grant or renewal beyond the policy's free days within its period, seed 003 \"短期内\"), with `used_days`, `requested_days`, `max_days_in_window` and `window_days` in `details`", body = crate::error::ErrorBody),
+        (status = 503, description = "BUSY: the expansion changed meanwhile; send the request again", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn expansion_put(

@@ -32,7 +32,8 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         | WorkflowError::EmergencyNotAllowed { .. }
         | WorkflowError::ProviderLacksKinds { .. }
         | WorkflowError::OrderItemsUnresolved { .. }
-        | WorkflowError::ExpansionRefused { .. } => StatusCode::CONFLICT,
+        | WorkflowError::ExpansionRefused { .. }
+        | WorkflowError::ExpansionWindowExceeded { .. } => StatusCode::CONFLICT,
         WorkflowError::CatalogNotFound { .. } => StatusCode::NOT_FOUND,
         // acknowledging twice is a state conflict, not bad input
         WorkflowError::Invalid(yunshu_domain::DomainError::Alarm(_)) => StatusCode::CONFLICT,
@@ -63,6 +64,18 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::ExpansionRefused {
             totals: Some(t), ..
         } => serde_json::to_value(t).unwrap_or_default(),
+        WorkflowError::ExpansionWindowExceeded {
+            used_days,
+            requested_days,
+            max_days_in_window,
+            window_days,
+            ..
+        } => serde_json::json!({
+            "used_days": used_days,
+            "requested_days": requested_days,
+            "max_days_in_window": max_days_in_window,
+            "window_days": window_days,
+        }),
         WorkflowError::ProviderLacksKinds { provider, kinds } => {
             serde_json::json!({"provider": provider, "kinds": kinds})
         }

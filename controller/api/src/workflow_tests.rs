@@ -1203,3 +1203,95 @@ async fn a_caller_holds_a_bounded_number_of_event_streams() {
         "a closed stream frees its place"
     );
 }
+
+#[tokio::test]
+async fn temporary_expansion_cannot_be_renewed_beyond_the_policy_window() {
+    // The Beijing policy (the default) reads "短期内" (seed 003) as at most 90
+    // days a grant and 90 days in any 365; a renewal is a new grant.
+    let t0 = cst(2025, 3, 3, 9);
+    let app = App::with_users_at(t0).await;
+    let (li, wang, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let sys = app.system_create(&li, "不动产登记系统").await.body["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let id = app.order_create(&li, &sys, None).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.step(&li, &id, "submitted").await;
+    app.step(&sun, &id, "accepted").await;
+    app.step(&zhou, &id, "approved").await;
+    // web-01 ×3 and db-01 ×2 of 4 vCPU: one more web server is the 20 %.
+    let path = format!("/api/v1/systems/{sys}/temporary-expansion");
+    let expand = |days: i64| json!({"extra": {"web-01": 1}, "days": days});
+    let days = |n: i64| chrono::Duration::days(n);
+
+    let r = app.call("PUT", &path, Some(expand(91)), &wang).await;
+    assert_eq!(code(&r), (StatusCode::CONFLICT, Some("EXPANSION_REFUSED")));
+    let r = app.call("PUT", &path, Some(expand(60)), &wang).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let audited = app.audit_count().await;
+
+    // 30 days in, renewing for 90 more would make 120 free days.
+    app.clock.set(t0 + days(30));
+    let r = app.call("PUT", &path, Some(expand(90)), &wang).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("EXPANSION_WINDOW_EXCEEDED")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        (
+            &r.body["details"]["used_days"],
+            &r.body["details"]["max_days_in_window"]
+        ),
+        (&json!(30), &json!(90))
+    );
+    assert!(
+        r.body["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("003")),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.audit_count().await, audited, "a refusal writes nothing");
+    let r = app.call("GET", &path, None, &wang).await;
+    assert_eq!(r.body["until"], json!(t0 + days(60)), "the grant stands");
+    // 30 + 60 = 90: allowed, and the last renewal possible.
+    let r = app.call("PUT", &path, Some(expand(60)), &wang).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Ended: a new expansion straight after still counts the 90 days.
+    app.clock.set(t0 + days(91));
+    let r = app.call("GET", &path, None, &wang).await;
+    assert_eq!(r.body["active"], false);
+    let r = app.call("PUT", &path, Some(expand(1)), &wang).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("EXPANSION_WINDOW_EXCEEDED"))
+    );
+    // Ending is always allowed (this one had run its course already).
+    let r = app
+        .call("PUT", &path, Some(json!({"extra": {}, "days": 1})), &wang)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Most of a year on, the 90 days are still within the 365.
+    app.clock.set(t0 + days(300));
+    let r = app.call("PUT", &path, Some(expand(10)), &wang).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("EXPANSION_WINDOW_EXCEEDED"))
+    );
+    // Once they have left it, a full grant again.
+    app.clock.set(t0 + days(90 + 365 - 90));
+    let r = app.call("PUT", &path, Some(expand(90)), &wang).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -59,6 +59,19 @@ pub enum WorkflowError {
         number: String,
         totals: Option<super::expansion::Totals>,
     },
+    /// A grant (a renewal is one) that would take the system's free expansion
+    /// days within the policy's period beyond its limit ("短期内", seed 003).
+    #[error(
+        "the temporary expansion of system {number} cannot be renewed: {used_days} of the {max_days_in_window} free days allowed in any {window_days} days are used, {requested_days} more asked ({citation})"
+    )]
+    ExpansionWindowExceeded {
+        number: String,
+        used_days: i64,
+        requested_days: i64,
+        max_days_in_window: i64,
+        window_days: i64,
+        citation: String,
+    },
     /// The order needs resource kinds its provider's driver does not offer
     /// (`GetInfo`): approving it would leave it waiting forever.
     #[error(
@@ -129,6 +142,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
             WorkflowError::ExpansionRefused { .. } => "EXPANSION_REFUSED",
+            WorkflowError::ExpansionWindowExceeded { .. } => "EXPANSION_WINDOW_EXCEEDED",
             WorkflowError::ProviderLacksKinds { .. } => "PROVIDER_KINDS_UNSUPPORTED",
             WorkflowError::OrderItemsUnresolved { .. } => "ORDER_ITEMS_UNRESOLVED",
             WorkflowError::Busy => "BUSY",
@@ -172,6 +186,16 @@ impl ErrorCode for WorkflowError {
             ),
             WorkflowError::ExpansionRefused { number, .. } => format!(
                 "信息系统 {number} 的临时扩展不予受理：免费扩展不超过已批准 vCPU 与内存的 20%，期限不超过 90 天，且只能扩展已有的服务器组。"
+            ),
+            WorkflowError::ExpansionWindowExceeded {
+                number,
+                used_days,
+                requested_days,
+                max_days_in_window,
+                window_days,
+                citation,
+            } => format!(
+                "信息系统 {number} 的免费临时扩展不能再续期：任意 {window_days} 天内累计不超过 {max_days_in_window} 天，已用 {used_days} 天，本次申请 {requested_days} 天（依据 {citation}）。"
             ),
             WorkflowError::ProviderLacksKinds { provider, kinds } => format!(
                 "云服务商 {provider} 的驱动不提供{}，无法实施本工单；请更换云服务商或删除相应申请项。",

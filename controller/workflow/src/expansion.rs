@@ -8,12 +8,20 @@
 //! counted on vCPU and on memory over all of the system's approved server
 //! groups. The reconciler adds the extra members while the expansion lasts and
 //! removes them when it ends. Must not provision anything itself.
+//!
+//! "短期内" is counted by the policy's [`ExpansionRule`] (the system's
+//! deadline policy's `[temporary_expansion]`, else the Beijing preset's, from
+//! seed 003): days per grant, and days of all grants within a rolling period.
+//! The record keeps the grants that ran (`history`), so a renewal — a new
+//! grant, whether the last one is still running or ended — is counted with
+//! them and an expansion cannot be renewed for ever.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
+use yunshu_domain::calendar::{ExpansionRule, Policy, Preset};
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record, SystemNumber};
@@ -26,8 +34,17 @@ use crate::desired::{self, Group};
 
 /// At most this share over the approved resources, in percent (seed 003).
 pub const LIMIT_PERCENT: u64 = 20;
-/// "短期": the longest an expansion may last.
+/// "短期": the longest one grant may last when no policy says (the Beijing
+/// preset's `max_days_per_grant`).
 pub const MAX_DAYS: i64 = 90;
+
+/// A grant that ran: from its request until it ended (its `until`, or the
+/// moment a later grant replaced it or it was ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
 
 /// A system's temporary expansion: extra members per server group, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +55,10 @@ pub struct Expansion {
     pub until: DateTime<Utc>,
     pub requested_by: Actor,
     pub requested_at: DateTime<Utc>,
+    /// The system's earlier grants still inside the policy's period, for the
+    /// renewal rule (records written before it have none).
+    #[serde(default)]
+    pub history: Vec<Grant>,
 }
 
 impl Record for Expansion {
@@ -53,6 +74,59 @@ impl Expansion {
     pub fn active(&self, now: DateTime<Utc>) -> bool {
         now < self.until
     }
+
+    /// Every grant that has run up to `now`, this one included (cut at `now`
+    /// when it still runs): what a new grant is counted with.
+    pub fn grants_until(&self, now: DateTime<Utc>) -> Vec<Grant> {
+        let mut grants = self.history.clone();
+        let end = self.until.min(now);
+        if !self.extra.is_empty() && end > self.requested_at {
+            grants.push(Grant {
+                from: self.requested_at,
+                until: end,
+            });
+        }
+        grants
+    }
+}
+
+/// Days (rounded up) of `grants` inside `[from, to)`.
+pub fn days_within(grants: &[Grant], from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    let seconds: i64 = grants
+        .iter()
+        .map(|g| {
+            let (a, b) = (g.from.max(from), g.until.min(to));
+            if b > a { (b - a).num_seconds() } else { 0 }
+        })
+        .sum();
+    (seconds + 86_399) / 86_400
+}
+
+/// The rule for `system`'s expansion: its deadline policy's (the policy of
+/// its first order), else the Beijing preset's.
+pub async fn rule_for(
+    store: &dyn Store,
+    orders: &[(WorkOrder, OrderTrack)],
+) -> Result<ExpansionRule, WorkflowError> {
+    let policy = orders
+        .iter()
+        .min_by_key(|(o, _)| o.created_at())
+        .map(|(_, t)| t.policy.clone())
+        .unwrap_or_else(super::deadline::default_policy);
+    let rules = super::rules::load(store).await?;
+    let preset = Policy::preset(Preset::Beijing);
+    Ok(rules
+        .policy(&policy)
+        .and_then(Policy::temporary_expansion)
+        .or(preset.temporary_expansion())
+        .cloned()
+        .unwrap_or(ExpansionRule {
+            max_days_per_grant: MAX_DAYS,
+            window_days: 365,
+            max_days_in_window: MAX_DAYS,
+            source: "003 四 4.1.2.2(3)".into(),
+            note: None,
+        }))
 }
 
 /// Approved and expanded totals of a system, for the 20 % rule and reports.
@@ -193,8 +267,11 @@ pub async fn get(
 
 /// Sets (or replaces) the system's expansion: the tenant admin
 /// (`ChangeRequest`) asks, and it takes effect at once if it stays within 20 %
-/// of the approved vCPU and memory and lasts at most 90 days. An empty `extra`
-/// ends it.
+/// of the approved vCPU and memory, lasts at most the policy's days per grant
+/// (90) and, with the grants before it, at most the policy's days within its
+/// period (90 in any 365): `EXPANSION_WINDOW_EXCEEDED` otherwise. A grant
+/// replacing one still running is a renewal: the days that one ran count. An
+/// empty `extra` ends it (always allowed).
 pub async fn set(
     store: &dyn Store,
     caller: &Principal,
@@ -208,24 +285,63 @@ pub async fn set(
         return Err(WorkflowError::Forbidden);
     }
     let extra: BTreeMap<String, u32> = extra.into_iter().filter(|(_, n)| *n > 0).collect();
-    let groups = desired::groups(&orders_of(store, &system.number).await?);
+    let orders = orders_of(store, &system.number).await?;
+    let rule = rule_for(store, &orders).await?;
+    let groups = desired::groups(&orders);
     let refused = |t: Option<Totals>| WorkflowError::ExpansionRefused {
         number: system.number.to_string(),
         totals: t,
     };
     let t = totals(&groups, &extra).ok_or_else(|| refused(None))?;
-    if !(1..=MAX_DAYS).contains(&days) || !t.within_limit() {
+    let ending = extra.is_empty();
+    if !ending && (!(1..=rule.max_days_per_grant).contains(&days) || !t.within_limit()) {
         return Err(refused(Some(t)));
+    }
+    let (previous, revision) = records::get::<Expansion>(store, &system.number.to_string())
+        .await
+        .map_err(WorkflowError::store("expansion read"))?
+        .map_or((None, 0), |(e, r)| (Some(e), r));
+    let window = Duration::days(rule.window_days);
+    // Grants wholly before any period a later grant can be counted in are
+    // dropped, so the record stays small.
+    let history: Vec<Grant> = previous
+        .map(|p| p.grants_until(now))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| g.until > now - window)
+        .collect();
+    let until = if ending {
+        now
+    } else {
+        now + Duration::days(days)
+    };
+    if !ending {
+        let used_days = days_within(&history, until - window, now);
+        if used_days + days > rule.max_days_in_window {
+            return Err(WorkflowError::ExpansionWindowExceeded {
+                number: system.number.to_string(),
+                used_days,
+                requested_days: days,
+                max_days_in_window: rule.max_days_in_window,
+                window_days: rule.window_days,
+                citation: rule.source.clone(),
+            });
+        }
     }
     let expansion = Expansion {
         system: system.number.clone(),
         extra,
-        until: now + Duration::days(days),
+        until,
         requested_by: caller.actor.clone(),
         requested_at: now,
+        history,
     };
     let key = records::key::<Expansion>(&expansion.id());
-    let txn = Txn::new().put(key.clone(), records::encode(&expansion));
+    // On the record as read: two renewals at once are counted one after the
+    // other, never both against the same history.
+    let txn = Txn::new()
+        .when_mod_revision(key.clone(), revision)
+        .put(key.clone(), records::encode(&expansion));
     let detail = format!(
         "+{} vCPU / +{} GiB over {} vCPU / {} GiB approved, until {}",
         t.extra_vcpu, t.extra_memory_gib, t.approved_vcpu, t.approved_memory_gib, expansion.until
@@ -280,6 +396,7 @@ mod tests {
             until: now + Duration::days(1),
             requested_by: "user:wang".parse().expect("actor"),
             requested_at: now,
+            history: Vec::new(),
         }
     }
 

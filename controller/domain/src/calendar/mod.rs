@@ -40,7 +40,9 @@ mod workday;
 
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
-pub use policy::{Deadline, Period, Policy, PolicyError, Preset, Step, StepRule, Unit};
+pub use policy::{
+    Deadline, ExpansionRule, Period, Policy, PolicyError, Preset, Step, StepRule, Unit,
+};
 pub use workday::{Calendar, CalendarError, CalendarYear, DayKind, Holiday, MakeUpWorkday};
 
 /// China Standard Time (北京时间), UTC+08:00, in which working days are counted.

@@ -40,6 +40,14 @@ pub enum PolicyError {
     AmountInvalid { step: String, value: i64 },
     #[error("step {step} must cite the rule it comes from")]
     SourceMissing { step: String },
+    #[error(
+        "temporary_expansion: need 1 <= max_days_per_grant <= max_days_in_window <= window_days <= 3660 (got {max_days_per_grant}, {max_days_in_window}, {window_days})"
+    )]
+    ExpansionRuleInvalid {
+        max_days_per_grant: i64,
+        max_days_in_window: i64,
+        window_days: i64,
+    },
 }
 
 impl ErrorCode for PolicyError {
@@ -52,6 +60,7 @@ impl ErrorCode for PolicyError {
             PolicyError::UnitUnknown { .. } => "POLICY_UNIT_UNKNOWN",
             PolicyError::AmountInvalid { .. } => "POLICY_AMOUNT_INVALID",
             PolicyError::SourceMissing { .. } => "POLICY_SOURCE_MISSING",
+            PolicyError::ExpansionRuleInvalid { .. } => "POLICY_EXPANSION_RULE_INVALID",
         }
     }
 
@@ -72,6 +81,13 @@ impl ErrorCode for PolicyError {
             PolicyError::SourceMissing { step } => {
                 format!("环节“{step}”须注明依据（文件及条款）")
             }
+            PolicyError::ExpansionRuleInvalid {
+                max_days_per_grant,
+                max_days_in_window,
+                window_days,
+            } => format!(
+                "临时扩展规则无效：须 1 ≤ 单次天数（{max_days_per_grant}）≤ 期间内累计天数（{max_days_in_window}）≤ 统计期间天数（{window_days}）≤ 3660"
+            ),
         }
     }
 }
@@ -389,6 +405,69 @@ pub struct Policy {
     name: String,
     title: String,
     steps: BTreeMap<Step, StepRule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temporary_expansion: Option<ExpansionRule>,
+}
+
+/// How long the free temporary expansion (免费临时扩容, 20 % over the approved
+/// resources) may run for one system: "短期内" (seed 003 四 4.1.2.2(3), 六 4)
+/// made countable. A grant lasts at most `max_days_per_grant` days, and the
+/// days of every grant (a renewal is a new grant; an expansion ended early
+/// counts the days it ran) inside any `window_days`-day period ending with the
+/// new grant add up to at most `max_days_in_window`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpansionRule {
+    pub max_days_per_grant: i64,
+    pub window_days: i64,
+    pub max_days_in_window: i64,
+    /// Citation of the rule, e.g. `"003 四 4.1.2.2(3)"`.
+    pub source: String,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpansionFile {
+    max_days_per_grant: i64,
+    window_days: i64,
+    max_days_in_window: i64,
+    source: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+impl TryFrom<ExpansionFile> for ExpansionRule {
+    type Error = PolicyError;
+
+    fn try_from(f: ExpansionFile) -> Result<ExpansionRule, PolicyError> {
+        let ordered = 1 <= f.max_days_per_grant
+            && f.max_days_per_grant <= f.max_days_in_window
+            && f.max_days_in_window <= f.window_days
+            && f.window_days <= 3660;
+        if !ordered {
+            return Err(PolicyError::ExpansionRuleInvalid {
+                max_days_per_grant: f.max_days_per_grant,
+                max_days_in_window: f.max_days_in_window,
+                window_days: f.window_days,
+            });
+        }
+        let source = f.source.trim().to_string();
+        if source.is_empty() {
+            return Err(PolicyError::SourceMissing {
+                step: "temporary_expansion".into(),
+            });
+        }
+        Ok(ExpansionRule {
+            max_days_per_grant: f.max_days_per_grant,
+            window_days: f.window_days,
+            max_days_in_window: f.max_days_in_window,
+            source,
+            note: f
+                .note
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty()),
+        })
+    }
 }
 
 /// The file format (see `data/policies/datong.toml`); names and units are read
@@ -400,6 +479,8 @@ struct PolicyFile {
     title: String,
     #[serde(default)]
     steps: BTreeMap<String, StepFile>,
+    #[serde(default)]
+    temporary_expansion: Option<ExpansionFile>,
 }
 
 #[derive(Deserialize)]
@@ -457,10 +538,15 @@ impl TryFrom<PolicyFile> for Policy {
                 },
             );
         }
+        let temporary_expansion = file
+            .temporary_expansion
+            .map(ExpansionRule::try_from)
+            .transpose()?;
         Ok(Policy {
             name: file.name,
             title,
             steps,
+            temporary_expansion,
         })
     }
 }
@@ -500,6 +586,11 @@ impl Policy {
     /// The rule for `step`, or `None` if this policy sets no limit for it.
     pub fn step(&self, step: Step) -> Option<&StepRule> {
         self.steps.get(&step)
+    }
+
+    /// How long the free temporary expansion may run, when this policy says.
+    pub fn temporary_expansion(&self) -> Option<&ExpansionRule> {
+        self.temporary_expansion.as_ref()
     }
 
     /// Every limited step, in [`Step`] order.
@@ -971,6 +1062,60 @@ mod tests {
         assert_eq!(
             "nope".parse::<Step>().map_err(|e| e.code()),
             Err("POLICY_STEP_UNKNOWN")
+        );
+    }
+
+    #[test]
+    fn the_beijing_preset_limits_renewals_of_the_free_expansion() {
+        let rule = Policy::preset(Preset::Beijing)
+            .temporary_expansion()
+            .cloned()
+            .expect("rule");
+        assert_eq!(
+            (
+                rule.max_days_per_grant,
+                rule.window_days,
+                rule.max_days_in_window
+            ),
+            (90, 365, 90)
+        );
+        assert!(rule.source.starts_with("003"));
+        assert!(
+            rule.note
+                .is_some_and(|n| n.contains("不超过原有资源的 20%"))
+        );
+        assert!(
+            Policy::preset(Preset::Datong)
+                .temporary_expansion()
+                .is_none()
+        );
+        let with = |table: &str| {
+            Policy::parse_toml(&format!(
+                "name = \"x\"\ntitle = \"X\"\n[temporary_expansion]\n{table}"
+            ))
+        };
+        let ok = with(
+            "max_days_per_grant = 30\nwindow_days = 365\nmax_days_in_window = 60\nsource = \"op\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            ok.temporary_expansion().map(|r| r.max_days_in_window),
+            Some(60)
+        );
+        for bad in [
+            "max_days_per_grant = 0\nwindow_days = 365\nmax_days_in_window = 60\nsource = \"op\"",
+            "max_days_per_grant = 90\nwindow_days = 365\nmax_days_in_window = 60\nsource = \"op\"",
+            "max_days_per_grant = 30\nwindow_days = 30\nmax_days_in_window = 60\nsource = \"op\"",
+        ] {
+            assert_eq!(
+                with(bad).map_err(|e| e.code()),
+                Err("POLICY_EXPANSION_RULE_INVALID")
+            );
+        }
+        assert_eq!(
+            with("max_days_per_grant = 30\nwindow_days = 365\nmax_days_in_window = 60\nsource = \" \"")
+                .map_err(|e| e.code()),
+            Err("POLICY_SOURCE_MISSING")
         );
     }
 }
