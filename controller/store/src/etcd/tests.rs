@@ -62,7 +62,7 @@ mod secured {
     use crate::store::Store;
 
     pub const USER: &str = "yunshu";
-    const PASSWORD: &str = "correct horse battery staple";
+    pub const PASSWORD: &str = "correct horse battery staple";
 
     /// The server and the directory of the password files.
     pub struct Secured {
@@ -208,4 +208,31 @@ async fn a_secured_etcd_refuses_clients_without_a_certificate_or_with_a_wrong_pa
     let store = EtcdStore::connect(config).await.expect("lazy connect");
     let err = store.health().await.expect_err("untrusted server");
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+}
+
+/// The path of `yunshu serve --store etcds://… --etcd-ca … --etcd-cert …
+/// --etcd-key … --etcd-user … --etcd-password-file …`: the flags reach the
+/// store crate as [`crate::EtcdOptions`] and open the secured etcd.
+#[tokio::test]
+async fn the_serve_flags_open_a_secured_etcd() {
+    let secured = secured::start().await;
+    let files = secured.server.tls().expect("tls").clone();
+    let spec: crate::StoreSpec = format!("etcds://{}/flags", secured.server.endpoint())
+        .parse()
+        .expect("spec");
+    let spec = spec
+        .with_etcd_options(crate::EtcdOptions {
+            ca_file: Some(files.ca),
+            cert_file: Some(files.client_cert),
+            key_file: Some(files.client_key),
+            user: Some(secured::USER.into()),
+            password_file: Some(secured.password_file("pw", &format!("{}\n", secured::PASSWORD))),
+        })
+        .expect("options");
+    let store = crate::open_store(&spec, secured.dir.path())
+        .await
+        .expect("open");
+    store.health().await.expect("healthy");
+    store.put("k", b"v".to_vec()).await.expect("put");
+    assert_eq!(store.get("k").await.expect("get").expect("kv").value, b"v");
 }
