@@ -138,3 +138,10 @@ every form a client in the cluster may use, then tls.extraNames.
 {{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
 {{- join "," (concat $names .Values.tls.extraNames) -}}
 {{- end }}
+
+{{/*
+The Secret holding the /metrics scrape token (serviceMonitor.enabled).
+*/}}
+{{- define "yunshu.metricsTokenSecret" -}}
+{{- .Values.serviceMonitor.tokenSecret | default (printf "%s-metrics-token" (include "yunshu.fullname" .)) -}}
+{{- end }}

@@ -23,6 +23,9 @@ pub struct AppState {
     pub pki: Arc<OnceLock<Arc<DriverPki>>>,
     /// SHA-256 of the platform admin bearer token; `None` disables admin endpoints.
     pub admin_token_sha256: Option<String>,
+    /// SHA-256 of the token Prometheus presents for `/metrics`; `None`: only
+    /// signed-in callers who may see capacity read the metrics.
+    pub metrics_token_sha256: Option<String>,
     /// Poked when a driver registers or renews, so it is checked at once.
     pub driver_changed: Arc<tokio::sync::Notify>,
     /// The capacity figures the reconciler publishes while this replica leads;
@@ -54,6 +57,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             pki: Arc::new(OnceLock::new()),
             admin_token_sha256,
+            metrics_token_sha256: None,
             driver_changed: Arc::new(tokio::sync::Notify::new()),
             capacity: Arc::default(),
             resync: Arc::new(tokio::sync::Notify::new()),

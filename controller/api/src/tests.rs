@@ -25,9 +25,17 @@ async fn app() -> (AppState, axum::Router) {
 }
 
 async fn get(router: &axum::Router, path: &str) -> (StatusCode, String) {
+    get_as(router, path, None).await
+}
+
+async fn get_as(router: &axum::Router, path: &str, bearer: Option<&str>) -> (StatusCode, String) {
+    let mut request = Request::get(path);
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
     let response = router
         .clone()
-        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .oneshot(request.body(Body::empty()).expect("request"))
         .await
         .expect("infallible");
     let status = response.status();
@@ -89,7 +97,7 @@ async fn metrics_count_requests_by_route() {
     let (_, router) = app().await;
     get(&router, "/api/v1/version").await;
     get(&router, "/api/v1/version").await;
-    let (status, body) = get(&router, "/metrics").await;
+    let (status, body) = get_as(&router, "/metrics", Some("admin")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         body.contains(
@@ -341,7 +349,7 @@ async fn unknown_http_methods_fold_into_one_metrics_label() {
             .await
             .expect("infallible");
     }
-    let (_, body) = get(&router, "/metrics").await;
+    let (_, body) = get_as(&router, "/metrics", Some("admin")).await;
     for m in ["BREW", "PROPFIND", "X-INVENTED"] {
         assert!(!body.contains(m), "{m} became a label");
     }
@@ -380,6 +388,50 @@ async fn every_answer_carries_the_security_headers() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+    }
+}
+
+/// Security issue 16 (low): `/metrics` publishes every provider's capacity,
+/// so it needs the scrape token or a caller who may see capacity or runs the
+/// platform; anonymous callers get nothing.
+#[tokio::test]
+async fn metrics_need_the_scrape_token_or_a_platform_caller() {
+    let (mut state, _) = app().await;
+    state.metrics_token_sha256 = Some(yunshu_pki::sha256_hex(b"scrape-me"));
+    let router = super::router(state);
+    assert_eq!(get(&router, "/metrics").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_as(&router, "/metrics", Some("not-the-token")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = get_as(&router, "/metrics", Some("scrape-me")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("yunshu_store_ready"), "{body}");
+    // The installation's admin token runs the platform.
+    assert_eq!(
+        get_as(&router, "/metrics", Some("admin")).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Security issue 16 (low): of the people, only those who see every
+/// provider's capacity (the approver) or run the platform read `/metrics`; a
+/// tenant, the auditor and a provider's operator (who sees its own provider
+/// only) are forbidden.
+#[tokio::test]
+async fn metrics_are_not_for_tenants() {
+    let app = crate::test_app::App::with_users().await;
+    for (user, want) in [
+        ("li", StatusCode::FORBIDDEN),
+        ("wang", StatusCode::FORBIDDEN),
+        ("qian", StatusCode::FORBIDDEN),
+        ("zhou", StatusCode::OK),
+        ("op", StatusCode::FORBIDDEN),
+        ("he", StatusCode::OK),
+    ] {
+        let auth = app.login(user).await;
+        let r = app.call("GET", "/metrics", None, &auth).await;
+        assert_eq!(r.status, want, "{user}: {}", r.body);
     }
 }
 

@@ -130,6 +130,10 @@ struct ServeArgs {
     /// serves plain HTTP: TLS ends at a proxy or ingress in front.
     #[arg(long, env = "YUNSHU_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// File holding the bearer token Prometheus presents for /metrics.
+    /// Without it only signed-in callers who may see capacity read them.
+    #[arg(long, env = "YUNSHU_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -211,6 +215,7 @@ fn run_serve(mut args: ServeArgs) -> ExitCode {
             _ => None,
         },
         secure_cookies: args.secure_cookies,
+        metrics_token_file: args.metrics_token_file.clone(),
         ..ServeConfig::new(args.listen, data_dir.clone(), args.store)
     };
     let config = ServeConfig {

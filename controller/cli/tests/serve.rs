@@ -116,7 +116,16 @@ impl Drop for Yunshu {
 fn demo_serves_health_version_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
-    let mut y = Yunshu::with_args(&["--demo", "--data-dir", data]);
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, "scrape-me\n").expect("token file");
+    let token_arg = token_file.to_str().expect("utf-8 path");
+    let mut y = Yunshu::with_args(&[
+        "--demo",
+        "--data-dir",
+        data,
+        "--metrics-token-file",
+        token_arg,
+    ]);
     y.wait_healthy();
     assert!(
         wait_until(Duration::from_secs(10), || y
@@ -132,7 +141,14 @@ fn demo_serves_health_version_metrics_and_stops_on_sigterm() {
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["name"], "yunshu");
     assert_eq!(json["store"], "redb");
-    let (status, body) = y.get("/metrics").expect("metrics");
+    // Metrics carry every provider's capacity: the scrape token, not anyone.
+    let (status, _) = y.get("/metrics").expect("metrics");
+    assert_eq!(status, 401);
+    let (status, _) =
+        yunshu_testkit::http_get_bearer(y.port, "/metrics", Some("wrong")).expect("metrics");
+    assert_eq!(status, 401);
+    let (status, body) =
+        yunshu_testkit::http_get_bearer(y.port, "/metrics", Some("scrape-me")).expect("metrics");
     assert_eq!(status, 200);
     assert!(body.contains("yunshu_build_info"), "{body}");
     y.terminate();

@@ -44,6 +44,9 @@ pub struct ServeConfig {
     /// The store key that seals the driver CA's private key in the store
     /// (issue 16 item 6); `None`: the key is stored in clear (a warning).
     pub store_key: Option<yunshu_pki::envelope::MasterKey>,
+    /// The bearer token Prometheus presents for `/metrics` (a file, like the
+    /// admin token's); `None`: only signed-in callers who may see capacity.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -66,6 +69,7 @@ impl ServeConfig {
             tls: None,
             secure_cookies: false,
             store_key: None,
+            metrics_token_file: None,
         }
     }
 }
@@ -84,6 +88,12 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
     #[error("the driver CA cannot be used with the store key given")]
     StoreKey(#[source] yunshu_drivers::DriversError),
+    #[error("cannot read the metrics token from {path} (or it is empty)")]
+    MetricsToken {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot serve TLS")]
     Tls(#[from] crate::tls::TlsError),
     #[error(
@@ -333,6 +343,9 @@ pub async fn serve(
     );
     state.trust_forwarded_for = config.trust_forwarded_for;
     state.secure_cookies = config.secure_cookies || config.tls.is_some();
+    if let Some(path) = &config.metrics_token_file {
+        state.metrics_token_sha256 = Some(metrics_token_hash(path)?);
+    }
     state
         .metrics
         .build_info
@@ -461,6 +474,21 @@ pub async fn serve(
     result.map_err(ServeError::Serve)?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// SHA-256 of the metrics scrape token in `path`; an empty file is refused
+/// rather than letting an empty bearer through.
+fn metrics_token_hash(path: &std::path::Path) -> Result<String, ServeError> {
+    let fail = |source| ServeError::MetricsToken {
+        path: path.to_path_buf(),
+        source,
+    };
+    let token = std::fs::read_to_string(path).map_err(fail)?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(fail(std::io::Error::from(std::io::ErrorKind::InvalidData)));
+    }
+    Ok(yunshu_pki::sha256_hex(token.as_bytes()))
 }
 
 /// Loads or issues the API's certificate and keeps it current: operator files

@@ -322,7 +322,10 @@ async fn a_pool_past_80_percent_opens_an_expansion_order_that_closes_when_hosts_
     );
 
     // /metrics carries the same figures.
-    let metrics = reqwest::get(format!("{}/metrics", controller.url))
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", controller.url))
+        .bearer_auth(&controller.admin_token)
+        .send()
         .await
         .expect("metrics")
         .text()

@@ -9,5 +9,5 @@ mod http;
 mod ports;
 
 pub use etcd::{EtcdError, EtcdServer, EtcdTlsFiles};
-pub use http::{http_get, http_post_json, wait_until};
+pub use http::{http_get, http_get_bearer, http_post_json, wait_until};
 pub use ports::free_port;
