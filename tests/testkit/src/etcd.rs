@@ -3,6 +3,7 @@
 //! required ([`EtcdServer::start_tls`]) and with etcd users
 //! ([`EtcdServer::enable_auth`]).
 
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub struct EtcdTlsFiles {
 /// A running etcd. Killed (and its data removed) on drop.
 pub struct EtcdServer {
     child: Child,
+    /// How it was started, for [`EtcdServer::restart`].
+    binary: PathBuf,
+    args: Vec<OsString>,
     client_port: u16,
     /// Where `/health` answers over plain HTTP (the client port may be TLS).
     health_port: u16,
@@ -183,8 +187,6 @@ impl EtcdServer {
         let client_url = format!("{client_scheme}://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let log_path = data.path().join("etcd.log");
-        let log = std::fs::File::create(&log_path).map_err(EtcdError::TempDir)?;
-        let log_err = log.try_clone().map_err(EtcdError::TempDir)?;
         let mut command = Command::new(binary);
         let (health_port, tls_files) = if tls {
             let dir = data.path().join("tls");
@@ -205,7 +207,7 @@ impl EtcdServer {
         } else {
             (client_port, None)
         };
-        let child = command
+        command
             .arg("--name=yunshu-test")
             .arg(format!("--data-dir={}", data.path().join("data").display()))
             .arg(format!("--listen-client-urls={client_url}"))
@@ -218,18 +220,13 @@ impl EtcdServer {
             .arg("--election-timeout=100")
             .arg("--log-level=warn")
             // Tests write small values; a small backend keeps the temp dir small.
-            .arg("--quota-backend-bytes=268435456")
-            .env("ETCD_UNSUPPORTED_ARCH", std::env::consts::ARCH)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|source| EtcdError::Spawn {
-                binary: binary.clone(),
-                source,
-            })?;
+            .arg("--quota-backend-bytes=268435456");
+        let args: Vec<OsString> = command.get_args().map(OsStr::to_owned).collect();
+        let child = spawn(binary, &args, &log_path)?;
         let mut server = Self {
             child,
+            binary: binary.clone(),
+            args,
             client_port,
             health_port,
             tls: tls_files,
@@ -275,6 +272,14 @@ impl EtcdServer {
     /// `127.0.0.1:port`, as `--store etcd://…` wants it.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// Starts the killed server again, with its data, ports and certificates
+    /// (tests of a client that opened the store while etcd was down).
+    pub fn restart(&mut self) -> Result<(), EtcdError> {
+        self.kill();
+        self.child = spawn(&self.binary, &self.args, &self.log_path)?;
+        self.wait_ready(Duration::from_secs(20))
     }
 
     /// Kills the server now (tests of an etcd outage).
@@ -347,6 +352,31 @@ fn write_certificates(dir: &std::path::Path) -> Result<EtcdTlsFiles, EtcdError> 
         stranger_cert: write("stranger.pem", stranger)?,
         stranger_key: write("stranger-key.pem", stranger_key)?,
     })
+}
+
+/// Spawns etcd with `args`, its output appended to `log_path`.
+fn spawn(
+    binary: &PathBuf,
+    args: &[OsString],
+    log_path: &std::path::Path,
+) -> Result<Child, EtcdError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(EtcdError::TempDir)?;
+    let log_err = log.try_clone().map_err(EtcdError::TempDir)?;
+    Command::new(binary)
+        .args(args)
+        .env("ETCD_UNSUPPORTED_ARCH", std::env::consts::ARCH)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|source| EtcdError::Spawn {
+            binary: binary.clone(),
+            source,
+        })
 }
 
 fn etcd_binary() -> Result<PathBuf, EtcdError> {

@@ -236,3 +236,32 @@ async fn the_serve_flags_open_a_secured_etcd() {
     store.put("k", b"v".to_vec()).await.expect("put");
     assert_eq!(store.get("k").await.expect("get").expect("kv").value, b"v");
 }
+
+/// An etcd user configured while etcd is down does not stop the start: the
+/// store opens, reports unavailable, and signs in once etcd answers.
+#[tokio::test]
+async fn a_user_given_while_etcd_is_down_signs_in_once_it_answers() {
+    let mut secured = secured::start().await;
+    secured.server.kill();
+    let store = EtcdStore::connect(secured.config())
+        .await
+        .expect("opens while etcd is down");
+    let down = store.health().await.expect_err("down");
+    assert!(down.is_retryable(), "{down:?}");
+    let mut server = secured.server;
+    let server = tokio::task::spawn_blocking(move || server.restart().map(|()| server))
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    while let Err(e) = store.health().await {
+        assert!(e.is_retryable(), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store
+        .put("k", b"v".to_vec())
+        .await
+        .expect("put as the user");
+    drop(server);
+}
