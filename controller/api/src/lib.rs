@@ -62,6 +62,8 @@ mod offboarding_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
+mod seed_clock_tests;
+#[cfg(test)]
 mod separation_tests;
 #[cfg(test)]
 mod test_app;

@@ -25,6 +25,11 @@ pub fn default_policy() -> PolicyName {
 /// The policy step an order of `kind` starts when it enters `state`, if any.
 ///
 /// Review steps (Yongjia 002 art. 9, 12, 13) start on submission and acceptance;
+/// a change or exit review (002 art. 12, 13: "在 5 个工作日内完成变更/终止审核")
+/// runs on from submission through acceptance and expert review until the
+/// decision — entering those states returns the same step, whose clock
+/// [`continues`]; the onboarding order's own exit (live → exit requested) is
+/// reviewed like an exit order;
 /// the provider's step starts on approval (000 art. 13, 002 art. 10, 004 art. 13
 /// and 14); the test period on delivery confirmation (000 art. 14); data retention
 /// when the system has exited (002 art. 13).
@@ -36,6 +41,9 @@ pub fn step_entered(kind: OrderKind, state: OrderState) -> Option<Step> {
         (Change, Submitted) => Some(Step::ChangeReview),
         (Exit, Submitted) => Some(Step::ExitReview),
         (Onboarding | GoLive, Accepted) => Some(Step::ReviewOpinion),
+        (Change, Accepted | ExpertReview) => Some(Step::ChangeReview),
+        (Exit, Accepted | ExpertReview) => Some(Step::ExitReview),
+        (Onboarding, ExitRequested) => Some(Step::ExitReview),
         (Onboarding, Approved) => Some(Step::ProvisionAfterApproval),
         (GoLive, Approved) => Some(Step::GoLiveConfiguration),
         (Change, Approved) => Some(Step::ChangeExecute),
@@ -44,6 +52,16 @@ pub fn step_entered(kind: OrderKind, state: OrderState) -> Option<Step> {
         (Onboarding | Exit, Exited) => Some(Step::DataRetention),
         _ => None,
     }
+}
+
+/// Whether entering `to` keeps the clock of `current` running instead of
+/// starting a new one: a change or exit review moving on within the review
+/// (submitted → accepted → expert review) is still the one review the policy
+/// times from submission (002 art. 12, 13).
+pub fn continues(kind: OrderKind, current: Option<&StepClock>, to: OrderState) -> bool {
+    matches!(kind, OrderKind::Change | OrderKind::Exit)
+        && matches!(to, OrderState::Accepted | OrderState::ExpertReview)
+        && current.is_some_and(|c| Some(c.step) == step_entered(kind, to))
 }
 
 /// A step of one order and its deadline clock.

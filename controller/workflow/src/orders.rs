@@ -438,20 +438,24 @@ pub async fn order_transition(
         .order
         .transition(to, caller.actor.clone(), at, reason)?;
     let track = &mut loaded.track;
-    if let Some(mut done) = track.current.take() {
-        done.finished_at = Some(at);
-        track.past.push(done);
-    }
     let rules = rules::load(store).await?;
     let policy = rules
         .policy(&track.policy)
         .ok_or_else(|| WorkflowError::PolicyUnknown {
             name: track.policy.to_string(),
         })?;
-    track.current = deadline::step_entered(kind, to)
-        .map(|step| deadline::step_start(policy, &rules.calendar, step, at))
-        // a step the policy does not limit has no clock to show
-        .filter(|c| c.deadline.is_some() || c.unknown.is_some());
+    // A change or exit review keeps its clock from submission to the decision
+    // (002 art. 12, 13); every other move closes the step and starts the next.
+    if !deadline::continues(kind, track.current.as_ref(), to) {
+        if let Some(mut done) = track.current.take() {
+            done.finished_at = Some(at);
+            track.past.push(done);
+        }
+        track.current = deadline::step_entered(kind, to)
+            .map(|step| deadline::step_start(policy, &rules.calendar, step, at))
+            // a step the policy does not limit has no clock to show
+            .filter(|c| c.deadline.is_some() || c.unknown.is_some());
+    }
     if to == OrderState::Delivered {
         // 交付确认: billing starts now (000 art. 14; SPEC §6)
         track.delivered_at = Some(at);
@@ -593,7 +597,8 @@ pub async fn save(
 
 /// The usage-period change a transition brings, as operations to commit with
 /// it: delivery of an onboarding order starts the system's period (002 art. 14;
-/// an existing period is kept), completion of an exit order closes it.
+/// an existing period is kept), completion of an exit order — or of the
+/// onboarding order's own exit path — closes it.
 async fn usage_term_change(
     store: &dyn Store,
     order: &WorkOrder,
@@ -602,7 +607,8 @@ async fn usage_term_change(
     at: DateTime<Utc>,
 ) -> Result<Txn, WorkflowError> {
     let starts = order.kind() == OrderKind::Onboarding && to == OrderState::Delivered;
-    let closes = order.kind() == OrderKind::Exit && to == OrderState::Exited;
+    let closes =
+        matches!(order.kind(), OrderKind::Exit | OrderKind::Onboarding) && to == OrderState::Exited;
     if !starts && !closes {
         return Ok(Txn::new());
     }
