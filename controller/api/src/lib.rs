@@ -64,6 +64,8 @@ mod rules_tests;
 #[cfg(test)]
 mod seed_clock_tests;
 #[cfg(test)]
+mod seed_limits_tests;
+#[cfg(test)]
 mod separation_tests;
 #[cfg(test)]
 mod test_app;

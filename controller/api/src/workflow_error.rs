@@ -52,6 +52,8 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
             | OrderError::HistoryInconsistent { .. } => StatusCode::CONFLICT,
         },
         WorkflowError::Invalid(_) => StatusCode::BAD_REQUEST,
+        // bad input like any other invalid field: fix the lines and send again
+        WorkflowError::OutsideCatalog { .. } => StatusCode::BAD_REQUEST,
         WorkflowError::Store { .. } => {
             return match e {
                 WorkflowError::Store { source, .. } => ApiError::from(source),
@@ -85,6 +87,9 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
                 .map(|(en, zh)| serde_json::json!({"message": en, "message_zh": zh}))
                 .collect::<Vec<_>>()
         }),
+        WorkflowError::OutsideCatalog { catalog, issues } => {
+            serde_json::json!({"catalog": catalog, "issues": issues})
+        }
         _ => serde_json::Value::Null,
     };
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)

@@ -82,7 +82,9 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<(Catalog, Origin), Workf
 
 /// Imports (or replaces) an operator catalog. Every problem of the upload is
 /// reported at once (`CATALOG_IMPORT_INVALID`, one issue per bad row) and then
-/// nothing is written; a shipped catalog's id is `CATALOG_BUILTIN_READONLY`.
+/// nothing is written — a row priced above Beijing's published maximum
+/// (003 §3.1.3) is one (`CATALOG_ROW_PRICE_ABOVE_MAXIMUM`); a shipped
+/// catalog's id is `CATALOG_BUILTIN_READONLY`.
 pub async fn import(
     store: &dyn Store,
     caller: &Principal,
@@ -94,6 +96,14 @@ pub async fn import(
         return Err(WorkflowError::Forbidden);
     }
     let catalog = Catalog::parse(format, text).map_err(WorkflowError::invalid)?;
+    // No item above the published maximum unit prices of Beijing's base
+    // catalog (003 §3.1.3 各服务项最高限制单价; a price above it is invalid).
+    let over = catalog.above_maximum(&Catalog::beijing_2023());
+    if !over.is_empty() {
+        return Err(WorkflowError::invalid(
+            yunshu_domain::catalog_data::CatalogImportError { issues: over },
+        ));
+    }
     if built_in().iter().any(|c| c.id() == catalog.id()) {
         return Err(WorkflowError::CatalogBuiltInReadOnly {
             id: catalog.id().to_string(),

@@ -90,6 +90,17 @@ pub enum WorkflowError {
         problems.iter().map(|(en, _)| en.as_str()).collect::<Vec<_>>().join("; ")
     )]
     OrderItemsUnresolved { problems: Vec<(String, String)> },
+    /// VM lines outside the order's service catalog: shape limits or
+    /// architecture (003 §3.2.1.1; 000 附件1 ZW010201/ZW010203). The code is
+    /// the first problem's; every problem is listed.
+    #[error(
+        "the order does not fit service catalog {catalog}: {}",
+        issues.iter().map(|i| format!("line {} ({}): {}", i.line, i.server_name, i.message)).collect::<Vec<_>>().join("; ")
+    )]
+    OutsideCatalog {
+        catalog: String,
+        issues: Vec<super::order_catalog::LineIssue>,
+    },
     /// Too many concurrent writers; nothing was written.
     #[error("too many concurrent changes; try again")]
     Busy,
@@ -145,6 +156,10 @@ impl ErrorCode for WorkflowError {
             WorkflowError::ExpansionWindowExceeded { .. } => "EXPANSION_WINDOW_EXCEEDED",
             WorkflowError::ProviderLacksKinds { .. } => "PROVIDER_KINDS_UNSUPPORTED",
             WorkflowError::OrderItemsUnresolved { .. } => "ORDER_ITEMS_UNRESOLVED",
+            WorkflowError::OutsideCatalog { issues, .. } => issues
+                .first()
+                .map(|i| i.code)
+                .unwrap_or("SHAPE_VCPU_NOT_ALLOWED"),
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
@@ -210,6 +225,14 @@ impl ErrorCode for WorkflowError {
                 problems
                     .iter()
                     .map(|(_, zh)| zh.as_str())
+                    .collect::<Vec<_>>()
+                    .join("；")
+            ),
+            WorkflowError::OutsideCatalog { catalog, issues } => format!(
+                "工单不符合服务目录 {catalog}：{}。请修改后重新保存。",
+                issues
+                    .iter()
+                    .map(|i| format!("第 {} 行（{}）：{}", i.line, i.server_name, i.message_zh))
                     .collect::<Vec<_>>()
                     .join("；")
             ),

@@ -32,6 +32,7 @@ pub mod desired;
 mod error;
 pub mod expansion;
 pub mod offers;
+pub mod order_catalog;
 pub mod orders;
 pub mod resources;
 pub mod rules;

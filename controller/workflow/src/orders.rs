@@ -217,6 +217,8 @@ pub async fn order_create(
             name: policy.to_string(),
         });
     }
+    // The catalog's limits on the server, for every client (issue 17).
+    super::order_catalog::check(&policy, &draft.request)?;
     // Ids are random: a collision is astronomically rare, but retry rather than
     // overwrite.
     for _ in 0..4 {
@@ -354,6 +356,7 @@ pub async fn order_edit(
         return Err(WorkflowError::Forbidden);
     }
     request.validate().map_err(WorkflowError::invalid)?;
+    super::order_catalog::check(&loaded.track.policy, &request)?;
     *loaded.order.request_edit()? = request;
     save(store, caller, &mut loaded, "order.edit", None, now).await?;
     Ok(loaded)
@@ -423,6 +426,9 @@ pub async fn order_transition(
         if !caller.can(p, Some(&tenant)) {
             return Err(WorkflowError::Forbidden);
         }
+    }
+    if to == OrderState::Submitted {
+        super::order_catalog::check(&loaded.track.policy, loaded.order.request())?;
     }
     if matches!(to, OrderState::Submitted | OrderState::Approved) {
         check_before(store, &loaded.order, to == OrderState::Approved, now).await?;

@@ -15,8 +15,8 @@
 //! How many VMs: the issue asks for 20, but the product never puts more than
 //! 4 vCPU per physical core on a host (the driver refuses with
 //! `HOST_VCPU_EXHAUSTED`), and the order form's smallest server is 1 vCPU /
-//! 1 GiB (`vcpu` and `memory_gib` are only non-zero; no catalog shape limits
-//! are applied to orders). So `min(20, cores × 4)` one-vCPU 1 GiB VMs — 8 on a
+//! 1 GiB (the Beijing catalog's smallest, 003 §3.2.1.1, which the server
+//! applies to orders). So `min(20, cores × 4)` one-vCPU 1 GiB VMs — 8 on a
 //! 2-core machine —, fewer only if the host's memory less the driver's
 //! reserve cannot hold that many GiB. Every server line is one VM: a line is
 //! an anti-affinity group and this driver has one host. Two lines per system,

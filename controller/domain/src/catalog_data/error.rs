@@ -202,6 +202,17 @@ pub enum ImportProblem {
         value: String,
         reason: ResourceReason,
     },
+    /// Priced above the published maximum unit price of the ceiling catalog's
+    /// item `maximum_code` (seed 003 §3.1.3 各服务项最高限制单价), compared per
+    /// unit of the measure and per month.
+    #[error(
+        "price {price} yuan is above the published maximum {maximum} yuan of item {maximum_code} (003 §3.1.3; compared per unit and month)"
+    )]
+    RowPriceAboveMaximum {
+        price: crate::catalog::Fen,
+        maximum: crate::catalog::Fen,
+        maximum_code: String,
+    },
 }
 
 impl ImportProblem {
@@ -230,6 +241,7 @@ impl ImportProblem {
             ImportProblem::RowWeightInvalid { .. } => "CATALOG_ROW_WEIGHT_INVALID",
             ImportProblem::RowShapeInvalid { .. } => "CATALOG_ROW_SHAPE_INVALID",
             ImportProblem::RowResourceInvalid { .. } => "CATALOG_ROW_RESOURCE_INVALID",
+            ImportProblem::RowPriceAboveMaximum { .. } => "CATALOG_ROW_PRICE_ABOVE_MAXIMUM",
         }
     }
 
@@ -287,6 +299,13 @@ impl ImportProblem {
             ImportProblem::RowResourceInvalid { value, reason } => {
                 format!("{}{}", subject_zh("资源映射", value), reason.zh())
             }
+            ImportProblem::RowPriceAboveMaximum {
+                price,
+                maximum,
+                maximum_code,
+            } => format!(
+                "单价 {price} 元高于公布的最高限制单价 {maximum} 元（服务项 {maximum_code}，003 §3.1.3；按单位、按月比较）"
+            ),
         }
     }
 }

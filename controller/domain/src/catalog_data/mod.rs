@@ -623,6 +623,132 @@ impl Catalog {
             .find_map(|e| e.shape)
     }
 
+    /// What this catalog refuses in one VM of `arch` with `vcpu` and
+    /// `memory_gib`, every problem at once (seed 003 §3.2.1.1 性能范围 1–16 核 /
+    /// 1–64 GB for Beijing; seed 000 附件1 ZW010201/ZW010203 steps of 2 for
+    /// Datong):
+    /// - `CATALOG_ARCH_MISMATCH` when the catalog has vCPU items but none whose
+    ///   architecture tag admits `arch` (an x86_64 server under a catalog whose
+    ///   compute is only 信创, 000 附件1 备注);
+    /// - `SHAPE_VCPU_NOT_ALLOWED` and `SHAPE_MEMORY_NOT_ALLOWED`, each checked on
+    ///   its own, against [`Catalog::vm_shape`] for `arch`.
+    ///
+    /// A catalog without vCPU items or shape limits says nothing: empty.
+    pub fn check_vm(
+        &self,
+        arch: Architecture,
+        vcpu: u32,
+        memory_gib: u32,
+    ) -> Vec<crate::catalog::CatalogError> {
+        use crate::catalog::CatalogError;
+        let vcpu_items: Vec<&CatalogEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.resource.measure == Measure::Vcpu)
+            .collect();
+        let admitted = vcpu_items
+            .iter()
+            .any(|e| e.arch.is_none_or(|tag| tag.admits(arch)));
+        if !admitted {
+            return vcpu_items
+                .iter()
+                .find_map(|e| {
+                    e.arch.map(|tag| CatalogError::ArchMismatch {
+                        code: e.code.to_string(),
+                        tag,
+                        arch,
+                    })
+                })
+                .into_iter()
+                .collect();
+        }
+        let Some(limits) = self.vm_shape(arch) else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        let r = limits.vcpu;
+        if !r.admits(vcpu) {
+            problems.push(CatalogError::ShapeVcpu {
+                value: vcpu,
+                min: r.min(),
+                max: r.max(),
+                step: r.step(),
+            });
+        }
+        let r = limits.memory_gib;
+        if !r.admits(memory_gib) {
+            problems.push(CatalogError::ShapeMemory {
+                value: memory_gib,
+                min: r.min(),
+                max: r.max(),
+                step: r.step(),
+            });
+        }
+        problems
+    }
+
+    /// Rows of this catalog priced above `ceiling`'s published maximum unit
+    /// prices (seed 003 §3.1.3 各服务项最高限制单价; 注: a response above it is
+    /// invalid), one `CATALOG_ROW_PRICE_ABOVE_MAXIMUM` issue per row. Only when
+    /// `ceiling`'s basis is [`PriceBasis::Maximum`]. A row is compared with the
+    /// ceiling's row of the same code, or else with the one ceiling row of the
+    /// same measure and class; per unit of the measure and per month (a yearly
+    /// price is twelve months). One-off prices and rows without a counterpart
+    /// are not compared.
+    pub fn above_maximum(&self, ceiling: &Catalog) -> Vec<ImportIssue> {
+        if ceiling.price_basis != PriceBasis::Maximum {
+            return Vec::new();
+        }
+        let months = |b: BillingMode| match b {
+            BillingMode::Monthly => Some(1u128),
+            BillingMode::Yearly => Some(12),
+            BillingMode::OneOff => None,
+        };
+        let mut issues = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let Some(price) = e.price else { continue };
+            let counterpart = ceiling.get(e.code.as_str()).or_else(|| {
+                let same: Vec<&CatalogEntry> = ceiling
+                    .entries
+                    .iter()
+                    .filter(|c| {
+                        c.resource.measure == e.resource.measure
+                            && c.resource.class == e.resource.class
+                            && (c.resource.measure != Measure::Count || c.resource.class.is_some())
+                    })
+                    .collect();
+                match same.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                }
+            });
+            let Some(max) = counterpart else { continue };
+            let (Some(max_price), Some(m_e), Some(m_c)) =
+                (max.price, months(e.billing), months(max.billing))
+            else {
+                continue;
+            };
+            // price / (quantity × months) > max / (max quantity × max months),
+            // cross-multiplied in u128 so nothing rounds or overflows.
+            let lhs = u128::from(price.0) * u128::from(max.resource.quantity) * m_c;
+            let rhs = u128::from(max_price.0) * u128::from(e.resource.quantity) * m_e;
+            if lhs > rhs {
+                issues.push(ImportIssue {
+                    row: Some(i + 1),
+                    line: None,
+                    item_code: Some(e.code.to_string()),
+                    field: Some("price".to_string()),
+                    problem: ImportProblem::RowPriceAboveMaximum {
+                        price,
+                        maximum: max_price,
+                        maximum_code: format!("{} ({})", max.code, ceiling.id),
+                    },
+                });
+            }
+        }
+        issues
+    }
+
     /// The priced entries as [`CatalogItem`]s.
     pub fn items(&self) -> Vec<CatalogItem> {
         self.entries

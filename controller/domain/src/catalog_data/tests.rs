@@ -534,3 +534,55 @@ fn readme_example_parses() {
     assert_eq!(c.len(), 2);
     assert_eq!(entry(&c, "A002").resource().quantity, 100);
 }
+
+/// 003 §3.2.1.1 (Beijing 1–16 核, 1–64 GB) and 000 附件1 ZW010201/ZW010203
+/// (Datong steps of 2): every problem of a VM at once; a catalog whose
+/// compute is all 信创 refuses x86_64 (000 附件1 备注).
+#[test]
+fn check_vm_lists_every_problem() {
+    let codes = |c: &Catalog, a: Architecture, v: u32, m: u32| -> Vec<&'static str> {
+        c.check_vm(a, v, m).iter().map(|e| e.code()).collect()
+    };
+    let (b, d) = (beijing(), datong());
+    assert!(codes(&b, Architecture::X86_64, 16, 64).is_empty());
+    assert_eq!(
+        codes(&b, Architecture::Arm64, 17, 65),
+        ["SHAPE_VCPU_NOT_ALLOWED", "SHAPE_MEMORY_NOT_ALLOWED"]
+    );
+    assert!(codes(&d, Architecture::C86, 64, 512).is_empty());
+    assert_eq!(
+        codes(&d, Architecture::X86_64, 3, 8),
+        ["SHAPE_VCPU_NOT_ALLOWED"]
+    );
+    let xc = Catalog::from_toml(
+        &d.write(CatalogFormat::Toml)
+            .replace("id = \"datong-2023\"", "id = \"xc-only\"")
+            .replace("arch = \"x86\"", "arch = \"xinchuang\""),
+    )
+    .expect("xc catalog");
+    assert_eq!(
+        codes(&xc, Architecture::X86_64, 4, 8),
+        ["CATALOG_ARCH_MISMATCH"]
+    );
+    assert!(codes(&xc, Architecture::Arm64, 4, 8).is_empty());
+}
+
+/// 003 §3.1.3 各服务项最高限制单价: the shipped catalogs are at or under it.
+#[test]
+fn above_maximum_compares_per_unit_and_month() {
+    let b = beijing();
+    assert!(b.above_maximum(&b).is_empty());
+    assert!(datong().above_maximum(&b).is_empty(), "unpriced");
+    // Not a maximum basis: nothing to compare with.
+    assert!(b.above_maximum(&datong()).is_empty());
+    let dearer = Catalog::from_toml(
+        &b.write(CatalogFormat::Toml)
+            .replace("id = \"beijing-2023\"", "id = \"dearer\"")
+            .replace("price = \"14.02\"", "price = \"14.03\""),
+    )
+    .expect("dearer");
+    let issues = dearer.above_maximum(&b);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].item_code.as_deref(), Some("1001"));
+    assert_eq!(issues[0].code(), "CATALOG_ROW_PRICE_ABOVE_MAXIMUM");
+}
