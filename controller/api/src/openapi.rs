@@ -97,6 +97,7 @@ impl Modify for SecuritySchemes {
         crate::orders::order_transition,
         crate::orders::order_line_approve,
         crate::orders::order_emergency,
+        crate::orders::order_test_period_extend,
         crate::usage_terms::usage_term_get,
         crate::usage_terms::usage_extension_request,
         crate::usage_terms::usage_extend,

@@ -247,6 +247,11 @@ pub struct OrderView {
     /// `StepClock` records of the steps already left.
     #[schema(value_type = Vec<Object>)]
     pub past_steps: Vec<StepClock>,
+    /// Approved extensions of the current step's deadline (the test period,
+    /// 002 art. 10), oldest first: `{by, at, reason, previous_due, until}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>, required = false)]
+    pub deadline_extensions: Vec<yunshu_workflow::deadline::StepExtension>,
 }
 
 impl OrderView {
@@ -275,6 +280,7 @@ impl OrderView {
             emergency: l.track.emergency.clone(),
             unschedulable: None,
             past_steps: l.track.past.clone(),
+            deadline_extensions: current.map(|c| c.extensions.clone()).unwrap_or_default(),
         }
     }
 }
@@ -526,7 +532,7 @@ pub struct EmergencyRequest {
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
         (status = 404, description = "ORDER_NOT_FOUND", body = crate::error::ErrorBody),
-        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED, or a concurrent change", body = crate::error::ErrorBody),
+        (status = 409, description = "ORDER_EMERGENCY_NOT_ALLOWED (not a change in review, or filed already), ORDER_EMERGENCY_NOT_IN_POLICY (the order's policy has no emergency changes), or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_emergency(
@@ -540,5 +546,57 @@ pub(crate) async fn order_emergency(
     let loaded = orders::order_emergency(&*state.store, &caller, &id, req.reason, now)
         .await
         .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestPeriodExtensionRequest {
+    /// The new last day of the test period (China Standard Time), later than
+    /// the current one and within the policy's `extension_max`.
+    pub until: chrono::NaiveDate,
+    /// Why the extension is needed (确有必要), kept with the approval.
+    #[schema(value_type = String)]
+    pub reason: Text,
+}
+
+/// `POST /api/v1/orders/{id}/test-period/extensions` `{until, reason}`: the
+/// management unit approves a longer test period (002 art. 10: "经政务云平台
+/// 主管部门同意，确有必要的可以延长测试时间"); who, when, why and until when are
+/// kept on the step and audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/test-period/extensions",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = TestPeriodExtensionRequest,
+    responses(
+        (status = 200, description = "Extended; `deadline` shows the new due date, `deadline_extensions` the approvals", body = OrderView),
+        (status = 400, description = "Malformed body (a date and a reason are required), or CALENDAR_YEAR_UNKNOWN (the bound runs into a year the calendar lacks)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve (the management unit's approver)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "TEST_PERIOD_NOT_RUNNING, TEST_PERIOD_NOT_EXTENDABLE (the policy allows no extension), TEST_PERIOD_EXTENSION_REFUSED (not later than the current due date, or beyond the policy's bound), or a concurrent change", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn order_test_period_extend(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<TestPeriodExtensionRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = yunshu_workflow::test_period::extend(
+        &*state.store,
+        &caller,
+        &id,
+        req.until,
+        req.reason,
+        now,
+    )
+    .await
+    .map_err(workflow_error)?;
     Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
 }

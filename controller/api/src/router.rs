@@ -127,6 +127,10 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         .route("/orders/{id}/transitions", post(orders::order_transition))
         .route("/orders/{id}/emergency", post(orders::order_emergency))
         .route(
+            "/orders/{id}/test-period/extensions",
+            post(orders::order_test_period_extend),
+        )
+        .route(
             "/orders/{id}/lines/{index}/approve",
             post(orders::order_line_approve),
         )

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use yunshu_workflow::timers::{self, TickReport};
 
-use crate::test_app::{App, Auth, cst, line};
+use crate::test_app::{App, Auth, code, cst, line};
 
 async fn new_system(app: &App, auth: &Auth, name: &str) -> String {
     let r = app.system_create(auth, name).await;
@@ -139,4 +139,262 @@ async fn seed_002_art_13_exit_review_is_timed_from_submission_to_approval() {
     assert_eq!(approved["deadline"]["step"], "exit_reclaim");
     assert_eq!(approved["past_steps"][0]["step"], "exit_review");
     assert_eq!(tick(&app).await.overdue_cleared, 1);
+}
+
+/// An onboarding order of `policy` moved to approved (the review on the day).
+async fn approved_onboarding(app: &App, sys: &str, policy: &str) -> String {
+    let (wang, sun, zhou) = (
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let id = new_order(app, &wang, sys, "onboarding", policy).await;
+    app.step(&wang, &id, "submitted").await;
+    app.step(&sun, &id, "accepted").await;
+    app.step(&zhou, &id, "approved").await;
+    id
+}
+
+fn extension(until: &str, reason: &str) -> Value {
+    json!({"until": until, "reason": reason})
+}
+
+/// Seed 002 art. 10: "在 3 个工作日内提供测试环境，测试时间一般不超过 15 天；经政务
+/// 云平台主管部门同意，确有必要的可以延长测试时间". Under Yongjia the 15 natural days
+/// run from the test environment (`test_env_ready`), on through delivery
+/// confirmation; only the management unit's approver extends them, with a
+/// reason and a date within the policy's `extension_max` (15 more days past
+/// the original end), each approval kept on the order and audited; a refused
+/// extension writes nothing; the extended period is then timed to its new end.
+#[tokio::test]
+async fn seed_002_art_10_test_period_runs_from_the_test_environment_and_extends_with_approval() {
+    let app = App::with_users_at(cst(2025, 11, 3, 9)).await;
+    let (wang, sun, zhou) = (
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let sys = new_system(&app, &wang, "测试期计时系统").await;
+    let id = approved_onboarding(&app, &sys, "yongjia").await;
+    let path = format!("/api/v1/orders/{id}/test-period/extensions");
+    // Not in its test period yet.
+    let r = app
+        .call(
+            "POST",
+            &path,
+            Some(extension("2025-12-01", "未到测试期")),
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("TEST_PERIOD_NOT_RUNNING"))
+    );
+
+    // Tue 4 Nov 2025: the test environment is provided; 15 days: 19 Nov.
+    app.clock.set(cst(2025, 11, 4, 9));
+    let ready = app.step(&zhou, &id, "test_env_ready").await;
+    assert_eq!(ready["deadline"]["step"], "test_period", "{ready}");
+    assert_eq!(ready["deadline"]["due_date"], "2025-11-19");
+    assert_eq!(ready["deadline"]["source"], "002 art. 10");
+    let started = ready["deadline"]["started_at"].clone();
+    app.clock.set(cst(2025, 11, 6, 9));
+    let delivered = app.step(&wang, &id, "delivered").await;
+    assert_eq!(delivered["deadline"]["step"], "test_period");
+    assert_eq!(
+        delivered["deadline"]["started_at"], started,
+        "not restarted"
+    );
+    assert_eq!(delivered["deadline"]["due_date"], "2025-11-19");
+
+    // Refusals change nothing: not the tenant, not the reviewer; a date not
+    // later than the current end or beyond 15 more days; no reason.
+    let audits = app.audit_count().await;
+    for (who, body, want) in [
+        (
+            &wang,
+            extension("2025-12-01", "自行延长"),
+            (StatusCode::FORBIDDEN, Some("FORBIDDEN")),
+        ),
+        (
+            &sun,
+            extension("2025-12-01", "审核人员延长"),
+            (StatusCode::FORBIDDEN, Some("FORBIDDEN")),
+        ),
+        (
+            &zhou,
+            extension("2025-11-19", "不延长"),
+            (StatusCode::CONFLICT, Some("TEST_PERIOD_EXTENSION_REFUSED")),
+        ),
+        (
+            &zhou,
+            extension("2025-12-05", "超出上限"),
+            (StatusCode::CONFLICT, Some("TEST_PERIOD_EXTENSION_REFUSED")),
+        ),
+    ] {
+        let r = app.call("POST", &path, Some(body.clone()), who).await;
+        assert_eq!(code(&r), want, "{body}: {}", r.body);
+    }
+    let r = app
+        .call("POST", &path, Some(json!({"until": "2025-12-01"})), &zhou)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(app.audit_count().await, audits, "refusals write nothing");
+    let r = app.order_get(&wang, &id).await;
+    assert_eq!(r.body["deadline"]["due_date"], "2025-11-19");
+    assert!(r.body.get("deadline_extensions").is_none(), "{}", r.body);
+
+    // The approver extends to 1 Dec, then once more to the bound, 4 Dec
+    // (19 Nov + 15 days): who, when, why and until when are kept.
+    app.clock.set(cst(2025, 11, 18, 10));
+    let r = app
+        .call(
+            "POST",
+            &path,
+            Some(extension("2025-12-01", "等保三级测评报告尚未出具")),
+            &zhou,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["deadline"]["due_date"], "2025-12-01");
+    assert_eq!(r.body["deadline"]["started_at"], started);
+    let approval = &r.body["deadline_extensions"][0];
+    assert_eq!(approval["by"], "user:zhou");
+    assert_eq!(approval["at"], json!(cst(2025, 11, 18, 10)));
+    assert_eq!(approval["reason"], "等保三级测评报告尚未出具");
+    assert_eq!(approval["previous_due"], "2025-11-19");
+    assert_eq!(approval["until"], "2025-12-01");
+    assert_eq!(app.audit_count().await, audits + 1, "audited");
+    let r = app
+        .call(
+            "POST",
+            &path,
+            Some(extension("2025-12-05", "再延长")),
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("TEST_PERIOD_EXTENSION_REFUSED")),
+        "bounded from the original end, not the extended one"
+    );
+    let r = app
+        .call(
+            "POST",
+            &path,
+            Some(extension("2025-12-04", "再延长至上限")),
+            &zhou,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["deadline_extensions"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // Timed to the new end: not overdue on 20 Nov, overdue on 5 Dec.
+    app.clock.set(cst(2025, 11, 20, 9));
+    assert_eq!(tick(&app).await.overdue_raised, 0);
+    app.clock.set(cst(2025, 12, 5, 9));
+    let r = app.order_get(&wang, &id).await;
+    assert_eq!(r.body["deadline"]["overdue"], true, "{}", r.body);
+    assert_eq!(tick(&app).await.overdue_raised, 1);
+    // Going live ends the test period; the approvals stay with the step.
+    let live = app.step(&wang, &id, "live").await;
+    let past = live["past_steps"].as_array().expect("past");
+    let test = past
+        .iter()
+        .find(|s| s["step"] == "test_period")
+        .expect("test period recorded");
+    assert_eq!(test["extensions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(tick(&app).await.overdue_cleared, 1);
+}
+
+/// Seed 000 (大同) art. 14: "确认之日起 30 个工作日内完成迁移和测试" — under
+/// Datong the test period runs from delivery confirmation (not from the test
+/// environment), and the policy provides no extension.
+#[tokio::test]
+async fn seed_000_art_14_datong_test_period_runs_from_delivery_confirmation() {
+    let app = App::with_users_at(cst(2025, 10, 30, 9)).await;
+    let (wang, zhou) = (app.login("wang").await, app.login("zhou").await);
+    let sys = new_system(&app, &wang, "大同测试期系统").await;
+    let id = approved_onboarding(&app, &sys, "datong").await;
+    let ready = app.step(&zhou, &id, "test_env_ready").await;
+    assert!(ready["deadline"].is_null(), "{ready}");
+    // Mon 3 Nov 2025 + 30 working days: 15 December.
+    app.clock.set(cst(2025, 11, 3, 9));
+    let delivered = app.step(&wang, &id, "delivered").await;
+    assert_eq!(delivered["deadline"]["step"], "test_period");
+    assert_eq!(delivered["deadline"]["due_date"], "2025-12-15");
+    assert_eq!(delivered["deadline"]["source"], "000 art. 14");
+    let audits = app.audit_count().await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{id}/test-period/extensions"),
+            Some(extension("2025-12-20", "延长")),
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("TEST_PERIOD_NOT_EXTENDABLE"))
+    );
+    assert_eq!(app.audit_count().await, audits);
+}
+
+/// Seed 002 art. 12: "因应急需要等特殊情况的，可在向政务云平台主管部门报备后先行变更、
+/// 后补办相关手续" is Yongjia's rule: an emergency change is accepted only under a
+/// policy whose data allows it (`[emergency_change]`); under Beijing or Datong
+/// the filing is refused with 409 ORDER_EMERGENCY_NOT_IN_POLICY and nothing is
+/// written.
+#[tokio::test]
+async fn seed_002_art_12_emergency_change_only_under_a_policy_that_allows_it() {
+    let app = App::with_users_at(cst(2025, 11, 3, 9)).await;
+    let wang = app.login("wang").await;
+    let sys = new_system(&app, &wang, "应急变更规则系统").await;
+    let body = json!({"reason": "汛期应急，访问量激增"});
+    for policy in ["beijing", "datong"] {
+        let change = new_order(&app, &wang, &sys, "change", policy).await;
+        app.step(&wang, &change, "submitted").await;
+        let audits = app.audit_count().await;
+        let r = app
+            .call(
+                "POST",
+                &format!("/api/v1/orders/{change}/emergency"),
+                Some(body.clone()),
+                &wang,
+            )
+            .await;
+        assert_eq!(
+            code(&r),
+            (StatusCode::CONFLICT, Some("ORDER_EMERGENCY_NOT_IN_POLICY")),
+            "{policy}: {}",
+            r.body
+        );
+        assert!(r.body["message_zh"].is_string(), "{}", r.body);
+        assert_eq!(app.audit_count().await, audits, "{policy}: nothing written");
+        let r = app.order_get(&wang, &change).await;
+        assert!(r.body["emergency"].is_null(), "{}", r.body);
+        let r = app
+            .call(
+                "GET",
+                &format!("/api/v1/alarms/emergency-{change}"),
+                None,
+                &app.login("sun").await,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "no report raised");
+    }
+    let change = new_order(&app, &wang, &sys, "change", "yongjia").await;
+    app.step(&wang, &change, "submitted").await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/orders/{change}/emergency"),
+            Some(body),
+            &wang,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "yongjia allows it: {}", r.body);
 }

@@ -30,6 +30,10 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         | WorkflowError::UsageExtensionRefused { .. }
         | WorkflowError::CatalogBuiltInReadOnly { .. }
         | WorkflowError::EmergencyNotAllowed { .. }
+        | WorkflowError::EmergencyNotInPolicy { .. }
+        | WorkflowError::TestPeriodNotRunning { .. }
+        | WorkflowError::TestPeriodNotExtendable { .. }
+        | WorkflowError::TestPeriodExtensionRefused { .. }
         | WorkflowError::ProviderLacksKinds { .. }
         | WorkflowError::OrderItemsUnresolved { .. }
         | WorkflowError::ExpansionRefused { .. }

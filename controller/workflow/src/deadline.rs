@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_domain::ErrorCode;
-use yunshu_domain::calendar::{Calendar, Deadline, Policy, Preset, Step};
+use yunshu_domain::calendar::{Calendar, Deadline, Policy, Preset, Step, TestPeriodStart};
 use yunshu_domain::order::{OrderKind, OrderState};
 
 pub use super::rules::PolicyName;
@@ -54,14 +54,38 @@ pub fn step_entered(kind: OrderKind, state: OrderState) -> Option<Step> {
     }
 }
 
-/// Whether entering `to` keeps the clock of `current` running instead of
-/// starting a new one: a change or exit review moving on within the review
-/// (submitted → accepted → expert review) is still the one review the policy
-/// times from submission (002 art. 12, 13).
-pub fn continues(kind: OrderKind, current: Option<&StepClock>, to: OrderState) -> bool {
-    matches!(kind, OrderKind::Change | OrderKind::Exit)
-        && matches!(to, OrderState::Accepted | OrderState::ExpertReview)
-        && current.is_some_and(|c| Some(c.step) == step_entered(kind, to))
+/// [`step_entered`] under `policy`: where the policy's test period counts from
+/// the test environment (002 art. 10: "提供测试环境，测试时间一般不超过 15
+/// 天"), it starts at `test_env_ready` and runs on through delivery
+/// confirmation until the system goes live; otherwise (000 art. 14) it starts
+/// at delivery confirmation.
+pub fn step_entered_under(policy: &Policy, kind: OrderKind, state: OrderState) -> Option<Step> {
+    let from_env = policy.test_period_starts() == TestPeriodStart::TestEnvReady;
+    match (kind, state) {
+        (OrderKind::Onboarding, OrderState::TestEnvReady) if from_env => Some(Step::TestPeriod),
+        _ => step_entered(kind, state),
+    }
+}
+
+/// Whether entering `to`, whose step is `next`, keeps the clock of `current`
+/// running instead of starting a new one: a change or exit review moving on
+/// within the review (submitted → accepted → expert review) is still the one
+/// review the policy times from submission (002 art. 12, 13); a test period
+/// started at the test environment runs on through delivery confirmation.
+pub fn continues(
+    kind: OrderKind,
+    current: Option<&StepClock>,
+    to: OrderState,
+    next: Option<Step>,
+) -> bool {
+    let within = matches!(
+        (kind, to),
+        (
+            OrderKind::Change | OrderKind::Exit,
+            OrderState::Accepted | OrderState::ExpertReview
+        ) | (OrderKind::Onboarding, OrderState::Delivered)
+    );
+    within && next.is_some() && current.is_some_and(|c| Some(c.step) == next)
 }
 
 /// A step of one order and its deadline clock.
@@ -79,6 +103,22 @@ pub struct StepClock {
     pub unknown: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Approved extensions of this step's deadline, oldest first (the test
+    /// period, 002 art. 10: "经政务云平台主管部门同意…可以延长"); `deadline`
+    /// holds the due date the last one set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<StepExtension>,
+}
+
+/// One approved extension of a step's deadline: who approved it, when, why,
+/// and the due dates before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepExtension {
+    pub by: yunshu_domain::Actor,
+    pub at: DateTime<Utc>,
+    pub reason: yunshu_domain::Text,
+    pub previous_due: chrono::NaiveDate,
+    pub until: chrono::NaiveDate,
 }
 
 /// When `step`, started at `started_at`, is due under `policy` on `calendar`.
@@ -115,6 +155,7 @@ pub fn step_start(
         deadline,
         unknown,
         finished_at: None,
+        extensions: Vec::new(),
     }
 }
 

@@ -50,6 +50,28 @@ pub enum WorkflowError {
         "work order {id} cannot be filed as an emergency change: only a change order in review, once"
     )]
     EmergencyNotAllowed { id: String },
+    /// The order's policy does not allow emergency changes (no
+    /// `[emergency_change]` table; seed 002 art. 12 is Yongjia's).
+    #[error(
+        "work order {id} cannot be filed as an emergency change: its policy {policy:?} does not allow emergency changes"
+    )]
+    EmergencyNotInPolicy { id: String, policy: String },
+    /// The order is not in a running test period.
+    #[error("work order {id} is not in its test period")]
+    TestPeriodNotRunning { id: String },
+    /// The order's policy allows no extension of the test period.
+    #[error("the test period of work order {id} cannot be extended under policy {policy:?}")]
+    TestPeriodNotExtendable { id: String, policy: String },
+    /// The new due date is not later than the current one, or beyond the
+    /// policy's bound.
+    #[error(
+        "the test period of work order {id} can only be extended beyond {current_due} and until {latest} at the latest"
+    )]
+    TestPeriodExtensionRefused {
+        id: String,
+        current_due: chrono::NaiveDate,
+        latest: chrono::NaiveDate,
+    },
     /// Beyond 20 % of the approved vCPU or memory, longer than 90 days, or
     /// naming a server group the system does not have.
     #[error(
@@ -152,6 +174,10 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
+            WorkflowError::EmergencyNotInPolicy { .. } => "ORDER_EMERGENCY_NOT_IN_POLICY",
+            WorkflowError::TestPeriodNotRunning { .. } => "TEST_PERIOD_NOT_RUNNING",
+            WorkflowError::TestPeriodNotExtendable { .. } => "TEST_PERIOD_NOT_EXTENDABLE",
+            WorkflowError::TestPeriodExtensionRefused { .. } => "TEST_PERIOD_EXTENSION_REFUSED",
             WorkflowError::ExpansionRefused { .. } => "EXPANSION_REFUSED",
             WorkflowError::ExpansionWindowExceeded { .. } => "EXPANSION_WINDOW_EXCEEDED",
             WorkflowError::ProviderLacksKinds { .. } => "PROVIDER_KINDS_UNSUPPORTED",
@@ -199,6 +225,20 @@ impl ErrorCode for WorkflowError {
             WorkflowError::EmergencyNotAllowed { id } => format!(
                 "工单 {id} 不能报备为应急变更：仅审核中的变更工单可以报备，且只能报备一次。"
             ),
+            WorkflowError::EmergencyNotInPolicy { id, policy } => format!(
+                "工单 {id} 不能报备为应急变更：其时限规则“{policy}”不允许应急变更（先行变更、后补手续）。"
+            ),
+            WorkflowError::TestPeriodNotRunning { id } => {
+                format!("工单 {id} 不在测试期内。")
+            }
+            WorkflowError::TestPeriodNotExtendable { id, policy } => {
+                format!("工单 {id} 的时限规则“{policy}”不允许延长测试期。")
+            }
+            WorkflowError::TestPeriodExtensionRefused {
+                id,
+                current_due,
+                latest,
+            } => format!("工单 {id} 的测试期只能延长至 {current_due} 之后、最迟 {latest}。"),
             WorkflowError::ExpansionRefused { number, .. } => format!(
                 "信息系统 {number} 的临时扩展不予受理：免费扩展不超过已批准 vCPU 与内存的 20%，期限不超过 90 天，且只能扩展已有的服务器组。"
             ),

@@ -37,6 +37,7 @@ pub mod orders;
 pub mod resources;
 pub mod rules;
 pub mod systems;
+pub mod test_period;
 pub mod timers;
 pub mod usage;
 

@@ -451,13 +451,16 @@ pub async fn order_transition(
             name: track.policy.to_string(),
         })?;
     // A change or exit review keeps its clock from submission to the decision
-    // (002 art. 12, 13); every other move closes the step and starts the next.
-    if !deadline::continues(kind, track.current.as_ref(), to) {
+    // (002 art. 12, 13), a test period started at the test environment through
+    // delivery (002 art. 10); every other move closes the step and starts the
+    // next.
+    let next = deadline::step_entered_under(policy, kind, to);
+    if !deadline::continues(kind, track.current.as_ref(), to, next) {
         if let Some(mut done) = track.current.take() {
             done.finished_at = Some(at);
             track.past.push(done);
         }
-        track.current = deadline::step_entered(kind, to)
+        track.current = next
             .map(|step| deadline::step_start(policy, &rules.calendar, step, at))
             // a step the policy does not limit has no clock to show
             .filter(|c| c.deadline.is_some() || c.unknown.is_some());
@@ -529,7 +532,8 @@ pub async fn order_line_approve(
 /// management unit as an alarm in the same transaction.
 ///
 /// Errors: `ORDER_EMERGENCY_NOT_ALLOWED` for other kinds or states, or a second
-/// filing.
+/// filing; `ORDER_EMERGENCY_NOT_IN_POLICY` when the order's policy has no
+/// `[emergency_change]` (of the presets only Yongjia's seed provides for it).
 pub async fn order_emergency(
     store: &dyn Store,
     caller: &Principal,
@@ -549,6 +553,17 @@ pub async fn order_emergency(
     );
     if loaded.order.kind() != OrderKind::Change || !in_review || loaded.track.emergency.is_some() {
         return Err(WorkflowError::EmergencyNotAllowed { id: id.to_owned() });
+    }
+    // Only where the order's policy provides for it (002 art. 12, Yongjia).
+    let allowed = rules::load(store)
+        .await?
+        .policy(&loaded.track.policy)
+        .is_some_and(|p| p.emergency_change().is_some());
+    if !allowed {
+        return Err(WorkflowError::EmergencyNotInPolicy {
+            id: id.to_owned(),
+            policy: loaded.track.policy.to_string(),
+        });
     }
     // Carried out at once, like an approval: the same checks.
     check_before(store, &loaded.order, true, now).await?;

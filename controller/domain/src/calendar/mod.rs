@@ -41,7 +41,8 @@ mod workday;
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
 pub use policy::{
-    Deadline, ExpansionRule, Period, Policy, PolicyError, Preset, Step, StepRule, Unit,
+    Deadline, EmergencyRule, ExpansionRule, Period, Policy, PolicyError, Preset, Step, StepRule,
+    TestPeriodStart, Unit,
 };
 pub use workday::{Calendar, CalendarError, CalendarYear, DayKind, Holiday, MakeUpWorkday};
 

@@ -48,6 +48,13 @@ pub enum PolicyError {
         max_days_in_window: i64,
         window_days: i64,
     },
+    #[error("step {step}: {field} = {value:?} is not allowed here ({allowed})")]
+    StepOptionInvalid {
+        step: String,
+        field: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
 }
 
 impl ErrorCode for PolicyError {
@@ -61,6 +68,7 @@ impl ErrorCode for PolicyError {
             PolicyError::AmountInvalid { .. } => "POLICY_AMOUNT_INVALID",
             PolicyError::SourceMissing { .. } => "POLICY_SOURCE_MISSING",
             PolicyError::ExpansionRuleInvalid { .. } => "POLICY_EXPANSION_RULE_INVALID",
+            PolicyError::StepOptionInvalid { .. } => "POLICY_STEP_OPTION_INVALID",
         }
     }
 
@@ -88,6 +96,12 @@ impl ErrorCode for PolicyError {
             } => format!(
                 "临时扩展规则无效：须 1 ≤ 单次天数（{max_days_per_grant}）≤ 期间内累计天数（{max_days_in_window}）≤ 统计期间天数（{window_days}）≤ 3660"
             ),
+            PolicyError::StepOptionInvalid {
+                step,
+                field,
+                value,
+                allowed,
+            } => format!("环节“{step}”的 {field} = “{value}”不允许（{allowed}）"),
         }
     }
 }
@@ -353,6 +367,41 @@ pub struct StepRule {
     source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    /// Test period only: the event its clock starts from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starts: Option<TestPeriodStart>,
+    /// Test period only: how far, in the step's unit counted on from the
+    /// original due date, an approved extension may move it; `None`: the
+    /// policy allows no extension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension_max: Option<u32>,
+}
+
+/// The event a policy's test period (迁移测试期) counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestPeriodStart {
+    /// Delivery confirmation (交付确认, 000 art. 14): the default.
+    Delivered,
+    /// The provider providing the test environment (提供测试环境, 002 art. 10).
+    TestEnvReady,
+}
+
+/// A policy's permission to file emergency changes (应急变更: change first,
+/// paperwork after), with the rule it comes from. Absent: not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyRule {
+    /// Citation, e.g. `"002 art. 12"`.
+    pub source: String,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmergencyFile {
+    source: String,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 impl StepRule {
@@ -368,6 +417,38 @@ impl StepRule {
     /// Free text for people (e.g. "extendable with approval").
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
+    }
+
+    /// Test period: the event its clock starts from ([`TestPeriodStart::Delivered`]
+    /// unless the policy says otherwise).
+    pub fn starts(&self) -> TestPeriodStart {
+        self.starts.unwrap_or(TestPeriodStart::Delivered)
+    }
+
+    /// Test period: how many of the step's units an approved extension may add
+    /// to the original due date; `None` when the policy allows no extension.
+    pub fn extension_max(&self) -> Option<u32> {
+        self.extension_max
+    }
+
+    /// The latest due date an extension may set, counted `extension_max` units
+    /// on from `original_due` (the day itself not counted); `Ok(None)` when the
+    /// policy allows no extension.
+    ///
+    /// Errors: `CALENDAR_YEAR_UNKNOWN` for working days beyond the calendar.
+    pub fn extension_limit(
+        &self,
+        original_due: NaiveDate,
+        calendar: &Calendar,
+    ) -> Result<Option<NaiveDate>, CalendarError> {
+        let Some(max) = self.extension_max else {
+            return Ok(None);
+        };
+        let period = Period {
+            amount: max,
+            unit: self.period.unit,
+        };
+        period.last_day(original_due, false, calendar).map(Some)
     }
 }
 
@@ -407,6 +488,8 @@ pub struct Policy {
     steps: BTreeMap<Step, StepRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temporary_expansion: Option<ExpansionRule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency_change: Option<EmergencyRule>,
 }
 
 /// How long the free temporary expansion (免费临时扩容, 20 % over the approved
@@ -481,6 +564,8 @@ struct PolicyFile {
     steps: BTreeMap<String, StepFile>,
     #[serde(default)]
     temporary_expansion: Option<ExpansionFile>,
+    #[serde(default)]
+    emergency_change: Option<EmergencyFile>,
 }
 
 #[derive(Deserialize)]
@@ -491,6 +576,10 @@ struct StepFile {
     source: String,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    starts: Option<String>,
+    #[serde(default)]
+    extension_max: Option<i64>,
 }
 
 impl TryFrom<PolicyFile> for Policy {
@@ -528,6 +617,39 @@ impl TryFrom<PolicyFile> for Policy {
                 .note
                 .map(|n| n.trim().to_string())
                 .filter(|n| !n.is_empty());
+            let invalid = |field: &'static str, value: String, allowed: &'static str| {
+                PolicyError::StepOptionInvalid {
+                    step: key.clone(),
+                    field,
+                    value,
+                    allowed,
+                }
+            };
+            let starts = match (rule.starts.as_deref(), step) {
+                (None, _) => None,
+                (Some("delivered"), Step::TestPeriod) => Some(TestPeriodStart::Delivered),
+                (Some("test_env_ready"), Step::TestPeriod) => Some(TestPeriodStart::TestEnvReady),
+                (Some(other), _) => {
+                    return Err(invalid(
+                        "starts",
+                        other.to_string(),
+                        "test_period only: delivered | test_env_ready",
+                    ));
+                }
+            };
+            let extension_max = match (rule.extension_max, step) {
+                (None, _) => None,
+                (Some(n), Step::TestPeriod) if (1..=AMOUNT_MAX).contains(&n) => {
+                    u32::try_from(n).ok()
+                }
+                (Some(n), _) => {
+                    return Err(invalid(
+                        "extension_max",
+                        n.to_string(),
+                        "test_period only: 1..=9999",
+                    ));
+                }
+            };
             // Keys are unique in the map already; TOML refuses duplicate tables.
             steps.insert(
                 step,
@@ -535,6 +657,8 @@ impl TryFrom<PolicyFile> for Policy {
                     period,
                     source,
                     note,
+                    starts,
+                    extension_max,
                 },
             );
         }
@@ -542,11 +666,30 @@ impl TryFrom<PolicyFile> for Policy {
             .temporary_expansion
             .map(ExpansionRule::try_from)
             .transpose()?;
+        let emergency_change = match file.emergency_change {
+            None => None,
+            Some(e) => {
+                let source = e.source.trim().to_string();
+                if source.is_empty() {
+                    return Err(PolicyError::SourceMissing {
+                        step: "emergency_change".into(),
+                    });
+                }
+                Some(EmergencyRule {
+                    source,
+                    note: e
+                        .note
+                        .map(|n| n.trim().to_string())
+                        .filter(|n| !n.is_empty()),
+                })
+            }
+        };
         Ok(Policy {
             name: file.name,
             title,
             steps,
             temporary_expansion,
+            emergency_change,
         })
     }
 }
@@ -591,6 +734,18 @@ impl Policy {
     /// How long the free temporary expansion may run, when this policy says.
     pub fn temporary_expansion(&self) -> Option<&ExpansionRule> {
         self.temporary_expansion.as_ref()
+    }
+
+    /// Whether, and under which rule, this policy allows emergency changes
+    /// (应急变更, 002 art. 12); `None`: it does not.
+    pub fn emergency_change(&self) -> Option<&EmergencyRule> {
+        self.emergency_change.as_ref()
+    }
+
+    /// The event the test period counts from under this policy.
+    pub fn test_period_starts(&self) -> TestPeriodStart {
+        self.step(Step::TestPeriod)
+            .map_or(TestPeriodStart::Delivered, StepRule::starts)
     }
 
     /// Every limited step, in [`Step`] order.
@@ -1062,6 +1217,56 @@ mod tests {
         assert_eq!(
             "nope".parse::<Step>().map_err(|e| e.code()),
             Err("POLICY_STEP_UNKNOWN")
+        );
+    }
+
+    /// Seed 002 art. 10 and 12 as data: Yongjia's test period counts from the
+    /// test environment and may be extended by at most 15 more days; only
+    /// Yongjia allows emergency changes; Datong's test period counts from
+    /// delivery confirmation (000 art. 14) and cannot be extended.
+    #[test]
+    fn seed_002_art_10_and_12_test_period_start_extension_and_emergency_as_policy_data() {
+        let yongjia = Policy::preset(Preset::Yongjia);
+        let datong = Policy::preset(Preset::Datong);
+        assert_eq!(yongjia.test_period_starts(), TestPeriodStart::TestEnvReady);
+        assert_eq!(datong.test_period_starts(), TestPeriodStart::Delivered);
+        let rule = yongjia.step(Step::TestPeriod).expect("limited");
+        assert_eq!(rule.extension_max(), Some(15));
+        assert_eq!(
+            rule.extension_limit(d(2025, 11, 19), &Calendar::china()),
+            Ok(Some(d(2025, 12, 4)))
+        );
+        let datong_test = datong.step(Step::TestPeriod).expect("limited");
+        assert_eq!(
+            datong_test.extension_limit(d(2025, 12, 15), &Calendar::china()),
+            Ok(None)
+        );
+        assert_eq!(
+            yongjia.emergency_change().map(|e| e.source.as_str()),
+            Some("002 art. 12")
+        );
+        assert!(datong.emergency_change().is_none());
+        assert!(Policy::preset(Preset::Beijing).emergency_change().is_none());
+        // JSON round trip keeps the options.
+        let json = serde_json::to_string(&yongjia).expect("ser");
+        assert_eq!(serde_json::from_str::<Policy>(&json).expect("de"), yongjia);
+        // The options belong to the test period only, with known values.
+        let base = "name = \"x\"\ntitle = \"X\"\n";
+        for bad in [
+            "[steps.test_period]\namount = 5\nunit = \"natural_days\"\nsource = \"s\"\nstarts = \"approved\"",
+            "[steps.change_review]\namount = 5\nunit = \"working_days\"\nsource = \"s\"\nstarts = \"delivered\"",
+            "[steps.change_review]\namount = 5\nunit = \"working_days\"\nsource = \"s\"\nextension_max = 3",
+            "[steps.test_period]\namount = 5\nunit = \"natural_days\"\nsource = \"s\"\nextension_max = 0",
+        ] {
+            assert_eq!(
+                policy_err(&format!("{base}{bad}")),
+                "POLICY_STEP_OPTION_INVALID",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            policy_err(&format!("{base}[emergency_change]\nsource = \" \"")),
+            "POLICY_SOURCE_MISSING"
         );
     }
 
