@@ -398,3 +398,71 @@ async fn seed_002_art_12_emergency_change_only_under_a_policy_that_allows_it() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "yongjia allows it: {}", r.body);
 }
+
+/// Seed 002 art. 13 ("5 个工作日内完成终止审核…审核通过后…终止有关服务") and 000
+/// art. 16 ("收回云资源并终止计费") on the onboarding order's own exit path (live →
+/// exit requested → exited): the request is timed as an exit review, an
+/// overdue one raises its alarm; the exit ends the charge there — and does not
+/// zero the months before it when they are read afterwards.
+#[tokio::test]
+async fn seed_002_art_13_onboarding_exit_is_reviewed_and_keeps_past_months_charges() {
+    let app = App::with_users_at(cst(2025, 12, 1, 9)).await;
+    let (wang, zhou) = (app.login("wang").await, app.login("zhou").await);
+    let sys = new_system(&app, &wang, "入云退出计费系统").await;
+    let id = approved_onboarding(&app, &sys, "yongjia").await;
+    app.step(&zhou, &id, "test_env_ready").await;
+    app.clock.set(cst(2025, 12, 11, 0));
+    app.step(&wang, &id, "delivered").await;
+    app.clock.set(cst(2025, 12, 15, 9));
+    app.step(&wang, &id, "live").await;
+    let cost = |month: &str| format!("/api/v1/systems/{sys}/cost?month={month}");
+    app.clock.set(cst(2026, 1, 5, 9));
+    let december = app.call("GET", &cost("2025-12"), None, &wang).await;
+    assert_eq!(december.status, StatusCode::OK, "{}", december.body);
+    let december_total = december.body["total_fen"].as_u64().expect("total");
+    assert!(december_total > 0, "{}", december.body);
+    assert_eq!(december.body["billed_seconds"], 21 * 86_400);
+
+    // Mon 5 Jan 2026: the exit is requested; 5 wd: Mon 12 Jan.
+    let requested = app.step(&wang, &id, "exit_requested").await;
+    assert_eq!(requested["deadline"]["step"], "exit_review", "{requested}");
+    assert_eq!(requested["deadline"]["due_date"], "2026-01-12");
+    assert_eq!(requested["deadline"]["source"], "002 art. 13");
+    app.clock.set(cst(2026, 1, 13, 9));
+    assert_eq!(tick(&app).await.overdue_raised, 1, "a late exit review");
+    // Exited at 00:00 on 14 Jan: the review ends, the alarm clears.
+    app.clock.set(cst(2026, 1, 14, 0));
+    let exited = app.step(&zhou, &id, "exited").await;
+    assert!(
+        exited["past_steps"]
+            .as_array()
+            .expect("past")
+            .iter()
+            .any(|s| s["step"] == "exit_review"),
+        "{exited}"
+    );
+    assert_eq!(tick(&app).await.overdue_cleared, 1);
+
+    // Read afterwards: December keeps its charge; January is charged to the
+    // exit (13 days); February nothing.
+    app.clock.set(cst(2026, 2, 10, 9));
+    let again = app.call("GET", &cost("2025-12"), None, &wang).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(
+        again.body["total_fen"].as_u64(),
+        Some(december_total),
+        "December is not zeroed by the exit: {}",
+        again.body
+    );
+    assert_eq!(again.body["billing_until"], json!(cst(2026, 1, 14, 0)));
+    let january = app.call("GET", &cost("2026-01"), None, &wang).await;
+    assert_eq!(
+        january.body["billed_seconds"],
+        13 * 86_400,
+        "{}",
+        january.body
+    );
+    assert!(january.body["total_fen"].as_u64().is_some_and(|t| t > 0));
+    let february = app.call("GET", &cost("2026-02"), None, &wang).await;
+    assert_eq!(february.body["total_fen"], 0, "{}", february.body);
+}

@@ -181,10 +181,20 @@ pub fn month_cost(
         .filter(|(o, _)| matches!(o.kind(), OrderKind::Onboarding | OrderKind::GoLive))
         .filter_map(|(_, t)| t.delivered_at)
         .min();
+    // An exit order carried out, or the onboarding order's own exit path
+    // (live → exit requested → exited): the charge ends there.
     let billing_until = orders
         .iter()
-        .filter(|(o, _)| o.kind() == OrderKind::Exit)
-        .filter_map(|(o, t)| charged_from(o, t))
+        .filter_map(|(o, t)| match o.kind() {
+            OrderKind::Exit => charged_from(o, t),
+            OrderKind::Onboarding => o
+                .history()
+                .iter()
+                .rev()
+                .find(|h| h.to == OrderState::Exited)
+                .map(|h| h.at),
+            _ => None,
+        })
         .max();
     // Moments at which what is charged changes, oldest first.
     let mut moments: Vec<(DateTime<Utc>, usize)> = orders
@@ -209,7 +219,9 @@ pub fn month_cost(
             .iter()
             .map(|(_, i)| orders[*i].clone())
             .collect();
-        let groups = desired::groups(&upto);
+        // The onboarding order's own exit is not read back into the past: its
+        // groups are charged until the exit (`billing_until`).
+        let groups = desired::groups_charged(&upto);
         for m in MEASURES {
             let slot = amounts.entry(m.as_str()).or_insert((0, 0, None));
             let mut held = 0u64;

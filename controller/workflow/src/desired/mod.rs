@@ -191,6 +191,17 @@ fn collect_assuming(
     orders: &[(WorkOrder, OrderTrack)],
     approved: Option<(&OrderId, DateTime<Utc>)>,
 ) -> Asked {
+    collect_inner(orders, approved, true)
+}
+
+/// [`collect_assuming`]; with `onboarding_exit_clears` false the onboarding
+/// order's own exit (exited, purged) keeps what it set, for billing, which
+/// ends the charge at the exit itself.
+fn collect_inner(
+    orders: &[(WorkOrder, OrderTrack)],
+    approved: Option<(&OrderId, DateTime<Utc>)>,
+    onboarding_exit_clears: bool,
+) -> Asked {
     let assumed = |o: &WorkOrder| approved.filter(|(id, _)| *id == o.id()).map(|(_, at)| at);
     let mut effective: Vec<(DateTime<Utc>, &WorkOrder, &OrderTrack)> = orders
         .iter()
@@ -207,7 +218,12 @@ fn collect_assuming(
         let effect = match assumed(order) {
             Some(_) if order.kind() == OrderKind::Exit => Effect::Clear,
             Some(_) => Effect::Set(order, false),
-            None => effect(order, track),
+            None => match effect(order, track) {
+                Effect::Clear if !onboarding_exit_clears && order.kind() != OrderKind::Exit => {
+                    Effect::Set(order, false)
+                }
+                e => e,
+            },
         };
         match effect {
             Effect::Clear => asked = Asked::default(),
@@ -309,6 +325,18 @@ fn collect_assuming(
 /// (billing, temporary expansion and the vCPU/memory quota count VMs).
 pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
     collect(orders)
+        .groups
+        .into_iter()
+        .filter(|(_, g)| g.server.form == ServerForm::Vm)
+        .collect()
+}
+
+/// The VM groups `orders` held before the onboarding order's own exit
+/// (live → exit requested → exited) emptied them: as [`groups`], for billing,
+/// which ends the charge at that exit — so months before it keep their charge
+/// when read afterwards (000 art. 16, 002 art. 13). An exit order still empties.
+pub fn groups_charged(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
+    collect_inner(orders, None, false)
         .groups
         .into_iter()
         .filter(|(_, g)| g.server.form == ServerForm::Vm)
