@@ -132,6 +132,19 @@ pub struct PoolCapacityView {
     pub bandwidth_mbps: UsageView,
     pub public_ips: UsageView,
     pub largest_vm: LargestVmView,
+    /// Set when the controller takes no new VMs on the pool although its
+    /// driver reports it, e.g. `POOL_CLOCK_BELOW_MINIMUM` (ARM ≥ 2.4 GHz,
+    /// C86 and x86 ≥ 2.2 GHz, 003 §3.2.1.1); its hosts are not schedulable.
+    pub unusable: Option<PoolUnusableView>,
+}
+
+/// Why the controller places nothing new on a pool.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PoolUnusableView {
+    /// Stable code, e.g. `POOL_CLOCK_BELOW_MINIMUM`.
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
 }
 
 fn area_kind(kind: NetworkAreaKind) -> &'static str {
@@ -170,6 +183,7 @@ impl From<&PoolCapacity> for PoolCapacityView {
                 by_memory: c.largest.by_memory.as_ref().map(ShapeView::from),
                 by_vcpu: c.largest.by_vcpu.as_ref().map(ShapeView::from),
             },
+            unusable: None,
         }
     }
 }
@@ -214,7 +228,19 @@ pub(crate) async fn capacity_get(
             .pools
             .iter()
             .filter(|p| may_read(&reach, &p.pool.provider))
-            .map(PoolCapacityView::from)
+            .map(|p| {
+                let mut view = PoolCapacityView::from(p);
+                view.unusable = snapshot
+                    .pool_refusals
+                    .iter()
+                    .find(|r| r.provider == p.pool.provider && r.pool == p.pool.pool)
+                    .map(|r| PoolUnusableView {
+                        code: r.code,
+                        message: r.message.clone(),
+                        message_zh: r.message_zh.clone(),
+                    });
+                view
+            })
             .collect(),
     }))
 }
@@ -520,6 +546,7 @@ mod tests {
         assert_eq!(sim["largest_vm"]["by_vcpu"]["vcpu"], 28);
         assert_eq!(sim["network_area_kind"], "gov_extranet");
         assert_eq!(r.body["threshold_percent"], 80);
+        assert!(sim["unusable"].is_null(), "{sim}");
 
         let list = "/api/v1/expansion-orders";
         let r = app.call("GET", list, None, &zhou).await;
@@ -535,6 +562,56 @@ mod tests {
             .call("GET", &format!("{list}?open=maybe"), None, &zhou)
             .await;
         assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+    }
+
+    /// Seed 003 §3.2.1.1 (ARM ≥ 2.4 GHz, C86 and x86 ≥ 2.2 GHz): a pool the
+    /// reconciler's inventory intake refused shows in `GET /api/v1/capacity`
+    /// with its code and both reasons (the intake itself is tested in
+    /// `yunshu-reconciler` providers).
+    #[tokio::test]
+    async fn seed_003_3_2_1_1_a_pool_below_the_clock_minimum_shows_why_in_capacity() {
+        let app = App::with_users().await;
+        {
+            let mut snap = app.capacity.write().expect("snapshot");
+            snap.leader = true;
+            snap.pools = index().capacity_report();
+            let sim = snap
+                .pools
+                .iter()
+                .find(|p| p.pool.provider.as_str() == "sim")
+                .expect("sim pool")
+                .pool
+                .clone();
+            snap.pool_refusals = vec![yunshu_workflow::capacity::PoolRefusal {
+                provider: sim.provider,
+                pool: sim.pool,
+                code: "POOL_CLOCK_BELOW_MINIMUM",
+                message: "clocked at 2300 MHz, below the 2400 MHz minimum".to_owned(),
+                message_zh: "低于最低主频".to_owned(),
+            }];
+        }
+        let zhou = app.login("zhou").await;
+        let r = app.call("GET", "/api/v1/capacity", None, &zhou).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        let pools = r.body["pools"].as_array().expect("pools");
+        let by = |provider: &str| {
+            pools
+                .iter()
+                .find(|p| p["provider"] == provider)
+                .expect("pool")
+        };
+        assert_eq!(
+            by("sim")["unusable"]["code"],
+            "POOL_CLOCK_BELOW_MINIMUM",
+            "{}",
+            r.body
+        );
+        assert!(
+            by("sim")["unusable"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("2400 MHz"))
+        );
+        assert!(by("other")["unusable"].is_null());
     }
 
     #[tokio::test]

@@ -34,8 +34,8 @@ use yunshu_store::audit::{self, Appended, AuditDraft};
 use yunshu_store::{Revision, Store, StoreError, Txn, page, records};
 use yunshu_workflow::alarms;
 use yunshu_workflow::capacity::{
-    EXPANSION_DAYS, ExpansionOrder, SharedSnapshot, Snapshot, THRESHOLD_PERCENT, history,
-    over_line, resource_label, resource_unit, resources,
+    EXPANSION_DAYS, ExpansionOrder, PoolRefusal, SharedSnapshot, Snapshot, THRESHOLD_PERCENT,
+    history, over_line, resource_label, resource_unit, resources,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +83,16 @@ impl Capacity {
     /// more pass, so a burst of placements costs two passes, not hundreds.
     pub fn changed(&self) {
         self.dirty.notify_one();
+    }
+
+    /// Replaces `provider`'s pool refusals in the snapshot with `refusals`
+    /// (what its last inventory read refused), kept sorted.
+    pub fn set_refusals(&self, provider: &ProviderId, refusals: &[PoolRefusal]) {
+        let mut s = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        s.pool_refusals.retain(|r| &r.provider != provider);
+        s.pool_refusals.extend(refusals.iter().cloned());
+        s.pool_refusals
+            .sort_by(|a, b| (&a.provider, &a.pool).cmp(&(&b.provider, &b.pool)));
     }
 }
 
@@ -210,12 +220,17 @@ pub async fn pass(
     outcome.opened = opened;
     outcome.closed = closed;
     outcome.breached = breached;
-    *snapshot.write().unwrap_or_else(|e| e.into_inner()) = Snapshot {
+    let mut current = snapshot.write().unwrap_or_else(|e| e.into_inner());
+    // The inventory intake's refusals are not the pass's: keep them.
+    let pool_refusals = std::mem::take(&mut current.pool_refusals);
+    *current = Snapshot {
         leader: true,
         computed_at: Some(now),
         pools: report,
         expansion_orders_open: outcome.open,
+        pool_refusals,
     };
+    drop(current);
     Ok(outcome)
 }
 

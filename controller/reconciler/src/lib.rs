@@ -159,6 +159,10 @@ impl Reconciler {
                         .sync_provider(&pid, inv.index.clone());
                     match result {
                         Ok(()) => {
+                            for r in &inv.refusals {
+                                tracing::warn!(%provider, pool = %r.pool, code = r.code, "{}", r.message);
+                            }
+                            self.capacity.set_refusals(&pid, &inv.refusals);
                             self.inventories
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())

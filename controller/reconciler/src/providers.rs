@@ -11,11 +11,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use yunshu_domain::ProviderId;
 use yunshu_domain::ids::{HostId, NetworkAreaId, PoolId, StorageClassId, ZoneId};
 use yunshu_domain::order_services::VolumeTier;
 use yunshu_domain::provider::{HostState, NetworkAreaKind};
 use yunshu_domain::resource::ResourceKind;
+use yunshu_domain::{Architecture, ProviderId};
 use yunshu_drivers::DriverPki;
 use yunshu_drivers::registry::DriverRecord;
 use yunshu_placement::{
@@ -26,6 +26,7 @@ use yunshu_proto::tonic::transport::Channel;
 use yunshu_proto::v1;
 use yunshu_proto::v1::driver_client::DriverClient;
 use yunshu_store::{PageRequest, Store, records};
+use yunshu_workflow::capacity::PoolRefusal;
 
 use super::connect;
 
@@ -151,6 +152,33 @@ pub struct Inventory {
     pub storage_tiers: HashMap<StorageClassId, (ZoneId, VolumeTier)>,
     /// The kinds the driver says it can create (`GetInfo.kinds`).
     pub kinds: BTreeSet<ResourceKind>,
+    /// Pools this intake refused to place on, with why (their hosts are in
+    /// the index as not schedulable).
+    pub refusals: Vec<PoolRefusal>,
+}
+
+/// The controller's own check of a pool the driver reports, not the driver's
+/// word: a pool clocked below its architecture's minimum (ARM ≥ 2.4 GHz, C86
+/// and x86 ≥ 2.2 GHz: seed 003 §3.2.1.1, §3.1.3 item 1001) takes no new VMs.
+/// A clock of 0 (the driver does not say) is below every minimum.
+fn pool_refusal(
+    pid: &ProviderId,
+    pool: &PoolId,
+    arch: Architecture,
+    clock_mhz: u32,
+) -> Option<PoolRefusal> {
+    let min = arch.min_clock_mhz();
+    (clock_mhz < min).then(|| PoolRefusal {
+        provider: pid.clone(),
+        pool: pool.clone(),
+        code: "POOL_CLOCK_BELOW_MINIMUM",
+        message: format!(
+            "pool {pool} ({arch}) is clocked at {clock_mhz} MHz, below the {min} MHz minimum for {arch} (003 §3.2.1.1): no new VMs are placed on it"
+        ),
+        message_zh: format!(
+            "资源池 {pool}（{arch}）主频 {clock_mhz} MHz，低于 {arch} 架构最低主频 {min} MHz（003 §3.2.1.1），不再分配新的云主机"
+        ),
+    })
 }
 
 fn bad(provider: &str, reason: impl Into<String>) -> ProviderError {
@@ -180,6 +208,7 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
         );
     }
     let mut pools = Vec::new();
+    let mut refusals = Vec::new();
     for p in &inv.pools {
         let arch = v1::Architecture::try_from(p.arch)
             .ok()
@@ -190,8 +219,10 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
             .get(&area)
             .map(|(_, k)| *k)
             .ok_or_else(|| bad(provider, format!("pool {} names unknown area", p.id)))?;
+        let pool_id = id::<PoolId>(provider, "pool", &p.id)?;
+        refusals.extend(pool_refusal(&pid, &pool_id, arch, p.clock_mhz));
         pools.push(PoolSpec {
-            id: id::<PoolId>(provider, "pool", &p.id)?,
+            id: pool_id,
             key: PoolKey {
                 provider: pid.clone(),
                 zone: id(provider, "zone", &p.zone)?,
@@ -213,9 +244,16 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
             Ok(v1::HostState::Maintenance) => HostState::Maintenance,
             _ => HostState::Down,
         };
+        let pool: PoolId = id(provider, "pool", &h.pool)?;
+        // A refused pool's hosts keep what they hold and take nothing new.
+        let state = if state == HostState::Ready && refusals.iter().any(|r| r.pool == pool) {
+            HostState::Maintenance
+        } else {
+            state
+        };
         hosts.push(HostSpec {
             provider: pid.clone(),
-            pool: id(provider, "pool", &h.pool)?,
+            pool,
             id: id::<HostId>(provider, "host", &h.id)?,
             cores: h.cores,
             memory_mib: h.memory_mib,
@@ -278,6 +316,7 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
     Ok(Inventory {
         storage_tiers,
         kinds: BTreeSet::new(),
+        refusals,
         index: ProviderInventory {
             pools,
             hosts,
@@ -287,4 +326,92 @@ fn translate(provider: &str, inv: &v1::Inventory) -> Result<Inventory, ProviderE
         },
         areas,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(id: &str, arch: v1::Architecture, clock_mhz: u32) -> v1::Pool {
+        v1::Pool {
+            id: id.to_owned(),
+            zone: "z1".to_owned(),
+            network_area: "gov".to_owned(),
+            arch: arch as i32,
+            cpu_model: "test".to_owned(),
+            clock_mhz,
+            vcpu_ratio: 4,
+        }
+    }
+
+    /// Seed 003 §3.2.1.1 (and §3.1.3 item 1001): vCPU ARM 架构主频不低于
+    /// 2.4GHz，C86 和 x86 主频不低于 2.2GHz. The controller's own intake checks
+    /// the clock a driver reports: a slower pool (or one whose driver gives no
+    /// clock) is refused with `POOL_CLOCK_BELOW_MINIMUM`, its hosts are not
+    /// schedulable (the index places nothing there and capacity shows 0
+    /// schedulable hosts), and pools at the minimum are used as before.
+    #[test]
+    fn seed_003_3_2_1_1_pools_below_the_clock_minimum_are_not_placed_on() {
+        use v1::Architecture::{Arm64, C86, X8664};
+        let pools = [
+            pool("arm-slow", Arm64, 2300),
+            pool("arm-ok", Arm64, 2400),
+            pool("x86-ok", X8664, 2200),
+            pool("c86-slow", C86, 2199),
+            pool("x86-unknown", X8664, 0),
+        ];
+        let inv = v1::Inventory {
+            network_areas: vec![v1::NetworkArea {
+                id: "gov".to_owned(),
+                zone: "z1".to_owned(),
+                name: "政务外网区".to_owned(),
+                kind: v1::NetworkAreaKind::GovExtranet as i32,
+            }],
+            hosts: pools
+                .iter()
+                .map(|p| v1::Host {
+                    id: format!("h-{}", p.id),
+                    pool: p.id.clone(),
+                    cores: 32,
+                    memory_mib: 128 * 1024,
+                    reserved_memory_mib: 4096,
+                    state: v1::HostState::Up as i32,
+                    model: String::new(),
+                })
+                .collect(),
+            pools: pools.to_vec(),
+            ..Default::default()
+        };
+        let translated = translate("sim", &inv).expect("inventory");
+        let refused: Vec<(&str, &str)> = translated
+            .refusals
+            .iter()
+            .map(|r| (r.pool.as_str(), r.code))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("arm-slow", "POOL_CLOCK_BELOW_MINIMUM"),
+                ("c86-slow", "POOL_CLOCK_BELOW_MINIMUM"),
+                ("x86-unknown", "POOL_CLOCK_BELOW_MINIMUM"),
+            ]
+        );
+        assert!(translated.refusals[0].message.contains("2400 MHz"));
+        assert!(translated.refusals[0].message_zh.contains("最低主频"));
+
+        let mut index = yunshu_placement::Index::new();
+        let pid: ProviderId = "sim".parse().expect("id");
+        index
+            .sync_provider(&pid, translated.index.clone())
+            .expect("index");
+        let schedulable: Vec<(String, u32, u32)> = index
+            .capacity_report()
+            .iter()
+            .map(|c| (c.pool.pool.to_string(), c.hosts, c.hosts_schedulable))
+            .collect();
+        for (pool, hosts, ok) in schedulable {
+            let expected = u32::from(!pool.ends_with("slow") && !pool.ends_with("unknown"));
+            assert_eq!((hosts, ok), (1, expected), "{pool}");
+        }
+    }
 }

@@ -40,6 +40,24 @@ pub struct Snapshot {
     pub pools: Vec<PoolCapacity>,
     /// Expansion orders open after the pass.
     pub expansion_orders_open: usize,
+    /// Pools the controller's inventory intake refused to place on, with
+    /// why, sorted by (provider, pool); kept across passes, replaced per
+    /// provider at each inventory read.
+    pub pool_refusals: Vec<PoolRefusal>,
+}
+
+/// A pool the controller takes no new VMs on although its driver reports it,
+/// and why: e.g. a clock below the minimum of its architecture (ARM ≥ 2.4 GHz,
+/// C86 and x86 ≥ 2.2 GHz, seed 003 §3.2.1.1 and §3.1.3 item 1001),
+/// `POOL_CLOCK_BELOW_MINIMUM`. Its hosts count as not schedulable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRefusal {
+    pub provider: ProviderId,
+    pub pool: PoolId,
+    /// Stable code.
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
 }
 
 /// The snapshot shared between the reconciler (writer) and the API and
