@@ -322,3 +322,77 @@ quantity = 1
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
+
+/// Seed 003 §2.1.1 (提供云服务要满足用户单位提出的信创改造需求) and §3.2.1.1
+/// (一云多芯: 按需提供鲲鹏、飞腾、海光等各技术路线的计算资源): a system whose
+/// using unit requires 信创 gets no x86_64 server — VM or bare metal — at
+/// save or edit (400 `XINCHUANG_ARCH_REQUIRED`, every such line listed,
+/// nothing written); arm64 and c86 lines pass (each placed only on a pool of
+/// its architecture). A system without the requirement keeps x86_64.
+#[tokio::test]
+async fn seed_003_2_1_1_a_xinchuang_system_gets_no_x86_servers() {
+    let app = App::with_users_at(cst(2026, 3, 2, 9)).await;
+    let li = app.login("li").await;
+    let mut body = crate::test_app::system_body("信创改造系统");
+    body["xinchuang"] = json!(true);
+    let r = app.call("POST", "/api/v1/systems", Some(body), &li).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["xinchuang"], true, "{}", r.body);
+    let sys = r.body["number"].as_str().expect("number").to_owned();
+    let (orders, audits) = (order_count(&app).await, app.audit_count().await);
+
+    let mut metal = vm("db-01", "x86_64", 32, 256);
+    metal["server"]["form"] = json!("bare_metal");
+    let bad = json!({"kind": "onboarding", "system": sys, "lines": [
+        vm("web-01", "arm64", 4, 8),
+        vm("app-01", "x86_64", 4, 8),
+        metal,
+    ]});
+    let r = app.call("POST", "/api/v1/orders", Some(bad), &li).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("XINCHUANG_ARCH_REQUIRED")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        issues(&r.body),
+        [
+            (2, "XINCHUANG_ARCH_REQUIRED".to_owned()),
+            (3, "XINCHUANG_ARCH_REQUIRED".to_owned()),
+        ]
+    );
+    assert_eq!(order_count(&app).await, orders);
+    assert_eq!(app.audit_count().await, audits);
+
+    let good = json!({"kind": "onboarding", "system": sys, "lines": [
+        vm("web-01", "arm64", 4, 8),
+        vm("app-01", "c86", 8, 16),
+    ]});
+    let r = app.call("POST", "/api/v1/orders", Some(good), &li).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let edit = json!({"lines": [vm("web-01", "x86_64", 4, 8)]});
+    let r = app
+        .call("PUT", &format!("/api/v1/orders/{id}"), Some(edit), &li)
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::BAD_REQUEST, Some("XINCHUANG_ARCH_REQUIRED")),
+        "{}",
+        r.body
+    );
+    app.step(&li, &id, "submitted").await;
+
+    // Without the requirement, x86_64 is fine.
+    let other = system(&app, &li).await;
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(json!({"kind": "onboarding", "system": other, "lines": [vm("app-01", "x86_64", 4, 8)]})),
+            &li,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}

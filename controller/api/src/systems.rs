@@ -51,6 +51,11 @@ pub struct CreateSystemRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub pre_approval: Option<PreApproval>,
+    /// The using unit requires 信创 (domestic chips): every server of the
+    /// system's orders must be arm64 or c86 (`XINCHUANG_ARCH_REQUIRED`
+    /// otherwise). Default `false`.
+    #[serde(default)]
+    pub xinchuang: bool,
 }
 
 /// The system as stored (`InformationSystem`, flattened) plus its tenant.
@@ -109,6 +114,7 @@ pub(crate) async fn system_create(
         technical_contact: req.technical_contact,
         description: req.description,
         pre_approval: req.pre_approval.unwrap_or(PreApproval::None),
+        xinchuang: req.xinchuang,
     };
     let system = workflow::systems::system_create(&*state.store, &caller, fields, now)
         .await

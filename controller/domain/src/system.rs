@@ -442,6 +442,12 @@ pub struct InformationSystem {
     pub description: Text,
     pub pre_approval: PreApproval,
     pub created_at: DateTime<Utc>,
+    /// The using unit requires 信创 (domestic chips, 一云多芯): its servers
+    /// run only on arm64 (Kunpeng, Phytium) or c86 (Hygon) — "提供云服务要满足
+    /// 用户单位提出的信创改造需求" (003 §2.1.1); "按需提供鲲鹏、飞腾、海光等各技术
+    /// 路线的计算资源" (003 §3.2.1.1). Absent in records written before: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub xinchuang: bool,
 }
 
 impl InformationSystem {
@@ -605,6 +611,7 @@ mod tests {
                 .with_ymd_and_hms(2026, 2, 1, 10, 0, 0)
                 .single()
                 .expect("date"),
+            xinchuang: false,
         }
     }
 

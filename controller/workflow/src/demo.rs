@@ -185,6 +185,7 @@ pub fn demo_records() -> Result<(Tenant, InformationSystem), DomainError> {
         )?,
         pre_approval: PreApproval::None,
         created_at: now,
+        xinchuang: false,
     };
     Ok((tenant, system))
 }

@@ -9,7 +9,11 @@
 //! - Datong catalog: vCPU 2–64 in steps of 2, memory 2–512 GB in steps of 2 GB
 //!   (000 附件1 ZW010201/ZW010202/ZW010203);
 //! - 信创: a catalog whose compute items are all tagged 信创 (000 附件1 备注)
-//!   offers no x86_64 server (`CATALOG_ARCH_MISMATCH`).
+//!   offers no x86_64 server (`CATALOG_ARCH_MISMATCH`); a system whose using
+//!   unit requires 信创 (003 §2.1.1 信创改造需求, §3.2.1.1 一云多芯) gets no
+//!   x86_64 server, VM or bare metal (`XINCHUANG_ARCH_REQUIRED`): a line's
+//!   architecture picks its pool, so its servers are placed only on arm64 or
+//!   c86 pools.
 //!
 //! The catalog of an order is the one it is billed from ([`catalog_for_policy`]):
 //! Datong's under Datong's rules, Beijing's base catalog otherwise (the other
@@ -18,9 +22,12 @@
 
 use serde::Serialize;
 use yunshu_domain::ErrorCode;
+use yunshu_domain::SystemNumber;
 use yunshu_domain::catalog_data::Catalog;
 use yunshu_domain::order::OrderRequest;
 use yunshu_domain::order_line::ServerForm;
+use yunshu_domain::system::InformationSystem;
+use yunshu_store::{Store, records};
 
 use super::WorkflowError;
 use super::deadline::PolicyName;
@@ -49,12 +56,30 @@ pub struct LineIssue {
     pub message_zh: String,
 }
 
-/// Every problem of `request`'s VM lines under `catalog`; empty when all fit.
-pub fn issues(catalog: &Catalog, request: &OrderRequest) -> Vec<LineIssue> {
+/// Every problem of `request`'s server lines under `catalog`, and for a
+/// system that requires 信创 (`xinchuang`); empty when all fit.
+pub fn issues(catalog: &Catalog, xinchuang: bool, request: &OrderRequest) -> Vec<LineIssue> {
     use yunshu_domain::catalog::CatalogError;
     let mut out = Vec::new();
     for (i, line) in request.lines.iter().enumerate() {
         let s = line.server();
+        if xinchuang && !s.architecture.is_domestic() {
+            out.push(LineIssue {
+                line: i + 1,
+                server_name: s.server_name.to_string(),
+                field: "architecture",
+                code: "XINCHUANG_ARCH_REQUIRED",
+                message: format!(
+                    "the system requires 信创 (domestic chips): {} is not allowed, only arm64 (Kunpeng, Phytium) or c86 (Hygon) (003 §2.1.1, §3.2.1.1)",
+                    s.architecture
+                ),
+                message_zh: format!(
+                    "该信息系统要求信创：不能使用 {} 架构，仅限 arm64（鲲鹏、飞腾）或 c86（海光）（003 §2.1.1、§3.2.1.1）",
+                    s.architecture
+                ),
+            });
+            continue;
+        }
         if s.form != ServerForm::Vm {
             continue;
         }
@@ -77,13 +102,24 @@ pub fn issues(catalog: &Catalog, request: &OrderRequest) -> Vec<LineIssue> {
     out
 }
 
-/// Refuses `request` when any VM line is outside the catalog of `policy`
+/// Refuses `request`, an order of `system`, when any server line is outside
+/// the catalog of `policy` or the system's 信创 requirement
 /// (`SHAPE_VCPU_NOT_ALLOWED`, `SHAPE_MEMORY_NOT_ALLOWED`,
-/// `CATALOG_ARCH_MISMATCH`: the first problem's code; every problem in the
-/// error).
-pub fn check(policy: &PolicyName, request: &OrderRequest) -> Result<(), WorkflowError> {
+/// `CATALOG_ARCH_MISMATCH`, `XINCHUANG_ARCH_REQUIRED`: the first problem's
+/// code; every problem in the error). A system not found has no requirement
+/// (the caller has already refused it where that matters).
+pub async fn check(
+    store: &dyn Store,
+    policy: &PolicyName,
+    system: &SystemNumber,
+    request: &OrderRequest,
+) -> Result<(), WorkflowError> {
+    let xinchuang = records::get::<InformationSystem>(store, &system.to_string())
+        .await
+        .map_err(WorkflowError::store("system read"))?
+        .is_some_and(|(s, _)| s.xinchuang);
     let catalog = catalog_for_policy(policy);
-    let issues = issues(&catalog, request);
+    let issues = issues(&catalog, xinchuang, request);
     if issues.is_empty() {
         return Ok(());
     }

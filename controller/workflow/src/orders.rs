@@ -218,7 +218,7 @@ pub async fn order_create(
         });
     }
     // The catalog's limits on the server, for every client (issue 17).
-    super::order_catalog::check(&policy, &draft.request)?;
+    super::order_catalog::check(store, &policy, &draft.system, &draft.request).await?;
     // Ids are random: a collision is astronomically rare, but retry rather than
     // overwrite.
     for _ in 0..4 {
@@ -356,7 +356,13 @@ pub async fn order_edit(
         return Err(WorkflowError::Forbidden);
     }
     request.validate().map_err(WorkflowError::invalid)?;
-    super::order_catalog::check(&loaded.track.policy, &request)?;
+    super::order_catalog::check(
+        store,
+        &loaded.track.policy,
+        loaded.order.system(),
+        &request,
+    )
+    .await?;
     *loaded.order.request_edit()? = request;
     save(store, caller, &mut loaded, "order.edit", None, now).await?;
     Ok(loaded)
@@ -428,7 +434,13 @@ pub async fn order_transition(
         }
     }
     if to == OrderState::Submitted {
-        super::order_catalog::check(&loaded.track.policy, loaded.order.request())?;
+        super::order_catalog::check(
+            store,
+            &loaded.track.policy,
+            loaded.order.system(),
+            loaded.order.request(),
+        )
+        .await?;
     }
     if matches!(to, OrderState::Submitted | OrderState::Approved) {
         check_before(store, &loaded.order, to == OrderState::Approved, now).await?;

@@ -51,6 +51,8 @@ pub struct SystemFields {
     pub technical_contact: Option<Contact>,
     pub description: Text,
     pub pre_approval: PreApproval,
+    /// 信创 required: servers only on arm64 or c86.
+    pub xinchuang: bool,
 }
 
 /// Whether `caller` may read systems of `tenant` (platform roles with
@@ -113,6 +115,7 @@ pub async fn system_create(
             description: fields.description.clone(),
             pre_approval: fields.pre_approval.clone(),
             created_at: now,
+            xinchuang: fields.xinchuang,
         };
         let counter = SystemCounter {
             tenant: tenant.clone(),
