@@ -356,13 +356,8 @@ pub async fn order_edit(
         return Err(WorkflowError::Forbidden);
     }
     request.validate().map_err(WorkflowError::invalid)?;
-    super::order_catalog::check(
-        store,
-        &loaded.track.policy,
-        loaded.order.system(),
-        &request,
-    )
-    .await?;
+    super::order_catalog::check(store, &loaded.track.policy, loaded.order.system(), &request)
+        .await?;
     *loaded.order.request_edit()? = request;
     save(store, caller, &mut loaded, "order.edit", None, now).await?;
     Ok(loaded)
