@@ -466,3 +466,68 @@ async fn seed_002_art_13_onboarding_exit_is_reviewed_and_keeps_past_months_charg
     let february = app.call("GET", &cost("2026-02"), None, &wang).await;
     assert_eq!(february.body["total_fen"], 0, "{}", february.body);
 }
+
+/// Seed 002 art. 13 ("审核通过后，政务云服务供应商应当在 3 个工作日内终止有关服务") on
+/// the onboarding order's own exit path: once the exit is decided (`exited`)
+/// the reclaim is timed as `exit_reclaim`, like an exit order's; late, it
+/// raises its alarm; when the reconciler finds the system empty
+/// (`reclaim::finish`, called here as the reconciler does) the step ends and
+/// the 3-month data retention starts.
+#[tokio::test]
+async fn seed_002_art_13_onboarding_exit_reclaim_is_timed_like_an_exit_order() {
+    let app = App::with_users_at(cst(2025, 12, 1, 9)).await;
+    let (wang, zhou) = (app.login("wang").await, app.login("zhou").await);
+    let sys = new_system(&app, &wang, "入云退出回收系统").await;
+    let id = approved_onboarding(&app, &sys, "yongjia").await;
+    app.step(&zhou, &id, "test_env_ready").await;
+    app.step(&wang, &id, "delivered").await;
+    app.step(&wang, &id, "live").await;
+    app.step(&wang, &id, "exit_requested").await;
+    // Mon 5 Jan 2026: exit decided; 3 wd: Thu 8 Jan.
+    app.clock.set(cst(2026, 1, 5, 9));
+    let exited = app.step(&zhou, &id, "exited").await;
+    assert_eq!(exited["deadline"]["step"], "exit_reclaim", "{exited}");
+    assert_eq!(exited["deadline"]["due_date"], "2026-01-08");
+    assert_eq!(exited["deadline"]["source"], "002 art. 13");
+    app.clock.set(cst(2026, 1, 9, 9));
+    assert_eq!(tick(&app).await.overdue_raised, 1, "a late reclaim");
+
+    // The reconciler records the reclaim: retention for 3 months from then.
+    let reconciler = yunshu_auth::Principal {
+        actor: yunshu_domain::Actor::System("reconciler".to_owned()),
+        user: None,
+        tenant: None,
+        bindings: vec![
+            yunshu_domain::user::RoleBinding::new(yunshu_domain::user::RoleBindingFields {
+                id: "reconciler.system".parse().expect("id"),
+                user: yunshu_domain::UserId::new("reconciler").expect("user"),
+                role: yunshu_domain::user::Role::Approver,
+                scope: yunshu_domain::user::Scope::Platform,
+                permissions: None,
+                granted_by: yunshu_domain::Actor::System("test".to_owned()),
+                granted_at: app.clock.now(),
+            })
+            .expect("binding"),
+        ],
+        scopes: None,
+        token_expires_at: None,
+    };
+    let done = yunshu_workflow::reclaim::finish(&*app.store, &reconciler, &id, app.clock.now())
+        .await
+        .expect("finish");
+    assert!(done);
+    let again = yunshu_workflow::reclaim::finish(&*app.store, &reconciler, &id, app.clock.now())
+        .await
+        .expect("finish");
+    assert!(!again, "recorded once");
+    let r = app.order_get(&wang, &id).await;
+    assert_eq!(r.body["deadline"]["step"], "data_retention", "{}", r.body);
+    assert_eq!(r.body["deadline"]["due_date"], "2026-04-09");
+    let past = r.body["past_steps"].as_array().expect("past");
+    let reclaim = past
+        .iter()
+        .find(|s| s["step"] == "exit_reclaim")
+        .expect("reclaim recorded");
+    assert_eq!(reclaim["finished_at"], json!(cst(2026, 1, 9, 9)));
+    assert_eq!(tick(&app).await.overdue_cleared, 1);
+}

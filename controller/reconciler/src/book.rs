@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use yunshu_domain::order::{OrderState, WorkOrder};
+use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
 use yunshu_domain::{OrderId, SystemNumber};
 use yunshu_store::records;
 use yunshu_workflow::orders::OrderTrack;
@@ -27,15 +27,25 @@ pub struct OrderBook {
 }
 
 impl OrderBook {
-    /// Records `order` as it is now.
+    /// Records `order` as it is now. An exited onboarding order is a
+    /// candidate too (its reclaim may be timed) until [`OrderBook::settle`].
     pub fn upsert(&mut self, order: &WorkOrder) {
-        let approved = order.state() == OrderState::Approved;
+        let approved = order.state() == OrderState::Approved
+            || (order.kind() == OrderKind::Onboarding && order.state() == OrderState::Exited);
         self.orders
             .insert(order.id().clone(), (order.system().clone(), approved));
         self.by_system
             .entry(order.system().clone())
             .or_default()
             .insert(order.id().clone());
+    }
+
+    /// Takes `id` off the candidates until it changes again (an exited
+    /// onboarding order whose reclaim is recorded, or was never timed).
+    pub fn settle(&mut self, id: &OrderId) {
+        if let Some((_, candidate)) = self.orders.get_mut(id) {
+            *candidate = false;
+        }
     }
 
     /// Forgets an order that was deleted.

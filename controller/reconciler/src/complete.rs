@@ -1,7 +1,8 @@
 //! Order completion: when every resource an approved onboarding order asks
 //! for runs at its desired generation, the provider's step is done and the order moves to
 //! `test_env_ready` (000 art. 13; 002 art. 10); when an approved exit order's
-//! system has nothing left, it moves to `exited` (000 art. 16; 002 art. 13).
+//! system has nothing left, it moves to `exited` (000 art. 16; 002 art. 13),
+//! and an exited onboarding order's reclaim step is recorded as done.
 //! The move goes through the workflow like any other, as the system actor
 //! `reconciler`, so it is audited and starts the next step's deadline.
 //!
@@ -70,6 +71,10 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
         let Some((order, _)) = records::get::<WorkOrder>(&*r.store, id.as_str()).await? else {
             continue;
         };
+        if order.kind() == OrderKind::Onboarding && order.state() == OrderState::Exited {
+            moved += usize::from(onboarding_reclaim(r, &caller, &order).await?);
+            continue;
+        }
         if order.state() != OrderState::Approved {
             continue;
         }
@@ -97,6 +102,45 @@ pub async fn pass(r: &Reconciler) -> Result<usize, ReconcileError> {
         }
     }
     Ok(moved)
+}
+
+/// The onboarding order's own exit (000 art. 16, 002 art. 13): once the
+/// system has nothing left, its `exit_reclaim` step is recorded as done and
+/// the order leaves the candidates; one whose reclaim is not timed leaves at
+/// once.
+async fn onboarding_reclaim(
+    r: &Reconciler,
+    caller: &Principal,
+    order: &WorkOrder,
+) -> Result<bool, ReconcileError> {
+    let id = order.id();
+    let waits = match orders::order_get(&*r.store, caller, id.as_str()).await {
+        Ok(loaded) => yunshu_workflow::reclaim::waits(&loaded),
+        Err(e) => {
+            tracing::debug!(order = %id, error = %e, "exited order not read");
+            return Ok(false);
+        }
+    };
+    if waits && !reclaimed(r, order).await? {
+        return Ok(false);
+    }
+    let done = if waits {
+        match yunshu_workflow::reclaim::finish(&*r.store, caller, id.as_str(), Utc::now()).await {
+            Ok(done) => done,
+            // Someone changed it first: the next pass sees it.
+            Err(e) => {
+                tracing::debug!(order = %id, error = %e, "reclaim not recorded");
+                return Ok(false);
+            }
+        }
+    } else {
+        false
+    };
+    if done {
+        tracing::info!(order = %id, "onboarding exit reclaimed");
+    }
+    r.book.lock().unwrap_or_else(|e| e.into_inner()).settle(id);
+    Ok(done)
 }
 
 /// Whether every resource `order` asked for — of every kind, as the system's

@@ -58,11 +58,17 @@ pub fn step_entered(kind: OrderKind, state: OrderState) -> Option<Step> {
 /// the test environment (002 art. 10: "提供测试环境，测试时间一般不超过 15
 /// 天"), it starts at `test_env_ready` and runs on through delivery
 /// confirmation until the system goes live; otherwise (000 art. 14) it starts
-/// at delivery confirmation.
+/// at delivery confirmation. The onboarding order's own exit, once decided
+/// (`exited`), is reclaimed on the policy's `exit_reclaim` clock like an exit
+/// order (000 art. 16, 002 art. 13; see `reclaim`), the data retention
+/// starting when it is done.
 pub fn step_entered_under(policy: &Policy, kind: OrderKind, state: OrderState) -> Option<Step> {
     let from_env = policy.test_period_starts() == TestPeriodStart::TestEnvReady;
     match (kind, state) {
         (OrderKind::Onboarding, OrderState::TestEnvReady) if from_env => Some(Step::TestPeriod),
+        (OrderKind::Onboarding, OrderState::Exited) if policy.step(Step::ExitReclaim).is_some() => {
+            Some(Step::ExitReclaim)
+        }
         _ => step_entered(kind, state),
     }
 }
