@@ -267,6 +267,16 @@ impl CertificateAuthority {
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign_with_new_key(params, key, lifetime)
+    }
+
+    /// Signs `params` for `key` with this CA, valid for `lifetime`.
+    fn sign_with_new_key(
+        &self,
+        mut params: CertificateParams,
+        key: KeyPair,
+        lifetime: Duration,
+    ) -> Result<KeyedCertificate, PkiError> {
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, lifetime);
         let cert = params
@@ -277,6 +287,7 @@ impl CertificateAuthority {
             key_pem: key.serialize_pem(),
         })
     }
+
     /// A server certificate for the controller's own HTTPS API (`yunshu serve
     /// --tls-from-ca`), for `names` (DNS names or IP addresses). Drivers pin
     /// this CA through their bootstrap token, so they can verify the API
@@ -311,15 +322,7 @@ impl CertificateAuthority {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        validity(&mut params, lifetime);
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(PkiError::Build)?;
-        Ok(KeyedCertificate {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        self.sign_with_new_key(params, key, lifetime)
     }
 }
 

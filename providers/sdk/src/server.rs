@@ -41,6 +41,15 @@ pub struct ServeOptions {
     pub advertise: Option<String>,
 }
 
+/// Reads the `--controller-ca` file a driver binary was given, if any.
+pub fn read_controller_ca(path: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    path.map(|path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("reading --controller-ca {}: {e}", path.display()))
+    })
+    .transpose()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot listen")]

@@ -168,14 +168,8 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("opening {}: {e}", args.state_dir.display()))?;
-    let controller_ca_pem = args
-        .controller_ca
-        .as_deref()
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("reading --controller-ca {}: {e}", path.display()))
-        })
-        .transpose()?;
+    let controller_ca_pem =
+        yunshu_driver_sdk::server::read_controller_ca(args.controller_ca.as_deref())?;
     let options = ServeOptions {
         provider: args.provider,
         controller: args.controller,
