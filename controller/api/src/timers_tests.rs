@@ -19,11 +19,15 @@ async fn new_system(app: &App, auth: &Auth, name: &str) -> String {
 }
 
 async fn yongjia_order(app: &App, auth: &Auth, sys: &str) -> String {
+    order_under(app, auth, sys, "yongjia").await
+}
+
+async fn order_under(app: &App, auth: &Auth, sys: &str, policy: &str) -> String {
     let r = app
         .call(
             "POST",
             "/api/v1/orders",
-            Some(json!({"kind": "onboarding", "system": sys, "policy": "yongjia", "lines": [line("web-01", 2)]})),
+            Some(json!({"kind": "onboarding", "system": sys, "policy": policy, "lines": [line("web-01", 2)]})),
             auth,
         )
         .await;
@@ -146,12 +150,19 @@ async fn term_ending(app: &App, sys: &str, expires_on: NaiveDate) {
 }
 
 async fn deliver(app: &App, sys: &str, li: &Auth, wang: &Auth, sun: &Auth, zhou: &Auth) {
-    let id = yongjia_order(app, li, sys).await;
+    deliver_under(app, sys, "yongjia", [li, wang, sun, zhou]).await;
+}
+
+/// Delivers an onboarding order of `sys` under `policy`; `[li, wang, sun, zhou]`.
+async fn deliver_under(app: &App, sys: &str, policy: &str, who: [&Auth; 4]) -> String {
+    let [li, wang, sun, zhou] = who;
+    let id = order_under(app, li, sys, policy).await;
     app.step(li, &id, "submitted").await;
     app.step(sun, &id, "accepted").await;
     app.step(zhou, &id, "approved").await;
     app.step(zhou, &id, "test_env_ready").await;
     app.step(wang, &id, "delivered").await;
+    id
 }
 
 #[tokio::test]
@@ -294,4 +305,131 @@ async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
         (StatusCode::CONFLICT, Some("USAGE_EXTENSION_REFUSED"))
     );
     assert_eq!(tick(&app).await, TickReport::default());
+}
+
+/// An operator's policy with every usage step, shorter than Yongjia's so the
+/// whole period fits the shipped calendar; no `offline_backup_retention`.
+const SHORT_USAGE_POLICY: &str = r#"
+name = "short"
+title = "测试用短使用期规则"
+
+[steps.usage_period]
+amount = 6
+unit = "months"
+source = "test art. 14"
+
+[steps.usage_renewal_notice]
+amount = 10
+unit = "natural_days"
+source = "test art. 14"
+
+[steps.forced_offline_after_expiry]
+amount = 2
+unit = "working_days"
+source = "test art. 14"
+"#;
+
+/// 002 art. 14 is Yongjia's rule: the usage period, its notice and the forced
+/// offline are read from the order's policy. Beijing (004) and Datong (000)
+/// set no usage period, so their systems never get one — no notice, no
+/// expiry, no forced offline — and an operator's policy times its own.
+#[tokio::test]
+async fn usage_period_002_art_14_comes_from_the_policy_none_under_beijing_004_or_datong_000() {
+    let app = App::with_users_at(cst(2025, 10, 13, 10)).await;
+    let (li, wang, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let r = app
+        .call_text("PUT", "/api/v1/policies/short", SHORT_USAGE_POLICY, &zhou)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let who = [&li, &wang, &sun, &zhou];
+    let term_path = |s: &str| format!("/api/v1/systems/{s}/usage-term");
+    let mut systems = Vec::new();
+    for policy in ["yongjia", "beijing", "datong", "short"] {
+        let sys = new_system(&app, &li, &format!("{policy}系统")).await;
+        deliver_under(&app, &sys, policy, who).await;
+        systems.push(sys);
+    }
+    let [y, b, d, s] = [0, 1, 2, 3].map(|i| systems[i].clone());
+    let r = app.call("GET", &term_path(&y), None, &li).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (
+            &r.body["policy"],
+            &r.body["expires_on"],
+            &r.body["notice_on"]
+        ),
+        (
+            &json!("yongjia"),
+            &json!("2028-10-13"),
+            &json!("2028-09-13")
+        ),
+        "3 years, notice 1 month before (002 art. 14)"
+    );
+    for sys in [&b, &d] {
+        let r = app.call("GET", &term_path(sys), None, &li).await;
+        assert_eq!(
+            code(&r),
+            (StatusCode::NOT_FOUND, Some("USAGE_TERM_NOT_FOUND")),
+            "no usage period under a policy without one"
+        );
+    }
+    let r = app.call("GET", &term_path(&s), None, &li).await;
+    assert_eq!(
+        (
+            &r.body["policy"],
+            &r.body["expires_on"],
+            &r.body["notice_on"]
+        ),
+        (&json!("short"), &json!("2026-04-13"), &json!("2026-04-03")),
+        "{}",
+        r.body
+    );
+
+    // Only the operator's short period acts within the shipped calendar (the
+    // other steps' overdue alarms are not this test's).
+    let usage_acts = |r: TickReport| (r.notices_sent, r.expired, r.taken_offline);
+    app.clock.set(cst(2026, 4, 2, 9));
+    assert_eq!(usage_acts(tick(&app).await), (0, 0, 0));
+    app.clock.set(cst(2026, 4, 3, 9));
+    assert_eq!(tick(&app).await.notices_sent, 1, "10 days before the end");
+    app.clock.set(cst(2026, 4, 14, 9));
+    let report = tick(&app).await;
+    assert_eq!((report.expired, report.taken_offline), (1, 0));
+    let r = app.call("GET", &term_path(&s), None, &li).await;
+    assert_eq!(r.body["offline_due"], "2026-04-15", "2 working days");
+    app.clock.set(cst(2026, 4, 16, 9));
+    assert_eq!(tick(&app).await.taken_offline, 1);
+    let r = app.call("GET", &term_path(&s), None, &li).await;
+    assert!(r.body["offline_at"].is_string(), "{}", r.body);
+    assert!(
+        r.body["backups_kept_until"].is_null(),
+        "the policy keeps no backups after offline: {}",
+        r.body
+    );
+    // Years later nothing has happened to the Beijing and Datong systems.
+    app.clock.set(cst(2026, 12, 31, 9));
+    assert_eq!(usage_acts(tick(&app).await), (0, 0, 0));
+    let usage: Vec<_> = alarms(&app, &wang, "")
+        .await
+        .into_iter()
+        .filter(|a| {
+            a["category"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("usage"))
+        })
+        .collect();
+    assert_eq!(
+        usage.len(),
+        2,
+        "the short system's notice and expiry only: {usage:?}"
+    );
+    for a in &usage {
+        let subject = a["subject"].as_str().unwrap_or_default();
+        assert!(subject.ends_with(&s), "{a}");
+    }
 }

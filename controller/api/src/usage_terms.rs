@@ -9,10 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
 use yunshu_domain::Text;
-use yunshu_domain::calendar::Calendar;
+use yunshu_workflow::rules::Rules;
 use yunshu_workflow::{self as workflow, Clock};
 
-use crate::context::calendar;
 use crate::error::ApiError;
 use crate::json::ApiPath;
 use crate::state::AppState;
@@ -22,17 +21,22 @@ use crate::workflow_error::workflow_error;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageTermView {
     pub system: String,
+    /// The deadline policy whose steps time this period (002 art. 14); a
+    /// system under a policy without `usage_period` has no period at all.
+    pub policy: Option<String>,
     pub starts_on: NaiveDate,
     /// Last day of use.
     pub expires_on: NaiveDate,
-    /// The day the one-month notice is due.
+    /// The day the notice is due (one month before the end under 002 art. 14);
+    /// `null` when the policy sends none.
     pub notice_on: Option<NaiveDate>,
     pub notice_sent_at: Option<DateTime<Utc>>,
     /// A pending extension request: `{by, at, until, reason}`.
     #[schema(value_type = Option<Object>)]
     pub extension_requested: Option<workflow::usage::ExtensionRequest>,
     pub expired_at: Option<DateTime<Utc>>,
-    /// Forced offline is complete by this day (end + 15 working days).
+    /// Forced offline is complete by this day (end + the policy's
+    /// `forced_offline_after_expiry`: 15 working days under 002 art. 14).
     pub offline_due: Option<NaiveDate>,
     pub offline_at: Option<DateTime<Utc>>,
     pub backups_kept_until: Option<NaiveDate>,
@@ -40,10 +44,14 @@ pub struct UsageTermView {
 }
 
 impl UsageTermView {
-    fn new(t: workflow::usage::UsageTerm, calendar: &Calendar) -> Self {
+    fn new(t: workflow::usage::UsageTerm, rules: &Rules) -> Self {
+        let notice_on = t
+            .policy(rules)
+            .and_then(|p| t.notice_on(p, &rules.calendar).ok().flatten());
         UsageTermView {
             system: t.system.to_string(),
-            notice_on: t.notice_on(calendar).ok(),
+            policy: t.policy.as_ref().map(|p| p.as_str().to_owned()),
+            notice_on,
             starts_on: t.starts_on,
             expires_on: t.expires_on,
             notice_sent_at: t.notice_sent_at,
@@ -69,7 +77,8 @@ pub struct ExtensionRequestBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
-    /// The new last day of use: after the current one, at most 3 years from today.
+    /// The new last day of use: after the current one, at most the policy's
+    /// usage period (3 years under 002 art. 14) from today.
     pub until: NaiveDate,
 }
 
@@ -95,7 +104,7 @@ pub(crate) async fn usage_term_get(
     let term = workflow::usage::get(&*state.store, &caller, &number)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(UsageTermView::new(term, &calendar(&state).await?)))
+    Ok(Json(UsageTermView::new(term, &rules(&state).await?)))
 }
 
 /// `POST /api/v1/systems/{number}/usage-term/extension-request`: the tenant
@@ -135,7 +144,7 @@ pub(crate) async fn usage_extension_request(
     )
     .await
     .map_err(workflow_error)?;
-    Ok(Json(UsageTermView::new(term, &calendar(&state).await?)))
+    Ok(Json(UsageTermView::new(term, &rules(&state).await?)))
 }
 
 /// `POST /api/v1/systems/{number}/usage-term/extend`: the management unit
@@ -164,10 +173,22 @@ pub(crate) async fn usage_extend(
     crate::json::ApiJson(req): crate::json::ApiJson<ExtendBody>,
 ) -> Result<Json<UsageTermView>, ApiError> {
     let now = crate::context::now_of(clock);
-    let cal = calendar(&state).await?;
-    let term =
-        workflow::usage::grant_extension(&*state.store, &caller, &number, req.until, &cal, now)
-            .await
-            .map_err(workflow_error)?;
-    Ok(Json(UsageTermView::new(term, &cal)))
+    let rules = rules(&state).await?;
+    let term = workflow::usage::grant_extension(
+        &*state.store,
+        &caller,
+        &number,
+        req.until,
+        &rules.calendar,
+        now,
+    )
+    .await
+    .map_err(workflow_error)?;
+    Ok(Json(UsageTermView::new(term, &rules)))
+}
+
+async fn rules(state: &AppState) -> Result<Rules, ApiError> {
+    workflow::rules::load(&*state.store)
+        .await
+        .map_err(workflow_error)
 }

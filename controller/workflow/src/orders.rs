@@ -476,7 +476,7 @@ pub async fn order_transition(
         // 交付确认: billing starts now (000 art. 14; SPEC §6)
         track.delivered_at = Some(at);
     }
-    let with = usage_term_change(store, &loaded.order, to, &rules.calendar, at).await?;
+    let with = usage_term_change(store, &loaded.order, to, policy, &rules.calendar, at).await?;
     save_with(
         store,
         caller,
@@ -624,13 +624,14 @@ pub async fn save(
 }
 
 /// The usage-period change a transition brings, as operations to commit with
-/// it: delivery of an onboarding order starts the system's period (002 art. 14;
-/// an existing period is kept), completion of an exit order — or of the
-/// onboarding order's own exit path — closes it.
+/// it: delivery of an onboarding order starts the system's period when its
+/// policy sets one (002 art. 14; an existing period is kept), completion of an
+/// exit order — or of the onboarding order's own exit path — closes it.
 async fn usage_term_change(
     store: &dyn Store,
     order: &WorkOrder,
     to: OrderState,
+    policy: &yunshu_domain::calendar::Policy,
     calendar: &yunshu_domain::calendar::Calendar,
     at: DateTime<Utc>,
 ) -> Result<Txn, WorkflowError> {
@@ -643,7 +644,11 @@ async fn usage_term_change(
     let key = usage::key(order.system());
     match (usage::load(store, order.system()).await?, starts) {
         (None, true) => {
-            let term = usage::UsageTerm::starting(order.system().clone(), at, calendar)?;
+            let Some(term) =
+                usage::UsageTerm::starting(order.system().clone(), policy, at, calendar)?
+            else {
+                return Ok(Txn::new());
+            };
             Ok(Txn::new()
                 .when_mod_revision(key.clone(), 0)
                 .put(key, records::encode(&term)))

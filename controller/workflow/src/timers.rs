@@ -1,5 +1,6 @@
 //! Time-driven work of the workflow: overdue steps raise alarms; usage periods
-//! send their notice, expire, and force systems offline (002 art. 14).
+//! send their notice, expire, and force systems offline on the steps of the
+//! term's policy (002 art. 14; a policy without a step skips it).
 //!
 //! Owns [`tick`], one pass over the stored orders and usage terms at a given
 //! `now`, and [`run`], which calls it on an interval with a [`Clock`] (tests
@@ -7,13 +8,13 @@
 //! a compare on the record it changes (and alarms with "must not exist"), so a
 //! pass repeated — by a restart, or by two replicas before leader election
 //! exists — does nothing twice. Must not provision or stop resources: it records
-//! `offline_at`, and the reconciler acts on it.
+//! `offline_at`; desired state (so the reconciler) and billing act on it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
-use yunshu_domain::calendar::{Calendar, end_of_day, local_date};
+use yunshu_domain::calendar::{Calendar, Policy, Step, end_of_day, local_date};
 use yunshu_domain::ids::AlarmId;
 use yunshu_domain::order::WorkOrder;
 use yunshu_domain::{Actor, Text};
@@ -21,7 +22,7 @@ use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, page, records};
 
 use super::orders::OrderTrack;
-use super::usage::{self, BACKUP_RETENTION_MONTHS, OFFLINE_WORKING_DAYS, UsageTerm};
+use super::usage::{self, UsageTerm};
 use super::{Clock, WorkflowError, alarms, rules};
 
 /// What one pass did, for logs and tests.
@@ -149,7 +150,7 @@ async fn usage_terms(
     now: DateTime<Utc>,
     report: &mut TickReport,
 ) -> Result<(), WorkflowError> {
-    let mut calendar = None;
+    let mut loaded = None;
     let terms = page::scan_all::<UsageTerm>(store)
         .await
         .map_err(WorkflowError::store("timers scan"))?;
@@ -157,14 +158,21 @@ async fn usage_terms(
         if term.closed_at.is_some() || term.offline_at.is_some() {
             continue;
         }
-        let cal = match &calendar {
-            Some(c) => c,
-            None => &*calendar.insert(rules::load(store).await?.calendar),
+        let rules = match &loaded {
+            Some(r) => r,
+            None => &*loaded.insert(rules::load(store).await?),
         };
         let number = term.system.to_string();
+        // A term whose policy is unknown (an operator's policy removed, or a
+        // record from before the policy was kept) has no rule to follow:
+        // never force a system offline without one.
+        let Some(policy) = term.policy(rules) else {
+            tracing::warn!(system = %number, policy = ?term.policy, "usage period has no known policy; skipped");
+            continue;
+        };
         // One term's problem (a year missing from the calendar) must not stop
         // the others; it is retried on every pass until an operator fixes it.
-        if let Err(e) = usage_term(store, cal, term, rev, now, report).await {
+        if let Err(e) = usage_term(store, policy, &rules.calendar, term, rev, now, report).await {
             tracing::warn!(system = %number, error = %e, "usage period not processed");
         }
     }
@@ -173,6 +181,7 @@ async fn usage_terms(
 
 async fn usage_term(
     store: &dyn Store,
+    policy: &Policy,
     cal: &Calendar,
     mut term: UsageTerm,
     rev: Revision,
@@ -183,8 +192,18 @@ async fn usage_term(
     let number = term.system.to_string();
     let subject = Some(text(usage::key(&term.system))?);
     let tenant = Some(term.tenant().clone());
-    // 1. one month before the end: notify the tenant and the management unit
-    if term.notice_sent_at.is_none() && today >= term.notice_on(cal)? && today <= term.expires_on {
+    let source = |step: Step| {
+        policy
+            .step(step)
+            .map_or_else(String::new, |r| r.source().to_owned())
+    };
+    // 1. the policy's notice time before the end (one month, 002 art. 14):
+    // notify the tenant and the management unit
+    if term.notice_sent_at.is_none()
+        && let Some(notice_on) = term.notice_on(policy, cal)?
+        && today >= notice_on
+        && today <= term.expires_on
+    {
         term.notice_sent_at = Some(now);
         let alarm = Alarm::new(
             AlarmId::new(format!(
@@ -194,7 +213,11 @@ async fn usage_term(
             .map_err(WorkflowError::invalid)?,
             now,
             AlarmLevel::Minor,
-            text("资源使用期满前 1 个月通知（永嘉 002 第十四条）".to_owned())?,
+            text(format!(
+                "资源使用期满前通知（{}，依据 {}）",
+                policy.title(),
+                source(Step::UsageRenewalNotice)
+            ))?,
             text(format!(
                 "信息系统 {number} 的云资源使用期将于 {} 届满；如需继续使用，请在届满前提出延期申请。",
                 term.expires_on
@@ -206,16 +229,21 @@ async fn usage_term(
         }
         return Ok(());
     }
-    // 2. over, and no extension asked for: the 15-working-day window starts
+    // 2. over, and no extension asked for: the forced-offline window (15
+    // working days, 002 art. 14) starts, if the policy has one
     if term.expired_at.is_none()
         && term.extension_requested.is_none()
         && now >= end_of_day(term.expires_on)
     {
-        let due = cal
-            .add_working_days(term.expires_on, OFFLINE_WORKING_DAYS)
+        let due = policy
+            .last_day(Step::ForcedOfflineAfterExpiry, term.expires_on, cal)
             .map_err(WorkflowError::invalid)?;
         term.expired_at = Some(now);
-        term.offline_due = Some(due);
+        term.offline_due = due;
+        let then = match due {
+            Some(due) => format!("将于 {due} 前强制下线并备份数据"),
+            None => "请办理延期或退出手续".to_owned(),
+        };
         let alarm = Alarm::new(
             AlarmId::new(format!(
                 "usage-expired-{number}-{}",
@@ -224,9 +252,13 @@ async fn usage_term(
             .map_err(WorkflowError::invalid)?,
             now,
             AlarmLevel::Major,
-            text("资源使用期已满且未申请延期（永嘉 002 第十四条）".to_owned())?,
             text(format!(
-                "信息系统 {number} 的云资源使用期已于 {} 届满且未申请延期，将于 {due} 前强制下线并备份数据，备份保留 3 个月。",
+                "资源使用期已满且未申请延期（{}，依据 {}）",
+                policy.title(),
+                source(Step::UsagePeriod)
+            ))?,
+            text(format!(
+                "信息系统 {number} 的云资源使用期已于 {} 届满且未申请延期，{then}。",
                 term.expires_on
             ))?,
         )
@@ -242,10 +274,9 @@ async fn usage_term(
         && now >= end_of_day(due)
     {
         term.offline_at = Some(now);
-        term.backups_kept_until = Some(
-            cal.add_months(today, BACKUP_RETENTION_MONTHS)
-                .map_err(WorkflowError::invalid)?,
-        );
+        term.backups_kept_until = policy
+            .last_day(Step::OfflineBackupRetention, today, cal)
+            .map_err(WorkflowError::invalid)?;
         if commit(store, &term, rev, None, "usage.force_offline", now).await? {
             report.taken_offline += 1;
         }

@@ -1,34 +1,32 @@
-//! Usage periods (使用期) of information systems, Yongjia 002 art. 14: a period
-//! of at most 3 years, a notice one month before it ends, an extension the
-//! tenant asks for before the end and the management unit grants, and — with no
-//! extension asked for — a forced offline within 15 working days of the end,
-//! after which backups are kept 3 months.
+//! Usage periods (使用期) of information systems, as the order's deadline
+//! policy sets them — Yongjia 002 art. 14: a period of at most 3 years
+//! (`usage_period`), a notice one month before it ends
+//! (`usage_renewal_notice`), an extension the tenant asks for before the end
+//! and the management unit grants, and — with no extension asked for — a
+//! forced offline within 15 working days of the end
+//! (`forced_offline_after_expiry`), after which backups are kept 3 months
+//! (`offline_backup_retention`). A policy without `usage_period` (Datong 000,
+//! Beijing 004: their seeds set none) gives its systems no usage period, so
+//! no notice and no forced offline; a policy without one of the later steps
+//! skips that step.
 //!
 //! Owns the record `usage_term/<system number>`: started by the onboarding
 //! order's delivery confirmation (written in the same transaction), closed by
 //! the exit order's completion, and the dates the timers act on. Must not
 //! decide when to act (`timers.rs` does, on a clock it is given) or stop
-//! resources (the reconciler reads `offline_at`).
+//! resources (desired state and billing read `offline_at`: [`offline_since`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use yunshu_auth::Principal;
-use yunshu_domain::calendar::{Calendar, local_date};
+use yunshu_domain::calendar::{Calendar, Policy, Step, local_date};
 use yunshu_domain::user::Permission;
 use yunshu_domain::{Actor, Record, SystemNumber, TenantCode, Text};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, records};
 
+use super::rules::{PolicyName, Rules};
 use super::{WorkflowError, audit_draft};
-
-/// The longest usage period granted at once: "一般不超过 3 年" (002 art. 14).
-pub const MAX_TERM_MONTHS: u32 = 36;
-/// The notice goes out this many months before the end (002 art. 14).
-pub const NOTICE_MONTHS: u32 = 1;
-/// Forced offline is complete this many working days after the end (002 art. 14).
-pub const OFFLINE_WORKING_DAYS: u32 = 15;
-/// Backups of a system taken offline are kept this long (002 art. 14).
-pub const BACKUP_RETENTION_MONTHS: u32 = 3;
 
 /// A tenant's request to extend (延期使用申请).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +41,13 @@ pub struct ExtensionRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageTerm {
     pub system: SystemNumber,
+    /// The deadline policy of the onboarding order that started the period:
+    /// its `usage_period`, `usage_renewal_notice`, `forced_offline_after_expiry`
+    /// and `offline_backup_retention` steps time this term. `None` only in
+    /// records written before the policy was recorded: the timers leave such
+    /// a term alone (no rule, no forced offline).
+    #[serde(default)]
+    pub policy: Option<PolicyName>,
     pub starts_on: NaiveDate,
     /// Last day of use (China Standard Time).
     pub expires_on: NaiveDate,
@@ -57,10 +62,12 @@ pub struct UsageTerm {
     /// When the timers found the period over with no extension asked for.
     #[serde(default)]
     pub expired_at: Option<DateTime<Utc>>,
-    /// The last working day of the forced-offline window (end + 15 working days).
+    /// The last day of the forced-offline window (end + the policy's
+    /// `forced_offline_after_expiry`, 15 working days under 002 art. 14).
     #[serde(default)]
     pub offline_due: Option<NaiveDate>,
-    /// When the system was declared offline; the reconciler stops its resources.
+    /// When the system was declared offline: from then on its servers are no
+    /// longer desired (the reconciler stops them) and nothing is billed.
     #[serde(default)]
     pub offline_at: Option<DateTime<Utc>>,
     /// Backups are deleted after this day.
@@ -80,18 +87,24 @@ impl Record for UsageTerm {
 }
 
 impl UsageTerm {
-    /// A full period starting on the day of `delivered_at`.
+    /// A full period of `policy`'s `usage_period` starting on the day of
+    /// `delivered_at`; `None` when the policy sets no usage period.
     pub fn starting(
         system: SystemNumber,
+        policy: &Policy,
         delivered_at: DateTime<Utc>,
         calendar: &Calendar,
-    ) -> Result<UsageTerm, WorkflowError> {
+    ) -> Result<Option<UsageTerm>, WorkflowError> {
         let starts_on = local_date(delivered_at);
-        let expires_on = calendar
-            .add_months(starts_on, MAX_TERM_MONTHS)
-            .map_err(WorkflowError::invalid)?;
-        Ok(UsageTerm {
+        let Some(expires_on) = policy
+            .last_day(Step::UsagePeriod, starts_on, calendar)
+            .map_err(WorkflowError::invalid)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UsageTerm {
             system,
+            policy: Some(PolicyName::new(policy.name())?),
             starts_on,
             expires_on,
             notice_sent_at: None,
@@ -101,19 +114,37 @@ impl UsageTerm {
             offline_at: None,
             backups_kept_until: None,
             closed_at: None,
-        })
+        }))
     }
 
     pub fn tenant(&self) -> &TenantCode {
         self.system.tenant()
     }
 
-    /// The first day the notice is due.
-    pub fn notice_on(&self, calendar: &Calendar) -> Result<NaiveDate, WorkflowError> {
-        calendar
-            .sub_months(self.expires_on, NOTICE_MONTHS)
+    /// The policy timing this term, if it is (still) known.
+    pub fn policy<'r>(&self, rules: &'r Rules) -> Option<&'r Policy> {
+        self.policy.as_ref().and_then(|name| rules.policy(name))
+    }
+
+    /// The first day the notice is due: the policy's `usage_renewal_notice`
+    /// counted back from the expiry; `None` when the policy sends none.
+    pub fn notice_on(
+        &self,
+        policy: &Policy,
+        calendar: &Calendar,
+    ) -> Result<Option<NaiveDate>, WorkflowError> {
+        policy
+            .last_day(Step::UsageRenewalNotice, self.expires_on, calendar)
             .map_err(WorkflowError::invalid)
     }
+}
+
+/// Since when `term` has the system forced offline (002 art. 14), if it has
+/// and the system has not exited since: its servers are not desired from
+/// then on and nothing is billed.
+pub fn offline_since(term: Option<&UsageTerm>) -> Option<DateTime<Utc>> {
+    term.filter(|t| t.closed_at.is_none())
+        .and_then(|t| t.offline_at)
 }
 
 /// The key of a system's usage term.
@@ -194,7 +225,8 @@ pub async fn request_extension(
 }
 
 /// The management unit grants an extension (`OrderApprove`): the period ends
-/// on `until` (at most 3 years from today), the notice and expiry start over.
+/// on `until` (at most the policy's `usage_period` from today: 3 years under
+/// 002 art. 14), the notice and expiry start over.
 pub async fn grant_extension(
     store: &dyn Store,
     caller: &Principal,
@@ -210,9 +242,19 @@ pub async fn grant_extension(
     let (mut term, rev) = load(store, &system.number)
         .await?
         .ok_or_else(|| term_missing(&system.number))?;
-    let latest = calendar
-        .add_months(local_date(now), MAX_TERM_MONTHS)
-        .map_err(WorkflowError::invalid)?;
+    let rules = super::rules::load(store).await?;
+    let latest = match term.policy(&rules) {
+        Some(policy) => policy
+            .last_day(Step::UsagePeriod, local_date(now), calendar)
+            .map_err(WorkflowError::invalid)?,
+        None => None,
+    };
+    let Some(latest) = latest else {
+        // the policy no longer sets a usage period: nothing to extend
+        return Err(WorkflowError::UsageExtensionRefused {
+            number: system.number.to_string(),
+        });
+    };
     if term.offline_at.is_some()
         || term.closed_at.is_some()
         || until <= term.expires_on

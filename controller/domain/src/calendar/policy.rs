@@ -753,6 +753,24 @@ impl Policy {
         self.steps.iter().map(|(step, rule)| (*step, rule))
     }
 
+    /// The last day of `step` counted from the day `from` (not itself counted;
+    /// back from it for [`Step::counts_backward`] steps), or `Ok(None)` when
+    /// this policy sets no limit for the step. For steps anchored on a day
+    /// rather than an instant (the usage period's expiry, 002 art. 14).
+    ///
+    /// Errors: as [`Policy::deadline`].
+    pub fn last_day(
+        &self,
+        step: Step,
+        from: NaiveDate,
+        calendar: &Calendar,
+    ) -> Result<Option<NaiveDate>, CalendarError> {
+        self.steps
+            .get(&step)
+            .map(|rule| rule.period.last_day(from, step.counts_backward(), calendar))
+            .transpose()
+    }
+
     /// The deadline of `step` started at `started_at`, or `Ok(None)` when this
     /// policy sets no limit for the step.
     ///
