@@ -67,7 +67,15 @@ pub(crate) async fn system_cost(
         .await
         .map_err(workflow_error)?;
     let catalog = cost::catalog_for(&orders);
-    Ok(Json(cost::month_cost(&orders, &catalog, first, now)))
+    // A system forced offline at the end of its usage period (002 art. 14)
+    // is charged up to then only.
+    let term = workflow::usage::load(&*state.store, &system.number)
+        .await
+        .map_err(workflow_error)?;
+    let offline_at = workflow::usage::offline_since(term.as_ref().map(|(t, _)| t));
+    Ok(Json(cost::month_cost(
+        &orders, &catalog, first, offline_at, now,
+    )))
 }
 
 #[cfg(test)]

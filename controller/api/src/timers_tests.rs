@@ -334,7 +334,8 @@ source = "test art. 14"
 /// set no usage period, so their systems never get one — no notice, no
 /// expiry, no forced offline — and an operator's policy times its own.
 #[tokio::test]
-async fn usage_period_002_art_14_comes_from_the_policy_none_under_beijing_004_or_datong_000() {
+async fn usage_period_002_art_14_comes_from_the_policy_offline_ends_the_charge_none_under_beijing_004_datong_000()
+ {
     let app = App::with_users_at(cst(2025, 10, 13, 10)).await;
     let (li, wang, sun, zhou) = (
         app.login("li").await,
@@ -411,6 +412,37 @@ async fn usage_period_002_art_14_comes_from_the_policy_none_under_beijing_004_or
         "the policy keeps no backups after offline: {}",
         r.body
     );
+    // 002 art. 14: the forced offline ends the charge — the month of the
+    // offline is charged up to it, the months after are not charged at all
+    // (the Beijing system, still in use, is).
+    let cost = |sys: &str, month: &str| format!("/api/v1/systems/{sys}/cost?month={month}");
+    app.clock.set(cst(2026, 6, 15, 9));
+    let r = app.call("GET", &cost(&s, "2026-04"), None, &wang).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["billing_until"], "2026-04-16T01:00:00Z",
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["total_fen"].as_u64().is_some_and(|t| t > 0),
+        "{}",
+        r.body
+    );
+    let r = app.call("GET", &cost(&s, "2026-05"), None, &wang).await;
+    assert_eq!(
+        (&r.body["billed_seconds"], &r.body["total_fen"]),
+        (&json!(0), &json!(0)),
+        "{}",
+        r.body
+    );
+    let r = app.call("GET", &cost(&b, "2026-05"), None, &wang).await;
+    assert!(
+        r.body["total_fen"].as_u64().is_some_and(|t| t > 0),
+        "{}",
+        r.body
+    );
+
     // Years later nothing has happened to the Beijing and Datong systems.
     app.clock.set(cst(2026, 12, 31, 9));
     assert_eq!(usage_acts(tick(&app).await), (0, 0, 0));

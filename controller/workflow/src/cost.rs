@@ -1,7 +1,8 @@
 //! A system's charge for one month, as SPEC §6 defines it: catalog unit
 //! price × quantity × time. Time starts at delivery confirmation (交付确认,
 //! 000 art. 14) and stops once the exit is carried out and the resources are
-//! reclaimed (000 art. 16); quantity is what the approved orders set at each
+//! reclaimed (000 art. 16), or when the system is forced offline at the end of
+//! its usage period (002 art. 14); quantity is what the approved orders set at each
 //! moment (a change counts from its approval), so a month with a change is
 //! charged piecewise. Figures are in fen, pro rata to the second of the
 //! month in China Standard Time.
@@ -49,7 +50,9 @@ pub struct MonthCost {
     pub catalog: String,
     /// Delivery confirmation; `None`: not delivered, nothing is charged.
     pub billing_from: Option<DateTime<Utc>>,
-    /// Resources reclaimed after the exit; `None`: still charged.
+    /// Resources reclaimed after the exit, or the system forced offline at the
+    /// end of its usage period (002 art. 14), whichever came first; `None`:
+    /// still charged.
     pub billing_until: Option<DateTime<Utc>>,
     /// Seconds of the month charged so far.
     pub billed_seconds: i64,
@@ -167,10 +170,13 @@ fn micro_fen_per_month(e: &CatalogEntry, units: u64) -> u128 {
 }
 
 /// The system's charge for the month starting `first` (CST), up to `now`.
+/// `offline_at`: when the system was forced offline (002 art. 14,
+/// [`crate::usage::offline_since`]); nothing is charged from then on.
 pub fn month_cost(
     orders: &[(WorkOrder, OrderTrack)],
     catalog: &Catalog,
     first: NaiveDate,
+    offline_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> MonthCost {
     let month_start = cst_midnight(first);
@@ -196,6 +202,11 @@ pub fn month_cost(
             _ => None,
         })
         .max();
+    // A forced offline (002 art. 14) ends the charge too, if it came first.
+    let billing_until = match (billing_until, offline_at) {
+        (Some(exit), Some(offline)) => Some(exit.min(offline)),
+        (exit, offline) => exit.or(offline),
+    };
     // Moments at which what is charged changes, oldest first.
     let mut moments: Vec<(DateTime<Utc>, usize)> = orders
         .iter()
