@@ -200,9 +200,22 @@ async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
     let end = NaiveDate::from_ymd_opt(2026, 6, 30).expect("date");
     term_ending(&app, &a, end).await;
     term_ending(&app, &b, end).await;
+    // A's record is as written before terms kept their policy: the first pass
+    // takes it from the delivered onboarding order.
+    let (mut legacy, _) = records::get::<UsageTerm>(&*app.store, &a)
+        .await
+        .expect("read")
+        .expect("term");
+    legacy.policy = None;
+    app.store
+        .put(&records::key::<UsageTerm>(&a), records::encode(&legacy))
+        .await
+        .expect("write");
 
     app.clock.set(cst(2026, 5, 29, 9));
     assert_eq!(tick(&app).await.notices_sent, 0, "more than a month left");
+    let r = app.call("GET", &term_path(&a), None, &li).await;
+    assert_eq!(r.body["policy"], "yongjia", "{}", r.body);
     app.clock.set(cst(2026, 5, 30, 9));
     assert_eq!(tick(&app).await.notices_sent, 2, "one month before: notice");
     assert_eq!(tick(&app).await.notices_sent, 0, "once");

@@ -154,8 +154,24 @@ async fn usage_terms(
     let terms = page::scan_all::<UsageTerm>(store)
         .await
         .map_err(WorkflowError::store("timers scan"))?;
-    for (term, rev) in terms {
+    for (mut term, rev) in terms {
         if term.closed_at.is_some() || term.offline_at.is_some() {
+            continue;
+        }
+        if term.policy.is_none() {
+            // A term written before terms recorded their policy: take the
+            // policy of the onboarding order whose delivery started it, once;
+            // the next pass times the term by it.
+            match delivered_under(store, &term).await {
+                Ok(Some(policy)) => {
+                    term.policy = Some(policy);
+                    commit(store, &term, rev, None, "usage.policy_recorded", now).await?;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(system = %term.system, error = %e, "usage period's policy not found")
+                }
+            }
             continue;
         }
         let rules = match &loaded {
@@ -177,6 +193,20 @@ async fn usage_terms(
         }
     }
     Ok(())
+}
+
+/// The policy of the system's delivered onboarding order, if any.
+async fn delivered_under(
+    store: &dyn Store,
+    term: &UsageTerm,
+) -> Result<Option<rules::PolicyName>, WorkflowError> {
+    Ok(super::expansion::orders_of(store, &term.system)
+        .await?
+        .into_iter()
+        .find(|(o, t)| {
+            o.kind() == yunshu_domain::order::OrderKind::Onboarding && t.delivered_at.is_some()
+        })
+        .map(|(_, t)| t.policy))
 }
 
 async fn usage_term(

@@ -44,8 +44,9 @@ pub struct UsageTerm {
     /// The deadline policy of the onboarding order that started the period:
     /// its `usage_period`, `usage_renewal_notice`, `forced_offline_after_expiry`
     /// and `offline_backup_retention` steps time this term. `None` only in
-    /// records written before the policy was recorded: the timers leave such
-    /// a term alone (no rule, no forced offline).
+    /// records written before the policy was recorded: the timers take it
+    /// from the system's delivered onboarding order once, and act on the term
+    /// only after that (no rule, no forced offline).
     #[serde(default)]
     pub policy: Option<PolicyName>,
     pub starts_on: NaiveDate,
