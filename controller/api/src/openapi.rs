@@ -101,6 +101,7 @@ impl Modify for SecuritySchemes {
         crate::usage_terms::usage_term_get,
         crate::usage_terms::usage_extension_request,
         crate::usage_terms::usage_extend,
+        crate::usage_terms::usage_force_offline,
         crate::resources::resource_list,
         crate::resources::resource_events,
         crate::costs::system_cost,

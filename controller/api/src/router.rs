@@ -97,6 +97,10 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             "/systems/{number}/usage-term/extend",
             post(usage_terms::usage_extend),
         )
+        .route(
+            "/systems/{number}/usage-term/force-offline",
+            post(usage_terms::usage_force_offline),
+        )
         .route("/alarms", get(alarms::alarm_list))
         .route("/alarms/{id}", get(alarms::alarm_get))
         .route("/alarms/{id}/ack", post(alarms::alarm_ack))

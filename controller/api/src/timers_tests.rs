@@ -250,23 +250,52 @@ async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
     let r = app.call("POST", &ext(&b), Some(body), &wang).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
-    // The day after the end: A (no request) expires with its offline deadline,
-    // 15 working days after 30 June = Tuesday 21 July 2026; B does not.
+    // The day after the end: A (no request) expires; B does not. The forced
+    // offline waits for the management unit's approval (经政务云主管部门批准).
     app.clock.set(cst(2026, 7, 1, 9));
     assert_eq!(tick(&app).await.expired, 1);
     let r = app.call("GET", &term_path(&a), None, &li).await;
-    assert_eq!(r.body["offline_due"], "2026-07-21", "{}", r.body);
+    assert!(r.body["expired_at"].is_string(), "{}", r.body);
+    assert!(r.body["offline_due"].is_null(), "not approved: {}", r.body);
     let r = app.call("GET", &term_path(&b), None, &li).await;
     assert!(r.body["expired_at"].is_null(), "{}", r.body);
-
-    app.clock.set(cst(2026, 7, 21, 23));
-    assert_eq!(tick(&app).await.taken_offline, 0, "still inside the window");
     app.clock.set(cst(2026, 7, 22, 9));
+    assert_eq!(
+        tick(&app).await.taken_offline,
+        0,
+        "never without approval (15 working days after the end have passed)"
+    );
+
+    // The approver (not the tenant) approves A on Wednesday 22 July: 15
+    // working days from then = Wednesday 12 August 2026. B (extension
+    // pending) cannot be.
+    let offline = |s: &str| format!("/api/v1/systems/{s}/usage-term/force-offline");
+    let r = app.call("POST", &offline(&a), None, &wang).await;
+    assert_eq!(code(&r), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let r = app.call("POST", &offline(&b), None, &zhou).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_OFFLINE_REFUSED"))
+    );
+    let r = app.call("POST", &offline(&a), None, &zhou).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["offline_due"], "2026-08-12", "{}", r.body);
+    assert_eq!(r.body["offline_approved"]["by"], "user:zhou", "{}", r.body);
+    let r = app.call("POST", &offline(&a), None, &zhou).await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_OFFLINE_REFUSED")),
+        "approved once"
+    );
+
+    app.clock.set(cst(2026, 8, 12, 23));
+    assert_eq!(tick(&app).await.taken_offline, 0, "still inside the window");
+    app.clock.set(cst(2026, 8, 13, 9));
     assert_eq!(tick(&app).await.taken_offline, 1);
     let r = app.call("GET", &term_path(&a), None, &li).await;
     assert!(r.body["offline_at"].is_string(), "{}", r.body);
     assert_eq!(
-        r.body["backups_kept_until"], "2026-10-22",
+        r.body["backups_kept_until"], "2026-11-13",
         "3 months of backups"
     );
 
@@ -414,9 +443,22 @@ async fn usage_period_002_art_14_comes_from_the_policy_offline_ends_the_charge_n
     app.clock.set(cst(2026, 4, 14, 9));
     let report = tick(&app).await;
     assert_eq!((report.expired, report.taken_offline), (1, 0));
-    let r = app.call("GET", &term_path(&s), None, &li).await;
-    assert_eq!(r.body["offline_due"], "2026-04-15", "2 working days");
-    app.clock.set(cst(2026, 4, 16, 9));
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/systems/{s}/usage-term/force-offline"),
+            None,
+            &zhou,
+        )
+        .await;
+    assert_eq!(
+        r.body["offline_due"], "2026-04-16",
+        "2 working days: {}",
+        r.body
+    );
+    app.clock.set(cst(2026, 4, 16, 23));
+    assert_eq!(tick(&app).await.taken_offline, 0);
+    app.clock.set(cst(2026, 4, 17, 9));
     assert_eq!(tick(&app).await.taken_offline, 1);
     let r = app.call("GET", &term_path(&s), None, &li).await;
     assert!(r.body["offline_at"].is_string(), "{}", r.body);
@@ -433,7 +475,7 @@ async fn usage_period_002_art_14_comes_from_the_policy_offline_ends_the_charge_n
     let r = app.call("GET", &cost(&s, "2026-04"), None, &wang).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
-        r.body["billing_until"], "2026-04-16T01:00:00Z",
+        r.body["billing_until"], "2026-04-17T01:00:00Z",
         "{}",
         r.body
     );

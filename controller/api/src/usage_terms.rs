@@ -1,6 +1,7 @@
 //! A system's usage period (使用期, 002 art. 14) over HTTP:
-//! `GET /api/v1/systems/{number}/usage-term`, the tenant's extension request
-//! and the reviewer's extension. The term's clock, notices and expiry are
+//! `GET /api/v1/systems/{number}/usage-term`, the tenant's extension request,
+//! the reviewer's extension and the management unit's approval of a forced
+//! offline. The term's clock, notices and expiry are
 //! `workflow::usage`'s.
 
 use axum::Json;
@@ -35,8 +36,12 @@ pub struct UsageTermView {
     #[schema(value_type = Option<Object>)]
     pub extension_requested: Option<workflow::usage::ExtensionRequest>,
     pub expired_at: Option<DateTime<Utc>>,
+    /// The management unit's approval of the forced offline: `{by, at}`.
+    #[schema(value_type = Option<Object>)]
+    pub offline_approved: Option<workflow::usage::OfflineApproval>,
     /// Forced offline is complete by this day (end + the policy's
-    /// `forced_offline_after_expiry`: 15 working days under 002 art. 14).
+    /// `forced_offline_after_expiry` from its approval: 15 working days under
+    /// 002 art. 14); `null` until approved.
     pub offline_due: Option<NaiveDate>,
     pub offline_at: Option<DateTime<Utc>>,
     pub backups_kept_until: Option<NaiveDate>,
@@ -57,6 +62,7 @@ impl UsageTermView {
             notice_sent_at: t.notice_sent_at,
             extension_requested: t.extension_requested,
             expired_at: t.expired_at,
+            offline_approved: t.offline_approved,
             offline_due: t.offline_due,
             offline_at: t.offline_at,
             backups_kept_until: t.backups_kept_until,
@@ -185,6 +191,40 @@ pub(crate) async fn usage_extend(
     .await
     .map_err(workflow_error)?;
     Ok(Json(UsageTermView::new(term, &rules)))
+}
+
+/// `POST /api/v1/systems/{number}/usage-term/force-offline`: the management
+/// unit approves the forced offline of a system whose usage period is over
+/// with no extension asked for (`order_approve`; 经政务云主管部门批准, 002
+/// art. 14). The policy's `forced_offline_after_expiry` (15 working days)
+/// runs from today; at its end the timers take the system offline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/systems/{number}/usage-term/force-offline",
+    tag = "systems",
+    params(("number" = String, Path, description = "The system number")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Approved; `offline_due` set", body = UsageTermView),
+        (status = 400, description = "CALENDAR_YEAR_UNKNOWN: the window reaches a year the calendar does not hold (an operator adds it)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve", body = crate::error::ErrorBody),
+        (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "USAGE_OFFLINE_REFUSED: not expired, an extension pending, approved already, offline or exited, or the policy sets no forced offline", body = crate::error::ErrorBody),
+        (status = 503, description = "BUSY: the term changed meanwhile, retry; or the store is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn usage_force_offline(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(number): ApiPath<String>,
+) -> Result<Json<UsageTermView>, ApiError> {
+    let now = crate::context::now_of(clock);
+    let term = workflow::usage::approve_offline(&*state.store, &caller, &number, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(UsageTermView::new(term, &rules(&state).await?)))
 }
 
 async fn rules(state: &AppState) -> Result<Rules, ApiError> {

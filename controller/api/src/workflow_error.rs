@@ -28,6 +28,7 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::PolicyUnknown { .. } => StatusCode::BAD_REQUEST,
         WorkflowError::PolicyPresetReadOnly { .. }
         | WorkflowError::UsageExtensionRefused { .. }
+        | WorkflowError::UsageOfflineRefused { .. }
         | WorkflowError::CatalogBuiltInReadOnly { .. }
         | WorkflowError::EmergencyNotAllowed { .. }
         | WorkflowError::EmergencyNotInPolicy { .. }

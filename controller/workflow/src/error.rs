@@ -42,6 +42,11 @@ pub enum WorkflowError {
     /// the system was taken offline or exited.
     #[error("the usage period of system {number} cannot be extended like this")]
     UsageExtensionRefused { number: String },
+    /// A forced offline approved for a system whose period has not expired,
+    /// with an extension pending, already approved, offline or exited, or
+    /// under a policy without `forced_offline_after_expiry` (002 art. 14).
+    #[error("system {number} cannot be forced offline now")]
+    UsageOfflineRefused { number: String },
     #[error("no service catalog {id}")]
     CatalogNotFound { id: String },
     #[error("catalog {id:?} ships with yunshu and cannot be replaced; import it under another id")]
@@ -171,6 +176,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::AlarmNotFound { .. } => "ALARM_NOT_FOUND",
             WorkflowError::UsageTermNotFound { .. } => "USAGE_TERM_NOT_FOUND",
             WorkflowError::UsageExtensionRefused { .. } => "USAGE_EXTENSION_REFUSED",
+            WorkflowError::UsageOfflineRefused { .. } => "USAGE_OFFLINE_REFUSED",
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
@@ -216,7 +222,10 @@ impl ErrorCode for WorkflowError {
                 format!("信息系统 {number} 尚无使用期记录（交付确认后开始计算）。")
             }
             WorkflowError::UsageExtensionRefused { number } => format!(
-                "信息系统 {number} 的使用期不能这样延长：新的到期日须晚于当前到期日、自今日起不超过 3 年，且系统尚未下线或退出。"
+                "信息系统 {number} 的使用期不能这样延长：新的到期日须晚于当前到期日、自今日起不超过规则规定的使用期（永嘉 002 第十四条为 3 年），且系统尚未下线或退出。"
+            ),
+            WorkflowError::UsageOfflineRefused { number } => format!(
+                "信息系统 {number} 现在不能强制下线：须使用期已满、未申请延期、尚未批准下线、未下线或退出，且所适用的规则规定了期满强制下线（永嘉 002 第十四条）。"
             ),
             WorkflowError::CatalogNotFound { id } => format!("未找到服务目录 {id}。"),
             WorkflowError::CatalogBuiltInReadOnly { id } => {

@@ -259,19 +259,25 @@ async fn usage_term(
         }
         return Ok(());
     }
-    // 2. over, and no extension asked for: the forced-offline window (15
-    // working days, 002 art. 14) starts, if the policy has one
+    // 2. over, and no extension asked for: expired; the forced offline waits
+    // for the management unit's approval (`usage::approve_offline`), which
+    // starts its window (15 working days, 002 art. 14)
     if term.expired_at.is_none()
         && term.extension_requested.is_none()
         && now >= end_of_day(term.expires_on)
     {
-        let due = policy
-            .last_day(Step::ForcedOfflineAfterExpiry, term.expires_on, cal)
-            .map_err(WorkflowError::invalid)?;
         term.expired_at = Some(now);
-        term.offline_due = due;
-        let then = match due {
-            Some(due) => format!("将于 {due} 前强制下线并备份数据"),
+        let then = match policy.step(Step::ForcedOfflineAfterExpiry) {
+            Some(rule) => {
+                let p = rule.period();
+                let unit = match p.unit() {
+                    yunshu_domain::calendar::Unit::WorkingDays => "个工作日",
+                    yunshu_domain::calendar::Unit::NaturalDays => "天",
+                    yunshu_domain::calendar::Unit::Months => "个月",
+                    yunshu_domain::calendar::Unit::Years => "年",
+                };
+                format!("经主管部门批准后 {}{unit}内强制下线并备份数据", p.amount())
+            }
             None => "请办理延期或退出手续".to_owned(),
         };
         let alarm = Alarm::new(
@@ -298,7 +304,8 @@ async fn usage_term(
         }
         return Ok(());
     }
-    // 3. the window is over with still no extension asked for: offline
+    // 3. the approved window is over with still no extension asked for:
+    // offline
     if let Some(due) = term.offline_due
         && term.extension_requested.is_none()
         && now >= end_of_day(due)

@@ -3,9 +3,9 @@
 //! (`usage_period`), a notice one month before it ends
 //! (`usage_renewal_notice`), an extension the tenant asks for before the end
 //! and the management unit grants, and — with no extension asked for — a
-//! forced offline within 15 working days of the end
-//! (`forced_offline_after_expiry`), after which backups are kept 3 months
-//! (`offline_backup_retention`). A policy without `usage_period` (Datong 000,
+//! forced offline, once the management unit approves it, within 15 working
+//! days of the approval (`forced_offline_after_expiry`), after which backups
+//! are kept 3 months (`offline_backup_retention`). A policy without `usage_period` (Datong 000,
 //! Beijing 004: their seeds set none) gives its systems no usage period, so
 //! no notice and no forced offline; a policy without one of the later steps
 //! skips that step.
@@ -37,6 +37,13 @@ pub struct ExtensionRequest {
     pub reason: Text,
 }
 
+/// Who approved a forced offline, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineApproval {
+    pub by: Actor,
+    pub at: DateTime<Utc>,
+}
+
 /// The usage period of one information system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageTerm {
@@ -63,7 +70,11 @@ pub struct UsageTerm {
     /// When the timers found the period over with no extension asked for.
     #[serde(default)]
     pub expired_at: Option<DateTime<Utc>>,
-    /// The last day of the forced-offline window (end + the policy's
+    /// The management unit's approval of the forced offline (经政务云主管部门
+    /// 批准, 002 art. 14): it starts the offline window.
+    #[serde(default)]
+    pub offline_approved: Option<OfflineApproval>,
+    /// The last day of the forced-offline window (approval + the policy's
     /// `forced_offline_after_expiry`, 15 working days under 002 art. 14).
     #[serde(default)]
     pub offline_due: Option<NaiveDate>,
@@ -111,6 +122,7 @@ impl UsageTerm {
             notice_sent_at: None,
             extension_requested: None,
             expired_at: None,
+            offline_approved: None,
             offline_due: None,
             offline_at: None,
             backups_kept_until: None,
@@ -270,6 +282,7 @@ pub async fn grant_extension(
     term.extension_requested = None;
     term.notice_sent_at = None;
     term.expired_at = None;
+    term.offline_approved = None;
     term.offline_due = None;
     save(
         store,
@@ -278,6 +291,69 @@ pub async fn grant_extension(
         rev,
         "usage.extend",
         format!("{old} -> {until}"),
+        now,
+    )
+    .await?;
+    Ok(term)
+}
+
+/// The management unit approves the forced offline of a system whose period
+/// is over with no extension asked for (`OrderApprove`; 经政务云主管部门批准,
+/// 002 art. 14): the provider has the policy's `forced_offline_after_expiry`
+/// (15 working days) from today, after which the timers take it offline.
+/// Errors: `USAGE_OFFLINE_REFUSED` when the period has not expired, an
+/// extension is pending, it was approved already, the system is offline or
+/// exited, or the policy sets no forced offline.
+pub async fn approve_offline(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+    now: DateTime<Utc>,
+) -> Result<UsageTerm, WorkflowError> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    if !caller.can(Permission::OrderApprove, Some(system.tenant())) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let (mut term, rev) = load(store, &system.number)
+        .await?
+        .ok_or_else(|| term_missing(&system.number))?;
+    let refused = || WorkflowError::UsageOfflineRefused {
+        number: system.number.to_string(),
+    };
+    if term.expired_at.is_none()
+        || term.extension_requested.is_some()
+        || term.offline_approved.is_some()
+        || term.offline_at.is_some()
+        || term.closed_at.is_some()
+    {
+        return Err(refused());
+    }
+    let rules = super::rules::load(store).await?;
+    let due = match term.policy(&rules) {
+        Some(policy) => policy
+            .last_day(
+                Step::ForcedOfflineAfterExpiry,
+                local_date(now),
+                &rules.calendar,
+            )
+            .map_err(WorkflowError::invalid)?,
+        None => None,
+    };
+    let Some(due) = due else {
+        return Err(refused());
+    };
+    term.offline_approved = Some(OfflineApproval {
+        by: caller.actor.clone(),
+        at: now,
+    });
+    term.offline_due = Some(due);
+    save(
+        store,
+        caller,
+        &term,
+        rev,
+        "usage.approve_offline",
+        format!("offline by {due}"),
         now,
     )
     .await?;
