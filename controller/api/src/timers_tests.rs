@@ -259,6 +259,20 @@ async fn usage_period_notice_expiry_and_forced_offline_follow_yongjia_art_14() {
     assert!(r.body["offline_due"].is_null(), "not approved: {}", r.body);
     let r = app.call("GET", &term_path(&b), None, &li).await;
     assert!(r.body["expired_at"].is_null(), "{}", r.body);
+    // A request after the end is too late (使用期满前提出申请) and cannot
+    // hold off the offline.
+    let r = app
+        .call(
+            "POST",
+            &ext(&a),
+            Some(json!({"until": "2027-06-30", "reason": "迟到的申请"})),
+            &wang,
+        )
+        .await;
+    assert_eq!(
+        code(&r),
+        (StatusCode::CONFLICT, Some("USAGE_EXTENSION_REFUSED"))
+    );
     app.clock.set(cst(2026, 7, 22, 9));
     assert_eq!(
         tick(&app).await.taken_offline,

@@ -129,7 +129,7 @@ pub(crate) async fn usage_term_get(
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs change_request", body = crate::error::ErrorBody),
         (status = 404, description = "SYSTEM_NOT_FOUND or USAGE_TERM_NOT_FOUND", body = crate::error::ErrorBody),
-        (status = 409, description = "USAGE_EXTENSION_REFUSED", body = crate::error::ErrorBody),
+        (status = 409, description = "USAGE_EXTENSION_REFUSED: not after the current end, asked for after the period ended (002 art. 14), or the system is offline or exited", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn usage_extension_request(

@@ -38,7 +38,8 @@ pub enum WorkflowError {
     /// The system has no usage period on record yet (it starts at delivery).
     #[error("system {number} has no usage period yet")]
     UsageTermNotFound { number: String },
-    /// An extension that does not extend, goes beyond 3 years, or comes after
+    /// An extension that does not extend, goes beyond the policy's period (3
+    /// years, 002 art. 14), is asked for after the period ended, or comes after
     /// the system was taken offline or exited.
     #[error("the usage period of system {number} cannot be extended like this")]
     UsageExtensionRefused { number: String },

@@ -196,8 +196,9 @@ pub async fn get(
 }
 
 /// The tenant admin asks to extend (`ChangeRequest` in the tenant). Accepted
-/// until the system has been taken offline; a pending request stops the forced
-/// offline (002 art. 14).
+/// only before the period ends ("使用单位应在使用期满前…提出申请", 002 art.
+/// 14): a late request cannot hold off the forced offline; a pending request
+/// stops it.
 pub async fn request_extension(
     store: &dyn Store,
     caller: &Principal,
@@ -213,7 +214,11 @@ pub async fn request_extension(
     let (mut term, rev) = load(store, &system.number)
         .await?
         .ok_or_else(|| term_missing(&system.number))?;
-    if term.offline_at.is_some() || term.closed_at.is_some() || until <= term.expires_on {
+    if term.offline_at.is_some()
+        || term.closed_at.is_some()
+        || until <= term.expires_on
+        || now >= yunshu_domain::calendar::end_of_day(term.expires_on)
+    {
         return Err(WorkflowError::UsageExtensionRefused {
             number: system.number.to_string(),
         });
