@@ -1,8 +1,9 @@
 //! `yunshu-portal-build`: builds the portal's browser bundle without
 //! cargo-leptos (which would download tools this network cannot reach).
 //!
-//! 1. `cargo build -p yunshu-portal --lib --features hydrate --target
-//!    wasm32-unknown-unknown` into `<target>/wasm` — its own target dir, so
+//! 1. `cargo rustc -p yunshu-portal --lib --crate-type cdylib --features
+//!    hydrate --target wasm32-unknown-unknown` into `<target>/wasm` (the
+//!    crate is an rlib for everyone else) — its own target dir, so
 //!    the build does not wait on the lock of the cargo that runs this tool;
 //! 2. wasm-bindgen in-process (`wasm-bindgen-cli-support`, the same version as
 //!    the `wasm-bindgen` crate in Cargo.lock) → `<out>/pkg/yunshu_portal.js`
@@ -75,11 +76,13 @@ fn main() -> anyhow::Result<()> {
     let status = Command::new(cargo)
         .current_dir(workspace_root())
         .args([
-            "build",
+            "rustc",
             "--locked",
             "-p",
             "yunshu-portal",
             "--lib",
+            "--crate-type",
+            "cdylib",
             "--target",
             "wasm32-unknown-unknown",
             "--features",
