@@ -175,20 +175,21 @@ pub(crate) async fn activate(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<Response, ApiError> {
     // Guessing codes shares the sign-in limit per source address.
-    let source = source_address(&state, peer.map(|Extension(ConnectInfo(p))| p), &headers);
-    let gate = &state.login_gate;
-    if let Err(retry) = gate.admit(source, std::time::Instant::now()) {
-        return Ok(too_many(
-            "LOGIN_RATE_LIMITED",
-            retry,
-            "Too many attempts from this address; wait and try again.",
-            "此地址尝试过多，请稍后再试。",
-        ));
-    }
+    let source = match admit(&state, peer, &headers) {
+        Ok(source) => source,
+        Err(retry) => {
+            return Ok(too_many(
+                "LOGIN_RATE_LIMITED",
+                retry,
+                "Too many attempts from this address; wait and try again.",
+                "此地址尝试过多，请稍后再试。",
+            ));
+        }
+    };
     let now = crate::context::now_of(clock);
     let user =
         yunshu_auth::activation::activate(&*state.store, &req.code, req.password, now).await?;
-    gate.succeeded(source);
+    state.login_gate.succeeded(source);
     Ok(Json(Activated {
         user: user.id.to_string(),
     })
@@ -296,16 +297,18 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let source = source_address(&state, peer.map(|Extension(ConnectInfo(p))| p), &headers);
+    let source = match admit(&state, peer, &headers) {
+        Ok(source) => source,
+        Err(retry) => {
+            return Ok(too_many(
+                "LOGIN_RATE_LIMITED",
+                retry,
+                "Too many sign-in attempts from this address; wait and try again.",
+                "此地址登录尝试过多，请稍后再试。",
+            ));
+        }
+    };
     let gate = &state.login_gate;
-    if let Err(retry) = gate.admit(source, std::time::Instant::now()) {
-        return Ok(too_many(
-            "LOGIN_RATE_LIMITED",
-            retry,
-            "Too many sign-in attempts from this address; wait and try again.",
-            "此地址登录尝试过多，请稍后再试。",
-        ));
-    }
     // Bounds the memory argon2 takes however many attempts arrive at once.
     let Some(_slot) = gate.hash_slot().await else {
         return Ok(too_many(
@@ -332,6 +335,20 @@ pub(crate) async fn login(
         Json(body),
     )
         .into_response())
+}
+
+/// The caller's source address if the per-source limit lets it try now;
+/// otherwise how long until it may.
+fn admit(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Result<IpAddr, std::time::Duration> {
+    let source = source_address(state, peer.map(|Extension(ConnectInfo(p))| p), headers);
+    state
+        .login_gate
+        .admit(source, std::time::Instant::now())
+        .map(|()| source)
 }
 
 /// Who is signing in, for the per-source limit: the peer, or behind a

@@ -253,13 +253,7 @@ pub async fn grant_extension(
     calendar: &Calendar,
     now: DateTime<Utc>,
 ) -> Result<UsageTerm, WorkflowError> {
-    let system = super::systems::system_get(store, caller, number).await?;
-    if !caller.can(Permission::OrderApprove, Some(system.tenant())) {
-        return Err(WorkflowError::Forbidden);
-    }
-    let (mut term, rev) = load(store, &system.number)
-        .await?
-        .ok_or_else(|| term_missing(&system.number))?;
+    let (system, mut term, rev) = approvers_term(store, caller, number).await?;
     let rules = super::rules::load(store).await?;
     let latest = match term.policy(&rules) {
         Some(policy) => policy
@@ -315,13 +309,7 @@ pub async fn approve_offline(
     number: &str,
     now: DateTime<Utc>,
 ) -> Result<UsageTerm, WorkflowError> {
-    let system = super::systems::system_get(store, caller, number).await?;
-    if !caller.can(Permission::OrderApprove, Some(system.tenant())) {
-        return Err(WorkflowError::Forbidden);
-    }
-    let (mut term, rev) = load(store, &system.number)
-        .await?
-        .ok_or_else(|| term_missing(&system.number))?;
+    let (system, mut term, rev) = approvers_term(store, caller, number).await?;
     let refused = || WorkflowError::UsageOfflineRefused {
         number: system.number.to_string(),
     };
@@ -386,4 +374,28 @@ async fn save(
         Appended::Committed { .. } => Ok(()),
         Appended::Conflict => Err(WorkflowError::Busy),
     }
+}
+
+/// The system and its usage term, for a decision only the approver takes
+/// (an extension, a forced offline).
+async fn approvers_term(
+    store: &dyn Store,
+    caller: &Principal,
+    number: &str,
+) -> Result<
+    (
+        yunshu_domain::system::InformationSystem,
+        UsageTerm,
+        Revision,
+    ),
+    WorkflowError,
+> {
+    let system = super::systems::system_get(store, caller, number).await?;
+    if !caller.can(Permission::OrderApprove, Some(system.tenant())) {
+        return Err(WorkflowError::Forbidden);
+    }
+    let (term, rev) = load(store, &system.number)
+        .await?
+        .ok_or_else(|| term_missing(&system.number))?;
+    Ok((system, term, rev))
 }
