@@ -18,6 +18,8 @@ pub mod profile;
 pub mod review;
 pub mod system_detail;
 pub mod system_new;
+pub mod test_period;
+pub mod usage_term;
 
 use leptos::prelude::*;
 use serde_json::Value;

@@ -1,7 +1,8 @@
 //! One work order: its state and deadline clock, requested vs approved
 //! quantities (a reviewer lowers a line here), the timeline of every step
 //! (who, when, reason), the actions the signed-in user may take now (submit,
-//! accept, approve, refuse with a required reason, 交付确认), and the
+//! accept, approve, refuse with a required reason, 交付确认), the test period
+//! and its approved extensions (`test_period.rs`), and the
 //! provisioning progress of its resources, live from the controller's event
 //! stream (`…/resources/events`).
 
@@ -133,6 +134,7 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
     let history: Vec<Value> = order["history"].as_array().cloned().unwrap_or_default();
     let deadline = order["deadline"].clone();
     let has_acts = !acts.is_empty();
+    let may_extend = me.permissions.iter().any(|p| p == "order_approve");
     let (state_c, kind_c) = (state.clone(), kind.clone());
     view! {
         <h1>{tr("order.title")} " " <span id="order-id">{id.clone()}</span></h1>
@@ -162,6 +164,7 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
         </section>
         <super::order_services_view::RequestedServices request=order["request"].clone()/>
         <Security request=order["request"].clone()/>
+        <super::test_period::TestPeriod order=order.clone() may_extend=may_extend refresh=refresh/>
         <Show when=move || has_acts>
             <section class="card actions" aria-label=move || crate::i18n::t(lang.get(), "order.actions")>
                 <label for="reason">{tr("order.reason")}</label>

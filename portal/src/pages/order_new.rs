@@ -158,6 +158,9 @@ fn text_error(value: &str) -> Option<&'static str> {
 struct SystemItem {
     number: String,
     name: String,
+    /// 信创: the server refuses x86_64 servers for this system.
+    #[serde(default)]
+    xinchuang: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -249,6 +252,7 @@ fn LineEditor(
     index: usize,
     on_remove: Callback<usize>,
     catalog: RwSignal<Option<Value>>,
+    xinchuang: Signal<bool>,
 ) -> impl IntoView {
     let lang = use_lang();
     let p = move |f: &str| format!("line{index}-{f}");
@@ -302,9 +306,13 @@ fn LineEditor(
             <div class="field">
                 <label for=p("arch")>{tr("line.arch")}</label>
                 <select id=p("arch") on:change=move |ev| line.arch.set(event_target_value(&ev))>
-                    <option value="x86_64">"x86_64"</option>
-                    <option value="arm64">{move || if lang.get() == crate::i18n::Lang::Zh { "arm64（鲲鹏/飞腾）" } else { "arm64 (Kunpeng/Phytium)" }}</option>
-                    <option value="c86">{move || if lang.get() == crate::i18n::Lang::Zh { "c86（海光）" } else { "c86 (Hygon)" }}</option>
+                    // A 信创 system gets no x86_64 servers (the server refuses
+                    // them too: XINCHUANG_ARCH_REQUIRED).
+                    {move || (!xinchuang.get()).then(|| view! {
+                        <option value="x86_64" selected=move || line.arch.get() == "x86_64">"x86_64"</option>
+                    })}
+                    <option value="arm64" selected=move || line.arch.get() == "arm64">{move || if lang.get() == crate::i18n::Lang::Zh { "arm64（鲲鹏/飞腾）" } else { "arm64 (Kunpeng/Phytium)" }}</option>
+                    <option value="c86" selected=move || line.arch.get() == "c86">{move || if lang.get() == crate::i18n::Lang::Zh { "c86（海光）" } else { "c86 (Hygon)" }}</option>
                 </select>
             </div>
             <NumberField id=p("vcpu") label="line.vcpu" value=line.vcpu range=vcpu_range/>
@@ -338,6 +346,10 @@ pub fn OrderNew() -> impl IntoView {
         .get("system")
         .unwrap_or_default();
     let system = RwSignal::new(preset);
+    // The tenant's 信创 systems (from the system list): their lines default
+    // to arm64 and are not offered x86_64.
+    let xinchuang_systems = RwSignal::new(Vec::<String>::new());
+    let xinchuang = Signal::derive(move || xinchuang_systems.with(|v| v.contains(&system.get())));
     // `?kind=change`: the same form files a change request (groups by name).
     let kind = if leptos_router::hooks::use_query_map()
         .read_untracked()
@@ -408,6 +420,17 @@ pub fn OrderNew() -> impl IntoView {
                 ls.retain(|l| l.key != key);
             }
         });
+    });
+    // A line of a 信创 system asks for arm64 where it said x86_64 (the
+    // default of a new line, or what was chosen before the system changed).
+    Effect::new(move |_| {
+        if xinchuang.get() {
+            for l in lines.get() {
+                if l.arch.get_untracked() == "x86_64" {
+                    l.arch.set("arm64".to_owned());
+                }
+            }
+        }
     });
     let indexed = move || lines.get().into_iter().enumerate().collect::<Vec<_>>();
     let add = move |_| {
@@ -496,6 +519,9 @@ pub fn OrderNew() -> impl IntoView {
                             {
                                 system.set(first.number.clone());
                             }
+                            xinchuang_systems.set(
+                                items.iter().filter(|s| s.xinchuang).map(|s| s.number.clone()).collect(),
+                            );
                             view! {
                                 <select id="system" on:change=move |ev| system.set(event_target_value(&ev))>
                                     {items.into_iter().map(|s| {
@@ -508,6 +534,9 @@ pub fn OrderNew() -> impl IntoView {
                         })}
                     </Suspense>
                     <a href="/systems/new" id="new-system">{tr("sys.new")}</a>
+                    {move || xinchuang.get().then(|| view! {
+                        <small class="hint" id="xinchuang-hint">{tr("new.xinchuang_hint")}</small>
+                    })}
                 </div>
                 <div class="field">
                     <label for="catalog">{tr("new.catalog")}</label>
@@ -532,7 +561,7 @@ pub fn OrderNew() -> impl IntoView {
                 <For
                     each=indexed
                     key=|(i, l)| (*i, l.key)
-                    children=move |(i, l)| view! { <LineEditor line=l index=i on_remove=remove catalog=catalog/> }
+                    children=move |(i, l)| view! { <LineEditor line=l index=i on_remove=remove catalog=catalog xinchuang=xinchuang/> }
                 />
                 <button type="button" id="add-line" on:click=add>{tr("new.add_line")}</button>
                 <p class="estimate total" id="estimate-total" aria-live="polite">

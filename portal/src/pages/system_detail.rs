@@ -1,4 +1,5 @@
-//! One information system: its record, its resources with their live state
+//! One information system: its record (and whether it is a 信创 system), its
+//! usage period (`usage_term.rs`), its resources with their live state
 //! (followed as they change),
 //! its orders, and the tenant's next steps — a change request (变更) or an
 //! exit request (退出), both filed from here.
@@ -8,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
 use super::LiveResources;
+use super::usage_term::UsageTerm;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
 use crate::format;
@@ -70,18 +72,21 @@ pub fn SystemDetail() -> impl IntoView {
                             let level = system["security_level"].as_str().unwrap_or_default().to_owned();
                             let kind = system["system_type"].as_str().unwrap_or_default().to_owned();
                             let items = resources["items"].as_array().cloned().unwrap_or_default();
+                            let xinchuang = system["xinchuang"].as_bool() == Some(true);
                             view! {
                                 <h1 id="system-name">{system["name"].as_str().unwrap_or_default().to_owned()}</h1>
                                 <p class="summary">
                                     {tr("col.number")} " " {n.clone()} " · "
                                     {move || code_name(lang.get(), &kind)} " · "
                                     {move || code_name(lang.get(), &level)}
+                                    {xinchuang.then(|| view! { " · " <strong id="system-xinchuang">{tr("sys.xinchuang_badge")}</strong> })}
                                 </p>
                                 <div class="buttons">
                                     <a class="button" id="request-change" href=format!("/orders/new?system={n}&kind=change")>{tr("sys.change")}</a>
                                     <button type="button" class="danger" id="request-exit" on:click=exit>{tr("sys.exit")}</button>
                                 </div>
                                 <p class="form-error" role="alert">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
+                                <UsageTerm system=n.clone()/>
                                 <h2>{tr("sys.resources")}</h2>
                                 <LiveResources id="system-resources" system=n.clone() initial=items/>
                                 <h2>{tr("sys.orders")}</h2>

@@ -1,8 +1,10 @@
 //! A new information system (信息系统), the first part of the application
 //! (seed 004 attachment 1 part 1): name, type, 等保 level, run time, network
-//! nature, contact, description. Fields are checked as typed with the same
-//! domain rules the API applies (`yunshu-domain`, compiled to wasm), so the
-//! browser and the server never disagree on what a valid phone number is.
+//! nature, contact, description, and whether the using unit requires 信创
+//! (domestic chips only; the server then refuses x86_64 servers for it).
+//! Fields are checked as typed with the same domain rules the API applies
+//! (`yunshu-domain`, compiled to wasm), so the browser and the server never
+//! disagree on what a valid phone number is.
 
 use leptos::prelude::*;
 use serde_json::json;
@@ -91,6 +93,7 @@ pub fn SystemNew() -> impl IntoView {
     let contact = RwSignal::new(String::new());
     let phone = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
+    let xinchuang = RwSignal::new(false);
     let invalid = RwSignal::new(false);
     let problem = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
@@ -116,6 +119,7 @@ pub fn SystemNew() -> impl IntoView {
                 "network_nature": nature.get_untracked(),
                 "contact": {"name": contact.get_untracked().trim(), "phone": phone.get_untracked().trim()},
                 "description": description.get_untracked().trim(),
+                "xinchuang": xinchuang.get_untracked(),
             }),
         );
         leptos::task::spawn_local(async move {
@@ -146,6 +150,14 @@ pub fn SystemNew() -> impl IntoView {
                     <textarea id="sys-description"
                         prop:value=move || description.get()
                         on:input=move |ev| description.set(event_target_value(&ev))></textarea>
+                </div>
+                <div class="field check">
+                    <label for="sys-xinchuang">
+                        <input type="checkbox" id="sys-xinchuang"
+                            prop:checked=move || xinchuang.get()
+                            on:change=move |ev| xinchuang.set(event_target_checked(&ev))/>
+                        " " {tr("sys.xinchuang")}
+                    </label>
                 </div>
                 <p class="form-error" role="alert">
                     {move || invalid.get().then(tr("new.fix"))}
