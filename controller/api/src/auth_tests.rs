@@ -131,6 +131,7 @@ async fn bad_users_are_refused_and_nothing_is_written() {
     );
 }
 
+/// 登录失败处理 of 等保三级 (GB/T 22239-2019), which seed 003 §2.4.1 (1) requires.
 #[tokio::test]
 async fn repeated_failures_lock_the_account_and_are_audited() {
     let app = App::new().await;

@@ -83,6 +83,7 @@ fn ok(r: &crate::test_app::Reply) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
+/// Seed 003 §3.2.2.1 (离岗管理: 及时终止离岗员工的所有访问权限).
 #[tokio::test]
 async fn disabling_ends_sessions_and_tokens_at_once_and_refuses_sign_in_until_enabled() {
     let app = App::with_users().await;

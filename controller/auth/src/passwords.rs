@@ -76,6 +76,7 @@ mod tests {
         assert!(!verify("x".into(), "not a phc string".into()).await);
     }
 
+    /// Seed 003 §3.2.2.6 (账号密码强度核查, 弱口令), for yunshu's own accounts.
     #[test]
     fn weak_passwords_are_refused() {
         assert!(check_strength("short1").is_err());

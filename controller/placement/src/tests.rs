@@ -138,6 +138,7 @@ fn ties_go_to_the_smaller_host_id_whatever_the_insertion_order() {
     }
 }
 
+/// Seed 003 §3.2.1.1 (内存不超分), §4.1.2.2 (4) (按内存不复用方式分配), §2.4.1 (12).
 #[test]
 fn memory_is_never_overcommitted() {
     let mut idx = index_with(&[("h1", 64, 64)]);

@@ -174,3 +174,60 @@ pub fn working_days_left(
 ) -> Option<i64> {
     deadline.working_days_left(now, calendar).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn cst(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        chrono::FixedOffset::east_opt(8 * 3600)
+            .and_then(|tz| tz.with_ymd_and_hms(y, m, d, h, 0, 0).single())
+            .expect("valid time")
+            .with_timezone(&Utc)
+    }
+
+    /// Seed 000 art. 13 (2 个工作日内开通), 15 (2 个工作日内完成调整变更), 16
+    /// (2 个工作日内收回云资源) and 004 art. 13 (3 个工作日内完成云资源配置), 14
+    /// (接到工单第二部分后 1 个工作日内完成平台相关资源配置): approving an order
+    /// starts the provider's step of its kind, due under the order's policy;
+    /// Beijing sets no limit for a change ("在规定时间内").
+    #[test]
+    fn seed_000_art_13_15_16_and_004_art_13_14_approval_starts_the_providers_step() {
+        let cal = Calendar::china();
+        // Friday 14 November 2025, no holiday near: Mon 17, Tue 18, Wed 19.
+        let approved_at = cst(2025, 11, 14, 10);
+        let due = |preset: Preset, kind: OrderKind| {
+            let step = step_entered(kind, OrderState::Approved).expect("a step");
+            step_due(&Policy::preset(preset), &cal, step, approved_at)
+                .expect("known year")
+                .map(|d| (step, d.due_date.to_string(), d.source))
+        };
+        let row =
+            |step: Step, date: &str, source: &str| Some((step, date.to_owned(), source.to_owned()));
+        use OrderKind::*;
+        use Preset::*;
+        assert_eq!(
+            due(Datong, Onboarding),
+            row(Step::ProvisionAfterApproval, "2025-11-18", "000 art. 13")
+        );
+        assert_eq!(
+            due(Datong, Change),
+            row(Step::ChangeExecute, "2025-11-18", "000 art. 15")
+        );
+        assert_eq!(
+            due(Datong, Exit),
+            row(Step::ExitReclaim, "2025-11-18", "000 art. 16")
+        );
+        assert_eq!(
+            due(Beijing, Onboarding),
+            row(Step::ProvisionAfterApproval, "2025-11-19", "004 art. 13")
+        );
+        assert_eq!(
+            due(Beijing, GoLive),
+            row(Step::GoLiveConfiguration, "2025-11-17", "004 art. 14")
+        );
+        assert_eq!(due(Beijing, Change), None);
+    }
+}
