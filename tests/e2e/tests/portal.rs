@@ -1040,3 +1040,281 @@ async fn a_tenant_asks_for_a_whole_environment_and_sees_it_wired() {
     );
     b.close().await;
 }
+
+/// Sets the value of the form field `css` from script and tells the page, as
+/// typing would (a date input's typed format depends on the browser's locale).
+async fn set_value(b: &Browser, css: &str, value: &str) {
+    b.client
+        .execute(
+            "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![css.into(), value.into()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// The values of the options of the `<select>` `css`, once they are `want`
+/// (waiting up to 10 s for the page to settle), else the last seen.
+async fn options(b: &Browser, css: &str, want: &[&str]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let v = b
+            .client
+            .execute(
+                "return [...document.querySelectorAll(arguments[0] + ' option')].map(o => o.value);",
+                vec![css.into()],
+            )
+            .await
+            .expect("options");
+        seen = serde_json::from_value::<Vec<String>>(v).expect("strings");
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+/// Seed 003 §2.1.1 ("提供云服务要满足用户单位提出的信创改造需求") and §3.2.1.1
+/// (鲲鹏、飞腾、海光): a tenant registers a 信创 system through the form; the
+/// system page says so; the application form for it starts on arm64 and does
+/// not offer x86_64; a form that sends an x86_64 line anyway (an old tab, an
+/// edited page) is refused by the server, whose message the form shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_003_2_1_1_a_xinchuang_system_from_the_portal_gets_no_x86_servers() {
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle in {}: run `cargo run -p yunshu-portal-build --release` first",
+        assets().display()
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let people = People::create(&c.url, &c.admin_token).await;
+
+    sign_in(&b, &c.url, "wang").await;
+    b.open(&format!("{}/systems/new", c.url)).await;
+    assert_eq!(
+        b.text("label[for=sys-xinchuang]").await,
+        "信创系统（仅国产芯片：鲲鹏/飞腾/海光）"
+    );
+    b.fill("#sys-name", "信创公文系统").await;
+    b.fill("#sys-contact", "王管理").await;
+    b.fill("#sys-phone", "13800138002").await;
+    b.fill("#sys-description", "党政机关公文流转").await;
+    b.click("#sys-xinchuang").await;
+    b.click("#submit-system").await;
+
+    // The application form: arm64 by default, x86_64 not offered.
+    b.text_until("h1", |t| t == "新建上云申请").await;
+    b.hydrated().await;
+    let hint = b.text_until("#xinchuang-hint", |t| !t.is_empty()).await;
+    assert!(hint.contains("信创"), "{hint}");
+    let arch = options(&b, "#line0-arch", &["arm64", "c86"]).await;
+    assert_eq!(arch, ["arm64", "c86"], "no x86_64 for a 信创 system");
+    b.click("#add-line").await;
+    assert_eq!(
+        options(&b, "#line1-arch", &["arm64", "c86"]).await,
+        ["arm64", "c86"]
+    );
+    let value = b
+        .client
+        .execute(
+            "return [document.querySelector('#line0-arch').value, document.querySelector('#line1-arch').value, document.querySelector('#system').value];",
+            vec![],
+        )
+        .await
+        .expect("values");
+    assert_eq!(value[0], "arm64", "{value}");
+    assert_eq!(value[1], "arm64", "{value}");
+    let system = value[2].as_str().expect("system").to_owned();
+    assert!(system.starts_with("110105"), "{system}");
+
+    // The server kept the flag.
+    let (s, body) = c
+        .api(
+            "GET",
+            &format!("/api/v1/systems/{system}"),
+            &people.wang,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["xinchuang"], true, "{body}");
+
+    // A line sent as x86_64 anyway: the server refuses, the form says why.
+    b.open(&format!("{}/orders/new?system={system}", c.url))
+        .await;
+    b.client
+        .execute(
+            "const s = document.querySelector('#line0-arch'); const o = document.createElement('option'); \
+             o.value = 'x86_64'; o.text = 'x86_64'; s.appendChild(o); s.value = 'x86_64'; \
+             s.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![],
+        )
+        .await
+        .expect("an x86_64 line");
+    b.fill("#line0-name", "oa").await;
+    b.fill("#line0-vcpu", "2").await;
+    b.fill("#line0-memory", "4").await;
+    b.fill("#line0-data-disk", "0").await;
+    b.fill("#line0-purpose", "公文服务器").await;
+    b.click("#save-draft").await;
+    let refusal = b
+        .text_until("form .form-error", |t| t.contains("x86_64"))
+        .await;
+    assert!(
+        refusal.contains("该信息系统要求信创") && refusal.contains("x86_64"),
+        "the server's message: {refusal:?}"
+    );
+    assert_eq!(b.text("h1").await, "新建上云申请", "still on the form");
+    b.screenshot("portal-xinchuang-x86-refused-zh").await;
+    let (s, body) = c
+        .api("GET", "/api/v1/orders?limit=50", &people.wang, None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"], serde_json::json!([]), "nothing was saved");
+
+    // The system page shows the flag (and the usage period, which starts at
+    // delivery confirmation).
+    b.open(&format!("{}/systems/{system}", c.url)).await;
+    assert_eq!(b.text("#system-xinchuang").await, "信创系统");
+    assert_eq!(
+        b.text("#usage-term-none").await,
+        "使用期自交付确认之日起计算。"
+    );
+    b.close().await;
+}
+
+/// Seed 002 art. 10: "测试时间一般不超过 15 天；经政务云平台主管部门同意，确有必要
+/// 的可以延长测试时间". A Yongjia order in its test period (seeded through the
+/// API): the order page shows the period's last day; the approver extends it
+/// through the form — a date beyond the policy's bound is refused with the
+/// server's message, a date within it is recorded and shown (who, when, why,
+/// previous and new last day); the department sees the record but no form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_art_10_an_approver_extends_the_test_period_in_the_portal() {
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle in {}: run `cargo run -p yunshu-portal-build --release` first",
+        assets().display()
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let p = People::create(&c.url, &c.admin_token).await;
+    let system = c.create_system(&p.wang, "测试期延长系统").await;
+    let (s, body) = c
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &p.wang,
+            Some(serde_json::json!({
+                "kind": "onboarding", "system": system, "policy": "yongjia",
+                "lines": [{
+                    "server": {
+                        "server_name": "app", "network_area": "gov_extranet", "form": "vm",
+                        "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+                        "data_disk_gib": 100, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 0
+                    },
+                    "quantity": 1
+                }]
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let order = body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/orders/{order}/transitions");
+    let mut last = serde_json::Value::Null;
+    // Under Yongjia the test period runs from the test environment (002
+    // art. 10: "在 3 个工作日内提供测试环境，测试时间一般不超过 15 天").
+    for (who, to) in [
+        (&p.wang, "submitted"),
+        (&p.sun, "accepted"),
+        (&p.zhou, "approved"),
+        (&p.zhou, "test_env_ready"),
+    ] {
+        let (s, body) = c
+            .api("POST", &path, who, Some(serde_json::json!({"to": to})))
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+        last = body;
+    }
+    assert_eq!(last["deadline"]["step"], "test_period", "{last}");
+    let due = last["deadline"]["due_date"]
+        .as_str()
+        .expect("due date")
+        .to_owned();
+    let due_day = chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").expect("date");
+    let later = (due_day + chrono::Days::new(5)).to_string();
+    let too_late = (due_day + chrono::Days::new(16)).to_string();
+
+    let order_url = format!("{}/orders/{order}", c.url);
+    sign_in(&b, &c.url, "zhou").await;
+    b.open(&order_url).await;
+    assert_eq!(b.text("#test-period-due").await, due);
+    // Both fields are needed; nothing is sent without them.
+    b.click("#test-period-submit").await;
+    assert_eq!(
+        b.text_until("#test-period-missing", |t| !t.is_empty())
+            .await,
+        "请填写新的截止日和延长理由"
+    );
+    // Beyond the policy's bound (15 days past the original end): the
+    // server's refusal, in Chinese.
+    set_value(&b, "#test-period-until", &too_late).await;
+    b.fill("#test-period-reason", "等保三级测评报告尚未出具")
+        .await;
+    b.click("#test-period-submit").await;
+    let refusal = b.text_until("#test-period-error", |t| !t.is_empty()).await;
+    assert!(
+        !refusal.is_empty() && !refusal.is_ascii() && refusal.contains(&due),
+        "the server's refusal: {refusal:?}"
+    );
+    b.screenshot("portal-test-period-refused-zh").await;
+    // Within it: recorded and shown.
+    set_value(&b, "#test-period-until", &later).await;
+    b.click("#test-period-submit").await;
+    assert_eq!(
+        b.text_until("#test-period-due", |t| t == later).await,
+        later
+    );
+    let record = b.text("#test-period-extensions").await;
+    for part in ["zhou", "等保三级测评报告尚未出具", &due, &later] {
+        assert!(record.contains(part), "{part} missing in {record}");
+    }
+    b.screenshot("portal-test-period-extended-zh").await;
+    let (s, body) = c
+        .api("GET", &format!("/api/v1/orders/{order}"), &p.wang, None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["deadline"]["due_date"], later.as_str(), "{body}");
+    let approval = &body["deadline_extensions"][0];
+    assert_eq!(approval["by"], "user:zhou", "{body}");
+    assert_eq!(approval["previous_due"], due.as_str());
+    assert_eq!(approval["reason"], "等保三级测评报告尚未出具");
+    assert_eq!(
+        body["deadline_extensions"].as_array().map(Vec::len),
+        Some(1),
+        "the refusal recorded nothing"
+    );
+
+    // The department sees the record, and no form.
+    sign_in(&b, &c.url, "wang").await;
+    b.open(&order_url).await;
+    assert_eq!(b.text("#test-period-due").await, later);
+    assert!(b.text("#test-period-extensions").await.contains("zhou"));
+    let form = b
+        .client
+        .execute(
+            "return document.querySelector('#test-period-form') === null;",
+            vec![],
+        )
+        .await
+        .expect("form");
+    assert_eq!(form, serde_json::json!(true), "no extend form for wang");
+    b.close().await;
+}
