@@ -286,6 +286,10 @@ pub struct VmSpec {
     /// Security-group resources the VM's NICs join.
     #[serde(default)]
     pub security_groups: Vec<ResourceId>,
+    /// Powered off with its disks kept: the system is offline or exited and
+    /// in its data retention (002 art. 13, 14).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl VmSpec {
@@ -307,6 +311,9 @@ pub struct BareMetalSpec {
     /// Subnet resources, one NIC each.
     #[serde(default)]
     pub nics: Vec<ResourceId>,
+    /// Powered off, as [`VmSpec::stopped`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// Desired spec of a block volume (云硬盘).
@@ -604,6 +611,16 @@ pub enum ResourceSpec {
 }
 
 impl ResourceSpec {
+    /// Whether the spec asks for a server powered off (never true of other
+    /// kinds).
+    pub fn stopped(&self) -> bool {
+        match self {
+            ResourceSpec::Vm(vm) => vm.stopped,
+            ResourceSpec::BareMetal(bm) => bm.stopped,
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> ResourceKind {
         match self {
             ResourceSpec::Vm(_) => ResourceKind::Vm,
@@ -954,6 +971,7 @@ mod tests {
 
     fn vm(vcpu: u32) -> ResourceSpec {
         ResourceSpec::Vm(VmSpec {
+            stopped: false,
             arch: Architecture::C86,
             vcpu: NonZeroU32::new(vcpu).expect("nz"),
             memory_mib: NonZeroU64::new(8192).expect("nz"),

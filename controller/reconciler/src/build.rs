@@ -285,7 +285,12 @@ pub fn build(
         ));
     }
     let (spec, place, reserved) = match &want.item {
-        Item::Server { server, subnet, .. } if server.form == ServerForm::BareMetal => {
+        Item::Server {
+            server,
+            subnet,
+            stopped,
+            ..
+        } if server.form == ServerForm::BareMetal => {
             let area = area_id(r, site, server.network_area)?;
             let key = PoolKey {
                 provider: site.provider.clone(),
@@ -313,6 +318,7 @@ pub fn build(
                 .or_else(|| Name::new(format!("{} 核", server.vcpu)).ok());
             (
                 ResourceSpec::BareMetal(BareMetalSpec {
+                    stopped: *stopped,
                     arch: server.architecture,
                     flavor,
                     image: image_for(server.os.as_str())?,

@@ -15,10 +15,9 @@ use chrono::Utc;
 use yunshu_auth::Principal;
 use yunshu_domain::UserId;
 use yunshu_domain::order::{OrderKind, OrderState, WorkOrder};
-use yunshu_domain::resource::{Phase, Resource};
+use yunshu_domain::resource::{Phase, Resource, ResourceKind};
 use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
 use yunshu_store::records;
-use yunshu_workflow::desired;
 use yunshu_workflow::orders;
 use yunshu_workflow::resources::StatusRecord;
 
@@ -150,18 +149,13 @@ async fn onboarding_reclaim(
 /// running servers.
 async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
     let system = order.system();
-    let orders_of = r.orders_of(system).await?;
-    let expansion =
-        records::get::<yunshu_workflow::expansion::Expansion>(&*r.store, &system.to_string())
-            .await?
-            .map(|(e, _)| e);
+    let now = Utc::now();
+    let asks = materialize::Asks::read(r, system, now).await?;
     let existing = materialize::resources_of(r, system).await?;
     let main = materialize::main_site(system, &existing);
-    let d = desired::resources(
+    let d = asks.desired(
         system,
-        &orders_of,
-        expansion.as_ref(),
-        Utc::now(),
+        now,
         main.as_ref().map(|m| &m.zone),
         &materialize::placed_zones(&existing),
     );
@@ -187,7 +181,9 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
             tracing::debug!(order = %order.id(), resource = %id, "order not provisioned: no status");
             return Ok(false);
         };
-        if st.status.phase != Phase::Running || st.status.observed_generation != res.generation() {
+        if st.status.phase != settled_phase(&res)
+            || st.status.observed_generation != res.generation()
+        {
             tracing::debug!(
                 order = %order.id(),
                 resource = %id,
@@ -202,9 +198,36 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
     Ok(true)
 }
 
-/// Whether the system of an exit order has no resources left.
+/// The phase a resource shows once it is what its spec asks: a server
+/// powered off shows `stopped`, everything else `running`.
+fn settled_phase(res: &Resource) -> Phase {
+    if res.spec().stopped() {
+        Phase::Stopped
+    } else {
+        Phase::Running
+    }
+}
+
+/// Whether the service of an exit order's system is terminated (000 art. 16
+/// "收回云资源"; 002 art. 13 "终止有关服务"): every server is observed powered
+/// off at the generation that asked for it, or the system has nothing left.
+/// Its disks, backups and logs stay for the data retention (002 art. 13),
+/// which starts when the order moves to `exited`; the purge removes them.
 async fn reclaimed(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
-    Ok(materialize::resources_of(r, order.system())
-        .await?
-        .is_empty())
+    for (res, _) in materialize::resources_of(r, order.system()).await? {
+        if !matches!(res.kind(), ResourceKind::Vm | ResourceKind::BareMetal) {
+            continue;
+        }
+        if !res.spec().stopped() {
+            return Ok(false);
+        }
+        let Some((st, _)) = records::get::<StatusRecord>(&*r.store, res.id().as_str()).await?
+        else {
+            return Ok(false);
+        };
+        if st.status.phase != Phase::Stopped || st.status.observed_generation != res.generation() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

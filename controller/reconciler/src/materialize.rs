@@ -365,6 +365,7 @@ fn server_resource(
         subnet,
         security_groups,
         group,
+        stopped,
         ..
     } = &want.item
     else {
@@ -384,6 +385,7 @@ fn server_resource(
                 )
             })?;
             ResourceSpec::Vm(VmSpec {
+                stopped: *stopped,
                 arch: server.architecture,
                 vcpu: server.vcpu,
                 memory_mib: std::num::NonZeroU64::from(server.memory_gib).saturating_mul(
@@ -408,6 +410,7 @@ fn server_resource(
             })
         }
         ServerForm::BareMetal => ResourceSpec::BareMetal(BareMetalSpec {
+            stopped: *stopped,
             arch: server.architecture,
             flavor: server.model.clone(),
             image,
@@ -484,7 +487,18 @@ fn respec(
     want: &Want,
 ) -> Result<Option<ResourceSpec>, Refusal> {
     if matches!(res.kind(), ResourceKind::Vm | ResourceKind::BareMetal) {
-        return Ok(None);
+        // Only the power state changes in place (002 art. 13, 14): powered
+        // off for the offline or the data retention, on again when lifted.
+        let Item::Server { stopped, .. } = &want.item else {
+            return Ok(None);
+        };
+        let mut spec = res.spec().clone();
+        match &mut spec {
+            ResourceSpec::Vm(vm) if vm.stopped != *stopped => vm.stopped = *stopped,
+            ResourceSpec::BareMetal(bm) if bm.stopped != *stopped => bm.stopped = *stopped,
+            _ => return Ok(None),
+        }
+        return Ok(Some(spec));
     }
     let (spec, _) = build::spec_of(r, site, want)?;
     if &spec == res.spec() {
@@ -545,18 +559,67 @@ pub(crate) fn placed_zones(existing: &[(Resource, Revision)]) -> BTreeMap<Resour
         .collect()
 }
 
+/// What a system asks for, read once per pass: its orders, its temporary
+/// expansion and what its usage term says (002 art. 14).
+pub(crate) struct Asks {
+    pub orders: Vec<(WorkOrder, yunshu_workflow::orders::OrderTrack)>,
+    pub expansion: Option<yunshu_workflow::expansion::Expansion>,
+    pub offline: desired::Offline,
+}
+
+impl Asks {
+    pub(crate) async fn read(
+        r: &Reconciler,
+        system: &SystemNumber,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ReconcileError> {
+        let orders = r.orders_of(system).await?;
+        let expansion =
+            records::get::<yunshu_workflow::expansion::Expansion>(&*r.store, &system.to_string())
+                .await?
+                .map(|(e, _)| e);
+        let term =
+            records::get::<yunshu_workflow::usage::UsageTerm>(&*r.store, &system.to_string())
+                .await?
+                .map(|(t, _)| t);
+        Ok(Asks {
+            orders,
+            expansion,
+            offline: yunshu_workflow::usage::offline_effect(term.as_ref(), now),
+        })
+    }
+
+    /// The system's desired resources at `now`.
+    pub(crate) fn desired(
+        &self,
+        system: &SystemNumber,
+        now: DateTime<Utc>,
+        main_zone: Option<&ZoneId>,
+        placed: &BTreeMap<ResourceId, ZoneId>,
+    ) -> Desired {
+        desired::resources(
+            system,
+            &self.orders,
+            self.expansion.as_ref(),
+            self.offline,
+            now,
+            main_zone,
+            placed,
+        )
+    }
+}
+
 fn attempt(
     r: &Reconciler,
     system: &SystemNumber,
-    orders: &[(WorkOrder, yunshu_workflow::orders::OrderTrack)],
-    expansion: Option<&yunshu_workflow::expansion::Expansion>,
+    asks: &Asks,
     existing: &[(Resource, Revision)],
     main: Option<&Site>,
     now: DateTime<Utc>,
 ) -> Attempt {
     let mut placed_at = placed_zones(existing);
     let main_zone = main.map(|m| &m.zone);
-    let d0 = desired::resources(system, orders, expansion, now, main_zone, &placed_at);
+    let d0 = asks.desired(system, now, main_zone, &placed_at);
     let mut notes: BTreeMap<OrderId, Refusal> = BTreeMap::new();
     let mut out = Attempt {
         d: Desired::default(),
@@ -686,7 +749,7 @@ fn attempt(
     }
 
     // 2. Everything else, against the servers' zones.
-    let d = desired::resources(system, orders, expansion, now, main_zone, &placed_at);
+    let d = asks.desired(system, now, main_zone, &placed_at);
     for p in &d.problems {
         notes
             .entry(p.order.clone())
@@ -797,34 +860,15 @@ pub async fn system(
     system: &SystemNumber,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ReconcileError> {
-    let orders = r.orders_of(system).await?;
-    let expansion =
-        records::get::<yunshu_workflow::expansion::Expansion>(&*r.store, &system.to_string())
-            .await?
-            .map(|(e, _)| e);
+    let asks = Asks::read(r, system, now).await?;
     let existing = resources_of(r, system).await?;
     let chosen = match main_site(system, &existing) {
-        Some(site) => attempt(
-            r,
-            system,
-            &orders,
-            expansion.as_ref(),
-            &existing,
-            Some(&site),
-            now,
-        ),
+        Some(site) => attempt(r, system, &asks, &existing, Some(&site), now),
         None => {
             // A new system: the first site (provider, zone by id) where
             // everything its orders ask for fits; if none, the first one, with
             // what fits there.
-            let probe = desired::resources(
-                system,
-                &orders,
-                expansion.as_ref(),
-                now,
-                None,
-                &BTreeMap::new(),
-            );
+            let probe = asks.desired(system, now, None, &BTreeMap::new());
             let mut sites = candidate_sites(r, &probe);
             if sites.is_empty() && !probe.wants.is_empty() {
                 // A driver registered since the last inventory read: read it
@@ -834,15 +878,7 @@ pub async fn system(
             }
             let mut chosen = None;
             for site in &sites {
-                let a = attempt(
-                    r,
-                    system,
-                    &orders,
-                    expansion.as_ref(),
-                    &existing,
-                    Some(site),
-                    now,
-                );
+                let a = attempt(r, system, &asks, &existing, Some(site), now);
                 if a.refused == 0 {
                     chosen = Some(a);
                     break;
@@ -851,15 +887,7 @@ pub async fn system(
             }
             match chosen {
                 Some(a) => a,
-                None => attempt(
-                    r,
-                    system,
-                    &orders,
-                    expansion.as_ref(),
-                    &existing,
-                    sites.first(),
-                    now,
-                ),
+                None => attempt(r, system, &asks, &existing, sites.first(), now),
             }
         }
     };
@@ -879,7 +907,7 @@ pub async fn system(
     for (order, why) in &notes {
         note(r, system, order, why, now).await?;
     }
-    for (order, _) in &orders {
+    for (order, _) in &asks.orders {
         if notes.contains_key(order.id()) {
             continue;
         }

@@ -65,6 +65,7 @@ pub fn spec(res: &Resource) -> v1::ResourceSpec {
     };
     let spec = match res.spec() {
         ResourceSpec::Vm(vm) => Spec::Vm(v1::VmSpec {
+            stopped: vm.stopped,
             arch: yunshu_proto::convert::arch_to_wire(vm.arch) as i32,
             vcpu: vm.vcpu.get(),
             memory_mib: vm.memory_mib.get(),
@@ -89,6 +90,7 @@ pub fn spec(res: &Resource) -> v1::ResourceSpec {
             security_groups: ids(&vm.security_groups),
         }),
         ResourceSpec::BareMetal(bm) => Spec::BareMetal(v1::BareMetalSpec {
+            stopped: bm.stopped,
             arch: yunshu_proto::convert::arch_to_wire(bm.arch) as i32,
             model: bm
                 .flavor

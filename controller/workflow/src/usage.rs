@@ -160,6 +160,24 @@ pub fn offline_since(term: Option<&UsageTerm>) -> Option<DateTime<Utc>> {
         .and_then(|t| t.offline_at)
 }
 
+/// What `term` asks of the system's resources at `now` (002 art. 14): from
+/// `offline_at` its servers are powered off, their disks kept ("完成应用系统
+/// 强制下线和数据备份工作"); after `backups_kept_until` its backups are no
+/// longer kept ("3 个月后不再保留备份数据"). A closed term asks nothing.
+pub fn offline_effect(term: Option<&UsageTerm>, now: DateTime<Utc>) -> crate::desired::Offline {
+    let Some(term) = term.filter(|t| t.closed_at.is_none()) else {
+        return crate::desired::Offline::default();
+    };
+    let servers_stopped = term.offline_at.is_some_and(|at| at <= now);
+    crate::desired::Offline {
+        servers_stopped,
+        backups_dropped: servers_stopped
+            && term
+                .backups_kept_until
+                .is_some_and(|d| yunshu_domain::calendar::local_date(now) > d),
+    }
+}
+
 /// The key of a system's usage term.
 pub fn key(system: &SystemNumber) -> String {
     records::key::<UsageTerm>(&system.to_string())

@@ -163,6 +163,38 @@ async fn a_vm_boots_survives_a_driver_restart_is_resized_and_deleted() {
     assert!(String::from_utf8_lossy(&cmdline).contains("384M"));
     assert_eq!(driver.list(None, None, 10).await.expect("list").len(), 1);
 
+    // Powered off (002 art. 13, 14: offline or in the data retention):
+    // QEMU gone, disk kept, STOPPED at that generation — across a driver
+    // restart too; generation 4 without the flag boots it again on its disk.
+    let mut off = request("vm-t-1", 3, 384, None);
+    if let Some(v1::ResourceSpec {
+        spec: Some(v1::resource_spec::Spec::Vm(vm)),
+    }) = off.spec.as_mut()
+    {
+        vm.stopped = true;
+    }
+    let stopped = driver.apply(&off).await.expect("power off");
+    assert_eq!(stopped.phase, v1::Phase::Stopped as i32);
+    assert_eq!(stopped.observed_generation, 3);
+    assert!(!is_qemu(new_pid), "QEMU {new_pid} still runs");
+    assert!(state.path().join("vms/vm-t-1/system.qcow2").exists());
+    drop(driver);
+    let driver = QemuDriver::open(config.clone(), log.sink())
+        .await
+        .expect("reopen");
+    let still = driver
+        .get(v1::ResourceKind::Vm, "vm-t-1")
+        .await
+        .expect("get")
+        .expect("the VM");
+    assert_eq!(still.phase, v1::Phase::Stopped as i32, "stays off");
+    driver
+        .apply(&request("vm-t-1", 4, 384, None))
+        .await
+        .expect("power on");
+    let on = running(&driver, "vm-t-1", 4).await;
+    let new_pid = pid_of(&on);
+
     // Delete: process and directory gone, nothing listed.
     let gone = driver
         .delete(v1::ResourceKind::Vm, "vm-t-1")

@@ -586,7 +586,8 @@ impl State {
         }
     }
 
-    /// PROVISIONING → RUNNING, if `token` is still the resource's current one.
+    /// PROVISIONING → RUNNING (or STOPPED for a server asked to be powered
+    /// off), if `token` is still the resource's current one.
     pub fn complete_apply(
         &mut self,
         key: &Key,
@@ -597,9 +598,19 @@ impl State {
         if rec.token != token || rec.state.phase != v1::Phase::Provisioning as i32 {
             return None;
         }
-        rec.state.phase = v1::Phase::Running as i32;
         rec.state.observed_generation = rec.state.generation;
-        rec.state.message = format!("simulator: running at generation {}", rec.state.generation);
+        if powered_off(&rec.state.spec) {
+            rec.state.phase = v1::Phase::Stopped as i32;
+            rec.stopped_by_host = false;
+            rec.state.message = format!(
+                "simulator: powered off at generation {}, disks kept",
+                rec.state.generation
+            );
+        } else {
+            rec.state.phase = v1::Phase::Running as i32;
+            rec.state.message =
+                format!("simulator: running at generation {}", rec.state.generation);
+        }
         rec.state.updated_unix_ms = now_ms;
         Some(rec.state.clone())
     }
@@ -1395,6 +1406,7 @@ impl State {
             } else if old == v1::HostState::Down
                 && rec.stopped_by_host
                 && phase == v1::Phase::Stopped as i32
+                && !powered_off(&rec.state.spec)
             {
                 rec.state.phase = v1::Phase::Running as i32;
                 rec.state.observed_generation = rec.state.generation;
@@ -1408,5 +1420,15 @@ impl State {
             changed.push(rec.state.clone());
         }
         Some((self.dc.revision, changed))
+    }
+}
+
+/// Whether `spec` asks for a server powered off (VM or bare metal).
+fn powered_off(spec: &Option<v1::ResourceSpec>) -> bool {
+    use v1::resource_spec::Spec;
+    match spec.as_ref().and_then(|s| s.spec.as_ref()) {
+        Some(Spec::Vm(vm)) => vm.stopped,
+        Some(Spec::BareMetal(bm)) => bm.stopped,
+        _ => false,
     }
 }

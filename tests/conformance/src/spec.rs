@@ -309,6 +309,7 @@ impl SpecFactory {
                 ..Default::default()
             }),
             ResourceKind::BareMetal => Spec::BareMetal(v1::BareMetalSpec {
+                stopped: false,
                 arch: self
                     .bare_metal
                     .as_ref()

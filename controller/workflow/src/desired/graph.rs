@@ -126,6 +126,9 @@ pub enum Item {
         server: ServerRequest,
         subnet: ResourceId,
         security_groups: Vec<ResourceId>,
+        /// Powered off with its disks kept: the system is offline (002 art.
+        /// 14) or exited and in its data retention (002 art. 13).
+        stopped: bool,
     },
     Volume {
         size_gib: NonZeroU32,
@@ -664,6 +667,7 @@ pub fn plan(
                     } else {
                         Vec::new()
                     },
+                    stopped: asked.stopped,
                 },
             );
         }

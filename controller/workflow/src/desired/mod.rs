@@ -11,7 +11,14 @@
 //! - an approved change order sets the groups it names (quantity 0 removes
 //!   one); an emergency change (002 art. 12) does so from its filing, on the
 //!   requested quantities, until reviewed;
-//! - an approved exit order, or the onboarding order's exit, empties the system.
+//! - an approved exit order, or the onboarding order's exit, empties the system
+//!   for billing and quota; the reconciler's view ([`resources`]) keeps every
+//!   resource with its servers powered off through the data retention (002
+//!   art. 13: "所涉及的数据资源和日志应保留 3 个月"), and empties the system
+//!   only once the order is `purged`;
+//! - a system forced offline (002 art. 14) keeps its resources with its
+//!   servers powered off, and loses its backups once they are no longer kept
+//!   ("3 个月后不再保留备份数据").
 //!
 //! Must not place or write anything. Quota is this module's invariant: nothing
 //! beyond the approved quantities is ever desired.
@@ -45,11 +52,22 @@ pub fn resources(
     system: &SystemNumber,
     orders: &[(WorkOrder, OrderTrack)],
     expansion: Option<&crate::expansion::Expansion>,
+    offline: Offline,
     now: DateTime<Utc>,
     main_zone: Option<&yunshu_domain::ids::ZoneId>,
     placed: &BTreeMap<ResourceId, yunshu_domain::ids::ZoneId>,
 ) -> Desired {
-    let mut asked = collect(orders);
+    let mut asked = collect_inner(orders, None, Exits::Retain);
+    asked.stopped |= offline.servers_stopped;
+    if offline.backups_dropped {
+        asked.backup_policies.clear();
+        asked.snapshots.clear();
+        // Read only when a volume is created: a kept volume must not turn
+        // into a problem (and so be deleted) because its source is gone.
+        for (v, _) in asked.volumes.values_mut() {
+            v.restore_from = None;
+        }
+    }
     let vms: BTreeMap<String, Group> = asked
         .groups
         .iter()
@@ -60,6 +78,30 @@ pub fn resources(
         asked.groups.insert(name, g);
     }
     plan(system, &asked, main_zone, placed)
+}
+
+/// What a system's usage term says about its resources at some instant,
+/// beyond its orders (002 art. 14): see `crate::usage::offline_effect`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offline {
+    /// The system is forced offline: its servers are powered off.
+    pub servers_stopped: bool,
+    /// Its backups are past the policy's `offline_backup_retention`.
+    pub backups_dropped: bool,
+}
+
+/// How [`collect_inner`] reads an exit (an exit order, or the onboarding
+/// order's own exit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exits {
+    /// Every exit empties the system (quota, problems before approval).
+    Clear,
+    /// The onboarding order's own exit keeps what it set (billing, which
+    /// ends the charge at the exit itself); an exit order empties.
+    KeepOnboarding,
+    /// An exit keeps everything, powered off, until the order is `purged`
+    /// (the data retention, 002 art. 13): the reconciler's view.
+    Retain,
 }
 
 /// One server group of a system: `quantity` identical servers (VMs or bare
@@ -144,6 +186,9 @@ pub struct Asked {
     /// last one that names a provider or zone wins).
     pub provider: Option<yunshu_domain::ProviderId>,
     pub zone: Option<yunshu_domain::ids::ZoneId>,
+    /// The servers are powered off: the system has exited and its data is
+    /// kept until the purge (002 art. 13), or it is forced offline.
+    pub stopped: bool,
 }
 
 /// Sets or removes the named items of one order in `into`.
@@ -191,16 +236,14 @@ fn collect_assuming(
     orders: &[(WorkOrder, OrderTrack)],
     approved: Option<(&OrderId, DateTime<Utc>)>,
 ) -> Asked {
-    collect_inner(orders, approved, true)
+    collect_inner(orders, approved, Exits::Clear)
 }
 
-/// [`collect_assuming`]; with `onboarding_exit_clears` false the onboarding
-/// order's own exit (exited, purged) keeps what it set, for billing, which
-/// ends the charge at the exit itself.
+/// [`collect_assuming`], reading exits as `exits` says.
 fn collect_inner(
     orders: &[(WorkOrder, OrderTrack)],
     approved: Option<(&OrderId, DateTime<Utc>)>,
-    onboarding_exit_clears: bool,
+    exits: Exits,
 ) -> Asked {
     let assumed = |o: &WorkOrder| approved.filter(|(id, _)| *id == o.id()).map(|(_, at)| at);
     let mut effective: Vec<(DateTime<Utc>, &WorkOrder, &OrderTrack)> = orders
@@ -218,17 +261,22 @@ fn collect_inner(
         let effect = match assumed(order) {
             Some(_) if order.kind() == OrderKind::Exit => Effect::Clear,
             Some(_) => Effect::Set(order, false),
-            None => match effect(order, track) {
-                Effect::Clear if !onboarding_exit_clears && order.kind() != OrderKind::Exit => {
+            None => match (effect(order, track), exits) {
+                (Effect::Clear, Exits::KeepOnboarding) if order.kind() != OrderKind::Exit => {
                     Effect::Set(order, false)
                 }
-                e => e,
+                (Effect::Clear, Exits::Retain) if order.state() != OrderState::Purged => {
+                    asked.stopped = true;
+                    Effect::Nothing
+                }
+                (e, _) => e,
             },
         };
         match effect {
             Effect::Clear => asked = Asked::default(),
             Effect::Nothing => {}
             Effect::Set(order, requested) => {
+                asked.stopped = false;
                 let id = order.id();
                 let r = order.request();
                 for line in &r.lines {
@@ -336,7 +384,7 @@ pub fn groups(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
 /// which ends the charge at that exit — so months before it keep their charge
 /// when read afterwards (000 art. 16, 002 art. 13). An exit order still empties.
 pub fn groups_charged(orders: &[(WorkOrder, OrderTrack)]) -> BTreeMap<String, Group> {
-    collect_inner(orders, None, false)
+    collect_inner(orders, None, Exits::KeepOnboarding)
         .groups
         .into_iter()
         .filter(|(_, g)| g.server.form == ServerForm::Vm)

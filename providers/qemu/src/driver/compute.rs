@@ -162,8 +162,15 @@ impl QemuDriver {
         self.check_capacity(resources, request, vm)?;
         let key = (K::Vm as i32, request.id.clone());
         let previous = resources.get(&key).map(|e| e.request.clone());
+        if vm.stopped {
+            return self.power_off(resources, request).await;
+        }
+        // A guest powered off earlier starts again on its kept disk.
         let reshaped = previous.as_ref().and_then(vm_spec).is_none_or(|old| {
-            old.vcpu != vm.vcpu || old.memory_mib != vm.memory_mib || old.nics != vm.nics
+            old.stopped
+                || old.vcpu != vm.vcpu
+                || old.memory_mib != vm.memory_mib
+                || old.nics != vm.nics
         });
         self.save(request).await?;
         // Its DHCP reservation and DNS names: before the guest boots and
@@ -234,6 +241,36 @@ impl QemuDriver {
         }
         self.sync_firewalls(resources).await.map_err(internal)?;
         dhcp.map_err(internal)?;
+        Ok(state)
+    }
+
+    /// Powers the VM off as asked (002 art. 13, 14: a system offline or in
+    /// its data retention): QEMU stops, the disk, address and tap stay, and
+    /// the VM reports `STOPPED` at this generation. Not created yet: it is
+    /// recorded powered off and never started.
+    async fn power_off(
+        &self,
+        resources: &mut Resources,
+        request: &v1::ApplyRequest,
+    ) -> Result<v1::ResourceState, Status> {
+        self.save(request).await?;
+        if let Some(vm) = Vm::adopt(&self.vm_dir(&request.id)) {
+            vm.stop().await.map_err(internal)?;
+        }
+        let key = (K::Vm as i32, request.id.clone());
+        let mut state = self.state_of(request, v1::Phase::Stopped, "powered off; disks kept");
+        if let Some(old) = resources.get(&key) {
+            state.outputs = old.state.outputs.clone();
+            state.outputs.remove("pid");
+        }
+        state.observed_generation = request.generation;
+        resources.insert(
+            key,
+            Entry {
+                request: request.clone(),
+                state: state.clone(),
+            },
+        );
         Ok(state)
     }
 
@@ -328,6 +365,12 @@ impl QemuDriver {
             .and_then(|a| a.trim().parse::<Ipv4Addr>().ok());
         if let Some(a) = address {
             state.outputs.insert("private_ip".to_owned(), a.to_string());
+        }
+        if vm_spec(request).is_some_and(|vm| vm.stopped) {
+            // Powered off before the restart: stays off.
+            state.phase = v1::Phase::Stopped as i32;
+            state.observed_generation = request.generation;
+            return Ok(state);
         }
         match Vm::adopt(&dir) {
             Some(vm) if marker_seen(&dir).await => {

@@ -291,6 +291,32 @@ async fn zero_delay_transitions_happen_within_the_call() {
     );
 }
 
+/// 002 art. 13, 14: a server asked to be powered off reports STOPPED at that
+/// generation with its allocation kept, and runs again when the flag clears.
+#[tokio::test]
+async fn a_stopped_spec_powers_the_vm_off_and_a_later_generation_on() {
+    let (sim, _log) = sim_with(Delays::zero());
+    sim.apply(&vm("vm-1", 1, HOST, 2, 4 * GIB))
+        .await
+        .expect("running");
+    let mut off = vm("vm-1", 2, HOST, 2, 4 * GIB);
+    if let Some(v1::ResourceSpec {
+        spec: Some(Spec::Vm(spec)),
+    }) = off.spec.as_mut()
+    {
+        spec.stopped = true;
+    }
+    let state = sim.apply(&off).await.expect("powered off");
+    assert_eq!(phase(&state), v1::Phase::Stopped);
+    assert_eq!(state.observed_generation, 2);
+    let on = sim
+        .apply(&vm("vm-1", 3, HOST, 2, 4 * GIB))
+        .await
+        .expect("on again");
+    assert_eq!(phase(&on), v1::Phase::Running);
+    assert_eq!(on.observed_generation, 3);
+}
+
 #[tokio::test]
 async fn a_newer_apply_wins_over_the_old_timer() {
     let (sim, log) = sim_with(Delays::uniform(60));
@@ -485,6 +511,7 @@ async fn vcpu_arch_placement_and_host_rules() {
             id,
             1,
             Spec::BareMetal(v1::BareMetalSpec {
+                stopped: false,
                 arch: v1::Architecture::X8664 as i32,
                 model: crate::config::DEMO_MODEL_X86_64.into(),
                 image: "Kylin-V10-SP3".into(),
@@ -1395,6 +1422,7 @@ fn bare_metal(
         id,
         generation,
         Spec::BareMetal(v1::BareMetalSpec {
+            stopped: false,
             arch: v1::Architecture::X8664 as i32,
             model: model.into(),
             image: "Kylin-V10-SP3".into(),

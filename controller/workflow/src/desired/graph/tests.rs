@@ -11,7 +11,7 @@ use yunshu_domain::resource::{BackupSchedule, LbAlgorithm, RuleRemoteSpec};
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::desired::{collect, resources};
+use crate::desired::{Offline, collect, resources};
 use crate::orders::OrderTrack;
 use yunshu_domain::ids::ZoneId;
 
@@ -107,7 +107,15 @@ fn ids_of(d: &Desired, kind: &str) -> Vec<String> {
 #[test]
 fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
     let orders = vec![approved("WO-1", OrderKind::Onboarding, three_tier(), 2)];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     assert!(d.problems.is_empty(), "{:?}", d.problems);
     let count = |k: &str| ids_of(&d, k).len();
     assert_eq!(count("vpc"), 1);
@@ -203,7 +211,15 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
     // Same orders, same answer.
     assert_eq!(
         d,
-        resources(&system(), &orders, None, at(3), None, &BTreeMap::new())
+        resources(
+            &system(),
+            &orders,
+            None,
+            Offline::default(),
+            at(3),
+            None,
+            &BTreeMap::new()
+        )
     );
 }
 
@@ -220,6 +236,7 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard.clone(), change.clone()],
         None,
+        Offline::default(),
         at(4),
         None,
         &BTreeMap::new(),
@@ -245,22 +262,133 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard.clone(), change.clone(), removal.clone()],
         None,
+        Offline::default(),
         at(6),
         None,
         &BTreeMap::new(),
     );
     assert!(ids_of(&d, "waf_policy").is_empty(), "removed by name");
 
-    let exit = approved("WO-4", OrderKind::Exit, json!({}), 7);
+    // 002 art. 13: an approved exit terminates the service but keeps the
+    // data: every resource stays, its servers powered off, until the purge.
+    let mut exit = approved("WO-4", OrderKind::Exit, json!({}), 7);
+    let before = resources(
+        &system(),
+        &[onboard.clone(), change.clone(), removal.clone()],
+        None,
+        Offline::default(),
+        at(6),
+        None,
+        &BTreeMap::new(),
+    );
     let d = resources(
         &system(),
-        &[onboard, change, removal, exit],
+        &[
+            onboard.clone(),
+            change.clone(),
+            removal.clone(),
+            exit.clone(),
+        ],
         None,
+        Offline::default(),
         at(8),
         None,
         &BTreeMap::new(),
     );
-    assert!(d.wants.is_empty(), "{:?}", kinds(&d));
+    assert_eq!(
+        kinds(&d),
+        kinds(&before),
+        "nothing removed before the purge"
+    );
+    let servers: Vec<bool> = d
+        .wants
+        .values()
+        .filter_map(|w| match &w.item {
+            Item::Server { stopped, .. } => Some(*stopped),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(servers, vec![true; 5], "every server powered off");
+    // Quota and billing read the exit as emptying the system.
+    assert!(
+        collect(&[
+            onboard.clone(),
+            change.clone(),
+            removal.clone(),
+            exit.clone()
+        ])
+        .groups
+        .is_empty()
+    );
+
+    let actor: Actor = "user:zhou".parse().expect("actor");
+    for to in [OrderState::Exited, OrderState::Purged] {
+        exit.0
+            .transition(to, actor.clone(), at(9), None)
+            .expect("move");
+    }
+    let d = resources(
+        &system(),
+        &[onboard, change, removal, exit],
+        None,
+        Offline::default(),
+        at(10),
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(d.wants.is_empty(), "purged: {:?}", kinds(&d));
+}
+
+/// 002 art. 14: a system forced offline keeps everything with its servers
+/// powered off; once its backups are no longer kept they go, and a volume
+/// restored from one stays.
+#[test]
+fn seed_002_art_14_offline_powers_servers_off_and_later_drops_backups_only() {
+    let orders = vec![approved("WO-1", OrderKind::Onboarding, three_tier(), 2)];
+    let running = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
+    let offline = Offline {
+        servers_stopped: true,
+        backups_dropped: false,
+    };
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        offline,
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
+    assert_eq!(kinds(&d), kinds(&running));
+    assert!(d.wants.values().all(|w| match &w.item {
+        Item::Server { stopped, .. } => *stopped,
+        _ => true,
+    }));
+    let gone = Offline {
+        servers_stopped: true,
+        backups_dropped: true,
+    };
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        gone,
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(ids_of(&d, "backup_policy").is_empty());
+    assert!(ids_of(&d, "snapshot").is_empty());
+    assert_eq!(ids_of(&d, "volume"), ids_of(&running, "volume"));
+    assert_eq!(ids_of(&d, "vm"), ids_of(&running, "vm"));
 }
 
 #[test]
@@ -271,7 +399,15 @@ fn servers_alone_get_the_default_network_and_backup_space_a_backup() {
         json!({"lines": [line("app", 2, "vm", "internet", 100)]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     assert!(d.problems.is_empty());
     let sys = system();
     match &d.wants[&vpc_id(&sys, &Slot::Main).expect("id")].item {
@@ -300,7 +436,15 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         json!({"lines": [line("app", 500, "vm", "gov_extranet", 0)]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     assert!(d.problems.is_empty(), "{:?}", d.problems);
     let gov = subnet_id(&system(), &Slot::Main, NetworkAreaKind::GovExtranet).expect("id");
     match &d.wants[&gov].item {
@@ -325,6 +469,7 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         &system(),
         std::slice::from_ref(&onboard),
         None,
+        Offline::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -340,6 +485,7 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         &system(),
         &[onboard, grow],
         None,
+        Offline::default(),
         at(5),
         None,
         &BTreeMap::new(),
@@ -364,7 +510,15 @@ fn names_that_resolve_to_nothing_are_problems_of_the_order_that_used_them() {
     bad["load_balancers"][0]["members"] = json!("nope");
     bad["volumes"][0]["server_name"] = json!("ghost");
     let orders = vec![approved("WO-1", OrderKind::Onboarding, bad, 2)];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     assert!(ids_of(&d, "load_balancer").is_empty());
     assert!(ids_of(&d, "volume").is_empty());
     // The WAF and the public IP on the missing LB go too.
@@ -388,7 +542,15 @@ fn weekly_windows_before_eight_move_to_the_previous_utc_day() {
                 "retention_days": 28, "capacity_gib": 100}]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     let bak: ResourceId = ids_of(&d, "backup_policy")[0].parse().expect("id");
     match &d.wants[&bak].item {
         Item::BackupPolicy { schedule, .. } => {
@@ -425,6 +587,7 @@ fn an_order_naming_another_zone_gets_its_own_network_there() {
         &system(),
         &[onboard, backup_site],
         None,
+        Offline::default(),
         at(4),
         Some(&main),
         &BTreeMap::new(),
@@ -454,6 +617,7 @@ fn an_order_naming_another_zone_gets_its_own_network_there() {
         &system(),
         &[same],
         None,
+        Offline::default(),
         at(4),
         Some(&main),
         &BTreeMap::new(),
@@ -484,7 +648,15 @@ fn a_server_that_spilled_to_another_zone_is_wired_to_that_zones_network() {
         ),
         (web2.clone(), "tz".parse().expect("zone")),
     ]);
-    let d = resources(&sys, &orders, None, at(3), Some(&main), &placed);
+    let d = resources(
+        &sys,
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        Some(&main),
+        &placed,
+    );
     let tz = Slot::Zone("tz".parse().expect("zone"));
     assert_eq!(ids_of(&d, "vpc").len(), 2, "main and tz");
     match &d.wants[&web2].item {
@@ -521,6 +693,7 @@ fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem(
         &system(),
         &[onboard.clone(), restore],
         None,
+        Offline::default(),
         at(4),
         None,
         &BTreeMap::new(),
@@ -559,6 +732,7 @@ fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem(
         &system(),
         &[onboard, ghost],
         None,
+        Offline::default(),
         at(6),
         None,
         &BTreeMap::new(),
@@ -593,7 +767,15 @@ fn unbounded_quantities_a_stored_huge_group_is_planned_at_the_ceiling() {
         json!({"lines": [huge]}),
         2,
     )];
-    let d = resources(&system(), &orders, None, at(3), None, &BTreeMap::new());
+    let d = resources(
+        &system(),
+        &orders,
+        None,
+        Offline::default(),
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
     assert_eq!(ids_of(&d, "vm").len(), MAX_GROUP_MEMBERS as usize);
     assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
     assert!(
