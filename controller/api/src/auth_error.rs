@@ -80,6 +80,12 @@ impl From<AuthError> for ApiError {
                 format!("No tenant {code}."),
                 format!("未找到使用单位 {code}。"),
             ),
+            AuthError::OrgUnitNotFound { id } => ApiError::refused(
+                StatusCode::NOT_FOUND,
+                "ORG_UNIT_NOT_FOUND",
+                format!("No org unit {id}."),
+                format!("未找到组织机构 {id}。"),
+            ),
             AuthError::UserExists { id } => ApiError::refused(
                 StatusCode::CONFLICT,
                 "USER_EXISTS",
@@ -103,6 +109,12 @@ impl From<AuthError> for ApiError {
                 "ROLE_BINDING_NOT_FOUND",
                 format!("This user has no role binding {id}."),
                 format!("该用户没有角色授权 {id}。"),
+            ),
+            AuthError::RoleBindingExists { role, scope } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "ROLE_BINDING_EXISTS",
+                format!("The user already holds {role} at {scope}; adjust that binding instead."),
+                format!("该用户已在 {scope} 持有角色 {role}，请调整原有授权。"),
             ),
             AuthError::UserChanged { id } => ApiError::refused(
                 StatusCode::CONFLICT,

@@ -17,6 +17,7 @@ mod auth_error;
 mod capacity;
 mod catalogs;
 mod context;
+mod bindings;
 mod costs;
 mod domain_error;
 mod drivers;
@@ -30,6 +31,7 @@ pub mod metrics;
 mod observe;
 mod offboarding;
 pub mod openapi;
+mod org_units;
 mod ops;
 mod orders;
 mod paging;
@@ -59,6 +61,8 @@ mod auth_tests;
 mod isolation_tests;
 #[cfg(test)]
 mod offboarding_tests;
+#[cfg(test)]
+mod org_unit_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

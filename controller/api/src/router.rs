@@ -50,8 +50,13 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             post(crate::offboarding::user_password_reset),
         )
         .route(
+            "/users/{id}/bindings",
+            post(crate::bindings::user_binding_grant),
+        )
+        .route(
             "/users/{id}/bindings/{binding}",
-            axum::routing::delete(crate::offboarding::user_binding_remove),
+            axum::routing::delete(crate::offboarding::user_binding_remove)
+                .patch(crate::bindings::user_binding_adjust),
         )
         .route(
             "/users/{id}/revoke-credentials",
@@ -60,6 +65,18 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         .route(
             "/tenants",
             get(tenants::tenant_list).post(tenants::tenant_create),
+        )
+        .route(
+            "/tenants/{code}/org-unit",
+            axum::routing::put(crate::org_units::tenant_org_unit_set),
+        )
+        .route(
+            "/org-units",
+            get(crate::org_units::org_unit_list).post(crate::org_units::org_unit_create),
+        )
+        .route(
+            "/org-units/{id}/report",
+            get(crate::org_units::org_unit_report),
         )
         .route("/auth/login", post(users::login))
         .route("/activate", post(users::activate))
@@ -130,6 +147,7 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
         )
         .route("/orders/{id}/transitions", post(orders::order_transition))
         .route("/orders/{id}/emergency", post(orders::order_emergency))
+        .route("/orders/{id}/purge", post(orders::order_purge))
         .route(
             "/orders/{id}/test-period/extensions",
             post(orders::order_test_period_extend),

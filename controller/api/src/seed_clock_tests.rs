@@ -511,6 +511,7 @@ async fn seed_002_art_13_onboarding_exit_reclaim_is_timed_like_an_exit_order() {
         ],
         scopes: None,
         token_expires_at: None,
+        org: Default::default(),
     };
     let done = yunshu_workflow::reclaim::finish(&*app.store, &reconciler, &id, app.clock.now())
         .await

@@ -32,6 +32,11 @@ pub struct CreateTenantRequest {
     /// 主管单位
     #[schema(value_type = String)]
     pub supervising_unit: Name,
+    /// The org unit of the administration tree to attach it to
+    /// (`/api/v1/org-units`); absent: none yet.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub org_unit: Option<yunshu_domain::ids::OrgUnitId>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -40,6 +45,8 @@ pub struct TenantView {
     pub name: String,
     pub supervising_unit: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The org unit it is attached to.
+    pub org_unit: Option<String>,
 }
 
 impl From<Tenant> for TenantView {
@@ -49,6 +56,7 @@ impl From<Tenant> for TenantView {
             name: t.name.to_string(),
             supervising_unit: t.supervising_unit.to_string(),
             created_at: t.created_at,
+            org_unit: t.org_unit.map(|u| u.to_string()),
         }
     }
 }
@@ -70,7 +78,8 @@ pub struct TenantList {
         (status = 400, description = "Malformed body or invalid field", body = crate::error::ErrorBody),
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN: needs tenant_manage (the system administrator)", body = crate::error::ErrorBody),
-        (status = 409, description = "TENANT_EXISTS", body = crate::error::ErrorBody),
+        (status = 404, description = "ORG_UNIT_NOT_FOUND: the `org_unit` named", body = crate::error::ErrorBody),
+        (status = 409, description = "TENANT_EXISTS (or its unit changed meanwhile)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn tenant_create(
@@ -86,11 +95,19 @@ pub(crate) async fn tenant_create(
         name: req.name,
         supervising_unit: req.supervising_unit,
         created_at: now,
+        org_unit: req.org_unit,
     };
     let key = records::key::<Tenant>(tenant.code.as_str());
-    let txn = Txn::new()
+    let mut txn = Txn::new()
         .when_mod_revision(key.clone(), 0)
         .put(key.clone(), records::encode(&tenant));
+    if let Some(u) = &tenant.org_unit {
+        let rev = crate::org_units::unit_revision(&state, u).await?;
+        txn = txn.when_mod_revision(
+            records::key::<yunshu_domain::org_unit::OrgUnit>(u.as_str()),
+            rev,
+        );
+    }
     let mut draft = audit_draft(
         &caller.actor.to_string(),
         "tenant.create",

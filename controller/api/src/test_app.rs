@@ -108,6 +108,7 @@ impl App {
             name: yunshu_domain::Name::new("另一个委办局").expect("name"),
             supervising_unit: yunshu_domain::Name::new("区政府").expect("name"),
             created_at: chrono::Utc::now(),
+            org_unit: None,
         };
         records::create(&*store, &other)
             .await

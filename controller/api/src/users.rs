@@ -40,6 +40,10 @@ pub struct CreateUserRequest {
     pub display_name: String,
     /// The user's department (使用单位) code; absent for platform staff.
     pub tenant: Option<String>,
+    /// The user's org unit (主管部门), for a unit admin (`unit_admin` at
+    /// `{"type": "org_unit", "unit": …}`); never together with `tenant`.
+    #[serde(default)]
+    pub org_unit: Option<String>,
     /// Only a tenant admin may set one, for its own department's users.
     /// Absent: the answer carries a one-time activation code and the user sets
     /// their own password (`POST /api/v1/activate`). A platform user manager
@@ -112,6 +116,7 @@ pub(crate) async fn create_user(
         id: req.id,
         display_name: req.display_name,
         tenant: req.tenant,
+        org_unit: req.org_unit,
         password: req.password,
         grants: req
             .roles
@@ -202,6 +207,10 @@ pub struct UserListItem {
     pub id: String,
     pub display_name: String,
     pub tenant: Option<String>,
+    /// The org unit of a unit admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub org_unit: Option<String>,
     /// `active` or `disabled`.
     pub state: String,
     pub created_at: chrono::DateTime<Utc>,
@@ -216,6 +225,7 @@ impl UserListItem {
             id: user.id.to_string(),
             display_name: user.display_name.to_string(),
             tenant: user.tenant.map(|t| t.to_string()),
+            org_unit: user.org_unit.map(|u| u.to_string()),
             state: match user.state {
                 UserState::Active => "active",
                 UserState::Disabled => "disabled",
@@ -233,7 +243,9 @@ pub struct UserList {
 }
 
 /// `GET /api/v1/users`: the users the caller manages — every user for a
-/// platform user manager, a department's own users for its tenant admin.
+/// platform user manager, a department's own users for its tenant admin, the
+/// users of the tenants under its unit and the unit admins below it for a
+/// unit admin.
 #[utoipa::path(
     get,
     path = "/api/v1/users",

@@ -455,6 +455,7 @@ async fn a_lost_race_is_an_order_conflict_and_writes_nothing() {
         bindings: vec![binding],
         scopes: None,
         token_expires_at: None,
+        org: Default::default(),
     };
     let store: &dyn Store = &*app.store;
     let now = app.clock.now();

@@ -37,6 +37,9 @@ pub enum AuthError {
     /// A tenant that does not exist or that the caller may not see.
     #[error("no tenant {code}")]
     TenantNotFound { code: String },
+    /// An org unit that does not exist or that the caller may not see.
+    #[error("no org unit {id}")]
+    OrgUnitNotFound { id: String },
     #[error("user {id} already exists")]
     UserExists { id: String },
     /// A user that does not exist or that the caller may not manage.
@@ -48,6 +51,9 @@ pub enum AuthError {
     /// A role binding the user does not have.
     #[error("no role binding {id} on this user")]
     RoleBindingNotFound { id: String },
+    /// The user already holds this role at this scope (adjust that binding).
+    #[error("the user already holds {role} at {scope}")]
+    RoleBindingExists { role: String, scope: String },
     /// The user (or their bindings, or a token) changed between read and write.
     #[error("user {id} changed meanwhile")]
     UserChanged { id: String },

@@ -11,9 +11,11 @@
 //! permission table lives with the domain (`Role::default_permissions`).
 
 pub mod activation;
+pub mod bindings;
 mod error;
 pub mod lockout;
 pub mod offboarding;
+pub mod org;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;

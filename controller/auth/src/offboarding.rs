@@ -35,25 +35,18 @@ use yunshu_store::{MAX_TXN_OPS, Revision, Store, Txn, TxnOutcome, page, records}
 
 use crate::activation::{self, Activation, Issued};
 use crate::tokens::ApiToken;
-use crate::users::may_grant;
+use crate::users::{Manages, may_grant};
 use crate::{AuthError, Principal, audit_draft, lockout, passwords, sessions};
 
 /// Loads user `id` if `caller` manages them: `Forbidden` for a caller who
 /// manages nobody, `UserNotFound` for a user that does not exist or that the
 /// caller may not manage, `UserIsCaller` for the caller themselves.
-async fn managed(
+pub(crate) async fn managed(
     store: &dyn Store,
     caller: &Principal,
     id: &str,
 ) -> Result<(User, Revision), AuthError> {
-    let everyone = caller.can(Permission::UserManage, None);
-    let own = caller
-        .tenant
-        .clone()
-        .filter(|t| caller.can(Permission::TenantUserManage, Some(t)));
-    if !everyone && own.is_none() {
-        return Err(AuthError::Forbidden);
-    }
+    let manages = Manages::of(caller)?;
     let not_found = || AuthError::UserNotFound { id: id.to_owned() };
     let Ok(user_id) = UserId::new(id.to_owned()) else {
         return Err(not_found());
@@ -61,8 +54,9 @@ async fn managed(
     let (user, revision) = records::get::<User>(store, user_id.as_str())
         .await?
         .ok_or_else(not_found)?;
-    // A tenant admin manages its own department's users, never platform staff.
-    if !everyone && (user.tenant.is_none() || user.tenant != own) {
+    // A tenant admin manages its own department's users, a unit admin the
+    // users below its unit; never platform staff.
+    if !manages.user(caller, &user) {
         return Err(not_found());
     }
     // Never on oneself: a manager must not lock themselves (maybe the last

@@ -11,12 +11,14 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use yunshu_domain::ids::IdError;
+use yunshu_domain::ids::OrgUnitId;
 use yunshu_domain::user::{
     Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState,
 };
 use yunshu_domain::{Actor, DomainError, ProviderId, TenantCode, UserId};
 use yunshu_store::{PageRequest, Store, StoreError, records};
 
+use crate::org::{self, OrgReach};
 use crate::{AuthError, sessions, tokens};
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,9 @@ pub struct Principal {
     /// When the API token the caller presented expires; a token it mints
     /// may not outlive it.
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// What the caller's unit-scoped bindings reach (unit admins), resolved
+    /// at authentication; empty for everyone else.
+    pub org: OrgReach,
 }
 
 /// What a request presented to say who it is.
@@ -63,9 +68,55 @@ impl Principal {
                     (Scope::Platform, _) => true,
                     (Scope::Tenant { tenant: mine }, Some(t)) => mine == t,
                     (Scope::Tenant { .. }, None) => false,
+                    (Scope::OrgUnit { unit }, Some(t)) => self.org.reaches_tenant(unit, t),
+                    (Scope::OrgUnit { .. }, None) => false,
                     (Scope::Provider { .. }, _) => false,
                 }
         })
+    }
+
+    /// Whether some unit-scoped binding allows `permission` at `unit` or
+    /// above it (`strictly`: only above it). Platform bindings do not count:
+    /// callers check those with [`Principal::can`].
+    pub fn can_in_unit(&self, permission: Permission, unit: &OrgUnitId, strictly: bool) -> bool {
+        if self
+            .scopes
+            .as_ref()
+            .is_some_and(|s| !s.contains(&permission))
+        {
+            return false;
+        }
+        self.bindings.iter().any(|b| {
+            b.allows(permission)
+                && match b.scope() {
+                    Scope::OrgUnit { unit: bound } if strictly => {
+                        self.org.strictly_below(bound, unit)
+                    }
+                    Scope::OrgUnit { unit: bound } => self.org.within(bound, unit),
+                    _ => false,
+                }
+        })
+    }
+
+    /// The tenants some unit-scoped binding of the caller reaches with
+    /// `permission`.
+    pub fn tenants_in_units(&self, permission: Permission) -> BTreeSet<TenantCode> {
+        if self
+            .scopes
+            .as_ref()
+            .is_some_and(|s| !s.contains(&permission))
+        {
+            return BTreeSet::new();
+        }
+        self.bindings
+            .iter()
+            .filter(|b| b.allows(permission))
+            .filter_map(|b| match b.scope() {
+                Scope::OrgUnit { unit } => self.org.units.get(unit),
+                _ => None,
+            })
+            .flat_map(|r| r.tenants.iter().cloned())
+            .collect()
     }
 
     /// The providers whose scope grants `permission` to the caller (provider
@@ -160,6 +211,7 @@ impl Principal {
             bindings,
             scopes: None,
             token_expires_at: None,
+            org: OrgReach::default(),
         })
     }
 }
@@ -224,6 +276,7 @@ async fn user_principal(store: &dyn Store, id: &UserId) -> Result<Principal, Aut
         return Err(AuthError::Unauthenticated);
     }
     let bindings = bindings_of(store, &user.id).await?;
+    let org = org::reach(store, &bindings).await?;
     Ok(Principal {
         actor: Actor::User(user.id.clone()),
         user: Some(user.id),
@@ -231,5 +284,6 @@ async fn user_principal(store: &dyn Store, id: &UserId) -> Result<Principal, Aut
         bindings,
         scopes: None,
         token_expires_at: None,
+        org,
     })
 }

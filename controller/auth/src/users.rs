@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use yunshu_domain::ids::OrgUnitId;
+use yunshu_domain::org_unit::OrgUnit;
 use yunshu_domain::tenant::Tenant;
 use yunshu_domain::user::{
     Permission, Role, RoleBinding, RoleBindingFields, Scope, User, UserState, separation_conflict,
@@ -32,6 +34,8 @@ pub struct NewUser {
     pub display_name: String,
     /// The user's department (使用单位) code; `None` for platform staff.
     pub tenant: Option<String>,
+    /// The user's org unit (主管部门), for a unit admin; never with `tenant`.
+    pub org_unit: Option<String>,
     /// Only a tenant admin may set it (for its own department's users); when
     /// `None` the user gets a one-time activation code and sets their own.
     pub password: Option<String>,
@@ -39,8 +43,10 @@ pub struct NewUser {
 }
 
 /// May `caller` grant `role` at `scope`? Platform user managers may grant any
-/// role; tenant admins only tenant roles in their own tenant (SPEC §1: a higher
-/// admin creates lower admins and users).
+/// role; tenant admins only tenant roles in their own tenant; unit admins
+/// tenant roles in the tenants under their unit and the unit-admin role of
+/// units strictly below it — never their own unit or one above (SPEC §1,
+/// 003 §3.2.2.15: a higher admin creates lower admins and users).
 pub(crate) fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool {
     if caller.can(Permission::UserManage, None) {
         return true;
@@ -49,7 +55,57 @@ pub(crate) fn may_grant(caller: &Principal, role: &Role, scope: &Scope) -> bool 
         (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { tenant }) => {
             caller.can(Permission::TenantUserManage, Some(tenant))
         }
+        (Role::UnitAdmin, Scope::OrgUnit { unit }) => {
+            caller.can_in_unit(Permission::TenantUserManage, unit, true)
+        }
         _ => false,
+    }
+}
+
+/// Whom a caller manages: every user (a platform user manager), its own
+/// department's (a tenant admin), and for a unit admin the users of the
+/// tenants under its unit and the members of the units strictly below it.
+pub(crate) struct Manages {
+    everyone: bool,
+    own: Option<TenantCode>,
+    unit_tenants: BTreeSet<TenantCode>,
+}
+
+impl Manages {
+    /// `Forbidden` for a caller who manages nobody.
+    pub(crate) fn of(caller: &Principal) -> Result<Self, AuthError> {
+        let everyone = caller.can(Permission::UserManage, None);
+        let own = caller
+            .tenant
+            .clone()
+            .filter(|t| caller.can(Permission::TenantUserManage, Some(t)));
+        let unit_tenants = caller.tenants_in_units(Permission::TenantUserManage);
+        let unit_admin = caller.bindings.iter().any(|b| {
+            matches!(b.scope(), Scope::OrgUnit { .. }) && b.allows(Permission::TenantUserManage)
+        }) && caller
+            .scopes
+            .as_ref()
+            .is_none_or(|s| s.contains(&Permission::TenantUserManage));
+        if !everyone && own.is_none() && !unit_admin {
+            return Err(AuthError::Forbidden);
+        }
+        Ok(Manages {
+            everyone,
+            own,
+            unit_tenants,
+        })
+    }
+
+    /// Whether the caller manages `user`.
+    pub(crate) fn user(&self, caller: &Principal, user: &User) -> bool {
+        if self.everyone {
+            return true;
+        }
+        match (&user.tenant, &user.org_unit) {
+            (Some(t), _) => self.own.as_ref() == Some(t) || self.unit_tenants.contains(t),
+            (None, Some(u)) => caller.can_in_unit(Permission::TenantUserManage, u, true),
+            (None, None) => false,
+        }
     }
 }
 
@@ -88,16 +144,34 @@ pub async fn create(
         .map(TenantCode::new)
         .transpose()
         .map_err(AuthError::invalid)?;
+    let org_unit = new
+        .org_unit
+        .as_deref()
+        .map(OrgUnitId::new)
+        .transpose()
+        .map_err(AuthError::invalid)?;
     if new.grants.is_empty() {
         return Err(AuthError::UserRolesRequired);
     }
     if let Some(t) = &tenant {
         // A tenant the caller may not see is "not found", never "forbidden".
-        let visible = caller.can(Permission::UserManage, None) || caller.tenant.as_ref() == Some(t);
+        let visible = caller.can(Permission::UserManage, None)
+            || caller.tenant.as_ref() == Some(t)
+            || caller
+                .tenants_in_units(Permission::TenantUserManage)
+                .contains(t);
         if !visible || records::get::<Tenant>(store, t.as_str()).await?.is_none() {
             return Err(AuthError::TenantNotFound {
                 code: t.to_string(),
             });
+        }
+    }
+    if let Some(u) = &org_unit {
+        // Unit admins create members of the units strictly below their own.
+        let visible = caller.can(Permission::UserManage, None)
+            || caller.can_in_unit(Permission::TenantUserManage, u, true);
+        if !visible || records::get::<OrgUnit>(store, u.as_str()).await?.is_none() {
+            return Err(AuthError::OrgUnitNotFound { id: u.to_string() });
         }
     }
     for g in &new.grants {
@@ -105,7 +179,10 @@ pub async fn create(
             return Err(AuthError::Forbidden);
         }
     }
-    separated(tenant.is_some(), new.grants.iter().map(|g| &g.role))?;
+    separated(
+        tenant.is_some() || org_unit.is_some(),
+        new.grants.iter().map(|g| &g.role),
+    )?;
     let password_hash = match new.password {
         Some(_) if caller.can(Permission::UserManage, None) => {
             return Err(AuthError::PasswordSetByUser);
@@ -123,6 +200,7 @@ pub async fn create(
         id: id.clone(),
         display_name,
         tenant,
+        org_unit,
         password_hash,
         state: UserState::Active,
         created_at: now,
@@ -187,24 +265,18 @@ pub(crate) fn separated<'a>(
 }
 
 /// The users `caller` manages, by id, with their role bindings: every user for
-/// a platform user manager, a department's own users for its tenant admin;
-/// `Forbidden` for anyone else.
+/// a platform user manager, a department's own users for its tenant admin,
+/// the users below its unit for a unit admin ([`Manages`]); `Forbidden` for
+/// anyone else.
 pub async fn list(
     store: &dyn yunshu_store::Store,
     caller: &Principal,
 ) -> Result<Vec<(User, Vec<RoleBinding>)>, AuthError> {
-    let everyone = caller.can(Permission::UserManage, None);
-    let own = caller
-        .tenant
-        .clone()
-        .filter(|t| caller.can(Permission::TenantUserManage, Some(t)));
-    if !everyone && own.is_none() {
-        return Err(AuthError::Forbidden);
-    }
+    let manages = Manages::of(caller)?;
     let users = page::scan_all_under::<User>(store, &records::prefix::<User>()).await?;
     let mut out = Vec::new();
     for (user, _) in users {
-        if !everyone && user.tenant != own {
+        if !manages.user(caller, &user) {
             continue;
         }
         let bindings = bindings_of(store, &user.id).await?;

@@ -207,6 +207,12 @@ slug_id!(
     ImageId,
     "image"
 );
+slug_id!(
+    /// An organisational unit (组织机构) of the administration tree, e.g.
+    /// `beijing`, `chaoyang-fgw` (module `org_unit`).
+    OrgUnitId,
+    "org unit"
+);
 
 /// Who did something: a signed-in user or a component of yunshu itself (the
 /// reconciler marking a test environment ready, the deadline clock raising alarms).

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod order;
 pub mod order_line;
 pub mod order_services;
+pub mod org_unit;
 pub mod provider;
 pub mod record;
 pub mod resource;
@@ -49,6 +50,7 @@ mod tests {
         let kinds = [
             (tenant::Tenant::KIND, tenant::Tenant::SCHEMA_VERSION),
             (user::User::KIND, user::User::SCHEMA_VERSION),
+            (org_unit::OrgUnit::KIND, org_unit::OrgUnit::SCHEMA_VERSION),
             (user::RoleBinding::KIND, user::RoleBinding::SCHEMA_VERSION),
             (
                 system::InformationSystem::KIND,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{error::ErrorCode, record::Record, text::Name};
+use crate::{error::ErrorCode, ids::OrgUnitId, record::Record, text::Name};
 
 /// Why a tenant value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -113,6 +113,11 @@ pub struct Tenant {
     /// Supervising unit (主管单位): the department's parent 委办局 (004 part 1).
     pub supervising_unit: Name,
     pub created_at: DateTime<Utc>,
+    /// The unit of the administration tree this department belongs to
+    /// (module `org_unit`); its unit admins and those above manage its users
+    /// and read its reports. Absent in records written before: `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit: Option<OrgUnitId>,
 }
 
 impl Record for Tenant {
@@ -160,6 +165,7 @@ mod tests {
                 .with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
                 .single()
                 .expect("date"),
+            org_unit: None,
         };
         let json = serde_json::to_string(&t).expect("ser");
         assert_eq!(serde_json::from_str::<Tenant>(&json).expect("de"), t);

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::{
     error::ErrorCode,
-    ids::{Actor, ProviderId, RoleBindingId, UserId},
+    ids::{Actor, OrgUnitId, ProviderId, RoleBindingId, UserId},
     record::Record,
     tenant::TenantCode,
     text::Name,
@@ -32,6 +32,9 @@ pub enum UserError {
     /// with a tenant-data role or as a member of a tenant.
     #[error("{first} and {second} must be held by different people (separation of duties)")]
     RolesSeparated { first: String, second: String },
+    /// A user is a member of a tenant or of an org unit, not both.
+    #[error("user {user} cannot be a member of both a tenant and an org unit")]
+    MemberOfBoth { user: String },
     #[error("user {user} belongs to tenant {user_tenant:?} but the binding is scoped to {scope}")]
     RoleTenantMismatch {
         user: String,
@@ -47,6 +50,7 @@ impl ErrorCode for UserError {
             UserError::PermissionNotGrantable { .. } => "ROLE_PERMISSION_NOT_GRANTABLE",
             UserError::RoleTenantMismatch { .. } => "ROLE_TENANT_MISMATCH",
             UserError::RolesSeparated { .. } => "ROLES_SEPARATED",
+            UserError::MemberOfBoth { .. } => "USER_MEMBER_OF_BOTH",
         }
     }
 
@@ -63,6 +67,9 @@ impl ErrorCode for UserError {
             }
             UserError::RolesSeparated { first, second } => {
                 format!("{first} 与 {second} 须由不同人员担任（三员分立）")
+            }
+            UserError::MemberOfBoth { user } => {
+                format!("用户 {user} 不能同时属于使用单位和组织机构")
             }
         }
     }
@@ -84,6 +91,11 @@ pub struct User {
     /// The tenant this person works for; `None` for platform staff (reviewers,
     /// approvers, auditors, provider operators, platform admins).
     pub tenant: Option<TenantCode>,
+    /// The org unit (主管部门) this person works for, for the staff of a
+    /// supervising unit who hold no tenant (its unit admins); never together
+    /// with `tenant`. Absent in records written before: `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit: Option<OrgUnitId>,
     /// Opaque PHC string (`$argon2id$…`) written by the server; never shown.
     pub password_hash: Option<String>,
     pub state: UserState,
@@ -97,6 +109,7 @@ impl fmt::Debug for User {
             .field("id", &self.id)
             .field("display_name", &self.display_name)
             .field("tenant", &self.tenant)
+            .field("org_unit", &self.org_unit)
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<redacted>"),
@@ -109,12 +122,21 @@ impl fmt::Debug for User {
 
 impl User {
     /// Checks that `binding` can apply to this user: tenant-scoped roles only for
-    /// members of that tenant, platform and provider roles only for platform staff.
+    /// members of that tenant, unit-scoped roles only for members of that
+    /// unit, platform and provider roles only for platform staff.
     pub fn check_binding(&self, binding: &RoleBinding) -> Result<(), UserError> {
+        if self.tenant.is_some() && self.org_unit.is_some() {
+            return Err(UserError::MemberOfBoth {
+                user: self.id.to_string(),
+            });
+        }
         let ok = match (&binding.scope, &self.tenant) {
             (Scope::Tenant { tenant }, Some(mine)) => tenant == mine,
             (Scope::Tenant { .. }, None) => false,
-            (Scope::Platform | Scope::Provider { .. }, mine) => mine.is_none(),
+            (Scope::OrgUnit { unit }, _) => self.org_unit.as_ref() == Some(unit),
+            (Scope::Platform | Scope::Provider { .. }, mine) => {
+                mine.is_none() && self.org_unit.is_none()
+            }
         };
         if ok {
             Ok(())
@@ -200,6 +222,13 @@ pub enum Role {
     /// Security administrator (安全管理员, 安全保密管理员) of 三员分立: users,
     /// role bindings and offboarding; no drivers, settings or business data.
     SecurityAdmin,
+    /// Unit admin (分级管理员) of a supervising unit (主管部门), bound at
+    /// [`Scope::OrgUnit`]: manages the users of every tenant under the unit
+    /// and the unit admins of the units strictly below it, and reads those
+    /// tenants' reports — nothing of the units beside or above it, and no
+    /// system, order or resource of a tenant one by one (003 §3.2.2.15:
+    /// 上级管理员可以创建下级管理员以及下级用户).
+    UnitAdmin,
 }
 
 /// The three administrators of 三员分立 (003 §3.2.2.15): one person holds at
@@ -308,6 +337,9 @@ impl Role {
                 TenantManage,
             ],
             Role::SecurityAdmin => &[UserManage, RoleManage],
+            // Users of the tenants below and their reports; no tenant data
+            // beyond the reports' figures.
+            Role::UnitAdmin => &[TenantUserManage, ReportRead],
         }
     }
 
@@ -321,9 +353,11 @@ impl Role {
         }
     }
 
-    /// Whether this role reads a tenant's business data.
+    /// Whether this role reads a tenant's business data. A unit admin reads
+    /// the reports of the tenants below it, so none of 三员分立's platform
+    /// administrators may hold it too.
     pub fn holds_tenant_data(&self) -> bool {
-        matches!(self, Role::TenantUser | Role::TenantAdmin)
+        matches!(self, Role::TenantUser | Role::TenantAdmin | Role::UnitAdmin)
     }
 
     fn name(&self) -> &'static str {
@@ -336,6 +370,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::PlatformAdmin => "platform_admin",
             Role::SecurityAdmin => "security_admin",
+            Role::UnitAdmin => "unit_admin",
         }
     }
 
@@ -344,6 +379,7 @@ impl Role {
         match (self, scope) {
             (Role::TenantUser | Role::TenantAdmin, Scope::Tenant { .. }) => true,
             (Role::ProviderOperator { provider }, Scope::Provider { provider: p }) => provider == p,
+            (Role::UnitAdmin, Scope::OrgUnit { .. }) => true,
             (
                 Role::Reviewer
                 | Role::Approver
@@ -371,8 +407,16 @@ impl fmt::Display for Role {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Scope {
     Platform,
-    Tenant { tenant: TenantCode },
-    Provider { provider: ProviderId },
+    Tenant {
+        tenant: TenantCode,
+    },
+    Provider {
+        provider: ProviderId,
+    },
+    /// An org unit and everything below it (module `org_unit`).
+    OrgUnit {
+        unit: OrgUnitId,
+    },
 }
 
 impl fmt::Display for Scope {
@@ -381,6 +425,7 @@ impl fmt::Display for Scope {
             Scope::Platform => f.write_str("platform"),
             Scope::Tenant { tenant } => write!(f, "tenant:{tenant}"),
             Scope::Provider { provider } => write!(f, "provider:{provider}"),
+            Scope::OrgUnit { unit } => write!(f, "org_unit:{unit}"),
         }
     }
 }
@@ -659,6 +704,7 @@ mod tests {
             id: UserId::new("zhangsan").expect("id"),
             display_name: Name::new("张三").expect("name"),
             tenant: Some(TenantCode::new("110105").expect("code")),
+            org_unit: None,
             password_hash: Some("$argon2id$v=19$secret".into()),
             state: UserState::Active,
             created_at: at(),

@@ -47,6 +47,7 @@ fn principal() -> Result<Principal, ReconcileError> {
         bindings: vec![binding],
         scopes: None,
         token_expires_at: None,
+        org: Default::default(),
     })
 }
 

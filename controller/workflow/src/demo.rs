@@ -137,6 +137,7 @@ fn demo_users(
             id: user_id.clone(),
             display_name: Name::new(name)?,
             tenant,
+            org_unit: None,
             password_hash: Some(password_hash.to_owned()),
             state: UserState::Active,
             created_at: now,
@@ -165,6 +166,7 @@ pub fn demo_records() -> Result<(Tenant, InformationSystem), DomainError> {
         name: Name::new("演示区政务服务数据管理局")?,
         supervising_unit: Name::new("演示区人民政府办公室")?,
         created_at: now,
+        org_unit: None,
     };
     let system = InformationSystem {
         number: SystemNumber::new(&code, 1)?,
