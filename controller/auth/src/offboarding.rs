@@ -4,7 +4,9 @@
 //!
 //! Who may: the same rule as who may create that user — a platform user
 //! manager (`user_manage`) for every user, a tenant admin
-//! (`tenant_user_manage`) for its own department's users. Anyone else's user
+//! (`tenant_user_manage`) for its own department's users, a unit admin for
+//! the users of the tenants under its unit and the unit admins strictly
+//! below it (`users::Manages`). Anyone else's user
 //! (another department's, platform staff) is `UserNotFound`, never "forbidden",
 //! so a tenant admin cannot learn who exists elsewhere.
 //!
