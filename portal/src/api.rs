@@ -93,6 +93,18 @@ pub fn post<T: DeserializeOwned + Send + 'static>(
     }
 }
 
+/// `PATCH path` with a JSON body → JSON.
+pub fn patch<T: DeserializeOwned + Send + 'static>(
+    path: &str,
+    body: &serde_json::Value,
+) -> impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static + use<T> {
+    let call = imp::call("PATCH", path, Some((body.to_string(), "application/json")));
+    async move {
+        let (status, bytes) = call.await?;
+        decode(status, &bytes)
+    }
+}
+
 /// `DELETE path` → nothing (the API answers 204).
 pub fn delete(
     path: &str,

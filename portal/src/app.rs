@@ -170,6 +170,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/audit") view=Audit ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=Admin ssr=SsrMode::Async/>
                 <Route path=path!("/admin/users") view=AdminUsers ssr=SsrMode::Async/>
+                <Route path=path!("/org") view=crate::pages::admin_org::AdminOrg ssr=SsrMode::Async/>
                 <Route path=path!("/admin/drivers") view=AdminDrivers ssr=SsrMode::Async/>
                 <Route path=path!("/admin/rules") view=AdminRules ssr=SsrMode::Async/>
             </Routes>
@@ -236,6 +237,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                         // the security administrator manages users.
                         let admin = has("platform_admin");
                         let users = has("security_admin") && !admin;
+                        // 分级管理: unit admins, and the security
+                        // administrator who appoints them.
+                        let org = has("unit_admin") || users;
                         view! {
                             <Show when=move || tenant><a href="/orders/new" id="nav-new">{tr("nav.new")}</a></Show>
                             <Show when=move || platform><a href="/review" id="nav-review">{tr("nav.review")}</a></Show>
@@ -243,6 +247,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                             <Show when=move || auditor><a href="/audit" id="nav-audit">{tr("nav.audit")}</a></Show>
                             <Show when=move || admin><a href="/admin" id="nav-admin">{tr("nav.admin")}</a></Show>
                             <Show when=move || users><a href="/admin/users" id="nav-users">{tr("admin.users")}</a></Show>
+                            <Show when=move || org><a href="/org" id="nav-org">{tr("org.title")}</a></Show>
                         }
                     })}
                 </Suspense>

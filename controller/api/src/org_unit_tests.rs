@@ -575,3 +575,56 @@ async fn seed_003_3_2_2_15_hostile_trees_and_grants_are_refused_and_nothing_is_w
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn seed_003_3_2_2_15_the_portal_page_shows_a_unit_admin_its_subtree_and_users() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = App::with_users().await;
+    let _he = five_levels(&app).await;
+    let xu = app.login("xu").await;
+    created(
+        &app.create_user(
+            &xu,
+            json!({"id": "ca-admin", "display_name": "长安区管理员", "org_unit": "changan",
+                   "password": PASSWORD, "roles": [unit_admin("changan")]}),
+        )
+        .await,
+    );
+    let ca = app.login("ca-admin").await;
+    let state = crate::AppState::new(app.store.clone(), None);
+    // No bundle needed: the page renders on the server without it.
+    let router = crate::router_with_portal(state, std::path::Path::new("/nonexistent"));
+    let mut req = Request::get("/org");
+    for (k, v) in &ca {
+        req = req.header(*k, v);
+    }
+    let response = router
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let html = String::from_utf8_lossy(&bytes);
+    for shown in [
+        "分级管理",
+        "长安区发展和改革局投资科",
+        "处室",
+        "130102001",
+        "wang",
+        "授权",
+    ] {
+        assert!(html.contains(shown), "{shown} missing from the page");
+    }
+    for hidden in ["桥西区", "石家庄市", "qx-user"] {
+        assert!(!html.contains(hidden), "{hidden} shown on the page");
+    }
+}

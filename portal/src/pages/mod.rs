@@ -3,6 +3,7 @@
 pub mod activate;
 pub mod admin;
 pub mod admin_drivers;
+pub mod admin_org;
 pub mod admin_rules;
 pub mod admin_users;
 pub mod audit;
