@@ -677,6 +677,56 @@ mod tests {
     }
 
     #[test]
+    fn unit_admin_is_bound_at_a_unit_and_kept_apart_from_the_platform_admins() {
+        let unit = Scope::OrgUnit {
+            unit: OrgUnitId::new("changan").expect("id"),
+        };
+        check(fields(Role::UnitAdmin, unit.clone(), None), None);
+        check(
+            fields(Role::UnitAdmin, Scope::Platform, None),
+            Some("ROLE_SCOPE_MISMATCH"),
+        );
+        check(
+            fields(Role::TenantAdmin, unit.clone(), None),
+            Some("ROLE_SCOPE_MISMATCH"),
+        );
+        // Users of the tenants below and their reports; no business data.
+        let p = Role::UnitAdmin.default_permissions();
+        assert!(p.contains(&Permission::TenantUserManage) && p.contains(&Permission::ReportRead));
+        assert!(!p.contains(&Permission::SystemRead) && !p.contains(&Permission::UserManage));
+        for admin in [Role::PlatformAdmin, Role::SecurityAdmin, Role::Auditor] {
+            assert!(separation_conflict(false, [&Role::UnitAdmin, &admin]).is_some());
+        }
+        // Held by a member of that unit only, never with a tenant too.
+        let mut user = User {
+            id: UserId::new("ca-admin").expect("id"),
+            display_name: Name::new("长安区管理员").expect("name"),
+            tenant: None,
+            org_unit: Some(OrgUnitId::new("changan").expect("id")),
+            password_hash: None,
+            state: UserState::Active,
+            created_at: at(),
+        };
+        let b = RoleBinding::new(fields(Role::UnitAdmin, unit, None)).expect("valid");
+        assert_eq!(user.check_binding(&b), Ok(()));
+        user.org_unit = Some(OrgUnitId::new("qiaoxi").expect("id"));
+        assert_eq!(
+            user.check_binding(&b).map_err(|e| e.code()),
+            Err("ROLE_TENANT_MISMATCH")
+        );
+        user.tenant = Some(TenantCode::new("110105").expect("code"));
+        assert_eq!(
+            user.check_binding(&b).map_err(|e| e.code()),
+            Err("USER_MEMBER_OF_BOTH")
+        );
+        let json = serde_json::to_string(&b).expect("ser");
+        assert!(
+            json.contains(r#""scope":{"type":"org_unit","unit":"changan"}"#),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn serde_round_trip_and_validation() {
         let b = RoleBinding::new(fields(
             Role::ProviderOperator {
