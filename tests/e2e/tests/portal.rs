@@ -1318,3 +1318,126 @@ async fn seed_002_art_10_an_approver_extends_the_test_period_in_the_portal() {
     assert_eq!(form, serde_json::json!(true), "no extend form for wang");
     b.close().await;
 }
+
+/// Seed 002 art. 14: "资源申请使用期一般不超过 3 年…使用单位需在使用期满前提出
+/// 申请". A Yongjia system delivered (seeded through the API) shows its usage
+/// period on the system page; the department asks for an extension through
+/// the form, confirming first — a date not after the current end is refused
+/// with the server's message, a later one is recorded and shown; the
+/// approver sees the pending request and, the period not being over, no
+/// forced-offline button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_art_14_a_department_asks_to_extend_its_usage_period_in_the_portal() {
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle in {}: run `cargo run -p yunshu-portal-build --release` first",
+        assets().display()
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let p = People::create(&c.url, &c.admin_token).await;
+    let system = c.create_system(&p.wang, "使用期延长系统").await;
+    let (s, body) = c
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &p.wang,
+            Some(serde_json::json!({
+                "kind": "onboarding", "system": system, "policy": "yongjia",
+                "lines": [{
+                    "server": {
+                        "server_name": "app", "network_area": "gov_extranet", "form": "vm",
+                        "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 100,
+                        "data_disk_gib": 100, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 0
+                    },
+                    "quantity": 1
+                }]
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let order = body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/orders/{order}/transitions");
+    // The usage period starts at delivery confirmation.
+    for (who, to) in [
+        (&p.wang, "submitted"),
+        (&p.sun, "accepted"),
+        (&p.zhou, "approved"),
+        (&p.zhou, "test_env_ready"),
+        (&p.wang, "delivered"),
+    ] {
+        let (s, body) = c
+            .api("POST", &path, who, Some(serde_json::json!({"to": to})))
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    let term_path = format!("/api/v1/systems/{system}/usage-term");
+    let (s, term) = c.api("GET", &term_path, &p.wang, None).await;
+    assert_eq!(s, 200, "{term}");
+    let expires = term["expires_on"].as_str().expect("end").to_owned();
+    let end = chrono::NaiveDate::parse_from_str(&expires, "%Y-%m-%d").expect("date");
+    let until = (end + chrono::Days::new(365)).to_string();
+
+    sign_in(&b, &c.url, "wang").await;
+    let system_url = format!("{}/systems/{system}", c.url);
+    b.open(&system_url).await;
+    assert_eq!(b.text("#usage-expires").await, expires);
+    // Both fields are needed; nothing is sent without them.
+    b.click("#usage-request-send").await;
+    assert_eq!(
+        b.text_until("#usage-request-missing", |t| !t.is_empty())
+            .await,
+        "请填写新的截止日和延长理由"
+    );
+    // Not after the current end: confirmed, sent, refused by the server.
+    set_value(&b, "#usage-until", &expires).await;
+    b.fill("#usage-reason", "系统承担全市不动产登记业务，需继续使用")
+        .await;
+    b.click("#usage-request-send").await;
+    assert_eq!(
+        b.text_until("#usage-request-confirm-text", |t| !t.is_empty())
+            .await,
+        "确认提交延期申请？"
+    );
+    b.click("#usage-request-confirm").await;
+    let refusal = b.text_until("#usage-error", |t| !t.is_empty()).await;
+    assert!(
+        !refusal.is_empty() && !refusal.is_ascii(),
+        "the server's refusal in Chinese: {refusal:?}"
+    );
+    // A later date: recorded and shown.
+    set_value(&b, "#usage-until", &until).await;
+    b.click("#usage-request-send").await;
+    b.click("#usage-request-confirm").await;
+    let requested = b
+        .text_until("#usage-requested", |t| t.contains(&until))
+        .await;
+    assert!(
+        requested.contains(&until)
+            && requested.contains("wang")
+            && requested.contains("系统承担全市不动产登记业务"),
+        "{requested}"
+    );
+    b.screenshot("portal-usage-extension-requested-zh").await;
+    let (s, term) = c.api("GET", &term_path, &p.zhou, None).await;
+    assert_eq!(s, 200, "{term}");
+    assert_eq!(term["extension_requested"]["until"], until.as_str());
+
+    // The approver sees the request; the period is not over, so no forced
+    // offline is offered.
+    sign_in(&b, &c.url, "zhou").await;
+    b.open(&system_url).await;
+    assert!(b.text("#usage-requested").await.contains(&until));
+    let force = b
+        .client
+        .execute(
+            "return document.querySelector('#usage-force-offline') === null;",
+            vec![],
+        )
+        .await
+        .expect("force");
+    assert_eq!(force, serde_json::json!(true), "not before the end");
+    b.close().await;
+}
