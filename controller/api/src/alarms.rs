@@ -25,7 +25,8 @@ use crate::workflow_error::workflow_error;
 pub struct AlarmQuery {
     /// `true`: only acknowledged; `false`: only open ones.
     pub acknowledged: Option<bool>,
-    /// `order_overdue`, `usage_expiring`, `usage_expired`, `capacity`, `other`.
+    /// `order_overdue`, `usage_expiring`, `usage_expired`, `capacity`,
+    /// `purge_due`, `other`.
     #[param(value_type = Option<String>)]
     pub category: Option<AlarmCategory>,
     /// Only alarms at least this severe: `info` < `minor` < `major` < `critical`.

@@ -14,10 +14,10 @@ mod alarms;
 mod audit;
 mod auth;
 mod auth_error;
+mod bindings;
 mod capacity;
 mod catalogs;
 mod context;
-mod bindings;
 mod costs;
 mod domain_error;
 mod drivers;
@@ -31,9 +31,9 @@ pub mod metrics;
 mod observe;
 mod offboarding;
 pub mod openapi;
-mod org_units;
 mod ops;
 mod orders;
+mod org_units;
 mod paging;
 pub mod readiness;
 mod resources;
@@ -63,6 +63,8 @@ mod isolation_tests;
 mod offboarding_tests;
 #[cfg(test)]
 mod org_unit_tests;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

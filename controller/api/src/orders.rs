@@ -450,7 +450,7 @@ pub(crate) async fn order_edit(
         (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
         (status = 403, description = "FORBIDDEN (or a missing/wrong X-CSRF-Token)", body = crate::error::ErrorBody),
         (status = 404, description = "ORDER_NOT_FOUND (also for another tenant's order) or ORDER_LINE_NOT_FOUND", body = crate::error::ErrorBody),
-        (status = 409, description = "The order's state does not allow this now, or a concurrent change", body = crate::error::ErrorBody),
+        (status = 409, description = "The order's state does not allow this now (ORDER_TRANSITION_FORBIDDEN; ORDER_RETENTION_RUNNING: `purged` before the data retention is over — see `POST /api/v1/orders/{id}/purge`), or a concurrent change", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn order_transition(
@@ -547,6 +547,51 @@ pub(crate) async fn order_emergency(
         .await
         .map_err(workflow_error)?;
     Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
+}
+
+/// `POST /api/v1/orders/{id}/purge` `{reason}`: the management unit decides
+/// to purge an exited system's data before its retention is over (002 art.
+/// 13 keeps it "以备政府监管部门监管审计需要", so only by an explicit decision):
+/// the order moves to `purged`, audited as `order.purge_early` with the
+/// reason, and the reconciler deletes the system's resources. Once the
+/// retention is over the timers purge by themselves.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/purge",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id")),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+    request_body = PurgeRequest,
+    responses(
+        (status = 200, description = "Purged: the order is `purged`", body = OrderView),
+        (status = 400, description = "Malformed body (a reason is required)", body = crate::error::ErrorBody),
+        (status = 401, description = "AUTH_REQUIRED: no valid credential", body = crate::error::ErrorBody),
+        (status = 403, description = "FORBIDDEN: needs order_approve (the management unit's approver)", body = crate::error::ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = crate::error::ErrorBody),
+        (status = 409, description = "ORDER_TRANSITION_FORBIDDEN: the order is not `exited`; or a concurrent change", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn order_purge(
+    caller: Principal,
+    State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<PurgeRequest>,
+) -> Result<Json<OrderView>, ApiError> {
+    let now = now_of(clock);
+    let loaded = yunshu_workflow::purge::early(&*state.store, &caller, &id, req.reason, now)
+        .await
+        .map_err(workflow_error)?;
+    Ok(Json(OrderView::new(loaded, now, &calendar(&state).await?)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// Why the data is purged before its retention is over, kept in the
+    /// order's history and the audit log.
+    #[schema(value_type = String)]
+    pub reason: Text,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

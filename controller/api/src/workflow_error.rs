@@ -33,6 +33,7 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         | WorkflowError::EmergencyNotAllowed { .. }
         | WorkflowError::EmergencyNotInPolicy { .. }
         | WorkflowError::TestPeriodNotRunning { .. }
+        | WorkflowError::RetentionRunning { .. }
         | WorkflowError::TestPeriodNotExtendable { .. }
         | WorkflowError::TestPeriodExtensionRefused { .. }
         | WorkflowError::ProviderLacksKinds { .. }

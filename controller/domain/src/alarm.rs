@@ -82,6 +82,9 @@ pub enum AlarmCategory {
     UsageExpired,
     /// A resource pool passed its allocation threshold (SPEC §5).
     Capacity,
+    /// An exited system's data retention is over: its purge is due (002
+    /// art. 13). Cleared when the purge is made.
+    PurgeDue,
     /// Everything else raised by an operator or a component.
     Other,
 }
@@ -93,6 +96,7 @@ impl AlarmCategory {
             AlarmCategory::UsageExpiring => "使用期即将届满",
             AlarmCategory::UsageExpired => "使用期已满",
             AlarmCategory::Capacity => "资源容量",
+            AlarmCategory::PurgeDue => "数据待清除",
             AlarmCategory::Other => "其他",
         }
     }

@@ -73,6 +73,8 @@ pub enum ReconcileError {
     Conflict,
     #[error("invalid value: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Workflow(#[from] Box<yunshu_workflow::WorkflowError>),
 }
 
 /// How the reconciler runs.

@@ -564,7 +564,7 @@ pub(crate) fn placed_zones(existing: &[(Resource, Revision)]) -> BTreeMap<Resour
 pub(crate) struct Asks {
     pub orders: Vec<(WorkOrder, yunshu_workflow::orders::OrderTrack)>,
     pub expansion: Option<yunshu_workflow::expansion::Expansion>,
-    pub offline: desired::Offline,
+    pub life: desired::Life,
 }
 
 impl Asks {
@@ -582,10 +582,12 @@ impl Asks {
             records::get::<yunshu_workflow::usage::UsageTerm>(&*r.store, &system.to_string())
                 .await?
                 .map(|(t, _)| t);
+        let mut life = yunshu_workflow::usage::offline_effect(term.as_ref(), now);
+        life.exit_keeps_data = exit_keeps_data(r, &orders).await?;
         Ok(Asks {
             orders,
             expansion,
-            offline: yunshu_workflow::usage::offline_effect(term.as_ref(), now),
+            life,
         })
     }
 
@@ -601,12 +603,42 @@ impl Asks {
             system,
             &self.orders,
             self.expansion.as_ref(),
-            self.offline,
+            self.life,
             now,
             main_zone,
             placed,
         )
     }
+}
+
+/// Whether the policy of the system's exit (an exit order decided, or the
+/// onboarding order's own exit) keeps the data for a retention (002 art.
+/// 13). The rules are read only for a system that is exiting.
+async fn exit_keeps_data(
+    r: &Reconciler,
+    orders: &[(WorkOrder, yunshu_workflow::orders::OrderTrack)],
+) -> Result<bool, ReconcileError> {
+    use yunshu_domain::order::{OrderKind, OrderState};
+    let exiting = orders.iter().rev().find(|(o, _)| {
+        matches!(
+            (o.kind(), o.state()),
+            (OrderKind::Exit, OrderState::Approved | OrderState::Exited)
+                | (
+                    OrderKind::Onboarding | OrderKind::GoLive,
+                    OrderState::Exited
+                )
+        )
+    });
+    let Some((_, track)) = exiting else {
+        return Ok(false);
+    };
+    let rules = yunshu_workflow::rules::load(&*r.store)
+        .await
+        .map_err(Box::new)?;
+    Ok(rules.policy(&track.policy).is_some_and(|p| {
+        p.step(yunshu_domain::calendar::Step::DataRetention)
+            .is_some()
+    }))
 }
 
 fn attempt(

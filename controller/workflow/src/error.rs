@@ -62,6 +62,15 @@ pub enum WorkflowError {
         "work order {id} cannot be filed as an emergency change: its policy {policy:?} does not allow emergency changes"
     )]
     EmergencyNotInPolicy { id: String, policy: String },
+    /// A purge before the data retention is over (002 art. 13), without the
+    /// explicit early decision.
+    #[error(
+        "the data of work order {id}'s system is kept {}: purge it earlier only by an explicit decision with a reason (POST /api/v1/orders/{id}/purge)", until.map(|d| format!("until {d}")).unwrap_or_else(|| "until its retention is over".to_owned())
+    )]
+    RetentionRunning {
+        id: String,
+        until: Option<chrono::NaiveDate>,
+    },
     /// The order is not in a running test period.
     #[error("work order {id} is not in its test period")]
     TestPeriodNotRunning { id: String },
@@ -182,6 +191,7 @@ impl ErrorCode for WorkflowError {
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
             WorkflowError::EmergencyNotInPolicy { .. } => "ORDER_EMERGENCY_NOT_IN_POLICY",
+            WorkflowError::RetentionRunning { .. } => "ORDER_RETENTION_RUNNING",
             WorkflowError::TestPeriodNotRunning { .. } => "TEST_PERIOD_NOT_RUNNING",
             WorkflowError::TestPeriodNotExtendable { .. } => "TEST_PERIOD_NOT_EXTENDABLE",
             WorkflowError::TestPeriodExtensionRefused { .. } => "TEST_PERIOD_EXTENSION_REFUSED",
@@ -237,6 +247,12 @@ impl ErrorCode for WorkflowError {
             ),
             WorkflowError::EmergencyNotInPolicy { id, policy } => format!(
                 "工单 {id} 不能报备为应急变更：其时限规则“{policy}”不允许应急变更（先行变更、后补手续）。"
+            ),
+            WorkflowError::RetentionRunning { id, until } => format!(
+                "工单 {id} 所属信息系统的数据资源和日志{}，保留期内不清除；确需提前清除的，须由政务云管理部门明确决定并说明理由（POST /api/v1/orders/{id}/purge）。",
+                until
+                    .map(|d| format!("保留至 {d}"))
+                    .unwrap_or_else(|| "尚在保留期内".to_owned())
             ),
             WorkflowError::TestPeriodNotRunning { id } => {
                 format!("工单 {id} 不在测试期内。")

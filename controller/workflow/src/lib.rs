@@ -34,6 +34,7 @@ pub mod expansion;
 pub mod offers;
 pub mod order_catalog;
 pub mod orders;
+pub mod purge;
 pub mod org_report;
 pub mod reclaim;
 pub mod resources;

@@ -420,6 +420,29 @@ pub async fn order_transition(
     reason: Option<Text>,
     now: DateTime<Utc>,
 ) -> Result<Loaded, WorkflowError> {
+    transition_as(store, caller, id, to, reason, now, Purge::WhenDue).await
+}
+
+/// When a move to `purged` may happen (002 art. 13; see `crate::purge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Only once the data retention is over: `ORDER_RETENTION_RUNNING` before.
+    WhenDue,
+    /// The management unit's explicit decision to purge earlier, with a
+    /// reason; audited as `order.purge_early`.
+    Early,
+}
+
+/// [`order_transition`], saying when a purge may happen.
+pub(crate) async fn transition_as(
+    store: &dyn Store,
+    caller: &Principal,
+    id: &str,
+    to: OrderState,
+    reason: Option<Text>,
+    now: DateTime<Utc>,
+    purge: Purge,
+) -> Result<Loaded, WorkflowError> {
     let mut loaded = order_get(store, caller, id).await?;
     let (kind, from) = (loaded.order.kind(), loaded.order.state());
     let tenant = loaded.order.tenant().clone();
@@ -427,6 +450,16 @@ pub async fn order_transition(
         if !caller.can(p, Some(&tenant)) {
             return Err(WorkflowError::Forbidden);
         }
+    }
+    let early = to == OrderState::Purged && purge == Purge::Early;
+    if to == OrderState::Purged && from == OrderState::Exited && !early {
+        super::purge::retention_over(&loaded.track, now)
+            .map_err(|until| super::purge::running(id, until))?;
+    }
+    if early && reason.is_none() {
+        return Err(WorkflowError::Order(
+            yunshu_domain::order::OrderError::ReasonRequired { to },
+        ));
     }
     if to == OrderState::Submitted {
         super::order_catalog::check(
@@ -481,7 +514,11 @@ pub async fn order_transition(
         store,
         caller,
         &mut loaded,
-        "order.transition",
+        if early {
+            "order.purge_early"
+        } else {
+            "order.transition"
+        },
         Some(detail),
         at,
         with,

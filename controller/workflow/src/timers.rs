@@ -9,6 +9,8 @@
 //! pass repeated — by a restart, or by two replicas before leader election
 //! exists — does nothing twice. Must not provision or stop resources: it records
 //! `offline_at`; desired state (so the reconciler) and billing act on it.
+//! Exited orders whose data retention is over are purged (`crate::purge`),
+//! which empties their desired state.
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use chrono::{DateTime, Utc};
 use yunshu_domain::alarm::{Alarm, AlarmCategory, AlarmLevel};
 use yunshu_domain::calendar::{Calendar, Policy, Step, end_of_day, local_date};
 use yunshu_domain::ids::AlarmId;
-use yunshu_domain::order::WorkOrder;
+use yunshu_domain::order::{OrderState, WorkOrder};
 use yunshu_domain::{Actor, Text};
 use yunshu_store::audit::{self, Appended};
 use yunshu_store::{Revision, Store, Txn, page, records};
@@ -33,6 +35,7 @@ pub struct TickReport {
     pub notices_sent: usize,
     pub expired: usize,
     pub taken_offline: usize,
+    pub purged: usize,
 }
 
 fn component() -> Actor {
@@ -59,7 +62,98 @@ pub async fn tick(store: &dyn Store, now: DateTime<Utc>) -> Result<TickReport, W
     let mut report = TickReport::default();
     overdue_steps(store, now, &mut report).await?;
     usage_terms(store, now, &mut report).await?;
+    purges(store, now, &mut report).await?;
     Ok(report)
+}
+
+/// The timers as a caller of the workflow: the approver's `order_approve`
+/// and `order_read`, only to purge on the due date.
+fn principal() -> Result<yunshu_auth::Principal, WorkflowError> {
+    use yunshu_domain::user::{Permission, Role, RoleBinding, RoleBindingFields, Scope};
+    let binding = RoleBinding::new(RoleBindingFields {
+        id: "timers.system".parse().map_err(WorkflowError::invalid)?,
+        user: "timers".parse().map_err(WorkflowError::invalid)?,
+        role: Role::Approver,
+        scope: Scope::Platform,
+        permissions: Some([Permission::OrderRead, Permission::OrderApprove].into()),
+        granted_by: component(),
+        granted_at: DateTime::<Utc>::UNIX_EPOCH,
+    })
+    .map_err(WorkflowError::invalid)?;
+    Ok(yunshu_auth::Principal {
+        actor: component(),
+        user: None,
+        tenant: None,
+        bindings: vec![binding],
+        scopes: None,
+        token_expires_at: None,
+        org: Default::default(),
+    })
+}
+
+/// The alarm id of a due purge: one per order.
+fn purge_id(order: &str) -> Result<AlarmId, WorkflowError> {
+    AlarmId::new(format!("pd-{order}")).map_err(WorkflowError::invalid)
+}
+
+/// Exited orders whose data retention is over are purged (002 art. 13; see
+/// `crate::purge`): a `purge_due` alarm says the purge is due, and is
+/// cleared once it is done — left standing, it tells the operator a purge
+/// could not be made (the order changed, the store refused).
+async fn purges(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), WorkflowError> {
+    let caller = principal()?;
+    for (order, _) in page::scan_all::<WorkOrder>(store)
+        .await
+        .map_err(WorkflowError::store("timers scan"))?
+    {
+        if order.state() != OrderState::Exited {
+            continue;
+        }
+        let loaded = match super::orders::order_get(store, &caller, order.id().as_str()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(order = %order.id(), error = %e, "purge check failed");
+                continue;
+            }
+        };
+        if super::purge::retention_over(&loaded.track, now).is_err() {
+            continue;
+        }
+        let id = purge_id(order.id().as_str())?;
+        let alarm = Alarm::new(
+            id.clone(),
+            now,
+            AlarmLevel::Info,
+            text(format!(
+                "数据保留期满，待清除：工单 {}（{}）",
+                order.id(),
+                loaded.track.policy
+            ))?,
+            text(format!(
+                "信息系统 {} 已退出，数据资源和日志的保留期已满（依据 002 art. 13 或所适用规则），按期清除。",
+                order.system()
+            ))?,
+        )
+        .about(
+            AlarmCategory::PurgeDue,
+            Some(order.tenant().clone()),
+            Some(text(records::key::<WorkOrder>(order.id().as_str()))?),
+        );
+        alarms::raise(store, &component(), &alarm).await?;
+        match super::purge::purge_due(store, &caller, &loaded, now).await {
+            Ok(true) => {
+                alarms::clear(store, &component(), id.as_ref(), now).await?;
+                report.purged += 1;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(order = %order.id(), error = %e, "purge due but not made"),
+        }
+    }
+    Ok(())
 }
 
 /// The alarm id of an overdue step: one per order and step start, so a step
@@ -106,7 +200,9 @@ async fn overdue_steps(
         let Some(deadline) = &current.deadline else {
             continue;
         };
-        if !deadline.is_overdue(now) {
+        // The data retention's end is a purge that is due, not a breach:
+        // `purges` acts on it.
+        if current.step == Step::DataRetention || !deadline.is_overdue(now) {
             continue;
         }
         let Some((order, _)) = records::get::<WorkOrder>(store, &order_id)

@@ -164,12 +164,13 @@ pub fn offline_since(term: Option<&UsageTerm>) -> Option<DateTime<Utc>> {
 /// `offline_at` its servers are powered off, their disks kept ("完成应用系统
 /// 强制下线和数据备份工作"); after `backups_kept_until` its backups are no
 /// longer kept ("3 个月后不再保留备份数据"). A closed term asks nothing.
-pub fn offline_effect(term: Option<&UsageTerm>, now: DateTime<Utc>) -> crate::desired::Offline {
+pub fn offline_effect(term: Option<&UsageTerm>, now: DateTime<Utc>) -> crate::desired::Life {
     let Some(term) = term.filter(|t| t.closed_at.is_none()) else {
-        return crate::desired::Offline::default();
+        return crate::desired::Life::default();
     };
     let servers_stopped = term.offline_at.is_some_and(|at| at <= now);
-    crate::desired::Offline {
+    crate::desired::Life {
+        exit_keeps_data: false,
         servers_stopped,
         backups_dropped: servers_stopped
             && term

@@ -1,8 +1,9 @@
 //! Issue 17, "Clocks that really time the steps", with the real reconciler:
 //! the onboarding order's own exit (live → exit requested → exited) is
 //! reclaimed on the policy's `exit_reclaim` clock like an exit order (seed 002
-//! art. 13, 000 art. 16), and the reconciler records the reclaim once the
-//! system has nothing left — then the data retention starts.
+//! art. 13, 000 art. 16), and the reconciler records the reclaim once every
+//! server is powered off — then the data retention starts, the data kept
+//! until the purge.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,19 +108,54 @@ async fn seed_002_art_13_the_reconciler_records_the_onboarding_exits_reclaim() {
         .expect("exit_reclaim on the timeline");
     assert!(reclaim["finished_at"].is_string(), "{reclaim}");
     assert_eq!(reclaim["deadline"]["source"], "002 art. 13");
-    let (s, res) = controller
+    // 002 art. 13: the service is terminated, the data kept: every server
+    // powered off at its generation, its disks and network still there.
+    let resources = || {
+        let controller = &controller;
+        let (wang, system) = (wang.clone(), system.clone());
+        async move {
+            let (s, res) = controller
+                .api(
+                    "GET",
+                    &format!("/api/v1/systems/{system}/resources"),
+                    &wang,
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{res}");
+            res["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let kept = resources().await;
+    let vms: Vec<_> = kept.iter().filter(|r| r["kind"] == "vm").collect();
+    assert_eq!(vms.len(), 1, "{kept:?}");
+    assert!(vms.iter().all(|r| r["phase"] == "stopped"), "{kept:?}");
+    assert!(
+        kept.iter()
+            .any(|r| r["kind"] == "vpc" && r["phase"] == "running"),
+        "the network is kept: {kept:?}"
+    );
+    // A purge before the 3 months is refused, then decided with a reason.
+    let (s, body) = controller
+        .api("POST", &path, &zhou, Some(step("zhou", "purged")))
+        .await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(body["code"], "ORDER_RETENTION_RUNNING", "{body}");
+    let (s, body) = controller
         .api(
-            "GET",
-            &format!("/api/v1/systems/{system}/resources"),
-            &wang,
-            None,
+            "POST",
+            &format!("/api/v1/orders/{order}/purge"),
+            &zhou,
+            Some(json!({"reason": "数据已移交使用单位"})),
         )
         .await;
-    assert_eq!(s, 200, "{res}");
-    assert!(
-        res["items"]
-            .as_array()
-            .is_some_and(|i| i.iter().all(|r| r["phase"] == "deleted")),
-        "nothing left: {res}"
-    );
+    assert_eq!(s, 200, "{body}");
+    let gone = eventually(Duration::from_secs(30), || async {
+        resources()
+            .await
+            .iter()
+            .all(|r| r["phase"] == "deleted")
+    })
+    .await;
+    assert!(gone, "purged: {:?}", resources().await);
 }

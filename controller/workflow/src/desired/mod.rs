@@ -12,10 +12,10 @@
 //!   one); an emergency change (002 art. 12) does so from its filing, on the
 //!   requested quantities, until reviewed;
 //! - an approved exit order, or the onboarding order's exit, empties the system
-//!   for billing and quota; the reconciler's view ([`resources`]) keeps every
-//!   resource with its servers powered off through the data retention (002
-//!   art. 13: "所涉及的数据资源和日志应保留 3 个月"), and empties the system
-//!   only once the order is `purged`;
+//!   for billing and quota; under a policy with a data retention the
+//!   reconciler's view ([`resources`]) keeps every resource with its servers
+//!   powered off (002 art. 13: "所涉及的数据资源和日志应保留 3 个月"), and
+//!   empties the system only once the order is `purged`;
 //! - a system forced offline (002 art. 14) keeps its resources with its
 //!   servers powered off, and loses its backups once they are no longer kept
 //!   ("3 个月后不再保留备份数据").
@@ -52,14 +52,19 @@ pub fn resources(
     system: &SystemNumber,
     orders: &[(WorkOrder, OrderTrack)],
     expansion: Option<&crate::expansion::Expansion>,
-    offline: Offline,
+    life: Life,
     now: DateTime<Utc>,
     main_zone: Option<&yunshu_domain::ids::ZoneId>,
     placed: &BTreeMap<ResourceId, yunshu_domain::ids::ZoneId>,
 ) -> Desired {
-    let mut asked = collect_inner(orders, None, Exits::Retain);
-    asked.stopped |= offline.servers_stopped;
-    if offline.backups_dropped {
+    let exits = if life.exit_keeps_data {
+        Exits::Retain
+    } else {
+        Exits::Clear
+    };
+    let mut asked = collect_inner(orders, None, exits);
+    asked.stopped |= life.servers_stopped;
+    if life.backups_dropped {
         asked.backup_policies.clear();
         asked.snapshots.clear();
         // Read only when a volume is created: a kept volume must not turn
@@ -80,14 +85,20 @@ pub fn resources(
     plan(system, &asked, main_zone, placed)
 }
 
-/// What a system's usage term says about its resources at some instant,
-/// beyond its orders (002 art. 14): see `crate::usage::offline_effect`.
+/// What a system's life says about its resources at some instant, beyond
+/// its orders: its usage term (002 art. 14, see `crate::usage::offline_effect`)
+/// and whether an exit keeps its data (002 art. 13).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Offline {
+pub struct Life {
     /// The system is forced offline: its servers are powered off.
     pub servers_stopped: bool,
     /// Its backups are past the policy's `offline_backup_retention`.
     pub backups_dropped: bool,
+    /// The policy of the system's exit keeps the data (`data_retention`,
+    /// 002 art. 13): the exit powers the servers off and keeps everything
+    /// until the purge. Otherwise (000 art. 16 "收回…清除", Beijing) the
+    /// exit reclaims everything at once.
+    pub exit_keeps_data: bool,
 }
 
 /// How [`collect_inner`] reads an exit (an exit order, or the onboarding
@@ -258,6 +269,9 @@ fn collect_inner(
     effective.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id().cmp(b.1.id())));
     let mut asked = Asked::default();
     for (_, order, track) in effective {
+        // An exit read as retained powers the servers off (after what the
+        // order itself set: the onboarding order's own exit keeps its groups).
+        let mut retained = false;
         let effect = match assumed(order) {
             Some(_) if order.kind() == OrderKind::Exit => Effect::Clear,
             Some(_) => Effect::Set(order, false),
@@ -266,8 +280,12 @@ fn collect_inner(
                     Effect::Set(order, false)
                 }
                 (Effect::Clear, Exits::Retain) if order.state() != OrderState::Purged => {
-                    asked.stopped = true;
-                    Effect::Nothing
+                    retained = true;
+                    if order.kind() == OrderKind::Exit {
+                        Effect::Nothing
+                    } else {
+                        Effect::Set(order, false)
+                    }
                 }
                 (e, _) => e,
             },
@@ -364,6 +382,9 @@ fn collect_inner(
                     asked.zone = r.zone.clone();
                 }
             }
+        }
+        if retained {
+            asked.stopped = true;
         }
     }
     asked

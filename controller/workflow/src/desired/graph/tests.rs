@@ -11,7 +11,7 @@ use yunshu_domain::resource::{BackupSchedule, LbAlgorithm, RuleRemoteSpec};
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::desired::{Offline, collect, resources};
+use crate::desired::{Life, collect, resources};
 use crate::orders::OrderTrack;
 use yunshu_domain::ids::ZoneId;
 
@@ -111,7 +111,7 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -215,7 +215,7 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
             &system(),
             &orders,
             None,
-            Offline::default(),
+            Life::default(),
             at(3),
             None,
             &BTreeMap::new()
@@ -224,7 +224,7 @@ fn a_three_tier_order_becomes_every_kind_wired_by_reference() {
 }
 
 #[test]
-fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everything() {
+fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_keeps_then_purges_everything() {
     let onboard = approved("WO-1", OrderKind::Onboarding, three_tier(), 2);
     let change = approved(
         "WO-2",
@@ -236,7 +236,7 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard.clone(), change.clone()],
         None,
-        Offline::default(),
+        Life::default(),
         at(4),
         None,
         &BTreeMap::new(),
@@ -262,7 +262,7 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard.clone(), change.clone(), removal.clone()],
         None,
-        Offline::default(),
+        Life::default(),
         at(6),
         None,
         &BTreeMap::new(),
@@ -276,7 +276,10 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard.clone(), change.clone(), removal.clone()],
         None,
-        Offline::default(),
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
         at(6),
         None,
         &BTreeMap::new(),
@@ -290,7 +293,10 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
             exit.clone(),
         ],
         None,
-        Offline::default(),
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
         at(8),
         None,
         &BTreeMap::new(),
@@ -321,6 +327,23 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         .is_empty()
     );
 
+    // A policy that keeps nothing (000 art. 16 "收回…清除"): reclaimed at once.
+    let clears = resources(
+        &system(),
+        &[
+            onboard.clone(),
+            change.clone(),
+            removal.clone(),
+            exit.clone(),
+        ],
+        None,
+        Life::default(),
+        at(8),
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(clears.wants.is_empty(), "{:?}", kinds(&clears));
+
     let actor: Actor = "user:zhou".parse().expect("actor");
     for to in [OrderState::Exited, OrderState::Purged] {
         exit.0
@@ -331,7 +354,10 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_empties_everythin
         &system(),
         &[onboard, change, removal, exit],
         None,
-        Offline::default(),
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
         at(10),
         None,
         &BTreeMap::new(),
@@ -349,14 +375,15 @@ fn seed_002_art_14_offline_powers_servers_off_and_later_drops_backups_only() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
     );
-    let offline = Offline {
+    let offline = Life {
         servers_stopped: true,
         backups_dropped: false,
+        ..Life::default()
     };
     let d = resources(
         &system(),
@@ -372,9 +399,10 @@ fn seed_002_art_14_offline_powers_servers_off_and_later_drops_backups_only() {
         Item::Server { stopped, .. } => *stopped,
         _ => true,
     }));
-    let gone = Offline {
+    let gone = Life {
         servers_stopped: true,
         backups_dropped: true,
+        ..Life::default()
     };
     let d = resources(
         &system(),
@@ -403,7 +431,7 @@ fn servers_alone_get_the_default_network_and_backup_space_a_backup() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -440,7 +468,7 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -469,7 +497,7 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         &system(),
         std::slice::from_ref(&onboard),
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -485,7 +513,7 @@ fn a_default_subnet_holds_hundreds_and_an_outgrown_one_is_the_growing_orders_pro
         &system(),
         &[onboard, grow],
         None,
-        Offline::default(),
+        Life::default(),
         at(5),
         None,
         &BTreeMap::new(),
@@ -514,7 +542,7 @@ fn names_that_resolve_to_nothing_are_problems_of_the_order_that_used_them() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -546,7 +574,7 @@ fn weekly_windows_before_eight_move_to_the_previous_utc_day() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -587,7 +615,7 @@ fn an_order_naming_another_zone_gets_its_own_network_there() {
         &system(),
         &[onboard, backup_site],
         None,
-        Offline::default(),
+        Life::default(),
         at(4),
         Some(&main),
         &BTreeMap::new(),
@@ -617,7 +645,7 @@ fn an_order_naming_another_zone_gets_its_own_network_there() {
         &system(),
         &[same],
         None,
-        Offline::default(),
+        Life::default(),
         at(4),
         Some(&main),
         &BTreeMap::new(),
@@ -652,7 +680,7 @@ fn a_server_that_spilled_to_another_zone_is_wired_to_that_zones_network() {
         &sys,
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         Some(&main),
         &placed,
@@ -693,7 +721,7 @@ fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem(
         &system(),
         &[onboard.clone(), restore],
         None,
-        Offline::default(),
+        Life::default(),
         at(4),
         None,
         &BTreeMap::new(),
@@ -732,7 +760,7 @@ fn a_restored_volume_needs_its_backup_policy_and_an_unknown_source_is_a_problem(
         &system(),
         &[onboard, ghost],
         None,
-        Offline::default(),
+        Life::default(),
         at(6),
         None,
         &BTreeMap::new(),
@@ -771,7 +799,7 @@ fn unbounded_quantities_a_stored_huge_group_is_planned_at_the_ceiling() {
         &system(),
         &orders,
         None,
-        Offline::default(),
+        Life::default(),
         at(3),
         None,
         &BTreeMap::new(),
@@ -783,4 +811,68 @@ fn unbounded_quantities_a_stored_huge_group_is_planned_at_the_ceiling() {
         "{:?}",
         d.problems
     );
+}
+
+/// 002 art. 13 for the onboarding order's own exit (live → exit requested →
+/// exited): its resources stay, servers powered off, until it is purged.
+#[test]
+fn seed_002_art_13_the_onboarding_orders_own_exit_keeps_its_resources_powered_off() {
+    let (mut onboard, track) = approved("WO-1", OrderKind::Onboarding, three_tier(), 2);
+    let running = resources(
+        &system(),
+        &[(onboard.clone(), track.clone())],
+        None,
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
+        at(3),
+        None,
+        &BTreeMap::new(),
+    );
+    let actor: Actor = "user:zhou".parse().expect("actor");
+    for to in [
+        OrderState::TestEnvReady,
+        OrderState::Delivered,
+        OrderState::Live,
+        OrderState::ExitRequested,
+        OrderState::Exited,
+    ] {
+        onboard
+            .transition(to, actor.clone(), at(4), None)
+            .expect("move");
+    }
+    let d = resources(
+        &system(),
+        &[(onboard.clone(), track.clone())],
+        None,
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
+        at(5),
+        None,
+        &BTreeMap::new(),
+    );
+    assert_eq!(kinds(&d), kinds(&running));
+    assert!(d.wants.values().all(|w| match &w.item {
+        Item::Server { stopped, .. } => *stopped,
+        _ => true,
+    }));
+    onboard
+        .transition(OrderState::Purged, actor, at(6), None)
+        .expect("purge");
+    let d = resources(
+        &system(),
+        &[(onboard, track)],
+        None,
+        Life {
+            exit_keeps_data: true,
+            ..Life::default()
+        },
+        at(7),
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(d.wants.is_empty(), "{:?}", kinds(&d));
 }
