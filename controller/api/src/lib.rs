@@ -64,6 +64,8 @@ mod offboarding_tests;
 #[cfg(test)]
 mod org_unit_tests;
 #[cfg(test)]
+mod portal_usage_tests;
+#[cfg(test)]
 mod retention_tests;
 #[cfg(test)]
 mod rules_tests;
