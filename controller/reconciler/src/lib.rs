@@ -327,6 +327,7 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(watch_orders(r.clone(), from));
+    tasks.spawn(watch_usage_terms(r.clone(), from));
     tasks.spawn(observe::run(r.clone()));
     // An operator's resync request: everything is queued as low-priority work,
     // so it never delays a newly approved order (Fresh goes first).
@@ -474,6 +475,39 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
                         records::get::<WorkOrder>(&*r.store, t.order.as_str()).await
                 {
                     r.systems.add(o.system().clone(), Priority::Fresh);
+                }
+            }
+        }
+    }
+}
+
+/// A usage term changing (a system forced offline, 002 art. 14; closed by
+/// an exit) → its system is looked at again: its servers power off or on.
+/// The end of its backups' retention is a date, not a write: the periodic
+/// resync sees it.
+async fn watch_usage_terms(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
+    let prefix = records::prefix::<yunshu_workflow::usage::UsageTerm>();
+    loop {
+        let mut watch = match r.store.watch(&prefix, from).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "usage term watch failed; relisting");
+                let _ = r.queue_all_systems().await;
+                from = r.store.revision().await.map(|v| v + 1).unwrap_or(0);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(batch) = watch.next().await {
+            let Ok(batch) = batch else {
+                break;
+            };
+            from = batch.revision + 1;
+            for ev in batch.events {
+                if let Ok(t) =
+                    records::decode::<yunshu_workflow::usage::UsageTerm>(&ev.kv.key, &ev.kv.value)
+                {
+                    r.systems.add(t.system.clone(), Priority::Fresh);
                 }
             }
         }

@@ -82,7 +82,13 @@ pub fn resources(
     for (name, g) in crate::expansion::apply(vms, expansion, now) {
         asked.groups.insert(name, g);
     }
-    plan(system, &asked, main_zone, placed)
+    let mut d = plan(system, &asked, main_zone, placed);
+    if life.backups_dropped {
+        // The automatic backups of servers with `backup_gib` too.
+        d.wants
+            .retain(|_, w| !matches!(w.item, Item::BackupPolicy { .. } | Item::Snapshot { .. }));
+    }
+    d
 }
 
 /// What a system's life says about its resources at some instant, beyond

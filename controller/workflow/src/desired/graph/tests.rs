@@ -370,7 +370,10 @@ fn a_change_adds_a_web_server_to_the_load_balancer_and_an_exit_keeps_then_purges
 /// restored from one stays.
 #[test]
 fn seed_002_art_14_offline_powers_servers_off_and_later_drops_backups_only() {
-    let orders = vec![approved("WO-1", OrderKind::Onboarding, three_tier(), 2)];
+    let mut request = three_tier();
+    // An automatic backup too (the line's `backup_gib`).
+    request["lines"][1]["server"]["backup_gib"] = json!(100);
+    let orders = vec![approved("WO-1", OrderKind::Onboarding, request, 2)];
     let running = resources(
         &system(),
         &orders,
@@ -399,6 +402,11 @@ fn seed_002_art_14_offline_powers_servers_off_and_later_drops_backups_only() {
         Item::Server { stopped, .. } => *stopped,
         _ => true,
     }));
+    assert!(
+        !ids_of(&running, "backup_policy").is_empty(),
+        "{:?}",
+        kinds(&running)
+    );
     let gone = Life {
         servers_stopped: true,
         backups_dropped: true,
