@@ -74,8 +74,10 @@ pub mod names {
     pub const ERRORS_CARRY_REASON: &str = "errors_carry_reason";
 
     /// One check per resource kind, in dependency order: apply (what it names
-    /// built first), converge to RUNNING, re-apply as a no-op, delete until
-    /// gone. Skipped for a kind the driver does not declare.
+    /// built first), converge to RUNNING, re-apply as a no-op, for a VM or a
+    /// bare-metal server power it off (STOPPED at its generation) and on
+    /// again, delete until gone. Skipped for a kind the driver does not
+    /// declare.
     pub const LIFECYCLE: [&str; 11] = [
         LIFECYCLE_VPC,
         LIFECYCLE_SUBNET,

@@ -365,6 +365,19 @@ impl<'a> Ctx<'a> {
         id: &str,
         generation: u64,
     ) -> Result<v1::ResourceState, Fail> {
+        self.wait_phase(kind, id, generation, v1::Phase::Running)
+            .await
+    }
+
+    /// Polls Get until the resource shows `phase` at `generation` (observed
+    /// too).
+    pub async fn wait_phase(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        generation: u64,
+        phase: v1::Phase,
+    ) -> Result<v1::ResourceState, Fail> {
         let deadline = Instant::now() + self.options.patience;
         let mut pause = Duration::from_millis(20);
         loop {
@@ -372,7 +385,7 @@ impl<'a> Ctx<'a> {
                 .get(kind, id)
                 .await
                 .map_err(|s| Fail(format!("Get {id} while converging: {}", describe(&s))))?;
-            if state.phase == v1::Phase::Running as i32
+            if state.phase == phase as i32
                 && state.generation == generation
                 && state.observed_generation == generation
             {
@@ -385,7 +398,8 @@ impl<'a> Ctx<'a> {
             );
             if Instant::now() + pause > deadline {
                 fail!(
-                    "{id} did not converge to RUNNING at generation {generation} within {} s: phase {}, generation {}, observed_generation {}",
+                    "{id} did not converge to {} at generation {generation} within {} s: phase {}, generation {}, observed_generation {}",
+                    phase_name(phase as i32),
                     self.options.patience.as_secs(),
                     phase_name(state.phase),
                     state.generation,

@@ -161,9 +161,42 @@ pub(crate) async fn lifecycle(ctx: &Ctx<'_>, kind: ResourceKind) -> Result<Done,
             essence(&state)
         );
     }
+    if matches!(kind, ResourceKind::Vm | ResourceKind::BareMetal) {
+        power_cycle(ctx, kind, &id, node, &built).await?;
+    }
     built.push((kind, id));
     tear_down(ctx, &built).await?;
     Ok(Done::Passed)
+}
+
+/// A server's power state (`stopped`, seed 002 art. 13, 14): generation 2
+/// asks it powered off and it converges to STOPPED at 2; generation 3 clears
+/// the flag and it runs again at 3.
+async fn power_cycle(
+    ctx: &Ctx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    node: &Node,
+    built: &Built,
+) -> Result<(), Fail> {
+    for (generation, stopped) in [(2, true), (3, false)] {
+        let mut req = request(ctx, node, id, generation, built)?;
+        match req.spec.as_mut().and_then(|s| s.spec.as_mut()) {
+            Some(v1::resource_spec::Spec::Vm(vm)) => vm.stopped = stopped,
+            Some(v1::resource_spec::Spec::BareMetal(bm)) => bm.stopped = stopped,
+            _ => fail!("kit bug: {kind:?} {id} has no server spec"),
+        }
+        ctx.must_apply(req).await?;
+        let want = if stopped {
+            v1::Phase::Stopped
+        } else {
+            v1::Phase::Running
+        };
+        ctx.wait_phase(kind, id, generation, want)
+            .await
+            .map_err(|f| Fail(format!("power state (stopped = {stopped}): {}", f.0)))?;
+    }
+    Ok(())
 }
 
 fn nothing_to_probe() -> Done {
