@@ -752,6 +752,39 @@ const LABELS: &[(&str, &str, &str)] = &[
         "所选信息系统为信创系统：服务器仅可选国产芯片架构（arm64 鲲鹏/飞腾、c86 海光）。",
         "The chosen system is a xinchuang system: servers may only use domestic chips (arm64 Kunpeng/Phytium, c86 Hygon).",
     ),
+    ("rt.title", "数据保留期", "Data retention"),
+    (
+        "rt.kept_until",
+        "数据资源和日志保留至",
+        "Data and logs kept until",
+    ),
+    (
+        "rt.then",
+        "（服务器已关机、停止计费；到期后自动清除）",
+        "(servers powered off, no charge; purged automatically on that day)",
+    ),
+    (
+        "rt.no_period",
+        "适用规则不要求保留数据：系统资源随退出收回并清除。",
+        "The policy keeps no data: the resources are reclaimed and purged with the exit.",
+    ),
+    ("rt.early", "提前清除数据", "Purge the data early"),
+    (
+        "rt.reason",
+        "提前清除的理由（如数据已移交使用单位）",
+        "Why purge before the end (e.g. the data was handed over)",
+    ),
+    (
+        "rt.confirm",
+        "确认清除：该系统的云主机、云硬盘、备份将被删除，不可恢复",
+        "I confirm: the system's servers, disks and backups will be deleted for good",
+    ),
+    (
+        "rt.missing",
+        "请填写理由并勾选确认",
+        "Enter a reason and tick the confirmation",
+    ),
+    ("rt.submit", "决定提前清除", "Decide to purge now"),
     ("tp.title", "测试期", "Test period"),
     ("tp.due", "测试期截止日", "Test period ends on"),
     ("tp.extensions", "延长记录", "Extensions"),
@@ -990,6 +1023,7 @@ mod tests {
             ("pages/admin_rules.rs", include_str!("pages/admin_rules.rs")),
             ("pages/system_new.rs", include_str!("pages/system_new.rs")),
             ("pages/test_period.rs", include_str!("pages/test_period.rs")),
+            ("pages/retention.rs", include_str!("pages/retention.rs")),
             ("pages/usage_term.rs", include_str!("pages/usage_term.rs")),
             (
                 "pages/system_detail.rs",

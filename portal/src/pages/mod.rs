@@ -19,6 +19,7 @@ pub mod profile;
 pub mod review;
 pub mod system_detail;
 pub mod system_new;
+pub mod retention;
 pub mod test_period;
 pub mod usage_term;
 

@@ -2,7 +2,8 @@
 //! quantities (a reviewer lowers a line here), the timeline of every step
 //! (who, when, reason), the actions the signed-in user may take now (submit,
 //! accept, approve, refuse with a required reason, 交付确认), the test period
-//! and its approved extensions (`test_period.rs`), and the
+//! and its approved extensions (`test_period.rs`), an exited system's data
+//! retention and the approver's early purge (`retention.rs`), and the
 //! provisioning progress of its resources, live from the controller's event
 //! stream (`…/resources/events`).
 
@@ -165,6 +166,7 @@ fn OrderBody(me: Me, order: Value, refresh: Callback<()>) -> impl IntoView {
         <super::order_services_view::RequestedServices request=order["request"].clone()/>
         <Security request=order["request"].clone()/>
         <super::test_period::TestPeriod order=order.clone() may_extend=may_extend refresh=refresh/>
+        <super::retention::Retention order=order.clone() may_purge=may_extend refresh=refresh/>
         <Show when=move || has_acts>
             <section class="card actions" aria-label=move || crate::i18n::t(lang.get(), "order.actions")>
                 <label for="reason">{tr("order.reason")}</label>
