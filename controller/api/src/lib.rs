@@ -41,6 +41,7 @@ mod resync;
 mod router;
 mod rules;
 mod state;
+mod suspensions;
 mod systems;
 mod tenants;
 mod tokens;
@@ -75,6 +76,8 @@ mod seed_clock_tests;
 mod seed_limits_tests;
 #[cfg(test)]
 mod separation_tests;
+#[cfg(test)]
+mod suspension_tests;
 #[cfg(test)]
 mod test_app;
 #[cfg(test)]

@@ -118,6 +118,14 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             "/systems/{number}/usage-term/force-offline",
             post(usage_terms::usage_force_offline),
         )
+        .route(
+            "/systems/{number}/suspension",
+            get(crate::suspensions::suspension_get).post(crate::suspensions::suspension_suspend),
+        )
+        .route(
+            "/systems/{number}/suspension/resume",
+            post(crate::suspensions::suspension_resume),
+        )
         .route("/alarms", get(alarms::alarm_list))
         .route("/alarms/{id}", get(alarms::alarm_get))
         .route("/alarms/{id}/ack", post(alarms::alarm_ack))

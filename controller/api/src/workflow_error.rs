@@ -29,6 +29,8 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::PolicyPresetReadOnly { .. }
         | WorkflowError::UsageExtensionRefused { .. }
         | WorkflowError::UsageOfflineRefused { .. }
+        | WorkflowError::SystemAlreadySuspended { .. }
+        | WorkflowError::SystemNotSuspended { .. }
         | WorkflowError::CatalogBuiltInReadOnly { .. }
         | WorkflowError::EmergencyNotAllowed { .. }
         | WorkflowError::EmergencyNotInPolicy { .. }

@@ -327,7 +327,26 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(watch_orders(r.clone(), from));
-    tasks.spawn(watch_usage_terms(r.clone(), from));
+    tasks.spawn(watch_system_records(
+        r.clone(),
+        from,
+        records::prefix::<yunshu_workflow::usage::UsageTerm>(),
+        |key, value| {
+            records::decode::<yunshu_workflow::usage::UsageTerm>(key, value)
+                .ok()
+                .map(|t| t.system)
+        },
+    ));
+    tasks.spawn(watch_system_records(
+        r.clone(),
+        from,
+        records::prefix::<yunshu_workflow::suspension::Suspension>(),
+        |key, value| {
+            records::decode::<yunshu_workflow::suspension::Suspension>(key, value)
+                .ok()
+                .map(|s| s.system)
+        },
+    ));
     tasks.spawn(observe::run(r.clone()));
     // An operator's resync request: everything is queued as low-priority work,
     // so it never delays a newly approved order (Fresh goes first).
@@ -481,17 +500,22 @@ async fn watch_orders(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
     }
 }
 
-/// A usage term changing (a system forced offline, 002 art. 14; closed by
-/// an exit) → its system is looked at again: its servers power off or on.
-/// The end of its backups' retention is a date, not a write: the periodic
-/// resync sees it.
-async fn watch_usage_terms(r: Arc<Reconciler>, mut from: yunshu_store::Revision) {
-    let prefix = records::prefix::<yunshu_workflow::usage::UsageTerm>();
+/// A per-system record under `prefix` changing → its system (`system_of`
+/// the key and value) is looked at again: its servers power off or on. For
+/// usage terms (a system forced offline, 002 art. 14; closed by an exit) and
+/// suspensions (002 art. 18, 004 art. 27). The end of a term's backup
+/// retention is a date, not a write: the periodic resync sees it.
+async fn watch_system_records(
+    r: Arc<Reconciler>,
+    mut from: yunshu_store::Revision,
+    prefix: String,
+    system_of: fn(&str, &[u8]) -> Option<SystemNumber>,
+) {
     loop {
         let mut watch = match r.store.watch(&prefix, from).await {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e, "usage term watch failed; relisting");
+                tracing::warn!(error = %e, %prefix, "record watch failed; relisting");
                 let _ = r.queue_all_systems().await;
                 from = r.store.revision().await.map(|v| v + 1).unwrap_or(0);
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -504,10 +528,8 @@ async fn watch_usage_terms(r: Arc<Reconciler>, mut from: yunshu_store::Revision)
             };
             from = batch.revision + 1;
             for ev in batch.events {
-                if let Ok(t) =
-                    records::decode::<yunshu_workflow::usage::UsageTerm>(&ev.kv.key, &ev.kv.value)
-                {
-                    r.systems.add(t.system.clone(), Priority::Fresh);
+                if let Some(system) = system_of(&ev.kv.key, &ev.kv.value) {
+                    r.systems.add(system, Priority::Fresh);
                 }
             }
         }

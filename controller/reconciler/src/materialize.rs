@@ -560,7 +560,8 @@ pub(crate) fn placed_zones(existing: &[(Resource, Revision)]) -> BTreeMap<Resour
 }
 
 /// What a system asks for, read once per pass: its orders, its temporary
-/// expansion and what its usage term says (002 art. 14).
+/// expansion, what its usage term says (002 art. 14) and whether it is
+/// suspended (002 art. 18).
 pub(crate) struct Asks {
     pub orders: Vec<(WorkOrder, yunshu_workflow::orders::OrderTrack)>,
     pub expansion: Option<yunshu_workflow::expansion::Expansion>,
@@ -584,6 +585,14 @@ impl Asks {
                 .map(|(t, _)| t);
         let mut life = yunshu_workflow::usage::offline_effect(term.as_ref(), now);
         life.exit_keeps_data = exit_keeps_data(r, &orders).await?;
+        // A suspension for a security risk (002 art. 18, 004 art. 27) powers
+        // the servers off like a forced offline, keeping everything else;
+        // lifting it powers them on unless the term or an exit still says off.
+        let suspension =
+            records::get::<yunshu_workflow::suspension::Suspension>(&*r.store, &system.to_string())
+                .await?
+                .map(|(s, _)| s);
+        life.servers_stopped |= yunshu_workflow::suspension::effect(suspension.as_ref());
         Ok(Asks {
             orders,
             expansion,

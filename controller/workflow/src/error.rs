@@ -48,6 +48,12 @@ pub enum WorkflowError {
     /// under a policy without `forced_offline_after_expiry` (002 art. 14).
     #[error("system {number} cannot be forced offline now")]
     UsageOfflineRefused { number: String },
+    /// A suspension (002 art. 18, 004 art. 27) of a system already suspended.
+    #[error("system {number} is already suspended")]
+    SystemAlreadySuspended { number: String },
+    /// A resumption of a system that is not suspended.
+    #[error("system {number} is not suspended")]
+    SystemNotSuspended { number: String },
     #[error("no service catalog {id}")]
     CatalogNotFound { id: String },
     #[error("catalog {id:?} ships with yunshu and cannot be replaced; import it under another id")]
@@ -187,6 +193,8 @@ impl ErrorCode for WorkflowError {
             WorkflowError::UsageTermNotFound { .. } => "USAGE_TERM_NOT_FOUND",
             WorkflowError::UsageExtensionRefused { .. } => "USAGE_EXTENSION_REFUSED",
             WorkflowError::UsageOfflineRefused { .. } => "USAGE_OFFLINE_REFUSED",
+            WorkflowError::SystemAlreadySuspended { .. } => "SYSTEM_ALREADY_SUSPENDED",
+            WorkflowError::SystemNotSuspended { .. } => "SYSTEM_NOT_SUSPENDED",
             WorkflowError::CatalogNotFound { .. } => "CATALOG_NOT_FOUND",
             WorkflowError::CatalogBuiltInReadOnly { .. } => "CATALOG_BUILTIN_READONLY",
             WorkflowError::EmergencyNotAllowed { .. } => "ORDER_EMERGENCY_NOT_ALLOWED",
@@ -238,6 +246,12 @@ impl ErrorCode for WorkflowError {
             WorkflowError::UsageOfflineRefused { number } => format!(
                 "信息系统 {number} 现在不能强制下线：须使用期已满、未申请延期、尚未批准下线、未下线或退出，且所适用的规则规定了期满强制下线（永嘉 002 第十四条）。"
             ),
+            WorkflowError::SystemAlreadySuspended { number } => {
+                format!("信息系统 {number} 已暂停服务，不能重复暂停。")
+            }
+            WorkflowError::SystemNotSuspended { number } => {
+                format!("信息系统 {number} 未处于暂停服务状态，无需恢复。")
+            }
             WorkflowError::CatalogNotFound { id } => format!("未找到服务目录 {id}。"),
             WorkflowError::CatalogBuiltInReadOnly { id } => {
                 format!("服务目录“{id}”为系统内置，不能覆盖；请使用其他标识导入。")

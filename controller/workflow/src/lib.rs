@@ -39,6 +39,7 @@ pub mod org_report;
 pub mod reclaim;
 pub mod resources;
 pub mod rules;
+pub mod suspension;
 pub mod systems;
 pub mod test_period;
 pub mod timers;

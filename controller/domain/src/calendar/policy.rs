@@ -151,10 +151,15 @@ pub enum Step {
     /// Automatic renewal of the service agreement (协议自动续期). From: the
     /// agreement's expiry; the due date is the end of the renewed term.
     AgreementRenewal,
+    /// Announce planned maintenance ahead (计划内维护提前通知, 000 art. 18,
+    /// 004 art. 19). From: the announcement; the maintenance may start at the
+    /// earliest at the step's [`Deadline::due_at`] (the end of the last
+    /// notice day), so the notice days are whole days the tenants have.
+    MaintenanceNotice,
 }
 
 impl Step {
-    pub const ALL: [Step; 15] = [
+    pub const ALL: [Step; 16] = [
         Step::AcceptOrRefuse,
         Step::ReviewOpinion,
         Step::ProvisionAfterApproval,
@@ -170,6 +175,7 @@ impl Step {
         Step::ForcedOfflineAfterExpiry,
         Step::OfflineBackupRetention,
         Step::AgreementRenewal,
+        Step::MaintenanceNotice,
     ];
 
     /// Stable snake_case name, as in policy files.
@@ -190,6 +196,7 @@ impl Step {
             Step::ForcedOfflineAfterExpiry => "forced_offline_after_expiry",
             Step::OfflineBackupRetention => "offline_backup_retention",
             Step::AgreementRenewal => "agreement_renewal",
+            Step::MaintenanceNotice => "maintenance_notice",
         }
     }
 
@@ -211,6 +218,7 @@ impl Step {
             Step::ForcedOfflineAfterExpiry => "期满强制下线",
             Step::OfflineBackupRetention => "下线备份保留期",
             Step::AgreementRenewal => "协议自动续期",
+            Step::MaintenanceNotice => "计划维护提前通知",
         }
     }
 
@@ -926,6 +934,7 @@ mod tests {
                 row(TestPeriod, 30, WorkingDays, "000 art. 14"),
                 row(ChangeExecute, 2, WorkingDays, "000 art. 15"),
                 row(ExitReclaim, 2, WorkingDays, "000 art. 16"),
+                row(MaintenanceNotice, 3, WorkingDays, "000 art. 18"),
             ]
         );
         assert_eq!(
@@ -952,6 +961,7 @@ mod tests {
                 row(ProvisionAfterApproval, 3, WorkingDays, "004 art. 13"),
                 row(GoLiveConfiguration, 1, WorkingDays, "004 art. 14"),
                 row(AgreementRenewal, 1, Years, "004 agreement art. 5(3)"),
+                row(MaintenanceNotice, 3, WorkingDays, "004 art. 19"),
             ]
         );
         for preset in Preset::ALL {
