@@ -27,6 +27,7 @@ mod headers;
 mod idempotency;
 mod json;
 pub mod login_gate;
+mod maintenance;
 pub mod metrics;
 mod observe;
 mod offboarding;
@@ -60,6 +61,8 @@ pub use version::VERSION;
 mod auth_tests;
 #[cfg(test)]
 mod isolation_tests;
+#[cfg(test)]
+mod maintenance_tests;
 #[cfg(test)]
 mod offboarding_tests;
 #[cfg(test)]

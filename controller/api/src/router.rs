@@ -126,6 +126,15 @@ fn routes(state: AppState, portal: Option<Router>) -> Router {
             "/systems/{number}/suspension/resume",
             post(crate::suspensions::suspension_resume),
         )
+        .route(
+            "/maintenance",
+            get(crate::maintenance::maintenance_list)
+                .post(crate::maintenance::maintenance_announce),
+        )
+        .route(
+            "/maintenance/{id}/cancel",
+            post(crate::maintenance::maintenance_cancel),
+        )
         .route("/alarms", get(alarms::alarm_list))
         .route("/alarms/{id}", get(alarms::alarm_get))
         .route("/alarms/{id}/ack", post(alarms::alarm_ack))

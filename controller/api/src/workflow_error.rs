@@ -60,6 +60,13 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
             | OrderError::HistoryInconsistent { .. } => StatusCode::CONFLICT,
         },
         WorkflowError::Invalid(_) => StatusCode::BAD_REQUEST,
+        WorkflowError::MaintenanceEndNotAfterStart { .. }
+        | WorkflowError::MaintenanceEmergencyReasonRequired => StatusCode::BAD_REQUEST,
+        // 409, not 400: the body is well formed and the same window is
+        // accepted when announced early enough; it conflicts with the clock.
+        WorkflowError::MaintenanceNoticeTooShort { .. }
+        | WorkflowError::MaintenanceCancelRefused { .. } => StatusCode::CONFLICT,
+        WorkflowError::MaintenanceNotFound { .. } => StatusCode::NOT_FOUND,
         // bad input like any other invalid field: fix the lines and send again
         WorkflowError::OutsideCatalog { .. } => StatusCode::BAD_REQUEST,
         WorkflowError::Store { .. } => {
@@ -98,6 +105,15 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::OutsideCatalog { catalog, issues } => {
             serde_json::json!({"catalog": catalog, "issues": issues})
         }
+        WorkflowError::MaintenanceNoticeTooShort {
+            earliest_start,
+            working_days,
+            citation,
+        } => serde_json::json!({
+            "earliest_start": earliest_start,
+            "working_days": working_days,
+            "source": citation,
+        }),
         _ => serde_json::Value::Null,
     };
     ApiError::refused(status, e.code(), e.to_string(), e.message_zh()).with_details(details)

@@ -152,6 +152,31 @@ pub enum WorkflowError {
     Order(#[from] OrderError),
     #[error(transparent)]
     Invalid(#[from] DomainError),
+    /// A maintenance window that ends before it starts.
+    #[error("a maintenance window must end after it starts ({starts_at} .. {ends_at})")]
+    MaintenanceEndNotAfterStart {
+        starts_at: chrono::DateTime<chrono::Utc>,
+        ends_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An emergency repair (故障抢修) without saying why it cannot wait.
+    #[error("an emergency repair is exempt from the notice only with a reason")]
+    MaintenanceEmergencyReasonRequired,
+    /// Planned maintenance starting before the notice is over (000 art. 18,
+    /// 004 art. 19: 3 working days).
+    #[error(
+        "planned maintenance must be announced {working_days} working days ahead ({citation}): announced now, it may start at {earliest_start} at the earliest"
+    )]
+    MaintenanceNoticeTooShort {
+        earliest_start: chrono::DateTime<chrono::Utc>,
+        working_days: u32,
+        citation: String,
+    },
+    /// Missing, or outside what the caller may see.
+    #[error("no maintenance window {id}")]
+    MaintenanceNotFound { id: String },
+    /// Cancelled already, or over.
+    #[error("maintenance window {id} is cancelled already or over")]
+    MaintenanceCancelRefused { id: String },
     #[error("store operation {op} failed")]
     Store {
         op: &'static str,
@@ -214,6 +239,13 @@ impl ErrorCode for WorkflowError {
             WorkflowError::Busy => "BUSY",
             WorkflowError::Order(e) => e.code(),
             WorkflowError::Invalid(e) => e.code(),
+            WorkflowError::MaintenanceEndNotAfterStart { .. } => "MAINTENANCE_END_NOT_AFTER_START",
+            WorkflowError::MaintenanceEmergencyReasonRequired => {
+                "MAINTENANCE_EMERGENCY_REASON_REQUIRED"
+            }
+            WorkflowError::MaintenanceNoticeTooShort { .. } => "MAINTENANCE_NOTICE_TOO_SHORT",
+            WorkflowError::MaintenanceNotFound { .. } => "MAINTENANCE_NOT_FOUND",
+            WorkflowError::MaintenanceCancelRefused { .. } => "MAINTENANCE_CANCEL_REFUSED",
             WorkflowError::Store { .. } => "STORE_UNAVAILABLE",
         }
     }
@@ -319,6 +351,26 @@ impl ErrorCode for WorkflowError {
             WorkflowError::Busy => "并发修改过多，请稍后重试。".to_string(),
             WorkflowError::Order(e) => e.message_zh(),
             WorkflowError::Invalid(e) => e.message_zh(),
+            WorkflowError::MaintenanceEndNotAfterStart { starts_at, ends_at } => format!(
+                "维护结束时间须晚于开始时间（{} 至 {}）。",
+                starts_at.with_timezone(&yunshu_domain::calendar::CHINA_STANDARD_TIME),
+                ends_at.with_timezone(&yunshu_domain::calendar::CHINA_STANDARD_TIME)
+            ),
+            WorkflowError::MaintenanceEmergencyReasonRequired => {
+                "故障抢修不受提前通知时限约束，但须说明原因。".to_string()
+            }
+            WorkflowError::MaintenanceNoticeTooShort {
+                earliest_start,
+                working_days,
+                citation,
+            } => format!(
+                "计划内维护须提前至少 {working_days} 个工作日通知使用单位（依据 {citation}）：现在发布的，最早可于 {} 开始。",
+                earliest_start.with_timezone(&yunshu_domain::calendar::CHINA_STANDARD_TIME)
+            ),
+            WorkflowError::MaintenanceNotFound { id } => format!("未找到维护公告 {id}。"),
+            WorkflowError::MaintenanceCancelRefused { id } => {
+                format!("维护公告 {id} 已取消或已结束，不能取消。")
+            }
             WorkflowError::Store { .. } => "数据存储暂不可用，请稍后重试。".to_string(),
         }
     }

@@ -31,6 +31,7 @@ pub mod demo;
 pub mod desired;
 mod error;
 pub mod expansion;
+pub mod maintenance;
 pub mod offers;
 pub mod order_catalog;
 pub mod orders;
