@@ -182,7 +182,7 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
             tracing::debug!(order = %order.id(), resource = %id, "order not provisioned: no status");
             return Ok(false);
         };
-        if st.status.phase != settled_phase(&res)
+        if st.status.phase != super::worker::settled_phase(&res)
             || st.status.observed_generation != res.generation()
         {
             tracing::debug!(
@@ -197,16 +197,6 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
         }
     }
     Ok(true)
-}
-
-/// The phase a resource shows once it is what its spec asks: a server
-/// powered off shows `stopped`, everything else `running`.
-fn settled_phase(res: &Resource) -> Phase {
-    if res.spec().stopped() {
-        Phase::Stopped
-    } else {
-        Phase::Running
-    }
 }
 
 /// Whether the service of an exit order's system is terminated (000 art. 16

@@ -261,8 +261,9 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
         return;
     }
     let phase = worker::phase_from_wire(state.phase);
-    if phase == Phase::Running {
-        // What waits for this one to run may go now.
+    if matches!(phase, Phase::Running | Phase::Stopped) {
+        // What waits for this one to run (or, powered off as asked, to be
+        // settled) may go now; a waiter checks against the spec.
         r.wake_users(&id);
     }
     r.status

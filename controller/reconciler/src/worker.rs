@@ -183,7 +183,8 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
         {
             Ok(state) => {
                 let state = state.into_inner();
-                if phase_from_wire(state.phase) == Phase::Running
+                let settled = settled_phase(&res);
+                if phase_from_wire(state.phase) == settled
                     && state.observed_generation == res.generation()
                 {
                     // Record it unless already on record (an Apply answer lost
@@ -191,7 +192,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                     let recorded = records::get::<StatusRecord>(&*r.store, id.as_str())
                         .await?
                         .is_some_and(|(st, _)| {
-                            st.status.phase == Phase::Running
+                            st.status.phase == settled
                                 && st.status.observed_generation == res.generation()
                         });
                     if !recorded {
@@ -199,7 +200,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                             .put(StatusRecord {
                                 id: id.clone(),
                                 status: ResourceStatus {
-                                    phase: Phase::Running,
+                                    phase: settled,
                                     message: None,
                                     observed_generation: res.generation(),
                                 },
@@ -257,7 +258,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                 })
                 .await;
             Ok(match phase {
-                Phase::Running if observed == res.generation() => {
+                p if p == settled_phase(&res) && observed == res.generation() => {
                     r.wake_users(id);
                     Turn::Converged
                 }
@@ -334,7 +335,8 @@ async fn first_unready(
         let running = records::get::<StatusRecord>(&*r.store, dep.as_str())
             .await?
             .is_some_and(|(st, _)| {
-                st.status.phase == Phase::Running && st.status.observed_generation == d.generation()
+                st.status.phase == settled_phase(&d)
+                    && st.status.observed_generation == d.generation()
             });
         if !running {
             return Ok(Some(dep.clone()));
@@ -359,4 +361,16 @@ pub async fn status_of(
     Ok(records::get::<StatusRecord>(&*r.store, id.as_str())
         .await?
         .map(|(s, _)| s))
+}
+
+/// The phase a resource shows once it is what its spec asks: a server asked
+/// to be powered off (002 art. 13, 14) shows `stopped`, everything else
+/// `running`. A stopped server is settled, not waiting: what names it (its
+/// volumes, addresses, backups) may go ahead.
+pub(crate) fn settled_phase(res: &Resource) -> Phase {
+    if res.spec().stopped() {
+        Phase::Stopped
+    } else {
+        Phase::Running
+    }
 }
