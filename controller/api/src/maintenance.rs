@@ -24,6 +24,9 @@ use crate::workflow_error::workflow_error;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MaintenanceView {
     pub id: String,
+    /// At the time of the answer: `upcoming`, `in_progress`, `cancelled`
+    /// (before its end) or `ended`.
+    pub status: String,
     pub provider: String,
     /// The zones affected; empty: the whole provider.
     pub zones: Vec<String>,
@@ -48,9 +51,10 @@ pub struct MaintenanceView {
     pub cancelled: Option<workflow::maintenance::Cancellation>,
 }
 
-impl From<MaintenanceWindow> for MaintenanceView {
-    fn from(w: MaintenanceWindow) -> Self {
+impl MaintenanceView {
+    fn new(w: MaintenanceWindow, now: DateTime<Utc>) -> Self {
         MaintenanceView {
+            status: w.status(now).to_owned(),
             id: w.id,
             provider: w.provider.to_string(),
             zones: w.zones.iter().map(ToString::to_string).collect(),
@@ -123,12 +127,17 @@ pub struct CancelBody {
 pub(crate) async fn maintenance_list(
     caller: Principal,
     State(state): State<AppState>,
+    clock: Option<Extension<Clock>>,
 ) -> Result<Json<MaintenanceList>, ApiError> {
+    let now = crate::context::now_of(clock);
     let items = workflow::maintenance::list(&*state.store, &caller)
         .await
         .map_err(workflow_error)?;
     Ok(Json(MaintenanceList {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items
+            .into_iter()
+            .map(|w| MaintenanceView::new(w, now))
+            .collect(),
     }))
 }
 
@@ -173,7 +182,7 @@ pub(crate) async fn maintenance_announce(
     )
     .await
     .map_err(workflow_error)?;
-    Ok((StatusCode::CREATED, Json(window.into())))
+    Ok((StatusCode::CREATED, Json(MaintenanceView::new(window, now))))
 }
 
 /// `POST /api/v1/maintenance/{id}/cancel`.
@@ -204,5 +213,5 @@ pub(crate) async fn maintenance_cancel(
     let window = workflow::maintenance::cancel(&*state.store, &caller, &id, req.reason, now)
         .await
         .map_err(workflow_error)?;
-    Ok(Json(window.into()))
+    Ok(Json(MaintenanceView::new(window, now)))
 }

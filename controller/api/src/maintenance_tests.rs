@@ -97,6 +97,7 @@ async fn seed_000_art_18_and_004_art_19_maintenance_is_announced_three_working_d
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["emergency"], false);
+    assert_eq!(r.body["status"], "upcoming");
     assert_eq!(r.body["notice"]["working_days"], 3);
     assert_eq!(r.body["notice"]["earliest_start"], json!(earliest));
     let source = r.body["notice"]["source"].as_str().unwrap_or_default();
@@ -165,6 +166,7 @@ async fn seed_000_art_18_emergency_repair_is_exempt_but_needs_a_reason() {
     assert_eq!(r.body["emergency_reason"], "存储控制器故障，须立即更换");
     assert!(r.body["notice"].is_null(), "{}", r.body);
     assert_eq!(r.body["zones"], json!(["z1"]));
+    assert_eq!(r.body["status"], "in_progress");
     assert_eq!(app.audit_count().await, before + 1);
 }
 
@@ -360,6 +362,7 @@ async fn tenants_see_only_maintenance_touching_their_resources_and_cancel_is_aud
     let r = app.call("POST", &path, Some(reason.clone()), &op).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["cancelled"]["reason"], "扩容设备未到货");
+    assert_eq!(r.body["status"], "cancelled");
     assert_eq!(app.audit_count().await, before + 1);
     let r = app.call("POST", &path, Some(reason), &op).await;
     assert_eq!(
@@ -373,4 +376,73 @@ async fn tenants_see_only_maintenance_touching_their_resources_and_cancel_is_aud
             .iter()
             .any(|w| w["id"] == ids[1].as_str() && w["cancelled"]["reason"] == "扩容设备未到货")
     );
+}
+
+/// The HTML of the portal page `path` as the holder of `auth` sees it.
+async fn page(router: &axum::Router, path: &str, auth: &crate::test_app::Auth) -> String {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::get(path);
+    for (name, value) in auth {
+        if *name == "cookie" {
+            req = req.header("cookie", value);
+        }
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8(body.to_vec()).expect("utf-8")
+}
+
+/// 000 art. 18 in the portal, as the server renders the dashboard: the
+/// department whose system runs on the provider sees the window, in Chinese;
+/// another department sees that none concerns it.
+#[tokio::test]
+async fn seed_000_art_18_the_dashboard_lists_maintenance_for_the_affected_department() {
+    // Real time: the portal's own API calls read the real clock. An emergency
+    // repair needs no notice, so the test does not depend on which years the
+    // working-day calendar holds.
+    let app = App::with_users().await;
+    let now = app.clock.now();
+    let (op, wang, zhao) = (
+        app.login("op").await,
+        app.login("wang").await,
+        app.login("zhao").await,
+    );
+    let r = app.system_create(&wang, "门户维护公告系统").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let number = r.body["number"].as_str().expect("number").to_owned();
+    place(&app, &number, "sim", "z1").await;
+    let mut body = window(
+        "sim",
+        &["z1"],
+        &rfc(now + chrono::TimeDelta::hours(2)),
+        &rfc(now + chrono::TimeDelta::hours(5)),
+    );
+    body["emergency"] = json!(true);
+    body["emergency_reason"] = json!("存储控制器故障，须立即更换");
+    let r = app
+        .call("POST", "/api/v1/maintenance", Some(body), &op)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let portal = crate::router_with_portal(
+        crate::state::AppState::new(app.store.clone(), None),
+        std::path::Path::new("/nonexistent"),
+    );
+    let html = page(&portal, "/", &wang).await;
+    assert!(html.contains("计划维护公告"), "{html}");
+    assert!(html.contains("id=\"maintenance\""), "{html}");
+    assert!(html.contains("存储扩容期间云主机可能短暂中断"), "{html}");
+    assert!(html.contains("故障抢修"), "{html}");
+    assert!(html.contains("存储控制器故障，须立即更换"), "{html}");
+    assert!(html.contains("待开始"), "{html}");
+    let html = page(&portal, "/", &zhao).await;
+    assert!(!html.contains("id=\"maintenance\""), "{html}");
+    assert!(!html.contains("存储扩容期间云主机可能短暂中断"), "{html}");
+    assert!(html.contains("近期没有影响本单位信息系统的维护"), "{html}");
 }

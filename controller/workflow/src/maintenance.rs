@@ -89,6 +89,21 @@ impl Record for MaintenanceWindow {
 }
 
 impl MaintenanceWindow {
+    /// Where the window stands at `now`: `upcoming`, `in_progress`,
+    /// `cancelled` (before its end) or `ended` (cancelled or not: once its
+    /// time is over nobody needs to prepare for it).
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if now >= self.ends_at {
+            "ended"
+        } else if self.cancelled.is_some() {
+            "cancelled"
+        } else if now >= self.starts_at {
+            "in_progress"
+        } else {
+            "upcoming"
+        }
+    }
+
     /// Whether the window concerns a resource placed on `provider` in `zone`.
     pub fn affects_placement(&self, provider: &ProviderId, zone: &ZoneId) -> bool {
         &self.provider == provider && (self.zones.is_empty() || self.zones.contains(zone))

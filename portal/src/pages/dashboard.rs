@@ -1,7 +1,8 @@
 //! The tenant's dashboard: who is signed in, the department's information
 //! systems, this month's charge so far per system and in total (for those who
 //! may read bills), and its orders in progress with their deadline clocks
-//! (working days left, overdue in red).
+//! (working days left, overdue in red), and the maintenance announced for the
+//! providers and zones its systems run on (000 art. 18, 004 art. 19).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -59,11 +60,31 @@ struct Order {
     deadline: Option<Deadline>,
 }
 
+/// A maintenance window (`GET /api/v1/maintenance`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Window {
+    id: String,
+    status: String,
+    provider: String,
+    #[serde(default)]
+    zones: Vec<String>,
+    starts_at: String,
+    ends_at: String,
+    affects: String,
+    reason: String,
+    #[serde(default)]
+    emergency: bool,
+    #[serde(default)]
+    emergency_reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Dash {
     me: Me,
     systems: Vec<System>,
     orders: Vec<Order>,
+    /// Windows not over yet, soonest first.
+    maintenance: Vec<Window>,
 }
 
 /// States an order has finished in.
@@ -76,11 +97,12 @@ const DONE: [&str; 6] = [
     "refused",
 ];
 
-/// The three reads, prepared now (see `api::get`), awaited together.
+/// The four reads, prepared now (see `api::get`), awaited together.
 fn load() -> impl std::future::Future<Output = Result<Dash, ApiError>> + Send + 'static {
     let me = api::get::<Me>("/api/v1/auth/me");
     let systems = api::get::<Page<System>>("/api/v1/systems?limit=200");
     let orders = api::get::<Page<Order>>("/api/v1/orders?limit=200");
+    let maintenance = api::get::<Page<Window>>("/api/v1/maintenance");
     async move {
         let me = me.await?;
         let systems = systems.await?.items;
@@ -99,10 +121,21 @@ fn load() -> impl std::future::Future<Output = Result<Dash, ApiError>> + Send + 
             };
             key(a).cmp(&key(b))
         });
+        // The notice is a courtesy on this page: a failed read leaves the
+        // section empty rather than hiding the rest of the dashboard.
+        let mut maintenance: Vec<Window> = maintenance
+            .await
+            .map(|p| p.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| w.status != "ended")
+            .collect();
+        maintenance.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
         Ok(Dash {
             me,
             systems,
             orders,
+            maintenance,
         })
     }
 }
@@ -165,7 +198,9 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
         me,
         systems,
         orders,
+        maintenance,
     } = dash;
+    let no_maintenance = maintenance.is_empty();
     let who = me.actor.trim_start_matches("user:").to_owned();
     let tenant = me.tenant.clone().unwrap_or_default();
     let has_tenant = !tenant.is_empty();
@@ -324,6 +359,51 @@ fn DashBody(dash: Dash, lang: RwSignal<Lang>) -> impl IntoView {
                     </tbody>
                 </table>
             </Show>
+        </section>
+        <section aria-labelledby="maintenance-h">
+            <h2 id="maintenance-h">{tr("dash.maintenance")}</h2>
+            <Show when=move || !no_maintenance fallback=move || view! { <p>{tr("dash.no_maintenance")}</p> }>
+                <table id="maintenance">
+                    <thead><tr>
+                        <th scope="col">{tr("mw.when")}</th>
+                        <th scope="col">{tr("mw.where")}</th>
+                        <th scope="col">{tr("mw.affects")}</th>
+                        <th scope="col">{tr("mw.reason")}</th>
+                        <th scope="col">{tr("mw.status")}</th>
+                    </tr></thead>
+                    <tbody>
+                        {maintenance.clone().into_iter().map(|w| {
+                            let status = match w.status.as_str() {
+                                "in_progress" => tr("mw.in_progress"),
+                                "cancelled" => tr("mw.cancelled"),
+                                _ => tr("mw.upcoming"),
+                            };
+                            let zones = if w.zones.is_empty() { None } else { Some(w.zones.join("、")) };
+                            let cancelled = w.status == "cancelled";
+                            view! {
+                                <tr class:cancelled=cancelled data-id=w.id.clone()>
+                                    <td>{format!("{} – {}", format::date_time(&w.starts_at), format::date_time(&w.ends_at))}</td>
+                                    <td>{w.provider.clone()} " / " {match zones {
+                                        Some(z) => view! { <span>{z}</span> }.into_any(),
+                                        None => view! { <span>{tr("mw.all_zones")}</span> }.into_any(),
+                                    }}</td>
+                                    <td>{w.affects.clone()}</td>
+                                    <td>
+                                        {w.emergency.then(|| view! {
+                                            <strong class="emergency">{tr("mw.emergency")}</strong>
+                                            {w.emergency_reason.clone().unwrap_or_default()}
+                                            <br/>
+                                        })}
+                                        {w.reason.clone()}
+                                    </td>
+                                    <td>{status}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </Show>
+            <p class="hint">{tr("mw.hint")}</p>
         </section>
     }
 }
