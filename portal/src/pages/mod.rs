@@ -16,10 +16,11 @@ pub mod order_new;
 pub mod order_services;
 pub mod order_services_view;
 pub mod profile;
+pub mod retention;
 pub mod review;
+pub mod suspension;
 pub mod system_detail;
 pub mod system_new;
-pub mod retention;
 pub mod test_period;
 pub mod usage_term;
 

@@ -1,5 +1,5 @@
-//! One information system: its record (and whether it is a 信创 system), its
-//! usage period (`usage_term.rs`), its resources with their live state
+//! One information system: its record (and whether it is a 信创 system),
+//! whether it is suspended (`suspension.rs`), its usage period (`usage_term.rs`), its resources with their live state
 //! (followed as they change),
 //! its orders, and the tenant's next steps — a change request (变更) or an
 //! exit request (退出), both filed from here.
@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde_json::{Value, json};
 
 use super::LiveResources;
+use super::suspension::Suspension;
 use super::usage_term::UsageTerm;
 use crate::api::{self, ApiError};
 use crate::app::{Frame, go, tr, use_lang};
@@ -86,6 +87,7 @@ pub fn SystemDetail() -> impl IntoView {
                                     <button type="button" class="danger" id="request-exit" on:click=exit>{tr("sys.exit")}</button>
                                 </div>
                                 <p class="form-error" role="alert">{move || problem.get().map(|e| e.text(lang.get()).to_owned())}</p>
+                                <Suspension system=n.clone()/>
                                 <UsageTerm system=n.clone()/>
                                 <h2>{tr("sys.resources")}</h2>
                                 <LiveResources id="system-resources" system=n.clone() initial=items/>
