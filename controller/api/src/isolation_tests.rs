@@ -158,6 +158,29 @@ async fn every_role_against_every_endpoint_own_and_foreign() {
             body: None,
             expect: [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 401],
         },
+        // 002 art. 18, 004 art. 27: the department sees the suspension, only
+        // the management unit decides (zhou suspends, then resumes).
+        Cell {
+            endpoint: "get A's suspension",
+            method: "GET",
+            path: "/api/v1/systems/110105001/suspension".into(),
+            body: None,
+            expect: [200, 200, 404, 200, 200, 404, 404, 404, 404, 404, 401],
+        },
+        Cell {
+            endpoint: "suspend A's system",
+            method: "POST",
+            path: "/api/v1/systems/110105001/suspension".into(),
+            body: Some(json!({"reason": "安全检查通报的高危漏洞未整改"})),
+            expect: [403, 403, 404, 403, 200, 404, 404, 404, 404, 404, 401],
+        },
+        Cell {
+            endpoint: "resume A's system",
+            method: "POST",
+            path: "/api/v1/systems/110105001/suspension/resume".into(),
+            body: Some(json!({"reason": "已整改"})),
+            expect: [403, 403, 404, 403, 200, 404, 404, 404, 404, 404, 401],
+        },
         Cell {
             endpoint: "list A's system's resources",
             method: "GET",
