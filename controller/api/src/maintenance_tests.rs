@@ -378,27 +378,6 @@ async fn tenants_see_only_maintenance_touching_their_resources_and_cancel_is_aud
     );
 }
 
-/// The HTML of the portal page `path` as the holder of `auth` sees it.
-async fn page(router: &axum::Router, path: &str, auth: &crate::test_app::Auth) -> String {
-    use axum::body::Body;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::get(path);
-    for (name, value) in auth {
-        if *name == "cookie" {
-            req = req.header("cookie", value);
-        }
-    }
-    let resp = router
-        .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8(body.to_vec()).expect("utf-8")
-}
-
 /// 000 art. 18 in the portal, as the server renders the dashboard: the
 /// department whose system runs on the provider sees the window, in Chinese;
 /// another department sees that none concerns it.
@@ -430,18 +409,14 @@ async fn seed_000_art_18_the_dashboard_lists_maintenance_for_the_affected_depart
         .call("POST", "/api/v1/maintenance", Some(body), &op)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let portal = crate::router_with_portal(
-        crate::state::AppState::new(app.store.clone(), None),
-        std::path::Path::new("/nonexistent"),
-    );
-    let html = page(&portal, "/", &wang).await;
+    let html = app.portal_page("/", &wang).await;
     assert!(html.contains("计划维护公告"), "{html}");
     assert!(html.contains("id=\"maintenance\""), "{html}");
     assert!(html.contains("存储扩容期间云主机可能短暂中断"), "{html}");
     assert!(html.contains("故障抢修"), "{html}");
     assert!(html.contains("存储控制器故障，须立即更换"), "{html}");
     assert!(html.contains("待开始"), "{html}");
-    let html = page(&portal, "/", &zhao).await;
+    let html = app.portal_page("/", &zhao).await;
     assert!(!html.contains("id=\"maintenance\""), "{html}");
     assert!(!html.contains("存储扩容期间云主机可能短暂中断"), "{html}");
     assert!(html.contains("近期没有影响本单位信息系统的维护"), "{html}");

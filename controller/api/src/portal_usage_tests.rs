@@ -5,34 +5,12 @@
 //! (`tests/e2e/tests/portal.rs`) cannot reach an expired period: it takes
 //! three years of real time.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::json;
-use tower::ServiceExt;
 use yunshu_store::{Store, records};
 use yunshu_workflow::usage::UsageTerm;
 
-use crate::state::AppState;
-use crate::test_app::{App, Auth, line};
-
-/// The HTML of the portal page `path` as the holder of `auth` sees it.
-async fn page(router: &axum::Router, path: &str, auth: &Auth) -> String {
-    let mut req = Request::get(path);
-    for (name, value) in auth {
-        if *name == "cookie" {
-            req = req.header("cookie", value);
-        }
-    }
-    let resp = router
-        .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8(body.to_vec()).expect("utf-8")
-}
+use crate::test_app::{App, line};
 
 #[tokio::test]
 async fn seed_002_art_14_the_portal_offers_the_forced_offline_of_an_expired_period_to_the_approver()
@@ -64,14 +42,9 @@ async fn seed_002_art_14_the_portal_offers_the_forced_offline_of_an_expired_peri
     app.step(&zhou, &id, "approved").await;
     app.step(&zhou, &id, "test_env_ready").await;
     app.step(&wang, &id, "delivered").await;
-
-    let portal = crate::router_with_portal(
-        AppState::new(app.store.clone(), None),
-        std::path::Path::new("/nonexistent"),
-    );
     let path = format!("/systems/{sys}");
     // Running: the department may ask for an extension; nothing to force.
-    let html = page(&portal, &path, &wang).await;
+    let html = app.portal_page(&path, &wang).await;
     assert!(html.contains("id=\"usage-request\""), "{html}");
     assert!(!html.contains("id=\"usage-force-offline\""), "{html}");
 
@@ -90,11 +63,11 @@ async fn seed_002_art_14_the_portal_offers_the_forced_offline_of_an_expired_peri
         .expect("tick");
     assert_eq!(report.expired, 1);
 
-    let html = page(&portal, &path, &zhou).await;
+    let html = app.portal_page(&path, &zhou).await;
     assert!(html.contains("id=\"usage-expired\""), "{html}");
     assert!(html.contains("id=\"usage-force-offline\""), "{html}");
     assert!(html.contains("批准强制下线"), "{html}");
-    let html = page(&portal, &path, &wang).await;
+    let html = app.portal_page(&path, &wang).await;
     assert!(html.contains("id=\"usage-expired\""), "{html}");
     assert!(!html.contains("id=\"usage-force-offline\""), "{html}");
     assert!(!html.contains("id=\"usage-request\""), "too late: {html}");

@@ -197,27 +197,6 @@ async fn seed_000_art_16_a_policy_without_retention_purges_at_once() {
     assert_eq!(state(&app, &zhou, &beijing).await, "purged");
 }
 
-/// The HTML of the portal page `path` as the holder of `auth` sees it.
-async fn page(router: &axum::Router, path: &str, auth: &Auth) -> String {
-    use axum::body::Body;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::get(path);
-    for (name, value) in auth {
-        if *name == "cookie" {
-            req = req.header("cookie", value);
-        }
-    }
-    let resp = router
-        .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8(body.to_vec()).expect("utf-8")
-}
-
 /// 002 art. 13 in the portal, as the server renders the order page: an
 /// exited order shows the last day its data is kept; the approver gets the
 /// early-purge form (reason and confirmation), the department does not.
@@ -232,16 +211,12 @@ async fn seed_002_art_13_the_order_page_shows_the_retention_and_offers_the_appro
         .as_str()
         .expect("due date")
         .to_owned();
-    let portal = crate::router_with_portal(
-        crate::state::AppState::new(app.store.clone(), None),
-        std::path::Path::new("/nonexistent"),
-    );
     let path = format!("/orders/{id}");
-    let html = page(&portal, &path, &zhou).await;
+    let html = app.portal_page(&path, &zhou).await;
     assert!(html.contains("id=\"retention-due\""), "{html}");
     assert!(html.contains(&due), "{due}: {html}");
     assert!(html.contains("id=\"purge-form\""), "{html}");
-    let html = page(&portal, &path, &wang).await;
+    let html = app.portal_page(&path, &wang).await;
     assert!(html.contains("id=\"retention-due\""), "{html}");
     assert!(!html.contains("id=\"purge-form\""), "{html}");
 }

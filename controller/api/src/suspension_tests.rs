@@ -226,26 +226,6 @@ async fn seed_004_art_27_another_departments_suspension_is_not_found() {
     assert_eq!(code(&r), (StatusCode::NOT_FOUND, Some("SYSTEM_NOT_FOUND")));
 }
 
-/// The HTML of the portal page `path` as the holder of `auth` sees it.
-async fn page(router: &axum::Router, path: &str, auth: &Auth) -> String {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::get(path);
-    for (name, value) in auth {
-        if *name == "cookie" {
-            req = req.header("cookie", value);
-        }
-    }
-    let resp = router
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8(body.to_vec()).expect("utf-8")
-}
-
 /// 002 art. 18, 004 art. 27 ("同步通知该单位") in the portal as the server
 /// renders the system page: the approver is offered "暂停服务" with a reason
 /// box, then "恢复服务"; the department sees "已暂停（原因：…）" and no form.
@@ -256,15 +236,11 @@ async fn seed_002_art_18_the_system_page_offers_suspension_to_the_approver_and_s
     let app = App::with_users().await;
     let (wang, zhou) = (app.login("wang").await, app.login("zhou").await);
     let sys = new_system(&app, &wang, "门户暂停系统").await;
-    let portal = crate::router_with_portal(
-        crate::state::AppState::new(app.store.clone(), None),
-        std::path::Path::new("/nonexistent"),
-    );
     let path = format!("/systems/{sys}");
-    let html = page(&portal, &path, &zhou).await;
+    let html = app.portal_page(&path, &zhou).await;
     assert!(html.contains("id=\"suspension-form\""), "{html}");
     assert!(html.contains("暂停服务"), "{html}");
-    let html = page(&portal, &path, &wang).await;
+    let html = app.portal_page(&path, &wang).await;
     assert!(html.contains("正常提供服务"), "{html}");
     assert!(!html.contains("id=\"suspension-form\""), "{html}");
 
@@ -277,13 +253,13 @@ async fn seed_002_art_18_the_system_page_offers_suspension_to_the_approver_and_s
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let html = page(&portal, &path, &wang).await;
+    let html = app.portal_page(&path, &wang).await;
     assert!(
         html.contains("已暂停（原因：高危漏洞逾期未整改）"),
         "{html}"
     );
     assert!(!html.contains("id=\"suspension-form\""), "{html}");
-    let html = page(&portal, &path, &zhou).await;
+    let html = app.portal_page(&path, &zhou).await;
     assert!(html.contains("恢复服务"), "{html}");
     assert!(html.contains("id=\"suspension-form\""), "{html}");
 }

@@ -367,6 +367,29 @@ impl App {
     }
 
     /// Logs in with the shared test password.
+    /// The HTML of the portal page `path` as the holder of `auth` sees it,
+    /// rendered by the server (the portal's own API calls read the real
+    /// clock, so tests of pages start from [`App::with_users`]).
+    pub async fn portal_page(&self, path: &str, auth: &Auth) -> String {
+        let portal = crate::router_with_portal(
+            AppState::new(self.store.clone(), None),
+            std::path::Path::new("/nonexistent"),
+        );
+        let mut req = Request::get(path);
+        for (name, value) in auth {
+            if *name == "cookie" {
+                req = req.header("cookie", value);
+            }
+        }
+        let resp = portal
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(body.to_vec()).expect("utf-8")
+    }
+
     pub async fn login(&self, user: &str) -> Auth {
         self.login_with(user, PASSWORD).await
     }
