@@ -131,7 +131,7 @@ fn SuspensionBody(system: String, state: Value, may_decide: bool) -> impl IntoVi
         }
     };
     view! {
-        <p id="suspension-state" class=move || if suspended() { "alert" } else { "" }>{status}</p>
+        <p id="suspension-state" class=move || if suspended() { "notice" } else { "" }>{status}</p>
         <Show when=move || may_decide>
             <form class="card" id="suspension-form" on:submit=|ev| ev.prevent_default()>
                 <h3>{action}</h3>

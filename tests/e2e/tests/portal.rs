@@ -1441,3 +1441,100 @@ async fn seed_002_art_14_a_department_asks_to_extend_its_usage_period_in_the_por
     assert_eq!(force, serde_json::json!(true), "not before the end");
     b.close().await;
 }
+
+/// Seed 002 art. 18 ("暂停服务") and 004 art. 27 ("暂时中断该系统的云服务并同步
+/// 通知该单位，事件处理完毕后恢复服务") in the browser: the approver suspends a
+/// system from its page — a reason is required, then a confirmation — and
+/// the department then reads "已暂停（原因：…）" there, with no form of its
+/// own; the approver resumes it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_art_18_the_approver_suspends_and_resumes_a_system_in_the_portal() {
+    assert!(
+        yunshu_portal::server::has_bundle(&assets()),
+        "no portal bundle in {}: run `cargo run -p yunshu-portal-build --release` first",
+        assets().display()
+    );
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let p = People::create(&c.url, &c.admin_token).await;
+    let system = c.create_system(&p.wang, "门户暂停服务系统").await;
+    let system_url = format!("{}/systems/{system}", c.url);
+
+    sign_in(&b, &c.url, "zhou").await;
+    b.open(&system_url).await;
+    b.hydrated().await;
+    assert_eq!(
+        b.text_until("#suspension-state", |t| !t.is_empty()).await,
+        "正常提供服务"
+    );
+    // No reason, nothing sent.
+    b.click("#suspension-send").await;
+    assert_eq!(
+        b.text_until("#suspension-missing", |t| !t.is_empty()).await,
+        "请填写理由"
+    );
+    b.fill("#suspension-reason", "高危漏洞逾期未整改").await;
+    b.click("#suspension-send").await;
+    assert!(
+        b.text_until("#suspension-confirm-text", |t| !t.is_empty())
+            .await
+            .starts_with("确认暂停该系统的云服务？")
+    );
+    b.click("#suspension-confirm").await;
+    let state = b
+        .text_until("#suspension-state", |t| t.starts_with("已暂停"))
+        .await;
+    assert!(
+        state.starts_with("已暂停（原因：高危漏洞逾期未整改）") && state.contains("zhou"),
+        "{state}"
+    );
+    let suspension = format!("/api/v1/systems/{system}/suspension");
+    let (s, body) = c.api("GET", &suspension, &p.wang, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["suspended"], true, "{body}");
+
+    // The department is told, and may not lift it.
+    sign_in(&b, &c.url, "wang").await;
+    b.open(&system_url).await;
+    b.hydrated().await;
+    assert!(
+        b.text_until("#suspension-state", |t| !t.is_empty())
+            .await
+            .starts_with("已暂停（原因：高危漏洞逾期未整改）")
+    );
+    let form = b
+        .client
+        .execute(
+            "return document.querySelector('#suspension-form') === null;",
+            vec![],
+        )
+        .await
+        .expect("form");
+    assert_eq!(form, serde_json::json!(true), "no form for the department");
+    b.screenshot("portal-system-suspended-zh").await;
+
+    // Resumed by the approver.
+    sign_in(&b, &c.url, "zhou").await;
+    b.open(&system_url).await;
+    b.hydrated().await;
+    b.fill("#suspension-reason", "漏洞已修复，复测通过").await;
+    b.click("#suspension-send").await;
+    assert!(
+        b.text_until("#suspension-confirm-text", |t| !t.is_empty())
+            .await
+            .starts_with("确认恢复该系统的云服务？")
+    );
+    b.click("#suspension-confirm").await;
+    assert_eq!(
+        b.text_until("#suspension-state", |t| t == "正常提供服务")
+            .await,
+        "正常提供服务"
+    );
+    let (s, body) = c.api("GET", &suspension, &p.wang, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["suspended"], false, "{body}");
+    assert_eq!(body["history"][0]["resume_reason"], "漏洞已修复，复测通过");
+    b.close().await;
+}
