@@ -203,6 +203,9 @@ pub fn month_cost(
         })
         .max();
     // A forced offline (002 art. 14) ends the charge too, if it came first.
+    // A suspension (002 art. 18, 004 art. 27) does not: the interruption is
+    // temporary, for the department's own event, and everything stays
+    // reserved for it (`crate::suspension`, docs/seed-rules.md).
     let billing_until = match (billing_until, offline_at) {
         (Some(exit), Some(offline)) => Some(exit.min(offline)),
         (exit, offline) => exit.or(offline),
