@@ -263,3 +263,85 @@ async fn seed_002_art_18_the_system_page_offers_suspension_to_the_approver_and_s
     assert!(html.contains("恢复服务"), "{html}");
     assert!(html.contains("id=\"suspension-form\""), "{html}");
 }
+
+/// 004 art. 27 ("暂时中断…恢复服务"), billing: a suspension for an event of
+/// the department's own system does not end or pause the charge — two
+/// identical Beijing systems delivered at the same instant, one suspended
+/// for ten days of May, cost the same for May, and neither has a
+/// `billing_until` (unlike the forced offline of 002 art. 14).
+#[tokio::test]
+async fn seed_004_art_27_a_suspended_system_is_still_charged() {
+    let app = App::with_users_at(crate::test_app::cst(2026, 4, 1, 10)).await;
+    let (li, wang, sun, zhou) = (
+        app.login("li").await,
+        app.login("wang").await,
+        app.login("sun").await,
+        app.login("zhou").await,
+    );
+    let mut systems = Vec::new();
+    for name in ["计费甲系统", "计费乙系统"] {
+        let sys = new_system(&app, &li, name).await;
+        let r = app
+            .call(
+                "POST",
+                "/api/v1/orders",
+                Some(
+                    json!({"kind": "onboarding", "system": sys, "policy": "beijing",
+                            "lines": [crate::test_app::line("web-01", 2)]}),
+                ),
+                &li,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_owned();
+        app.step(&li, &id, "submitted").await;
+        app.step(&sun, &id, "accepted").await;
+        app.step(&zhou, &id, "approved").await;
+        app.step(&zhou, &id, "test_env_ready").await;
+        app.step(&wang, &id, "delivered").await;
+        systems.push(sys);
+    }
+    let path = format!("/api/v1/systems/{}/suspension", systems[0]);
+    app.clock.set(crate::test_app::cst(2026, 5, 10, 9));
+    let r = app
+        .call(
+            "POST",
+            &path,
+            Some(json!({"reason": "严重影响平台安全的事件"})),
+            &zhou,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.clock.set(crate::test_app::cst(2026, 5, 20, 9));
+    let r = app
+        .call(
+            "POST",
+            &format!("{path}/resume"),
+            Some(json!({"reason": "事件处理完毕"})),
+            &zhou,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.clock.set(crate::test_app::cst(2026, 6, 15, 9));
+    let cost = |sys: &str| format!("/api/v1/systems/{sys}/cost?month=2026-05");
+    let suspended = app.call("GET", &cost(&systems[0]), None, &wang).await;
+    let running = app.call("GET", &cost(&systems[1]), None, &wang).await;
+    assert_eq!(suspended.status, StatusCode::OK, "{}", suspended.body);
+    assert!(
+        suspended.body["total_fen"].as_u64().is_some_and(|t| t > 0),
+        "{}",
+        suspended.body
+    );
+    for k in ["total_fen", "billed_seconds", "billing_until"] {
+        assert_eq!(
+            suspended.body[k], running.body[k],
+            "{k}: {} vs {}",
+            suspended.body, running.body
+        );
+    }
+    assert!(
+        suspended.body["billing_until"].is_null(),
+        "{}",
+        suspended.body
+    );
+}
