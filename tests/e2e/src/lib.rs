@@ -2,7 +2,10 @@
 //! its admin token, and helpers to mint tokens and start SDK drivers.
 
 pub mod browser;
+pub mod sim_cloud;
 pub mod three_tier;
+
+pub use sim_cloud::SimCloud;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

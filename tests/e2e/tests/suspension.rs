@@ -6,90 +6,20 @@
 //! powers them on again. The API's own rules (who may, reasons, 409s, audit)
 //! are `yunshu-api`'s `suspension_tests`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use yunshu_driver_sdk::EventLog;
-use yunshu_e2e::{Controller, People, RunningDriver, eventually};
-use yunshu_sim::{Sim, SimConfig};
-
-fn line(name: &str, quantity: u32) -> Value {
-    json!({
-        "server": {
-            "server_name": name, "network_area": "gov_extranet", "form": "vm",
-            "architecture": "arm64", "vcpu": 4, "memory_gib": 8, "system_disk_gib": 50,
-            "data_disk_gib": 100, "os": "麒麟 V10", "purpose": "应用服务器", "backup_gib": 100
-        },
-        "quantity": quantity
-    })
-}
+use yunshu_e2e::sim_cloud::{live_of as of, vm_line};
+use yunshu_e2e::{Controller, SimCloud};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_002_art_18_004_art_27_a_suspended_system_is_powered_off_and_resumed() {
-    let controller = Controller::start(Duration::from_secs(3600)).await;
-    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
-    let sim = Sim::new(SimConfig::demo(), log.sink()).expect("simulator");
-    let token = controller.token("sim").await;
-    let _driver =
-        RunningDriver::start(Arc::new(sim), log, &controller.url, "sim", Some(token)).await;
-    let people = People::create(&controller.url, &controller.admin_token).await;
-    let (wang, sun, zhou) = (people.wang.clone(), people.sun.clone(), people.zhou.clone());
-    let system = controller.create_system(&wang, "暂停服务系统").await;
-    let (s, body) = controller
-        .api(
-            "POST",
-            "/api/v1/orders",
-            &wang,
-            Some(
-                json!({"kind": "onboarding", "system": system, "provider": "sim",
-                        "policy": "yongjia", "lines": [line("app", 2)]}),
-            ),
-        )
+    let cloud =
+        SimCloud::start(Controller::start(std::time::Duration::from_secs(3600)).await).await;
+    let (controller, wang, zhou) = (&cloud.controller, &cloud.people.wang, &cloud.people.zhou);
+    let (system, _) = cloud
+        .provisioned("暂停服务系统", "yongjia", json!([vm_line("app", 2, 100)]))
         .await;
-    assert_eq!(s, 201, "{body}");
-    let order = body["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/orders/{order}/transitions");
-    let step = |to: &str| json!({"to": to, "reason": "ok"});
-    for (who, to) in [
-        (&wang, "submitted"),
-        (&sun, "accepted"),
-        (&zhou, "approved"),
-    ] {
-        let (s, body) = controller.api("POST", &path, who, Some(step(to))).await;
-        assert_eq!(s, 200, "{to}: {body}");
-    }
-    let resources = || {
-        let (controller, wang, system) = (&controller, wang.clone(), system.clone());
-        async move {
-            let (s, res) = controller
-                .api(
-                    "GET",
-                    &format!("/api/v1/systems/{system}/resources"),
-                    &wang,
-                    None,
-                )
-                .await;
-            assert_eq!(s, 200, "{res}");
-            res["items"].as_array().cloned().unwrap_or_default()
-        }
-    };
-    let of = |items: &[Value], kind: &str| -> Vec<Value> {
-        items
-            .iter()
-            .filter(|r| r["kind"] == kind && r["phase"] != "deleted")
-            .cloned()
-            .collect()
-    };
-    let vms_are = |phase: &'static str| {
-        let resources = &resources;
-        move || async move {
-            let vms = of(&resources().await, "vm");
-            vms.len() == 2 && vms.iter().all(|v| v["phase"] == phase)
-        }
-    };
-    let running = eventually(Duration::from_secs(30), vms_are("running")).await;
-    let before = resources().await;
+    let running = cloud.vms_become(&system, 2, "running").await;
+    let before = cloud.resources(&system).await;
     assert!(running, "not provisioned: {before:?}");
     assert!(!of(&before, "backup_policy").is_empty(), "{before:?}");
 
@@ -99,13 +29,13 @@ async fn seed_002_art_18_004_art_27_a_suspended_system_is_powered_off_and_resume
         .api(
             "POST",
             &suspension,
-            &zhou,
+            zhou,
             Some(json!({"reason": "高危漏洞逾期未整改"})),
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    let off = eventually(Duration::from_secs(30), vms_are("stopped")).await;
-    let items = resources().await;
+    let off = cloud.vms_become(&system, 2, "stopped").await;
+    let items = cloud.resources(&system).await;
     assert!(off, "servers not powered off: {items:?}");
     for kind in ["volume", "vpc", "subnet", "backup_policy"] {
         assert_eq!(
@@ -115,7 +45,7 @@ async fn seed_002_art_18_004_art_27_a_suspended_system_is_powered_off_and_resume
         );
     }
     // The department sees it, and why.
-    let (s, body) = controller.api("GET", &suspension, &wang, None).await;
+    let (s, body) = controller.api("GET", &suspension, wang, None).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["suspended"], true, "{body}");
     assert_eq!(body["current"]["reason"], "高危漏洞逾期未整改", "{body}");
@@ -125,13 +55,13 @@ async fn seed_002_art_18_004_art_27_a_suspended_system_is_powered_off_and_resume
         .api(
             "POST",
             &format!("{suspension}/resume"),
-            &zhou,
+            zhou,
             Some(json!({"reason": "已整改，复测通过"})),
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    let on = eventually(Duration::from_secs(30), vms_are("running")).await;
-    let items = resources().await;
+    let on = cloud.vms_become(&system, 2, "running").await;
+    let items = cloud.resources(&system).await;
     assert!(on, "servers not powered on: {items:?}");
     let ids = |items: &[Value], kind: &str| -> Vec<Value> {
         let mut v: Vec<Value> = of(items, kind).iter().map(|r| r["id"].clone()).collect();
