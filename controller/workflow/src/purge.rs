@@ -80,7 +80,8 @@ pub async fn purge_due(
     if loaded.order.state() != OrderState::Exited || retention_over(&loaded.track, now).is_err() {
         return Ok(false);
     }
-    let reason = Text::new("数据保留期满，按期清除（002 art. 13）").map_err(WorkflowError::invalid)?;
+    let reason =
+        Text::new("数据保留期满，按期清除（002 art. 13）").map_err(WorkflowError::invalid)?;
     orders::transition_as(
         store,
         caller,
