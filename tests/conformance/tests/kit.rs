@@ -105,6 +105,22 @@ async fn a_driver_ignoring_references_fails_the_reference_checks() {
     assert_eq!(report.failed_count(), 2, "{report}");
 }
 
+/// The power state (proto/README.md; seed 002 art. 13, 14): a driver that
+/// keeps a VM running when asked to power it off fails `lifecycle_vm`, and
+/// nothing else.
+#[tokio::test]
+async fn a_driver_ignoring_the_power_state_fails_the_vm_lifecycle() {
+    let report = run_against(Faults {
+        ignore_power: true,
+        ..Faults::default()
+    })
+    .await;
+    let vm = report.check(names::LIFECYCLE_VM).expect("ran");
+    assert!(vm.failed(), "{report}");
+    assert!(vm.detail.contains("PHASE_STOPPED"), "{}", vm.detail);
+    assert_eq!(report.failed_count(), 1, "{report}");
+}
+
 #[tokio::test]
 async fn delete_that_errors_on_missing_resources_fails() {
     let report = run_against(Faults {

@@ -28,6 +28,8 @@ pub struct Faults {
     /// References are not checked: a subnet of a missing VPC is accepted, a VPC
     /// with subnets can be deleted.
     pub ignore_references: bool,
+    /// A VM asked to be powered off (`stopped`) keeps running.
+    pub ignore_power: bool,
 }
 
 type Key = (i32, String);
@@ -182,12 +184,20 @@ impl Driver for Fake {
                 ));
             }
         }
+        let powered_off = matches!(
+            request.spec.as_ref().and_then(|s| s.spec.as_ref()),
+            Some(Spec::Vm(vm)) if vm.stopped
+        ) && !self.faults.ignore_power;
         let state = v1::ResourceState {
             kind: request.kind,
             id: request.id.clone(),
             generation: request.generation,
             observed_generation: request.generation,
-            phase: v1::Phase::Running as i32,
+            phase: if powered_off {
+                v1::Phase::Stopped as i32
+            } else {
+                v1::Phase::Running as i32
+            },
             message: String::new(),
             placement: request.placement.clone(),
             outputs: Default::default(),
