@@ -200,12 +200,23 @@ async fn provisioned(r: &Reconciler, order: &WorkOrder) -> Result<bool, Reconcil
 }
 
 /// Whether the service of an exit order's system is terminated (000 art. 16
-/// "收回云资源"; 002 art. 13 "终止有关服务"): every server is observed powered
-/// off at the generation that asked for it, or the system has nothing left.
-/// Its disks, backups and logs stay for the data retention (002 art. 13),
-/// which starts when the order moves to `exited`; the purge removes them.
+/// "收回云资源"; 002 art. 13 "终止有关服务"): nothing is still being deleted and
+/// every server is observed powered off at the generation that asked for it.
+/// Under a policy that keeps the data (002 art. 13) that is the servers off
+/// with everything else kept — the retention starts when the order moves to
+/// `exited`, the purge removes the rest; under one that keeps nothing (000
+/// art. 16, Beijing) every resource was asked to go, so it means the system
+/// has nothing left.
 async fn reclaimed(r: &Reconciler, order: &WorkOrder) -> Result<bool, ReconcileError> {
-    for (res, _) in materialize::resources_of(r, order.system()).await? {
+    let existing = materialize::resources_of(r, order.system()).await?;
+    let orders = r.orders_of(order.system()).await?;
+    if !materialize::exit_keeps_data(r, &orders).await? {
+        return Ok(existing.is_empty());
+    }
+    for (res, _) in existing {
+        if res.deletion_requested_at().is_some() {
+            return Ok(false);
+        }
         if !matches!(res.kind(), ResourceKind::Vm | ResourceKind::BareMetal) {
             continue;
         }

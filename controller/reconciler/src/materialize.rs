@@ -623,7 +623,7 @@ impl Asks {
 /// Whether the policy of the system's exit (an exit order decided, or the
 /// onboarding order's own exit) keeps the data for a retention (002 art.
 /// 13). The rules are read only for a system that is exiting.
-async fn exit_keeps_data(
+pub(crate) async fn exit_keeps_data(
     r: &Reconciler,
     orders: &[(WorkOrder, yunshu_workflow::orders::OrderTrack)],
 ) -> Result<bool, ReconcileError> {
