@@ -1,0 +1,536 @@
+//! Bare-metal servers: one whole Redfish system each.
+//!
+//! Apply: check the placement (the host exists and is up, its architecture
+//! and model are the spec's, no other server holds it, the image has a
+//! virtual-media URL), give each NIC an address of its subnet, and record
+//! all of it in the state directory *before* any BMC call. Then converge:
+//! insert the image as virtual media, boot override CD once, power on (or
+//! keep off when `stopped`). [`super::poller`] retries what failed and
+//! reports RUNNING / STOPPED once `PowerState` says so at that generation.
+//!
+//! Delete: force off, eject, boot back to the disk (`Hdd`, `Continuous`:
+//! sushy-tools reads `Once` back as `Continuous`, so the CD override would
+//! otherwise stick), then forget the record, which returns the system to
+//! the free pool and its addresses to their subnets.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use yunshu_proto::errors::{reasons, status, status_with};
+use yunshu_proto::tonic::{Code, Status};
+use yunshu_proto::v1::{self, ResourceKind as K};
+
+use super::{RedfishDriver, Resources, error_chain, invalid, now_ms, spec_of, store_failed};
+use crate::redfish::{Power, RedfishError, System};
+use crate::store::Record;
+
+fn precondition(reason: &str, message: impl Into<String>) -> Status {
+    status(Code::FailedPrecondition, reason, message)
+}
+
+fn bmc_failed(e: &RedfishError) -> Status {
+    status(Code::Unavailable, "BMC_FAILED", error_chain(e))
+}
+
+fn bare_metal_spec(state: &v1::ResourceState) -> Option<&v1::BareMetalSpec> {
+    match spec_of(state) {
+        Some(v1::resource_spec::Spec::BareMetal(b)) => Some(b),
+        _ => None,
+    }
+}
+
+/// What converging did.
+pub(super) enum Step {
+    /// The server is as asked at its generation (now or already).
+    Converged,
+    /// A command was sent or the BMC is still changing; look again later.
+    Waiting,
+}
+
+impl RedfishDriver {
+    pub(super) async fn apply_bare_metal(
+        &self,
+        request: &v1::ApplyRequest,
+    ) -> Result<v1::ResourceState, Status> {
+        let Some(v1::resource_spec::Spec::BareMetal(spec)) =
+            request.spec.as_ref().and_then(|s| s.spec.as_ref())
+        else {
+            return Err(invalid("not a bare-metal spec"));
+        };
+        let host_id = request
+            .placement
+            .as_ref()
+            .map(|p| p.host.clone())
+            .unwrap_or_default();
+        let host = self.host_view(&host_id).ok_or_else(|| {
+            precondition(
+                reasons::PLACEMENT_INVALID,
+                format!("host {host_id:?} is not a system of this driver's BMCs"),
+            )
+        })?;
+        if !host.up {
+            return Err(precondition(
+                reasons::HOST_DOWN,
+                format!("the BMC of host {host_id} does not answer"),
+            ));
+        }
+        if spec.arch != host.arch as i32 {
+            return Err(precondition(
+                reasons::ARCH_MISMATCH,
+                format!(
+                    "host {host_id} is {:?}, the server asks for {:?}",
+                    host.arch,
+                    v1::Architecture::try_from(spec.arch).unwrap_or_default()
+                ),
+            ));
+        }
+        if !spec.model.is_empty() && spec.model != host.model {
+            return Err(precondition(
+                reasons::MODEL_UNAVAILABLE,
+                format!(
+                    "host {host_id} is a {:?}, the server asks for {:?}",
+                    host.model, spec.model
+                ),
+            ));
+        }
+        let Some(image_url) = self.inner.config.images.get(&spec.image).cloned() else {
+            return Err(invalid(format!(
+                "image {:?} has no virtual-media URL in this driver's configuration",
+                spec.image
+            )));
+        };
+        let mut resources = self.inner.resources.lock().await;
+        let key = (K::BareMetal as i32, request.id.clone());
+        let old = resources.get(&key).cloned();
+        if let Some((holder, _)) = resources.iter().find(|((kind, id), r)| {
+            *kind == K::BareMetal as i32
+                && id != &request.id
+                && r.state
+                    .placement
+                    .as_ref()
+                    .is_some_and(|p| p.host == host_id)
+        }) {
+            return Err(status_with(
+                Code::FailedPrecondition,
+                reasons::PLACEMENT_INVALID,
+                format!("host {host_id} is held by bare-metal server {}", holder.1),
+                [("used_by".to_owned(), holder.1.clone())],
+            ));
+        }
+        if let Some(old) = &old {
+            let was = bare_metal_spec(&old.state);
+            let old_host = old.state.placement.as_ref().map(|p| p.host.as_str());
+            if old_host != Some(host_id.as_str()) {
+                return Err(precondition(
+                    reasons::PLACEMENT_INVALID,
+                    format!(
+                        "{} runs on host {}; a bare-metal server does not move",
+                        request.id,
+                        old_host.unwrap_or("?")
+                    ),
+                ));
+            }
+            if was.is_some_and(|w| w.image != spec.image || w.arch != spec.arch) {
+                return Err(invalid(
+                    "the image and architecture of a provisioned server do not change; \
+                     delete it and order another",
+                ));
+            }
+            if old.state.phase == v1::Phase::Deleting as i32 {
+                return Err(precondition(
+                    reasons::PLACEMENT_INVALID,
+                    format!("{} is being deleted", request.id),
+                ));
+            }
+        }
+        let outputs = self.nic_addresses(&resources, request, spec, old.as_ref())?;
+        let mut state = Self::state_for(
+            request,
+            v1::Phase::Provisioning,
+            if spec.stopped {
+                "recorded; powering off"
+            } else {
+                "recorded; inserting virtual media and powering on"
+            },
+        );
+        state.outputs = outputs;
+        state
+            .outputs
+            .insert("system".to_owned(), host.system.id.clone());
+        state.outputs.insert(
+            "bmc".to_owned(),
+            self.inner.config.bmcs[host.bmc].name.clone(),
+        );
+        state.outputs.insert("image_url".to_owned(), image_url);
+        if let Some(old) = &old {
+            state.observed_generation = old.state.observed_generation;
+        }
+        let record = Record {
+            state,
+            booted: old.as_ref().is_some_and(|o| o.booted),
+        };
+        let change = if old.is_some() {
+            v1::ChangeType::Updated
+        } else {
+            v1::ChangeType::Created
+        };
+        // Ownership on disk first: a crash after this adopts the system.
+        let accepted = self.commit(&mut resources, record, change)?;
+        drop(resources);
+        // The first attempt now, so a healthy BMC starts at once; a failure
+        // is the poller's to retry (the generation is accepted).
+        match self.converge(&request.id).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(server = %request.id, error = %error_chain(&e), "BMC step failed; the poller retries");
+                self.note(
+                    &request.id,
+                    &format!("BMC step failed, retrying: {}", error_chain(&e)),
+                )
+                .await;
+            }
+        }
+        self.inner.wake.notify_one();
+        let resources = self.inner.resources.lock().await;
+        Ok(resources
+            .get(&key)
+            .map(|r| r.state.clone())
+            .unwrap_or(accepted))
+    }
+
+    /// `nic<i>.subnet`, `nic<i>.ip` and `private_ip` (the first NIC's) for
+    /// the spec's NICs: addresses the server already had on the same subnet
+    /// are kept, the others allocated.
+    fn nic_addresses(
+        &self,
+        resources: &Resources,
+        request: &v1::ApplyRequest,
+        spec: &v1::BareMetalSpec,
+        old: Option<&Record>,
+    ) -> Result<HashMap<String, String>, Status> {
+        let mut outputs = HashMap::new();
+        let mut taken: Vec<u32> = Vec::new();
+        for (i, nic) in spec.nics.iter().enumerate() {
+            let field = format!("nics[{i}].subnet");
+            let (cidr, gateway) = Self::subnet_range(resources, &field, &nic.subnet)?;
+            let mut used: Vec<u32> = resources
+                .values()
+                .filter(|r| r.state.id != request.id)
+                .flat_map(|r| {
+                    r.state
+                        .outputs
+                        .iter()
+                        .filter(|(k, v)| k.ends_with(".subnet") && **v == nic.subnet)
+                        .filter_map(|(k, _)| r.state.outputs.get(&k.replace(".subnet", ".ip")))
+                        .filter_map(|ip| yunshu_driver_sdk::cidr::parse_ip(ip))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            used.extend(&taken);
+            let kept = old.and_then(|o| {
+                let prev_subnet = o.state.outputs.get(&format!("nic{i}.subnet"))?;
+                let prev_ip = o.state.outputs.get(&format!("nic{i}.ip"))?;
+                (prev_subnet == &nic.subnet && (nic.ip.is_empty() || &nic.ip == prev_ip))
+                    .then(|| prev_ip.clone())
+            });
+            let wanted = kept.unwrap_or_else(|| nic.ip.clone());
+            let ip =
+                crate::ipam::allocate(&cidr, gateway, &wanted, &used).map_err(|e| match e {
+                    crate::ipam::IpamError::Exhausted { .. } => status(
+                        Code::ResourceExhausted,
+                        reasons::IP_POOL_EXHAUSTED,
+                        e.to_string(),
+                    ),
+                    _ => invalid(format!("{field}: {e}")),
+                })?;
+            taken.push(ip);
+            let ip = crate::ipam::show(ip);
+            if i == 0 {
+                outputs.insert("private_ip".to_owned(), ip.clone());
+            }
+            outputs.insert(format!("nic{i}.subnet"), nic.subnet.clone());
+            outputs.insert(format!("nic{i}.ip"), ip);
+        }
+        Ok(outputs)
+    }
+
+    /// Sets the message of `id` (a failed BMC step), without changing its
+    /// phase or generation.
+    pub(super) async fn note(&self, id: &str, message: &str) {
+        let mut resources = self.inner.resources.lock().await;
+        let key = (K::BareMetal as i32, id.to_owned());
+        let Some(mut record) = resources.get(&key).cloned() else {
+            return;
+        };
+        if record.state.message == message {
+            return;
+        }
+        record.state.message = message.to_owned();
+        record.state.updated_unix_ms = now_ms();
+        if let Err(e) = self.commit(&mut resources, record, v1::ChangeType::Updated) {
+            tracing::warn!(server = %id, error = %e.message(), "could not record the BMC failure");
+        }
+    }
+
+    /// One step towards what `id`'s spec asks, under its host's lock. Sends
+    /// at most one power command per call and never waits for it.
+    pub(super) async fn converge(&self, id: &str) -> Result<Step, RedfishError> {
+        let key = (K::BareMetal as i32, id.to_owned());
+        let Some(record) = self.inner.resources.lock().await.get(&key).cloned() else {
+            return Ok(Step::Converged);
+        };
+        if record.state.phase == v1::Phase::Deleting as i32 {
+            return Ok(Step::Converged);
+        }
+        let Some(spec) = bare_metal_spec(&record.state).cloned() else {
+            return Ok(Step::Converged);
+        };
+        let host_id = record
+            .state
+            .placement
+            .as_ref()
+            .map(|p| p.host.clone())
+            .unwrap_or_default();
+        let Some(host) = self.host_view(&host_id) else {
+            return Ok(Step::Waiting);
+        };
+        let lock = self.host_lock(&host_id);
+        let _guard = lock.lock().await;
+        let bmc = &self.inner.bmcs[host.bmc];
+        let system = bmc.system(&host.system.uri).await?;
+        let image = record
+            .state
+            .outputs
+            .get("image_url")
+            .cloned()
+            .unwrap_or_default();
+        let want_on = !spec.stopped;
+        let booted = record.booted;
+        match (want_on, system.power) {
+            (true, Power::On) | (false, Power::Off) => {
+                if booted || !want_on {
+                    // Also the media for a server created powered off: it
+                    // is ready to boot when the flag is cleared.
+                    if !booted {
+                        bmc.insert_cd(&system, &image).await?;
+                    }
+                    self.converged(id, record.state.generation, system.power)
+                        .await;
+                    return Ok(Step::Converged);
+                }
+                // On, but not by us: a system must boot the image, not
+                // whatever it ran; switch it off and start again.
+                self.power(bmc, &system, "ForceOff").await?;
+                Ok(Step::Waiting)
+            }
+            (true, Power::Off) => {
+                if !booted {
+                    bmc.insert_cd(&system, &image).await?;
+                    bmc.set_boot(&system, "Cd", "Once").await?;
+                }
+                self.power(bmc, &system, "On").await?;
+                if !booted {
+                    self.mark_booted(id, record.state.generation).await;
+                }
+                Ok(Step::Waiting)
+            }
+            (false, Power::On) => {
+                self.power(bmc, &system, "ForceOff").await?;
+                Ok(Step::Waiting)
+            }
+            (_, Power::Other) => Ok(Step::Waiting),
+        }
+    }
+
+    /// Sends a reset unless the same one went to this system moments ago
+    /// (BMCs apply them late; resending would only queue more).
+    async fn power(
+        &self,
+        bmc: &crate::redfish::Bmc,
+        system: &System,
+        kind: &str,
+    ) -> Result<(), RedfishError> {
+        let key = format!("{}/{}", bmc.name(), system.id);
+        {
+            let mut sent = self.inner.resets.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((what, at)) = sent.get(&key)
+                && what == kind
+                && at.elapsed() < Duration::from_secs(15)
+            {
+                return Ok(());
+            }
+            sent.insert(key.clone(), (kind.to_owned(), Instant::now()));
+        }
+        tracing::info!(bmc = %bmc.name(), system = %system.id, reset = kind, "power");
+        let sent = bmc.reset(system, kind).await;
+        if sent.is_err() {
+            self.inner
+                .resets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
+        sent
+    }
+
+    async fn mark_booted(&self, id: &str, generation: u64) {
+        let mut resources = self.inner.resources.lock().await;
+        let key = (K::BareMetal as i32, id.to_owned());
+        let Some(mut record) = resources.get(&key).cloned() else {
+            return;
+        };
+        if record.state.generation != generation {
+            return;
+        }
+        record.booted = true;
+        record.state.message =
+            "powered on from the virtual media; waiting for PowerState On".to_owned();
+        if let Err(e) = self.commit(&mut resources, record, v1::ChangeType::Updated) {
+            tracing::warn!(server = %id, error = %e.message(), "could not record the first boot");
+        }
+    }
+
+    /// Reports `id` converged at `generation` (RUNNING or STOPPED), once.
+    async fn converged(&self, id: &str, generation: u64, power: Power) {
+        let mut resources = self.inner.resources.lock().await;
+        let key = (K::BareMetal as i32, id.to_owned());
+        let Some(mut record) = resources.get(&key).cloned() else {
+            return;
+        };
+        let phase = if power == Power::On {
+            v1::Phase::Running
+        } else {
+            v1::Phase::Stopped
+        };
+        if record.state.generation != generation
+            || (record.state.observed_generation == generation
+                && record.state.phase == phase as i32)
+        {
+            return;
+        }
+        record.state.phase = phase as i32;
+        record.state.observed_generation = generation;
+        record.state.message = format!("PowerState {}", power.as_str());
+        record.state.updated_unix_ms = now_ms();
+        tracing::info!(server = %id, generation, phase = ?phase, "converged");
+        if let Err(e) = self.commit(&mut resources, record, v1::ChangeType::Updated) {
+            tracing::warn!(server = %id, error = %e.message(), "could not record convergence");
+        }
+    }
+
+    /// The bare-metal servers that have not converged, for the poller.
+    pub(super) async fn unconverged(&self) -> Vec<String> {
+        let resources = self.inner.resources.lock().await;
+        resources
+            .values()
+            .filter(|r| r.state.kind == K::BareMetal as i32)
+            .filter(|r| {
+                r.state.phase != v1::Phase::Deleting as i32
+                    && (r.state.observed_generation != r.state.generation
+                        || !matches!(
+                            v1::Phase::try_from(r.state.phase),
+                            Ok(v1::Phase::Running | v1::Phase::Stopped)
+                        ))
+            })
+            .map(|r| r.state.id.clone())
+            .collect()
+    }
+
+    /// Releases `id`: force off (waiting for PowerState Off), eject, boot
+    /// back to the disk, forget. A BMC failure leaves the record DELETING
+    /// and the call UNAVAILABLE: the controller deletes again.
+    pub(super) async fn delete_bare_metal(
+        &self,
+        id: &str,
+    ) -> Result<Option<v1::ResourceState>, Status> {
+        let key = (K::BareMetal as i32, id.to_owned());
+        let record = {
+            let mut resources = self.inner.resources.lock().await;
+            let Some(mut record) = resources.get(&key).cloned() else {
+                return Ok(None);
+            };
+            if record.state.phase != v1::Phase::Deleting as i32 {
+                record.state.phase = v1::Phase::Deleting as i32;
+                record.state.message = "powering off, ejecting the virtual media".to_owned();
+                record.state.updated_unix_ms = now_ms();
+                self.commit(&mut resources, record.clone(), v1::ChangeType::Updated)?;
+            }
+            record
+        };
+        let host_id = record
+            .state
+            .placement
+            .as_ref()
+            .map(|p| p.host.clone())
+            .unwrap_or_default();
+        match self.host_view(&host_id) {
+            Some(host) if host.up => {
+                let lock = self.host_lock(&host_id);
+                let _guard = lock.lock().await;
+                let bmc = &self.inner.bmcs[host.bmc];
+                self.release(bmc, &host.system.uri)
+                    .await
+                    .map_err(|e| bmc_failed(&e))?;
+            }
+            Some(_) => {
+                return Err(status(
+                    Code::Unavailable,
+                    reasons::HOST_DOWN,
+                    format!("the BMC of host {host_id} does not answer; deleting again later"),
+                ));
+            }
+            // The system left its BMC (decommissioned): nothing to switch off.
+            None => {
+                tracing::warn!(server = %id, host = %host_id, "system gone from its BMC; forgetting the server")
+            }
+        }
+        let mut resources = self.inner.resources.lock().await;
+        self.inner
+            .store
+            .remove(K::BareMetal as i32, id)
+            .map_err(store_failed)?;
+        let Some(record) = resources.remove(&key) else {
+            return Ok(None);
+        };
+        let mut state = record.state;
+        state.phase = v1::Phase::Deleted as i32;
+        state.message = "powered off, media ejected, system back in the free pool".to_owned();
+        state.updated_unix_ms = now_ms();
+        self.inner
+            .events
+            .resource(v1::ChangeType::Deleted, state.clone());
+        tracing::info!(server = %id, host = %host_id, "released");
+        Ok(Some(state))
+    }
+
+    async fn release(&self, bmc: &crate::redfish::Bmc, uri: &str) -> Result<(), RedfishError> {
+        let deadline = Instant::now() + Duration::from_secs(self.inner.config.power_timeout_s);
+        let mut sent_at: Option<Instant> = None;
+        loop {
+            let system = bmc.system(uri).await?;
+            if system.power == Power::Off {
+                bmc.eject_cd(&system).await?;
+                bmc.set_boot(&system, "Hdd", "Continuous").await?;
+                return Ok(());
+            }
+            // BMCs may drop a reset sent while they settle: send again
+            // every few seconds until the state shows.
+            if sent_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                bmc.reset(&system, "ForceOff").await?;
+                sent_at = Some(Instant::now());
+            }
+            if Instant::now() > deadline {
+                return Err(RedfishError::Protocol {
+                    bmc: bmc.name().to_owned(),
+                    uri: uri.to_owned(),
+                    message: format!(
+                        "still powered {} {} s after ForceOff",
+                        system.power.as_str(),
+                        self.inner.config.power_timeout_s
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! A Redfish client for one BMC: what provisioning a bare-metal server
+//! needs and nothing more.
+//!
+//! Authentication: when the service root links a SessionService, a session
+//! is created (`POST Sessions` with the credentials, then the
+//! `X-Auth-Token` header) and created again once if the BMC answers 401 (the
+//! session timed out); otherwise every request carries HTTP basic auth
+//! (sushy-tools has no SessionService). The password is sent only in those
+//! two places and never logged; errors carry URIs and status codes only.
+
+pub mod parse;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::config::Secret;
+pub use parse::{Media, Power, System};
+
+/// Why a Redfish call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedfishError {
+    /// No answer: connection refused, TLS failure, timeout. The BMC is down
+    /// for the driver's purposes.
+    #[error("BMC {bmc} unreachable at {uri}")]
+    Unreachable {
+        bmc: String,
+        uri: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("BMC {bmc} refused the credentials ({status}) at {uri}")]
+    Auth {
+        bmc: String,
+        uri: String,
+        status: u16,
+    },
+    #[error("BMC {bmc}: {method} {uri} answered {status}: {message}")]
+    Http {
+        bmc: String,
+        method: String,
+        uri: String,
+        status: u16,
+        message: String,
+    },
+    #[error("BMC {bmc}: {uri}: {message}")]
+    Protocol {
+        bmc: String,
+        uri: String,
+        message: String,
+    },
+    #[error("BMC {bmc}: building the HTTP client")]
+    Client {
+        bmc: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl RedfishError {
+    /// Whether the BMC did not answer at all (host DOWN, retry later).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RedfishError::Unreachable { .. })
+    }
+}
+
+enum Auth {
+    Basic,
+    Session { token: Secret },
+}
+
+/// One BMC.
+pub struct Bmc {
+    name: String,
+    base: String,
+    username: String,
+    password: Secret,
+    http: reqwest::Client,
+    auth: Mutex<Option<Auth>>,
+}
+
+impl std::fmt::Debug for Bmc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bmc")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long one Redfish request may take. Inserting virtual media makes some
+/// BMCs (sushy's libvirt driver) download the whole image first.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Bmc {
+    /// A client for the BMC at `base` (`https://host:port`). `ca_pem` is the
+    /// only CA trusted when given; else the system's roots.
+    pub fn new(
+        name: &str,
+        base: &str,
+        username: &str,
+        password: Secret,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Bmc, RedfishError> {
+        let client_err = |source| RedfishError::Client {
+            bmc: name.to_owned(),
+            source,
+        };
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(client_err)?;
+            builder = builder
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(cert);
+        }
+        Ok(Bmc {
+            name: name.to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
+            username: username.to_owned(),
+            password,
+            http: builder.build().map_err(client_err)?,
+            auth: Mutex::new(None),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn url(&self, uri: &str) -> String {
+        if uri.starts_with("http://") || uri.starts_with("https://") {
+            uri.to_owned()
+        } else {
+            format!("{}{uri}", self.base)
+        }
+    }
+
+    fn unreachable(&self, uri: &str) -> impl FnOnce(reqwest::Error) -> RedfishError {
+        let (bmc, uri) = (self.name.clone(), uri.to_owned());
+        move |source| RedfishError::Unreachable { bmc, uri, source }
+    }
+
+    /// Decides how to authenticate: a session when the service root links
+    /// sessions, basic auth otherwise.
+    async fn login(&self) -> Result<Auth, RedfishError> {
+        let root_uri = "/redfish/v1/";
+        let root = self
+            .http
+            .get(self.url(root_uri))
+            .send()
+            .await
+            .map_err(self.unreachable(root_uri))?;
+        let root: Value = root.json().await.unwrap_or(Value::Null);
+        let Some(sessions) = parse::sessions_link(&root) else {
+            tracing::debug!(bmc = %self.name, "no SessionService: HTTP basic auth");
+            return Ok(Auth::Basic);
+        };
+        let response = self
+            .http
+            .post(self.url(&sessions))
+            .json(&json!({"UserName": self.username, "Password": self.password.expose()}))
+            .send()
+            .await
+            .map_err(self.unreachable(&sessions))?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(RedfishError::Auth {
+                bmc: self.name.clone(),
+                uri: sessions,
+                status: status.as_u16(),
+            });
+        }
+        let token = response
+            .headers()
+            .get("X-Auth-Token")
+            .and_then(|t| t.to_str().ok())
+            .map(str::to_owned);
+        match token {
+            Some(token) if status.is_success() => {
+                tracing::debug!(bmc = %self.name, "Redfish session created");
+                Ok(Auth::Session {
+                    token: Secret::new(token),
+                })
+            }
+            // A SessionService that will not give a token: basic auth is
+            // still standard on every Redfish service.
+            _ => {
+                tracing::warn!(bmc = %self.name, status = status.as_u16(), "session refused: HTTP basic auth");
+                Ok(Auth::Basic)
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, RedfishError> {
+        let mut guard = self.auth.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.login().await?);
+        }
+        let mut request = self.http.request(method.clone(), self.url(uri));
+        request = match guard.as_ref() {
+            Some(Auth::Session { token }) => request.header("X-Auth-Token", token.expose()),
+            _ => request.basic_auth(&self.username, Some(self.password.expose())),
+        };
+        drop(guard);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.map_err(self.unreachable(uri))
+    }
+
+    /// One call; a session refused with 401 is created again once.
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Result<Value, RedfishError> {
+        let mut response = self.send_once(&method, uri, body.as_ref()).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let had_session = matches!(*self.auth.lock().await, Some(Auth::Session { .. }));
+            if had_session {
+                *self.auth.lock().await = None;
+                response = self.send_once(&method, uri, body.as_ref()).await?;
+            }
+        }
+        let status = response.status();
+        let text = response.text().await.map_err(self.unreachable(uri))?;
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(RedfishError::Auth {
+                bmc: self.name.clone(),
+                uri: uri.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            return Err(RedfishError::Http {
+                bmc: self.name.clone(),
+                method: method.to_string(),
+                uri: uri.to_owned(),
+                status: status.as_u16(),
+                message: parse::error_message(&value)
+                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+            });
+        }
+        Ok(value)
+    }
+
+    async fn get(&self, uri: &str) -> Result<Value, RedfishError> {
+        self.call(Method::GET, uri, None).await
+    }
+
+    fn protocol(&self, uri: &str, message: impl Into<String>) -> RedfishError {
+        RedfishError::Protocol {
+            bmc: self.name.clone(),
+            uri: uri.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Every system of the BMC.
+    pub async fn systems(&self) -> Result<Vec<System>, RedfishError> {
+        let uri = "/redfish/v1/Systems";
+        let collection = self.get(uri).await?;
+        let mut out = Vec::new();
+        for member in parse::members(&collection) {
+            out.push(self.system(&member).await?);
+        }
+        Ok(out)
+    }
+
+    /// One system by URI.
+    pub async fn system(&self, uri: &str) -> Result<System, RedfishError> {
+        let v = self.get(uri).await?;
+        parse::system(&v).ok_or_else(|| self.protocol(uri, "not a ComputerSystem"))
+    }
+
+    /// The MAC addresses of a system's NICs.
+    pub async fn macs(&self, system: &System) -> Result<Vec<String>, RedfishError> {
+        let Some(uri) = &system.nics_uri else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for member in parse::members(&self.get(uri).await?) {
+            if let Some(mac) = parse::mac(&self.get(&member).await?) {
+                out.push(mac);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ComputerSystem.Reset` with `reset_type` (`On`, `ForceOff` …).
+    pub async fn reset(&self, system: &System, reset_type: &str) -> Result<(), RedfishError> {
+        self.call(
+            Method::POST,
+            &system.reset_target,
+            Some(json!({"ResetType": reset_type})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Boot source override: `target` (`Cd`, `Hdd`, `Pxe`) and `enabled`
+    /// (`Once`, `Continuous`, `Disabled`).
+    pub async fn set_boot(
+        &self,
+        system: &System,
+        target: &str,
+        enabled: &str,
+    ) -> Result<(), RedfishError> {
+        let body = json!({"Boot": {"BootSourceOverrideTarget": target,
+                                   "BootSourceOverrideEnabled": enabled}});
+        self.call(Method::PATCH, &system.uri, Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// The system's CD virtual media: under the System (sushy-tools, newer
+    /// BMCs), else under its Manager (most BMCs).
+    pub async fn cd(&self, system: &System) -> Result<Media, RedfishError> {
+        let mut collections: Vec<String> = system.virtual_media_uri.iter().cloned().collect();
+        for manager in &system.managers {
+            // A manager that cannot be read is skipped: the next may serve.
+            if let Ok(m) = self.get(manager).await
+                && let Some(vm) = parse::manager_virtual_media(&m)
+            {
+                collections.push(vm);
+            }
+        }
+        for collection in &collections {
+            let Ok(list) = self.get(collection).await else {
+                continue;
+            };
+            for member in parse::members(&list) {
+                if let Some(media) = parse::media(&self.get(&member).await?)
+                    && media.is_cd
+                {
+                    return Ok(media);
+                }
+            }
+        }
+        Err(self.protocol(
+            &system.uri,
+            "no CD virtual media under the system or its managers",
+        ))
+    }
+
+    /// Inserts `image` into the CD (ejecting another image first).
+    pub async fn insert_cd(&self, system: &System, image: &str) -> Result<Media, RedfishError> {
+        let cd = self.cd(system).await?;
+        if cd.inserted && cd.image == image {
+            return Ok(cd);
+        }
+        if cd.inserted {
+            self.eject(&cd).await?;
+        }
+        let body = json!({"Image": image, "Inserted": true, "WriteProtected": true});
+        match &cd.insert_target {
+            Some(target) => self.call(Method::POST, target, Some(body)).await?,
+            // Redfish before 1.6 (no actions): PATCH the resource.
+            None => self.call(Method::PATCH, &cd.uri, Some(body)).await?,
+        };
+        Ok(cd)
+    }
+
+    /// Ejects whatever the CD holds (nothing to do if empty).
+    pub async fn eject_cd(&self, system: &System) -> Result<(), RedfishError> {
+        let cd = self.cd(system).await?;
+        if cd.inserted || !cd.image.is_empty() {
+            self.eject(&cd).await?;
+        }
+        Ok(())
+    }
+
+    async fn eject(&self, cd: &Media) -> Result<(), RedfishError> {
+        match &cd.eject_target {
+            Some(target) => self.call(Method::POST, target, Some(json!({}))).await?,
+            None => {
+                self.call(
+                    Method::PATCH,
+                    &cd.uri,
+                    Some(json!({"Image": null, "Inserted": false})),
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+}
