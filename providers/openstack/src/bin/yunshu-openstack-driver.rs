@@ -1,0 +1,200 @@
+//! `yunshu-openstack-driver`: one OpenStack project served to a yunshu
+//! controller over the driver protocol with mutual TLS. Registers with a
+//! one-time bootstrap token like every driver.
+//!
+//! Credentials come from an openrc file (`--openrc`, the `export OS_*=…`
+//! lines are read, never run) or the `OS_*` environment, never the command
+//! line; an operator openrc (`--operator-openrc`) is used for what a project
+//! member may not do: read Placement and hypervisors, make flavors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use yunshu_driver_sdk::{EventLog, ServeOptions};
+use yunshu_openstack::OpenStackDriver;
+use yunshu_openstack::config::{DriverConfig, OsVars, parse_image_map};
+use yunshu_proto::v1::Architecture;
+
+/// yunshu OpenStack driver.
+#[derive(Debug, Parser)]
+#[command(name = "yunshu-openstack-driver", version, about)]
+struct Args {
+    /// Provider name this driver serves (lowercase letters, digits, '-').
+    #[arg(long, default_value = "openstack", env = "YUNSHU_PROVIDER")]
+    provider: String,
+    /// The controller's HTTP API.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "YUNSHU_CONTROLLER"
+    )]
+    controller: String,
+    /// PEM file of the CA the controller API's certificate chains to, when it
+    /// is the operator's.
+    #[arg(long, env = "YUNSHU_CONTROLLER_CA")]
+    controller_ca: Option<PathBuf>,
+    /// One-time bootstrap token (`yunshu driver-token create`).
+    #[arg(long, env = "YUNSHU_DRIVER_TOKEN")]
+    token: Option<String>,
+    /// Key and certificate.
+    #[arg(
+        long,
+        default_value = "openstack-driver-state",
+        env = "YUNSHU_STATE_DIR"
+    )]
+    state_dir: PathBuf,
+    /// The tenant's openrc file (default: the `OS_*` environment).
+    #[arg(long, env = "YUNSHU_OS_OPENRC")]
+    openrc: Option<PathBuf>,
+    /// The operator's openrc file, for Placement, hypervisors and flavors
+    /// (default: the tenant's credentials).
+    #[arg(long, env = "YUNSHU_OS_OPERATOR_OPENRC")]
+    operator_openrc: Option<PathBuf>,
+    /// Zone id = this prefix + the Nova availability zone.
+    #[arg(long, default_value = "")]
+    zone_prefix: String,
+    /// Network-area id suffixes: `<zone>-<suffix>`.
+    #[arg(long, default_value = "gov")]
+    area_suffix: String,
+    #[arg(long, default_value = "internet")]
+    internet_area_suffix: String,
+    /// `ORDER_IMAGE=GLANCE_IMAGE`, repeatable (e.g. `麒麟 V10=kylin-v10-sp3`).
+    #[arg(long = "image")]
+    images: Vec<String>,
+    /// Glance image for an order image neither mapped nor found by name.
+    #[arg(long, default_value = "fake-image")]
+    default_image: String,
+    /// The external network (floating IPs, router gateways).
+    #[arg(long, default_value = "public")]
+    external_network: String,
+    /// Clock rate of the pools in MHz (Nova does not report it).
+    #[arg(long, default_value_t = 2600)]
+    clock_mhz: u32,
+    /// Architecture of hosts whose traits and CPU info say none
+    /// (`x86_64`, `arm64`, `c86`; empty: such hosts are not offered).
+    #[arg(long, default_value = "")]
+    default_arch: String,
+    /// IOPS per disk of the storage classes.
+    #[arg(long, default_value_t = 3000)]
+    iops_per_disk: u32,
+    /// Internet bandwidth sold as EIP bandwidth, Mbit/s (0: none reported).
+    #[arg(long, default_value_t = 1000)]
+    bandwidth_mbps: u64,
+    /// Seconds between polls of Nova and Neutron.
+    #[arg(long, default_value_t = 2)]
+    poll_seconds: u64,
+    /// Address to serve gRPC on.
+    #[arg(long, default_value = "127.0.0.1:7445", env = "YUNSHU_LISTEN")]
+    listen: SocketAddr,
+    /// `host:port` the controller should dial (default: the bound address).
+    #[arg(long)]
+    advertise: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn arch(text: &str) -> Result<Option<Architecture>, String> {
+    match text {
+        "" => Ok(None),
+        "x86_64" => Ok(Some(Architecture::X8664)),
+        "arm64" | "aarch64" => Ok(Some(Architecture::Arm64)),
+        "c86" => Ok(Some(Architecture::C86)),
+        other => Err(format!(
+            "--default-arch {other:?}: expected x86_64, arm64 or c86"
+        )),
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let tenant_vars = match &args.openrc {
+        Some(p) => OsVars::from_openrc(p).map_err(|e| e.to_string())?,
+        None => OsVars::from_env(),
+    };
+    let tenant = tenant_vars.cloud("tenant").map_err(|e| e.to_string())?;
+    let operator = match &args.operator_openrc {
+        Some(p) => Some(
+            OsVars::from_openrc(p)
+                .and_then(|v| v.cloud("operator"))
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let config = DriverConfig {
+        tenant,
+        operator,
+        zone_prefix: args.zone_prefix,
+        area_suffix: args.area_suffix,
+        internet_area_suffix: args.internet_area_suffix,
+        images: parse_image_map(&args.images).map_err(|e| e.to_string())?,
+        default_image: args.default_image,
+        external_network: args.external_network,
+        clock_mhz: args.clock_mhz,
+        default_arch: arch(&args.default_arch)?,
+        iops_per_disk: args.iops_per_disk,
+        bandwidth_mbps: args.bandwidth_mbps,
+        poll_every: Duration::from_secs(args.poll_seconds.max(1)),
+    };
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let driver = OpenStackDriver::open(config, log.sink())
+        .await
+        .map_err(|e| format!("opening OpenStack: {}", error_chain(&e)))?;
+    for r in driver.refusals().await {
+        tracing::warn!(code = r.code, pool = %r.pool, host = %r.host, "{}", r.message);
+    }
+    let controller_ca_pem =
+        yunshu_driver_sdk::server::read_controller_ca(args.controller_ca.as_deref())?;
+    let options = ServeOptions {
+        provider: args.provider,
+        controller: args.controller,
+        controller_ca_pem,
+        token: args.token,
+        state_dir: args.state_dir,
+        advertise: args.advertise,
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    yunshu_driver_sdk::serve(Arc::new(driver), log, args.listen, options, shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}

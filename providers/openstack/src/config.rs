@@ -1,0 +1,202 @@
+//! What the driver is told: where the cloud is, as whom, and how yunshu's
+//! names map onto it. Secrets come from the environment or files, never from
+//! the command line (visible in `ps`) and never into logs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::cloud::{CloudConfigInput, Credentials};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {name} is not set (in the environment or the openrc file)")]
+    Missing { what: &'static str, name: String },
+    #[error("image map entry {entry:?}: expected ORDER_IMAGE=GLANCE_IMAGE")]
+    ImageMap { entry: String },
+}
+
+/// `OS_*` variables as an openrc file or the environment gives them.
+#[derive(Debug, Default, Clone)]
+pub struct OsVars(BTreeMap<String, String>);
+
+impl OsVars {
+    /// The `OS_*` variables of this process's environment.
+    pub fn from_env() -> OsVars {
+        OsVars(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("OS_"))
+                .collect(),
+        )
+    }
+
+    /// `export OS_X=value` lines of an openrc file (quotes stripped; anything
+    /// else in the file is ignored: it is read, never executed).
+    pub fn from_openrc(path: &Path) -> Result<OsVars, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(OsVars::parse(&text))
+    }
+
+    pub fn parse(text: &str) -> OsVars {
+        let mut vars = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            if let Some((k, v)) = line.split_once('=')
+                && k.starts_with("OS_")
+            {
+                let v = v.trim().trim_matches('"').trim_matches('\'');
+                vars.insert(k.trim().to_owned(), v.to_owned());
+            }
+        }
+        OsVars(vars)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn need(&self, what: &'static str, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .map(str::to_owned)
+            .ok_or_else(|| ConfigError::Missing {
+                what,
+                name: name.to_owned(),
+            })
+    }
+
+    /// Keystone v3: an application credential if one is given, else a password.
+    pub fn cloud(&self, what: &'static str) -> Result<CloudConfigInput, ConfigError> {
+        let auth_url = self.need(what, "OS_AUTH_URL")?;
+        let credentials = if let Some(id) = self.get("OS_APPLICATION_CREDENTIAL_ID") {
+            Credentials::ApplicationCredential {
+                id: id.to_owned(),
+                secret: SecretString::from(self.need(what, "OS_APPLICATION_CREDENTIAL_SECRET")?),
+            }
+        } else {
+            let domain = |name: &str, id: &str| {
+                self.get(name)
+                    .or_else(|| self.get(id))
+                    .unwrap_or("default")
+                    .to_owned()
+            };
+            Credentials::Password {
+                username: self.need(what, "OS_USERNAME")?,
+                user_domain: domain("OS_USER_DOMAIN_NAME", "OS_USER_DOMAIN_ID"),
+                password: SecretString::from(self.need(what, "OS_PASSWORD")?),
+                project: self.need(what, "OS_PROJECT_NAME")?,
+                project_domain: domain("OS_PROJECT_DOMAIN_NAME", "OS_PROJECT_DOMAIN_ID"),
+            }
+        };
+        Ok(CloudConfigInput {
+            auth_url,
+            region: self.get("OS_REGION_NAME").map(str::to_owned),
+            credentials,
+        })
+    }
+}
+
+/// Order image names ("麒麟 V10", "openEuler-22.03-LTS") → Glance image
+/// names, from `ORDER=GLANCE` pairs; an unmapped name is looked up in Glance
+/// as it is, then the default is used.
+pub fn parse_image_map(entries: &[String]) -> Result<BTreeMap<String, String>, ConfigError> {
+    entries
+        .iter()
+        .map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .ok_or_else(|| ConfigError::ImageMap { entry: e.clone() })
+        })
+        .collect()
+}
+
+/// Everything the driver needs to run.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The tenant's session: every resource is made in its project
+    /// (every yunshu tenant maps to this one project; see README, limits).
+    pub tenant: CloudConfigInput,
+    /// The operator's session for what a project member may not read or do:
+    /// Placement, hypervisors and making flavors. `None`: the tenant's.
+    pub operator: Option<CloudConfigInput>,
+    /// The yunshu zone and network-area ids; a Nova availability zone `az`
+    /// becomes zone `<zone_prefix><az>`.
+    pub zone_prefix: String,
+    pub area_suffix: String,
+    pub internet_area_suffix: String,
+    pub images: BTreeMap<String, String>,
+    /// Glance image used when an order's image is neither mapped nor found.
+    pub default_image: String,
+    /// The external network floating IPs and router gateways come from.
+    pub external_network: String,
+    /// Clock rate reported for pools: Nova does not tell it.
+    pub clock_mhz: u32,
+    /// The architecture of hosts whose Placement traits and hypervisor CPU
+    /// info say none (Nova's fake driver, some virt drivers); `None`: such
+    /// hosts are not offered.
+    pub default_arch: Option<yunshu_proto::v1::Architecture>,
+    /// IOPS per disk of the storage classes (Cinder does not tell it without
+    /// QoS specs).
+    pub iops_per_disk: u32,
+    /// The internet uplink sold as EIP bandwidth (Neutron does not know it);
+    /// 0: no bandwidth reported.
+    pub bandwidth_mbps: u64,
+    /// How often OpenStack is polled for changes.
+    pub poll_every: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openrc_lines_are_read_not_run() {
+        let vars = OsVars::parse(
+            "# comment\nexport OS_AUTH_URL=http://k:5000/v3\nexport OS_USERNAME='u'\n\
+             OS_PASSWORD=\"p w\"\nexport OS_PROJECT_NAME=p\nexport PATH=/evil\n",
+        );
+        let cloud = vars.cloud("tenant").expect("complete");
+        assert_eq!(cloud.auth_url, "http://k:5000/v3");
+        match cloud.credentials {
+            Credentials::Password {
+                username,
+                user_domain,
+                ..
+            } => {
+                assert_eq!(username, "u");
+                assert_eq!(user_domain, "default");
+            }
+            Credentials::ApplicationCredential { .. } => panic!("password expected"),
+        }
+        assert!(vars.get("PATH").is_none());
+    }
+
+    #[test]
+    fn a_missing_password_is_named() {
+        let vars = OsVars::parse("OS_AUTH_URL=x\nOS_USERNAME=u\nOS_PROJECT_NAME=p\n");
+        let err = vars.cloud("tenant").expect_err("no password");
+        assert!(err.to_string().contains("OS_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn image_map_pairs() {
+        let map = parse_image_map(&["麒麟 V10=fake-image".to_owned()]).expect("ok");
+        assert_eq!(map.get("麒麟 V10").map(String::as_str), Some("fake-image"));
+        assert!(parse_image_map(&["nothing".to_owned()]).is_err());
+    }
+}

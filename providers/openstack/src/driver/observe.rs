@@ -1,0 +1,315 @@
+//! Observed state by polling, into the event sink.
+//!
+//! Every `poll_every`:
+//! - Nova: servers tagged `yunshu` changed since the last poll
+//!   (`changes-since`, which also returns servers deleted meanwhile), every
+//!   such server in full every [`FULL_EVERY`] polls, and each VM not yet
+//!   converged read directly; a booted server not in the asked power state is
+//!   stopped or started here.
+//! - Neutron: networks, subnets, security groups and floating IPs tagged
+//!   `yunshu`, compared by `revision_number`.
+//! - Placement/Nova inventory every [`FULL_EVERY`] polls: host up/down and
+//!   inventory changes.
+//!
+//! A resource whose OpenStack object is gone while yunshu did not delete it
+//! is drift: it is dropped and reported DELETED, so the controller re-applies
+//! it (a fresh server, the ports reused by name).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use serde_json::Value;
+use yunshu_proto::tonic::Status;
+use yunshu_proto::v1::{self, ResourceKind as K};
+
+use super::compute::{self, needs_power, phase_of};
+use super::network::str_of;
+use super::table::OsIds;
+use super::{Inner, TAG, now_ms, os_status};
+use crate::cloud::Service;
+
+/// Polls between full listings (and inventory reads).
+const FULL_EVERY: u64 = 10;
+
+pub fn spawn(weak: Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut tick: u64 = 0;
+        let mut since: Option<String> = None;
+        let mut hosts: HashMap<String, i32> = HashMap::new();
+        let mut revision: u64 = 0;
+        loop {
+            let Some(inner) = weak.upgrade() else { return };
+            let every = inner.config.poll_every;
+            let full = tick.is_multiple_of(FULL_EVERY);
+            match servers(&inner, since.as_deref(), full).await {
+                Ok(next) => since = Some(next),
+                Err(e) => tracing::warn!(error = %e.message(), "polling Nova"),
+            }
+            if let Err(e) = neutron(&inner).await {
+                tracing::warn!(error = %e.message(), "polling Neutron");
+            }
+            if full && tick > 0 {
+                inventory(&inner, &mut hosts, &mut revision).await;
+            }
+            drop(inner);
+            tick += 1;
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// One VM as the observer sees it, copied out of the table.
+struct Watched {
+    id: String,
+    os: OsIds,
+    stopped: bool,
+    deleting: bool,
+    converged: bool,
+}
+
+fn rfc3339_now_minus(secs: i64) -> String {
+    (chrono::Utc::now() - chrono::TimeDelta::seconds(secs))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Returns the `changes-since` mark for the next poll.
+async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<String, Status> {
+    // Overlap the window: Nova's timestamps are whole seconds.
+    let next = rfc3339_now_minus(5);
+    let started_ms = now_ms();
+    let watched: Vec<Watched> = {
+        let table = inner.table.lock().await;
+        table
+            .entries()
+            .filter(|(k, _)| *k == K::Vm)
+            .map(|(_, e)| Watched {
+                id: e.request.id.clone(),
+                os: e.os.clone(),
+                stopped: matches!(e.spec(), Some(v1::resource_spec::Spec::Vm(v)) if v.stopped),
+                deleting: e.deleting,
+                converged: e.state.observed_generation == e.state.generation,
+            })
+            .collect()
+    };
+    if watched.is_empty() {
+        return Ok(next);
+    }
+    let path = match since {
+        Some(s) if !full => format!("servers/detail?tags={TAG}&changes-since={s}"),
+        _ => format!("servers/detail?tags={TAG}"),
+    };
+    let listed = inner
+        .cloud
+        .get(Service::Compute, &path)
+        .await
+        .map_err(|e| os_status("listing servers", &e))?;
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    for s in listed
+        .get("servers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = str_of(s, "id") {
+            seen.insert(id, s.clone());
+        }
+    }
+    for w in watched {
+        if w.os.id.is_empty() {
+            continue;
+        }
+        let server = match seen.get(&w.os.id) {
+            Some(s) => Some(s.clone()),
+            // Unchanged servers are not in an incremental listing: read
+            // those still converging (or deleting) directly.
+            None if !full && (w.converged && !w.deleting) => continue,
+            None if !full => match inner
+                .cloud
+                .get(Service::Compute, &format!("servers/{}", w.os.id))
+                .await
+            {
+                Ok(v) => v.get("server").cloned(),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(os_status("reading a server", &e)),
+            },
+            None => None,
+        };
+        let gone = server.as_ref().is_none_or(|s| {
+            matches!(
+                s.get("status").and_then(Value::as_str),
+                Some("DELETED") | Some("SOFT_DELETED")
+            )
+        });
+        if gone {
+            if w.deleting {
+                // Nova has let go of the ports now.
+                if let Err(e) = compute::delete_ports(inner, &w.os).await {
+                    tracing::warn!(vm = %w.id, error = %e.message(), "deleting ports; retried next poll");
+                    continue;
+                }
+            }
+            forget(inner, K::Vm, &w.id, &w.os.id, started_ms, w.deleting).await;
+            continue;
+        }
+        let Some(server) = server else { continue };
+        if !w.deleting
+            && needs_power(&server, w.stopped)
+            && server
+                .get("OS-EXT-STS:task_state")
+                .and_then(Value::as_str)
+                .is_none()
+            && let Err(e) = compute::power(inner, &w.os.id, w.stopped).await
+        {
+            tracing::warn!(vm = %w.id, error = %e.message(), "powering");
+        }
+        if w.deleting {
+            continue;
+        }
+        let (phase, message) = phase_of(&server, w.stopped);
+        let converged =
+            message.is_empty() && matches!(phase, v1::Phase::Running | v1::Phase::Stopped);
+        let mut table = inner.table.lock().await;
+        let Some(e) = table.get_mut(K::Vm, &w.id) else {
+            continue;
+        };
+        if e.os.id != w.os.id || e.deleting {
+            continue;
+        }
+        // The spec may have moved on since this poll read it.
+        let stopped_now = matches!(e.spec(), Some(v1::resource_spec::Spec::Vm(v)) if v.stopped);
+        if stopped_now != w.stopped {
+            continue;
+        }
+        let observed = if converged || phase == v1::Phase::Failed {
+            e.state.generation
+        } else {
+            e.state.observed_generation
+        };
+        if e.state.phase != phase as i32
+            || e.state.message != message
+            || e.state.observed_generation != observed
+        {
+            e.state.phase = phase as i32;
+            e.state.message = message;
+            e.state.observed_generation = observed;
+            e.state.updated_unix_ms = now_ms();
+            inner
+                .events
+                .resource(v1::ChangeType::Updated, e.state.clone());
+        }
+    }
+    Ok(next)
+}
+
+/// Drops a resource whose OpenStack object is gone and reports it DELETED,
+/// unless it changed after the listing that missed it began.
+async fn forget(inner: &Inner, kind: K, id: &str, os_id: &str, listed_ms: i64, deleting: bool) {
+    let mut table = inner.table.lock().await;
+    let Some(e) = table.get(kind, id) else { return };
+    if e.os.id != os_id || (e.state.updated_unix_ms > listed_ms && !deleting) {
+        return;
+    }
+    if !e.deleting {
+        tracing::warn!(kind = ?kind, id, os_id, "deleted in OpenStack behind yunshu's back; reported gone");
+    }
+    if let Some(mut e) = table.remove(kind, id) {
+        e.state.phase = v1::Phase::Deleted as i32;
+        e.state.message = if e.deleting {
+            String::new()
+        } else {
+            "deleted in OpenStack, not by yunshu".to_owned()
+        };
+        e.state.updated_unix_ms = now_ms();
+        inner.events.resource(v1::ChangeType::Deleted, e.state);
+    }
+}
+
+/// Neutron objects by `revision_number`.
+async fn neutron(inner: &Arc<Inner>) -> Result<(), Status> {
+    let started_ms = now_ms();
+    let watched: Vec<(K, String, OsIds)> = {
+        let table = inner.table.lock().await;
+        table
+            .entries()
+            .filter(|(k, e)| {
+                matches!(k, K::Vpc | K::Subnet | K::SecurityGroup | K::Eip) && !e.deleting
+            })
+            .map(|(k, e)| (k, e.request.id.clone(), e.os.clone()))
+            .collect()
+    };
+    if watched.is_empty() {
+        return Ok(());
+    }
+    let mut revisions: HashMap<String, i64> = HashMap::new();
+    for (collection, key) in [
+        ("networks", "networks"),
+        ("subnets", "subnets"),
+        ("security-groups", "security_groups"),
+        ("floatingips", "floatingips"),
+    ] {
+        let v = inner
+            .cloud
+            .get(Service::Network, &format!("{collection}?tags={TAG}"))
+            .await
+            .map_err(|e| os_status(&format!("listing {collection}"), &e))?;
+        for o in v.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = str_of(o, "id") {
+                revisions.insert(
+                    id,
+                    o.get("revision_number")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                );
+            }
+        }
+    }
+    for (kind, id, os) in watched {
+        if os.id.is_empty() {
+            continue;
+        }
+        match revisions.get(&os.id) {
+            None => forget(inner, kind, &id, &os.id, started_ms, false).await,
+            Some(rev) if *rev != os.revision => {
+                let mut table = inner.table.lock().await;
+                if let Some(e) = table.get_mut(kind, &id)
+                    && e.os.id == os.id
+                    && !e.deleting
+                {
+                    e.os.revision = *rev;
+                    e.state.updated_unix_ms = now_ms();
+                    inner
+                        .events
+                        .resource(v1::ChangeType::Updated, e.state.clone());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Host up/down and inventory revision changes.
+async fn inventory(inner: &Arc<Inner>, hosts: &mut HashMap<String, i32>, revision: &mut u64) {
+    let snap = match inner.refresh_snapshot().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e.message(), "reading the inventory");
+            return;
+        }
+    };
+    for h in &snap.inventory.hosts {
+        if hosts.insert(h.id.clone(), h.state) != Some(h.state) && *revision != 0 {
+            inner.events.host(
+                &h.id,
+                v1::HostState::try_from(h.state).unwrap_or(v1::HostState::Unspecified),
+            );
+        }
+    }
+    if snap.inventory.revision != *revision {
+        if *revision != 0 {
+            inner.events.inventory(snap.inventory.revision);
+        }
+        *revision = snap.inventory.revision;
+    }
+}
