@@ -410,7 +410,10 @@ arch = "arm64"
                 "not an http(s) URL",
             ),
             (TOML.replace("https://10.0.0.5", "10.0.0.5"), "not http(s)"),
-            (TOML.replace("username", "user_name"), "missing field `username`"),
+            (
+                TOML.replace("username", "user_name"),
+                "missing field `username`",
+            ),
         ];
         for (text, want) in cases {
             let err = check(&text, false).expect_err(want);

@@ -126,6 +126,7 @@ impl RedfishDriver {
                         changed |= hosts.by_id.len() != before;
                     }
                     Err(why) => {
+                        tracing::warn!(bmc = %cfg.name, error = %why, "cannot read the BMC's systems");
                         for h in hosts.by_id.values_mut().filter(|h| h.bmc == i && h.up) {
                             tracing::warn!(host = %h.id, error = %why, "BMC unreachable: host DOWN");
                             h.up = false;

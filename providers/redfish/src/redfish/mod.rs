@@ -9,6 +9,7 @@
 //! two places and never logged; errors carry URIs and status codes only.
 
 pub mod parse;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -114,10 +115,12 @@ impl Bmc {
             .connect_timeout(Duration::from_secs(5))
             .timeout(REQUEST_TIMEOUT);
         if let Some(pem) = ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(client_err)?;
-            builder = builder
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(cert);
+            let tls = tls::client_config(pem).map_err(|message| RedfishError::Protocol {
+                bmc: name.to_owned(),
+                uri: base.to_owned(),
+                message,
+            })?;
+            builder = builder.use_preconfigured_tls(tls);
         }
         Ok(Bmc {
             name: name.to_owned(),
