@@ -45,6 +45,16 @@ impl Service {
         }
     }
 
+    /// The version segment of the path when the catalog endpoint is the
+    /// service's root (as Neutron's, Glance's and Octavia's usually are).
+    fn prefix(self) -> &'static str {
+        match self {
+            Service::Network => "v2.0/",
+            Service::Image | Service::LoadBalancer => "v2/",
+            _ => "",
+        }
+    }
+
     /// The API version whose endpoint is used (from the catalog and version
     /// discovery, as the SDK's generated requests do), and the microversion
     /// asked for.
@@ -265,7 +275,7 @@ impl Cloud {
         let endpoint = Call {
             service,
             method,
-            path: path_only.to_owned(),
+            path: format!("{}{path_only}", service.prefix()),
             query: query
                 .map(|q| {
                     q.split('&')

@@ -14,7 +14,9 @@
 //!   memory than it has cannot be placed on honestly. It is left out of the
 //!   inventory (the protocol has no "refused" pool), logged, and listed in
 //!   [`Snapshot::refusals`].
-//! - Storage classes: Cinder volume types, sized by the scheduler's pools.
+//! - Storage classes: the hypervisors' local disk (Placement DISK_GB), where
+//!   VMs' system disks live; Cinder volume types when their backends have a
+//!   finite size.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -211,6 +213,9 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
     // pool id → (zone, arch, cpu model, min vcpu ratio)
     let mut pools: BTreeMap<String, (String, v1::Architecture, String, f64)> = BTreeMap::new();
     let mut revision_basis: u64 = 0;
+    // zone → DISK_GB Placement can still allocate: VMs' system disks are
+    // the hypervisors' local disks.
+    let mut local_disk_gib: BTreeMap<String, u64> = BTreeMap::new();
     for rp in rps
         .get("resource_providers")
         .and_then(Value::as_array)
@@ -299,6 +304,9 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
                 message,
             });
             continue;
+        }
+        if let Some(disk) = Class::of(&invs, &usages, "DISK_GB") {
+            *local_disk_gib.entry(zone.clone()).or_default() += disk.free();
         }
         let ratio = vcpu.ratio.clamp(1.0, MAX_VCPU_RATIO);
         let model = cpu_info_owned

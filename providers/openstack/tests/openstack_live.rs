@@ -1,0 +1,287 @@
+//! The driver against the test OpenStack of `tests/openstack` directly (no
+//! controller): inventory from Placement, then a VPC, subnet, security group,
+//! VM and EIP made, powered off and on, and deleted, with the time each step
+//! took. Needs `tests/openstack/up` (scripts/test runs it).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use yunshu_driver_sdk::{Driver, EventLog};
+use yunshu_openstack::OpenStackDriver;
+use yunshu_openstack::config::{DriverConfig, OsVars};
+use yunshu_proto::v1::{self, ResourceKind as K, resource_spec::Spec};
+
+fn home() -> PathBuf {
+    std::env::var_os("YUNSHU_OS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/yunshu-openstack")
+        })
+}
+
+fn openrc(name: &str) -> OsVars {
+    let path = home().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: start the test OpenStack with `tests/openstack/up`",
+        path.display()
+    );
+    OsVars::from_openrc(&path).expect("openrc")
+}
+
+fn config() -> DriverConfig {
+    DriverConfig {
+        tenant: openrc("openrc.yunshu").cloud("tenant").expect("tenant"),
+        operator: Some(openrc("openrc").cloud("operator").expect("operator")),
+        zone_prefix: String::new(),
+        area_suffix: "gov".to_owned(),
+        internet_area_suffix: "internet".to_owned(),
+        images: Default::default(),
+        default_image: "fake-image".to_owned(),
+        external_network: "public".to_owned(),
+        clock_mhz: 2600,
+        default_arch: Some(v1::Architecture::X8664),
+        iops_per_disk: 3000,
+        bandwidth_mbps: 1000,
+        poll_every: Duration::from_secs(1),
+    }
+}
+
+fn request(
+    kind: K,
+    id: &str,
+    generation: u64,
+    spec: Spec,
+    placement: v1::Placement,
+) -> v1::ApplyRequest {
+    v1::ApplyRequest {
+        kind: kind as i32,
+        id: id.to_owned(),
+        generation,
+        idempotency_key: format!("{id}-{generation}"),
+        spec: Some(v1::ResourceSpec { spec: Some(spec) }),
+        placement: Some(placement),
+        tenant: "t1".to_owned(),
+    }
+}
+
+async fn wait_phase(
+    d: &OpenStackDriver,
+    kind: K,
+    id: &str,
+    generation: u64,
+    phase: v1::Phase,
+) -> Duration {
+    let t = Instant::now();
+    loop {
+        let s = d.get(kind, id).await.expect("get");
+        if let Some(s) = &s
+            && s.phase == phase as i32
+            && s.observed_generation == generation
+        {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "{id}: {s:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn wait_gone(d: &OpenStackDriver, kind: K, id: &str) -> Duration {
+    let t = Instant::now();
+    while d.get(kind, id).await.expect("get").is_some() {
+        assert!(t.elapsed() < Duration::from_secs(120), "{id} not gone");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    t.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_on_its_network_is_made_powered_and_deleted_in_openstack() {
+    let log = EventLog::new(1024);
+    let t = Instant::now();
+    let d = OpenStackDriver::open(config(), log.sink())
+        .await
+        .expect("open");
+    println!(
+        "open (2 Keystone logins, external network): {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let inv = d.inventory().await.expect("inventory");
+    println!("inventory: {:?}\n{inv:#?}", t.elapsed());
+    let host = inv.hosts.first().expect("a host");
+    let pool = inv.pools.iter().find(|p| p.id == host.pool).expect("pool");
+    let vm_place = v1::Placement {
+        zone: pool.zone.clone(),
+        network_area: pool.network_area.clone(),
+        pool: pool.id.clone(),
+        host: host.id.clone(),
+    };
+    let net_place = v1::Placement {
+        zone: pool.zone.clone(),
+        network_area: pool.network_area.clone(),
+        ..Default::default()
+    };
+    let run = format!("live{}", std::process::id());
+    let (vpc, subnet, sg, vm, eip) = (
+        format!("{run}-vpc"),
+        format!("{run}-subnet"),
+        format!("{run}-sg"),
+        format!("{run}-vm"),
+        format!("{run}-eip"),
+    );
+    let t = Instant::now();
+    d.apply(&request(
+        K::Vpc,
+        &vpc,
+        1,
+        Spec::Vpc(v1::VpcSpec {
+            cidr: "10.20.0.0/16".into(),
+        }),
+        net_place.clone(),
+    ))
+    .await
+    .expect("vpc");
+    println!("vpc (network + router): {:?}", t.elapsed());
+    let t = Instant::now();
+    d.apply(&request(
+        K::Subnet,
+        &subnet,
+        1,
+        Spec::Subnet(v1::SubnetSpec {
+            vpc: vpc.clone(),
+            cidr: "10.20.1.0/24".into(),
+            gateway: String::new(),
+        }),
+        net_place.clone(),
+    ))
+    .await
+    .expect("subnet");
+    println!("subnet (+ router interface): {:?}", t.elapsed());
+    let deny = v1::SecurityRule {
+        direction: v1::Direction::Ingress as i32,
+        protocol: v1::Protocol::Tcp as i32,
+        port_min: 22,
+        port_max: 22,
+        remote_cidr: "0.0.0.0/0".into(),
+        action: v1::RuleAction::Deny as i32,
+        priority: 1,
+        remote_group: String::new(),
+    };
+    let refused = d
+        .apply(&request(
+            K::SecurityGroup,
+            &sg,
+            1,
+            Spec::SecurityGroup(v1::SecurityGroupSpec {
+                rules: vec![deny.clone()],
+            }),
+            net_place.clone(),
+        ))
+        .await
+        .expect_err("DENY refused");
+    assert_eq!(
+        refused.code(),
+        yunshu_proto::tonic::Code::InvalidArgument,
+        "{refused:?}"
+    );
+    let allow = v1::SecurityRule {
+        action: v1::RuleAction::Allow as i32,
+        ..deny
+    };
+    let t = Instant::now();
+    d.apply(&request(
+        K::SecurityGroup,
+        &sg,
+        1,
+        Spec::SecurityGroup(v1::SecurityGroupSpec { rules: vec![allow] }),
+        net_place.clone(),
+    ))
+    .await
+    .expect("sg");
+    println!("security group + rule: {:?}", t.elapsed());
+    let vm_spec = |stopped| {
+        Spec::Vm(v1::VmSpec {
+            arch: v1::Architecture::X8664 as i32,
+            vcpu: 1,
+            memory_mib: 512,
+            system_disk: Some(v1::Disk {
+                size_gib: 1,
+                storage_class: String::new(),
+            }),
+            data_disks: vec![],
+            image: "openEuler-22.03-LTS".into(),
+            nics: vec![v1::Nic {
+                subnet: subnet.clone(),
+                ip: String::new(),
+            }],
+            security_groups: vec![sg.clone()],
+            stopped,
+        })
+    };
+    let t = Instant::now();
+    d.apply(&request(K::Vm, &vm, 1, vm_spec(false), vm_place.clone()))
+        .await
+        .expect("vm");
+    println!("vm apply (flavor, image, port, server): {:?}", t.elapsed());
+    println!(
+        "vm running after {:?}",
+        wait_phase(&d, K::Vm, &vm, 1, v1::Phase::Running).await
+    );
+    // The same request again creates nothing new.
+    d.apply(&request(K::Vm, &vm, 1, vm_spec(false), vm_place.clone()))
+        .await
+        .expect("vm again");
+    d.apply(&request(K::Vm, &vm, 2, vm_spec(true), vm_place.clone()))
+        .await
+        .expect("stop");
+    println!(
+        "vm stopped after {:?}",
+        wait_phase(&d, K::Vm, &vm, 2, v1::Phase::Stopped).await
+    );
+    d.apply(&request(K::Vm, &vm, 3, vm_spec(false), vm_place.clone()))
+        .await
+        .expect("start");
+    println!(
+        "vm running again after {:?}",
+        wait_phase(&d, K::Vm, &vm, 3, v1::Phase::Running).await
+    );
+    let eip_place = v1::Placement {
+        zone: pool.zone.clone(),
+        network_area: inv
+            .ip_pools
+            .first()
+            .map(|p| p.network_area.clone())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let e = d
+        .apply(&request(
+            K::Eip,
+            &eip,
+            1,
+            Spec::Eip(v1::EipSpec {
+                bandwidth_mbps: 10,
+                bind_to: vm.clone(),
+            }),
+            eip_place,
+        ))
+        .await
+        .expect("eip");
+    println!("eip {:?} bound: {:?}", e.outputs.get("ip"), t.elapsed());
+    let in_use = d
+        .delete(K::Subnet, &subnet)
+        .await
+        .expect_err("subnet in use");
+    assert_eq!(in_use.code(), yunshu_proto::tonic::Code::FailedPrecondition);
+    let t = Instant::now();
+    d.delete(K::Eip, &eip).await.expect("delete eip");
+    d.delete(K::Vm, &vm).await.expect("delete vm");
+    println!("vm gone after {:?}", wait_gone(&d, K::Vm, &vm).await);
+    d.delete(K::SecurityGroup, &sg).await.expect("delete sg");
+    d.delete(K::Subnet, &subnet).await.expect("delete subnet");
+    d.delete(K::Vpc, &vpc).await.expect("delete vpc");
+    println!("teardown: {:?}", t.elapsed());
+    assert!(d.list(None, None, 100).await.expect("list").is_empty());
+}
