@@ -119,7 +119,8 @@ pub struct BmcConfig {
 pub struct SystemFacts {
     pub zone: String,
     pub network_area: String,
-    /// `gov_extranet` (政务外网区), `internet` (互联网区) or `other`.
+    /// `gov_extranet` (政务外网区), `internet` (互联网区) or `other` (专线,
+    /// also spelt `dedicated` as in the simulator's files).
     #[serde(default = "default_area_kind")]
     pub network_area_kind: String,
     /// `x86_64`, `arm64` or `c86`.
@@ -227,7 +228,7 @@ pub fn parse_area_kind(text: &str) -> Option<yunshu_proto::v1::NetworkAreaKind> 
     match text {
         "gov_extranet" => Some(K::GovExtranet),
         "internet" => Some(K::Internet),
-        "other" => Some(K::Other),
+        "other" | "dedicated" => Some(K::Other),
         _ => None,
     }
 }
@@ -425,6 +426,16 @@ arch = "arm64"
             check(&arm, false)
                 .expect_err("arm64 floor")
                 .contains("2400")
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let c = check(include_str!("../examples/redfish.toml"), false).expect("example");
+        assert_eq!(c.bmcs.len(), 2);
+        assert_eq!(
+            c.bmcs[0].facts("System.Embedded.2").model,
+            "H3C UniServer R4900 G5 (GPU)"
         );
     }
 

@@ -1,7 +1,8 @@
 //! The driver against the test BMC of `tests/redfish` (sushy-tools over
 //! libvirt), without a controller: provision a system, power it off and on
 //! through `stopped`, restart the driver (it adopts the server from its
-//! state directory), refuse a second server on the same system, release.
+//! state directory), refuse a second server on the same system, switch it
+//! off behind the driver's back (it is switched on again), release.
 //!
 //! Needs `tests/redfish/up` (scripts/test runs it); fails, not skips,
 //! without it.
@@ -233,13 +234,47 @@ async fn a_system_is_provisioned_power_cycled_adopted_after_restart_and_released
     let again = wait_phase(&driver, "bm", 3, v1::Phase::Running).await;
     println!("stopped=false -> RUNNING: {:.1} s", again.as_secs_f64());
 
+    // Switched off behind the driver's back: driven back on.
+    let bmc = env.bmc();
+    let system = bmc
+        .systems()
+        .await
+        .expect("systems")
+        .into_iter()
+        .find(|s| host.ends_with(&s.id))
+        .expect("system");
+    bmc.reset(&system, "ForceOff").await.expect("force off");
+    let started = Instant::now();
+    loop {
+        let s = driver
+            .get(K::BareMetal, "bm")
+            .await
+            .expect("get")
+            .expect("exists");
+        let now = bmc.system(&system.uri).await.expect("system").power;
+        if s.phase == v1::Phase::Running as i32
+            && now == Power::On
+            && started.elapsed() > Duration::from_secs(1)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not repaired: {s:?} {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "powered off behind its back -> On again: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
     // Release.
     let started = Instant::now();
     let gone = driver.delete(K::BareMetal, "bm").await.expect("delete");
     println!("release: {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(gone.expect("existed").phase, v1::Phase::Deleted as i32);
     assert_eq!(driver.free_hosts().await.len(), 2);
-    let bmc = env.bmc();
     let system = bmc
         .systems()
         .await

@@ -418,6 +418,40 @@ impl RedfishDriver {
         }
     }
 
+    /// Servers whose system was switched on or off behind the driver's back
+    /// (seen in the hosts just read) are driven back to their spec, as any
+    /// level-based controller would: they are reported PROVISIONING with
+    /// the reason until the poller has them as asked again.
+    pub(super) async fn repair_drift(&self) {
+        let mut resources = self.inner.resources.lock().await;
+        let drifted: Vec<(Record, Power)> = resources
+            .values()
+            .filter(|r| {
+                r.state.kind == K::BareMetal as i32
+                    && r.state.observed_generation == r.state.generation
+            })
+            .filter_map(|r| {
+                let phase = v1::Phase::try_from(r.state.phase).ok()?;
+                let host = self.host_view(&r.state.placement.as_ref()?.host)?;
+                let off_behind = phase == v1::Phase::Running && host.system.power == Power::Off;
+                let on_behind = phase == v1::Phase::Stopped && host.system.power == Power::On;
+                (host.up && (off_behind || on_behind)).then(|| (r.clone(), host.system.power))
+            })
+            .collect();
+        for (mut record, power) in drifted {
+            tracing::warn!(server = %record.state.id, power = power.as_str(), "power changed behind the driver's back; driving it back");
+            record.state.phase = v1::Phase::Provisioning as i32;
+            record.state.message = format!(
+                "found PowerState {} behind the driver's back; driving it back to the spec",
+                power.as_str()
+            );
+            record.state.updated_unix_ms = now_ms();
+            if let Err(e) = self.commit(&mut resources, record, v1::ChangeType::Updated) {
+                tracing::warn!(error = %e.message(), "could not record the drift");
+            }
+        }
+    }
+
     /// The bare-metal servers that have not converged, for the poller.
     pub(super) async fn unconverged(&self) -> Vec<String> {
         let resources = self.inner.resources.lock().await;

@@ -33,6 +33,7 @@ pub(super) fn spawn(inner: Weak<Inner>) {
             }
             if hosts_at.elapsed() >= HOSTS_EVERY {
                 driver.refresh_hosts().await;
+                driver.repair_drift().await;
                 hosts_at = Instant::now();
             }
             let wake = driver.inner.clone();

@@ -405,3 +405,153 @@ impl Bmc {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The authentication paths against an in-process Redfish service:
+    //! sessions (create, use the token, create again after a 401) and the
+    //! basic-auth fallback. The test BMC (sushy-tools) only has the latter.
+
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Seen {
+        /// Tokens handed out, the valid one last.
+        tokens: Vec<String>,
+        /// Uses left of the current token before it "times out".
+        uses_left: u32,
+        /// `Authorization` headers seen on resource requests.
+        basic: Vec<String>,
+        logins: Vec<Value>,
+    }
+
+    async fn serve(with_sessions: bool) -> (String, Arc<Mutex<Seen>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let root = move || async move {
+            let mut root = json!({"@odata.id": "/redfish/v1/", "Systems": {"@odata.id": "/redfish/v1/Systems"}});
+            if with_sessions {
+                root["Links"] =
+                    json!({"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}});
+            }
+            axum::Json(root)
+        };
+        let s1 = seen.clone();
+        let login = move |body: axum::Json<Value>| {
+            let seen = s1.clone();
+            async move {
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                seen.logins.push(body.0.clone());
+                if body.0["Password"] != "pw" {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                let token = format!("tok-{}", seen.tokens.len());
+                seen.tokens.push(token.clone());
+                seen.uses_left = 1;
+                let mut r: Response = (StatusCode::CREATED, axum::Json(json!({}))).into_response();
+                r.headers_mut()
+                    .insert("X-Auth-Token", token.parse().expect("header"));
+                r
+            }
+        };
+        let s2 = seen.clone();
+        let systems = move |headers: HeaderMap| {
+            let seen = s2.clone();
+            async move {
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(a) = headers.get("authorization") {
+                    seen.basic.push(a.to_str().unwrap_or_default().to_owned());
+                    return axum::Json(json!({"Members": []})).into_response();
+                }
+                let token = headers
+                    .get("X-Auth-Token")
+                    .and_then(|t| t.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let valid = seen.tokens.last() == Some(&token) && seen.uses_left > 0;
+                if !valid {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                seen.uses_left -= 1;
+                axum::Json(json!({"Members": []})).into_response()
+            }
+        };
+        let app = Router::new()
+            .route("/redfish/v1/", get(root))
+            .route("/redfish/v1/SessionService/Sessions", post(login))
+            .route("/redfish/v1/Systems", get(systems));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn client(base: &str, password: &str) -> Bmc {
+        Bmc::new("t", base, "admin", Secret::new(password), None).expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_session_is_used_and_created_again_after_a_401() {
+        let (base, seen) = serve(true).await;
+        let bmc = client(&base, "pw");
+        bmc.systems().await.expect("first call on a new session");
+        // The token allowed one use: the next call gets 401, logs in again.
+        bmc.systems().await.expect("second call after re-login");
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(seen.tokens, vec!["tok-0", "tok-1"]);
+        assert!(seen.basic.is_empty(), "no basic auth with a session");
+        assert_eq!(
+            seen.logins[0],
+            json!({"UserName": "admin", "Password": "pw"})
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_an_auth_error_that_names_no_password() {
+        let (base, _seen) = serve(true).await;
+        let err = client(&base, "wrong-secret")
+            .systems()
+            .await
+            .expect_err("401");
+        assert!(
+            matches!(err, RedfishError::Auth { status: 401, .. }),
+            "{err:?}"
+        );
+        assert!(!format!("{err} {err:?}").contains("wrong-secret"));
+    }
+
+    #[tokio::test]
+    async fn without_a_session_service_basic_auth_is_used() {
+        let (base, seen) = serve(false).await;
+        client(&base, "pw").systems().await.expect("basic");
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(seen.logins.is_empty());
+        // "admin:pw" in base64.
+        assert_eq!(seen.basic, vec!["Basic YWRtaW46cHc="]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_bmc_says_so() {
+        // A port nobody listens on: bind, read the port, close.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let err = client(&format!("http://127.0.0.1:{port}"), "pw")
+            .systems()
+            .await
+            .expect_err("refused");
+        assert!(err.is_unreachable(), "{err:?}");
+    }
+}
