@@ -99,7 +99,7 @@ async fn run(args: Args) -> Result<(), String> {
     // adopts them from its state directory.
     yunshu_driver_sdk::serve(Arc::new(driver), log, args.listen, options, shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| chain(&e))
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
