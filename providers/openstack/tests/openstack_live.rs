@@ -200,11 +200,11 @@ async fn a_vm_on_its_network_is_made_powered_and_deleted_in_openstack() {
     .await
     .expect("sg");
     println!("security group + rule: {:?}", t.elapsed());
-    let vm_spec = |stopped| {
+    let vm_spec = |stopped, memory_mib| {
         Spec::Vm(v1::VmSpec {
             arch: v1::Architecture::X8664 as i32,
             vcpu: 1,
-            memory_mib: 512,
+            memory_mib,
             system_disk: Some(v1::Disk {
                 size_gib: 1,
                 storage_class: String::new(),
@@ -220,28 +220,53 @@ async fn a_vm_on_its_network_is_made_powered_and_deleted_in_openstack() {
         })
     };
     let t = Instant::now();
-    d.apply(&request(K::Vm, &vm, 1, vm_spec(false), vm_place.clone()))
-        .await
-        .expect("vm");
+    d.apply(&request(
+        K::Vm,
+        &vm,
+        1,
+        vm_spec(false, 512),
+        vm_place.clone(),
+    ))
+    .await
+    .expect("vm");
     println!("vm apply (flavor, image, port, server): {:?}", t.elapsed());
     println!(
         "vm running after {:?}",
         wait_phase(&d, K::Vm, &vm, 1, v1::Phase::Running).await
     );
     // The same request again creates nothing new.
-    d.apply(&request(K::Vm, &vm, 1, vm_spec(false), vm_place.clone()))
-        .await
-        .expect("vm again");
-    d.apply(&request(K::Vm, &vm, 2, vm_spec(true), vm_place.clone()))
-        .await
-        .expect("stop");
+    d.apply(&request(
+        K::Vm,
+        &vm,
+        1,
+        vm_spec(false, 512),
+        vm_place.clone(),
+    ))
+    .await
+    .expect("vm again");
+    // Powered off and resized in one generation, as the conformance kit does.
+    d.apply(&request(
+        K::Vm,
+        &vm,
+        2,
+        vm_spec(true, 1024),
+        vm_place.clone(),
+    ))
+    .await
+    .expect("stop");
     println!(
-        "vm stopped after {:?}",
+        "vm resized (Nova resize + confirm) and stopped after {:?}",
         wait_phase(&d, K::Vm, &vm, 2, v1::Phase::Stopped).await
     );
-    d.apply(&request(K::Vm, &vm, 3, vm_spec(false), vm_place.clone()))
-        .await
-        .expect("start");
+    d.apply(&request(
+        K::Vm,
+        &vm,
+        3,
+        vm_spec(false, 1024),
+        vm_place.clone(),
+    ))
+    .await
+    .expect("start");
     println!(
         "vm running again after {:?}",
         wait_phase(&d, K::Vm, &vm, 3, v1::Phase::Running).await

@@ -287,8 +287,7 @@ async fn check_placement(
         }
         // Memory is never overcommitted (003 §3.2.1.1): re-checked here
         // against Placement's own count, whatever the scheduler thought.
-        let fresh = inner.refresh_snapshot().await?;
-        let free = fresh.hosts.get(&p.host).map_or(0, |h| h.free_memory_mib);
+        let (free, vfree) = crate::inventory::host_free(inner, &host.rp).await?;
         if spec.memory_mib > free {
             return Err(status_with(
                 Code::FailedPrecondition,
@@ -303,7 +302,6 @@ async fn check_placement(
                 ],
             ));
         }
-        let vfree = fresh.hosts.get(&p.host).map_or(0, |h| h.free_vcpus);
         if u64::from(spec.vcpu) > vfree {
             return Err(status(
                 Code::FailedPrecondition,
@@ -340,27 +338,12 @@ pub async fn vm(
     let _ = prior;
     let existing = find_server(inner, &req.id).await?;
     let az = check_placement(inner, req, spec, existing.is_none()).await?;
-    if let Some(server) = &existing {
-        // Nova resizes through a confirm step and, with one host, needs
-        // allow_resize_to_same_host; this driver does not resize.
-        let f = server.get("flavor");
-        let shape = (
-            f.and_then(|f| f.get("vcpus")).and_then(Value::as_u64),
-            f.and_then(|f| f.get("ram")).and_then(Value::as_u64),
-            f.and_then(|f| f.get("disk")).and_then(Value::as_u64),
-        );
-        if shape
-            != (
-                Some(u64::from(spec.vcpu)),
-                Some(spec.memory_mib),
-                Some(disk),
-            )
-        {
-            return Err(invalid(
-                "vm",
-                "changing a VM's vCPUs, memory or disk (a Nova resize) is not supported by this driver",
-            ));
-        }
+    let mut resizing = false;
+    if let Some(server) = &existing
+        && shape(server) != Some((spec.vcpu, spec.memory_mib, disk))
+    {
+        resize(inner, req, server, spec, disk).await?;
+        resizing = true;
     }
     let mut groups = Vec::new();
     for i in 0..spec.security_groups.len() {
@@ -416,19 +399,120 @@ pub async fn vm(
     if let Some(ip) = ips.first() {
         outputs.insert("ip".to_owned(), ip.clone());
     }
-    let (phase, message) = phase_of(&server, spec.stopped);
+    let (phase, mut message) = phase_of(&server, spec.stopped);
+    if resizing {
+        message = format!(
+            "resizing to {} vCPU / {} MiB / {disk} GiB",
+            spec.vcpu, spec.memory_mib
+        );
+    }
     Ok(Built {
         os: OsIds {
             id,
             ports,
             ..Default::default()
         },
-        converged: matches!(phase, v1::Phase::Running | v1::Phase::Stopped)
+        converged: !resizing
+            && matches!(phase, v1::Phase::Running | v1::Phase::Stopped)
             && !needs_power(&server, spec.stopped),
         phase,
         message,
         outputs,
     })
+}
+
+/// The server's flavor as (vCPUs, memory MiB, disk GiB); Nova ≥ 2.47
+/// embeds the flavor's figures in the server.
+pub fn shape(server: &Value) -> Option<(u32, u64, u64)> {
+    let f = server.get("flavor")?;
+    Some((
+        u32::try_from(f.get("vcpus")?.as_u64()?).ok()?,
+        f.get("ram")?.as_u64()?,
+        f.get("disk")?.as_u64()?,
+    ))
+}
+
+/// Asks Nova to resize the server to the spec's shape (the observer confirms
+/// it when Nova has finished). Memory is checked against Placement first:
+/// the growth must fit what the host has left.
+async fn resize(
+    inner: &Inner,
+    req: &v1::ApplyRequest,
+    server: &Value,
+    spec: &v1::VmSpec,
+    disk: u64,
+) -> Result<(), Status> {
+    let status_now = server.get("status").and_then(Value::as_str).unwrap_or("");
+    let task = server.get("OS-EXT-STS:task_state").and_then(Value::as_str);
+    if !matches!(status_now, "ACTIVE" | "SHUTOFF") || task.is_some() {
+        return Err(status(
+            Code::Unavailable,
+            "SERVER_BUSY",
+            format!(
+                "openstack: server {} is {status_now} ({}); resize once it settles",
+                os_name(&req.id),
+                task.unwrap_or("no task")
+            ),
+        ));
+    }
+    let (_, old_mem, _) = shape(server).unwrap_or((0, 0, 0));
+    let host = req
+        .placement
+        .as_ref()
+        .map(|p| p.host.clone())
+        .unwrap_or_default();
+    let growth = spec.memory_mib.saturating_sub(old_mem);
+    if growth > 0 {
+        let snap = inner.snapshot().await?;
+        let rp = snap
+            .hosts
+            .get(&host)
+            .map(|h| h.rp.clone())
+            .unwrap_or_default();
+        let (free, _) = crate::inventory::host_free(inner, &rp).await?;
+        if growth > free {
+            return Err(status_with(
+                Code::FailedPrecondition,
+                reasons::HOST_MEMORY_EXHAUSTED,
+                format!(
+                    "openstack: host {host} has {free} MiB left in Placement; the resize needs {growth} more"
+                ),
+                [
+                    ("free_mib".to_owned(), free.to_string()),
+                    ("needed_mib".to_owned(), growth.to_string()),
+                ],
+            ));
+        }
+    }
+    let flavor = flavor(inner, spec.vcpu, spec.memory_mib, disk).await?;
+    let id = str_of(server, "id").unwrap_or_default();
+    inner
+        .cloud
+        .post(
+            Service::Compute,
+            &format!("servers/{id}/action"),
+            json!({"resize": {"flavorRef": flavor}}),
+        )
+        .await
+        .map_err(|e| os_status("resizing the server", &e))?;
+    Ok(())
+}
+
+/// Confirms a finished resize (Nova waits in VERIFY_RESIZE for it).
+pub async fn confirm_resize(inner: &Inner, server_id: &str) -> Result<(), Status> {
+    match inner
+        .cloud
+        .post(
+            Service::Compute,
+            &format!("servers/{server_id}/action"),
+            json!({"confirmResize": null}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.http_status() == Some(409) => Ok(()),
+        Err(e) => Err(os_status("confirming the resize", &e)),
+    }
 }
 
 /// The protocol's phase of a Nova server, as the VM asked to be powered.

@@ -63,6 +63,8 @@ struct Watched {
     id: String,
     os: OsIds,
     stopped: bool,
+    /// (vCPUs, memory MiB, disk GiB) asked for.
+    shape: Option<(u32, u64, u64)>,
     deleting: bool,
     converged: bool,
 }
@@ -87,6 +89,14 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
                 id: e.request.id.clone(),
                 os: e.os.clone(),
                 stopped: matches!(e.spec(), Some(v1::resource_spec::Spec::Vm(v)) if v.stopped),
+                shape: match e.spec() {
+                    Some(v1::resource_spec::Spec::Vm(v)) => Some((
+                        v.vcpu,
+                        v.memory_mib,
+                        v.system_disk.as_ref().map_or(0, |d| d.size_gib),
+                    )),
+                    _ => None,
+                },
                 deleting: e.deleting,
                 converged: e.state.observed_generation == e.state.generation,
             })
@@ -163,10 +173,37 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
         {
             tracing::warn!(vm = %w.id, error = %e.message(), "powering");
         }
+        let status = server.get("status").and_then(Value::as_str).unwrap_or("");
+        let idle = server
+            .get("OS-EXT-STS:task_state")
+            .and_then(Value::as_str)
+            .is_none();
+        if !w.deleting
+            && status == "VERIFY_RESIZE"
+            && idle
+            && let Err(e) = compute::confirm_resize(inner, &w.os.id).await
+        {
+            tracing::warn!(vm = %w.id, error = %e.message(), "confirming the resize");
+        }
         if w.deleting {
             continue;
         }
-        let (phase, message) = phase_of(&server, w.stopped);
+        let (mut phase, mut message) = phase_of(&server, w.stopped);
+        if w.shape.is_some() && compute::shape(&server) != w.shape {
+            if idle && matches!(status, "ACTIVE" | "SHUTOFF") {
+                // Nova put it back at its old size: the resize failed.
+                phase = v1::Phase::Failed;
+                message = server
+                    .get("fault")
+                    .and_then(|f| str_of(f, "message"))
+                    .map_or_else(
+                        || "Nova did not resize the server (see its instance actions)".to_owned(),
+                        |m| format!("Nova did not resize the server: {m}"),
+                    );
+            } else {
+                message = format!("resizing (Nova: {status})");
+            }
+        }
         let converged =
             message.is_empty() && matches!(phase, v1::Phase::Running | v1::Phase::Stopped);
         let mut table = inner.table.lock().await;
