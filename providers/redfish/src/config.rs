@@ -283,8 +283,10 @@ impl Config {
             if !names.insert(b.name.clone()) {
                 return Err(bmc("configured twice".to_owned()));
             }
-            if !(b.url.starts_with("https://") || b.url.starts_with("http://")) {
-                return Err(bmc(format!("url {:?} is not http(s)", b.url)));
+            // The password (basic auth) or a session token goes with every
+            // request: never in clear text.
+            if !b.url.starts_with("https://") {
+                return Err(bmc(format!("url {:?} is not https", b.url)));
             }
             if b.password_file.is_some() == b.password_env.is_some() {
                 return Err(bmc(
@@ -410,7 +412,11 @@ arch = "arm64"
                 TOML.replace("http://media.example", "nfs://media.example"),
                 "not an http(s) URL",
             ),
-            (TOML.replace("https://10.0.0.5", "10.0.0.5"), "not http(s)"),
+            (TOML.replace("https://10.0.0.5", "10.0.0.5"), "not https"),
+            (
+                TOML.replace("https://10.0.0.5", "http://10.0.0.5"),
+                "not https",
+            ),
             (
                 TOML.replace("username", "user_name"),
                 "missing field `username`",

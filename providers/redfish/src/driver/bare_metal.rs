@@ -63,10 +63,20 @@ impl RedfishDriver {
             .map(|p| p.host.clone())
             .unwrap_or_default();
         let host = self.host_view(&host_id).ok_or_else(|| {
-            precondition(
-                reasons::PLACEMENT_INVALID,
-                format!("host {host_id:?} is not a system of this driver's BMCs"),
-            )
+            // A host of a BMC that has not answered since the driver
+            // started is down, not unknown: PLACEMENT_INVALID would fail
+            // the server for good over a transient outage.
+            if self.host_bmc_unanswered(&host_id) {
+                precondition(
+                    reasons::HOST_DOWN,
+                    format!("the BMC of host {host_id} does not answer"),
+                )
+            } else {
+                precondition(
+                    reasons::PLACEMENT_INVALID,
+                    format!("host {host_id:?} is not a system of this driver's BMCs"),
+                )
+            }
         })?;
         if !host.up {
             return Err(precondition(
@@ -279,12 +289,6 @@ impl RedfishDriver {
         let Some(record) = self.inner.resources.lock().await.get(&key).cloned() else {
             return Ok(Step::Converged);
         };
-        if record.state.phase == v1::Phase::Deleting as i32 {
-            return Ok(Step::Converged);
-        }
-        let Some(spec) = bare_metal_spec(&record.state).cloned() else {
-            return Ok(Step::Converged);
-        };
         let host_id = record
             .state
             .placement
@@ -296,6 +300,19 @@ impl RedfishDriver {
         };
         let lock = self.host_lock(&host_id);
         let _guard = lock.lock().await;
+        // Read again under the host's lock: while this call waited for it,
+        // a delete may have released the system (a stale record would power
+        // it on again and re-insert the image) or an apply moved the
+        // generation on.
+        let Some(record) = self.inner.resources.lock().await.get(&key).cloned() else {
+            return Ok(Step::Converged);
+        };
+        if record.state.phase == v1::Phase::Deleting as i32 {
+            return Ok(Step::Converged);
+        }
+        let Some(spec) = bare_metal_spec(&record.state).cloned() else {
+            return Ok(Step::Converged);
+        };
         let bmc = &self.inner.bmcs[host.bmc];
         let system = bmc.system(&host.system.uri).await?;
         let image = record
@@ -379,19 +396,24 @@ impl RedfishDriver {
         let Some(mut record) = resources.get(&key).cloned() else {
             return;
         };
-        if record.state.generation != generation {
-            return;
-        }
+        // The first boot is a fact about the system, not about one
+        // generation: an apply that moved the generation on meanwhile must
+        // not make the next step take the running system for someone
+        // else's and force it off.
         record.booted = true;
-        record.state.message =
-            "powered on from the virtual media; waiting for PowerState On".to_owned();
+        if record.state.generation == generation && record.state.phase != v1::Phase::Deleting as i32
+        {
+            record.state.message =
+                "powered on from the virtual media; waiting for PowerState On".to_owned();
+        }
         if let Err(e) = self.commit(&mut resources, record, v1::ChangeType::Updated) {
             tracing::warn!(server = %id, error = %e.message(), "could not record the first boot");
         }
     }
 
-    /// Reports `id` converged at `generation` (RUNNING or STOPPED), once.
-    async fn converged(&self, id: &str, generation: u64, power: Power) {
+    /// Reports `id` converged at `generation` (RUNNING or STOPPED), once;
+    /// never over a delete that started meanwhile.
+    pub(super) async fn converged(&self, id: &str, generation: u64, power: Power) {
         let mut resources = self.inner.resources.lock().await;
         let key = (K::BareMetal as i32, id.to_owned());
         let Some(mut record) = resources.get(&key).cloned() else {
@@ -403,6 +425,7 @@ impl RedfishDriver {
             v1::Phase::Stopped
         };
         if record.state.generation != generation
+            || record.state.phase == v1::Phase::Deleting as i32
             || (record.state.observed_generation == generation
                 && record.state.phase == phase as i32)
         {
@@ -513,6 +536,21 @@ impl RedfishDriver {
                     format!("the BMC of host {host_id} does not answer; deleting again later"),
                 ));
             }
+            // Not seen because its BMC has not answered (since this driver
+            // started, or lately): the system may well be on with the
+            // tenant's image, so it is not forgotten.
+            None if record
+                .state
+                .outputs
+                .get("bmc")
+                .is_some_and(|b| self.bmc_unanswered(b)) =>
+            {
+                return Err(status(
+                    Code::Unavailable,
+                    reasons::HOST_DOWN,
+                    format!("the BMC of host {host_id} does not answer; deleting again later"),
+                ));
+            }
             // The system left its BMC (decommissioned): nothing to switch off.
             None => {
                 tracing::warn!(server = %id, host = %host_id, "system gone from its BMC; forgetting the server")
@@ -545,6 +583,13 @@ impl RedfishDriver {
             if system.power == Power::Off {
                 bmc.eject_cd(&system).await?;
                 bmc.set_boot(&system, "Hdd", "Continuous").await?;
+                // The next server on this system must not have its first
+                // power-on swallowed as a repeat of the last one's.
+                self.inner
+                    .resets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&format!("{}/{}", bmc.name(), system.id));
                 return Ok(());
             }
             // BMCs may drop a reset sent while they settle: send again

@@ -44,6 +44,9 @@ fn pool_id(zone: &str, area: &str, arch: v1::Architecture) -> String {
 #[derive(Debug, Default)]
 pub(super) struct Hosts {
     by_id: BTreeMap<String, HostView>,
+    /// BMCs (by index) whose last read failed, or that were never read:
+    /// their systems may exist and be on even when `by_id` has none.
+    unanswered: BTreeSet<usize>,
 }
 
 /// A host id from a BMC name and a system id: the controller's id rule
@@ -67,11 +70,26 @@ impl RedfishDriver {
     /// Reads every BMC's systems; announces hosts that came, went up or went
     /// down, and bumps the inventory revision when anything changed.
     pub(super) async fn refresh_hosts(&self) {
-        let mut seen: Vec<(usize, Result<Vec<System>, String>)> = Vec::new();
-        for (i, bmc) in self.inner.bmcs.iter().enumerate() {
-            let read = bmc.systems().await.map_err(|e| error_chain(&e));
-            seen.push((i, read));
+        // All BMCs at once: one that hangs must not hold back the others'
+        // hosts (nor GetInventory) for its timeouts.
+        let mut reads = tokio::task::JoinSet::new();
+        for i in 0..self.inner.bmcs.len() {
+            let inner = self.inner.clone();
+            reads.spawn(async move {
+                (
+                    i,
+                    inner.bmcs[i].systems().await.map_err(|e| error_chain(&e)),
+                )
+            });
         }
+        let mut seen: Vec<(usize, Result<Vec<System>, String>)> = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            match joined {
+                Ok(read) => seen.push(read),
+                Err(e) => tracing::warn!(error = %e, "reading a BMC's systems failed"),
+            }
+        }
+        seen.sort_by_key(|(i, _)| *i);
         let mut changes: Vec<(String, v1::HostState)> = Vec::new();
         let mut changed = false;
         {
@@ -80,6 +98,7 @@ impl RedfishDriver {
                 let cfg = &self.inner.config.bmcs[i];
                 match read {
                     Ok(systems) => {
+                        hosts.unanswered.remove(&i);
                         let mut present = BTreeSet::new();
                         for system in systems {
                             if cfg.only_listed && !cfg.systems.contains_key(&system.id) {
@@ -126,6 +145,7 @@ impl RedfishDriver {
                         changed |= hosts.by_id.len() != before;
                     }
                     Err(why) => {
+                        hosts.unanswered.insert(i);
                         tracing::warn!(bmc = %cfg.name, error = %why, "cannot read the BMC's systems");
                         for h in hosts.by_id.values_mut().filter(|h| h.bmc == i && h.up) {
                             tracing::warn!(host = %h.id, error = %why, "BMC unreachable: host DOWN");
@@ -154,6 +174,30 @@ impl RedfishDriver {
     pub(super) fn host_view(&self, id: &str) -> Option<HostView> {
         let hosts = self.inner.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts.by_id.get(id).cloned()
+    }
+
+    /// Whether the BMC named `bmc` has not answered its last read (or any
+    /// since the driver started).
+    pub(super) fn bmc_unanswered(&self, bmc: &str) -> bool {
+        let hosts = self.inner.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner
+            .config
+            .bmcs
+            .iter()
+            .enumerate()
+            .any(|(i, b)| b.name == bmc && hosts.unanswered.contains(&i))
+    }
+
+    /// Whether host id `host` would be a system of a BMC that has not
+    /// answered (host ids are `<bmc>-<system id>`).
+    pub(super) fn host_bmc_unanswered(&self, host: &str) -> bool {
+        let hosts = self.inner.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.config.bmcs.iter().enumerate().any(|(i, b)| {
+            hosts.unanswered.contains(&i)
+                && host
+                    .strip_prefix(b.name.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
     }
 
     /// The inventory from the hosts known now: one pool per (zone, network

@@ -263,6 +263,9 @@ impl RedfishDriver {
         use v1::resource_spec::Spec;
         resources
             .values()
+            // Only live referrers hold (proto/README.md): a server stuck
+            // DELETING behind a dead BMC must not pin its subnet.
+            .filter(|r| r.state.phase != v1::Phase::Deleting as i32)
             .filter(|r| match spec_of(&r.state) {
                 Some(Spec::Subnet(s)) => kind == K::Vpc && s.vpc == id,
                 Some(Spec::BareMetal(b)) => {
@@ -425,3 +428,6 @@ impl RedfishDriver {
         r
     }
 }
+
+#[cfg(test)]
+mod tests;

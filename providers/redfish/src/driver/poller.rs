@@ -22,15 +22,22 @@ pub(super) fn spawn(inner: Weak<Inner>) {
             };
             let driver = RedfishDriver { inner: strong };
             let interval = Duration::from_millis(driver.inner.config.poll_interval_ms.max(100));
+            // Every server at once: a BMC that hangs (each call bounded by
+            // its timeout) must not hold back the servers of the others.
+            let mut steps = tokio::task::JoinSet::new();
             for id in driver.unconverged().await {
-                if let Err(e) = driver.converge(&id).await {
-                    let why = error_chain(&e);
-                    tracing::debug!(server = %id, error = %why, "BMC step failed; retrying");
-                    driver
-                        .note(&id, &format!("BMC step failed, retrying: {why}"))
-                        .await;
-                }
+                let driver = driver.clone();
+                steps.spawn(async move {
+                    if let Err(e) = driver.converge(&id).await {
+                        let why = error_chain(&e);
+                        tracing::debug!(server = %id, error = %why, "BMC step failed; retrying");
+                        driver
+                            .note(&id, &format!("BMC step failed, retrying: {why}"))
+                            .await;
+                    }
+                });
             }
+            while steps.join_next().await.is_some() {}
             if hosts_at.elapsed() >= HOSTS_EVERY {
                 driver.refresh_hosts().await;
                 driver.repair_drift().await;

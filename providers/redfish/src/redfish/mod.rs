@@ -96,6 +96,10 @@ impl std::fmt::Debug for Bmc {
 /// BMCs (sushy's libvirt driver) download the whole image first.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a read may take: reads never make a BMC fetch anything, and a
+/// BMC that hangs should show as DOWN well before an action would time out.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Bmc {
     /// A client for the BMC at `base` (`https://host:port`). `ca_pem` is the
     /// only CA trusted when given; else the system's roots.
@@ -113,7 +117,20 @@ impl Bmc {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(REQUEST_TIMEOUT);
+            .timeout(REQUEST_TIMEOUT)
+            // reqwest drops `Authorization` on a redirect to another host,
+            // but not `X-Auth-Token`: follow redirects only within the BMC.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
+                if same_origin && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }));
         if let Some(pem) = ca_pem {
             let tls = tls::client_config(pem).map_err(|message| RedfishError::Protocol {
                 bmc: name.to_owned(),
@@ -156,6 +173,7 @@ impl Bmc {
         let root = self
             .http
             .get(self.url(root_uri))
+            .timeout(READ_TIMEOUT)
             .send()
             .await
             .map_err(self.unreachable(root_uri))?;
@@ -211,6 +229,9 @@ impl Bmc {
             *guard = Some(self.login().await?);
         }
         let mut request = self.http.request(method.clone(), self.url(uri));
+        if method == Method::GET {
+            request = request.timeout(READ_TIMEOUT);
+        }
         request = match guard.as_ref() {
             Some(Auth::Session { token }) => request.header("X-Auth-Token", token.expose()),
             _ => request.basic_auth(&self.username, Some(self.password.expose())),
