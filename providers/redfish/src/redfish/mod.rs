@@ -153,11 +153,16 @@ impl Bmc {
         &self.name
     }
 
-    fn url(&self, uri: &str) -> String {
-        if uri.starts_with("http://") || uri.starts_with("https://") {
-            uri.to_owned()
-        } else {
-            format!("{}{uri}", self.base)
+    /// The URL of a link the BMC gave. The credentials go with every
+    /// request, so an absolute link is followed only within the BMC's own
+    /// origin: never to another host, never downgraded to `http://`.
+    fn url(&self, uri: &str) -> Result<String, RedfishError> {
+        if uri.starts_with('/') {
+            return Ok(format!("{}{uri}", self.base));
+        }
+        match uri.strip_prefix(self.base.as_str()) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => Ok(uri.to_owned()),
+            _ => Err(self.protocol(uri, "a link outside the BMC's own origin is not followed")),
         }
     }
 
@@ -172,7 +177,7 @@ impl Bmc {
         let root_uri = "/redfish/v1/";
         let root = self
             .http
-            .get(self.url(root_uri))
+            .get(self.url(root_uri)?)
             .timeout(READ_TIMEOUT)
             .send()
             .await
@@ -184,7 +189,7 @@ impl Bmc {
         };
         let response = self
             .http
-            .post(self.url(&sessions))
+            .post(self.url(&sessions)?)
             .json(&json!({"UserName": self.username, "Password": self.password.expose()}))
             .send()
             .await
@@ -195,6 +200,18 @@ impl Bmc {
                 bmc: self.name.clone(),
                 uri: sessions,
                 status: status.as_u16(),
+            });
+        }
+        // A SessionService in trouble is not one that refuses sessions:
+        // falling back to basic auth for good could lock out a BMC that
+        // disabled it. Nothing is cached; the next call logs in again.
+        if status.is_server_error() {
+            return Err(RedfishError::Http {
+                bmc: self.name.clone(),
+                method: Method::POST.to_string(),
+                uri: sessions,
+                status: status.as_u16(),
+                message: status.canonical_reason().unwrap_or("error").to_owned(),
             });
         }
         let token = response
@@ -228,7 +245,7 @@ impl Bmc {
         if guard.is_none() {
             *guard = Some(self.login().await?);
         }
-        let mut request = self.http.request(method.clone(), self.url(uri));
+        let mut request = self.http.request(method.clone(), self.url(uri)?);
         if method == Method::GET {
             request = request.timeout(READ_TIMEOUT);
         }
@@ -243,7 +260,8 @@ impl Bmc {
         request.send().await.map_err(self.unreachable(uri))
     }
 
-    /// One call; a session refused with 401 is created again once.
+    /// One call; on a 401 the authentication is decided again once (a
+    /// session timed out, or basic auth was a fallback the BMC refuses).
     async fn call(
         &self,
         method: Method,
@@ -252,11 +270,8 @@ impl Bmc {
     ) -> Result<Value, RedfishError> {
         let mut response = self.send_once(&method, uri, body.as_ref()).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
-            let had_session = matches!(*self.auth.lock().await, Some(Auth::Session { .. }));
-            if had_session {
-                *self.auth.lock().await = None;
-                response = self.send_once(&method, uri, body.as_ref()).await?;
-            }
+            *self.auth.lock().await = None;
+            response = self.send_once(&method, uri, body.as_ref()).await?;
         }
         let status = response.status();
         let text = response.text().await.map_err(self.unreachable(uri))?;
@@ -560,6 +575,145 @@ mod tests {
         assert!(seen.logins.is_empty());
         // "admin:pw" in base64.
         assert_eq!(seen.basic, vec!["Basic YWRtaW46cHc="]);
+    }
+
+    /// A BMC whose `/redfish/v1/Systems` answers `answer(spy)`, with a
+    /// SessionService; and the spy, another origin counting what reaches it.
+    async fn serve_pointing_at_spy(
+        answer: fn(&str) -> Response,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let h = hits.clone();
+        let spy = Router::new().fallback(move |headers: HeaderMap| {
+            let hits = h.clone();
+            async move {
+                let token = headers
+                    .get("X-Auth-Token")
+                    .and_then(|t| t.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                hits.lock().unwrap_or_else(|p| p.into_inner()).push(token);
+                axum::Json(json!({"Members": []}))
+            }
+        });
+        let spy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let spy_base = format!("http://{}", spy_listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(spy_listener, spy).await;
+        });
+        let root = || async {
+            axum::Json(
+                json!({"Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}}),
+            )
+        };
+        let login = || async {
+            let mut r: Response = (StatusCode::CREATED, axum::Json(json!({}))).into_response();
+            r.headers_mut()
+                .insert("X-Auth-Token", "secret-token".parse().expect("header"));
+            r
+        };
+        let systems = move || async move { answer(&spy_base) };
+        let app = Router::new()
+            .route("/redfish/v1/", get(root))
+            .route("/redfish/v1/SessionService/Sessions", post(login))
+            .route("/redfish/v1/Systems", get(systems));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), hits)
+    }
+
+    #[tokio::test]
+    async fn credentials_never_follow_a_link_or_redirect_to_another_origin() {
+        let link = |spy: &str| {
+            axum::Json(json!({"Members": [{"@odata.id": format!("{spy}/redfish/v1/Systems/1")}]}))
+                .into_response()
+        };
+        let redirect = |spy: &str| {
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            r.headers_mut().insert(
+                "Location",
+                format!("{spy}/redfish/v1/Systems").parse().expect("header"),
+            );
+            r
+        };
+        for answer in [link as fn(&str) -> Response, redirect] {
+            let (base, hits) = serve_pointing_at_spy(answer).await;
+            let err = client(&base, "pw")
+                .systems()
+                .await
+                .expect_err("not followed");
+            assert!(
+                matches!(
+                    err,
+                    RedfishError::Protocol { .. } | RedfishError::Http { status: 307, .. }
+                ),
+                "{err:?}"
+            );
+            assert!(
+                hits.lock().unwrap_or_else(|p| p.into_inner()).is_empty(),
+                "the other origin was called"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_service_in_trouble_is_not_a_fall_back_to_basic_for_good() {
+        let logins = Arc::new(Mutex::new(0u32));
+        let l = logins.clone();
+        let root = || async {
+            axum::Json(
+                json!({"Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}}),
+            )
+        };
+        let login = move || {
+            let logins = l.clone();
+            async move {
+                let mut n = logins.lock().unwrap_or_else(|p| p.into_inner());
+                *n += 1;
+                if *n == 1 {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                let mut r: Response = (StatusCode::CREATED, axum::Json(json!({}))).into_response();
+                r.headers_mut()
+                    .insert("X-Auth-Token", "tok".parse().expect("header"));
+                r
+            }
+        };
+        // This BMC has basic auth disabled.
+        let systems = |headers: HeaderMap| async move {
+            if headers.get("X-Auth-Token").is_some_and(|t| t == "tok") {
+                axum::Json(json!({"Members": []})).into_response()
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        };
+        let app = Router::new()
+            .route("/redfish/v1/", get(root))
+            .route("/redfish/v1/SessionService/Sessions", post(login))
+            .route("/redfish/v1/Systems", get(systems));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let bmc = client(&format!("http://{addr}"), "pw");
+        let err = bmc.systems().await.expect_err("503 at login");
+        assert!(
+            matches!(err, RedfishError::Http { status: 503, .. }),
+            "{err:?}"
+        );
+        bmc.systems()
+            .await
+            .expect("a session once the service is back");
     }
 
     #[tokio::test]
