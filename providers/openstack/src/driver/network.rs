@@ -456,19 +456,28 @@ pub async fn eip(
     _prior: Option<OsIds>,
     deps: &Deps,
 ) -> Result<Built, Status> {
-    let port =
-        match deps.get("eip.bind_to") {
-            None => None,
-            Some(d) if d.kind == K::Vm => Some(d.os.ports.first().cloned().ok_or_else(|| {
-                invalid("eip.bind_to", format!("vm {} has no NIC to bind to", d.id))
-            })?),
-            Some(d) => {
-                return Err(invalid(
-                    "eip.bind_to",
-                    format!("binding to a {:?} is not supported by this driver", d.kind),
-                ));
+    // A VM without a NIC has no port a floating IP could point at: the
+    // address is allocated and held for it, and the state says so.
+    let mut unbound_note = String::new();
+    let port = match deps.get("eip.bind_to") {
+        None => None,
+        Some(d) if d.kind == K::Vm => {
+            let first = d.os.ports.first().cloned();
+            if first.is_none() {
+                unbound_note = format!(
+                    "vm {} has no NIC: the address is held for it but not associated (Neutron binds a floating IP to a port)",
+                    d.id
+                );
             }
-        };
+            first
+        }
+        Some(d) => {
+            return Err(invalid(
+                "eip.bind_to",
+                format!("binding to a {:?} is not supported by this driver", d.kind),
+            ));
+        }
+    };
     let name = os_name(&req.id);
     let fip = ensure(
         inner,
@@ -499,8 +508,14 @@ pub async fn eip(
         revision: revision(&fip),
         ..Default::default()
     };
-    let outputs = HashMap::from([("ip".to_owned(), ip), ("floatingip_id".to_owned(), id)]);
-    Ok(running(os, outputs))
+    let outputs = HashMap::from([
+        ("ip".to_owned(), ip),
+        ("floatingip_id".to_owned(), id),
+        ("port_id".to_owned(), port.unwrap_or_default()),
+    ]);
+    let mut built = running(os, outputs);
+    built.message = unbound_note;
+    Ok(built)
 }
 
 /// Deletes a network-kind resource; `true` once it is gone (Neutron deletes

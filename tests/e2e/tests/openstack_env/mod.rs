@@ -1,0 +1,158 @@
+//! The test OpenStack of `tests/openstack` (started by `scripts/test`): where
+//! its openrc files are and the driver configured for it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use yunshu_driver_sdk::EventSink;
+use yunshu_openstack::OpenStackDriver;
+use yunshu_openstack::config::{DriverConfig, OsVars};
+use yunshu_proto::v1::Architecture;
+
+/// `$YUNSHU_OS_HOME`, else `~/.cache/yunshu-openstack`.
+pub fn home() -> PathBuf {
+    std::env::var_os("YUNSHU_OS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/yunshu-openstack")
+        })
+}
+
+fn openrc(name: &str) -> OsVars {
+    let path = home().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: the test OpenStack is not running — start it with `tests/openstack/up` \
+         (scripts/test does), then run this test again",
+        path.display()
+    );
+    OsVars::from_openrc(&path).expect("openrc readable")
+}
+
+/// The driver's configuration for the test cloud: resources in project
+/// `yunshu` as its member, Placement and flavors as admin.
+pub fn config() -> DriverConfig {
+    DriverConfig {
+        tenant: openrc("openrc.yunshu")
+            .cloud("tenant")
+            .expect("tenant openrc"),
+        operator: Some(openrc("openrc").cloud("operator").expect("admin openrc")),
+        zone_prefix: String::new(),
+        area_suffix: "gov".to_owned(),
+        internet_area_suffix: "internet".to_owned(),
+        images: [("麒麟 V10".to_owned(), "fake-image".to_owned())]
+            .into_iter()
+            .collect(),
+        default_image: "fake-image".to_owned(),
+        external_network: "public".to_owned(),
+        clock_mhz: 2600,
+        // Nova's fake virt driver states no architecture.
+        default_arch: Some(Architecture::X8664),
+        iops_per_disk: 3000,
+        bandwidth_mbps: 1000,
+        poll_every: Duration::from_secs(1),
+    }
+}
+
+pub async fn open(events: EventSink) -> OpenStackDriver {
+    OpenStackDriver::open(config(), events)
+        .await
+        .unwrap_or_else(|e| {
+            let mut msg = e.to_string();
+            let mut cur = std::error::Error::source(&e);
+            while let Some(s) = cur {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                cur = s.source();
+            }
+            panic!("opening the test OpenStack ({}): {msg}", home().display())
+        })
+}
+
+/// The tenant's session, for acting on the cloud behind yunshu's back.
+pub async fn tenant_cloud() -> yunshu_openstack::cloud::Cloud {
+    yunshu_openstack::cloud::Cloud::connect(&config().tenant)
+        .await
+        .expect("tenant session")
+}
+
+/// Deletes what yunshu made in the tenant's project (objects tagged
+/// `yunshu`), so a test leaves the shared test cloud as it found it.
+pub async fn sweep(cloud: &yunshu_openstack::cloud::Cloud) {
+    use serde_json::Value;
+    use yunshu_openstack::cloud::Service;
+    let ids = |v: &Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let list = |service, path: &'static str| async move {
+        cloud.get(service, path).await.unwrap_or(Value::Null)
+    };
+    let servers = list(Service::Compute, "servers?tags=yunshu").await;
+    for id in ids(&servers, "servers") {
+        let _ = cloud
+            .delete(Service::Compute, &format!("servers/{id}"))
+            .await;
+    }
+    // Ports are released by Nova once their server is gone.
+    for _ in 0..60 {
+        let left = list(Service::Compute, "servers?tags=yunshu").await;
+        if ids(&left, "servers").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for (path, key) in [
+        ("floatingips?tags=yunshu", "floatingips"),
+        ("ports?tags=yunshu", "ports"),
+    ] {
+        let v = list(Service::Network, path).await;
+        let collection = path.split('?').next().unwrap_or_default();
+        for id in ids(&v, key) {
+            let _ = cloud
+                .delete(Service::Network, &format!("{collection}/{id}"))
+                .await;
+        }
+    }
+    let routers = list(Service::Network, "routers?tags=yunshu").await;
+    let subnets = list(Service::Network, "subnets?tags=yunshu").await;
+    for r in ids(&routers, "routers") {
+        for s in ids(&subnets, "subnets") {
+            let _ = cloud
+                .put(
+                    Service::Network,
+                    &format!("routers/{r}/remove_router_interface"),
+                    serde_json::json!({"subnet_id": s}),
+                )
+                .await;
+        }
+        let _ = cloud
+            .delete(Service::Network, &format!("routers/{r}"))
+            .await;
+    }
+    for s in ids(&subnets, "subnets") {
+        let _ = cloud
+            .delete(Service::Network, &format!("subnets/{s}"))
+            .await;
+    }
+    for (path, key, collection) in [
+        ("networks?tags=yunshu", "networks", "networks"),
+        (
+            "security-groups?tags=yunshu",
+            "security_groups",
+            "security-groups",
+        ),
+    ] {
+        let v = list(Service::Network, path).await;
+        for id in ids(&v, key) {
+            let _ = cloud
+                .delete(Service::Network, &format!("{collection}/{id}"))
+                .await;
+        }
+    }
+}
