@@ -254,7 +254,19 @@ impl Config {
         if json {
             serde_json::from_str(text).map_err(|e| e.to_string())
         } else {
-            toml::from_str(text).map_err(|e| e.to_string())
+            // toml's Display quotes the offending line: a password written
+            // into the file by mistake (`password = "…"`, refused as an
+            // unknown field) would land in the log. Line number and message
+            // only.
+            toml::from_str(text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|s| text.get(..s.start).unwrap_or(text).lines().count().max(1));
+                match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_owned(),
+                }
+            })
         }
     }
 
@@ -443,6 +455,17 @@ arch = "arm64"
             c.bmcs[0].facts("System.Embedded.2").model,
             "H3C UniServer R4900 G5 (GPU)"
         );
+    }
+
+    #[test]
+    fn a_password_written_into_the_file_is_refused_without_being_repeated() {
+        let text = TOML.replace(
+            "password_env = \"RACK1_PASS\"",
+            "password = \"hunter2-in-the-file\"",
+        );
+        let err = check(&text, false).expect_err("unknown field");
+        assert!(err.contains("password"), "{err}");
+        assert!(!err.contains("hunter2"), "the password was repeated: {err}");
     }
 
     #[test]
