@@ -41,12 +41,22 @@ fn pool_id(zone: &str, area: &str, arch: v1::Architecture) -> String {
     format!("{zone}.{area}.bm-{arch}")
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Hosts {
     by_id: BTreeMap<String, HostView>,
     /// BMCs (by index) whose last read failed, or that were never read:
     /// their systems may exist and be on even when `by_id` has none.
     unanswered: BTreeSet<usize>,
+}
+
+impl Hosts {
+    /// Before the first read: every one of `bmcs` BMCs is unanswered.
+    pub(super) fn unread(bmcs: usize) -> Hosts {
+        Hosts {
+            by_id: BTreeMap::new(),
+            unanswered: (0..bmcs).collect(),
+        }
+    }
 }
 
 /// A host id from a BMC name and a system id: the controller's id rule

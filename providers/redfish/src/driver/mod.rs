@@ -188,13 +188,14 @@ impl RedfishDriver {
             resources.insert((record.state.kind, record.state.id.clone()), record);
         }
         let adopted = resources.len();
+        let hosts = hosts::Hosts::unread(bmcs.len());
         let driver = RedfishDriver {
             inner: Arc::new(Inner {
                 config,
                 bmcs,
                 store,
                 resources: Mutex::new(resources),
-                hosts: std::sync::Mutex::new(hosts::Hosts::default()),
+                hosts: std::sync::Mutex::new(hosts),
                 host_ops: std::sync::Mutex::new(HashMap::new()),
                 resets: std::sync::Mutex::new(HashMap::new()),
                 events,
