@@ -187,25 +187,25 @@ impl RedfishDriver {
         // Ownership on disk first: a crash after this adopts the system.
         let accepted = self.commit(&mut resources, record, change)?;
         drop(resources);
-        // The first attempt now, so a healthy BMC starts at once; a failure
-        // is the poller's to retry (the generation is accepted).
-        match self.converge(&request.id).await {
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(server = %request.id, error = %error_chain(&e), "BMC step failed; the poller retries");
-                self.note(
-                    &request.id,
-                    &format!("BMC step failed, retrying: {}", error_chain(&e)),
-                )
-                .await;
+        // The first attempt at once, so a healthy BMC starts now, but in a
+        // task of its own: Apply answers once the generation is recorded,
+        // and a BMC that hangs (a virtual-media insert may take a minute)
+        // holds neither the call nor the resource. A failure is the
+        // poller's to retry; the step re-reads the record under the host's
+        // lock, so a later apply or delete is never undone by it.
+        let driver = self.clone();
+        let id = request.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = driver.converge(&id).await {
+                let why = error_chain(&e);
+                tracing::warn!(server = %id, error = %why, "BMC step failed; the poller retries");
+                driver
+                    .note(&id, &format!("BMC step failed, retrying: {why}"))
+                    .await;
             }
-        }
-        self.inner.wake.notify_one();
-        let resources = self.inner.resources.lock().await;
-        Ok(resources
-            .get(&key)
-            .map(|r| r.state.clone())
-            .unwrap_or(accepted))
+            driver.inner.wake.notify_one();
+        });
+        Ok(accepted)
     }
 
     /// `nic<i>.subnet`, `nic<i>.ip` and `private_ip` (the first NIC's) for
