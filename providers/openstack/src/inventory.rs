@@ -422,11 +422,24 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
             name: format!("{az} 互联网区"),
             kind: v1::NetworkAreaKind::Internet as i32,
         });
+        if let Some(gib) = local_disk_gib.get(&zone) {
+            inventory.storage_classes.push(v1::StorageClass {
+                id: format!("{zone}-local"),
+                zone: zone.clone(),
+                name: format!("{az} local disk (Nova)"),
+                capacity_gib: *gib,
+                iops_class: v1::IopsClass::Standard as i32,
+                iops_per_disk: cfg.iops_per_disk,
+            });
+        }
+        // Cinder's types, when its backends state a finite size (a backend
+        // saying "infinite" gives no figure to plan with).
         for t in types
             .get("volume_types")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .filter(|_| capacity_gib > 0)
         {
             let Some(name) = str_of(t, "name") else {
                 continue;

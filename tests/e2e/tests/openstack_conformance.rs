@@ -18,6 +18,7 @@ use yunshu_proto::v1::ResourceKind as K;
 async fn the_openstack_driver_passes_the_conformance_kit_for_every_kind_it_declares() {
     // What an interrupted earlier run left in the shared test cloud.
     openstack_env::sweep(&openstack_env::tenant_cloud().await).await;
+    openstack_env::release_memory(&openstack_env::operator_cloud().await).await;
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let driver = openstack_env::open(log.sink()).await;
     let declared: Vec<i32> = driver.info().kinds;

@@ -1,6 +1,9 @@
 //! The test OpenStack of `tests/openstack` (started by `scripts/test`): where
 //! its openrc files are and the driver configured for it.
 
+// Shared by several test binaries; each uses part of it.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -155,4 +158,75 @@ pub async fn sweep(cloud: &yunshu_openstack::cloud::Cloud) {
                 .await;
         }
     }
+}
+
+/// The operator's (admin) session: Placement.
+pub async fn operator_cloud() -> yunshu_openstack::cloud::Cloud {
+    let op = config().operator.expect("operator openrc");
+    yunshu_openstack::cloud::Cloud::connect(&op)
+        .await
+        .expect("operator session")
+}
+
+/// A Placement consumer that is not a Nova server: memory held by someone
+/// else on the compute node (Nova leaves foreign allocations alone).
+pub const BLOCKER: &str = "7e57b10c-0000-4000-8000-000000000018";
+
+/// Allocates memory in Placement to [`BLOCKER`] so that only `leave_mib`
+/// stays free on the first compute node; returns that node's provider.
+pub async fn hold_memory(op: &yunshu_openstack::cloud::Cloud, leave_mib: u64) -> String {
+    use yunshu_openstack::cloud::Service;
+    release_memory(op).await;
+    let rps = op
+        .get(
+            Service::Placement,
+            "resource_providers?resources=MEMORY_MB:1",
+        )
+        .await
+        .expect("resource providers");
+    let rp = rps["resource_providers"][0]["uuid"]
+        .as_str()
+        .expect("a compute node")
+        .to_owned();
+    let inv = op
+        .get(
+            Service::Placement,
+            &format!("resource_providers/{rp}/inventories"),
+        )
+        .await
+        .expect("inventories");
+    let usage = op
+        .get(
+            Service::Placement,
+            &format!("resource_providers/{rp}/usages"),
+        )
+        .await
+        .expect("usages");
+    let mem = &inv["inventories"]["MEMORY_MB"];
+    let total = mem["total"].as_u64().expect("total");
+    let reserved = mem["reserved"].as_u64().unwrap_or(0);
+    let used = usage["usages"]["MEMORY_MB"].as_u64().unwrap_or(0);
+    let free = total - reserved - used;
+    assert!(free > leave_mib, "only {free} MiB free already");
+    op.put(
+        Service::Placement,
+        &format!("allocations/{BLOCKER}"),
+        serde_json::json!({
+            "allocations": {rp.as_str(): {"resources": {"MEMORY_MB": free - leave_mib}}},
+            "project_id": "e2e-blocker",
+            "user_id": "e2e-blocker",
+        }),
+    )
+    .await
+    .expect("allocating the blocker");
+    rp
+}
+
+pub async fn release_memory(op: &yunshu_openstack::cloud::Cloud) {
+    let _ = op
+        .delete(
+            yunshu_openstack::cloud::Service::Placement,
+            &format!("allocations/{BLOCKER}"),
+        )
+        .await;
 }
