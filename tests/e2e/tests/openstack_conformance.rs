@@ -1,5 +1,6 @@
 //! The OpenStack driver passes the driver conformance kit over real mutual
-//! TLS for every kind it declares (VPC, subnet, security group, VM, EIP),
+//! TLS for every kind it declares (VPC, subnet, security group, VM, volume,
+//! EIP),
 //! against the test OpenStack of `tests/openstack` (Keystone, Nova with the
 //! fake virt driver, Neutron, Placement, Glance, Cinder): a real controller
 //! bootstraps the driver, the kit connects with a controller client
@@ -64,6 +65,7 @@ async fn the_openstack_driver_passes_the_conformance_kit_for_every_kind_it_decla
         (K::Subnet, "lifecycle_subnet"),
         (K::SecurityGroup, "lifecycle_security_group"),
         (K::Vm, "lifecycle_vm"),
+        (K::Volume, "lifecycle_volume"),
         (K::Eip, "lifecycle_eip"),
     ] {
         assert!(

@@ -6,6 +6,7 @@
 //! - [`network`]: VPC → Neutron network + router, subnet → Neutron subnet on
 //!   the router, security group → Neutron group and rules, EIP → floating IP.
 //! - [`compute`]: VM → Nova server on Neutron ports, from a matching flavor.
+//! - [`volumes`]: volume → Cinder volume, attached through Nova.
 //! - [`observe`]: polling Nova (`changes-since`) and Neutron
 //!   (`revision_number`) into the event sink, power-state convergence, and
 //!   drift (a server deleted behind yunshu's back is reported gone).
@@ -20,6 +21,7 @@ pub(crate) mod compute;
 pub(crate) mod network;
 pub(crate) mod observe;
 pub(crate) mod table;
+pub(crate) mod volumes;
 
 use std::sync::Arc;
 
@@ -39,7 +41,14 @@ use table::{Entry, Table};
 pub(crate) const TAG: &str = "yunshu";
 
 /// The kinds this driver serves, in creation order.
-pub const KINDS: [K; 5] = [K::Vpc, K::Subnet, K::SecurityGroup, K::Vm, K::Eip];
+pub const KINDS: [K; 6] = [
+    K::Vpc,
+    K::Subnet,
+    K::SecurityGroup,
+    K::Vm,
+    K::Volume,
+    K::Eip,
+];
 
 /// OpenStack's name for a yunshu resource.
 pub(crate) fn os_name(id: &str) -> String {
@@ -231,6 +240,7 @@ impl Driver for OpenStackDriver {
                 network::eip(inner, request, s, prior, &deps).await?
             }
             v1::resource_spec::Spec::Vm(s) => compute::vm(inner, request, s, prior, &deps).await?,
+            v1::resource_spec::Spec::Volume(s) => volumes::volume(inner, request, s, &deps).await?,
             _ => {
                 return Err(status(
                     Code::Unimplemented,
@@ -316,6 +326,7 @@ impl Driver for OpenStackDriver {
         };
         let done = match kind {
             K::Vm => compute::delete(inner, &os, id).await,
+            K::Volume => volumes::delete_step(inner, &os.id).await,
             _ => network::delete(inner, kind, &request, &os).await,
         };
         let mut table = inner.table.lock().await;

@@ -45,6 +45,9 @@ pub fn spawn(weak: Weak<Inner>) {
                 Ok(next) => since = Some(next),
                 Err(e) => tracing::warn!(error = %e.message(), "polling Nova"),
             }
+            if let Err(e) = volumes(&inner, full).await {
+                tracing::warn!(error = %e.message(), "polling Cinder");
+            }
             if let Err(e) = neutron(&inner).await {
                 tracing::warn!(error = %e.message(), "polling Neutron");
             }
@@ -260,6 +263,75 @@ async fn forget(inner: &Inner, kind: K, id: &str, os_id: &str, listed_ms: i64, d
         e.state.updated_unix_ms = now_ms();
         inner.events.resource(v1::ChangeType::Deleted, e.state);
     }
+}
+
+/// Cinder volumes still converging or deleting (all of them on a full
+/// poll): one attach/detach/delete step each.
+async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
+    let started_ms = now_ms();
+    let watched: Vec<(String, OsIds, bool, bool)> = {
+        let table = inner.table.lock().await;
+        table
+            .entries()
+            .filter(|(k, _)| *k == K::Volume)
+            .map(|(_, e)| {
+                (
+                    e.request.id.clone(),
+                    e.os.clone(),
+                    e.deleting,
+                    e.state.observed_generation == e.state.generation,
+                )
+            })
+            .filter(|(_, _, deleting, converged)| full || *deleting || !*converged)
+            .collect()
+    };
+    for (id, os, deleting, _) in watched {
+        if deleting {
+            if super::volumes::delete_step(inner, &os.id).await? {
+                forget(inner, K::Volume, &id, &os.id, started_ms, true).await;
+            }
+            continue;
+        }
+        let vol = match inner
+            .cloud
+            .get(Service::Volume, &format!("volumes/{}", os.id))
+            .await
+        {
+            Ok(v) => v.get("volume").cloned().unwrap_or(Value::Null),
+            Err(e) if e.is_not_found() => {
+                forget(inner, K::Volume, &id, &os.id, started_ms, false).await;
+                continue;
+            }
+            Err(e) => return Err(os_status("reading a volume", &e)),
+        };
+        let want = (!os.router.is_empty()).then_some(os.router.as_str());
+        let (phase, message) = super::volumes::converge(inner, &vol, want).await?;
+        let mut table = inner.table.lock().await;
+        let Some(e) = table.get_mut(K::Volume, &id) else {
+            continue;
+        };
+        if e.os.id != os.id || e.os.router != os.router || e.deleting {
+            continue;
+        }
+        let observed = if matches!(phase, v1::Phase::Running | v1::Phase::Failed) {
+            e.state.generation
+        } else {
+            e.state.observed_generation
+        };
+        if e.state.phase != phase as i32
+            || e.state.message != message
+            || e.state.observed_generation != observed
+        {
+            e.state.phase = phase as i32;
+            e.state.message = message;
+            e.state.observed_generation = observed;
+            e.state.updated_unix_ms = now_ms();
+            inner
+                .events
+                .resource(v1::ChangeType::Updated, e.state.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Neutron objects by `revision_number`.

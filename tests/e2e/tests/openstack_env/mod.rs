@@ -110,6 +110,18 @@ pub async fn sweep(cloud: &yunshu_openstack::cloud::Cloud) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Volumes yunshu made (metadata yunshu_id); detached by their server's
+    // deletion above.
+    let vols = list(Service::Volume, "volumes/detail").await;
+    for v in vols["volumes"].as_array().into_iter().flatten() {
+        if v["metadata"]["yunshu_id"].is_string()
+            && let Some(id) = v["id"].as_str()
+        {
+            let _ = cloud
+                .delete(Service::Volume, &format!("volumes/{id}"))
+                .await;
+        }
+    }
     for (path, key) in [
         ("floatingips?tags=yunshu", "floatingips"),
         ("ports?tags=yunshu", "ports"),
