@@ -66,6 +66,7 @@ async fn the_openstack_driver_passes_the_conformance_kit_for_every_kind_it_decla
         (K::SecurityGroup, "lifecycle_security_group"),
         (K::Vm, "lifecycle_vm"),
         (K::Volume, "lifecycle_volume"),
+        (K::LoadBalancer, "lifecycle_load_balancer"),
         (K::Eip, "lifecycle_eip"),
     ] {
         assert!(

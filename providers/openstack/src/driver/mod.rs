@@ -7,6 +7,8 @@
 //!   the router, security group → Neutron group and rules, EIP → floating IP.
 //! - [`compute`]: VM → Nova server on Neutron ports, from a matching flavor.
 //! - [`volumes`]: volume → Cinder volume, attached through Nova.
+//! - [`balancers`]: load balancer → Octavia load balancer, listeners, pools,
+//!   health monitors and members.
 //! - [`observe`]: polling Nova (`changes-since`) and Neutron
 //!   (`revision_number`) into the event sink, power-state convergence, and
 //!   drift (a server deleted behind yunshu's back is reported gone).
@@ -17,6 +19,7 @@
 //! before creating it: a retried Apply, or one after a driver restart, never
 //! creates twice.
 
+pub(crate) mod balancers;
 pub(crate) mod compute;
 pub(crate) mod network;
 pub(crate) mod observe;
@@ -41,12 +44,13 @@ use table::{Entry, Table};
 pub(crate) const TAG: &str = "yunshu";
 
 /// The kinds this driver serves, in creation order.
-pub const KINDS: [K; 6] = [
+pub const KINDS: [K; 7] = [
     K::Vpc,
     K::Subnet,
     K::SecurityGroup,
     K::Vm,
     K::Volume,
+    K::LoadBalancer,
     K::Eip,
 ];
 
@@ -241,6 +245,9 @@ impl Driver for OpenStackDriver {
             }
             v1::resource_spec::Spec::Vm(s) => compute::vm(inner, request, s, prior, &deps).await?,
             v1::resource_spec::Spec::Volume(s) => volumes::volume(inner, request, s, &deps).await?,
+            v1::resource_spec::Spec::LoadBalancer(s) => {
+                balancers::load_balancer(inner, request, s, &deps).await?
+            }
             _ => {
                 return Err(status(
                     Code::Unimplemented,
@@ -327,6 +334,7 @@ impl Driver for OpenStackDriver {
         let done = match kind {
             K::Vm => compute::delete(inner, &os, id).await,
             K::Volume => volumes::delete_step(inner, &os.id).await,
+            K::LoadBalancer => balancers::delete(inner, &os).await,
             _ => network::delete(inner, kind, &request, &os).await,
         };
         let mut table = inner.table.lock().await;

@@ -471,6 +471,8 @@ pub async fn eip(
             }
             first
         }
+        // The load balancer's VIP port.
+        Some(d) if d.kind == K::LoadBalancer => d.os.ports.first().cloned(),
         Some(d) => {
             return Err(invalid(
                 "eip.bind_to",

@@ -45,6 +45,9 @@ pub fn spawn(weak: Weak<Inner>) {
                 Ok(next) => since = Some(next),
                 Err(e) => tracing::warn!(error = %e.message(), "polling Nova"),
             }
+            if let Err(e) = balancers(&inner, full).await {
+                tracing::warn!(error = %e.message(), "polling Octavia");
+            }
             if let Err(e) = volumes(&inner, full).await {
                 tracing::warn!(error = %e.message(), "polling Cinder");
             }
@@ -325,6 +328,82 @@ async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             e.state.phase = phase as i32;
             e.state.message = message;
             e.state.observed_generation = observed;
+            e.state.updated_unix_ms = now_ms();
+            inner
+                .events
+                .resource(v1::ChangeType::Updated, e.state.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Octavia load balancers still provisioning or deleting (all of them on a
+/// full poll).
+async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
+    let started_ms = now_ms();
+    let watched: Vec<(String, OsIds, bool)> = {
+        let table = inner.table.lock().await;
+        table
+            .entries()
+            .filter(|(k, e)| {
+                *k == K::LoadBalancer
+                    && (full || e.deleting || e.state.observed_generation != e.state.generation)
+            })
+            .map(|(_, e)| (e.request.id.clone(), e.os.clone(), e.deleting))
+            .collect()
+    };
+    for (id, os, deleting) in watched {
+        let lb = match inner
+            .cloud
+            .get(
+                Service::LoadBalancer,
+                &format!("lbaas/loadbalancers/{}", os.id),
+            )
+            .await
+        {
+            Ok(v) => v["loadbalancer"].clone(),
+            Err(e) if e.is_not_found() => {
+                forget(inner, K::LoadBalancer, &id, &os.id, started_ms, deleting).await;
+                continue;
+            }
+            Err(e) => return Err(os_status("reading a load balancer", &e)),
+        };
+        let phase = super::balancers::phase_of(&lb);
+        if deleting {
+            if phase == v1::Phase::Deleted {
+                forget(inner, K::LoadBalancer, &id, &os.id, started_ms, true).await;
+            }
+            continue;
+        }
+        let mut table = inner.table.lock().await;
+        let Some(e) = table.get_mut(K::LoadBalancer, &id) else {
+            continue;
+        };
+        if e.os.id != os.id || e.deleting {
+            continue;
+        }
+        let observed = if matches!(phase, v1::Phase::Running | v1::Phase::Failed) {
+            e.state.generation
+        } else {
+            e.state.observed_generation
+        };
+        // A note about members left out stays; Octavia's progress does not.
+        let message = if e.state.message.starts_with("Octavia:") || phase == v1::Phase::Failed {
+            match phase {
+                v1::Phase::Running => String::new(),
+                v1::Phase::Failed => "Octavia put the load balancer in ERROR".to_owned(),
+                _ => e.state.message.clone(),
+            }
+        } else {
+            e.state.message.clone()
+        };
+        if e.state.phase != phase as i32
+            || e.state.observed_generation != observed
+            || e.state.message != message
+        {
+            e.state.phase = phase as i32;
+            e.state.observed_generation = observed;
+            e.state.message = message;
             e.state.updated_unix_ms = now_ms();
             inner
                 .events
