@@ -110,6 +110,42 @@ pub async fn sweep(cloud: &yunshu_openstack::cloud::Cloud) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Load balancers (cascade: listeners, pools, members), before the
+    // subnets their VIPs are on.
+    let lbs = list(Service::LoadBalancer, "lbaas/loadbalancers").await;
+    let ours: Vec<String> = lbs["loadbalancers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["name"].as_str().is_some_and(|n| n.starts_with("ys-")))
+        .filter_map(|l| l["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in &ours {
+        let _ = cloud
+            .call(
+                Service::LoadBalancer,
+                yunshu_openstack::cloud::Method::Delete,
+                &format!("lbaas/loadbalancers/{id}?cascade=true"),
+                None,
+            )
+            .await;
+    }
+    for _ in 0..120 {
+        let left = list(Service::LoadBalancer, "lbaas/loadbalancers").await;
+        let any = left["loadbalancers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| {
+                l["id"]
+                    .as_str()
+                    .is_some_and(|i| ours.iter().any(|o| o == i))
+            });
+        if !any {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     // Volumes yunshu made (metadata yunshu_id); detached by their server's
     // deletion above.
     let vols = list(Service::Volume, "volumes/detail").await;
