@@ -1,0 +1,131 @@
+//! The three-tier order of `yunshu_e2e::three_tier` against the OpenStack
+//! driver, minus what it does not build (bare metal, WAF, backup policy): a
+//! VPC with two subnets, security groups, a web VM (one: the test cloud has
+//! one compute host and web VMs are kept apart) behind a load balancer
+//! with a public IP, a database VM with a volume — Neutron, Nova, Cinder and
+//! Octavia objects on the test OpenStack of `tests/openstack` — ready, then
+//! swept. Needs `tests/openstack/up` (scripts/test runs it).
+
+mod openstack_env;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use yunshu_driver_sdk::EventLog;
+use yunshu_e2e::{Controller, People, RunningDriver};
+
+// Measured 2026-12-06: every resource reaches RUNNING at its generation
+// (VPC, 2 subnets, 3 security groups, 2 VMs, volume, load balancer) except
+// the EIP on the load balancer, left PENDING "waiting for lb-…" although the
+// balancer's status is RUNNING at generation 1. Likely cause: the reconciler wakes the
+// EIP (`wake_users`) before the batched status write lands, so its turn
+// still reads PROVISIONING and nothing wakes it again. Run it with
+// `--ignored` once that is fixed.
+#[ignore = "the EIP on the load balancer is not woken (reconciler wake-before-status-write race); see above"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstack() {
+    let cloud = openstack_env::tenant_cloud().await;
+    openstack_env::sweep(&cloud).await;
+    openstack_env::release_memory(&openstack_env::operator_cloud().await).await;
+    let c = Controller::start(Duration::from_secs(3600)).await;
+    let people = People::create(&c.url, &c.admin_token).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let driver = openstack_env::open(log.sink()).await;
+    let token = c.token("openstack").await;
+    let _running =
+        RunningDriver::start(Arc::new(driver), log, &c.url, "openstack", Some(token)).await;
+    c.wait_driver_healthy("openstack").await;
+
+    let system = c.create_system(&people.wang, "OpenStack 三层系统").await;
+    let mut order = yunshu_e2e::three_tier::three_tier(&system, "x86_64");
+    order["provider"] = json!("openstack");
+    // What this driver does not build: bare metal, WAF, backup.
+    let lines: Vec<_> = order["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["server"]["form"] != "bare_metal")
+        .cloned()
+        .collect();
+    order["lines"] = json!(lines);
+    // The test cloud has one compute host, and the web tier's two VMs are
+    // kept apart (anti-affinity): one web VM behind the balancer here.
+    order["lines"][0]["quantity"] = json!(1);
+    order["waf_policies"] = json!([]);
+    order["backup_policies"] = json!([]);
+    // The test cloud's storage classes are all of the standard tier.
+    order["volumes"][0]["tier"] = json!("standard");
+    let (s, created) = c
+        .api("POST", "/api/v1/orders", &people.wang, Some(order))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/orders/{id}/transitions");
+    for (who, to) in [
+        (&people.wang, "submitted"),
+        (&people.sun, "accepted"),
+        (&people.zhou, "approved"),
+    ] {
+        let (s, body) = c
+            .api("POST", &path, who, Some(json!({"to": to, "reason": "e2e"})))
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+    let started = Instant::now();
+    loop {
+        let state = people.order_state(&c.url, &id).await;
+        if state.as_deref() == Some("test_env_ready") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(420) {
+            let (_, o) = c
+                .api("GET", &format!("/api/v1/orders/{id}"), &people.wang, None)
+                .await;
+            let (_, r) = c
+                .api(
+                    "GET",
+                    &format!("/api/v1/systems/{system}/resources"),
+                    &people.wang,
+                    None,
+                )
+                .await;
+            panic!("order still {state:?}: {o}\n{r}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "three-tier (minus bare metal, WAF, backup) ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let (_, list) = c
+        .api(
+            "GET",
+            &format!("/api/v1/systems/{system}/resources"),
+            &people.wang,
+            None,
+        )
+        .await;
+    let items = list["items"].as_array().expect("items");
+    let count = |k: &str| items.iter().filter(|r| r["kind"] == k).count();
+    println!(
+        "vpc {} subnet {} sg {} vm {} volume {} lb {} eip {}",
+        count("vpc"),
+        count("subnet"),
+        count("security_group"),
+        count("vm"),
+        count("volume"),
+        count("load_balancer"),
+        count("eip")
+    );
+    assert_eq!(
+        (count("vpc"), count("subnet"), count("vm"), count("volume")),
+        (1, 2, 2, 1),
+        "{list}"
+    );
+    assert_eq!((count("load_balancer"), count("eip")), (1, 1), "{list}");
+    for r in items {
+        assert_eq!(r["phase"], "running", "{r}");
+    }
+    openstack_env::sweep(&cloud).await;
+}
