@@ -5,8 +5,9 @@
 //!   catalog, token renewal) and the REST calls.
 //! - [`config`]: credentials from openrc files or the environment, and the
 //!   name mappings.
-//! - [`driver`]: the SDK `Driver` — VPC, subnet, security group, VM, volume
-//!   and EIP as Neutron, Nova and Cinder objects, observed by polling.
+//! - [`driver`]: the SDK `Driver` — VPC, subnet, security group, VM, volume,
+//!   load balancer and EIP as Neutron, Nova, Cinder and Octavia objects,
+//!   observed by polling.
 //! - [`inventory`]: Placement and Nova hypervisors as zones, pools and hosts;
 //!   memory-overcommitted hosts refused.
 //!
