@@ -431,6 +431,27 @@ impl Reconciler {
         }
     }
 
+    /// [`Self::wake_users`] once every status handed to the writer before is
+    /// durable. A woken user checks `id` by reading its status record from
+    /// the store (`worker::first_unready`); woken while the observation that
+    /// `id` runs is still in the writer's batch, it finds `id` unready, waits,
+    /// and nothing wakes it again (the OpenStack e2e saw an EIP on a load
+    /// balancer stay pending). Costs nothing when nobody names `id`.
+    pub async fn wake_users_when_recorded(&self, id: &ResourceId) {
+        let users = self
+            .refs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .users(id);
+        if users.is_empty() {
+            return;
+        }
+        self.status.flush().await;
+        for u in users {
+            self.resources.add(u, Priority::Fresh);
+        }
+    }
+
     /// Asks for an inventory read soon (see `inventory_wanted`).
     pub fn wants_inventory(&self) {
         self.inventory_wanted.notify_one();

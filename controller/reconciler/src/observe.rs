@@ -176,7 +176,7 @@ async fn lost(
     }
 }
 
-async fn handle(r: &Reconciler, provider: &str, event: v1::WatchEvent) {
+async fn handle(r: &Arc<Reconciler>, provider: &str, event: v1::WatchEvent) {
     match event.event {
         Some(v1::watch_event::Event::Resource(changed)) => {
             let Some(state) = changed.state else {
@@ -205,7 +205,7 @@ fn placed_elsewhere(
     }
 }
 
-async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::ResourceState) {
+async fn resource(r: &Arc<Reconciler>, provider: &str, change: i32, state: v1::ResourceState) {
     let Ok(id) = state.id.parse::<ResourceId>() else {
         return;
     };
@@ -261,14 +261,10 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
         return;
     }
     let phase = worker::phase_from_wire(state.phase);
-    if matches!(phase, Phase::Running | Phase::Stopped) {
-        // What waits for this one to run (or, powered off as asked, to be
-        // settled) may go now; a waiter checks against the spec.
-        r.wake_users(&id);
-    }
+    let settled = matches!(phase, Phase::Running | Phase::Stopped);
     r.status
         .put(StatusRecord {
-            id,
+            id: id.clone(),
             status: ResourceStatus {
                 phase,
                 message: (!state.message.is_empty()).then_some(state.message),
@@ -278,6 +274,14 @@ async fn resource(r: &Reconciler, provider: &str, change: i32, state: v1::Resour
             observed_at: Utc::now(),
         })
         .await;
+    if settled {
+        // What waits for this one to run (or, powered off as asked, to be
+        // settled) may go now — once the observation is on record, which is
+        // what a waiter reads. Off the watch loop, so events keep flowing
+        // (and batching) while the write commits.
+        let r = Arc::clone(r);
+        tokio::spawn(async move { r.wake_users_when_recorded(&id).await });
+    }
 }
 
 impl Reconciler {

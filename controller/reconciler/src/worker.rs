@@ -259,7 +259,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
                 .await;
             Ok(match phase {
                 p if p == settled_phase(&res) && observed == res.generation() => {
-                    r.wake_users(id);
+                    r.wake_users_when_recorded(id).await;
                     Turn::Converged
                 }
                 Phase::Failed => Turn::Failed,
