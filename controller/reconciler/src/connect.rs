@@ -290,6 +290,10 @@ mod tests {
         let incoming = futures::stream::unfold(listener, |l| async move {
             Some((l.accept().await.map(|(s, _)| s), l))
         });
+        // tonic's server TLS asks rustls for the process's provider; in a
+        // workspace test build rustls has both ring and aws-lc-rs (the
+        // OpenStack SDK's reqwest brings the latter), so none is implied.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut server = Server::builder().tls_config(tls).expect("server tls");
         let router = server.add_routes(Routes::default());
         tokio::spawn(router.serve_with_incoming(incoming));
