@@ -3,8 +3,10 @@
 //! VPC with two subnets, security groups, a web VM (one: the test cloud has
 //! one compute host and web VMs are kept apart) behind a load balancer
 //! with a public IP, a database VM with a volume — Neutron, Nova, Cinder and
-//! Octavia objects on the test OpenStack of `tests/openstack` — ready, then
-//! swept. Needs `tests/openstack/up` (scripts/test runs it).
+//! Octavia objects on the test OpenStack of `tests/openstack` — ready, the
+//! public IP bound to the balancer's VIP port in Neutron; then the system's
+//! exit leaves nothing of yunshu's in the project. Needs `tests/openstack/up`
+//! (scripts/test runs it).
 
 mod openstack_env;
 
@@ -14,20 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use yunshu_driver_sdk::EventLog;
 use yunshu_e2e::{Controller, People, RunningDriver};
+use yunshu_openstack::cloud::Service;
 
-// Measured 2026-12-06: every resource reaches RUNNING at its generation
-// (VPC, 2 subnets, 3 security groups, 2 VMs, volume, load balancer) except
-// the EIP on the load balancer, left PENDING "waiting for lb-…" for 420 s
-// although the balancer's status is RUNNING at generation 1. Not the
-// reconciler's wake-before-the-status-write race (fixed since:
-// `Reconciler::wake_users_when_recorded`; it still stays pending). Likely
-// cause, read from the code: the test Octavia runs `network_noop_driver`, so
-// the balancer's `vip_port_id` names no Neutron port; Neutron answers 404 to a
-// floating IP on it, which `os_status` maps to UNAVAILABLE, so the controller
-// retries for ever and the resource keeps its old "waiting for" message.
-// Fix to try: the driver makes the VIP port itself (`ys-<id>-vip`) and passes
-// `vip_port_id` to Octavia. Run this with `--ignored` once done.
-#[ignore = "the EIP on the load balancer stays pending; see above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstack() {
     let cloud = openstack_env::tenant_cloud().await;
@@ -132,5 +122,86 @@ async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstac
     for r in items {
         assert_eq!(r["phase"], "running", "{r}");
     }
-    openstack_env::sweep(&cloud).await;
+
+    // The public IP is Neutron's floating IP on the balancer's VIP port, a
+    // port Neutron knows (the driver makes it: Octavia's no-op network driver
+    // names one Neutron has never seen, and the EIP never bound — found when
+    // this test first ran).
+    let lb = items
+        .iter()
+        .find(|r| r["kind"] == "load_balancer")
+        .expect("lb");
+    let lb_id = lb["id"].as_str().expect("lb id");
+    let vip = cloud
+        .get(Service::Network, &format!("ports?name=ys-{lb_id}-vip"))
+        .await
+        .expect("ports");
+    let vip_port = vip["ports"][0]["id"]
+        .as_str()
+        .expect("the VIP port in Neutron");
+    let fips = cloud
+        .get(Service::Network, "floatingips?tags=yunshu")
+        .await
+        .expect("floating IPs");
+    let fips = fips["floatingips"].as_array().expect("floatingips");
+    assert_eq!(fips.len(), 1, "{fips:?}");
+    assert_eq!(fips[0]["port_id"], vip_port, "{fips:?}");
+    let balancer = cloud
+        .get(
+            Service::LoadBalancer,
+            &format!("lbaas/loadbalancers?name=ys-{lb_id}"),
+        )
+        .await
+        .expect("load balancers");
+    assert_eq!(balancer["loadbalancers"][0]["vip_port_id"], vip_port);
+
+    // Delivered, then the system exits: everything yunshu made is deleted
+    // in OpenStack, the VIP port with its balancer.
+    transition(&c, &people.wang, &id, "delivered").await;
+    let (s, exit) = c
+        .api(
+            "POST",
+            "/api/v1/orders",
+            &people.wang,
+            Some(json!({"kind": "exit", "system": system, "note": "系统下线"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{exit}");
+    let exit = exit["id"].as_str().expect("id").to_owned();
+    transition(&c, &people.wang, &exit, "submitted").await;
+    transition(&c, &people.sun, &exit, "accepted").await;
+    let exit_at = Instant::now();
+    transition(&c, &people.zhou, &exit, "approved").await;
+    loop {
+        if people.order_state(&c.url, &exit).await.as_deref() == Some("exited") {
+            break;
+        }
+        assert!(
+            exit_at.elapsed() < Duration::from_secs(300),
+            "exit not done: {:?}",
+            openstack_env::leftovers(&cloud).await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "exit approve -> exited: {:.1}s",
+        exit_at.elapsed().as_secs_f64()
+    );
+    let left = openstack_env::leftovers(&cloud).await;
+    assert!(
+        left.is_empty(),
+        "left in OpenStack after the exit: {left:?}"
+    );
+}
+
+async fn transition(c: &Controller, who: &str, order: &str, to: &str) {
+    let (s, body) = c
+        .api(
+            "POST",
+            &format!("/api/v1/orders/{order}/transitions"),
+            who,
+            Some(json!({"to": to, "reason": "e2e"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{to}: {body}");
 }

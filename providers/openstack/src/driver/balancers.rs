@@ -15,7 +15,7 @@ use yunshu_proto::errors::status;
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1;
 
-use super::network::str_of;
+use super::network::{ensure, str_of};
 use super::table::{Deps, OsIds};
 use super::{Built, Inner, invalid, os_name, os_status};
 use crate::cloud::Service;
@@ -141,7 +141,7 @@ pub async fn load_balancer(
     spec: &v1::LoadBalancerSpec,
     deps: &Deps,
 ) -> Result<Built, Status> {
-    let subnet = deps
+    let subnet_os = &deps
         .get("load_balancer.subnet")
         .ok_or_else(|| {
             invalid(
@@ -149,9 +149,8 @@ pub async fn load_balancer(
                 "required by Octavia (the VIP's subnet)",
             )
         })?
-        .os
-        .id
-        .clone();
+        .os;
+    let subnet = subnet_os.id.clone();
     let mut skipped = Vec::new();
     let mut listeners = Vec::new();
     for (i, l) in spec.listeners.iter().enumerate() {
@@ -186,6 +185,7 @@ pub async fn load_balancer(
             lb
         }
         None => {
+            let (vip_port, vip_address) = vip_port(inner, &req.id, subnet_os).await?;
             let tree: Vec<Value> = listeners
                 .iter()
                 .map(|(l, p)| {
@@ -199,7 +199,10 @@ pub async fn load_balancer(
                 .post(
                     Service::LoadBalancer,
                     "lbaas/loadbalancers",
+                    // All three: Octavia checks they agree, and its
+                    // no-op network driver cannot read them off the port.
                     json!({"loadbalancer": {"name": os_name(&req.id), "vip_subnet_id": subnet,
+                        "vip_port_id": vip_port, "vip_address": vip_address,
                         "listeners": tree}}),
                 )
                 .await
@@ -320,9 +323,76 @@ async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Resu
     Ok(())
 }
 
-/// Starts a cascade delete; `true` when Octavia has no such load balancer.
-pub async fn delete(inner: &Inner, os: &OsIds) -> Result<bool, Status> {
+/// The Neutron port of load balancer `id`'s VIP, found by name or made; its
+/// id and address. The driver makes it rather than leaving it to Octavia so
+/// that it is a port Neutron knows whatever Octavia's network driver (a
+/// floating IP binds to a Neutron port: with Octavia's own the test cloud's
+/// no-op driver named a port Neutron had never seen, and the EIP on the
+/// balancer never bound), and so that its life is yunshu's: deleted with the
+/// balancer (Octavia leaves a port it did not make).
+async fn vip_port(inner: &Inner, id: &str, subnet: &OsIds) -> Result<(String, String), Status> {
+    let name = vip_port_name(id);
+    let port = ensure(
+        inner,
+        "ports",
+        &format!("name={name}"),
+        json!({"name": name, "network_id": subnet.network,
+            "fixed_ips": [{"subnet_id": subnet.id}],
+            "description": format!("VIP of yunshu load balancer {id}")}),
+    )
+    .await?;
+    let address = port["fixed_ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["subnet_id"] == subnet.id.as_str())
+        .and_then(|f| str_of(f, "ip_address"));
+    match (str_of(&port, "id"), address) {
+        (Some(pid), Some(ip)) => Ok((pid, ip)),
+        _ => Err(status(
+            Code::Unavailable,
+            "VIP_PORT_INCOMPLETE",
+            format!(
+                "openstack: port {name} has no address on subnet {} yet",
+                subnet.id
+            ),
+        )),
+    }
+}
+
+fn vip_port_name(id: &str) -> String {
+    format!("{}-vip", os_name(id))
+}
+
+/// Deletes the VIP port this driver made for load balancer `id` (by name, so
+/// one made before a failed create goes too); nothing when there is none.
+pub async fn delete_vip_port(inner: &Inner, id: &str) -> Result<(), Status> {
+    if let Some(p) = find_port(inner, &vip_port_name(id)).await?
+        && let Some(pid) = str_of(&p, "id")
+    {
+        inner
+            .cloud
+            .delete(Service::Network, &format!("ports/{pid}"))
+            .await
+            .map_err(|e| os_status("deleting the load balancer's VIP port", &e))?;
+    }
+    Ok(())
+}
+
+async fn find_port(inner: &Inner, name: &str) -> Result<Option<Value>, Status> {
+    let v = inner
+        .cloud
+        .get(Service::Network, &format!("ports?name={name}"))
+        .await
+        .map_err(|e| os_status("listing ports", &e))?;
+    Ok(v["ports"].as_array().and_then(|a| a.first()).cloned())
+}
+
+/// Starts a cascade delete; `true` when Octavia has no such load balancer
+/// and its VIP port is gone.
+pub async fn delete(inner: &Inner, id: &str, os: &OsIds) -> Result<bool, Status> {
     if os.id.is_empty() {
+        delete_vip_port(inner, id).await?;
         return Ok(true);
     }
     match inner
@@ -336,7 +406,10 @@ pub async fn delete(inner: &Inner, os: &OsIds) -> Result<bool, Status> {
         .await
     {
         Ok(_) => Ok(false),
-        Err(e) if e.is_not_found() => Ok(true),
+        Err(e) if e.is_not_found() => {
+            delete_vip_port(inner, id).await?;
+            Ok(true)
+        }
         Err(e) => Err(os_status("deleting the load balancer", &e)),
     }
 }

@@ -334,7 +334,7 @@ impl Driver for OpenStackDriver {
         let done = match kind {
             K::Vm => compute::delete(inner, &os, id).await,
             K::Volume => volumes::delete_step(inner, &os.id).await,
-            K::LoadBalancer => balancers::delete(inner, &os).await,
+            K::LoadBalancer => balancers::delete(inner, id, &os).await,
             _ => network::delete(inner, kind, &request, &os).await,
         };
         let mut table = inner.table.lock().await;

@@ -60,7 +60,7 @@ async fn find(inner: &Inner, collection: &str, filter: &str) -> Result<Option<Va
 
 /// Finds `collection`'s object by `filter` or creates it from `body`, and
 /// tags it; returns the object.
-async fn ensure(
+pub(super) async fn ensure(
     inner: &Inner,
     collection: &str,
     filter: &str,

@@ -363,6 +363,10 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
         {
             Ok(v) => v["loadbalancer"].clone(),
             Err(e) if e.is_not_found() => {
+                if deleting && let Err(e) = super::balancers::delete_vip_port(inner, &id).await {
+                    tracing::warn!(lb = %id, error = %e.message(), "deleting the VIP port; retried next poll");
+                    continue;
+                }
                 forget(inner, K::LoadBalancer, &id, &os.id, started_ms, deleting).await;
                 continue;
             }
@@ -371,6 +375,10 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
         let phase = super::balancers::phase_of(&lb);
         if deleting {
             if phase == v1::Phase::Deleted {
+                if let Err(e) = super::balancers::delete_vip_port(inner, &id).await {
+                    tracing::warn!(lb = %id, error = %e.message(), "deleting the VIP port; retried next poll");
+                    continue;
+                }
                 forget(inner, K::LoadBalancer, &id, &os.id, started_ms, true).await;
             }
             continue;

@@ -208,6 +208,54 @@ pub async fn sweep(cloud: &yunshu_openstack::cloud::Cloud) {
     }
 }
 
+/// What yunshu made in the tenant's project and is still there, as
+/// `"<collection> <name or id>"`: empty once an exit has freed everything.
+pub async fn leftovers(cloud: &yunshu_openstack::cloud::Cloud) -> Vec<String> {
+    use serde_json::Value;
+    use yunshu_openstack::cloud::Service;
+    let mut left = Vec::new();
+    let label = |o: &Value| {
+        o["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .or(o["id"].as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    for (service, path, key) in [
+        (Service::Compute, "servers?tags=yunshu", "servers"),
+        (Service::Network, "floatingips?tags=yunshu", "floatingips"),
+        (Service::Network, "ports?tags=yunshu", "ports"),
+        (Service::Network, "routers?tags=yunshu", "routers"),
+        (Service::Network, "subnets?tags=yunshu", "subnets"),
+        (Service::Network, "networks?tags=yunshu", "networks"),
+        (
+            Service::Network,
+            "security-groups?tags=yunshu",
+            "security_groups",
+        ),
+        (
+            Service::LoadBalancer,
+            "lbaas/loadbalancers",
+            "loadbalancers",
+        ),
+        (Service::Volume, "volumes/detail", "volumes"),
+    ] {
+        let v = cloud.get(service, path).await.expect("listing");
+        for o in v[key].as_array().into_iter().flatten() {
+            let ours = match key {
+                "loadbalancers" => o["name"].as_str().is_some_and(|n| n.starts_with("ys-")),
+                "volumes" => o["metadata"]["yunshu_id"].is_string(),
+                _ => true,
+            };
+            if ours {
+                left.push(format!("{key} {}", label(o)));
+            }
+        }
+    }
+    left
+}
+
 /// The operator's (admin) session: Placement.
 pub async fn operator_cloud() -> yunshu_openstack::cloud::Cloud {
     let op = config().operator.expect("operator openrc");
