@@ -267,28 +267,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
             })
         }
         Err(s) if retryable(s.code()) => {
-            if s.code() == Code::ResourceExhausted
-                && let Some(info) = yunshu_proto::errors::reason(&s)
-            {
-                // Out of something (addresses, storage, bandwidth) that may
-                // come back: retried, and shown on the resource meanwhile so
-                // the order page says what it waits for.
-                let (phase, observed) = records::get::<StatusRecord>(&*r.store, id.as_str())
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or((Phase::Pending, 0), |(st, _)| {
-                        (st.status.phase, st.status.observed_generation)
-                    });
-                report(
-                    r,
-                    &res,
-                    phase,
-                    Some(format!("{} {}", info.reason, s.message())),
-                    observed,
-                )
-                .await;
-            }
+            note_retry(r, &res, &s).await;
             Err(call_failed(r, &provider, s))
         }
         // Something it names is not there yet (or went): wait for it.
@@ -309,6 +288,45 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
             Ok(Turn::Failed)
         }
     }
+}
+
+/// Shows a retryable refusal on the resource while it is retried — out of
+/// something that may come back (RESOURCE_EXHAUSTED), the cloud busy or
+/// unreachable (UNAVAILABLE) — so the order page says what it waits for
+/// instead of an older "waiting for …". Phase, generation and outputs stay
+/// as last observed (a running balancer being changed keeps its address);
+/// nothing is written when the message is already shown.
+async fn note_retry(r: &Reconciler, res: &Resource, s: &yunshu_proto::tonic::Status) {
+    let reason = yunshu_proto::errors::reason(s)
+        .map(|i| i.reason)
+        .unwrap_or_else(|| format!("{:?}", s.code()).to_uppercase());
+    let message = format!("{reason} {}", s.message()).trim().to_owned();
+    let prior = records::get::<StatusRecord>(&*r.store, res.id().as_str())
+        .await
+        .ok()
+        .flatten()
+        .map(|(st, _)| st);
+    let record = match prior {
+        Some(p) if p.status.message.as_deref() == Some(message.as_str()) => return,
+        Some(p) => StatusRecord {
+            status: ResourceStatus {
+                message: Some(message),
+                ..p.status
+            },
+            ..p
+        },
+        None => StatusRecord {
+            id: res.id().clone(),
+            status: ResourceStatus {
+                phase: Phase::Pending,
+                message: Some(message),
+                observed_generation: 0,
+            },
+            outputs: Default::default(),
+            observed_at: Utc::now(),
+        },
+    };
+    r.status.put(record).await;
 }
 
 fn has_reason(s: &yunshu_proto::tonic::Status, reason: &str) -> bool {

@@ -79,3 +79,66 @@ async fn ten_percent_errors_and_added_latency_still_converge_to_exactly_the_appr
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A retried refusal is shown on the resource while it lasts, then replaced
+/// by what the driver reports once it goes through. Found with the OpenStack
+/// driver: an Apply answered UNAVAILABLE for minutes left the resource's
+/// older "waiting for …", so the order page named the wrong cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_refusal_is_shown_on_the_resource_until_it_goes_through() {
+    let controller = Controller::start(Duration::from_secs(3600)).await;
+    let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
+    let sim = Arc::new(Sim::new(SimConfig::demo(), log.sink()).expect("simulator"));
+    sim.set_faults(Faults {
+        error_rate: 1.0,
+        added_latency: Duration::ZERO,
+        drop_watch_every: None,
+    });
+    let token = controller.token("sim").await;
+    let _running =
+        RunningDriver::start(sim.clone(), log, &controller.url, "sim", Some(token)).await;
+    let url = controller.url.clone();
+    let people = People::create(&url, &controller.admin_token).await;
+    let (system, order) = people
+        .accepted_order(&url, "重试显示系统", "sim", vec![small_vm_line("web", 1)])
+        .await;
+    people.approve(&url, &order).await;
+
+    let messages = || async {
+        let (_, list) = yunshu_e2e::api_at(
+            &url,
+            "GET",
+            &format!("/api/v1/systems/{system}/resources"),
+            &people.wang,
+            None,
+        )
+        .await;
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| format!("{} {}", r["id"], r["message"]))
+            .collect::<Vec<_>>()
+    };
+    let shown = yunshu_e2e::eventually(Duration::from_secs(60), || async {
+        messages()
+            .await
+            .iter()
+            .any(|m| m.contains("INJECTED_FAULT"))
+    })
+    .await;
+    assert!(shown, "the refusal is not shown: {:?}", messages().await);
+
+    sim.set_faults(Faults::default());
+    let ready = yunshu_e2e::eventually(Duration::from_secs(120), || async {
+        people.order_state(&url, &order).await.as_deref() == Some("test_env_ready")
+    })
+    .await;
+    assert!(ready, "order not ready: {:?}", messages().await);
+    let left: Vec<String> = messages()
+        .await
+        .into_iter()
+        .filter(|m| m.contains("INJECTED_FAULT"))
+        .collect();
+    assert!(left.is_empty(), "an old refusal still shown: {left:?}");
+}
