@@ -17,6 +17,5 @@ pub mod cloud;
 pub mod config;
 pub mod driver;
 pub mod inventory;
-mod refs;
 
 pub use driver::{KINDS, OpenError, OpenStackDriver};

@@ -7,6 +7,8 @@
 //!   serialisation, pagination, error mapping;
 //! - watch cursors ([`events::EventLog`]): the driver reports changes through an
 //!   [`events::EventSink`]; watchers resume from any cursor still in the log;
+//! - the protocol's reference graph between specs ([`refs`]), so every driver
+//!   enforces the same one;
 //! - serving with mutual TLS, bootstrap with a one-time token and certificate
 //!   renewal ([`server`]).
 //!
@@ -18,6 +20,7 @@ pub mod bootstrap;
 pub mod cidr;
 pub mod driver;
 pub mod events;
+pub mod refs;
 pub mod server;
 pub mod service;
 pub mod tls;

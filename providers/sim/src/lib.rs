@@ -46,7 +46,6 @@ mod datacenter;
 pub mod error;
 pub mod faults;
 mod net;
-mod refs;
 mod rules;
 pub mod sim;
 mod spec;

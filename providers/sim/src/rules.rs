@@ -38,9 +38,9 @@ use yunshu_proto::v1::resource_spec::Spec;
 use crate::config::Delays;
 use crate::datacenter::{Datacenter, Key};
 use crate::net::{AddressBook, Cidr, fmt_ip, parse_ip};
-use crate::refs::references;
 use crate::sim::KINDS;
 use crate::spec::{self, invalid, network_cidr};
+use yunshu_driver_sdk::refs::references;
 
 /// Reasons the simulator adds to the shared ones in `yunshu_proto::errors::reasons`
 /// (`DEPENDENCY_NOT_FOUND`, `RESOURCE_IN_USE` and `MODEL_UNAVAILABLE` are shared

@@ -7,7 +7,7 @@ use yunshu_proto::errors::{reasons, status_with};
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1::{self, ResourceKind as K};
 
-use crate::refs::references;
+use yunshu_driver_sdk::refs::references;
 
 /// The OpenStack objects behind one resource.
 #[derive(Debug, Clone, Default)]

@@ -2,11 +2,13 @@
 //! above `ErrorInfo`: which fields of a spec name another resource by id, and
 //! which kinds that resource may be.
 //!
-//! Only the graph lives here (pure, spec in, references out); `rules` resolves
-//! the references against the resources it holds, refuses an Apply naming a
-//! missing one (`DEPENDENCY_NOT_FOUND`) or one of the wrong kind
-//! (`INVALID_SPEC`), and a Delete of a resource still named
-//! (`RESOURCE_IN_USE`).
+//! The graph is the protocol's, so it lives in the SDK and every driver
+//! enforces the same one. Only the graph lives here (pure, spec in,
+//! references out); a driver resolves the references against the resources
+//! it holds, refuses an Apply naming a missing one (`DEPENDENCY_NOT_FOUND`)
+//! or one of the wrong kind (`INVALID_SPEC`), and a Delete of a resource
+//! still named (`RESOURCE_IN_USE`) — see the simulator's `rules` and the
+//! OpenStack driver's `driver::table`.
 
 use yunshu_proto::v1::ResourceKind as K;
 use yunshu_proto::v1::resource_spec::Spec;
@@ -20,7 +22,7 @@ const SERVER: &[K] = &[K::Vm, K::BareMetal];
 
 /// One field of a spec that names another resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reference {
+pub struct Reference {
     /// Where in the spec, e.g. `vm.nics[0].subnet`, for messages and metadata.
     pub field: String,
     pub id: String,
@@ -41,7 +43,7 @@ fn push(out: &mut Vec<Reference>, field: String, id: &str, kinds: &'static [K]) 
 }
 
 /// Every resource `spec` names, in field order.
-pub(crate) fn references(spec: &Spec) -> Vec<Reference> {
+pub fn references(spec: &Spec) -> Vec<Reference> {
     let mut out = Vec::new();
     match spec {
         Spec::Vpc(_) => {}
