@@ -61,7 +61,8 @@ pub struct Config {
     /// How often unconverged servers are polled (power state), ms.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
-    /// How long a power change may take to show in `PowerState`, s: BMCs
+    /// How long a ForceOff may take to show in `PowerState` on delete
+    /// before the server's message and a warning call it late, s: BMCs
     /// apply resets late (sushy's fake driver 1–11 s on purpose).
     #[serde(default = "default_power_timeout")]
     pub power_timeout_s: u64,

@@ -8,7 +8,8 @@
 //! keep off when `stopped`). [`super::poller`] retries what failed and
 //! reports RUNNING / STOPPED once `PowerState` says so at that generation.
 //!
-//! Delete: force off, eject, boot back to the disk (`Hdd`, `Continuous`:
+//! Delete, one step per call or poll, never waiting on the BMC: force off,
+//! then once off eject, boot back to the disk (`Hdd`, `Continuous`:
 //! sushy-tools reads `Once` back as `Continuous`, so the CD override would
 //! otherwise stick), then forget the record, which returns the system to
 //! the free pool and its addresses to their subnets.
@@ -493,15 +494,20 @@ impl RedfishDriver {
             .collect()
     }
 
-    /// Releases `id`: force off (waiting for PowerState Off), eject, boot
-    /// back to the disk, forget. A BMC failure leaves the record DELETING
-    /// and the call UNAVAILABLE: the controller deletes again.
+    /// Releases `id` one step at a time, never waiting for the BMC to apply
+    /// a reset: the first call marks it DELETING and sends ForceOff; once
+    /// `PowerState` is Off, the media is ejected, the boot override set back
+    /// to the disk and the record forgotten (DELETED, also on Watch). A
+    /// delete thus answers within one BMC round trip (a power-off may take a
+    /// minute — longer than the controller waits for a call); the poller, or
+    /// the controller's next Delete, takes the next step. A BMC failure
+    /// leaves the record DELETING and the call UNAVAILABLE.
     pub(super) async fn delete_bare_metal(
         &self,
         id: &str,
     ) -> Result<Option<v1::ResourceState>, Status> {
         let key = (K::BareMetal as i32, id.to_owned());
-        let record = {
+        {
             let mut resources = self.inner.resources.lock().await;
             let Some(mut record) = resources.get(&key).cloned() else {
                 return Ok(None);
@@ -510,9 +516,21 @@ impl RedfishDriver {
                 record.state.phase = v1::Phase::Deleting as i32;
                 record.state.message = "powering off, ejecting the virtual media".to_owned();
                 record.state.updated_unix_ms = now_ms();
-                self.commit(&mut resources, record.clone(), v1::ChangeType::Updated)?;
+                self.commit(&mut resources, record, v1::ChangeType::Updated)?;
             }
-            record
+        }
+        let step = self.release_step(id).await;
+        self.inner.wake.notify_one();
+        step
+    }
+
+    /// One step of releasing `id` (see [`Self::delete_bare_metal`]): its
+    /// state after the step — DELETING while the system is still on, DELETED
+    /// once released — or `None` when it is gone already.
+    pub(super) async fn release_step(&self, id: &str) -> Result<Option<v1::ResourceState>, Status> {
+        let key = (K::BareMetal as i32, id.to_owned());
+        let Some(record) = self.inner.resources.lock().await.get(&key).cloned() else {
+            return Ok(None);
         };
         let host_id = record
             .state
@@ -520,22 +538,47 @@ impl RedfishDriver {
             .as_ref()
             .map(|p| p.host.clone())
             .unwrap_or_default();
+        let host_down = || {
+            status(
+                Code::Unavailable,
+                reasons::HOST_DOWN,
+                format!("the BMC of host {host_id} does not answer; deleting again later"),
+            )
+        };
         match self.host_view(&host_id) {
             Some(host) if host.up => {
                 let lock = self.host_lock(&host_id);
                 let _guard = lock.lock().await;
+                // Read again under the host's lock: another step may have
+                // released it meanwhile.
+                if !self.inner.resources.lock().await.contains_key(&key) {
+                    return Ok(None);
+                }
                 let bmc = &self.inner.bmcs[host.bmc];
-                self.release(bmc, &host.system.uri)
+                let system = bmc
+                    .system(&host.system.uri)
                     .await
                     .map_err(|e| bmc_failed(&e))?;
+                if system.power != Power::Off {
+                    self.power(bmc, &system, "ForceOff")
+                        .await
+                        .map_err(|e| bmc_failed(&e))?;
+                    return Ok(self.powering_off(id, &system).await);
+                }
+                bmc.eject_cd(&system).await.map_err(|e| bmc_failed(&e))?;
+                bmc.set_boot(&system, "Hdd", "Continuous")
+                    .await
+                    .map_err(|e| bmc_failed(&e))?;
+                // The next server on this system must not have its first
+                // power-on swallowed as a repeat of the last one's.
+                let system_key = format!("{}/{}", bmc.name(), system.id);
+                self.inner
+                    .resets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&system_key);
             }
-            Some(_) => {
-                return Err(status(
-                    Code::Unavailable,
-                    reasons::HOST_DOWN,
-                    format!("the BMC of host {host_id} does not answer; deleting again later"),
-                ));
-            }
+            Some(_) => return Err(host_down()),
             // Not seen because its BMC has not answered (since this driver
             // started, or lately): the system may well be on with the
             // tenant's image, so it is not forgotten.
@@ -545,22 +588,66 @@ impl RedfishDriver {
                 .get("bmc")
                 .is_some_and(|b| self.bmc_unanswered(b)) =>
             {
-                return Err(status(
-                    Code::Unavailable,
-                    reasons::HOST_DOWN,
-                    format!("the BMC of host {host_id} does not answer; deleting again later"),
-                ));
+                return Err(host_down());
             }
             // The system left its BMC (decommissioned): nothing to switch off.
             None => {
                 tracing::warn!(server = %id, host = %host_id, "system gone from its BMC; forgetting the server")
             }
         }
+        self.forget_released(id, &host_id).await
+    }
+
+    /// Notes that `id`'s system is still on after ForceOff; says so louder
+    /// once that has lasted `power_timeout_s` (BMCs apply resets late; the
+    /// reset is sent again meanwhile). Its state, DELETING.
+    async fn powering_off(&self, id: &str, system: &System) -> Option<v1::ResourceState> {
+        let since = {
+            let mut started = self
+                .inner
+                .releases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *started.entry(id.to_owned()).or_insert_with(Instant::now)
+        };
+        let waited = since.elapsed().as_secs();
+        let message = if waited >= self.inner.config.power_timeout_s {
+            tracing::warn!(server = %id, system = %system.id, waited, "still powered after ForceOff");
+            format!(
+                "still powered {} {waited} s after ForceOff; sending it again",
+                system.power.as_str()
+            )
+        } else {
+            "ForceOff sent; waiting for PowerState Off, then ejecting the virtual media".to_owned()
+        };
+        self.note(id, &message).await;
+        let key = (K::BareMetal as i32, id.to_owned());
+        self.inner
+            .resources
+            .lock()
+            .await
+            .get(&key)
+            .map(|r| r.state.clone())
+    }
+
+    /// Forgets released `id`: the system is free again, its addresses back
+    /// in their subnets; DELETED on Watch.
+    async fn forget_released(
+        &self,
+        id: &str,
+        host_id: &str,
+    ) -> Result<Option<v1::ResourceState>, Status> {
+        let key = (K::BareMetal as i32, id.to_owned());
         let mut resources = self.inner.resources.lock().await;
         self.inner
             .store
             .remove(K::BareMetal as i32, id)
             .map_err(store_failed)?;
+        self.inner
+            .releases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         let Some(record) = resources.remove(&key) else {
             return Ok(None);
         };
@@ -575,41 +662,15 @@ impl RedfishDriver {
         Ok(Some(state))
     }
 
-    async fn release(&self, bmc: &crate::redfish::Bmc, uri: &str) -> Result<(), RedfishError> {
-        let deadline = Instant::now() + Duration::from_secs(self.inner.config.power_timeout_s);
-        let mut sent_at: Option<Instant> = None;
-        loop {
-            let system = bmc.system(uri).await?;
-            if system.power == Power::Off {
-                bmc.eject_cd(&system).await?;
-                bmc.set_boot(&system, "Hdd", "Continuous").await?;
-                // The next server on this system must not have its first
-                // power-on swallowed as a repeat of the last one's.
-                self.inner
-                    .resets
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&format!("{}/{}", bmc.name(), system.id));
-                return Ok(());
-            }
-            // BMCs may drop a reset sent while they settle: send again
-            // every few seconds until the state shows.
-            if sent_at.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                bmc.reset(&system, "ForceOff").await?;
-                sent_at = Some(Instant::now());
-            }
-            if Instant::now() > deadline {
-                return Err(RedfishError::Protocol {
-                    bmc: bmc.name().to_owned(),
-                    uri: uri.to_owned(),
-                    message: format!(
-                        "still powered {} {} s after ForceOff",
-                        system.power.as_str(),
-                        self.inner.config.power_timeout_s
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+    /// The bare-metal servers being released, for the poller.
+    pub(super) async fn releasing(&self) -> Vec<String> {
+        let resources = self.inner.resources.lock().await;
+        resources
+            .values()
+            .filter(|r| {
+                r.state.kind == K::BareMetal as i32 && r.state.phase == v1::Phase::Deleting as i32
+            })
+            .map(|r| r.state.id.clone())
+            .collect()
     }
 }

@@ -66,6 +66,8 @@ struct Inner {
     host_ops: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// The last reset sent to each system and when (`bmc/system`).
     resets: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
+    /// When each release's first ForceOff went out (by server id).
+    releases: std::sync::Mutex<HashMap<String, std::time::Instant>>,
     events: EventSink,
     revision: AtomicU64,
     /// Wakes the poller early (after an apply).
@@ -198,6 +200,7 @@ impl RedfishDriver {
                 hosts: std::sync::Mutex::new(hosts),
                 host_ops: std::sync::Mutex::new(HashMap::new()),
                 resets: std::sync::Mutex::new(HashMap::new()),
+                releases: std::sync::Mutex::new(HashMap::new()),
                 events,
                 revision: AtomicU64::new(1),
                 wake: Notify::new(),

@@ -1,7 +1,8 @@
 //! The background loop that turns BMC state into protocol state: every poll
-//! interval (or at once after an apply) it drives each unconverged
-//! bare-metal server one step and reports it when `PowerState` matches; every
-//! few seconds it reads the BMCs again so hosts go DOWN and UP.
+//! interval (or at once after an apply or delete) it drives each unconverged
+//! bare-metal server one step and reports it when `PowerState` matches, and
+//! each one being released one step; every few seconds it reads the BMCs
+//! again so hosts go DOWN and UP.
 //!
 //! It holds only a weak reference: dropping the driver ends it.
 
@@ -33,6 +34,17 @@ pub(super) fn spawn(inner: Weak<Inner>) {
                         tracing::debug!(server = %id, error = %why, "BMC step failed; retrying");
                         driver
                             .note(&id, &format!("BMC step failed, retrying: {why}"))
+                            .await;
+                    }
+                });
+            }
+            for id in driver.releasing().await {
+                let driver = driver.clone();
+                steps.spawn(async move {
+                    if let Err(e) = driver.release_step(&id).await {
+                        tracing::debug!(server = %id, error = %e.message(), "release step failed; retrying");
+                        driver
+                            .note(&id, &format!("release step failed, retrying: {}", e.message()))
                             .await;
                     }
                 });
