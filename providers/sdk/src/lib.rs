@@ -10,7 +10,8 @@
 //! - the protocol's reference graph between specs ([`refs`]), so every driver
 //!   enforces the same one;
 //! - serving with mutual TLS, bootstrap with a one-time token and certificate
-//!   renewal ([`server`]).
+//!   renewal ([`server`]);
+//! - the binary's `main`: serving options, logging, runtime, SIGTERM ([`cli`]).
 //!
 //! Drivers speak the wire types of [`yunshu_proto::v1`] directly: the SDK *is* the
 //! edge where the protocol meets a provider's API, so a second set of types would
@@ -18,6 +19,7 @@
 
 pub mod bootstrap;
 pub mod cidr;
+pub mod cli;
 pub mod driver;
 pub mod events;
 pub mod refs;

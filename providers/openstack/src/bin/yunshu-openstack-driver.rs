@@ -7,15 +7,14 @@
 //! line; an operator openrc (`--operator-openrc`) is used for what a project
 //! member may not do: read Placement and hypervisors, make flavors.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use yunshu_driver_sdk::{EventLog, ServeOptions};
+use yunshu_driver_sdk::EventLog;
+use yunshu_driver_sdk::cli::{self, Defaults, ServeArgs, error_chain};
 use yunshu_openstack::OpenStackDriver;
 use yunshu_openstack::config::{DriverConfig, OsVars, parse_image_map};
 use yunshu_proto::v1::Architecture;
@@ -24,23 +23,8 @@ use yunshu_proto::v1::Architecture;
 #[derive(Debug, Parser)]
 #[command(name = "yunshu-openstack-driver", version, about)]
 struct Args {
-    /// Provider name this driver serves (lowercase letters, digits, '-').
-    #[arg(long, default_value = "openstack", env = "YUNSHU_PROVIDER")]
-    provider: String,
-    /// The controller's HTTP API.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "YUNSHU_CONTROLLER"
-    )]
-    controller: String,
-    /// PEM file of the CA the controller API's certificate chains to, when it
-    /// is the operator's.
-    #[arg(long, env = "YUNSHU_CONTROLLER_CA")]
-    controller_ca: Option<PathBuf>,
-    /// One-time bootstrap token (`yunshu driver-token create`).
-    #[arg(long, env = "YUNSHU_DRIVER_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Key and certificate.
     #[arg(
         long,
@@ -88,38 +72,15 @@ struct Args {
     /// Seconds between polls of Nova and Neutron.
     #[arg(long, default_value_t = 2)]
     poll_seconds: u64,
-    /// Address to serve gRPC on.
-    #[arg(long, default_value = "127.0.0.1:7445", env = "YUNSHU_LISTEN")]
-    listen: SocketAddr,
-    /// `host:port` the controller should dial (default: the bound address).
-    #[arg(long)]
-    advertise: Option<String>,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let args: Args = cli::parse(Defaults {
+        provider: "openstack",
+        listen: "127.0.0.1:7445",
+    });
+    let format = args.serve.log_format.clone();
+    cli::run(&format, run(args))
 }
 
 fn arch(text: &str) -> Result<Option<Architecture>, String> {
@@ -170,31 +131,7 @@ async fn run(args: Args) -> Result<(), String> {
     for r in driver.refusals().await {
         tracing::warn!(code = r.code, pool = %r.pool, host = %r.host, "{}", r.message);
     }
-    let controller_ca_pem =
-        yunshu_driver_sdk::server::read_controller_ca(args.controller_ca.as_deref())?;
-    let options = ServeOptions {
-        provider: args.provider,
-        controller: args.controller,
-        controller_ca_pem,
-        token: args.token,
-        state_dir: args.state_dir,
-        advertise: args.advertise,
-    };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    yunshu_driver_sdk::serve(Arc::new(driver), log, args.listen, options, shutdown)
+    args.serve
+        .serve(Arc::new(driver), log, args.state_dir)
         .await
-        .map_err(|e| e.to_string())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }

@@ -6,15 +6,14 @@
 //! out of this host), volumes, backups, load balancers and public
 //! IPs; its `GetInfo` says so, and the controller refuses orders needing more.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use yunshu_driver_sdk::{EventLog, ServeOptions};
+use yunshu_driver_sdk::EventLog;
+use yunshu_driver_sdk::cli::{self, Defaults, ServeArgs};
 use yunshu_qemu::driver::{Arm64Pool, C86Pool, QemuConfig, QemuDriver, host_memory_mib};
 use yunshu_qemu::guest::{self, GuestArch};
 use yunshu_qemu::vm::Accel;
@@ -23,24 +22,8 @@ use yunshu_qemu::vm::Accel;
 #[derive(Debug, Parser)]
 #[command(name = "yunshu-qemu-driver", version, about)]
 struct Args {
-    /// Provider name this driver serves (lowercase letters, digits, '-').
-    #[arg(long, default_value = "qemu", env = "YUNSHU_PROVIDER")]
-    provider: String,
-    /// The controller's HTTP API.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "YUNSHU_CONTROLLER"
-    )]
-    controller: String,
-    /// PEM file of the CA the controller API's certificate chains to, when it
-    /// is the operator's (`yunshu serve --tls-cert`); a certificate from the
-    /// controller's own CA is trusted through the bootstrap token.
-    #[arg(long, env = "YUNSHU_CONTROLLER_CA")]
-    controller_ca: Option<std::path::PathBuf>,
-    /// One-time bootstrap token (`yunshu driver-token create`).
-    #[arg(long, env = "YUNSHU_DRIVER_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Key, certificate and the VMs' directories (`<dir>/vms/<id>`).
     #[arg(long, default_value = "qemu-driver-state", env = "YUNSHU_STATE_DIR")]
     state_dir: PathBuf,
@@ -71,38 +54,15 @@ struct Args {
     /// `auto` boots a probe guest under KVM and falls back to TCG.
     #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
     accel: String,
-    /// Address to serve gRPC on.
-    #[arg(long, default_value = "127.0.0.1:7444", env = "YUNSHU_LISTEN")]
-    listen: SocketAddr,
-    /// `host:port` the controller should dial (default: the bound address).
-    #[arg(long)]
-    advertise: Option<String>,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let args: Args = cli::parse(Defaults {
+        provider: "qemu",
+        listen: "127.0.0.1:7444",
+    });
+    let format = args.serve.log_format.clone();
+    cli::run(&format, run(args))
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -168,21 +128,8 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("opening {}: {e}", args.state_dir.display()))?;
-    let controller_ca_pem =
-        yunshu_driver_sdk::server::read_controller_ca(args.controller_ca.as_deref())?;
-    let options = ServeOptions {
-        provider: args.provider,
-        controller: args.controller,
-        controller_ca_pem,
-        token: args.token,
-        state_dir: args.state_dir,
-        advertise: args.advertise,
-    };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     // The VMs keep running when the driver stops: a restarted driver adopts them.
-    yunshu_driver_sdk::serve(Arc::new(driver), log, args.listen, options, shutdown)
+    args.serve
+        .serve(Arc::new(driver), log, args.state_dir)
         .await
-        .map_err(|e| e.to_string())
 }
