@@ -147,6 +147,37 @@ impl Controller {
         api_at(&self.url, method, path, bearer, body).await
     }
 
+    /// Moves work order `order` to `to` as `who`; the API must accept it.
+    pub async fn transition(&self, who: &str, order: &str, to: &str) {
+        let (s, body) = self
+            .api(
+                "POST",
+                &format!("/api/v1/orders/{order}/transitions"),
+                who,
+                Some(serde_json::json!({"to": to, "reason": "e2e"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{to}: {body}");
+    }
+
+    /// An exit order for `system`, filed by its administrator, submitted
+    /// and accepted: approving it is left to the test (it times from there).
+    pub async fn accepted_exit(&self, people: &People, system: &str) -> String {
+        let (s, exit) = self
+            .api(
+                "POST",
+                "/api/v1/orders",
+                &people.wang,
+                Some(serde_json::json!({"kind": "exit", "system": system, "note": "系统下线"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{exit}");
+        let exit = exit["id"].as_str().expect("id").to_owned();
+        self.transition(&people.wang, &exit, "submitted").await;
+        self.transition(&people.sun, &exit, "accepted").await;
+        exit
+    }
+
     /// A new information system of the caller's tenant (minimal valid fields);
     /// returns its number.
     pub async fn create_system(&self, bearer: &str, name: &str) -> String {

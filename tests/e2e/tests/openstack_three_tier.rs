@@ -56,16 +56,12 @@ async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstac
         .await;
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/v1/orders/{id}/transitions");
     for (who, to) in [
         (&people.wang, "submitted"),
         (&people.sun, "accepted"),
         (&people.zhou, "approved"),
     ] {
-        let (s, body) = c
-            .api("POST", &path, who, Some(json!({"to": to, "reason": "e2e"})))
-            .await;
-        assert_eq!(s, 200, "{to}: {body}");
+        c.transition(who, &id, to).await;
     }
     let started = Instant::now();
     loop {
@@ -157,21 +153,10 @@ async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstac
 
     // Delivered, then the system exits: everything yunshu made is deleted
     // in OpenStack, the VIP port with its balancer.
-    transition(&c, &people.wang, &id, "delivered").await;
-    let (s, exit) = c
-        .api(
-            "POST",
-            "/api/v1/orders",
-            &people.wang,
-            Some(json!({"kind": "exit", "system": system, "note": "系统下线"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{exit}");
-    let exit = exit["id"].as_str().expect("id").to_owned();
-    transition(&c, &people.wang, &exit, "submitted").await;
-    transition(&c, &people.sun, &exit, "accepted").await;
+    c.transition(&people.wang, &id, "delivered").await;
+    let exit = c.accepted_exit(&people, &system).await;
     let exit_at = Instant::now();
-    transition(&c, &people.zhou, &exit, "approved").await;
+    c.transition(&people.zhou, &exit, "approved").await;
     loop {
         if people.order_state(&c.url, &exit).await.as_deref() == Some("exited") {
             break;
@@ -192,16 +177,4 @@ async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstac
         left.is_empty(),
         "left in OpenStack after the exit: {left:?}"
     );
-}
-
-async fn transition(c: &Controller, who: &str, order: &str, to: &str) {
-    let (s, body) = c
-        .api(
-            "POST",
-            &format!("/api/v1/orders/{order}/transitions"),
-            who,
-            Some(json!({"to": to, "reason": "e2e"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{to}: {body}");
 }

@@ -36,18 +36,6 @@ fn bare_metal_line(name: &str, quantity: u32) -> Value {
     })
 }
 
-async fn transition(c: &Controller, who: &str, order: &str, to: &str) {
-    let (s, body) = c
-        .api(
-            "POST",
-            &format!("/api/v1/orders/{order}/transitions"),
-            who,
-            Some(json!({"to": to, "reason": "e2e"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{to}: {body}");
-}
-
 async fn order_view(c: &Controller, people: &People, order: &str) -> Value {
     c.api(
         "GET",
@@ -193,21 +181,10 @@ async fn an_order_for_two_bare_metal_servers_boots_both_from_virtual_media_and_e
     assert_eq!(bm.len(), 2, "{list}");
 
     // Delivered, then the system exits: powered off, ejected, freed.
-    transition(&c, &people.wang, &order, "delivered").await;
-    let (s, exit) = c
-        .api(
-            "POST",
-            "/api/v1/orders",
-            &people.wang,
-            Some(json!({"kind": "exit", "system": system, "note": "系统下线"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{exit}");
-    let exit = exit["id"].as_str().expect("id").to_owned();
-    transition(&c, &people.wang, &exit, "submitted").await;
-    transition(&c, &people.sun, &exit, "accepted").await;
+    c.transition(&people.wang, &order, "delivered").await;
+    let exit = c.accepted_exit(&people, &system).await;
     let exit_at = Instant::now();
-    transition(&c, &people.zhou, &exit, "approved").await;
+    c.transition(&people.zhou, &exit, "approved").await;
     wait_order(&c, &people, &exit, "exited", Duration::from_secs(300)).await;
     let exited_after = exit_at.elapsed();
     assert!(bare_metal(&redfish).await.is_empty(), "servers left");

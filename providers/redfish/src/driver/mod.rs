@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, Notify};
+use yunshu_driver_sdk::cli::error_chain;
 use yunshu_driver_sdk::{Driver, EventSink};
 use yunshu_proto::errors::{reasons, status, status_with};
 use yunshu_proto::tonic::{Code, Status};
@@ -96,18 +97,6 @@ fn invalid(message: impl Into<String>) -> Status {
 
 fn store_failed(e: StoreError) -> Status {
     status(Code::Unavailable, "STATE_DIR_FAILED", error_chain(&e))
-}
-
-/// `e: cause: cause`, for messages (the SDK's statuses carry one string).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 fn missing(field: &str, kind: K, id: &str) -> Status {
