@@ -418,21 +418,9 @@ pub async fn run_with(r: Arc<Reconciler>, config: Config, resync: Arc<tokio::syn
 }
 
 impl Reconciler {
-    /// Looks again, now, at the resources that name `id` (it started running,
-    /// or went away).
-    pub fn wake_users(&self, id: &ResourceId) {
-        let users = self
-            .refs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .users(id);
-        for u in users {
-            self.resources.add(u, Priority::Fresh);
-        }
-    }
-
-    /// [`Self::wake_users`] once every status handed to the writer before is
-    /// durable. A woken user checks `id` by reading its status record from
+    /// Looks again, now, at the resources that name `id` (it started
+    /// running, or was stopped as asked) — once every status handed to the
+    /// writer before is durable. A woken user checks `id` by reading its status record from
     /// the store (`worker::first_unready`); woken while the observation that
     /// `id` runs is still in the writer's batch, it finds `id` unready, waits,
     /// and nothing wakes it again (the OpenStack e2e saw an EIP on a load

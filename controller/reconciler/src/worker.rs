@@ -295,7 +295,7 @@ pub async fn turn(r: &Reconciler, id: &ResourceId, resync: bool) -> Result<Turn,
 /// unreachable (UNAVAILABLE) — so the order page says what it waits for
 /// instead of an older "waiting for …". Phase, generation and outputs stay
 /// as last observed (a running balancer being changed keeps its address);
-/// nothing is written when the message is already shown.
+/// the status writer skips a repeat of what it last wrote.
 async fn note_retry(r: &Reconciler, res: &Resource, s: &yunshu_proto::tonic::Status) {
     let reason = yunshu_proto::errors::reason(s)
         .map(|i| i.reason)
@@ -307,7 +307,6 @@ async fn note_retry(r: &Reconciler, res: &Resource, s: &yunshu_proto::tonic::Sta
         .flatten()
         .map(|(st, _)| st);
     let record = match prior {
-        Some(p) if p.status.message.as_deref() == Some(message.as_str()) => return,
         Some(p) => StatusRecord {
             status: ResourceStatus {
                 message: Some(message),

@@ -84,15 +84,20 @@ pub struct Defaults {
 /// [`ServeArgs`], with the driver's defaults (shown in `--help`); exits
 /// with clap's message on bad arguments.
 pub fn parse<T: clap::Parser>(defaults: Defaults) -> T {
-    let command = T::command()
+    let mut matches = command::<T>(defaults).get_matches();
+    T::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `T`'s command with the driver's defaults for the [`ServeArgs`] that
+/// differ between drivers (required no more once they have one).
+fn command<T: clap::CommandFactory>(defaults: Defaults) -> clap::Command {
+    T::command()
         .mut_arg("provider", |a| {
             a.default_value(defaults.provider).required(false)
         })
         .mut_arg("listen", |a| {
             a.default_value(defaults.listen).required(false)
-        });
-    let mut matches = command.get_matches();
-    T::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+        })
 }
 
 /// Logs to stderr in `log_format`, runs `main` on a multi-threaded runtime
@@ -224,12 +229,11 @@ mod tests {
     }
 
     fn parse_from(argv: &[&str]) -> Result<Args, clap::Error> {
-        let command = <Args as clap::CommandFactory>::command()
-            .mut_arg("provider", |a| a.default_value("qemu").required(false))
-            .mut_arg("listen", |a| {
-                a.default_value("127.0.0.1:7444").required(false)
-            });
-        let mut matches = command.try_get_matches_from(argv)?;
+        let defaults = Defaults {
+            provider: "qemu",
+            listen: "127.0.0.1:7444",
+        };
+        let mut matches = command::<Args>(defaults).try_get_matches_from(argv)?;
         <Args as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
     }
 

@@ -15,7 +15,7 @@ use yunshu_proto::errors::status;
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1;
 
-use super::network::{ensure, str_of};
+use super::network::{ensure, find as find_network, str_of};
 use super::table::{Deps, OsIds};
 use super::{Built, Inner, invalid, os_name, os_status};
 use crate::cloud::Service;
@@ -367,7 +367,7 @@ fn vip_port_name(id: &str) -> String {
 /// Deletes the VIP port this driver made for load balancer `id` (by name, so
 /// one made before a failed create goes too); nothing when there is none.
 pub async fn delete_vip_port(inner: &Inner, id: &str) -> Result<(), Status> {
-    if let Some(p) = find_port(inner, &vip_port_name(id)).await?
+    if let Some(p) = find_network(inner, "ports", &format!("name={}", vip_port_name(id))).await?
         && let Some(pid) = str_of(&p, "id")
     {
         inner
@@ -377,15 +377,6 @@ pub async fn delete_vip_port(inner: &Inner, id: &str) -> Result<(), Status> {
             .map_err(|e| os_status("deleting the load balancer's VIP port", &e))?;
     }
     Ok(())
-}
-
-async fn find_port(inner: &Inner, name: &str) -> Result<Option<Value>, Status> {
-    let v = inner
-        .cloud
-        .get(Service::Network, &format!("ports?name={name}"))
-        .await
-        .map_err(|e| os_status("listing ports", &e))?;
-    Ok(v["ports"].as_array().and_then(|a| a.first()).cloned())
 }
 
 /// Starts a cascade delete; `true` when Octavia has no such load balancer

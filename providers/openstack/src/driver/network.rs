@@ -48,7 +48,11 @@ fn keys(collection: &str) -> (String, String) {
 }
 
 /// The object of `collection` matching `filter` (e.g. `name=ys-x`), if any.
-async fn find(inner: &Inner, collection: &str, filter: &str) -> Result<Option<Value>, Status> {
+pub(super) async fn find(
+    inner: &Inner,
+    collection: &str,
+    filter: &str,
+) -> Result<Option<Value>, Status> {
     let (plural, _) = keys(collection);
     let v = inner
         .cloud

@@ -353,7 +353,7 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             .collect()
     };
     for (id, os, deleting) in watched {
-        let lb = match inner
+        let found = match inner
             .cloud
             .get(
                 Service::LoadBalancer,
@@ -361,25 +361,22 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             )
             .await
         {
-            Ok(v) => v["loadbalancer"].clone(),
-            Err(e) if e.is_not_found() => {
+            Ok(v) => Some(v["loadbalancer"].clone()),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(os_status("reading a load balancer", &e)),
+        };
+        let phase = found
+            .as_ref()
+            .map_or(v1::Phase::Deleted, super::balancers::phase_of);
+        if deleting || found.is_none() {
+            if phase == v1::Phase::Deleted {
+                // A balancer yunshu deleted leaves the VIP port the driver
+                // made; one deleted behind its back keeps it for re-creation.
                 if deleting && let Err(e) = super::balancers::delete_vip_port(inner, &id).await {
                     tracing::warn!(lb = %id, error = %e.message(), "deleting the VIP port; retried next poll");
                     continue;
                 }
                 forget(inner, K::LoadBalancer, &id, &os.id, started_ms, deleting).await;
-                continue;
-            }
-            Err(e) => return Err(os_status("reading a load balancer", &e)),
-        };
-        let phase = super::balancers::phase_of(&lb);
-        if deleting {
-            if phase == v1::Phase::Deleted {
-                if let Err(e) = super::balancers::delete_vip_port(inner, &id).await {
-                    tracing::warn!(lb = %id, error = %e.message(), "deleting the VIP port; retried next poll");
-                    continue;
-                }
-                forget(inner, K::LoadBalancer, &id, &os.id, started_ms, true).await;
             }
             continue;
         }
