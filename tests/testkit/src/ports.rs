@@ -1,9 +1,121 @@
-//! Ephemeral loopback ports.
+//! Loopback ports for the servers tests start.
+//!
+//! A port handed out here is only known free at the moment it is checked; the
+//! server the test starts binds it a little later. With `bind(:0)` the port came
+//! from the kernel's ephemeral range — the same range every outgoing `connect()`
+//! draws its local port from — so in that gap a client socket (a replica's
+//! connection to etcd, an HTTP client of a parallel test) could take it and the
+//! server then failed with "Address already in use" (CI, failover test). Ports
+//! are therefore chosen *below* the ephemeral range, where no client socket ever
+//! lands, and each is handed out once per process.
 
 use std::net::TcpListener;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A port on 127.0.0.1 that was free a moment ago. Another process may take it
-/// before the caller binds it, so callers that start servers retry on failure.
+/// The lowest port handed out: above the well-known and common fixed service
+/// ports the test environments use (OpenStack's 3306…9876, the demo's 8080).
+const LOWEST: u16 = 15_000;
+
+/// Ports already handed out by this process (never given twice).
+static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+/// How far into the range the next candidate is, advanced on every attempt.
+static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// A port on 127.0.0.1 that was free a moment ago and lies outside the
+/// kernel's ephemeral range, so no outgoing connection can take it before the
+/// caller binds it. Another process picking ports the same way could, so
+/// callers that start servers still fail clearly on a clash.
 pub fn free_port() -> std::io::Result<u16> {
+    let Some(highest) = ephemeral_low().and_then(|low| low.checked_sub(1)) else {
+        return kernel_port();
+    };
+    if highest <= LOWEST {
+        return kernel_port();
+    }
+    let span = u32::from(highest - LOWEST) + 1;
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..span.min(4096) {
+        let offset = next_offset(span);
+        let Ok(port) = u16::try_from(u32::from(LOWEST) + offset) else {
+            continue;
+        };
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    kernel_port()
+}
+
+/// The next candidate offset in `0..span`. The first call starts at a place
+/// drawn from the process id and the clock, so test processes running side by
+/// side (and runs one after another) look in different places; later calls
+/// step by a prime so they sweep the whole span.
+fn next_offset(span: u32) -> u32 {
+    const STEP: u32 = 7_919;
+    let mut current = CURSOR.load(Ordering::Relaxed);
+    loop {
+        let base = if current == u32::MAX {
+            seed() % span
+        } else {
+            current % span
+        };
+        let next = (base + STEP) % span;
+        match CURSOR.compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return base,
+            Err(seen) => current = seen,
+        }
+    }
+}
+
+fn seed() -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::process::id().wrapping_mul(2_654_435_761) ^ nanos
+}
+
+/// The start of the kernel's ephemeral port range (Linux), if readable.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
+}
+
+/// Where the ephemeral range cannot be read (or leaves no room below it): a
+/// port from the kernel, as before.
+fn kernel_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_below_the_ephemeral_range_and_never_given_twice() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().expect("port")).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len(), "a port was handed out twice");
+        if let Some(low) = ephemeral_low()
+            && low > LOWEST + 1
+        {
+            assert!(
+                ports.iter().all(|&p| p >= LOWEST && p < low),
+                "ports outside {LOWEST}..{low}: {ports:?}"
+            );
+        }
+        for port in ports {
+            TcpListener::bind(("127.0.0.1", port)).expect("a handed-out port binds");
+        }
+    }
 }
