@@ -1,7 +1,8 @@
 """Idempotent bootstrap of the test OpenStack (run by `up` with the venv's python).
 
   bootstrap.py             identity: service project/users, endpoints, the
-                           tenant project `yunshu` and its user, openrc files
+                           tenant project `yunshu` and its user (also a member
+                           of `yunshu-110105`, tenant 110105's own), openrc files
   bootstrap.py resources   flavors, a tiny image, the external network `public`
 """
 import os
@@ -71,6 +72,12 @@ def identity():
                                       "default_project_id": tenant["id"]})
     for r in ("member", "reader", "load-balancer_member"):
         grant(tenant, demo, roles[r])
+    # A department with a project of its own (the driver's --tenant-project
+    # 110105=yunshu-110105): the same user, a member there too.
+    own = ensure("projects", "yunshu-110105", {"domain_id": "default",
+                                               "description": "tenant 110105's own project"})
+    for r in ("member", "reader", "load-balancer_member"):
+        grant(own, demo, roles[r])
 
     catalog = [
         ("glance", "image", f"http://{IP}:{P['glance']}"),

@@ -22,6 +22,18 @@ pub enum ConfigError {
     Missing { what: &'static str, name: String },
     #[error("image map entry {entry:?}: expected ORDER_IMAGE=GLANCE_IMAGE")]
     ImageMap { entry: String },
+    #[error("tenant mapping {entry:?}: expected TENANT_CODE={what}")]
+    TenantMap { entry: String, what: &'static str },
+    #[error("tenant {tenant:?} is mapped twice")]
+    TenantTwice { tenant: String },
+    #[error(
+        "tenant {tenant:?} → project {project:?}: the default credentials are an application \
+         credential, which Keystone binds to its own project; give this tenant its own openrc \
+         (--tenant-openrc) instead"
+    )]
+    CannotRescope { tenant: String, project: String },
+    #[error("expected `default` or `refuse`, not {given:?}")]
+    Unmapped { given: String },
 }
 
 /// `OS_*` variables as an openrc file or the environment gives them.
@@ -125,12 +137,111 @@ pub fn parse_image_map(entries: &[String]) -> Result<BTreeMap<String, String>, C
         .collect()
 }
 
+/// What to do with a tenant no mapping names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unmapped {
+    /// Its resources go to the default project (`--openrc`).
+    #[default]
+    Default,
+    /// Its Applies are refused (`PERMISSION_DENIED`, `TENANT_NOT_MAPPED`):
+    /// for clouds where every department must have a project of its own.
+    Refuse,
+}
+
+impl std::str::FromStr for Unmapped {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "default" => Ok(Unmapped::Default),
+            "refuse" => Ok(Unmapped::Refuse),
+            other => Err(ConfigError::Unmapped {
+                given: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// One tenant's own project: the session its resources are made with.
+#[derive(Debug, Clone)]
+pub struct TenantProject {
+    /// The yunshu tenant code (使用单位代码) as the controller sends it.
+    pub tenant: String,
+    pub cloud: CloudConfigInput,
+}
+
+/// `CODE=PROJECT` pairs: each tenant's resources in the named project, as the
+/// default credentials' user (password auth: the same user, scoped to that
+/// project, which it must be a member of).
+pub fn rescoped_projects(
+    default: &CloudConfigInput,
+    entries: &[String],
+) -> Result<Vec<TenantProject>, ConfigError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (tenant, project) = pair(e, "PROJECT")?;
+            let mut cloud = default.clone();
+            match &mut cloud.credentials {
+                Credentials::Password { project: p, .. } => *p = project,
+                Credentials::ApplicationCredential { .. } => {
+                    return Err(ConfigError::CannotRescope { tenant, project });
+                }
+            }
+            Ok(TenantProject { tenant, cloud })
+        })
+        .collect()
+}
+
+/// `CODE=OPENRC_FILE` pairs: each tenant's resources made with the
+/// credentials of its own openrc (e.g. an application credential of its
+/// project).
+pub fn openrc_projects(entries: &[String]) -> Result<Vec<TenantProject>, ConfigError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (tenant, file) = pair(e, "OPENRC_FILE")?;
+            let cloud = OsVars::from_openrc(Path::new(&file))?.cloud("tenant openrc")?;
+            Ok(TenantProject { tenant, cloud })
+        })
+        .collect()
+}
+
+fn pair(entry: &str, what: &'static str) -> Result<(String, String), ConfigError> {
+    entry
+        .split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .ok_or_else(|| ConfigError::TenantMap {
+            entry: entry.to_owned(),
+            what,
+        })
+}
+
+/// A tenant named by two mappings is a configuration mistake, not a choice.
+pub fn refuse_twice(projects: &[TenantProject]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in projects {
+        if !seen.insert(p.tenant.as_str()) {
+            return Err(ConfigError::TenantTwice {
+                tenant: p.tenant.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Everything the driver needs to run.
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
-    /// The tenant's session: every resource is made in its project
-    /// (every yunshu tenant maps to this one project; see README, limits).
+    /// The default project's session: the resources of tenants with no
+    /// project of their own (see `unmapped`), and the cloud-wide reads
+    /// (volume types, the external network).
     pub tenant: CloudConfigInput,
+    /// Tenants with a project of their own: their resources are made (and
+    /// watched) there, with that project's session.
+    pub projects: Vec<TenantProject>,
+    /// What happens to the resources of a tenant `projects` does not name.
+    pub unmapped: Unmapped,
     /// The operator's session for what a project member may not read or do:
     /// Placement, hypervisors and making flavors. `None`: the tenant's.
     pub operator: Option<CloudConfigInput>,
@@ -191,6 +302,57 @@ mod tests {
         let vars = OsVars::parse("OS_AUTH_URL=x\nOS_USERNAME=u\nOS_PROJECT_NAME=p\n");
         let err = vars.cloud("tenant").expect_err("no password");
         assert!(err.to_string().contains("OS_PASSWORD"), "{err}");
+    }
+
+    fn password_default() -> CloudConfigInput {
+        OsVars::parse("OS_AUTH_URL=x\nOS_USERNAME=u\nOS_PASSWORD=p\nOS_PROJECT_NAME=shared\n")
+            .cloud("tenant")
+            .expect("complete")
+    }
+
+    #[test]
+    fn a_tenant_project_rescopes_the_default_user() {
+        let got = rescoped_projects(&password_default(), &["110105 = dept-110105".to_owned()])
+            .expect("ok");
+        assert_eq!(got[0].tenant, "110105");
+        match &got[0].cloud.credentials {
+            Credentials::Password {
+                project, username, ..
+            } => {
+                assert_eq!((project.as_str(), username.as_str()), ("dept-110105", "u"));
+            }
+            Credentials::ApplicationCredential { .. } => panic!("password expected"),
+        }
+        assert!(matches!(
+            rescoped_projects(&password_default(), &["110105".to_owned()]),
+            Err(ConfigError::TenantMap { .. })
+        ));
+    }
+
+    #[test]
+    fn an_application_credential_cannot_be_rescoped() {
+        let app = OsVars::parse(
+            "OS_AUTH_URL=x\nOS_APPLICATION_CREDENTIAL_ID=i\nOS_APPLICATION_CREDENTIAL_SECRET=s\n",
+        )
+        .cloud("tenant")
+        .expect("complete");
+        let err = rescoped_projects(&app, &["110105=dept".to_owned()]).expect_err("refused");
+        assert!(err.to_string().contains("--tenant-openrc"), "{err}");
+    }
+
+    #[test]
+    fn a_tenant_mapped_twice_is_refused() {
+        let twice = rescoped_projects(
+            &password_default(),
+            &["110105=a".to_owned(), "110105=b".to_owned()],
+        )
+        .expect("parsed");
+        assert!(matches!(
+            refuse_twice(&twice),
+            Err(ConfigError::TenantTwice { .. })
+        ));
+        assert!("refuse".parse::<Unmapped>().is_ok());
+        assert!("drop".parse::<Unmapped>().is_err());
     }
 
     #[test]

@@ -389,7 +389,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         });
     }
     // Storage: Cinder volume types, with the scheduler's pool capacity.
-    let types = get(&inner.cloud, Service::Volume, "types").await?;
+    let types = get(&inner.projects.default, Service::Volume, "types").await?;
     let pools_v = get(op, Service::Volume, "scheduler-stats/get_pools?detail=true")
         .await
         .unwrap_or(Value::Null);
@@ -490,7 +490,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
 /// pools hold.
 async fn external_pool(inner: &Inner) -> Result<(Vec<String>, u32), Status> {
     let v = get(
-        &inner.cloud,
+        &inner.projects.default,
         Service::Network,
         &format!("subnets?network_id={}", inner.external_network),
     )

@@ -32,6 +32,8 @@ fn openrc(name: &str) -> OsVars {
 fn config() -> DriverConfig {
     DriverConfig {
         tenant: openrc("openrc.yunshu").cloud("tenant").expect("tenant"),
+        projects: Vec::new(),
+        unmapped: Default::default(),
         operator: Some(openrc("openrc").cloud("operator").expect("operator")),
         zone_prefix: String::new(),
         area_suffix: "gov".to_owned(),
@@ -309,4 +311,111 @@ async fn a_vm_on_its_network_is_made_powered_and_deleted_in_openstack() {
     d.delete(K::Vpc, &vpc).await.expect("delete vpc");
     println!("teardown: {:?}", t.elapsed());
     assert!(d.list(None, None, 100).await.expect("list").is_empty());
+}
+
+/// Tenant 110105 has a project of its own (`tests/openstack/bootstrap.py`
+/// makes `yunshu-110105`): its VPC is made there, with that project's
+/// session, and deleted from there; a tenant with no project is refused
+/// when the operator says unmapped tenants are, and nothing is made for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_tenant_gets_its_own_project_and_an_unmapped_one_is_refused() {
+    use yunshu_openstack::cloud::{Cloud, Service};
+    use yunshu_openstack::config::{Unmapped, rescoped_projects};
+    let mut config = config();
+    config.projects =
+        rescoped_projects(&config.tenant, &["110105=yunshu-110105".to_owned()]).expect("mapping");
+    config.unmapped = Unmapped::Refuse;
+    let own = Cloud::connect(&config.projects[0].cloud)
+        .await
+        .expect("the own project's session");
+    let shared = Cloud::connect(&config.tenant)
+        .await
+        .expect("shared session");
+    assert_ne!(own.project_id(), shared.project_id());
+    let log = EventLog::new(1024);
+    let d = OpenStackDriver::open(config, log.sink())
+        .await
+        .expect("open");
+    let place = v1::Placement {
+        zone: "nova".to_owned(),
+        network_area: "nova-gov".to_owned(),
+        ..Default::default()
+    };
+    let run = format!("own{}", std::process::id());
+    let vpc = |id: &str, tenant: &str| {
+        let mut r = request(
+            K::Vpc,
+            id,
+            1,
+            Spec::Vpc(v1::VpcSpec {
+                cidr: "10.61.0.0/16".to_owned(),
+            }),
+            place.clone(),
+        );
+        r.tenant = tenant.to_owned();
+        r
+    };
+
+    let refused = d
+        .apply(&vpc(&format!("{run}-stray"), "110108"))
+        .await
+        .expect_err("an unmapped tenant is refused");
+    assert_eq!(refused.code(), yunshu_proto::tonic::Code::PermissionDenied);
+    assert!(
+        refused.message().contains("110108"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        d.get(K::Vpc, &format!("{run}-stray"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    let id = format!("{run}-vpc");
+    let t = Instant::now();
+    d.apply(&vpc(&id, "110105"))
+        .await
+        .expect("VPC of tenant 110105");
+    wait_phase(&d, K::Vpc, &id, 1, v1::Phase::Running).await;
+    println!("VPC in the tenant's own project: {:?}", t.elapsed());
+    let name = format!("ys-{id}");
+    let found = own
+        .get(Service::Network, &format!("networks?name={name}"))
+        .await
+        .expect("networks of the own project");
+    let net = &found["networks"][0];
+    assert_eq!(
+        net["project_id"].as_str(),
+        own.project_id().as_deref(),
+        "{found}"
+    );
+    let in_shared = shared
+        .get(
+            Service::Network,
+            &format!(
+                "networks?name={name}&project_id={}",
+                shared.project_id().unwrap_or_default()
+            ),
+        )
+        .await
+        .expect("networks of the shared project");
+    assert_eq!(
+        in_shared["networks"].as_array().map(Vec::len),
+        Some(0),
+        "{in_shared}"
+    );
+
+    d.delete(K::Vpc, &id).await.expect("delete");
+    wait_gone(&d, K::Vpc, &id).await;
+    let after = own
+        .get(Service::Network, &format!("networks?name={name}"))
+        .await
+        .expect("networks");
+    assert_eq!(
+        after["networks"].as_array().map(Vec::len),
+        Some(0),
+        "{after}"
+    );
 }

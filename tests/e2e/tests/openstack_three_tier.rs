@@ -5,8 +5,10 @@
 //! with a public IP, a database VM with a volume — Neutron, Nova, Cinder and
 //! Octavia objects on the test OpenStack of `tests/openstack` — ready, the
 //! public IP bound to the balancer's VIP port in Neutron; then the system's
-//! exit leaves nothing of yunshu's in the project. Needs `tests/openstack/up`
-//! (scripts/test runs it).
+//! exit leaves nothing of yunshu's in the project. The tenant (110105) has an
+//! OpenStack project of its own (`--tenant-project 110105=yunshu-110105`):
+//! everything is checked to be there and nothing in the shared project.
+//! Needs `tests/openstack/up` (scripts/test runs it).
 
 mod openstack_env;
 
@@ -20,13 +22,21 @@ use yunshu_openstack::cloud::Service;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstack() {
-    let cloud = openstack_env::tenant_cloud().await;
+    // Tenant 110105 has a project of its own: everything is made, watched
+    // and deleted there, with that project's session; the shared project
+    // gets nothing (unmapped tenants are refused).
+    let cloud = openstack_env::own_project_cloud().await;
+    let shared = openstack_env::tenant_cloud().await;
+    assert_ne!(cloud.project_id(), shared.project_id());
     openstack_env::sweep(&cloud).await;
+    openstack_env::sweep(&shared).await;
     openstack_env::release_memory(&openstack_env::operator_cloud().await).await;
     let c = Controller::start(Duration::from_secs(3600)).await;
     let people = People::create(&c.url, &c.admin_token).await;
+    assert_eq!(people.tenant, openstack_env::OWN_PROJECT.0);
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
-    let driver = openstack_env::open(log.sink()).await;
+    let driver =
+        openstack_env::open_with(openstack_env::config_with_own_project(), log.sink()).await;
     let token = c.token("openstack").await;
     let _running =
         RunningDriver::start(Arc::new(driver), log, &c.url, "openstack", Some(token)).await;
@@ -118,6 +128,19 @@ async fn the_three_tier_order_minus_bare_metal_and_waf_runs_to_ready_on_openstac
     for r in items {
         assert_eq!(r["phase"], "running", "{r}");
     }
+    // In the tenant's own project, none in the shared one.
+    let made = openstack_env::leftovers(&cloud).await;
+    assert!(
+        made.iter().any(|o| o.starts_with("servers "))
+            && made.iter().any(|o| o.starts_with("loadbalancers "))
+            && made.iter().any(|o| o.starts_with("volumes ")),
+        "not in tenant 110105's project: {made:?}"
+    );
+    let elsewhere = openstack_env::leftovers(&shared).await;
+    assert!(
+        elsewhere.is_empty(),
+        "made in the shared project: {elsewhere:?}"
+    );
 
     // The public IP is Neutron's floating IP on the balancer's VIP port, a
     // port Neutron knows (the driver makes it: Octavia's no-op network driver

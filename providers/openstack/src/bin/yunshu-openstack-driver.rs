@@ -16,7 +16,10 @@ use clap::Parser;
 use yunshu_driver_sdk::EventLog;
 use yunshu_driver_sdk::cli::{self, Defaults, ServeArgs, error_chain};
 use yunshu_openstack::OpenStackDriver;
-use yunshu_openstack::config::{DriverConfig, OsVars, parse_image_map};
+use yunshu_openstack::config::{
+    DriverConfig, OsVars, Unmapped, openrc_projects, parse_image_map, refuse_twice,
+    rescoped_projects,
+};
 use yunshu_proto::v1::Architecture;
 
 /// yunshu OpenStack driver.
@@ -39,6 +42,20 @@ struct Args {
     /// (default: the tenant's credentials).
     #[arg(long, env = "YUNSHU_OS_OPERATOR_OPENRC")]
     operator_openrc: Option<PathBuf>,
+    /// `TENANT_CODE=PROJECT`, repeatable: that tenant's resources are made in
+    /// its own project, as the `--openrc` user scoped to it (password auth;
+    /// the user must be a member there).
+    #[arg(long = "tenant-project")]
+    tenant_projects: Vec<String>,
+    /// `TENANT_CODE=OPENRC_FILE`, repeatable: that tenant's resources are
+    /// made with its own credentials (e.g. an application credential of its
+    /// project).
+    #[arg(long = "tenant-openrc")]
+    tenant_openrcs: Vec<String>,
+    /// Tenants no mapping names: `default` (the `--openrc` project) or
+    /// `refuse` (their orders fail with TENANT_NOT_MAPPED).
+    #[arg(long, default_value = "default")]
+    unmapped_tenants: Unmapped,
     /// Zone id = this prefix + the Nova availability zone.
     #[arg(long, default_value = "")]
     zone_prefix: String,
@@ -109,8 +126,14 @@ async fn run(args: Args) -> Result<(), String> {
         ),
         None => None,
     };
+    let mut projects =
+        rescoped_projects(&tenant, &args.tenant_projects).map_err(|e| e.to_string())?;
+    projects.extend(openrc_projects(&args.tenant_openrcs).map_err(|e| e.to_string())?);
+    refuse_twice(&projects).map_err(|e| e.to_string())?;
     let config = DriverConfig {
         tenant,
+        projects,
+        unmapped: args.unmapped_tenants,
         operator,
         zone_prefix: args.zone_prefix,
         area_suffix: args.area_suffix,

@@ -17,7 +17,7 @@ use yunshu_proto::v1;
 
 use super::network::{ensure, find as find_network, str_of};
 use super::table::{Deps, OsIds};
-use super::{Built, Inner, invalid, os_name, os_status};
+use super::{Built, Project, invalid, os_name, os_status};
 use crate::cloud::Service;
 
 fn protocol(p: i32, field: &str) -> Result<&'static str, Status> {
@@ -45,7 +45,7 @@ fn algorithm(a: i32) -> &'static str {
 /// The members of listener `i` as Octavia members; a VM without an address
 /// cannot be one (noted in `skipped`).
 async fn members(
-    inner: &Inner,
+    project: &Project<'_>,
     i: usize,
     l: &v1::Listener,
     deps: &Deps,
@@ -62,7 +62,7 @@ async fn members(
             skipped.push(d.id.clone());
             continue;
         };
-        let p = inner
+        let p = project
             .cloud
             .get(Service::Network, &format!("ports/{port}"))
             .await
@@ -108,8 +108,8 @@ fn monitor(l: &v1::Listener, proto: &str) -> Option<Value> {
     Some(m)
 }
 
-async fn find(inner: &Inner, id: &str) -> Result<Option<Value>, Status> {
-    let v = inner
+async fn find(project: &Project<'_>, id: &str) -> Result<Option<Value>, Status> {
+    let v = project
         .cloud
         .get(
             Service::LoadBalancer,
@@ -136,7 +136,7 @@ fn busy(lb: &Value) -> Status {
 }
 
 pub async fn load_balancer(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::LoadBalancerSpec,
     deps: &Deps,
@@ -162,7 +162,7 @@ pub async fn load_balancer(
             "name": format!("{}-{i}", os_name(&req.id)),
             "protocol": proto,
             "lb_algorithm": algorithm(l.algorithm),
-            "members": members(inner, i, l, deps, &subnet, &mut skipped).await?,
+            "members": members(project, i, l, deps, &subnet, &mut skipped).await?,
         });
         if l.session_persistence {
             pool["session_persistence"] = json!({"type": "SOURCE_IP"});
@@ -179,13 +179,13 @@ pub async fn load_balancer(
             pool,
         ));
     }
-    let lb = match find(inner, &req.id).await? {
+    let lb = match find(project, &req.id).await? {
         Some(lb) => {
-            update(inner, &lb, &listeners).await?;
+            update(project, &lb, &listeners).await?;
             lb
         }
         None => {
-            let (vip_port, vip_address) = vip_port(inner, &req.id, subnet_os).await?;
+            let (vip_port, vip_address) = vip_port(project, &req.id, subnet_os).await?;
             let tree: Vec<Value> = listeners
                 .iter()
                 .map(|(l, p)| {
@@ -194,7 +194,7 @@ pub async fn load_balancer(
                     l
                 })
                 .collect();
-            let v = inner
+            let v = project
                 .cloud
                 .post(
                     Service::LoadBalancer,
@@ -243,14 +243,18 @@ pub async fn load_balancer(
 /// One change towards `listeners` (pool algorithm, then the member list), or
 /// nothing when they match; `UNAVAILABLE` while Octavia is busy or after a
 /// change when more remain.
-async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Result<(), Status> {
+async fn update(
+    project: &Project<'_>,
+    lb: &Value,
+    listeners: &[(Value, Value)],
+) -> Result<(), Status> {
     if lb["provisioning_status"] != "ACTIVE" {
         return Err(busy(lb));
     }
     let mut changed = false;
     for (_, want) in listeners {
         let name = want["name"].as_str().unwrap_or("");
-        let pools = inner
+        let pools = project
             .cloud
             .get(Service::LoadBalancer, &format!("lbaas/pools?name={name}"))
             .await
@@ -266,7 +270,7 @@ async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Resu
             if changed {
                 return Err(busy(lb));
             }
-            inner
+            project
                 .cloud
                 .put(
                     Service::LoadBalancer,
@@ -277,7 +281,7 @@ async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Resu
                 .map_err(|e| os_status("changing the pool's algorithm", &e))?;
             changed = true;
         }
-        let have = inner
+        let have = project
             .cloud
             .get(Service::LoadBalancer, &format!("lbaas/pools/{pid}/members"))
             .await
@@ -308,7 +312,7 @@ async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Resu
                 return Err(busy(lb));
             }
             // Octavia's batch update replaces the whole member list.
-            inner
+            project
                 .cloud
                 .put(
                     Service::LoadBalancer,
@@ -330,10 +334,14 @@ async fn update(inner: &Inner, lb: &Value, listeners: &[(Value, Value)]) -> Resu
 /// no-op driver named a port Neutron had never seen, and the EIP on the
 /// balancer never bound), and so that its life is yunshu's: deleted with the
 /// balancer (Octavia leaves a port it did not make).
-async fn vip_port(inner: &Inner, id: &str, subnet: &OsIds) -> Result<(String, String), Status> {
+async fn vip_port(
+    project: &Project<'_>,
+    id: &str,
+    subnet: &OsIds,
+) -> Result<(String, String), Status> {
     let name = vip_port_name(id);
     let port = ensure(
-        inner,
+        project,
         "ports",
         &format!("name={name}"),
         json!({"name": name, "network_id": subnet.network,
@@ -366,11 +374,11 @@ fn vip_port_name(id: &str) -> String {
 
 /// Deletes the VIP port this driver made for load balancer `id` (by name, so
 /// one made before a failed create goes too); nothing when there is none.
-pub async fn delete_vip_port(inner: &Inner, id: &str) -> Result<(), Status> {
-    if let Some(p) = find_network(inner, "ports", &format!("name={}", vip_port_name(id))).await?
+pub async fn delete_vip_port(project: &Project<'_>, id: &str) -> Result<(), Status> {
+    if let Some(p) = find_network(project, "ports", &format!("name={}", vip_port_name(id))).await?
         && let Some(pid) = str_of(&p, "id")
     {
-        inner
+        project
             .cloud
             .delete(Service::Network, &format!("ports/{pid}"))
             .await
@@ -381,12 +389,12 @@ pub async fn delete_vip_port(inner: &Inner, id: &str) -> Result<(), Status> {
 
 /// Starts a cascade delete; `true` when Octavia has no such load balancer
 /// and its VIP port is gone.
-pub async fn delete(inner: &Inner, id: &str, os: &OsIds) -> Result<bool, Status> {
+pub async fn delete(project: &Project<'_>, id: &str, os: &OsIds) -> Result<bool, Status> {
     if os.id.is_empty() {
-        delete_vip_port(inner, id).await?;
+        delete_vip_port(project, id).await?;
         return Ok(true);
     }
-    match inner
+    match project
         .cloud
         .call(
             Service::LoadBalancer,
@@ -398,7 +406,7 @@ pub async fn delete(inner: &Inner, id: &str, os: &OsIds) -> Result<bool, Status>
     {
         Ok(_) => Ok(false),
         Err(e) if e.is_not_found() => {
-            delete_vip_port(inner, id).await?;
+            delete_vip_port(project, id).await?;
             Ok(true)
         }
         Err(e) => Err(os_status("deleting the load balancer", &e)),

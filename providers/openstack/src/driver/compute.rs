@@ -16,7 +16,7 @@ use yunshu_proto::v1;
 
 use super::network::str_of;
 use super::table::{Deps, OsIds};
-use super::{Built, Inner, TAG, invalid, os_name, os_status};
+use super::{Built, Project, TAG, invalid, os_name, os_status};
 use crate::cloud::Service;
 
 fn placement_invalid(field: &str, value: &str, why: impl Into<String>) -> Status {
@@ -33,13 +33,13 @@ fn placement_invalid(field: &str, value: &str, why: impl Into<String>) -> Status
 
 /// The flavor with exactly this shape, made if the cloud has none.
 async fn flavor(
-    inner: &Inner,
+    project: &Project<'_>,
     vcpu: u32,
     memory_mib: u64,
     disk_gib: u64,
 ) -> Result<String, Status> {
     let find = || async {
-        let v = inner
+        let v = project
             .cloud
             .get(Service::Compute, "flavors/detail?is_public=None")
             .await
@@ -65,7 +65,7 @@ async fn flavor(
         return Ok(id);
     }
     let name = format!("ys-{vcpu}c{memory_mib}m{disk_gib}g");
-    let made = inner
+    let made = project
         .operator()
         .post(
             Service::Compute,
@@ -89,8 +89,8 @@ async fn flavor(
 
 /// The Glance image an order's image names: mapped, else by that name, else
 /// the configured default.
-async fn image(inner: &Inner, wanted: &str) -> Result<String, Status> {
-    let cfg = &inner.config;
+async fn image(project: &Project<'_>, wanted: &str) -> Result<String, Status> {
+    let cfg = &project.config;
     let mut names: Vec<&str> = Vec::new();
     if let Some(m) = cfg.images.get(wanted) {
         names.push(m);
@@ -100,7 +100,7 @@ async fn image(inner: &Inner, wanted: &str) -> Result<String, Status> {
     }
     names.push(&cfg.default_image);
     for name in names {
-        let v = inner
+        let v = project
             .cloud
             .get(Service::Image, &format!("images?name={name}"))
             .await
@@ -124,8 +124,8 @@ async fn image(inner: &Inner, wanted: &str) -> Result<String, Status> {
 }
 
 /// The server carrying this yunshu id, if Nova has one (not deleted).
-pub async fn find_server(inner: &Inner, id: &str) -> Result<Option<Value>, Status> {
-    let v = inner
+pub async fn find_server(project: &Project<'_>, id: &str) -> Result<Option<Value>, Status> {
+    let v = project
         .cloud
         .get(
             Service::Compute,
@@ -149,7 +149,7 @@ pub async fn find_server(inner: &Inner, id: &str) -> Result<Option<Value>, Statu
 /// Port `n` of the VM: found by name, else made; its security groups set to
 /// the VM's.
 async fn port(
-    inner: &Inner,
+    project: &Project<'_>,
     vm: &str,
     n: usize,
     subnet: &OsIds,
@@ -157,7 +157,7 @@ async fn port(
     groups: &[String],
 ) -> Result<Value, Status> {
     let name = format!("{}-{n}", os_name(vm));
-    let found = inner
+    let found = project
         .cloud
         .get(Service::Network, &format!("ports?name={name}"))
         .await
@@ -181,7 +181,7 @@ async fn port(
         if a != b
             && let Some(pid) = str_of(p, "id")
         {
-            let v = inner
+            let v = project
                 .cloud
                 .put(
                     Service::Network,
@@ -198,7 +198,7 @@ async fn port(
     if !ip.is_empty() {
         fixed["ip_address"] = json!(ip);
     }
-    let made = inner
+    let made = project
         .cloud
         .post(
             Service::Network,
@@ -210,7 +210,7 @@ async fn port(
         .map_err(|e| os_status("making the VM's port", &e))?;
     let p = made.get("port").cloned().unwrap_or(Value::Null);
     if let Some(pid) = str_of(&p, "id") {
-        inner
+        project
             .cloud
             .put(
                 Service::Network,
@@ -235,16 +235,16 @@ fn port_ips(p: &Value) -> Vec<String> {
 /// Checks the placement against the last inventory: a host this driver
 /// offers, up, of the VM's architecture, with the memory Placement still has.
 async fn check_placement(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::VmSpec,
     creating: bool,
 ) -> Result<String, Status> {
     let p = req.placement.clone().unwrap_or_default();
-    let mut snap = inner.snapshot().await?;
+    let mut snap = project.snapshot().await?;
     if !snap.hosts.contains_key(&p.host) {
         // A host added since the last read: read again before refusing.
-        snap = inner.refresh_snapshot().await?;
+        snap = project.refresh_snapshot().await?;
     }
     let Some(host) = snap.hosts.get(&p.host) else {
         if let Some(r) = snap.refusals.iter().find(|r| r.host == p.host) {
@@ -287,7 +287,7 @@ async fn check_placement(
         }
         // Memory is never overcommitted (003 §3.2.1.1): re-checked here
         // against Placement's own count, whatever the scheduler thought.
-        let (free, vfree) = crate::inventory::host_free(inner, &host.rp).await?;
+        let (free, vfree) = crate::inventory::host_free(project, &host.rp).await?;
         if spec.memory_mib > free {
             return Err(status_with(
                 Code::FailedPrecondition,
@@ -317,7 +317,7 @@ async fn check_placement(
 }
 
 pub async fn vm(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::VmSpec,
     prior: Option<OsIds>,
@@ -336,13 +336,13 @@ pub async fn vm(
     // Looked up in Nova even when the driver holds an id: after a restart
     // or a retried Apply, the server may exist without the driver knowing.
     let _ = prior;
-    let existing = find_server(inner, &req.id).await?;
-    let az = check_placement(inner, req, spec, existing.is_none()).await?;
+    let existing = find_server(project, &req.id).await?;
+    let az = check_placement(project, req, spec, existing.is_none()).await?;
     let mut resizing = false;
     if let Some(server) = &existing
         && shape(server) != Some((spec.vcpu, spec.memory_mib, disk))
     {
-        resize(inner, req, server, spec, disk).await?;
+        resize(project, req, server, spec, disk).await?;
         resizing = true;
     }
     let mut groups = Vec::new();
@@ -360,21 +360,21 @@ pub async fn vm(
         let d = deps
             .get(&field)
             .ok_or_else(|| invalid(&field, "unresolved"))?;
-        let p = port(inner, &req.id, i, &d.os, &nic.ip, &groups).await?;
+        let p = port(project, &req.id, i, &d.os, &nic.ip, &groups).await?;
         ports.push(str_of(&p, "id").unwrap_or_default());
         ips.extend(port_ips(&p));
     }
     let server = match existing {
         Some(s) => s,
         None => {
-            let flavor = flavor(inner, spec.vcpu, spec.memory_mib, disk).await?;
-            let image = image(inner, &spec.image).await?;
+            let flavor = flavor(project, spec.vcpu, spec.memory_mib, disk).await?;
+            let image = image(project, &spec.image).await?;
             let networks: Value = if ports.is_empty() {
                 json!("none")
             } else {
                 Value::Array(ports.iter().map(|p| json!({"port": p})).collect())
             };
-            let v = inner
+            let v = project
                 .cloud
                 .post(
                     Service::Compute,
@@ -436,7 +436,7 @@ pub fn shape(server: &Value) -> Option<(u32, u64, u64)> {
 /// it when Nova has finished). Memory is checked against Placement first:
 /// the growth must fit what the host has left.
 async fn resize(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     server: &Value,
     spec: &v1::VmSpec,
@@ -463,13 +463,13 @@ async fn resize(
         .unwrap_or_default();
     let growth = spec.memory_mib.saturating_sub(old_mem);
     if growth > 0 {
-        let snap = inner.snapshot().await?;
+        let snap = project.snapshot().await?;
         let rp = snap
             .hosts
             .get(&host)
             .map(|h| h.rp.clone())
             .unwrap_or_default();
-        let (free, _) = crate::inventory::host_free(inner, &rp).await?;
+        let (free, _) = crate::inventory::host_free(project, &rp).await?;
         if growth > free {
             return Err(status_with(
                 Code::FailedPrecondition,
@@ -484,9 +484,9 @@ async fn resize(
             ));
         }
     }
-    let flavor = flavor(inner, spec.vcpu, spec.memory_mib, disk).await?;
+    let flavor = flavor(project, spec.vcpu, spec.memory_mib, disk).await?;
     let id = str_of(server, "id").unwrap_or_default();
-    inner
+    project
         .cloud
         .post(
             Service::Compute,
@@ -499,8 +499,8 @@ async fn resize(
 }
 
 /// Confirms a finished resize (Nova waits in VERIFY_RESIZE for it).
-pub async fn confirm_resize(inner: &Inner, server_id: &str) -> Result<(), Status> {
-    match inner
+pub async fn confirm_resize(project: &Project<'_>, server_id: &str) -> Result<(), Status> {
+    match project
         .cloud
         .post(
             Service::Compute,
@@ -551,20 +551,22 @@ pub fn needs_power(server: &Value, want_stopped: bool) -> bool {
 
 /// Starts deleting the server; `true` when nothing is left (no server, ports
 /// deleted), `false` while Nova is still deleting (the observer finishes).
-pub async fn delete(inner: &Inner, os: &OsIds, id: &str) -> Result<bool, Status> {
+pub async fn delete(project: &Project<'_>, os: &OsIds, id: &str) -> Result<bool, Status> {
     let server = if os.id.is_empty() {
-        find_server(inner, id).await?.and_then(|s| str_of(&s, "id"))
+        find_server(project, id)
+            .await?
+            .and_then(|s| str_of(&s, "id"))
     } else {
         Some(os.id.clone())
     };
     if let Some(sid) = server {
-        let here = inner
+        let here = project
             .cloud
             .get(Service::Compute, &format!("servers/{sid}"))
             .await;
         match here {
             Ok(_) => {
-                inner
+                project
                     .cloud
                     .delete(Service::Compute, &format!("servers/{sid}"))
                     .await
@@ -575,15 +577,15 @@ pub async fn delete(inner: &Inner, os: &OsIds, id: &str) -> Result<bool, Status>
             Err(e) => return Err(os_status("reading the server", &e)),
         }
     }
-    delete_ports(inner, os).await?;
+    delete_ports(project, os).await?;
     Ok(true)
 }
 
 /// The VM's ports, once Nova has let go of them (it keeps ports it did not
 /// make).
-pub async fn delete_ports(inner: &Inner, os: &OsIds) -> Result<(), Status> {
+pub async fn delete_ports(project: &Project<'_>, os: &OsIds) -> Result<(), Status> {
     for p in &os.ports {
-        inner
+        project
             .cloud
             .delete(Service::Network, &format!("ports/{p}"))
             .await
@@ -594,13 +596,17 @@ pub async fn delete_ports(inner: &Inner, os: &OsIds) -> Result<(), Status> {
 
 /// Powers the server to the spec (the observer calls this once it has
 /// booted; Nova refuses a stop while it builds).
-pub async fn power(inner: &Inner, server_id: &str, want_stopped: bool) -> Result<(), Status> {
+pub async fn power(
+    project: &Project<'_>,
+    server_id: &str,
+    want_stopped: bool,
+) -> Result<(), Status> {
     let action = if want_stopped {
         json!({"os-stop": null})
     } else {
         json!({"os-start": null})
     };
-    match inner
+    match project
         .cloud
         .post(
             Service::Compute,

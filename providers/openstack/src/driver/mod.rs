@@ -14,6 +14,8 @@
 //!   drift (a server deleted behind yunshu's back is reported gone).
 //! - [`crate::inventory`]: Placement and Nova into zones, pools and hosts.
 //!
+//! - [`projects`]: which project (and session) each tenant's resources use.
+//!
 //! Every OpenStack object is named `ys-<id>` and tagged `yunshu` (servers also
 //! carry `yunshu_id` metadata), and an Apply looks an object up by that name
 //! before creating it: a retried Apply, or one after a driver restart, never
@@ -23,6 +25,7 @@ pub(crate) mod balancers;
 pub(crate) mod compute;
 pub(crate) mod network;
 pub(crate) mod observe;
+pub(crate) mod projects;
 pub(crate) mod table;
 pub(crate) mod volumes;
 
@@ -38,6 +41,7 @@ use yunshu_proto::v1::{self, ResourceKind as K};
 use crate::cloud::{Cloud, CloudError};
 use crate::config::DriverConfig;
 use crate::inventory::{self, Snapshot};
+use projects::{Project, Projects, TenantMap};
 use table::{Entry, Table};
 
 /// The tag on every Neutron object and Nova server the driver makes.
@@ -92,8 +96,8 @@ pub(crate) fn invalid(field: &str, why: impl Into<String>) -> Status {
 
 pub(crate) struct Inner {
     pub config: DriverConfig,
-    /// The tenant's project: every resource lives here.
-    pub cloud: Cloud,
+    /// The default project's session and each mapped tenant's.
+    pub projects: Projects,
     /// Placement, hypervisors and flavors (the operator's session, or the
     /// tenant's when none is configured).
     pub operator: Option<Cloud>,
@@ -107,7 +111,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub fn operator(&self) -> &Cloud {
-        self.operator.as_ref().unwrap_or(&self.cloud)
+        self.operator.as_ref().unwrap_or(&self.projects.default)
     }
 
     /// The inventory, read again when none was read yet.
@@ -134,8 +138,14 @@ pub struct OpenStackDriver {
 /// Why the driver could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("connecting the tenant's session")]
+    #[error("connecting the default project's session")]
     Tenant(#[source] CloudError),
+    #[error("connecting the session of tenant {tenant:?}'s project")]
+    TenantProject {
+        tenant: String,
+        #[source]
+        source: CloudError,
+    },
     #[error("connecting the operator's session")]
     Operator(#[source] CloudError),
     #[error("looking up the external network {name:?}")]
@@ -149,12 +159,28 @@ pub enum OpenError {
 }
 
 impl OpenStackDriver {
-    /// Connects both sessions, finds the external network, and starts the
-    /// observer (it stops when the last clone of the driver is dropped).
+    /// Connects the sessions (default project, each tenant's project, the
+    /// operator), finds the external network, and starts the observer (it
+    /// stops when the last clone of the driver is dropped).
     pub async fn open(config: DriverConfig, events: EventSink) -> Result<Self, OpenError> {
-        let cloud = Cloud::connect(&config.tenant)
-            .await
-            .map_err(OpenError::Tenant)?;
+        // Each login is a Keystone round trip or two: the tenants' projects
+        // are connected side by side, so fifty departments do not take fifty
+        // times as long to start.
+        let logins = config.projects.iter().map(|p| async move {
+            Cloud::connect(&p.cloud)
+                .await
+                .map(|session| (p.tenant.clone(), session))
+                .map_err(|source| OpenError::TenantProject {
+                    tenant: p.tenant.clone(),
+                    source,
+                })
+        });
+        let (cloud, tenants) = tokio::join!(
+            Cloud::connect(&config.tenant),
+            futures::future::try_join_all(logins)
+        );
+        let cloud = cloud.map_err(OpenError::Tenant)?;
+        let tenants: std::collections::BTreeMap<String, Cloud> = tenants?.into_iter().collect();
         let operator = match &config.operator {
             Some(op) => Some(Cloud::connect(op).await.map_err(OpenError::Operator)?),
             None => None,
@@ -168,9 +194,14 @@ impl OpenStackDriver {
             .ok_or_else(|| OpenError::NoExternalNetwork {
                 name: config.external_network.clone(),
             })?;
+        let map = TenantMap::new(tenants.keys().cloned(), config.unmapped);
         let inner = Arc::new(Inner {
             config,
-            cloud,
+            projects: Projects {
+                default: cloud,
+                tenants,
+                map,
+            },
             operator,
             table: Mutex::new(Table::default()),
             events,
@@ -227,26 +258,37 @@ impl Driver for OpenStackDriver {
             return Err(invalid("spec", "missing"));
         };
         let inner = &self.inner;
+        let project = inner.project(&request.tenant)?;
         let (prior, deps) = {
             let table = inner.table.lock().await;
-            let deps = table.resolve(kind, &request.id, spec)?;
+            if let Some(held) = table.get(kind, &request.id)
+                && held.request.tenant != request.tenant
+            {
+                return Err(invalid(
+                    "tenant",
+                    format!(
+                        "{} belongs to tenant {:?}; a resource cannot move to another tenant's project",
+                        request.id, held.request.tenant
+                    ),
+                ));
+            }
+            let deps = table.resolve(kind, &request.id, &request.tenant, spec)?;
             (table.get(kind, &request.id).map(|e| e.os.clone()), deps)
         };
+        let p = &project;
         let built = match spec {
-            v1::resource_spec::Spec::Vpc(s) => network::vpc(inner, request, s, prior).await?,
+            v1::resource_spec::Spec::Vpc(s) => network::vpc(p, request, s, prior).await?,
             v1::resource_spec::Spec::Subnet(s) => {
-                network::subnet(inner, request, s, prior, &deps).await?
+                network::subnet(p, request, s, prior, &deps).await?
             }
             v1::resource_spec::Spec::SecurityGroup(s) => {
-                network::security_group(inner, request, s, prior, &deps).await?
+                network::security_group(p, request, s, prior, &deps).await?
             }
-            v1::resource_spec::Spec::Eip(s) => {
-                network::eip(inner, request, s, prior, &deps).await?
-            }
-            v1::resource_spec::Spec::Vm(s) => compute::vm(inner, request, s, prior, &deps).await?,
-            v1::resource_spec::Spec::Volume(s) => volumes::volume(inner, request, s, &deps).await?,
+            v1::resource_spec::Spec::Eip(s) => network::eip(p, request, s, prior, &deps).await?,
+            v1::resource_spec::Spec::Vm(s) => compute::vm(p, request, s, prior, &deps).await?,
+            v1::resource_spec::Spec::Volume(s) => volumes::volume(p, request, s, &deps).await?,
             v1::resource_spec::Spec::LoadBalancer(s) => {
-                balancers::load_balancer(inner, request, s, &deps).await?
+                balancers::load_balancer(p, request, s, &deps).await?
             }
             _ => {
                 return Err(status(
@@ -331,11 +373,14 @@ impl Driver for OpenStackDriver {
             }
             (os, request)
         };
-        let done = match kind {
-            K::Vm => compute::delete(inner, &os, id).await,
-            K::Volume => volumes::delete_step(inner, &os.id).await,
-            K::LoadBalancer => balancers::delete(inner, id, &os).await,
-            _ => network::delete(inner, kind, &request, &os).await,
+        let done = match inner.project(&request.tenant) {
+            Ok(p) => match kind {
+                K::Vm => compute::delete(&p, &os, id).await,
+                K::Volume => volumes::delete_step(&p, &os.id).await,
+                K::LoadBalancer => balancers::delete(&p, id, &os).await,
+                _ => network::delete(&p, kind, &request, &os).await,
+            },
+            Err(e) => Err(e),
         };
         let mut table = inner.table.lock().await;
         match done {

@@ -18,7 +18,7 @@ use yunshu_proto::tonic::Status;
 use yunshu_proto::v1::{self, ResourceKind as K};
 
 use super::table::{Deps, OsIds};
-use super::{Built, Inner, TAG, invalid, os_name, os_status};
+use super::{Built, Project, TAG, invalid, os_name, os_status};
 use crate::cloud::{Cloud, CloudError, Service};
 
 /// The external network's id, if there is one by that name.
@@ -49,12 +49,12 @@ fn keys(collection: &str) -> (String, String) {
 
 /// The object of `collection` matching `filter` (e.g. `name=ys-x`), if any.
 pub(super) async fn find(
-    inner: &Inner,
+    project: &Project<'_>,
     collection: &str,
     filter: &str,
 ) -> Result<Option<Value>, Status> {
     let (plural, _) = keys(collection);
-    let v = inner
+    let v = project
         .cloud
         .get(Service::Network, &format!("{collection}?{filter}"))
         .await
@@ -65,16 +65,16 @@ pub(super) async fn find(
 /// Finds `collection`'s object by `filter` or creates it from `body`, and
 /// tags it; returns the object.
 pub(super) async fn ensure(
-    inner: &Inner,
+    project: &Project<'_>,
     collection: &str,
     filter: &str,
     body: Value,
 ) -> Result<Value, Status> {
-    if let Some(found) = find(inner, collection, filter).await? {
+    if let Some(found) = find(project, collection, filter).await? {
         return Ok(found);
     }
     let (_, singular) = keys(collection);
-    let created = inner
+    let created = project
         .cloud
         .post(
             Service::Network,
@@ -87,7 +87,7 @@ pub(super) async fn ensure(
     if let Some(id) = str_of(&obj, "id") {
         // The tag lets the observer list only yunshu's objects; a failure
         // here is retried by the next Apply (the object is found by name).
-        inner
+        project
             .cloud
             .put(
                 Service::Network,
@@ -117,7 +117,7 @@ fn running(os: OsIds, outputs: HashMap<String, String>) -> Built {
 }
 
 pub async fn vpc(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::VpcSpec,
     _prior: Option<OsIds>,
@@ -125,17 +125,17 @@ pub async fn vpc(
     Cidr::parse(&spec.cidr).map_err(|e| invalid("vpc.cidr", e))?;
     let name = os_name(&req.id);
     let net = ensure(
-        inner,
+        project,
         "networks",
         &format!("name={name}"),
         json!({"name": name, "admin_state_up": true, "description": format!("yunshu VPC {} ({})", req.id, spec.cidr)}),
     )
     .await?;
     let router = ensure(
-        inner,
+        project,
         "routers",
         &format!("name={name}"),
-        json!({"name": name, "external_gateway_info": {"network_id": inner.external_network}}),
+        json!({"name": name, "external_gateway_info": {"network_id": project.external_network}}),
     )
     .await?;
     let os = OsIds {
@@ -154,7 +154,7 @@ pub async fn vpc(
 }
 
 pub async fn subnet(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::SubnetSpec,
     prior: Option<OsIds>,
@@ -177,7 +177,7 @@ pub async fn subnet(
         && !p.id.is_empty()
     {
         // Neutron cannot move a subnet to another network or block.
-        let current = inner
+        let current = project
             .cloud
             .get(Service::Network, &format!("subnets/{}", p.id))
             .await;
@@ -202,10 +202,10 @@ pub async fn subnet(
     if !spec.gateway.is_empty() {
         body["gateway_ip"] = json!(spec.gateway);
     }
-    let sub = ensure(inner, "subnets", &format!("name={name}"), body).await?;
+    let sub = ensure(project, "subnets", &format!("name={name}"), body).await?;
     let id = str_of(&sub, "id").unwrap_or_default();
     // Attach to the VPC's router unless it already is (a retried Apply).
-    let ports = inner
+    let ports = project
         .cloud
         .get(
             Service::Network,
@@ -227,7 +227,7 @@ pub async fn subnet(
             })
         });
     if !attached {
-        inner
+        project
             .cloud
             .put(
                 Service::Network,
@@ -380,7 +380,7 @@ fn rule_keys(spec: &v1::SecurityGroupSpec, deps: &Deps, own: &str) -> Result<Vec
 }
 
 pub async fn security_group(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::SecurityGroupSpec,
     _prior: Option<OsIds>,
@@ -390,7 +390,7 @@ pub async fn security_group(
     let mut wanted = rule_keys(spec, deps, &req.id)?;
     let name = os_name(&req.id);
     let group = ensure(
-        inner,
+        project,
         "security-groups",
         &format!("name={name}"),
         json!({"name": name, "description": format!("yunshu security group {}", req.id)}),
@@ -402,7 +402,7 @@ pub async fn security_group(
             k.remote_group_id = Some(gid.clone());
         }
     }
-    let existing = inner
+    let existing = project
         .cloud
         .get(
             Service::Network,
@@ -419,7 +419,7 @@ pub async fn security_group(
     // does anything added behind yunshu's back.
     for (id, key) in &have {
         if !wanted.contains(key) {
-            inner
+            project
                 .cloud
                 .delete(Service::Network, &format!("security-group-rules/{id}"))
                 .await
@@ -431,7 +431,7 @@ pub async fn security_group(
         if have.iter().any(|(_, k)| k == key) {
             continue;
         }
-        inner
+        project
             .cloud
             .post(
                 Service::Network,
@@ -454,7 +454,7 @@ pub async fn security_group(
 }
 
 pub async fn eip(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     _spec: &v1::EipSpec,
     _prior: Option<OsIds>,
@@ -486,16 +486,16 @@ pub async fn eip(
     };
     let name = os_name(&req.id);
     let fip = ensure(
-        inner,
+        project,
         "floatingips",
         &format!("description={name}"),
-        json!({"floating_network_id": inner.external_network, "description": name, "port_id": port}),
+        json!({"floating_network_id": project.external_network, "description": name, "port_id": port}),
     )
     .await?;
     let id = str_of(&fip, "id").unwrap_or_default();
     let bound = str_of(&fip, "port_id");
     let fip = if bound != port {
-        let v = inner
+        let v = project
             .cloud
             .put(
                 Service::Network,
@@ -528,12 +528,12 @@ pub async fn eip(
 /// at once). A 409 (still in use inside Neutron, e.g. a port not yet released
 /// by Nova) is retryable.
 pub async fn delete(
-    inner: &Inner,
+    project: &Project<'_>,
     kind: K,
     req: &v1::ApplyRequest,
     os: &OsIds,
 ) -> Result<bool, Status> {
-    let cloud = &inner.cloud;
+    let cloud = &project.cloud;
     let gone = |what: &str, e: CloudError| os_status(&format!("deleting {what}"), &e);
     match kind {
         K::Vpc => {

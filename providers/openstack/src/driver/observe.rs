@@ -25,7 +25,7 @@ use yunshu_proto::v1::{self, ResourceKind as K};
 use super::compute::{self, needs_power, phase_of};
 use super::network::str_of;
 use super::table::OsIds;
-use super::{Inner, TAG, now_ms, os_status};
+use super::{Inner, Project, TAG, now_ms, os_status};
 use crate::cloud::Service;
 
 /// Polls between full listings (and inventory reads).
@@ -34,25 +34,17 @@ const FULL_EVERY: u64 = 10;
 pub fn spawn(weak: Weak<Inner>) {
     tokio::spawn(async move {
         let mut tick: u64 = 0;
-        let mut since: Option<String> = None;
+        // Per project: Nova's `changes-since` is per listing, and each
+        // project is listed with its own session.
+        let mut since: HashMap<String, String> = HashMap::new();
         let mut hosts: HashMap<String, i32> = HashMap::new();
         let mut revision: u64 = 0;
         loop {
             let Some(inner) = weak.upgrade() else { return };
             let every = inner.config.poll_every;
             let full = tick.is_multiple_of(FULL_EVERY);
-            match servers(&inner, since.as_deref(), full).await {
-                Ok(next) => since = Some(next),
-                Err(e) => tracing::warn!(error = %e.message(), "polling Nova"),
-            }
-            if let Err(e) = balancers(&inner, full).await {
-                tracing::warn!(error = %e.message(), "polling Octavia");
-            }
-            if let Err(e) = volumes(&inner, full).await {
-                tracing::warn!(error = %e.message(), "polling Cinder");
-            }
-            if let Err(e) = neutron(&inner).await {
-                tracing::warn!(error = %e.message(), "polling Neutron");
+            for project in inner.all_projects() {
+                poll(&project, &mut since, full).await;
             }
             if full && tick > 0 {
                 inventory(&inner, &mut hosts, &mut revision).await;
@@ -62,6 +54,27 @@ pub fn spawn(weak: Weak<Inner>) {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+/// One round over one project's resources.
+async fn poll(project: &Project<'_>, since: &mut HashMap<String, String>, full: bool) {
+    let key = project.key;
+    let tenant = (!key.is_empty()).then_some(key);
+    match servers(project, since.get(key).map(String::as_str), full).await {
+        Ok(next) => {
+            since.insert(key.to_owned(), next);
+        }
+        Err(e) => tracing::warn!(error = %e.message(), tenant, "polling Nova"),
+    }
+    if let Err(e) = balancers(project, full).await {
+        tracing::warn!(error = %e.message(), tenant, "polling Octavia");
+    }
+    if let Err(e) = volumes(project, full).await {
+        tracing::warn!(error = %e.message(), tenant, "polling Cinder");
+    }
+    if let Err(e) = neutron(project).await {
+        tracing::warn!(error = %e.message(), tenant, "polling Neutron");
+    }
 }
 
 /// One VM as the observer sees it, copied out of the table.
@@ -82,15 +95,15 @@ fn rfc3339_now_minus(secs: i64) -> String {
 }
 
 /// Returns the `changes-since` mark for the next poll.
-async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<String, Status> {
+async fn servers(project: &Project<'_>, since: Option<&str>, full: bool) -> Result<String, Status> {
     // Overlap the window: Nova's timestamps are whole seconds.
     let next = rfc3339_now_minus(5);
     let started_ms = now_ms();
     let watched: Vec<Watched> = {
-        let table = inner.table.lock().await;
+        let table = project.table.lock().await;
         table
             .entries()
-            .filter(|(k, _)| *k == K::Vm)
+            .filter(|(k, e)| *k == K::Vm && project.in_project(&e.request.tenant, project.key))
             .map(|(_, e)| Watched {
                 id: e.request.id.clone(),
                 os: e.os.clone(),
@@ -115,7 +128,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
         Some(s) if !full => format!("servers/detail?tags={TAG}&changes-since={s}"),
         _ => format!("servers/detail?tags={TAG}"),
     };
-    let listed = inner
+    let listed = project
         .cloud
         .get(Service::Compute, &path)
         .await
@@ -140,7 +153,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
             // Unchanged servers are not in an incremental listing: read
             // those still converging (or deleting) directly.
             None if !full && (w.converged && !w.deleting) => continue,
-            None if !full => match inner
+            None if !full => match project
                 .cloud
                 .get(Service::Compute, &format!("servers/{}", w.os.id))
                 .await
@@ -160,12 +173,12 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
         if gone {
             if w.deleting {
                 // Nova has let go of the ports now.
-                if let Err(e) = compute::delete_ports(inner, &w.os).await {
+                if let Err(e) = compute::delete_ports(project, &w.os).await {
                     tracing::warn!(vm = %w.id, error = %e.message(), "deleting ports; retried next poll");
                     continue;
                 }
             }
-            forget(inner, K::Vm, &w.id, &w.os.id, started_ms, w.deleting).await;
+            forget(project, K::Vm, &w.id, &w.os.id, started_ms, w.deleting).await;
             continue;
         }
         let Some(server) = server else { continue };
@@ -175,7 +188,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
                 .get("OS-EXT-STS:task_state")
                 .and_then(Value::as_str)
                 .is_none()
-            && let Err(e) = compute::power(inner, &w.os.id, w.stopped).await
+            && let Err(e) = compute::power(project, &w.os.id, w.stopped).await
         {
             tracing::warn!(vm = %w.id, error = %e.message(), "powering");
         }
@@ -187,7 +200,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
         if !w.deleting
             && status == "VERIFY_RESIZE"
             && idle
-            && let Err(e) = compute::confirm_resize(inner, &w.os.id).await
+            && let Err(e) = compute::confirm_resize(project, &w.os.id).await
         {
             tracing::warn!(vm = %w.id, error = %e.message(), "confirming the resize");
         }
@@ -212,7 +225,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
         }
         let converged =
             message.is_empty() && matches!(phase, v1::Phase::Running | v1::Phase::Stopped);
-        let mut table = inner.table.lock().await;
+        let mut table = project.table.lock().await;
         let Some(e) = table.get_mut(K::Vm, &w.id) else {
             continue;
         };
@@ -237,7 +250,7 @@ async fn servers(inner: &Arc<Inner>, since: Option<&str>, full: bool) -> Result<
             e.state.message = message;
             e.state.observed_generation = observed;
             e.state.updated_unix_ms = now_ms();
-            inner
+            project
                 .events
                 .resource(v1::ChangeType::Updated, e.state.clone());
         }
@@ -270,13 +283,13 @@ async fn forget(inner: &Inner, kind: K, id: &str, os_id: &str, listed_ms: i64, d
 
 /// Cinder volumes still converging or deleting (all of them on a full
 /// poll): one attach/detach/delete step each.
-async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
+async fn volumes(project: &Project<'_>, full: bool) -> Result<(), Status> {
     let started_ms = now_ms();
     let watched: Vec<(String, OsIds, bool, bool)> = {
-        let table = inner.table.lock().await;
+        let table = project.table.lock().await;
         table
             .entries()
-            .filter(|(k, _)| *k == K::Volume)
+            .filter(|(k, e)| *k == K::Volume && project.in_project(&e.request.tenant, project.key))
             .map(|(_, e)| {
                 (
                     e.request.id.clone(),
@@ -290,26 +303,26 @@ async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
     };
     for (id, os, deleting, _) in watched {
         if deleting {
-            if super::volumes::delete_step(inner, &os.id).await? {
-                forget(inner, K::Volume, &id, &os.id, started_ms, true).await;
+            if super::volumes::delete_step(project, &os.id).await? {
+                forget(project, K::Volume, &id, &os.id, started_ms, true).await;
             }
             continue;
         }
-        let vol = match inner
+        let vol = match project
             .cloud
             .get(Service::Volume, &format!("volumes/{}", os.id))
             .await
         {
             Ok(v) => v.get("volume").cloned().unwrap_or(Value::Null),
             Err(e) if e.is_not_found() => {
-                forget(inner, K::Volume, &id, &os.id, started_ms, false).await;
+                forget(project, K::Volume, &id, &os.id, started_ms, false).await;
                 continue;
             }
             Err(e) => return Err(os_status("reading a volume", &e)),
         };
         let want = (!os.router.is_empty()).then_some(os.router.as_str());
-        let (phase, message) = super::volumes::converge(inner, &vol, want).await?;
-        let mut table = inner.table.lock().await;
+        let (phase, message) = super::volumes::converge(project, &vol, want).await?;
+        let mut table = project.table.lock().await;
         let Some(e) = table.get_mut(K::Volume, &id) else {
             continue;
         };
@@ -329,7 +342,7 @@ async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             e.state.message = message;
             e.state.observed_generation = observed;
             e.state.updated_unix_ms = now_ms();
-            inner
+            project
                 .events
                 .resource(v1::ChangeType::Updated, e.state.clone());
         }
@@ -339,21 +352,22 @@ async fn volumes(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
 
 /// Octavia load balancers still provisioning or deleting (all of them on a
 /// full poll).
-async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
+async fn balancers(project: &Project<'_>, full: bool) -> Result<(), Status> {
     let started_ms = now_ms();
     let watched: Vec<(String, OsIds, bool)> = {
-        let table = inner.table.lock().await;
+        let table = project.table.lock().await;
         table
             .entries()
             .filter(|(k, e)| {
                 *k == K::LoadBalancer
+                    && project.in_project(&e.request.tenant, project.key)
                     && (full || e.deleting || e.state.observed_generation != e.state.generation)
             })
             .map(|(_, e)| (e.request.id.clone(), e.os.clone(), e.deleting))
             .collect()
     };
     for (id, os, deleting) in watched {
-        let found = match inner
+        let found = match project
             .cloud
             .get(
                 Service::LoadBalancer,
@@ -372,15 +386,15 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             if phase == v1::Phase::Deleted {
                 // A balancer yunshu deleted leaves the VIP port the driver
                 // made; one deleted behind its back keeps it for re-creation.
-                if deleting && let Err(e) = super::balancers::delete_vip_port(inner, &id).await {
+                if deleting && let Err(e) = super::balancers::delete_vip_port(project, &id).await {
                     tracing::warn!(lb = %id, error = %e.message(), "deleting the VIP port; retried next poll");
                     continue;
                 }
-                forget(inner, K::LoadBalancer, &id, &os.id, started_ms, deleting).await;
+                forget(project, K::LoadBalancer, &id, &os.id, started_ms, deleting).await;
             }
             continue;
         }
-        let mut table = inner.table.lock().await;
+        let mut table = project.table.lock().await;
         let Some(e) = table.get_mut(K::LoadBalancer, &id) else {
             continue;
         };
@@ -410,7 +424,7 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
             e.state.observed_generation = observed;
             e.state.message = message;
             e.state.updated_unix_ms = now_ms();
-            inner
+            project
                 .events
                 .resource(v1::ChangeType::Updated, e.state.clone());
         }
@@ -419,14 +433,16 @@ async fn balancers(inner: &Arc<Inner>, full: bool) -> Result<(), Status> {
 }
 
 /// Neutron objects by `revision_number`.
-async fn neutron(inner: &Arc<Inner>) -> Result<(), Status> {
+async fn neutron(project: &Project<'_>) -> Result<(), Status> {
     let started_ms = now_ms();
     let watched: Vec<(K, String, OsIds)> = {
-        let table = inner.table.lock().await;
+        let table = project.table.lock().await;
         table
             .entries()
             .filter(|(k, e)| {
-                matches!(k, K::Vpc | K::Subnet | K::SecurityGroup | K::Eip) && !e.deleting
+                matches!(k, K::Vpc | K::Subnet | K::SecurityGroup | K::Eip)
+                    && !e.deleting
+                    && project.in_project(&e.request.tenant, project.key)
             })
             .map(|(k, e)| (k, e.request.id.clone(), e.os.clone()))
             .collect()
@@ -441,7 +457,7 @@ async fn neutron(inner: &Arc<Inner>) -> Result<(), Status> {
         ("security-groups", "security_groups"),
         ("floatingips", "floatingips"),
     ] {
-        let v = inner
+        let v = project
             .cloud
             .get(Service::Network, &format!("{collection}?tags={TAG}"))
             .await
@@ -462,16 +478,16 @@ async fn neutron(inner: &Arc<Inner>) -> Result<(), Status> {
             continue;
         }
         match revisions.get(&os.id) {
-            None => forget(inner, kind, &id, &os.id, started_ms, false).await,
+            None => forget(project, kind, &id, &os.id, started_ms, false).await,
             Some(rev) if *rev != os.revision => {
-                let mut table = inner.table.lock().await;
+                let mut table = project.table.lock().await;
                 if let Some(e) = table.get_mut(kind, &id)
                     && e.os.id == os.id
                     && !e.deleting
                 {
                     e.os.revision = *rev;
                     e.state.updated_unix_ms = now_ms();
-                    inner
+                    project
                         .events
                         .resource(v1::ChangeType::Updated, e.state.clone());
                 }

@@ -106,17 +106,23 @@ impl Table {
             .map(|((k, _), e)| (K::try_from(*k).unwrap_or(K::Unspecified), e))
     }
 
-    fn live(&self, kind: K, id: &str) -> Option<&Entry> {
-        self.get(kind, id).filter(|e| !e.deleting)
+    /// `tenant`'s resource (kind, id), unless it is being deleted. Another
+    /// tenant's is not there at all: it lives in another project, and
+    /// naming it must not even tell that it exists.
+    fn live(&self, kind: K, id: &str, tenant: &str) -> Option<&Entry> {
+        self.get(kind, id)
+            .filter(|e| !e.deleting && e.request.tenant == tenant)
     }
 
-    /// The resources `spec` names: a missing (or deleting) one is
-    /// `DEPENDENCY_NOT_FOUND`, one of a kind the field does not take is
-    /// `INVALID_SPEC`. A security group may name itself.
+    /// The resources `spec` (of `tenant`) names: a missing (or deleting, or
+    /// another tenant's) one is `DEPENDENCY_NOT_FOUND`, one of a kind the
+    /// field does not take is `INVALID_SPEC`. A security group may name
+    /// itself.
     pub fn resolve(
         &self,
         own_kind: K,
         own_id: &str,
+        tenant: &str,
         spec: &v1::resource_spec::Spec,
     ) -> Result<Deps, Status> {
         let mut out = Vec::new();
@@ -137,11 +143,11 @@ impl Table {
             let found = r
                 .kinds
                 .iter()
-                .find_map(|k| self.live(*k, &r.id).map(|e| (*k, e)));
+                .find_map(|k| self.live(*k, &r.id, tenant).map(|e| (*k, e)));
             let Some((kind, entry)) = found else {
                 let other = super::KINDS
                     .iter()
-                    .find(|k| self.live(**k, &r.id).is_some());
+                    .find(|k| self.live(**k, &r.id, tenant).is_some());
                 if let Some(other) = other {
                     return Err(super::invalid(
                         &r.field,
@@ -233,5 +239,70 @@ impl Table {
             .take(limit)
             .map(|(_, e)| e.state.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yunshu_proto::v1::resource_spec::Spec;
+
+    fn vpc(id: &str, tenant: &str) -> Entry {
+        Entry {
+            request: v1::ApplyRequest {
+                kind: K::Vpc as i32,
+                id: id.to_owned(),
+                generation: 1,
+                tenant: tenant.to_owned(),
+                spec: Some(v1::ResourceSpec {
+                    spec: Some(Spec::Vpc(v1::VpcSpec {
+                        cidr: "10.0.0.0/16".to_owned(),
+                    })),
+                }),
+                ..Default::default()
+            },
+            state: v1::ResourceState::default(),
+            os: OsIds {
+                id: format!("net-{id}"),
+                ..Default::default()
+            },
+            deleting: false,
+        }
+    }
+
+    fn subnet_of(vpc: &str) -> Spec {
+        Spec::Subnet(v1::SubnetSpec {
+            vpc: vpc.to_owned(),
+            cidr: "10.0.1.0/24".to_owned(),
+            gateway: String::new(),
+        })
+    }
+
+    #[test]
+    fn another_tenants_resource_is_not_found_not_used() {
+        let mut table = Table::default();
+        table.put(K::Vpc, vpc("vpc-a", "110105"));
+        let own = table
+            .resolve(K::Subnet, "sub-a", "110105", &subnet_of("vpc-a"))
+            .expect("its own VPC");
+        assert_eq!(
+            own.get("subnet.vpc").map(|d| d.os.id.as_str()),
+            Some("net-vpc-a")
+        );
+        // The same name from another tenant: it lives in another project,
+        // and the answer must not tell that it exists.
+        let refused = table
+            .resolve(K::Subnet, "sub-b", "110108", &subnet_of("vpc-a"))
+            .expect_err("another tenant's VPC");
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert_eq!(
+            yunshu_proto::errors::reason(&refused).map(|r| r.reason),
+            Some(reasons::DEPENDENCY_NOT_FOUND.to_owned())
+        );
+        assert!(
+            !refused.message().contains("110105"),
+            "{}",
+            refused.message()
+        );
     }
 }

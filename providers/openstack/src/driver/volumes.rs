@@ -14,11 +14,11 @@ use yunshu_proto::v1;
 
 use super::network::str_of;
 use super::table::{Deps, OsIds};
-use super::{Built, Inner, invalid, os_name, os_status};
+use super::{Built, Project, invalid, os_name, os_status};
 use crate::cloud::Service;
 
-async fn find(inner: &Inner, id: &str) -> Result<Option<Value>, Status> {
-    let v = inner
+async fn find(project: &Project<'_>, id: &str) -> Result<Option<Value>, Status> {
+    let v = project
         .cloud
         .get(
             Service::Volume,
@@ -48,7 +48,7 @@ pub fn attached_to(vol: &Value) -> Option<String> {
 }
 
 pub async fn volume(
-    inner: &Inner,
+    project: &Project<'_>,
     req: &v1::ApplyRequest,
     spec: &v1::VolumeSpec,
     deps: &Deps,
@@ -75,10 +75,10 @@ pub async fn volume(
         }
         None => None,
     };
-    let vol = match find(inner, &req.id).await? {
+    let vol = match find(project, &req.id).await? {
         Some(v) => v,
         None => {
-            let made = inner
+            let made = project
                 .cloud
                 .post(
                     Service::Volume,
@@ -104,7 +104,7 @@ pub async fn volume(
                 "growing an attached volume is not supported by this driver: detach it first",
             ));
         }
-        inner
+        project
             .cloud
             .post(
                 Service::Volume,
@@ -134,7 +134,7 @@ pub async fn volume(
 /// One step towards the wanted attachment (`want`: a server id, or none);
 /// returns the phase and message to report (RUNNING once converged).
 pub async fn converge(
-    inner: &Inner,
+    project: &Project<'_>,
     vol: &Value,
     want: Option<&str>,
 ) -> Result<(v1::Phase, String), Status> {
@@ -145,14 +145,14 @@ pub async fn converge(
         "available" => match want {
             None => Ok((v1::Phase::Running, String::new())),
             Some(server) => {
-                attach(inner, server, &id).await?;
+                attach(project, server, &id).await?;
                 Ok((v1::Phase::Provisioning, "attaching".to_owned()))
             }
         },
         "in-use" => match (on.as_deref(), want) {
             (Some(a), Some(w)) if a == w => Ok((v1::Phase::Running, String::new())),
             (Some(a), _) => {
-                detach(inner, a, &id).await?;
+                detach(project, a, &id).await?;
                 Ok((v1::Phase::Provisioning, "detaching".to_owned()))
             }
             (None, _) => Ok((
@@ -165,8 +165,8 @@ pub async fn converge(
     }
 }
 
-async fn attach(inner: &Inner, server: &str, volume: &str) -> Result<(), Status> {
-    match inner
+async fn attach(project: &Project<'_>, server: &str, volume: &str) -> Result<(), Status> {
+    match project
         .cloud
         .post(
             Service::Compute,
@@ -182,8 +182,8 @@ async fn attach(inner: &Inner, server: &str, volume: &str) -> Result<(), Status>
     }
 }
 
-async fn detach(inner: &Inner, server: &str, volume: &str) -> Result<(), Status> {
-    match inner
+async fn detach(project: &Project<'_>, server: &str, volume: &str) -> Result<(), Status> {
+    match project
         .cloud
         .call(
             Service::Compute,
@@ -201,11 +201,11 @@ async fn detach(inner: &Inner, server: &str, volume: &str) -> Result<(), Status>
 
 /// A step of deleting: detach, then delete; `true` once Cinder has no such
 /// volume.
-pub async fn delete_step(inner: &Inner, volume: &str) -> Result<bool, Status> {
+pub async fn delete_step(project: &Project<'_>, volume: &str) -> Result<bool, Status> {
     if volume.is_empty() {
         return Ok(true);
     }
-    let vol = match inner
+    let vol = match project
         .cloud
         .get(Service::Volume, &format!("volumes/{volume}"))
         .await
@@ -217,11 +217,11 @@ pub async fn delete_step(inner: &Inner, volume: &str) -> Result<bool, Status> {
     match vol.get("status").and_then(Value::as_str).unwrap_or("") {
         "in-use" => {
             if let Some(s) = attached_to(&vol) {
-                detach(inner, &s, volume).await?;
+                detach(project, &s, volume).await?;
             }
         }
         "available" | "error" | "error_extending" => {
-            match inner
+            match project
                 .cloud
                 .delete(Service::Volume, &format!("volumes/{volume}"))
                 .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use yunshu_driver_sdk::EventSink;
 use yunshu_openstack::OpenStackDriver;
-use yunshu_openstack::config::{DriverConfig, OsVars};
+use yunshu_openstack::config::{DriverConfig, OsVars, Unmapped, rescoped_projects};
 use yunshu_proto::v1::Architecture;
 
 /// `$YUNSHU_OS_HOME`, else `~/.cache/yunshu-openstack`.
@@ -40,6 +40,8 @@ pub fn config() -> DriverConfig {
         tenant: openrc("openrc.yunshu")
             .cloud("tenant")
             .expect("tenant openrc"),
+        projects: Vec::new(),
+        unmapped: Default::default(),
         operator: Some(openrc("openrc").cloud("operator").expect("admin openrc")),
         zone_prefix: String::new(),
         area_suffix: "gov".to_owned(),
@@ -58,8 +60,35 @@ pub fn config() -> DriverConfig {
     }
 }
 
+/// The e2e tenant (`yunshu_e2e::People`, 110105) and the project of its own
+/// that `tests/openstack/bootstrap.py` makes for it.
+pub const OWN_PROJECT: (&str, &str) = ("110105", "yunshu-110105");
+
+/// [`config`] with tenant 110105 in its own project and every other tenant
+/// refused: nothing can fall back to the shared project unseen.
+pub fn config_with_own_project() -> DriverConfig {
+    let mut config = config();
+    let (tenant, project) = OWN_PROJECT;
+    config.projects = rescoped_projects(&config.tenant, &[format!("{tenant}={project}")])
+        .expect("tenant project mapping");
+    config.unmapped = Unmapped::Refuse;
+    config
+}
+
+/// The session of tenant 110105's own project.
+pub async fn own_project_cloud() -> yunshu_openstack::cloud::Cloud {
+    let config = config_with_own_project();
+    yunshu_openstack::cloud::Cloud::connect(&config.projects[0].cloud)
+        .await
+        .expect("the own project's session")
+}
+
 pub async fn open(events: EventSink) -> OpenStackDriver {
-    OpenStackDriver::open(config(), events)
+    open_with(config(), events).await
+}
+
+pub async fn open_with(config: DriverConfig, events: EventSink) -> OpenStackDriver {
+    OpenStackDriver::open(config, events)
         .await
         .unwrap_or_else(|e| {
             let mut msg = e.to_string();
