@@ -269,6 +269,10 @@ pub struct DriverConfig {
     pub bandwidth_mbps: u64,
     /// How often OpenStack is polled for changes.
     pub poll_every: Duration,
+    /// Where the driver keeps its resource records (`res/` inside), so a
+    /// restart still lists what it made and finishes deletions it began;
+    /// `None`: in memory only (tests that do not restart).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn config() -> DriverConfig {
         iops_per_disk: 3000,
         bandwidth_mbps: 1000,
         poll_every: Duration::from_secs(1),
+        state_dir: None,
     }
 }
 
@@ -417,5 +418,152 @@ async fn a_mapped_tenant_gets_its_own_project_and_an_unmapped_one_is_refused() {
         after["networks"].as_array().map(Vec::len),
         Some(0),
         "{after}"
+    );
+}
+
+/// A restarted driver still knows what it made (its records under the state
+/// directory) and carries on a delete it had begun: a server whose delete
+/// was asked just before the restart is followed until Nova lets it go, and
+/// its port deleted then — without the record the port would be left in the
+/// project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_driver_lists_what_it_made_and_finishes_a_begun_delete() {
+    use yunshu_openstack::cloud::{Cloud, Service};
+    let state = tempfile::tempdir().expect("state dir");
+    let config = || DriverConfig {
+        state_dir: Some(state.path().to_path_buf()),
+        ..config()
+    };
+    let log = EventLog::new(1024);
+    let d = OpenStackDriver::open(config(), log.sink())
+        .await
+        .expect("open");
+    let inv = d.inventory().await.expect("inventory");
+    let host = inv.hosts.first().expect("a host");
+    let pool = inv.pools.iter().find(|p| p.id == host.pool).expect("pool");
+    let net_place = v1::Placement {
+        zone: pool.zone.clone(),
+        network_area: pool.network_area.clone(),
+        ..Default::default()
+    };
+    let vm_place = v1::Placement {
+        pool: pool.id.clone(),
+        host: host.id.clone(),
+        ..net_place.clone()
+    };
+    let run = format!("restart{}", std::process::id());
+    let (vpc, subnet, vm) = (
+        format!("{run}-vpc"),
+        format!("{run}-subnet"),
+        format!("{run}-vm"),
+    );
+    d.apply(&request(
+        K::Vpc,
+        &vpc,
+        1,
+        Spec::Vpc(v1::VpcSpec {
+            cidr: "10.62.0.0/16".into(),
+        }),
+        net_place.clone(),
+    ))
+    .await
+    .expect("vpc");
+    d.apply(&request(
+        K::Subnet,
+        &subnet,
+        1,
+        Spec::Subnet(v1::SubnetSpec {
+            vpc: vpc.clone(),
+            cidr: "10.62.1.0/24".into(),
+            gateway: String::new(),
+        }),
+        net_place.clone(),
+    ))
+    .await
+    .expect("subnet");
+    d.apply(&request(
+        K::Vm,
+        &vm,
+        1,
+        Spec::Vm(v1::VmSpec {
+            arch: v1::Architecture::X8664 as i32,
+            vcpu: 1,
+            memory_mib: 512,
+            system_disk: Some(v1::Disk {
+                size_gib: 1,
+                storage_class: String::new(),
+            }),
+            image: "fake-image".into(),
+            nics: vec![v1::Nic {
+                subnet: subnet.clone(),
+                ip: String::new(),
+            }],
+            ..Default::default()
+        }),
+        vm_place,
+    ))
+    .await
+    .expect("vm");
+    wait_phase(&d, K::Vm, &vm, 1, v1::Phase::Running).await;
+
+    // The server's delete is asked, then the driver stops before Nova has
+    // finished (its observer goes with it).
+    let deleting = d.delete(K::Vm, &vm).await.expect("delete");
+    assert_eq!(
+        deleting.map(|s| s.phase),
+        Some(v1::Phase::Deleting as i32),
+        "the delete is under way, not done"
+    );
+    drop(d);
+
+    let t = Instant::now();
+    let log = EventLog::new(1024);
+    let d = OpenStackDriver::open(config(), log.sink())
+        .await
+        .expect("reopen");
+    let listed: Vec<String> = d
+        .list(None, None, 100)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    for id in [&vpc, &subnet, &vm] {
+        assert!(
+            listed.contains(id),
+            "{id} not listed after the restart: {listed:?}"
+        );
+    }
+    println!(
+        "reopened with {} resources in {:?}",
+        listed.len(),
+        t.elapsed()
+    );
+    let gone = wait_gone(&d, K::Vm, &vm).await;
+    println!("the begun delete finished {gone:?} after the restart");
+    let cloud = Cloud::connect(&config().tenant).await.expect("session");
+    let ports = cloud
+        .get(Service::Network, &format!("ports?name=ys-{vm}-0"))
+        .await
+        .expect("ports");
+    assert_eq!(ports["ports"].as_array().map(Vec::len), Some(0), "{ports}");
+
+    // What it made before the restart it also deletes after it.
+    d.delete(K::Subnet, &subnet).await.expect("subnet delete");
+    wait_gone(&d, K::Subnet, &subnet).await;
+    d.delete(K::Vpc, &vpc).await.expect("vpc delete");
+    wait_gone(&d, K::Vpc, &vpc).await;
+    let nets = cloud
+        .get(Service::Network, &format!("networks?name=ys-{vpc}"))
+        .await
+        .expect("networks");
+    assert_eq!(nets["networks"].as_array().map(Vec::len), Some(0), "{nets}");
+    assert!(
+        !state
+            .path()
+            .join("res/vm")
+            .join(format!("{vm}.json"))
+            .exists(),
+        "the record goes with the resource"
     );
 }

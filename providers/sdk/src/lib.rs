@@ -9,6 +9,8 @@
 //!   [`events::EventSink`]; watchers resume from any cursor still in the log;
 //! - the protocol's reference graph between specs ([`refs`]), so every driver
 //!   enforces the same one;
+//! - resource records on the driver's own disk, written atomically
+//!   ([`records`]), so a restarted driver still knows what it made;
 //! - serving with mutual TLS, bootstrap with a one-time token and certificate
 //!   renewal ([`server`]);
 //! - the binary's `main`: serving options, logging, runtime, SIGTERM ([`cli`]).
@@ -22,6 +24,7 @@ pub mod cidr;
 pub mod cli;
 pub mod driver;
 pub mod events;
+pub mod records;
 pub mod refs;
 pub mod server;
 pub mod service;

@@ -28,7 +28,7 @@ use yunshu_proto::v1::Architecture;
 struct Args {
     #[command(flatten)]
     serve: ServeArgs,
-    /// Key and certificate.
+    /// Key, certificate and the resource records (`res/`).
     #[arg(
         long,
         default_value = "openstack-driver-state",
@@ -146,6 +146,7 @@ async fn run(args: Args) -> Result<(), String> {
         iops_per_disk: args.iops_per_disk,
         bandwidth_mbps: args.bandwidth_mbps,
         poll_every: Duration::from_secs(args.poll_seconds.max(1)),
+        state_dir: Some(args.state_dir.clone()),
     };
     let log = EventLog::new(yunshu_driver_sdk::events::DEFAULT_CAPACITY);
     let driver = OpenStackDriver::open(config, log.sink())

@@ -156,6 +156,8 @@ pub enum OpenError {
     },
     #[error("the external network {name:?} does not exist in this cloud")]
     NoExternalNetwork { name: String },
+    #[error("reading the driver's resource records")]
+    Records(#[source] yunshu_driver_sdk::records::RecordError),
 }
 
 impl OpenStackDriver {
@@ -194,6 +196,7 @@ impl OpenStackDriver {
             .ok_or_else(|| OpenError::NoExternalNetwork {
                 name: config.external_network.clone(),
             })?;
+        let table = Table::open(config.state_dir.as_deref()).map_err(OpenError::Records)?;
         let map = TenantMap::new(tenants.keys().cloned(), config.unmapped);
         let inner = Arc::new(Inner {
             config,
@@ -203,7 +206,7 @@ impl OpenStackDriver {
                 map,
             },
             operator,
-            table: Mutex::new(Table::default()),
+            table: Mutex::new(table),
             events,
             snapshot: Mutex::new(None),
             external_network,
@@ -328,7 +331,7 @@ impl Driver for OpenStackDriver {
                 os: built.os,
                 deleting: false,
             },
-        );
+        )?;
         inner.events.resource(
             if created {
                 v1::ChangeType::Created
@@ -362,11 +365,10 @@ impl Driver for OpenStackDriver {
             }
             table.refuse_delete(kind, id)?;
             let (os, request) = (entry.os.clone(), entry.request.clone());
-            // Deleting from now on: nothing may name it any more.
-            if let Some(e) = table.get_mut(kind, id) {
-                e.deleting = true;
-                e.state.phase = v1::Phase::Deleting as i32;
-                e.state.updated_unix_ms = now_ms();
+            // Deleting from now on: nothing may name it any more, and a
+            // restart carries the deletion on.
+            table.set_deleting(kind, id, true)?;
+            if let Some(e) = table.get(kind, id) {
                 inner
                     .events
                     .resource(v1::ChangeType::Updated, e.state.clone());
@@ -400,8 +402,8 @@ impl Driver for OpenStackDriver {
             Ok(false) => Ok(table.get(kind, id).map(|e| e.state.clone())),
             Err(e) => {
                 // Not deleting after all: a retry starts over.
-                if let Some(entry) = table.get_mut(kind, id) {
-                    entry.deleting = false;
+                if let Err(unsaved) = table.set_deleting(kind, id, false) {
+                    tracing::warn!(id, error = %unsaved.message(), "recording that the delete did not start");
                 }
                 Err(e)
             }

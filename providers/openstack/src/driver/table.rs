@@ -1,8 +1,17 @@
 //! The resources the driver holds, in (kind, id) order for `List`, and the
 //! protocol's reference graph over them.
+//!
+//! With a state directory every entry is also a record on disk (the SDK's
+//! [`RecordDir`]): what was asked, the OpenStack ids behind it, and whether
+//! it is being deleted. A restarted driver so still lists what it made and
+//! finishes the deletions it had begun — a load balancer or volume half-way
+//! through its delete would otherwise be forgotten and left in the project.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+use yunshu_driver_sdk::records::{self, RecordDir, RecordError};
 use yunshu_proto::errors::{reasons, status_with};
 use yunshu_proto::tonic::{Code, Status};
 use yunshu_proto::v1::{self, ResourceKind as K};
@@ -10,7 +19,7 @@ use yunshu_proto::v1::{self, ResourceKind as K};
 use yunshu_driver_sdk::refs::references;
 
 /// The OpenStack objects behind one resource.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OsIds {
     /// The network, subnet, security group, floating IP or server.
     pub id: String,
@@ -63,6 +72,61 @@ impl Deps {
 #[derive(Default)]
 pub(crate) struct Table {
     entries: BTreeMap<Key, Entry>,
+    /// Where entries are kept across restarts (`None`: memory only).
+    records: Option<RecordDir<OnDisk>>,
+}
+
+/// One entry as kept on disk; protocol messages as their wire bytes.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct OnDisk {
+    request: Vec<u8>,
+    state: Vec<u8>,
+    os: OsIds,
+    #[serde(default)]
+    deleting: bool,
+}
+
+impl OnDisk {
+    fn of(entry: &Entry) -> OnDisk {
+        OnDisk {
+            request: records::encode(&entry.request),
+            state: records::encode(&entry.state),
+            os: entry.os.clone(),
+            deleting: entry.deleting,
+        }
+    }
+
+    fn entry(self) -> Option<Entry> {
+        Some(Entry {
+            request: records::decode(&self.request)?,
+            state: records::decode(&self.state)?,
+            os: self.os,
+            deleting: self.deleting,
+        })
+    }
+}
+
+fn save_to(records: Option<&RecordDir<OnDisk>>, entry: &Entry) -> Result<(), Status> {
+    match records {
+        Some(r) => r
+            .save(entry.request.kind, &entry.request.id, &OnDisk::of(entry))
+            .map_err(|e| unsaved(&e)),
+        None => Ok(()),
+    }
+}
+
+/// A record that could not be written: the call fails and is retried (what
+/// was made in OpenStack is found again by name).
+fn unsaved(e: &RecordError) -> Status {
+    status_with(
+        Code::Unavailable,
+        "STATE_NOT_SAVED",
+        format!(
+            "openstack: the driver's state directory: {}",
+            yunshu_driver_sdk::cli::error_chain(e)
+        ),
+        [],
+    )
 }
 
 fn label(kind: K) -> &'static str {
@@ -83,6 +147,26 @@ fn label(kind: K) -> &'static str {
 }
 
 impl Table {
+    /// The entries recorded under `state_dir` (none without one).
+    pub fn open(state_dir: Option<&Path>) -> Result<Table, RecordError> {
+        let Some(dir) = state_dir else {
+            return Ok(Table::default());
+        };
+        let records = RecordDir::open(dir)?;
+        let mut entries = BTreeMap::new();
+        for entry in records.load(OnDisk::entry)? {
+            entries.insert((entry.request.kind, entry.request.id.clone()), entry);
+        }
+        Ok(Table {
+            entries,
+            records: Some(records),
+        })
+    }
+
+    fn save(&self, entry: &Entry) -> Result<(), Status> {
+        save_to(self.records.as_ref(), entry)
+    }
+
     pub fn get(&self, kind: K, id: &str) -> Option<&Entry> {
         self.entries.get(&(kind as i32, id.to_owned()))
     }
@@ -91,12 +175,43 @@ impl Table {
         self.entries.get_mut(&(kind as i32, id.to_owned()))
     }
 
-    pub fn put(&mut self, kind: K, entry: Entry) {
+    /// Holds `entry`, on disk first: an entry that cannot be recorded is
+    /// not held either.
+    pub fn put(&mut self, kind: K, entry: Entry) -> Result<(), Status> {
+        self.save(&entry)?;
         self.entries
             .insert((kind as i32, entry.request.id.clone()), entry);
+        Ok(())
     }
 
+    /// Marks (kind, id) as being deleted, or not any more; recorded before
+    /// OpenStack is asked, so a restart carries the deletion on.
+    pub fn set_deleting(&mut self, kind: K, id: &str, deleting: bool) -> Result<(), Status> {
+        let Some(entry) = self.entries.get_mut(&(kind as i32, id.to_owned())) else {
+            return Ok(());
+        };
+        let was = (entry.deleting, entry.state.phase);
+        entry.deleting = deleting;
+        if deleting {
+            entry.state.phase = v1::Phase::Deleting as i32;
+            entry.state.updated_unix_ms = super::now_ms();
+        }
+        let saved = save_to(self.records.as_ref(), entry);
+        if saved.is_err() {
+            (entry.deleting, entry.state.phase) = was;
+        }
+        saved
+    }
+
+    /// Forgets (kind, id). A record that cannot be removed is logged: it
+    /// comes back after a restart as a resource OpenStack no longer has,
+    /// which the observer then reports gone.
     pub fn remove(&mut self, kind: K, id: &str) -> Option<Entry> {
+        if let Some(r) = &self.records
+            && let Err(e) = r.remove(kind as i32, id)
+        {
+            tracing::error!(kind = ?kind, id, error = %yunshu_driver_sdk::cli::error_chain(&e), "removing the record");
+        }
         self.entries.remove(&(kind as i32, id.to_owned()))
     }
 
@@ -281,7 +396,7 @@ mod tests {
     #[test]
     fn another_tenants_resource_is_not_found_not_used() {
         let mut table = Table::default();
-        table.put(K::Vpc, vpc("vpc-a", "110105"));
+        table.put(K::Vpc, vpc("vpc-a", "110105")).expect("put");
         let own = table
             .resolve(K::Subnet, "sub-a", "110105", &subnet_of("vpc-a"))
             .expect("its own VPC");
@@ -304,5 +419,43 @@ mod tests {
             "{}",
             refused.message()
         );
+    }
+
+    #[test]
+    fn entries_and_a_begun_delete_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut table = Table::open(Some(dir.path())).expect("open");
+        table.put(K::Vpc, vpc("vpc-a", "110105")).expect("put");
+        table.put(K::Vpc, vpc("vpc-b", "110105")).expect("put");
+        table.set_deleting(K::Vpc, "vpc-b", true).expect("deleting");
+        drop(table);
+
+        let mut again = Table::open(Some(dir.path())).expect("reopen");
+        let a = again.get(K::Vpc, "vpc-a").expect("vpc-a kept");
+        assert_eq!((a.os.id.as_str(), a.deleting), ("net-vpc-a", false));
+        assert_eq!(a.request.tenant, "110105");
+        let b = again.get(K::Vpc, "vpc-b").expect("vpc-b kept");
+        assert!(b.deleting, "the delete that began is carried on");
+        assert_eq!(b.state.phase, v1::Phase::Deleting as i32);
+        assert_eq!(again.list(None, None, 10).len(), 2);
+
+        again.remove(K::Vpc, "vpc-b");
+        drop(again);
+        let last = Table::open(Some(dir.path())).expect("reopen");
+        assert!(last.get(K::Vpc, "vpc-b").is_none());
+        assert!(last.get(K::Vpc, "vpc-a").is_some());
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_recorded_is_not_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut table = Table::open(Some(dir.path())).expect("open");
+        // The kind's directory is a file: the record cannot be written.
+        std::fs::write(dir.path().join("res/vpc"), b"not a directory").expect("block");
+        let refused = table
+            .put(K::Vpc, vpc("vpc-a", "110105"))
+            .expect_err("unsaved");
+        assert_eq!(refused.code(), Code::Unavailable);
+        assert!(table.get(K::Vpc, "vpc-a").is_none());
     }
 }

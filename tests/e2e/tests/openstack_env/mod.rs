@@ -57,6 +57,7 @@ pub fn config() -> DriverConfig {
         iops_per_disk: 3000,
         bandwidth_mbps: 1000,
         poll_every: Duration::from_secs(1),
+        state_dir: None,
     }
 }
 
