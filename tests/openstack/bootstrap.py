@@ -3,7 +3,8 @@
   bootstrap.py             identity: service project/users, endpoints, the
                            tenant project `yunshu` and its user (also a member
                            of `yunshu-110105`, tenant 110105's own), openrc files
-  bootstrap.py resources   flavors, a tiny image, the external network `public`
+  bootstrap.py resources   flavors, a tiny image, volume type `ssd`, the
+                           external network `public`
 """
 import os
 import sys
@@ -138,6 +139,13 @@ def resources():
         S.request(f"/v2/images/{img['id']}/file", "PUT", data=b"\0" * 1048576,
                   headers={"Content-Type": "application/octet-stream"},
                   endpoint_filter={"service_type": "image", "interface": "public"})
+
+    # A second Cinder volume type next to __DEFAULT__ (same fake backend): a
+    # storage class the driver must turn into this type, not the default.
+    types = {t["name"] for t in api("GET", "block-storage", "/types")["volume_types"]}
+    if "ssd" not in types:
+        api("POST", "block-storage", "/types", json={"volume_type": {
+            "name": "ssd", "os-volume-type-access:is_public": True}})
 
     nets = api("GET", "network", "/v2.0/networks?name=public")["networks"]
     net = nets[0] if nets else api("POST", "network", "/v2.0/networks", json={"network": {

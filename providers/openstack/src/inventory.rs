@@ -82,6 +82,9 @@ pub struct Snapshot {
     pub architectures: Vec<i32>,
     pub refusals: Vec<Refusal>,
     pub hosts: HashMap<String, HostFacts>,
+    /// Storage class id → the Cinder volume type it offers (the `-local`
+    /// classes are Nova's disks, not types, and are not here).
+    pub volume_types: HashMap<String, String>,
 }
 
 /// A slug the controller accepts as an id: lowercase ASCII letters, digits,
@@ -402,6 +405,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         .map(|g| g as u64)
         .sum();
     let (ext_cidrs, ext_total) = external_pool(inner).await?;
+    let mut volume_types = HashMap::new();
     for (i, az) in az_names.iter().enumerate() {
         let zone = slug(&format!("{}{az}", cfg.zone_prefix));
         inventory.zones.push(v1::Zone {
@@ -444,8 +448,10 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
             let Some(name) = str_of(t, "name") else {
                 continue;
             };
+            let id = slug(&format!("{zone}-{name}"));
+            volume_types.insert(id.clone(), name.clone());
             inventory.storage_classes.push(v1::StorageClass {
-                id: slug(&format!("{zone}-{name}")),
+                id,
                 zone: zone.clone(),
                 name,
                 capacity_gib,
@@ -483,6 +489,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         architectures,
         refusals,
         hosts,
+        volume_types,
     })
 }
 

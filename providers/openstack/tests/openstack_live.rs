@@ -567,3 +567,75 @@ async fn a_restarted_driver_lists_what_it_made_and_finishes_a_begun_delete() {
         "the record goes with the resource"
     );
 }
+
+/// A volume's storage class is the Cinder volume type the inventory offered
+/// it as (`tests/openstack/bootstrap.py` adds type `ssd` besides the
+/// default); a class the cloud does not offer is refused, and so is moving an
+/// existing volume to another type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volumes_storage_class_is_its_cinder_type() {
+    use yunshu_openstack::cloud::{Cloud, Service};
+    let log = EventLog::new(1024);
+    let d = OpenStackDriver::open(config(), log.sink())
+        .await
+        .expect("open");
+    let inv = d.inventory().await.expect("inventory");
+    let class = |name: &str| {
+        inv.storage_classes
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no storage class for type {name}: {inv:#?}"))
+            .clone()
+    };
+    let (ssd, default) = (class("ssd"), class("__DEFAULT__"));
+    let place = v1::Placement {
+        zone: ssd.zone.clone(),
+        ..Default::default()
+    };
+    let volume = |storage_class: &str| {
+        Spec::Volume(v1::VolumeSpec {
+            size_gib: 1,
+            storage_class: storage_class.to_owned(),
+            ..Default::default()
+        })
+    };
+    let id = format!("vtype{}", std::process::id());
+    let unknown = d
+        .apply(&request(
+            K::Volume,
+            &format!("{id}-x"),
+            1,
+            volume("nova-gold"),
+            place.clone(),
+        ))
+        .await
+        .expect_err("a class the cloud does not offer");
+    assert_eq!(
+        unknown.code(),
+        yunshu_proto::tonic::Code::InvalidArgument,
+        "{unknown:?}"
+    );
+    d.apply(&request(K::Volume, &id, 1, volume(&ssd.id), place.clone()))
+        .await
+        .expect("volume of class ssd");
+    wait_phase(&d, K::Volume, &id, 1, v1::Phase::Running).await;
+    let cloud = Cloud::connect(&config().tenant).await.expect("session");
+    let found = cloud
+        .get(Service::Volume, &format!("volumes/detail?name=ys-{id}"))
+        .await
+        .expect("volumes");
+    assert_eq!(found["volumes"][0]["volume_type"], "ssd", "{found}");
+    let retype = d
+        .apply(&request(
+            K::Volume,
+            &id,
+            2,
+            volume(&default.id),
+            place.clone(),
+        ))
+        .await
+        .expect_err("retype refused");
+    assert!(retype.message().contains("retype"), "{}", retype.message());
+    d.delete(K::Volume, &id).await.expect("delete");
+    wait_gone(&d, K::Volume, &id).await;
+}

@@ -75,22 +75,35 @@ pub async fn volume(
         }
         None => None,
     };
+    let volume_type = volume_type(project, &spec.storage_class).await?;
     let vol = match find(project, &req.id).await? {
         Some(v) => v,
         None => {
+            let mut body = json!({"name": os_name(&req.id), "size": spec.size_gib,
+                "metadata": {"yunshu_id": req.id}});
+            if let Some(t) = &volume_type {
+                body["volume_type"] = json!(t);
+            }
             let made = project
                 .cloud
-                .post(
-                    Service::Volume,
-                    "volumes",
-                    json!({"volume": {"name": os_name(&req.id), "size": spec.size_gib,
-                        "metadata": {"yunshu_id": req.id}}}),
-                )
+                .post(Service::Volume, "volumes", json!({ "volume": body }))
                 .await
                 .map_err(|e| os_status("creating the volume", &e))?;
             made.get("volume").cloned().unwrap_or(Value::Null)
         }
     };
+    if let Some(want) = &volume_type
+        && let Some(has) = vol.get("volume_type").and_then(Value::as_str)
+        && has != want
+    {
+        return Err(invalid(
+            "volume.storage_class",
+            format!(
+                "the volume is of Cinder type {has:?}, the storage class asks {want:?}: \
+                 moving an existing volume to another type (retype) is not supported by this driver"
+            ),
+        ));
+    }
     let id = str_of(&vol, "id").unwrap_or_default();
     let size = vol.get("size").and_then(Value::as_u64).unwrap_or(0);
     if spec.size_gib < size {
@@ -129,6 +142,36 @@ pub async fn volume(
         message: "Cinder: creating or attaching".to_owned(),
         outputs,
     })
+}
+
+/// The Cinder volume type of a storage class: the types the inventory
+/// offers (`<zone>-<type>`), read again once when the class is not among
+/// them (a type added since). Empty, or one of Nova's `-local` classes: the
+/// project's default type (`None`). A class this cloud does not offer at all
+/// is refused rather than quietly given the default type.
+async fn volume_type(project: &Project<'_>, class: &str) -> Result<Option<String>, Status> {
+    if class.is_empty() {
+        return Ok(None);
+    }
+    let mut snapshot = project.snapshot().await?;
+    if !snapshot.volume_types.contains_key(class) {
+        snapshot = project.refresh_snapshot().await?;
+    }
+    if let Some(t) = snapshot.volume_types.get(class) {
+        return Ok(Some(t.clone()));
+    }
+    if snapshot
+        .inventory
+        .storage_classes
+        .iter()
+        .any(|c| c.id == class)
+    {
+        return Ok(None);
+    }
+    Err(invalid(
+        "volume.storage_class",
+        format!("no storage class {class:?} in this cloud"),
+    ))
 }
 
 /// One step towards the wanted attachment (`want`: a server id, or none);
