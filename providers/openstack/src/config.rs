@@ -267,6 +267,10 @@ pub struct DriverConfig {
     /// The internet uplink sold as EIP bandwidth (Neutron does not know it);
     /// 0: no bandwidth reported.
     pub bandwidth_mbps: u64,
+    /// The capacity, in GiB, to plan with for a Cinder backend pool that
+    /// states "infinite"; 0: such pools count for nothing (and with no other
+    /// pool, no Cinder type is offered).
+    pub infinite_storage_gib: u64,
     /// How often OpenStack is polled for changes.
     pub poll_every: Duration,
     /// Where the driver keeps its resource records (`res/` inside), so a

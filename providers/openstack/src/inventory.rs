@@ -396,13 +396,18 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
     let pools_v = get(op, Service::Volume, "scheduler-stats/get_pools?detail=true")
         .await
         .unwrap_or(Value::Null);
+    // A backend saying "infinite" (thin NFS, the fake driver) gives no figure
+    // to plan with: it counts only with the operator's `infinite_storage_gib`.
     let capacity_gib: u64 = pools_v
         .get("pools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| p.get("capabilities")?.get("total_capacity_gb")?.as_f64())
-        .map(|g| g as u64)
+        .filter_map(|p| p.get("capabilities")?.get("total_capacity_gb"))
+        .map(|total| match total {
+            Value::String(s) if s.eq_ignore_ascii_case("infinite") => cfg.infinite_storage_gib,
+            other => other.as_f64().map_or(0, |g| g as u64),
+        })
         .sum();
     let (ext_cidrs, ext_total) = external_pool(inner).await?;
     let mut volume_types = HashMap::new();
@@ -436,8 +441,8 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
                 iops_per_disk: cfg.iops_per_disk,
             });
         }
-        // Cinder's types, when its backends state a finite size (a backend
-        // saying "infinite" gives no figure to plan with).
+        // Cinder's types, when its backends state a size (or the operator
+        // gives one for backends that say "infinite").
         for t in types
             .get("volume_types")
             .and_then(Value::as_array)

@@ -86,6 +86,10 @@ struct Args {
     /// Internet bandwidth sold as EIP bandwidth, Mbit/s (0: none reported).
     #[arg(long, default_value_t = 1000)]
     bandwidth_mbps: u64,
+    /// GiB to plan with for a Cinder backend pool that states "infinite"
+    /// (0: such pools offer nothing).
+    #[arg(long, default_value_t = 0)]
+    infinite_storage_gib: u64,
     /// Seconds between polls of Nova and Neutron.
     #[arg(long, default_value_t = 2)]
     poll_seconds: u64,
@@ -145,6 +149,7 @@ async fn run(args: Args) -> Result<(), String> {
         default_arch: arch(&args.default_arch)?,
         iops_per_disk: args.iops_per_disk,
         bandwidth_mbps: args.bandwidth_mbps,
+        infinite_storage_gib: args.infinite_storage_gib,
         poll_every: Duration::from_secs(args.poll_seconds.max(1)),
         state_dir: Some(args.state_dir.clone()),
     };

@@ -56,6 +56,8 @@ pub fn config() -> DriverConfig {
         default_arch: Some(Architecture::X8664),
         iops_per_disk: 3000,
         bandwidth_mbps: 1000,
+        // The test cloud's fake Cinder backend says "infinite".
+        infinite_storage_gib: 1000,
         poll_every: Duration::from_secs(1),
         state_dir: None,
     }
