@@ -44,5 +44,8 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| error_chain(&e))?;
     // The servers keep running when the driver stops: a restarted driver
     // adopts them from its state directory.
-    args.serve.serve(Arc::new(driver), log, state_dir).await
+    let driver = Arc::new(driver);
+    let served = args.serve.serve(driver.clone(), log, state_dir).await;
+    driver.logout().await;
+    served
 }

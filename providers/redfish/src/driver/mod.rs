@@ -156,6 +156,12 @@ fn resolve<'a>(
 }
 
 impl RedfishDriver {
+    /// Ends every BMC session the driver holds (on shutdown): BMCs have few
+    /// session slots, and one left open counts until it times out there.
+    pub async fn logout(&self) {
+        futures::future::join_all(self.inner.bmcs.iter().map(Bmc::logout)).await;
+    }
+
     /// Opens the state directory, adopts every resource in it (servers keep
     /// their systems; the poller picks up whatever had not converged) and
     /// reads the BMCs' systems. An unreachable BMC does not stop the driver:

@@ -69,7 +69,12 @@ impl RedfishError {
 
 enum Auth {
     Basic,
-    Session { token: Secret },
+    Session {
+        token: Secret,
+        /// The session resource (`Location`, else the answer's `@odata.id`),
+        /// deleted on logout; `None` when the BMC named none.
+        uri: Option<String>,
+    },
 }
 
 /// One BMC.
@@ -214,16 +219,26 @@ impl Bmc {
                 message: status.canonical_reason().unwrap_or("error").to_owned(),
             });
         }
-        let token = response
-            .headers()
-            .get("X-Auth-Token")
-            .and_then(|t| t.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|t| t.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (token, location) = (header("X-Auth-Token"), header("Location"));
         match token {
             Some(token) if status.is_success() => {
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                let uri = location.or_else(|| {
+                    body.get("@odata.id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
                 tracing::debug!(bmc = %self.name, "Redfish session created");
                 Ok(Auth::Session {
                     token: Secret::new(token),
+                    uri,
                 })
             }
             // A SessionService that will not give a token: basic auth is
@@ -250,7 +265,7 @@ impl Bmc {
             request = request.timeout(READ_TIMEOUT);
         }
         request = match guard.as_ref() {
-            Some(Auth::Session { token }) => request.header("X-Auth-Token", token.expose()),
+            Some(Auth::Session { token, .. }) => request.header("X-Auth-Token", token.expose()),
             _ => request.basic_auth(&self.username, Some(self.password.expose())),
         };
         drop(guard);
@@ -258,6 +273,43 @@ impl Bmc {
             request = request.json(body);
         }
         request.send().await.map_err(self.unreachable(uri))
+    }
+
+    /// Ends the session, if one is open: `DELETE` on the session resource,
+    /// so a BMC with few session slots does not keep this one until it times
+    /// out (the driver calls it on shutdown). Failures are logged, not
+    /// returned: the session times out on the BMC anyway.
+    pub async fn logout(&self) {
+        let Some(Auth::Session { token, uri }) = self.auth.lock().await.take() else {
+            return;
+        };
+        let Some(uri) = uri else {
+            tracing::debug!(bmc = %self.name, "the session has no URI to delete: left to time out");
+            return;
+        };
+        let url = match self.url(&uri) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(bmc = %self.name, error = %e, "session not deleted");
+                return;
+            }
+        };
+        match self
+            .http
+            .delete(url)
+            .header("X-Auth-Token", token.expose())
+            .timeout(READ_TIMEOUT)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                tracing::debug!(bmc = %self.name, "Redfish session deleted");
+            }
+            Ok(r) => {
+                tracing::warn!(bmc = %self.name, status = r.status().as_u16(), "session not deleted");
+            }
+            Err(e) => tracing::warn!(bmc = %self.name, error = %e, "session not deleted"),
+        }
     }
 
     /// One call; on a 401 the authentication is decided again once (a
@@ -467,6 +519,8 @@ mod tests {
         /// `Authorization` headers seen on resource requests.
         basic: Vec<String>,
         logins: Vec<Value>,
+        /// Sessions deleted: (session id, the token the DELETE carried).
+        logouts: Vec<(String, String)>,
     }
 
     async fn serve(with_sessions: bool) -> (String, Arc<Mutex<Seen>>) {
@@ -491,10 +545,37 @@ mod tests {
                 let token = format!("tok-{}", seen.tokens.len());
                 seen.tokens.push(token.clone());
                 seen.uses_left = 1;
-                let mut r: Response = (StatusCode::CREATED, axum::Json(json!({}))).into_response();
+                let session = format!(
+                    "/redfish/v1/SessionService/Sessions/{}",
+                    seen.tokens.len() - 1
+                );
+                let mut r: Response = (
+                    StatusCode::CREATED,
+                    axum::Json(json!({"@odata.id": session})),
+                )
+                    .into_response();
                 r.headers_mut()
                     .insert("X-Auth-Token", token.parse().expect("header"));
+                r.headers_mut()
+                    .insert("Location", session.parse().expect("header"));
                 r
+            }
+        };
+        let s3 = seen.clone();
+        let logout = move |axum::extract::Path(id): axum::extract::Path<String>,
+                           headers: HeaderMap| {
+            let seen = s3.clone();
+            async move {
+                let token = headers
+                    .get("X-Auth-Token")
+                    .and_then(|t| t.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .logouts
+                    .push((id, token));
+                StatusCode::NO_CONTENT
             }
         };
         let s2 = seen.clone();
@@ -522,6 +603,10 @@ mod tests {
         let app = Router::new()
             .route("/redfish/v1/", get(root))
             .route("/redfish/v1/SessionService/Sessions", post(login))
+            .route(
+                "/redfish/v1/SessionService/Sessions/{id}",
+                axum::routing::delete(logout),
+            )
             .route("/redfish/v1/Systems", get(systems));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -531,6 +616,35 @@ mod tests {
             let _ = axum::serve(listener, app).await;
         });
         (format!("http://{addr}"), seen)
+    }
+
+    #[tokio::test]
+    async fn logout_deletes_the_open_session_once() {
+        let (base, seen) = serve(true).await;
+        let bmc = client(&base, "pw");
+        bmc.systems().await.expect("a call on a new session");
+        bmc.logout().await;
+        bmc.logout().await;
+        let got = seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .logouts
+            .clone();
+        assert_eq!(got, vec![("0".to_owned(), "tok-0".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn logout_without_a_session_sends_nothing() {
+        let (base, seen) = serve(false).await;
+        let bmc = client(&base, "pw");
+        bmc.systems().await.expect("basic auth");
+        bmc.logout().await;
+        assert!(
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .logouts
+                .is_empty()
+        );
     }
 
     fn client(base: &str, password: &str) -> Bmc {
