@@ -82,9 +82,6 @@ pub struct Snapshot {
     pub architectures: Vec<i32>,
     pub refusals: Vec<Refusal>,
     pub hosts: HashMap<String, HostFacts>,
-    /// Storage class id → the Cinder volume type it offers (the `-local`
-    /// classes are Nova's disks, not types, and are not here).
-    pub volume_types: HashMap<String, String>,
 }
 
 /// A slug the controller accepts as an id: lowercase ASCII letters, digits,
@@ -410,7 +407,6 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         })
         .sum();
     let (ext_cidrs, ext_total) = external_pool(inner).await?;
-    let mut volume_types = HashMap::new();
     for (i, az) in az_names.iter().enumerate() {
         let zone = slug(&format!("{}{az}", cfg.zone_prefix));
         inventory.zones.push(v1::Zone {
@@ -453,10 +449,8 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
             let Some(name) = str_of(t, "name") else {
                 continue;
             };
-            let id = slug(&format!("{zone}-{name}"));
-            volume_types.insert(id.clone(), name.clone());
             inventory.storage_classes.push(v1::StorageClass {
-                id,
+                id: slug(&format!("{zone}-{name}")),
                 zone: zone.clone(),
                 name,
                 capacity_gib,
@@ -494,7 +488,6 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         architectures,
         refusals,
         hosts,
-        volume_types,
     })
 }
 

@@ -508,8 +508,10 @@ async fn a_restarted_driver_lists_what_it_made_and_finishes_a_begun_delete() {
     .expect("vm");
     wait_phase(&d, K::Vm, &vm, 1, v1::Phase::Running).await;
 
-    // The server's delete is asked, then the driver stops before Nova has
-    // finished (its observer goes with it).
+    // The server's delete is asked, then the driver stops before its
+    // observer has seen Nova finish (stopped first, so no poll in flight
+    // completes the delete behind the test's back).
+    d.close().await;
     let deleting = d.delete(K::Vm, &vm).await.expect("delete");
     assert_eq!(
         deleting.map(|s| s.phase),
@@ -540,6 +542,15 @@ async fn a_restarted_driver_lists_what_it_made_and_finishes_a_begun_delete() {
         "reopened with {} resources in {:?}",
         listed.len(),
         t.elapsed()
+    );
+    // The controller asks again (it does, every turn, until the resource is
+    // gone): the begun delete is sent once more, in case it never went out.
+    let again = d.delete(K::Vm, &vm).await.expect("delete again");
+    assert!(
+        again.as_ref().is_none_or(
+            |s| s.phase == v1::Phase::Deleting as i32 || s.phase == v1::Phase::Deleted as i32
+        ),
+        "{again:?}"
     );
     let gone = wait_gone(&d, K::Vm, &vm).await;
     println!("the begun delete finished {gone:?} after the restart");

@@ -46,6 +46,27 @@ pub fn kind_label(kind: i32) -> String {
         .to_ascii_lowercase()
 }
 
+/// The longest file-name stem: `<stem>.json.tmp` within 255 bytes.
+const MAX_NAME: usize = 255 - ".json.tmp".len();
+
+/// The file-name stem of a resource id: the id itself when it is plainly a
+/// name (ASCII letters, digits, `-`, `_`, `.` not leading), else every other
+/// byte as `%XX` — so no id can name a path outside its kind's directory
+/// (`/`, `..`), and two ids never share a file. Records are loaded by their
+/// content, so the stem is never decoded.
+fn file_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A protocol message as record bytes.
 pub fn encode<M: Message>(message: &M) -> Vec<u8> {
     message.encode_to_vec()
@@ -91,13 +112,29 @@ impl<T: Serialize + DeserializeOwned> RecordDir<T> {
         })
     }
 
-    fn path(&self, kind: i32, id: &str) -> PathBuf {
-        self.root.join(kind_label(kind)).join(format!("{id}.json"))
+    fn path(&self, kind: i32, id: &str) -> Result<PathBuf, RecordError> {
+        let name = file_name(id);
+        let path = self
+            .root
+            .join(kind_label(kind))
+            .join(format!("{name}.json"));
+        // `<name>.json.tmp` must fit a file name (255 bytes on Linux).
+        if name.len() > MAX_NAME {
+            return Err(RecordError::Io {
+                what: "name",
+                path,
+                source: std::io::Error::other(format!(
+                    "resource id of {} bytes is too long for a record file name",
+                    id.len()
+                )),
+            });
+        }
+        Ok(path)
     }
 
     /// Writes the record of (kind, id) atomically (≈ two fsyncs).
     pub fn save(&self, kind: i32, id: &str, record: &T) -> Result<(), RecordError> {
-        let path = self.path(kind, id);
+        let path = self.path(kind, id)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let body = serde_json::to_vec(record)
@@ -117,7 +154,7 @@ impl<T: Serialize + DeserializeOwned> RecordDir<T> {
 
     /// Forgets (kind, id); forgetting what is not there is fine.
     pub fn remove(&self, kind: i32, id: &str) -> Result<(), RecordError> {
-        let path = self.path(kind, id);
+        let path = self.path(kind, id)?;
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
             _ => Ok(()),
@@ -165,6 +202,27 @@ mod tests {
         state: Vec<u8>,
         #[serde(default)]
         note: String,
+    }
+
+    #[test]
+    fn ids_never_name_a_path_outside_their_directory() {
+        assert_eq!(file_name("vm-1.a_b"), "vm-1.a_b");
+        assert_eq!(file_name("../etc"), "%2E.%2Fetc");
+        assert_eq!(file_name("a/b"), "a%2Fb");
+        assert_ne!(file_name("a%2Fb"), file_name("a/b"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let records = RecordDir::<Rec>::open(dir.path()).expect("open");
+        let rec = Rec {
+            state: Vec::new(),
+            note: "x".into(),
+        };
+        records
+            .save(1, "../../escaped", &rec)
+            .expect("saved inside");
+        assert!(!dir.path().join("escaped.json").exists());
+        assert_eq!(records.load(Some).expect("load"), vec![rec.clone()]);
+        let long = "x".repeat(300);
+        assert!(records.save(1, &long, &rec).is_err(), "too long is refused");
     }
 
     #[test]

@@ -58,6 +58,15 @@ pub const KINDS: [K; 7] = [
     K::Eip,
 ];
 
+/// A project key as the operator knows it.
+pub(crate) fn project_label(key: &str) -> &str {
+    if key == projects::DEFAULT {
+        "the default project"
+    } else {
+        key
+    }
+}
+
 /// OpenStack's name for a yunshu resource.
 pub(crate) fn os_name(id: &str) -> String {
     format!("ys-{id}")
@@ -133,6 +142,8 @@ impl Inner {
 #[derive(Clone)]
 pub struct OpenStackDriver {
     inner: Arc<Inner>,
+    /// The observer's task, stopped by [`OpenStackDriver::close`].
+    observer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// Why the driver could not start.
@@ -211,8 +222,44 @@ impl OpenStackDriver {
             snapshot: Mutex::new(None),
             external_network,
         });
-        observe::spawn(Arc::downgrade(&inner));
-        Ok(OpenStackDriver { inner })
+        {
+            let table = inner.table.lock().await;
+            let mut unreachable: std::collections::BTreeMap<&str, usize> = Default::default();
+            for (_, e) in table.entries() {
+                if inner.project_by_key(&e.project).is_err() {
+                    *unreachable.entry(e.project.as_str()).or_default() += 1;
+                }
+            }
+            for (project, count) in unreachable {
+                tracing::error!(
+                    project,
+                    resources = count,
+                    "recorded resources live in a tenant project this driver is no longer \
+                     configured for: they are not watched, and deleting them is refused until \
+                     the mapping is restored"
+                );
+            }
+        }
+        let observer = observe::spawn(Arc::downgrade(&inner));
+        Ok(OpenStackDriver {
+            inner,
+            observer: Arc::new(std::sync::Mutex::new(Some(observer))),
+        })
+    }
+
+    /// Stops the observer and waits until it has (a poll in flight is cut
+    /// short, as by a crash: every step it takes is asked again later). The
+    /// driver answers calls still, but no longer watches OpenStack.
+    pub async fn close(&self) {
+        let task = self
+            .observer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// Pools not offered, with why (memory overcommitted in Placement).
@@ -264,16 +311,32 @@ impl Driver for OpenStackDriver {
         let project = inner.project(&request.tenant)?;
         let (prior, deps) = {
             let table = inner.table.lock().await;
-            if let Some(held) = table.get(kind, &request.id)
-                && held.request.tenant != request.tenant
-            {
-                return Err(invalid(
-                    "tenant",
-                    format!(
-                        "{} belongs to tenant {:?}; a resource cannot move to another tenant's project",
-                        request.id, held.request.tenant
-                    ),
-                ));
+            if let Some(held) = table.get(kind, &request.id) {
+                if held.request.tenant != request.tenant {
+                    return Err(invalid(
+                        "tenant",
+                        format!(
+                            "{} belongs to tenant {:?}; a resource cannot move to another tenant's project",
+                            request.id, held.request.tenant
+                        ),
+                    ));
+                }
+                if held.project != project.key {
+                    return Err(status_with(
+                        Code::FailedPrecondition,
+                        "PROJECT_CHANGED",
+                        format!(
+                            "openstack: {} was made in project {:?}, and tenant {:?} now maps to {:?}: \
+                             resources are not moved between projects; restore the mapping, or \
+                             delete it and apply it again",
+                            request.id,
+                            project_label(&held.project),
+                            request.tenant,
+                            project_label(project.key)
+                        ),
+                        [("project".to_owned(), held.project.clone())],
+                    ));
+                }
             }
             let deps = table.resolve(kind, &request.id, &request.tenant, spec)?;
             (table.get(kind, &request.id).map(|e| e.os.clone()), deps)
@@ -329,7 +392,9 @@ impl Driver for OpenStackDriver {
                 request: request.clone(),
                 state: state.clone(),
                 os: built.os,
+                project: project.key.to_owned(),
                 deleting: false,
+                resume: false,
             },
         )?;
         inner.events.resource(
@@ -355,34 +420,50 @@ impl Driver for OpenStackDriver {
 
     async fn delete(&self, kind: K, id: &str) -> Result<Option<v1::ResourceState>, Status> {
         let inner = &self.inner;
-        let (os, request) = {
+        let (os, request, key, prior) = {
             let mut table = inner.table.lock().await;
             let Some(entry) = table.get(kind, id) else {
                 return Ok(None);
             };
-            if entry.deleting {
+            // A delete under way is not asked again — unless it was begun
+            // before a restart: it may never have reached OpenStack.
+            if entry.deleting && !entry.resume {
                 return Ok(Some(entry.state.clone()));
             }
-            table.refuse_delete(kind, id)?;
-            let (os, request) = (entry.os.clone(), entry.request.clone());
-            // Deleting from now on: nothing may name it any more, and a
-            // restart carries the deletion on.
-            table.set_deleting(kind, id, true)?;
-            if let Some(e) = table.get(kind, id) {
-                inner
-                    .events
-                    .resource(v1::ChangeType::Updated, e.state.clone());
-            }
-            (os, request)
+            let resumed = entry.deleting;
+            let (os, request, key) = (
+                entry.os.clone(),
+                entry.request.clone(),
+                entry.project.clone(),
+            );
+            // Its project's session first: nothing is marked for a resource
+            // the driver cannot reach.
+            inner.project_by_key(&key)?;
+            let prior = if resumed {
+                if let Some(e) = table.get_mut(kind, id) {
+                    e.resume = false;
+                }
+                None
+            } else {
+                table.refuse_delete(kind, id)?;
+                // Deleting from now on: nothing may name it any more, and a
+                // restart carries the deletion on.
+                let prior = table.begin_delete(kind, id)?;
+                if let Some(e) = table.get(kind, id) {
+                    inner
+                        .events
+                        .resource(v1::ChangeType::Updated, e.state.clone());
+                }
+                Some(prior)
+            };
+            (os, request, key, prior)
         };
-        let done = match inner.project(&request.tenant) {
-            Ok(p) => match kind {
-                K::Vm => compute::delete(&p, &os, id).await,
-                K::Volume => volumes::delete_step(&p, &os.id).await,
-                K::LoadBalancer => balancers::delete(&p, id, &os).await,
-                _ => network::delete(&p, kind, &request, &os).await,
-            },
-            Err(e) => Err(e),
+        let p = inner.project_by_key(&key)?;
+        let done = match kind {
+            K::Vm => compute::delete(&p, &os, id).await,
+            K::Volume => volumes::delete_step(&p, &os.id).await,
+            K::LoadBalancer => balancers::delete(&p, id, &os).await,
+            _ => network::delete(&p, kind, &request, &os).await,
         };
         let mut table = inner.table.lock().await;
         match done {
@@ -401,9 +482,22 @@ impl Driver for OpenStackDriver {
             // Going: the observer reports DELETED when OpenStack has finished.
             Ok(false) => Ok(table.get(kind, id).map(|e| e.state.clone())),
             Err(e) => {
-                // Not deleting after all: a retry starts over.
-                if let Err(unsaved) = table.set_deleting(kind, id, false) {
-                    tracing::warn!(id, error = %unsaved.message(), "recording that the delete did not start");
+                match prior {
+                    // Not deleting after all: back as it was, and a retry
+                    // starts over.
+                    Some(phase) => {
+                        if let Some(entry) = table.undo_delete(kind, id, phase) {
+                            inner
+                                .events
+                                .resource(v1::ChangeType::Updated, entry.state.clone());
+                        }
+                    }
+                    // A resumed delete stays a delete: asked again next time.
+                    None => {
+                        if let Some(entry) = table.get_mut(kind, id) {
+                            entry.resume = true;
+                        }
+                    }
                 }
                 Err(e)
             }

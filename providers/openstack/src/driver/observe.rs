@@ -31,7 +31,7 @@ use crate::cloud::Service;
 /// Polls between full listings (and inventory reads).
 const FULL_EVERY: u64 = 10;
 
-pub fn spawn(weak: Weak<Inner>) {
+pub fn spawn(weak: Weak<Inner>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick: u64 = 0;
         // Per project: Nova's `changes-since` is per listing, and each
@@ -43,29 +43,43 @@ pub fn spawn(weak: Weak<Inner>) {
             let Some(inner) = weak.upgrade() else { return };
             let every = inner.config.poll_every;
             let full = tick.is_multiple_of(FULL_EVERY);
-            for project in inner.all_projects() {
-                poll(&project, &mut since, full).await;
+            // Side by side: one slow project does not hold up the others.
+            let projects = inner.all_projects();
+            let rounds = projects
+                .iter()
+                .map(|p| poll(p, since.get(p.key).cloned(), full));
+            for (key, next) in futures::future::join_all(rounds).await {
+                if let Some(next) = next {
+                    since.insert(key.to_owned(), next);
+                }
             }
             if full && tick > 0 {
                 inventory(&inner, &mut hosts, &mut revision).await;
             }
+            drop(projects);
             drop(inner);
             tick += 1;
             tokio::time::sleep(every).await;
         }
-    });
+    })
 }
 
-/// One round over one project's resources.
-async fn poll(project: &Project<'_>, since: &mut HashMap<String, String>, full: bool) {
+/// One round over one project's resources; returns its key and the next
+/// `changes-since` mark (none when Nova could not be listed).
+async fn poll<'a>(
+    project: &Project<'a>,
+    since: Option<String>,
+    full: bool,
+) -> (&'a str, Option<String>) {
     let key = project.key;
     let tenant = (!key.is_empty()).then_some(key);
-    match servers(project, since.get(key).map(String::as_str), full).await {
-        Ok(next) => {
-            since.insert(key.to_owned(), next);
+    let next = match servers(project, since.as_deref(), full).await {
+        Ok(next) => Some(next),
+        Err(e) => {
+            tracing::warn!(error = %e.message(), tenant, "polling Nova");
+            None
         }
-        Err(e) => tracing::warn!(error = %e.message(), tenant, "polling Nova"),
-    }
+    };
     if let Err(e) = balancers(project, full).await {
         tracing::warn!(error = %e.message(), tenant, "polling Octavia");
     }
@@ -75,6 +89,7 @@ async fn poll(project: &Project<'_>, since: &mut HashMap<String, String>, full: 
     if let Err(e) = neutron(project).await {
         tracing::warn!(error = %e.message(), tenant, "polling Neutron");
     }
+    (key, next)
 }
 
 /// One VM as the observer sees it, copied out of the table.
@@ -103,7 +118,7 @@ async fn servers(project: &Project<'_>, since: Option<&str>, full: bool) -> Resu
         let table = project.table.lock().await;
         table
             .entries()
-            .filter(|(k, e)| *k == K::Vm && project.in_project(&e.request.tenant, project.key))
+            .filter(|(k, e)| *k == K::Vm && e.project == project.key)
             .map(|(_, e)| Watched {
                 id: e.request.id.clone(),
                 os: e.os.clone(),
@@ -289,7 +304,7 @@ async fn volumes(project: &Project<'_>, full: bool) -> Result<(), Status> {
         let table = project.table.lock().await;
         table
             .entries()
-            .filter(|(k, e)| *k == K::Volume && project.in_project(&e.request.tenant, project.key))
+            .filter(|(k, e)| *k == K::Volume && e.project == project.key)
             .map(|(_, e)| {
                 (
                     e.request.id.clone(),
@@ -360,7 +375,7 @@ async fn balancers(project: &Project<'_>, full: bool) -> Result<(), Status> {
             .entries()
             .filter(|(k, e)| {
                 *k == K::LoadBalancer
-                    && project.in_project(&e.request.tenant, project.key)
+                    && e.project == project.key
                     && (full || e.deleting || e.state.observed_generation != e.state.generation)
             })
             .map(|(_, e)| (e.request.id.clone(), e.os.clone(), e.deleting))
@@ -442,7 +457,7 @@ async fn neutron(project: &Project<'_>) -> Result<(), Status> {
             .filter(|(k, e)| {
                 matches!(k, K::Vpc | K::Subnet | K::SecurityGroup | K::Eip)
                     && !e.deleting
-                    && project.in_project(&e.request.tenant, project.key)
+                    && e.project == project.key
             })
             .map(|(k, e)| (k, e.request.id.clone(), e.os.clone()))
             .collect()

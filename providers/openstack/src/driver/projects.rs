@@ -99,17 +99,29 @@ impl Inner {
     /// The project `tenant`'s resources live in, or why it is refused.
     pub fn project<'a>(&'a self, tenant: &'a str) -> Result<Project<'a>, Status> {
         let key = self.projects.map.key_of(tenant)?;
-        self.project_by_key(key).ok_or_else(|| {
-            // A mapped tenant always has its session (both come from one
-            // list at start): this is a bug, said as one.
-            Status::internal(format!("openstack: no session for project key {key:?}"))
-        })
+        // A mapped tenant always has its session (both come from one list at
+        // start), so this finds it.
+        self.project_by_key(key)
     }
 
-    fn project_by_key<'a>(&'a self, key: &'a str) -> Option<Project<'a>> {
-        Some(Project {
+    /// The project a resource was made in (its recorded key), or why the
+    /// driver cannot reach it: its mapping was removed since.
+    pub fn project_by_key<'a>(&'a self, key: &'a str) -> Result<Project<'a>, Status> {
+        let cloud = self.projects.session(key).ok_or_else(|| {
+            status_with(
+                Code::Unavailable,
+                "PROJECT_NOT_CONFIGURED",
+                format!(
+                    "openstack: the resource lives in the project of tenant {key:?}, which this \
+                     driver is no longer configured for; restore its --tenant-project or \
+                     --tenant-openrc mapping"
+                ),
+                [("project".to_owned(), key.to_owned())],
+            )
+        })?;
+        Ok(Project {
             inner: self,
-            cloud: self.projects.session(key)?,
+            cloud,
             key,
         })
     }
@@ -118,13 +130,8 @@ impl Inner {
     pub fn all_projects(&self) -> Vec<Project<'_>> {
         std::iter::once(DEFAULT)
             .chain(self.projects.tenants.keys().map(String::as_str))
-            .filter_map(|k| self.project_by_key(k))
+            .filter_map(|k| self.project_by_key(k).ok())
             .collect()
-    }
-
-    /// Whether a resource of `tenant` lives in the project keyed `key`.
-    pub fn in_project(&self, tenant: &str, key: &str) -> bool {
-        self.projects.map.key_of(tenant).is_ok_and(|k| k == key)
     }
 }
 

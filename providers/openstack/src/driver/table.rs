@@ -37,8 +37,14 @@ pub(crate) struct Entry {
     pub request: v1::ApplyRequest,
     pub state: v1::ResourceState,
     pub os: OsIds,
+    /// The project it was made in (a tenant code, or the default project's
+    /// key): where it is watched and deleted, whatever the mapping says now.
+    pub project: String,
     /// Delete accepted: it no longer counts as a dependency.
     pub deleting: bool,
+    /// A delete begun before a restart, not asked of OpenStack again yet: the
+    /// next Delete sends it again (it may never have gone out). Not recorded.
+    pub resume: bool,
 }
 
 impl Entry {
@@ -83,6 +89,8 @@ pub(crate) struct OnDisk {
     state: Vec<u8>,
     os: OsIds,
     #[serde(default)]
+    project: String,
+    #[serde(default)]
     deleting: bool,
 }
 
@@ -92,6 +100,7 @@ impl OnDisk {
             request: records::encode(&entry.request),
             state: records::encode(&entry.state),
             os: entry.os.clone(),
+            project: entry.project.clone(),
             deleting: entry.deleting,
         }
     }
@@ -101,7 +110,9 @@ impl OnDisk {
             request: records::decode(&self.request)?,
             state: records::decode(&self.state)?,
             os: self.os,
+            project: self.project,
             deleting: self.deleting,
+            resume: self.deleting,
         })
     }
 }
@@ -184,23 +195,46 @@ impl Table {
         Ok(())
     }
 
-    /// Marks (kind, id) as being deleted, or not any more; recorded before
-    /// OpenStack is asked, so a restart carries the deletion on.
-    pub fn set_deleting(&mut self, kind: K, id: &str, deleting: bool) -> Result<(), Status> {
+    /// Marks (kind, id) as being deleted, recorded before OpenStack is asked
+    /// so a restart carries the deletion on; returns the phase it had (for
+    /// [`Table::undo_delete`]). Nothing changes when it cannot be recorded.
+    pub fn begin_delete(&mut self, kind: K, id: &str) -> Result<i32, Status> {
         let Some(entry) = self.entries.get_mut(&(kind as i32, id.to_owned())) else {
-            return Ok(());
+            return Ok(v1::Phase::Deleted as i32);
         };
-        let was = (entry.deleting, entry.state.phase);
-        entry.deleting = deleting;
-        if deleting {
-            entry.state.phase = v1::Phase::Deleting as i32;
-            entry.state.updated_unix_ms = super::now_ms();
+        let was = (
+            entry.deleting,
+            entry.state.phase,
+            entry.state.updated_unix_ms,
+        );
+        entry.deleting = true;
+        entry.state.phase = v1::Phase::Deleting as i32;
+        entry.state.updated_unix_ms = super::now_ms();
+        if let Err(e) = save_to(self.records.as_ref(), entry) {
+            (
+                entry.deleting,
+                entry.state.phase,
+                entry.state.updated_unix_ms,
+            ) = was;
+            return Err(e);
         }
-        let saved = save_to(self.records.as_ref(), entry);
-        if saved.is_err() {
-            (entry.deleting, entry.state.phase) = was;
+        Ok(was.1)
+    }
+
+    /// A delete that did not start after all: back to `phase`, and it may be
+    /// named again. Held so even when that cannot be recorded (logged): after
+    /// a restart the record would still say deleting, and the controller's
+    /// next Apply of it writes it afresh.
+    pub fn undo_delete(&mut self, kind: K, id: &str, phase: i32) -> Option<&Entry> {
+        let entry = self.entries.get_mut(&(kind as i32, id.to_owned()))?;
+        entry.deleting = false;
+        entry.resume = false;
+        entry.state.phase = phase;
+        entry.state.updated_unix_ms = super::now_ms();
+        if let Err(e) = save_to(self.records.as_ref(), entry) {
+            tracing::warn!(id, error = %e.message(), "recording that the delete did not start");
         }
-        saved
+        Some(&*entry)
     }
 
     /// Forgets (kind, id). A record that cannot be removed is logged: it
@@ -381,7 +415,9 @@ mod tests {
                 id: format!("net-{id}"),
                 ..Default::default()
             },
+            project: tenant.to_owned(),
             deleting: false,
+            resume: false,
         }
     }
 
@@ -427,7 +463,7 @@ mod tests {
         let mut table = Table::open(Some(dir.path())).expect("open");
         table.put(K::Vpc, vpc("vpc-a", "110105")).expect("put");
         table.put(K::Vpc, vpc("vpc-b", "110105")).expect("put");
-        table.set_deleting(K::Vpc, "vpc-b", true).expect("deleting");
+        table.begin_delete(K::Vpc, "vpc-b").expect("deleting");
         drop(table);
 
         let mut again = Table::open(Some(dir.path())).expect("reopen");
@@ -436,6 +472,8 @@ mod tests {
         assert_eq!(a.request.tenant, "110105");
         let b = again.get(K::Vpc, "vpc-b").expect("vpc-b kept");
         assert!(b.deleting, "the delete that began is carried on");
+        assert!(b.resume, "and is asked of OpenStack again");
+        assert_eq!(b.project, "110105");
         assert_eq!(b.state.phase, v1::Phase::Deleting as i32);
         assert_eq!(again.list(None, None, 10).len(), 2);
 

@@ -16,6 +16,7 @@ use super::network::str_of;
 use super::table::{Deps, OsIds};
 use super::{Built, Project, invalid, os_name, os_status};
 use crate::cloud::Service;
+use crate::inventory::slug;
 
 async fn find(project: &Project<'_>, id: &str) -> Result<Option<Value>, Status> {
     let v = project
@@ -75,7 +76,8 @@ pub async fn volume(
         }
         None => None,
     };
-    let volume_type = volume_type(project, &spec.storage_class).await?;
+    let zone = req.placement.as_ref().map_or("", |p| p.zone.as_str());
+    let volume_type = volume_type(project, zone, &spec.storage_class).await?;
     let vol = match find(project, &req.id).await? {
         Some(v) => v,
         None => {
@@ -144,34 +146,39 @@ pub async fn volume(
     })
 }
 
-/// The Cinder volume type of a storage class: the types the inventory
-/// offers (`<zone>-<type>`), read again once when the class is not among
-/// them (a type added since). Empty, or one of Nova's `-local` classes: the
-/// project's default type (`None`). A class this cloud does not offer at all
-/// is refused rather than quietly given the default type.
-async fn volume_type(project: &Project<'_>, class: &str) -> Result<Option<String>, Status> {
-    if class.is_empty() {
+/// The Cinder volume type of a storage class. The inventory offers each
+/// type as the class `<zone>-<type>` (slugged), so the class is matched
+/// against the types this project sees, read now with its own session (a
+/// private type is the project's; a stale inventory is not trusted). Empty,
+/// or Nova's `<zone>-local`: the default type (`None`). A class matching no
+/// type is refused; a Cinder that does not answer is retried.
+async fn volume_type(
+    project: &Project<'_>,
+    zone: &str,
+    class: &str,
+) -> Result<Option<String>, Status> {
+    if class.is_empty() || class == slug(&format!("{zone}-local")) {
         return Ok(None);
     }
-    let mut snapshot = project.snapshot().await?;
-    if !snapshot.volume_types.contains_key(class) {
-        snapshot = project.refresh_snapshot().await?;
+    let types = project
+        .cloud
+        .get(Service::Volume, "types")
+        .await
+        .map_err(|e| os_status("listing volume types", &e))?;
+    let found = types
+        .get("volume_types")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| str_of(t, "name"))
+        .find(|name| slug(&format!("{zone}-{name}")) == class);
+    match found {
+        Some(name) => Ok(Some(name)),
+        None => Err(invalid(
+            "volume.storage_class",
+            format!("no Cinder volume type offered as storage class {class:?} in zone {zone:?}"),
+        )),
     }
-    if let Some(t) = snapshot.volume_types.get(class) {
-        return Ok(Some(t.clone()));
-    }
-    if snapshot
-        .inventory
-        .storage_classes
-        .iter()
-        .any(|c| c.id == class)
-    {
-        return Ok(None);
-    }
-    Err(invalid(
-        "volume.storage_class",
-        format!("no storage class {class:?} in this cloud"),
-    ))
 }
 
 /// One step towards the wanted attachment (`want`: a server id, or none);

@@ -85,6 +85,9 @@ pub struct Bmc {
     password: Secret,
     http: reqwest::Client,
     auth: Mutex<Option<Auth>>,
+    /// Logged out for good (the driver is stopping): no new session is
+    /// opened, so none is left behind by a call racing the logout.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Bmc {
@@ -151,6 +154,7 @@ impl Bmc {
             password,
             http: builder.build().map_err(client_err)?,
             auth: Mutex::new(None),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -230,11 +234,16 @@ impl Bmc {
         match token {
             Some(token) if status.is_success() => {
                 let body: Value = response.json().await.unwrap_or(Value::Null);
-                let uri = location.or_else(|| {
-                    body.get("@odata.id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                });
+                let odata = body
+                    .get("@odata.id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                // The first the BMC's own origin serves (a `Location` naming
+                // another host is not followed, its `@odata.id` may do).
+                let uri = [location, odata]
+                    .into_iter()
+                    .flatten()
+                    .find(|u| self.url(u).is_ok());
                 tracing::debug!(bmc = %self.name, "Redfish session created");
                 Ok(Auth::Session {
                     token: Secret::new(token),
@@ -258,6 +267,9 @@ impl Bmc {
     ) -> Result<reqwest::Response, RedfishError> {
         let mut guard = self.auth.lock().await;
         if guard.is_none() {
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(self.protocol(uri, "the driver is stopping: no new BMC session"));
+            }
             *guard = Some(self.login().await?);
         }
         let mut request = self.http.request(method.clone(), self.url(uri)?);
@@ -277,10 +289,17 @@ impl Bmc {
 
     /// Ends the session, if one is open: `DELETE` on the session resource,
     /// so a BMC with few session slots does not keep this one until it times
-    /// out (the driver calls it on shutdown). Failures are logged, not
-    /// returned: the session times out on the BMC anyway.
+    /// out (the driver calls it on shutdown). No session is opened after it:
+    /// later calls fail. Failures are logged, not returned: the session
+    /// times out on the BMC anyway.
     pub async fn logout(&self) {
-        let Some(Auth::Session { token, uri }) = self.auth.lock().await.take() else {
+        let taken = {
+            let mut guard = self.auth.lock().await;
+            // Under the lock: a call cannot log in between the two.
+            self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            guard.take()
+        };
+        let Some(Auth::Session { token, uri }) = taken else {
             return;
         };
         let Some(uri) = uri else {
@@ -631,6 +650,12 @@ mod tests {
             .logouts
             .clone();
         assert_eq!(got, vec![("0".to_owned(), "tok-0".to_owned())]);
+        // A call racing the shutdown does not open a session left behind.
+        assert!(bmc.systems().await.is_err());
+        assert_eq!(
+            seen.lock().unwrap_or_else(|p| p.into_inner()).tokens,
+            vec!["tok-0"]
+        );
     }
 
     #[tokio::test]
