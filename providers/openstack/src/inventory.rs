@@ -84,6 +84,16 @@ pub struct Snapshot {
     pub hosts: HashMap<String, HostFacts>,
 }
 
+/// The storage class of a zone's Nova local disks.
+pub(crate) fn local_class(zone: &str) -> String {
+    slug(&format!("{zone}-local"))
+}
+
+/// The storage class a Cinder volume type is offered as in a zone.
+pub(crate) fn type_class(zone: &str, volume_type: &str) -> String {
+    slug(&format!("{zone}-{volume_type}"))
+}
+
 /// A slug the controller accepts as an id: lowercase ASCII letters, digits,
 /// '-', '_' and '.', starting with a letter or digit.
 pub(crate) fn slug(text: &str) -> String {
@@ -429,7 +439,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
         });
         if let Some(gib) = local_disk_gib.get(&zone) {
             inventory.storage_classes.push(v1::StorageClass {
-                id: format!("{zone}-local"),
+                id: local_class(&zone),
                 zone: zone.clone(),
                 name: format!("{az} local disk (Nova)"),
                 capacity_gib: *gib,
@@ -450,7 +460,7 @@ pub(crate) async fn read(inner: &Inner) -> Result<Snapshot, Status> {
                 continue;
             };
             inventory.storage_classes.push(v1::StorageClass {
-                id: slug(&format!("{zone}-{name}")),
+                id: type_class(&zone, &name),
                 zone: zone.clone(),
                 name,
                 capacity_gib,

@@ -11,17 +11,25 @@
 
 use std::net::TcpListener;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The lowest port handed out: above the well-known and common fixed service
-/// ports the test environments use (OpenStack's 3306…9876, the demo's 8080).
+/// The lowest port handed out: above the well-known ports and the demo's
+/// fixed 8080 (the test OpenStack's fixed ports, 43306…49876, lie in the
+/// ephemeral range and so outside this one).
 const LOWEST: u16 = 15_000;
 
-/// Ports already handed out by this process (never given twice).
-static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-/// How far into the range the next candidate is, advanced on every attempt.
-static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+/// What this process has handed out, and where it looks next.
+struct Picker {
+    /// Ports already handed out (never given twice).
+    given: Vec<u16>,
+    /// The next candidate's offset into the range; `None` before the first.
+    cursor: Option<u32>,
+}
+
+static PICKER: Mutex<Picker> = Mutex::new(Picker {
+    given: Vec::new(),
+    cursor: None,
+});
 
 /// A port on 127.0.0.1 that was free a moment ago and lies outside the
 /// kernel's ephemeral range, so no outgoing connection can take it before the
@@ -35,43 +43,35 @@ pub fn free_port() -> std::io::Result<u16> {
         return kernel_port();
     }
     let span = u32::from(highest - LOWEST) + 1;
-    let mut given = GIVEN
+    let mut picker = PICKER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..span.min(4096) {
-        let offset = next_offset(span);
+        let offset = picker.next_offset(span);
         let Ok(port) = u16::try_from(u32::from(LOWEST) + offset) else {
             continue;
         };
-        if given.contains(&port) {
+        if picker.given.contains(&port) {
             continue;
         }
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
+            picker.given.push(port);
             return Ok(port);
         }
     }
     kernel_port()
 }
 
-/// The next candidate offset in `0..span`. The first call starts at a place
-/// drawn from the process id and the clock, so test processes running side by
-/// side (and runs one after another) look in different places; later calls
-/// step by a prime so they sweep the whole span.
-fn next_offset(span: u32) -> u32 {
-    const STEP: u32 = 7_919;
-    let mut current = CURSOR.load(Ordering::Relaxed);
-    loop {
-        let base = if current == u32::MAX {
-            seed() % span
-        } else {
-            current % span
-        };
-        let next = (base + STEP) % span;
-        match CURSOR.compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return base,
-            Err(seen) => current = seen,
-        }
+impl Picker {
+    /// The next candidate offset in `0..span`. The first starts at a place
+    /// drawn from the process id and the clock, so test processes running
+    /// side by side (and runs one after another) look in different places;
+    /// later ones step by a prime so they sweep the whole span.
+    fn next_offset(&mut self, span: u32) -> u32 {
+        const STEP: u32 = 7_919;
+        let base = self.cursor.unwrap_or_else(seed) % span;
+        self.cursor = Some((base + STEP) % span);
+        base
     }
 }
 

@@ -13,7 +13,6 @@
 //!   (`revision_number`) into the event sink, power-state convergence, and
 //!   drift (a server deleted behind yunshu's back is reported gone).
 //! - [`crate::inventory`]: Placement and Nova into zones, pools and hosts.
-//!
 //! - [`projects`]: which project (and session) each tenant's resources use.
 //!
 //! Every OpenStack object is named `ys-<id>` and tagged `yunshu` (servers also
@@ -420,7 +419,8 @@ impl Driver for OpenStackDriver {
 
     async fn delete(&self, kind: K, id: &str) -> Result<Option<v1::ResourceState>, Status> {
         let inner = &self.inner;
-        let (os, request, key, prior) = {
+        let key;
+        let (os, request, p, prior) = {
             let mut table = inner.table.lock().await;
             let Some(entry) = table.get(kind, id) else {
                 return Ok(None);
@@ -431,14 +431,11 @@ impl Driver for OpenStackDriver {
                 return Ok(Some(entry.state.clone()));
             }
             let resumed = entry.deleting;
-            let (os, request, key) = (
-                entry.os.clone(),
-                entry.request.clone(),
-                entry.project.clone(),
-            );
+            let (os, request) = (entry.os.clone(), entry.request.clone());
+            key = entry.project.clone();
             // Its project's session first: nothing is marked for a resource
             // the driver cannot reach.
-            inner.project_by_key(&key)?;
+            let p = inner.project_by_key(&key)?;
             let prior = if resumed {
                 if let Some(e) = table.get_mut(kind, id) {
                     e.resume = false;
@@ -456,9 +453,8 @@ impl Driver for OpenStackDriver {
                 }
                 Some(prior)
             };
-            (os, request, key, prior)
+            (os, request, p, prior)
         };
-        let p = inner.project_by_key(&key)?;
         let done = match kind {
             K::Vm => compute::delete(&p, &os, id).await,
             K::Volume => volumes::delete_step(&p, &os.id).await,

@@ -2,8 +2,8 @@
 //! protocol's reference graph over them.
 //!
 //! With a state directory every entry is also a record on disk (the SDK's
-//! [`RecordDir`]): what was asked, the OpenStack ids behind it, and whether
-//! it is being deleted. A restarted driver so still lists what it made and
+//! [`RecordDir`]): what was asked, the OpenStack ids behind it, the project
+//! it lives in, and whether it is being deleted. A restarted driver so still lists what it made and
 //! finishes the deletions it had begun — a load balancer or volume half-way
 //! through its delete would otherwise be forgotten and left in the project.
 
@@ -174,10 +174,6 @@ impl Table {
         })
     }
 
-    fn save(&self, entry: &Entry) -> Result<(), Status> {
-        save_to(self.records.as_ref(), entry)
-    }
-
     pub fn get(&self, kind: K, id: &str) -> Option<&Entry> {
         self.entries.get(&(kind as i32, id.to_owned()))
     }
@@ -189,7 +185,7 @@ impl Table {
     /// Holds `entry`, on disk first: an entry that cannot be recorded is
     /// not held either.
     pub fn put(&mut self, kind: K, entry: Entry) -> Result<(), Status> {
-        self.save(&entry)?;
+        save_to(self.records.as_ref(), &entry)?;
         self.entries
             .insert((kind as i32, entry.request.id.clone()), entry);
         Ok(())

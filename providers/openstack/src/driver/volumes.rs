@@ -16,7 +16,7 @@ use super::network::str_of;
 use super::table::{Deps, OsIds};
 use super::{Built, Project, invalid, os_name, os_status};
 use crate::cloud::Service;
-use crate::inventory::slug;
+use crate::inventory::{local_class, type_class};
 
 async fn find(project: &Project<'_>, id: &str) -> Result<Option<Value>, Status> {
     let v = project
@@ -157,7 +157,7 @@ async fn volume_type(
     zone: &str,
     class: &str,
 ) -> Result<Option<String>, Status> {
-    if class.is_empty() || class == slug(&format!("{zone}-local")) {
+    if class.is_empty() || class == local_class(zone) {
         return Ok(None);
     }
     let types = project
@@ -171,7 +171,7 @@ async fn volume_type(
         .into_iter()
         .flatten()
         .filter_map(|t| str_of(t, "name"))
-        .find(|name| slug(&format!("{zone}-{name}")) == class);
+        .find(|name| type_class(zone, name) == class);
     match found {
         Some(name) => Ok(Some(name)),
         None => Err(invalid(

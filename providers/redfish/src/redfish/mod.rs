@@ -71,9 +71,10 @@ enum Auth {
     Basic,
     Session {
         token: Secret,
-        /// The session resource (`Location`, else the answer's `@odata.id`),
-        /// deleted on logout; `None` when the BMC named none.
-        uri: Option<String>,
+        /// The session resource's URL (`Location`, else the answer's
+        /// `@odata.id`, whichever the BMC's own origin serves), deleted on
+        /// logout; `None` when the BMC named none.
+        url: Option<String>,
     },
 }
 
@@ -240,14 +241,14 @@ impl Bmc {
                     .map(str::to_owned);
                 // The first the BMC's own origin serves (a `Location` naming
                 // another host is not followed, its `@odata.id` may do).
-                let uri = [location, odata]
+                let url = [location, odata]
                     .into_iter()
                     .flatten()
-                    .find(|u| self.url(u).is_ok());
+                    .find_map(|u| self.url(&u).ok());
                 tracing::debug!(bmc = %self.name, "Redfish session created");
                 Ok(Auth::Session {
                     token: Secret::new(token),
-                    uri,
+                    url,
                 })
             }
             // A SessionService that will not give a token: basic auth is
@@ -299,19 +300,12 @@ impl Bmc {
             self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
             guard.take()
         };
-        let Some(Auth::Session { token, uri }) = taken else {
+        let Some(Auth::Session { token, url }) = taken else {
             return;
         };
-        let Some(uri) = uri else {
+        let Some(url) = url else {
             tracing::debug!(bmc = %self.name, "the session has no URI to delete: left to time out");
             return;
-        };
-        let url = match self.url(&uri) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!(bmc = %self.name, error = %e, "session not deleted");
-                return;
-            }
         };
         match self
             .http
